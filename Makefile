@@ -1,0 +1,49 @@
+# Coral's build. The README's two commands are `make run` and `make test`;
+# both install what is missing on a fresh Debian machine (as root) first.
+
+GO       ?= go
+BIN      := bin/coral
+PKG      := github.com/coralcdn/coral
+VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -s -w -X main.version=$(VERSION)
+CONFIG   ?=
+# Packages whose tests also run under the race detector in `make test`.
+RACE_PKGS := ./core/... ./app/...
+
+.PHONY: all deps build run serve test vet fmt-check bench demo clean
+
+all: build
+
+# deps installs the system packages the build, the GUI and the tests need.
+deps:
+	@bash packaging/install-deps.sh
+
+build: deps
+	@mkdir -p bin
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./app/cmd/coral
+
+# run: one node on its embedded Badger store; the GUI when a display is
+# present, headless otherwise. CONFIG=path/to/coral.toml to use a config file.
+run: build
+	./$(BIN) $(if $(CONFIG),-config $(CONFIG))
+
+# serve: always headless.
+serve: build
+	./$(BIN) serve $(if $(CONFIG),-config $(CONFIG))
+
+vet:
+	$(GO) vet ./...
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+# test: everything CI checks.
+test: deps fmt-check vet build
+	$(GO) test -count=1 -timeout 20m ./...
+	$(GO) test -count=1 -race -timeout 20m -short $(RACE_PKGS)
+
+bench: build
+	bash test/bench/cachehit/run.sh
+
+clean:
+	rm -rf bin

@@ -1,0 +1,357 @@
+// Package config is Coral's configuration: the TOML file format, its
+// defaults, and the validation that stops start-up with a message naming the
+// offending key and file.
+//
+// Every key has a default, so an empty or missing file is a working
+// single-node configuration. Sizes are strings such as "4GiB" or "50MiB";
+// durations are Go duration strings such as "12h" or "60s" ("0" turns a
+// duration feature off where the key says so).
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+	"github.com/dustin/go-humanize"
+	"github.com/multiformats/go-multiaddr"
+)
+
+// Config is the whole node configuration. Field names follow the TOML keys.
+type Config struct {
+	// DataDir holds the Badger store, the node's identity key, the control
+	// token and other state. Relative paths are relative to the config file.
+	DataDir string `toml:"data_dir"`
+	// Zone is the Coralized suffix: origin www.example.com is reached as
+	// www.example.com.<zone>.
+	Zone string `toml:"zone"`
+
+	HTTP    HTTP    `toml:"http"`
+	Control Control `toml:"control"`
+	DNS     DNS     `toml:"dns"`
+	Cache   Cache   `toml:"cache"`
+	P2P     P2P     `toml:"p2p"`
+	Log     Log     `toml:"log"`
+}
+
+// HTTP is the visitor-facing proxy listener.
+type HTTP struct {
+	Listen string `toml:"listen"`
+	// OriginTimeout bounds connecting to an origin and waiting for its
+	// response headers; a body that stalls for this long is abandoned too.
+	OriginTimeout Duration `toml:"origin_timeout"`
+	// MaxOriginFetches caps concurrent origin downloads of this node.
+	MaxOriginFetches int `toml:"max_origin_fetches"`
+}
+
+// Control is the local control listener: status page, JSON API, metrics.
+type Control struct {
+	Listen string `toml:"listen"`
+	// TokenFile holds the bearer token that any request changing settings
+	// must carry. Created with a random token on first start.
+	TokenFile string `toml:"token_file"`
+}
+
+// DNS is the authoritative DNS server for the zone.
+type DNS struct {
+	// Listen is host:port for UDP and TCP; empty turns the DNS server off.
+	Listen string `toml:"listen"`
+}
+
+// Cache holds the proxy's caching and safety policy.
+type Cache struct {
+	MaxBytes            Size     `toml:"max_bytes"`
+	MaxObjectBytes      Size     `toml:"max_object_bytes"`
+	HeuristicTTL        Duration `toml:"heuristic_ttl"`
+	MaxStale            Duration `toml:"max_stale"`
+	NegativeTTL         Duration `toml:"negative_ttl"`
+	AllowPrivateOrigins bool     `toml:"allow_private_origins"`
+	PassUnsafeMethods   bool     `toml:"pass_unsafe_methods"`
+	StripCookies        bool     `toml:"strip_cookies"`
+}
+
+// P2P is the libp2p side: how this node finds and admits other nodes.
+type P2P struct {
+	Listen     []string `toml:"listen"`
+	Bootstrap  []string `toml:"bootstrap"`
+	SecretFile string   `toml:"secret_file"`
+	// MDNS finds other nodes on the same LAN.
+	MDNS bool `toml:"mdns"`
+	// Reachability forces what AutoNAT would find out: "auto", "public" or
+	// "private". Tests and nodes with a known situation set it.
+	Reachability string `toml:"reachability"`
+	// RelayService lets this node relay for members that cannot reach each
+	// other directly.
+	RelayService bool `toml:"relay_service"`
+	// NATPortMap asks the home router for a port mapping (UPnP / NAT-PMP).
+	NATPortMap bool `toml:"nat_port_map"`
+}
+
+// Log sets logging.
+type Log struct {
+	// Level is one of debug, info, warn, error.
+	Level string `toml:"level"`
+}
+
+// Default returns the configuration used for every key the file leaves out.
+func Default() Config {
+	return Config{
+		DataDir: defaultDataDir(),
+		Zone:    "localhost",
+		HTTP: HTTP{
+			Listen:           ":8080",
+			OriginTimeout:    Duration(30 * time.Second),
+			MaxOriginFetches: 64,
+		},
+		Control: Control{Listen: "127.0.0.1:8081", TokenFile: "control.token"},
+		DNS:     DNS{Listen: "127.0.0.1:5354"},
+		Cache: Cache{
+			MaxBytes:       4 << 30,
+			MaxObjectBytes: 50 << 20,
+			HeuristicTTL:   Duration(12 * time.Hour),
+			MaxStale:       Duration(24 * time.Hour),
+			NegativeTTL:    Duration(60 * time.Second),
+			StripCookies:   true,
+		},
+		P2P: P2P{
+			Listen:       []string{"/ip4/0.0.0.0/tcp/4100"},
+			Bootstrap:    []string{},
+			SecretFile:   "network.key",
+			MDNS:         true,
+			Reachability: "auto",
+			RelayService: true,
+			NATPortMap:   true,
+		},
+		Log: Log{Level: "info"},
+	}
+}
+
+// defaultDataDir is /var/lib/coral for a system service (root) and the
+// user's data directory for a desktop volunteer.
+func defaultDataDir() string {
+	if os.Geteuid() == 0 {
+		return "/var/lib/coral"
+	}
+	if d := os.Getenv("XDG_DATA_HOME"); d != "" {
+		return filepath.Join(d, "coral")
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, ".local", "share", "coral")
+	}
+	return "coral-data"
+}
+
+// Load reads the file at path over the defaults. A missing path ("") gives
+// the defaults. Relative paths inside the file are made relative to the
+// file's directory so a node started from anywhere finds its data.
+func Load(path string) (Config, error) {
+	cfg := Default()
+	if path == "" {
+		return cfg, cfg.Validate()
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return cfg, fmt.Errorf("config: %w", err)
+	}
+	cfg, err = Parse(data)
+	if err != nil {
+		return cfg, fmt.Errorf("config: %s: %w", path, err)
+	}
+	base := filepath.Dir(path)
+	if !filepath.IsAbs(cfg.DataDir) {
+		cfg.DataDir = filepath.Join(base, cfg.DataDir)
+	}
+	return cfg, nil
+}
+
+// Parse decodes TOML over the defaults and validates the result. Unknown keys
+// are errors: a typo must not silently fall back to a default.
+func Parse(data []byte) (Config, error) {
+	cfg := Default()
+	// A listed key replaces the default list rather than appending to it.
+	cfg.P2P.Listen, cfg.P2P.Bootstrap = nil, nil
+	md, err := toml.NewDecoder(bytes.NewReader(data)).Decode(&cfg)
+	if err != nil {
+		return cfg, describeDecodeError(err)
+	}
+	if !md.IsDefined("p2p", "listen") {
+		cfg.P2P.Listen = Default().P2P.Listen
+	}
+	if cfg.P2P.Bootstrap == nil {
+		cfg.P2P.Bootstrap = []string{}
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		keys := make([]string, len(und))
+		for i, k := range und {
+			keys[i] = fmt.Sprintf("%q", k.String())
+		}
+		return cfg, fmt.Errorf("unknown key %s", strings.Join(keys, ", "))
+	}
+	return cfg, cfg.Validate()
+}
+
+func describeDecodeError(err error) error {
+	var pe toml.ParseError
+	if errors.As(err, &pe) {
+		if pe.LastKey != "" {
+			return fmt.Errorf("line %d: key %q: %s", pe.Position.Line, pe.LastKey, pe.Message)
+		}
+		return fmt.Errorf("line %d: %s", pe.Position.Line, pe.Message)
+	}
+	return err
+}
+
+// KeyError is a validation failure of one key.
+type KeyError struct {
+	Key string
+	Msg string
+}
+
+func (e *KeyError) Error() string { return fmt.Sprintf("key %q: %s", e.Key, e.Msg) }
+
+// Validate checks values that decode fine but make no sense.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, &KeyError{Key: key, Msg: fmt.Sprintf(format, args...)})
+	}
+	if c.DataDir == "" {
+		bad("data_dir", "must not be empty")
+	}
+	if err := validZone(c.Zone); err != nil {
+		bad("zone", "%v", err)
+	}
+	checkAddr := func(key, addr string, mayBeEmpty bool) {
+		if addr == "" {
+			if !mayBeEmpty {
+				bad(key, "must not be empty")
+			}
+			return
+		}
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			bad(key, "want host:port, got %q", addr)
+		}
+	}
+	checkAddr("http.listen", c.HTTP.Listen, false)
+	checkAddr("control.listen", c.Control.Listen, false)
+	checkAddr("dns.listen", c.DNS.Listen, true)
+	if c.HTTP.OriginTimeout <= 0 {
+		bad("http.origin_timeout", "must be positive")
+	}
+	if c.HTTP.MaxOriginFetches <= 0 {
+		bad("http.max_origin_fetches", "must be at least 1")
+	}
+	if c.Cache.MaxObjectBytes <= 0 {
+		bad("cache.max_object_bytes", "must be positive")
+	}
+	if c.Cache.MaxBytes < 0 {
+		bad("cache.max_bytes", "must not be negative")
+	}
+	if c.Cache.MaxBytes > 0 && c.Cache.MaxObjectBytes > c.Cache.MaxBytes {
+		bad("cache.max_object_bytes", "larger than cache.max_bytes")
+	}
+	for key, d := range map[string]Duration{"cache.heuristic_ttl": c.Cache.HeuristicTTL, "cache.max_stale": c.Cache.MaxStale, "cache.negative_ttl": c.Cache.NegativeTTL} {
+		if d < 0 {
+			bad(key, "must not be negative")
+		}
+	}
+	for i, a := range c.P2P.Listen {
+		if _, err := multiaddr.NewMultiaddr(a); err != nil {
+			bad(fmt.Sprintf("p2p.listen[%d]", i), "not a multiaddr: %v", err)
+		}
+	}
+	for i, a := range c.P2P.Bootstrap {
+		if _, err := multiaddr.NewMultiaddr(a); err != nil {
+			bad(fmt.Sprintf("p2p.bootstrap[%d]", i), "not a multiaddr: %v", err)
+		}
+	}
+	if c.P2P.SecretFile == "" {
+		bad("p2p.secret_file", "must not be empty")
+	}
+	switch c.P2P.Reachability {
+	case "auto", "public", "private":
+	default:
+		bad("p2p.reachability", "want auto, public or private, got %q", c.P2P.Reachability)
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level", "want debug, info, warn or error, got %q", c.Log.Level)
+	}
+	return errors.Join(errs...)
+}
+
+func validZone(z string) error {
+	if z == "" {
+		return errors.New("must not be empty")
+	}
+	if strings.HasPrefix(z, ".") || strings.HasSuffix(z, ".") {
+		return fmt.Errorf("%q: no leading or trailing dot", z)
+	}
+	for _, label := range strings.Split(z, ".") {
+		if label == "" || len(label) > 63 {
+			return fmt.Errorf("%q: empty or overlong label", z)
+		}
+		for _, r := range label {
+			if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') {
+				return fmt.Errorf("%q: only lower-case letters, digits and '-' are allowed", z)
+			}
+		}
+	}
+	return nil
+}
+
+// Path resolves a file name from the config (token_file, secret_file)
+// against the data directory.
+func (c Config) Path(name string) string {
+	if filepath.IsAbs(name) {
+		return name
+	}
+	return filepath.Join(c.DataDir, name)
+}
+
+// Size is a byte count written as "4GiB", "50MiB", "1000000" or "0".
+type Size int64
+
+// UnmarshalText parses a human-readable size.
+func (s *Size) UnmarshalText(b []byte) error {
+	n, err := humanize.ParseBytes(string(b))
+	if err != nil {
+		return fmt.Errorf("not a size (want e.g. \"50MiB\"): %q", b)
+	}
+	if n > 1<<62 {
+		return fmt.Errorf("size too large: %q", b)
+	}
+	*s = Size(n)
+	return nil
+}
+
+// MarshalText writes the size in IEC units.
+func (s Size) MarshalText() ([]byte, error) {
+	return []byte(strings.ReplaceAll(humanize.IBytes(uint64(s)), " ", "")), nil
+}
+
+// Duration is a Go duration string such as "12h" or "60s".
+type Duration time.Duration
+
+// UnmarshalText parses a duration.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("not a duration (want e.g. \"60s\" or \"12h\"): %q", b)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalText writes the duration.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+// D returns the value as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }

@@ -1,0 +1,125 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestDefaultsAreValid(t *testing.T) {
+	cfg, err := Load("")
+	if err != nil {
+		t.Fatalf("defaults rejected: %v", err)
+	}
+	if cfg.HTTP.Listen != ":8080" || cfg.Control.Listen != "127.0.0.1:8081" || cfg.DNS.Listen != "127.0.0.1:5354" {
+		t.Errorf("listen defaults: %+v %+v %+v", cfg.HTTP, cfg.Control, cfg.DNS)
+	}
+	if cfg.Cache.MaxBytes != 4<<30 || cfg.Cache.MaxObjectBytes != 50<<20 {
+		t.Errorf("size defaults: %+v", cfg.Cache)
+	}
+	if cfg.Cache.HeuristicTTL.D() != 12*time.Hour || cfg.Cache.MaxStale.D() != 24*time.Hour || cfg.Cache.NegativeTTL.D() != time.Minute {
+		t.Errorf("duration defaults: %+v", cfg.Cache)
+	}
+	if !cfg.Cache.StripCookies || cfg.Cache.AllowPrivateOrigins || cfg.Cache.PassUnsafeMethods {
+		t.Errorf("bool defaults: %+v", cfg.Cache)
+	}
+	if len(cfg.P2P.Listen) != 1 || cfg.P2P.SecretFile != "network.key" || cfg.P2P.Bootstrap == nil {
+		t.Errorf("p2p defaults: %+v", cfg.P2P)
+	}
+}
+
+func TestLoadFull(t *testing.T) {
+	cfg, err := Load("testdata/full.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Default()
+	want.DataDir = filepath.Join("testdata", "state")
+	want.Zone = "nyud.net"
+	want.HTTP = HTTP{Listen: ":9090", OriginTimeout: Duration(10 * time.Second), MaxOriginFetches: 8}
+	want.Control.Listen = "127.0.0.1:9091"
+	want.DNS.Listen = "127.0.0.1:5300"
+	want.Cache = Cache{MaxBytes: 1 << 30, MaxObjectBytes: 10 << 20, HeuristicTTL: 0, MaxStale: Duration(time.Hour),
+		NegativeTTL: Duration(30 * time.Second), AllowPrivateOrigins: true, PassUnsafeMethods: true, StripCookies: false}
+	want.P2P.Listen = []string{"/ip4/127.0.0.1/tcp/4200"}
+	want.P2P.Bootstrap = []string{"/ip4/127.0.0.1/tcp/4201/p2p/12D3KooWQYhTNQdmr3ArTeUHRYzFg94BKyTkoWBDWez9kSCVe2Xo"}
+	want.P2P.SecretFile = "/etc/coral/network.key"
+	want.P2P.Reachability = "public"
+	if cfg.DataDir != want.DataDir || cfg.Zone != want.Zone || cfg.HTTP != want.HTTP || cfg.Control != want.Control ||
+		cfg.DNS != want.DNS || cfg.Cache != want.Cache || strings.Join(cfg.P2P.Listen, ",") != strings.Join(want.P2P.Listen, ",") ||
+		strings.Join(cfg.P2P.Bootstrap, ",") != strings.Join(want.P2P.Bootstrap, ",") || cfg.P2P.SecretFile != want.P2P.SecretFile ||
+		cfg.P2P.Reachability != want.P2P.Reachability {
+		t.Errorf("got  %+v\nwant %+v", cfg, want)
+	}
+	if got := cfg.Path(cfg.P2P.SecretFile); got != "/etc/coral/network.key" {
+		t.Errorf("absolute secret path changed: %s", got)
+	}
+	if got := cfg.Path("control.token"); got != filepath.Join("testdata", "state", "control.token") {
+		t.Errorf("relative path: %s", got)
+	}
+}
+
+// A bad file must stop start-up with a message naming both the file and the key.
+func TestLoadRejects(t *testing.T) {
+	for _, tc := range []struct {
+		file string
+		want []string
+	}{
+		{"unknown_key.toml", []string{"unknown_key.toml", `"cache.max_stail"`}},
+		{"bad_duration.toml", []string{"bad_duration.toml", `"cache.negative_ttl"`, "duration"}},
+		{"bad_size.toml", []string{"bad_size.toml", `"cache.max_bytes"`, "size"}},
+		{"bad_zone.toml", []string{"bad_zone.toml", `"zone"`}},
+		{"bad_type.toml", []string{"bad_type.toml", `cache.strip_cookies`}},
+		{"bad_multiaddr.toml", []string{"bad_multiaddr.toml", `"p2p.listen[0]"`}},
+		{"broken.toml", []string{"broken.toml", "line 3", "table name"}},
+		{"missing.toml", []string{"missing.toml", "no such file"}},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			_, err := Load(filepath.Join("testdata", tc.file))
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %s", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestRelativeDataDirFollowsFile(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "coral.toml")
+	if err := os.WriteFile(p, []byte("data_dir = \"d\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.DataDir != filepath.Join(dir, "d") {
+		t.Errorf("data_dir = %s", cfg.DataDir)
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	for _, name := range []string{"full.toml", "unknown_key.toml", "bad_size.toml", "broken.toml"} {
+		b, err := os.ReadFile(filepath.Join("testdata", name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg, err := Parse(data)
+		if err == nil {
+			// Whatever is accepted must be valid.
+			if verr := cfg.Validate(); verr != nil {
+				t.Fatalf("accepted invalid config: %v", verr)
+			}
+		}
+	})
+}

@@ -1,0 +1,249 @@
+// Package control is the node's local control surface: the status page a
+// volunteer opens in a browser, the JSON API (`GET /api/status`), Prometheus
+// metrics, and the token that guards every change. The GUI and scripts talk
+// to a node only through the API interface defined here, so a desktop window
+// can drive an in-process node and a headless one alike.
+package control
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// API is what a user interface needs from a node.
+type API interface {
+	Status(ctx context.Context) (Status, error)
+}
+
+// Status is a snapshot of the node for people and scripts. Every part fills
+// its own section; absent parts leave theirs empty.
+type Status struct {
+	Version   string        `json:"version"`
+	NodeID    string        `json:"node_id"`
+	Zone      string        `json:"zone"`
+	StartedAt time.Time     `json:"started_at"`
+	Uptime    time.Duration `json:"uptime_ns"`
+	Listen    Listen        `json:"listen"`
+	Proxy     ProxyStatus   `json:"proxy"`
+	Cache     CacheStatus   `json:"cache"`
+	P2P       *P2PStatus    `json:"p2p,omitempty"`
+	DSHT      *DSHTStatus   `json:"dsht,omitempty"`
+	DNS       *DNSStatus    `json:"dns,omitempty"`
+	Recent    []Trace       `json:"recent,omitempty"`
+}
+
+// Listen says where the node's listeners are bound.
+type Listen struct {
+	HTTP    string   `json:"http"`
+	Control string   `json:"control"`
+	DNS     string   `json:"dns,omitempty"`
+	P2P     []string `json:"p2p,omitempty"`
+}
+
+// ProxyStatus counts what the proxy did since start.
+type ProxyStatus struct {
+	Requests        int64 `json:"requests"`
+	Hits            int64 `json:"hits"`
+	Misses          int64 `json:"misses"`
+	Stale           int64 `json:"stale"`
+	Revalidated     int64 `json:"revalidated"`
+	Peer            int64 `json:"peer"`
+	OriginFetches   int64 `json:"origin_fetches"`
+	NegativeHits    int64 `json:"negative_hits"`
+	Errors          int64 `json:"errors"`
+	BytesServed     int64 `json:"bytes_served"`
+	InFlight        int64 `json:"in_flight"`
+	CoalescedWaits  int64 `json:"coalesced"`
+	RefusedRequests int64 `json:"refused"`
+}
+
+// CacheStatus is the store's use of its disk budget.
+type CacheStatus struct {
+	Objects  int   `json:"objects"`
+	Bytes    int64 `json:"bytes"`
+	MaxBytes int64 `json:"max_bytes"`
+}
+
+// P2PStatus is the libp2p host's view of the network.
+type P2PStatus struct {
+	PeerID         string   `json:"peer_id"`
+	Addrs          []string `json:"addrs"`
+	Reachability   string   `json:"reachability"`
+	Relayed        bool     `json:"relayed"`
+	RelayAddrs     []string `json:"relay_addrs,omitempty"`
+	ConnectedPeers int      `json:"connected_peers"`
+}
+
+// DSHTStatus is the DSHT's routing state per level (index 0 = global).
+type DSHTStatus struct {
+	Levels       []LevelStatus `json:"levels"`
+	StoredKeys   int           `json:"stored_keys"`
+	StoredValues int           `json:"stored_values"`
+	RPCsSent     int64         `json:"rpcs_sent"`
+	RPCsReceived int64         `json:"rpcs_received"`
+}
+
+// LevelStatus is one DSHT level.
+type LevelStatus struct {
+	Level       int    `json:"level"`
+	ClusterID   string `json:"cluster_id"`
+	ClusterSize int    `json:"cluster_size"`
+	RoutingSize int    `json:"routing_size"`
+}
+
+// DNSStatus counts the DNS server's answers.
+type DNSStatus struct {
+	Queries int64 `json:"queries"`
+	Answers int64 `json:"answers"`
+	Refused int64 `json:"refused"`
+	Limited int64 `json:"rate_limited"`
+}
+
+// Trace is one recent request's path through the node.
+type Trace struct {
+	Time   time.Time `json:"time"`
+	URL    string    `json:"url"`
+	Result string    `json:"result"`
+	Path   string    `json:"path"`
+}
+
+// Server serves the control listener.
+type Server struct {
+	api      API
+	token    string
+	registry *prometheus.Registry
+	log      *slog.Logger
+	mux      *http.ServeMux
+}
+
+// NewServer builds the control handler. token guards every request that
+// changes something; registry may be nil for no metrics.
+func NewServer(api API, token string, registry *prometheus.Registry, log *slog.Logger) *Server {
+	if log == nil {
+		log = slog.Default()
+	}
+	s := &Server{api: api, token: token, registry: registry, log: log.With("component", "control"), mux: http.NewServeMux()}
+	s.mux.HandleFunc("GET /{$}", s.page)
+	s.mux.HandleFunc("GET /api/status", s.status)
+	if registry != nil {
+		s.mux.Handle("GET /metrics", promhttp.HandlerFor(registry, promhttp.HandlerOpts{}))
+	}
+	return s
+}
+
+// Handle registers a handler that changes the node: it runs only for
+// requests that carry the control token.
+func (s *Server) Handle(pattern string, h http.HandlerFunc) {
+	s.mux.HandleFunc(pattern, s.requireToken(h))
+}
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// The control API is for this machine's user: refuse pages framed or
+	// fetched by other sites' scripts.
+	w.Header().Set("X-Frame-Options", "DENY")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	s.mux.ServeHTTP(w, r)
+}
+
+func (s *Server) requireToken(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(s.token)) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="coral control"`)
+			http.Error(w, "control: a valid token is required (Authorization: Bearer <token from token_file>)", http.StatusUnauthorized)
+			return
+		}
+		h(w, r)
+	}
+}
+
+func (s *Server) status(w http.ResponseWriter, r *http.Request) {
+	st, err := s.api.Status(r.Context())
+	if err != nil {
+		http.Error(w, "control: status: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(st); err != nil {
+		s.log.Debug("write status", "err", err)
+	}
+}
+
+// LoadOrCreateToken returns the token in path, creating the file with a new
+// random token (mode 0600) when it does not exist.
+func LoadOrCreateToken(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err == nil {
+		tok := strings.TrimSpace(string(b))
+		if len(tok) < 16 {
+			return "", fmt.Errorf("control: token file %s: token too short (want at least 16 characters)", path)
+		}
+		return tok, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("control: read token: %w", err)
+	}
+	raw := make([]byte, 24)
+	if _, err := rand.Read(raw); err != nil {
+		return "", fmt.Errorf("control: generate token: %w", err)
+	}
+	tok := hex.EncodeToString(raw)
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return "", fmt.Errorf("control: token dir: %w", err)
+	}
+	if err := os.WriteFile(path, []byte(tok+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("control: write token: %w", err)
+	}
+	return tok, nil
+}
+
+// Client drives a node's control API over HTTP; it implements API so the GUI
+// can attach to a headless node.
+type Client struct {
+	BaseURL string // e.g. http://127.0.0.1:8081
+	Token   string
+	HTTP    *http.Client
+}
+
+var _ API = (*Client)(nil)
+
+// Status fetches GET /api/status.
+func (c *Client) Status(ctx context.Context) (Status, error) {
+	var st Status
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(c.BaseURL, "/")+"/api/status", nil)
+	if err != nil {
+		return st, fmt.Errorf("control: %w", err)
+	}
+	hc := c.HTTP
+	if hc == nil {
+		hc = &http.Client{Timeout: 10 * time.Second}
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return st, fmt.Errorf("control: status: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return st, fmt.Errorf("control: status: %s", resp.Status)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		return st, fmt.Errorf("control: decode status: %w", err)
+	}
+	return st, nil
+}
