@@ -63,8 +63,8 @@ type StatusView struct {
 	openPage func()
 
 	title, listen, reach, requests, sources, origin, cacheText, dsht, errText *widget.Label
-	cacheBar                                                                *widget.ProgressBar
-	content                                                                 fyne.CanvasObject
+	cacheBar                                                                  *widget.ProgressBar
+	content                                                                   fyne.CanvasObject
 }
 
 // NewStatusView builds the widgets; call Refresh or Follow to fill them.
