@@ -1,0 +1,276 @@
+// Package cluster starts real `coral serve` processes on loopback for
+// multi-node tests and benchmarks: it writes each node's config, shares one
+// network secret, joins every node to the first, waits until they have found
+// each other, and always cleans up (children die with the parent process).
+package cluster
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/coralcdn/coral/app/control"
+)
+
+// Options describe the cluster.
+type Options struct {
+	Nodes  int
+	Binary string // path to bin/coral
+	Dir    string // where configs and data go (a temp dir)
+	// Extra is appended to every node's config (TOML), e.g. cache settings.
+	Extra func(i int) string
+	// MinPeers is how many connected peers each node must report before Start
+	// returns (default: min(Nodes-1, 3)).
+	MinPeers int
+	// Log receives the nodes' output (nil discards it).
+	Log io.Writer
+}
+
+// Node is one running coral process.
+type Node struct {
+	Index   int
+	HTTP    string // host:port of the proxy
+	Control string // host:port of the control listener
+	DNS     string
+	PeerID  string
+	P2P     []string
+	Config  string
+	cmd     *exec.Cmd
+	done    chan struct{}
+}
+
+// Cluster is a set of running nodes.
+type Cluster struct {
+	Nodes []*Node
+	opts  Options
+	mu    sync.Mutex
+}
+
+var listenLine = regexp.MustCompile(`^\s+(proxy|control|dns)\s+(?:http://)?(\S+)`)
+
+// Start launches the nodes and waits until each reports MinPeers connected
+// peers, or ctx ends. On error everything started is stopped.
+func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
+	if opts.Nodes < 1 {
+		return nil, errors.New("cluster: need at least one node")
+	}
+	if opts.MinPeers == 0 {
+		opts.MinPeers = min(opts.Nodes-1, 3)
+	}
+	if opts.Log == nil {
+		opts.Log = io.Discard
+	}
+	c := &Cluster{opts: opts}
+	defer func() {
+		if err != nil {
+			c.Stop()
+		}
+	}()
+	secret := filepath.Join(opts.Dir, "network.key")
+	if err := WriteSecret(secret); err != nil {
+		return nil, err
+	}
+	var bootstrap []string
+	for i := 0; i < opts.Nodes; i++ {
+		n, err := c.startNode(ctx, i, secret, bootstrap)
+		if err != nil {
+			return nil, err
+		}
+		if i == 0 {
+			st, err := n.waitStatus(ctx, func(st control.Status) bool { return st.P2P != nil && len(st.P2P.Addrs) > 0 })
+			if err != nil {
+				return nil, err
+			}
+			for _, a := range st.P2P.Addrs {
+				if strings.Contains(a, "/127.0.0.1/") {
+					bootstrap = append(bootstrap, a+"/p2p/"+st.P2P.PeerID)
+				}
+			}
+		}
+	}
+	for _, n := range c.Nodes {
+		st, err := n.waitStatus(ctx, func(st control.Status) bool {
+			return st.P2P != nil && st.P2P.ConnectedPeers >= opts.MinPeers
+		})
+		if err != nil {
+			return nil, fmt.Errorf("cluster: node %d did not find its peers: %w", n.Index, err)
+		}
+		n.PeerID, n.P2P = st.P2P.PeerID, st.P2P.Addrs
+	}
+	return c, nil
+}
+
+// WriteSecret writes a new random network secret in libp2p's PSK v1 format.
+func WriteSecret(path string) error {
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return err
+	}
+	body := "/key/swarm/psk/1.0.0/\n/base16/\n" + hex.EncodeToString(raw) + "\n"
+	return os.WriteFile(path, []byte(body), 0o600)
+}
+
+func (c *Cluster) startNode(ctx context.Context, i int, secret string, bootstrap []string) (*Node, error) {
+	dir := filepath.Join(c.opts.Dir, fmt.Sprintf("node%02d", i))
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "data_dir = %q\n", filepath.Join(dir, "data"))
+	fmt.Fprintf(&b, "[http]\nlisten = \"127.0.0.1:0\"\n[control]\nlisten = \"127.0.0.1:0\"\n[dns]\nlisten = \"127.0.0.1:0\"\n")
+	fmt.Fprintf(&b, "[p2p]\nlisten = [\"/ip4/127.0.0.1/tcp/0\"]\nsecret_file = %q\nmdns = false\nnat_port_map = false\nreachability = \"public\"\n", secret)
+	fmt.Fprintf(&b, "bootstrap = [%s]\n", quoteList(bootstrap))
+	if c.opts.Extra != nil {
+		b.WriteString(c.opts.Extra(i))
+	}
+	cfgPath := filepath.Join(dir, "coral.toml")
+	if err := os.WriteFile(cfgPath, []byte(b.String()), 0o600); err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(c.opts.Binary, "serve", "-config", cfgPath)
+	// The children must not outlive a crashed or killed test.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stderr = prefixWriter(c.opts.Log, fmt.Sprintf("node%02d: ", i))
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("cluster: start node %d: %w", i, err)
+	}
+	n := &Node{Index: i, Config: cfgPath, cmd: cmd, done: make(chan struct{})}
+	c.mu.Lock()
+	c.Nodes = append(c.Nodes, n)
+	c.mu.Unlock()
+	ready := make(chan struct{})
+	go func() {
+		defer close(n.done)
+		sc := bufio.NewScanner(stdout)
+		signalled := false
+		for sc.Scan() {
+			line := sc.Text()
+			fmt.Fprintf(c.opts.Log, "node%02d: %s\n", i, line)
+			if m := listenLine.FindStringSubmatch(line); m != nil {
+				switch m[1] {
+				case "proxy":
+					n.HTTP = m[2]
+				case "control":
+					n.Control = m[2]
+				case "dns":
+					n.DNS = m[2]
+				}
+			}
+			if !signalled && strings.HasPrefix(line, "  control token") {
+				signalled = true
+				close(ready)
+			}
+		}
+		cmd.Wait()
+	}()
+	select {
+	case <-ready:
+		return n, nil
+	case <-n.done:
+		return nil, fmt.Errorf("cluster: node %d exited during start (see log)", i)
+	case <-ctx.Done():
+		return nil, fmt.Errorf("cluster: node %d start: %w", i, ctx.Err())
+	}
+}
+
+func quoteList(xs []string) string {
+	q := make([]string, len(xs))
+	for i, x := range xs {
+		q[i] = fmt.Sprintf("%q", x)
+	}
+	return strings.Join(q, ", ")
+}
+
+// Status fetches the node's /api/status.
+func (n *Node) Status(ctx context.Context) (control.Status, error) {
+	c := &control.Client{BaseURL: "http://" + n.Control, HTTP: &http.Client{Timeout: 5 * time.Second}}
+	return c.Status(ctx)
+}
+
+// waitStatus polls the node's status until ok holds or ctx ends.
+func (n *Node) waitStatus(ctx context.Context, ok func(control.Status) bool) (control.Status, error) {
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		st, err := n.Status(ctx)
+		if err == nil && ok(st) {
+			return st, nil
+		}
+		select {
+		case <-ctx.Done():
+			return st, fmt.Errorf("node %d: %w (last error: %v)", n.Index, ctx.Err(), err)
+		case <-n.done:
+			return st, fmt.Errorf("node %d exited", n.Index)
+		case <-tick.C:
+		}
+	}
+}
+
+// Kill stops one node at once (SIGKILL), as a crash would.
+func (n *Node) Kill() {
+	if n.cmd.Process != nil {
+		syscall.Kill(-n.cmd.Process.Pid, syscall.SIGKILL)
+	}
+	<-n.done
+}
+
+// Stop ends every node: SIGTERM, then SIGKILL after a grace period.
+func (c *Cluster) Stop() {
+	c.mu.Lock()
+	nodes := append([]*Node(nil), c.Nodes...)
+	c.mu.Unlock()
+	for _, n := range nodes {
+		if n.cmd.Process != nil {
+			syscall.Kill(-n.cmd.Process.Pid, syscall.SIGTERM)
+		}
+	}
+	grace := time.After(10 * time.Second)
+	for _, n := range nodes {
+		select {
+		case <-n.done:
+		case <-grace:
+			n.Kill()
+		}
+	}
+}
+
+type linePrefixer struct {
+	w      io.Writer
+	prefix string
+	mu     sync.Mutex
+	buf    []byte
+}
+
+func prefixWriter(w io.Writer, prefix string) io.Writer { return &linePrefixer{w: w, prefix: prefix} }
+
+func (p *linePrefixer) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.buf = append(p.buf, b...)
+	for {
+		i := strings.IndexByte(string(p.buf), '\n')
+		if i < 0 {
+			break
+		}
+		fmt.Fprintf(p.w, "%s%s\n", p.prefix, p.buf[:i])
+		p.buf = p.buf[i+1:]
+	}
+	return len(b), nil
+}
