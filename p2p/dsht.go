@@ -1,0 +1,64 @@
+package p2p
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/coralcdn/coral/core/dsht"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// dshtTimeout caps one DSHT RPC (the DSHT's own adaptive timeouts are
+// usually much shorter) and the time a handler may take.
+const dshtTimeout = 10 * time.Second
+
+// DSHTHandler is the node side of the DSHT; *dsht.Node implements it.
+type DSHTHandler interface {
+	HandleRPC(ctx context.Context, from dsht.NodeInfo, req *dsht.Request) (*dsht.Response, error)
+}
+
+// NodeInfoFor is the DSHT's name for a peer: ID = SHA-256 of the peer ID's
+// bytes, Addr = the peer ID string.
+func NodeInfoFor(p peer.ID) dsht.NodeInfo {
+	return dsht.NodeInfo{ID: dsht.NodeID([]byte(p)), Addr: p.String()}
+}
+
+// PeerIDOf recovers the peer ID from a NodeInfo, checking that its DSHT ID
+// matches (a contact with a forged ID is refused).
+func PeerIDOf(n dsht.NodeInfo) (peer.ID, error) {
+	p, err := peer.Decode(n.Addr)
+	if err != nil {
+		return "", fmt.Errorf("p2p: node address %q is not a peer ID: %w", n.Addr, err)
+	}
+	if dsht.NodeID([]byte(p)) != n.ID {
+		return "", fmt.Errorf("p2p: node %s: DSHT ID does not match its peer ID", n.Addr)
+	}
+	return p, nil
+}
+
+// Self is this node's DSHT name.
+func (h *Host) Self() dsht.NodeInfo { return NodeInfoFor(h.ID()) }
+
+// ServeDSHT answers /coral/dsht streams with handler.
+func (h *Host) ServeDSHT(handler DSHTHandler) {
+	serveRPC(h, h.protos.dsht, maxDSHTMsg, dshtTimeout,
+		func(ctx context.Context, from peer.ID, req *dsht.Request) (*dsht.Response, error) {
+			return handler.HandleRPC(ctx, NodeInfoFor(from), req)
+		})
+}
+
+// DSHTNetwork carries the DSHT's RPCs over /coral/dsht streams.
+func (h *Host) DSHTNetwork() dsht.Network { return dshtNetwork{h} }
+
+type dshtNetwork struct{ h *Host }
+
+var _ dsht.Network = dshtNetwork{}
+
+func (n dshtNetwork) Call(ctx context.Context, to dsht.NodeInfo, req *dsht.Request) (*dsht.Response, error) {
+	p, err := PeerIDOf(to)
+	if err != nil {
+		return nil, err
+	}
+	return callRPC[dsht.Request, dsht.Response](ctx, n.h, p, n.h.protos.dsht, maxDSHTMsg, dshtTimeout, req)
+}

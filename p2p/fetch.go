@@ -1,0 +1,404 @@
+package p2p
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/coralcdn/coral/core/store"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// Object transfer, /coral/fetch/<version>. One stream per object:
+//
+//	receiver → sender  request  {key}
+//	sender → receiver  header   {status, meta, stated size, stated sha256}
+//	sender → receiver  chunk*   uvarint length + raw bytes, as they arrive
+//	sender → receiver  end      a zero-length chunk
+//	sender → receiver  trailer  {size, sha256, error}
+//
+// Every message but the raw chunk bytes is a length-delimited CBOR envelope.
+//
+// Decision: the body is always chunked and always followed by a trailer. A
+// stored copy has a known size and hash, which go in the header (and again
+// in the trailer); a copy the sender is still downloading has neither, so
+// the header says size -1 and the trailer states them once the sender's own
+// download is complete. Chunking lets the same stream carry both and lets
+// the sender report a failed origin download in the trailer instead of by
+// a bare reset. The receiver verifies the byte count and SHA-256 against
+// the trailer (and the header, when stated) before reporting io.EOF, so a
+// caller that commits only after io.EOF never stores a bad copy.
+const (
+	fetchChunkSize     = 64 << 10
+	fetchHeaderTimeout = 30 * time.Second // request → header, covers opening an in-flight copy
+	fetchIdleTimeout   = 60 * time.Second // longest wait for the next chunk
+)
+
+const (
+	fetchOK       = 0
+	fetchNotFound = 1
+	fetchFailed   = 2
+)
+
+// ErrBadObject means the sender's bytes contradicted what it stated (length
+// or hash). The peer has been penalised; fall back to another source.
+var ErrBadObject = errors.New("p2p: object failed verification")
+
+// ObjectSource serves cached objects to peers; core/proxy implements it.
+// OpenForPeer returns a stored copy, or an in-flight download streamed as
+// bytes arrive (Meta.SHA256 zero: size and hash not known yet), or an error
+// wrapping store.ErrNotFound.
+type ObjectSource interface {
+	OpenForPeer(ctx context.Context, key string) (store.Meta, io.ReadCloser, error)
+}
+
+type fetchRequest struct {
+	Key string `cbor:"1,keyasint"`
+}
+
+type fetchHeader struct {
+	Status int       `cbor:"1,keyasint"`
+	Msg    string    `cbor:"2,keyasint,omitempty"`
+	Meta   *wireMeta `cbor:"3,keyasint,omitempty"`
+	Size   int64     `cbor:"4,keyasint"`           // -1: not known yet, see trailer
+	SHA256 []byte    `cbor:"5,keyasint,omitempty"` // empty: not known yet
+}
+
+type fetchTrailer struct {
+	Size   int64  `cbor:"1,keyasint"`
+	SHA256 []byte `cbor:"2,keyasint,omitempty"`
+	Err    string `cbor:"3,keyasint,omitempty"`
+}
+
+// wireMeta is store.Meta on the wire, with explicit tags so the store can
+// change its Go struct without changing the protocol.
+type wireMeta struct {
+	Key          string              `cbor:"1,keyasint"`
+	URL          string              `cbor:"2,keyasint"`
+	Status       int                 `cbor:"3,keyasint"`
+	Header       map[string][]string `cbor:"4,keyasint,omitempty"`
+	RequestTime  time.Time           `cbor:"5,keyasint"`
+	ResponseTime time.Time           `cbor:"6,keyasint"`
+	Extra        map[string]string   `cbor:"7,keyasint,omitempty"`
+}
+
+func toWireMeta(m store.Meta) *wireMeta {
+	return &wireMeta{Key: m.Key, URL: m.URL, Status: m.Status, Header: m.Header,
+		RequestTime: m.RequestTime, ResponseTime: m.ResponseTime, Extra: m.Extra}
+}
+
+func (w *wireMeta) meta() store.Meta {
+	m := store.Meta{Key: w.Key, URL: w.URL, Status: w.Status,
+		RequestTime: w.RequestTime, ResponseTime: w.ResponseTime, Extra: w.Extra}
+	if w.Header != nil {
+		m.Header = http.Header(w.Header)
+	}
+	return m
+}
+
+// ServeObjects answers /coral/fetch streams from src.
+func (h *Host) ServeObjects(src ObjectSource) {
+	h.host.SetStreamHandler(h.protos.fetch, func(s network.Stream) { h.handleFetch(s, src) })
+}
+
+func (h *Host) handleFetch(s network.Stream, src ObjectSource) {
+	defer h.recoverStream(s)
+	from := s.Conn().RemotePeer()
+	_ = s.SetDeadline(time.Now().Add(fetchHeaderTimeout))
+	br := bufio.NewReader(s)
+	var req fetchRequest
+	if err := ReadMsg(br, &req, maxFetchRequest); err != nil {
+		h.streamFailed(s, from, err)
+		return
+	}
+	if req.Key == "" {
+		h.streamFailed(s, from, fmt.Errorf("%w: empty key", ErrMalformed))
+		return
+	}
+	ctx, cancel := context.WithCancel(h.ctx)
+	defer cancel()
+	meta, body, err := src.OpenForPeer(ctx, req.Key)
+	if err != nil {
+		hdr := fetchHeader{Status: fetchFailed, Msg: "object unavailable", Size: -1}
+		if errors.Is(err, store.ErrNotFound) {
+			hdr.Status, hdr.Msg = fetchNotFound, "not found"
+		} else {
+			h.log.Debug("fetch: source failed", "key", req.Key, "peer", from, "err", err)
+		}
+		if WriteMsg(s, &hdr) != nil {
+			_ = s.Reset()
+			return
+		}
+		_ = s.Close()
+		return
+	}
+	defer body.Close()
+
+	hdr := fetchHeader{Status: fetchOK, Meta: toWireMeta(meta), Size: -1}
+	stated := meta.SHA256 != [32]byte{}
+	if stated {
+		hdr.Size, hdr.SHA256 = meta.Size, meta.SHA256[:]
+	}
+	if err := WriteMsg(s, &hdr); err != nil {
+		_ = s.Reset()
+		return
+	}
+
+	sum := sha256.New()
+	var total int64
+	buf := make([]byte, binary.MaxVarintLen64+fetchChunkSize)
+	var srcErr error
+	for {
+		n, rerr := body.Read(buf[binary.MaxVarintLen64:])
+		if n > 0 {
+			sum.Write(buf[binary.MaxVarintLen64 : binary.MaxVarintLen64+n])
+			total += int64(n)
+			// One write per chunk: the prefix goes right before the data.
+			var pre [binary.MaxVarintLen64]byte
+			k := binary.PutUvarint(pre[:], uint64(n))
+			start := binary.MaxVarintLen64 - k
+			copy(buf[start:], pre[:k])
+			_ = s.SetWriteDeadline(time.Now().Add(fetchIdleTimeout))
+			if _, err := s.Write(buf[start : binary.MaxVarintLen64+n]); err != nil {
+				_ = s.Reset()
+				return
+			}
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			srcErr = rerr
+			break
+		}
+	}
+	tr := fetchTrailer{Size: total, SHA256: sum.Sum(nil)}
+	if srcErr != nil {
+		h.log.Debug("fetch: source stopped", "key", req.Key, "peer", from, "err", srcErr)
+		tr = fetchTrailer{Size: total, Err: "source download failed"}
+	} else if stated && (total != meta.Size || !bytes.Equal(tr.SHA256, meta.SHA256[:])) {
+		h.log.Error("fetch: stored object does not match its recorded size/hash", "key", req.Key, "size", total, "want_size", meta.Size)
+	}
+	_ = s.SetWriteDeadline(time.Now().Add(fetchIdleTimeout))
+	if _, err := s.Write([]byte{0}); err != nil {
+		_ = s.Reset()
+		return
+	}
+	if err := WriteMsg(s, &tr); err != nil {
+		_ = s.Reset()
+		return
+	}
+	_ = s.Close()
+}
+
+// FetchObject asks peer from for the object stored under key. The returned
+// Meta has Size and SHA256 as the sender stated them (Size -1 and a zero
+// hash when it was still downloading). The body streams as the sender
+// sends; Read returns io.EOF only after the byte count and SHA-256 matched
+// what the sender stated, and an error wrapping ErrBadObject (the peer is
+// penalised and dropped) if they did not — so commit to the store only
+// after io.EOF. A missing object is reported as an error wrapping
+// store.ErrNotFound. Close the body in every case.
+func (h *Host) FetchObject(ctx context.Context, from peer.ID, key string) (store.Meta, io.ReadCloser, error) {
+	if err := h.ensureConnected(ctx, from); err != nil {
+		return store.Meta{}, nil, err
+	}
+	s, err := h.host.NewStream(network.WithAllowLimitedConn(ctx, "coral-fetch"), from, h.protos.fetch)
+	if err != nil {
+		return store.Meta{}, nil, fmt.Errorf("p2p: fetch %q from %s: open stream: %w", key, from, err)
+	}
+	stop := context.AfterFunc(ctx, func() { _ = s.Reset() })
+	fail := func(err error) (store.Meta, io.ReadCloser, error) {
+		stop()
+		_ = s.Reset()
+		if cerr := ctx.Err(); cerr != nil && !errors.Is(err, ErrMalformed) && !errors.Is(err, ErrBadObject) {
+			err = cerr
+		}
+		return store.Meta{}, nil, fmt.Errorf("p2p: fetch %q from %s: %w", key, from, err)
+	}
+	_ = s.SetDeadline(time.Now().Add(fetchHeaderTimeout))
+	if err := WriteMsg(s, &fetchRequest{Key: key}); err != nil {
+		return fail(err)
+	}
+	_ = s.CloseWrite()
+	br := bufio.NewReaderSize(s, fetchChunkSize)
+	var hdr fetchHeader
+	if err := ReadMsg(br, &hdr, maxFetchHeader); err != nil {
+		if errors.Is(err, ErrMalformed) {
+			h.scorer.penalise(from, penaltyMalformed, "fetch header: "+err.Error())
+		}
+		return fail(err)
+	}
+	switch hdr.Status {
+	case fetchOK:
+	case fetchNotFound:
+		stop()
+		_ = s.Close()
+		return store.Meta{}, nil, fmt.Errorf("p2p: fetch %q from %s: %w", key, from, store.ErrNotFound)
+	case fetchFailed:
+		stop()
+		_ = s.Close()
+		return store.Meta{}, nil, fmt.Errorf("p2p: fetch %q: %w", key, &RemoteError{Peer: from.String(), Msg: hdr.Msg})
+	default:
+		h.scorer.penalise(from, penaltyMalformed, "fetch header: unknown status")
+		return fail(fmt.Errorf("%w: unknown status %d", ErrMalformed, hdr.Status))
+	}
+	if hdr.Meta == nil || hdr.Size < -1 || (len(hdr.SHA256) != 0 && len(hdr.SHA256) != sha256.Size) ||
+		(hdr.Size >= 0) != (len(hdr.SHA256) != 0) {
+		h.scorer.penalise(from, penaltyMalformed, "fetch header: inconsistent")
+		return fail(fmt.Errorf("%w: inconsistent fetch header", ErrMalformed))
+	}
+	if hdr.Meta.Key != "" && hdr.Meta.Key != key {
+		h.scorer.penalise(from, penaltyBadObject, "fetch: answered with another object")
+		return fail(fmt.Errorf("%w: sender answered with key %q", ErrBadObject, hdr.Meta.Key))
+	}
+	meta := hdr.Meta.meta()
+	meta.Key = key
+	meta.Size = hdr.Size
+	copy(meta.SHA256[:], hdr.SHA256)
+	return meta, &fetchBody{
+		h: h, s: s, br: br, from: from, stop: stop,
+		statedSize: hdr.Size, statedHash: hdr.SHA256, sum: sha256.New(),
+	}, nil
+}
+
+// bodyStream is the part of network.Stream a fetchBody uses.
+type bodyStream interface {
+	SetReadDeadline(time.Time) error
+	Reset() error
+	Close() error
+}
+
+// fetchBody reads chunks and verifies the object at the end.
+type fetchBody struct {
+	h    *Host
+	s    bodyStream
+	br   *bufio.Reader
+	from peer.ID
+	stop func() bool
+
+	statedSize int64
+	statedHash []byte
+	sum        hash.Hash
+	total      int64
+	remaining  int
+
+	mu   sync.Mutex // Close may race with a Read blocked in the stream
+	err  error
+	done bool
+}
+
+func (b *fetchBody) Read(p []byte) (int, error) {
+	b.mu.Lock()
+	err := b.err
+	b.mu.Unlock()
+	if err != nil {
+		return 0, err
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	for b.remaining == 0 {
+		_ = b.s.SetReadDeadline(time.Now().Add(fetchIdleTimeout))
+		n, err := readFrameLen(b.br, maxFetchChunk)
+		if err != nil {
+			return 0, b.fail(err)
+		}
+		if n == 0 {
+			return 0, b.finish()
+		}
+		b.remaining = n
+	}
+	if len(p) > b.remaining {
+		p = p[:b.remaining]
+	}
+	n, err := b.br.Read(p)
+	b.remaining -= n
+	b.total += int64(n)
+	b.sum.Write(p[:n])
+	if b.statedSize >= 0 && b.total > b.statedSize {
+		return 0, b.bad(fmt.Sprintf("more than the stated %d bytes", b.statedSize))
+	}
+	if err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return n, b.fail(err)
+	}
+	return n, nil
+}
+
+func (b *fetchBody) finish() error {
+	_ = b.s.SetReadDeadline(time.Now().Add(fetchIdleTimeout))
+	var tr fetchTrailer
+	if err := ReadMsg(b.br, &tr, maxFetchTrailer); err != nil {
+		return b.fail(err)
+	}
+	if tr.Err != "" {
+		return b.fail(&RemoteError{Peer: b.from.String(), Msg: tr.Err})
+	}
+	got := b.sum.Sum(nil)
+	switch {
+	case tr.Size != b.total:
+		return b.bad(fmt.Sprintf("sent %d bytes, trailer states %d", b.total, tr.Size))
+	case b.statedSize >= 0 && b.statedSize != b.total:
+		return b.bad(fmt.Sprintf("sent %d bytes, header stated %d", b.total, b.statedSize))
+	case !bytes.Equal(tr.SHA256, got):
+		return b.bad("SHA-256 differs from the trailer's")
+	case b.statedHash != nil && !bytes.Equal(b.statedHash, got):
+		return b.bad("SHA-256 differs from the header's")
+	}
+	b.mu.Lock()
+	b.done = true
+	b.err = io.EOF
+	b.mu.Unlock()
+	b.stop()
+	_ = b.s.Close()
+	return io.EOF
+}
+
+// bad records a verification failure: the peer is penalised (and, this
+// being a lie rather than a glitch, dropped and blocked).
+func (b *fetchBody) bad(why string) error {
+	b.h.scorer.penalise(b.from, penaltyBadObject, "fetch: "+why)
+	return b.fail(fmt.Errorf("%w: %s", ErrBadObject, why))
+}
+
+func (b *fetchBody) fail(err error) error {
+	if errors.Is(err, ErrMalformed) {
+		b.h.scorer.penalise(b.from, penaltyMalformed, "fetch body: "+err.Error())
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.err == nil {
+		b.err = fmt.Errorf("p2p: fetch from %s: %w", b.from, err)
+	}
+	b.stop()
+	_ = b.s.Reset()
+	return b.err
+}
+
+// Close releases the stream; closing before io.EOF abandons the transfer.
+func (b *fetchBody) Close() error {
+	b.mu.Lock()
+	done := b.done
+	if b.err == nil {
+		b.err = errors.New("p2p: fetch body closed")
+	}
+	b.mu.Unlock()
+	b.stop()
+	if !done {
+		_ = b.s.Reset()
+	}
+	return nil
+}

@@ -1,0 +1,213 @@
+// Command memfig measures a Coral node's memory with many connected peers:
+// it runs one "central" node in a child process (so its heap and RSS are
+// its own), connects -peers in-process nodes to it, and prints the central
+// node's Go heap and resident set size before and after.
+//
+//	go run ./p2p/internal/memfig -peers 50
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/hex"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coralcdn/coral/p2p"
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+)
+
+func main() {
+	central := flag.Bool("central", false, "run as the measured node (internal)")
+	peers := flag.Int("peers", 50, "number of peers to connect")
+	settle := flag.Duration("settle", 5*time.Second, "time to let identify, AutoNAT and relay reservations settle")
+	flag.Parse()
+	var err error
+	if *central {
+		err = runCentral()
+	} else {
+		err = runParent(*peers, *settle)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "memfig:", err)
+		os.Exit(1)
+	}
+}
+
+func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func nodeConfig(dir string, psk []byte) p2p.Config {
+	return p2p.Config{
+		DataDir: dir, ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, Secret: psk,
+		DisableMDNS: true, DisableNATPortMap: true, Logger: quietLogger(),
+	}
+}
+
+func runCentral() error {
+	psk, err := hex.DecodeString(os.Getenv("MEMFIG_SECRET"))
+	if err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "memfig-central")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	h, err := p2p.New(context.Background(), nodeConfig(dir, psk))
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	fmt.Println("ADDR", h.P2PAddrs()[0])
+	in := bufio.NewScanner(os.Stdin)
+	for in.Scan() {
+		switch in.Text() {
+		case "MEM":
+			runtime.GC()
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			fmt.Printf("MEM %d %d %d %d %d\n", ms.HeapInuse, ms.Sys, rssBytes(), runtime.NumGoroutine(), len(h.ConnectedPeers()))
+		case "QUIT":
+			return nil
+		}
+	}
+	return in.Err()
+}
+
+func rssBytes() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return -1
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+			kb, _ := strconv.ParseInt(f[1], 10, 64)
+			return kb << 10
+		}
+	}
+	return -1
+}
+
+type mem struct{ heap, sys, rss, goroutines, peers int64 }
+
+func runParent(n int, settle time.Duration) error {
+	psk := make([]byte, 32)
+	for i := range psk {
+		psk[i] = byte(i*7 + 1)
+	}
+	cmd := exec.Command(os.Args[0], "-central")
+	cmd.Env = append(os.Environ(), "MEMFIG_SECRET="+hex.EncodeToString(psk))
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	defer func() { fmt.Fprintln(stdin, "QUIT"); _ = cmd.Wait() }()
+	out := bufio.NewScanner(stdout)
+	if !out.Scan() || !strings.HasPrefix(out.Text(), "ADDR ") {
+		return fmt.Errorf("central node did not start: %q", out.Text())
+	}
+	ai, err := peer.AddrInfoFromP2pAddr(ma.StringCast(strings.TrimPrefix(out.Text(), "ADDR ")))
+	if err != nil {
+		return err
+	}
+	measure := func() (mem, error) {
+		fmt.Fprintln(stdin, "MEM")
+		if !out.Scan() {
+			return mem{}, fmt.Errorf("central node gone")
+		}
+		var m mem
+		_, err := fmt.Sscanf(out.Text(), "MEM %d %d %d %d %d", &m.heap, &m.sys, &m.rss, &m.goroutines, &m.peers)
+		return m, err
+	}
+	time.Sleep(settle) // a figure, not a test: let the idle node settle
+	base, err := measure()
+	if err != nil {
+		return err
+	}
+
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var hosts []*p2p.Host
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		wg.Go(func() {
+			dir, err := os.MkdirTemp("", "memfig-peer")
+			if err != nil {
+				errs <- err
+				return
+			}
+			cfg := nodeConfig(dir, psk)
+			// Peers behave like home nodes (reachability unknown on loopback), so
+			// each also reserves a relay slot on the central node.
+			cfg.DisableRelayService = true
+			h, err := p2p.New(context.Background(), cfg)
+			if err != nil {
+				errs <- err
+				return
+			}
+			mu.Lock()
+			hosts = append(hosts, h)
+			mu.Unlock()
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if err := h.Connect(ctx, *ai); err != nil {
+				errs <- fmt.Errorf("%v (dialling %v)", err, ai)
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	defer func() {
+		for _, h := range hosts {
+			_ = h.Close()
+		}
+	}()
+	for err := range errs {
+		return err
+	}
+	time.Sleep(settle)
+	loaded, err := measure()
+	if err != nil {
+		return err
+	}
+	mib := func(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
+	fmt.Printf("central node, %s/%s, go %s\n", runtime.GOOS, runtime.GOARCH, runtime.Version())
+	fmt.Printf("%-14s %8s %12s %12s %12s %10s\n", "", "peers", "heap inuse", "go sys", "rss", "goroutines")
+	for _, r := range []struct {
+		name string
+		m    mem
+	}{{"idle", base}, {"connected", loaded}} {
+		fmt.Printf("%-14s %8d %12s %12s %12s %10d\n", r.name, r.m.peers, mib(r.m.heap), mib(r.m.sys), mib(r.m.rss), r.m.goroutines)
+	}
+	rsv := 0
+	for _, h := range hosts {
+		if slices.Contains(h.Status().RelayReservations, ai.ID.String()) {
+			rsv++
+		}
+	}
+	fmt.Printf("relay reservations held on the central node: %d\n", rsv)
+	if loaded.peers > 0 {
+		fmt.Printf("per peer: heap %.0f KiB, rss %.0f KiB\n",
+			float64(loaded.heap-base.heap)/1024/float64(loaded.peers), float64(loaded.rss-base.rss)/1024/float64(loaded.peers))
+	}
+	return nil
+}

@@ -1,0 +1,119 @@
+package p2p
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/protocol"
+	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
+	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
+	relayv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
+	ma "github.com/multiformats/go-multiaddr"
+)
+
+// Limits for a volunteer's home machine. The numbers assume a node that
+// shares an ordinary home connection and a desktop's memory with its owner:
+//
+//   - Connection manager: keep 32 peers (low watermark), trim back to 32 when
+//     over 96 (high watermark), 1 minute grace for new connections. A DSHT
+//     with three levels needs a few dozen live contacts, not hundreds.
+//   - Resource manager (rcmgr), whole libp2p stack: 256 MiB memory, 512 file
+//     descriptors, 256 connections (192 in, 192 out), 2048 streams (1024 in).
+//     Transient (not yet attributed) resources: 64 connections, 256 streams,
+//     32 MiB. Per peer: 8 connections, 256 streams (128 in), 32 MiB.
+//     System connections stay well above the connection manager's high
+//     watermark so trimming, not refusing, is what normally bounds peers.
+//   - Coral protocols, all peers together / per peer, inbound streams:
+//     DSHT 512 / 32 (16 MiB), fetch 64 / 8 (64 MiB), peer lookup 128 / 8.
+//   - Relay service for members: 1 GiB per direction and 1 hour per relayed
+//     connection (the libp2p defaults, 128 KiB and 2 minutes, would cut
+//     object transfers), 64 reservations, 16 circuits per peer, 16 reservations
+//     per IP (households behind one CGNAT address), 32 KiB copy buffers.
+const (
+	defaultConnLow     = 32
+	defaultConnHigh    = 96
+	connGrace          = time.Minute
+	defaultMemoryLimit = 256 << 20
+	defaultFDLimit     = 512
+
+	relayDataLimit     = 1 << 30
+	relayDurationLimit = time.Hour
+)
+
+func newConnManager(cfg *Config) (*connmgr.BasicConnMgr, error) {
+	cm, err := connmgr.NewConnManager(cfg.ConnLow, cfg.ConnHigh, connmgr.WithGracePeriod(connGrace))
+	if err != nil {
+		return nil, fmt.Errorf("p2p: connection manager: %w", err)
+	}
+	return cm, nil
+}
+
+// resourceLimits builds the rcmgr limits described above. memory and fd
+// replace the system-wide caps; everything else is fixed.
+func resourceLimits(memory int64, fd int, protos protocolIDs) rcmgr.ConcreteLimitConfig {
+	scaling := rcmgr.DefaultLimits
+	libp2p.SetDefaultServiceLimits(&scaling)
+
+	in := func(total, perPeer int, mem int64) (rcmgr.BaseLimit, rcmgr.BaseLimit) {
+		return rcmgr.BaseLimit{StreamsInbound: total, StreamsOutbound: total, Streams: 2 * total, Memory: mem},
+			rcmgr.BaseLimit{StreamsInbound: perPeer, StreamsOutbound: perPeer, Streams: 2 * perPeer, Memory: mem / 4}
+	}
+	for _, p := range []struct {
+		id            protocol.ID
+		total, perPer int
+		mem           int64
+	}{
+		{protos.dsht, 512, 32, 16 << 20},
+		{protos.fetch, 64, 8, 64 << 20},
+		{protos.peers, 128, 8, 4 << 20},
+	} {
+		all, one := in(p.total, p.perPer, p.mem)
+		scaling.AddProtocolLimit(p.id, all, rcmgr.BaseLimitIncrease{})
+		scaling.AddProtocolPeerLimit(p.id, one, rcmgr.BaseLimitIncrease{})
+	}
+	base := scaling.Scale(memory, fd)
+
+	partial := rcmgr.PartialLimitConfig{
+		System: rcmgr.ResourceLimits{
+			Conns: 256, ConnsInbound: 192, ConnsOutbound: 192,
+			Streams: 2048, StreamsInbound: 1024, StreamsOutbound: 2048,
+			FD: rcmgr.LimitVal(fd), Memory: rcmgr.LimitVal64(memory),
+		},
+		Transient: rcmgr.ResourceLimits{
+			Conns: 64, ConnsInbound: 32, ConnsOutbound: 64,
+			Streams: 256, StreamsInbound: 128, StreamsOutbound: 256,
+			FD: rcmgr.LimitVal(fd / 4), Memory: 32 << 20,
+		},
+		PeerDefault: rcmgr.ResourceLimits{
+			Conns: 8, ConnsInbound: 8, ConnsOutbound: 8,
+			Streams: 256, StreamsInbound: 128, StreamsOutbound: 256,
+			Memory: 32 << 20,
+		},
+	}
+	return partial.Build(base)
+}
+
+func newResourceManager(cfg *Config, protos protocolIDs) (network.ResourceManager, error) {
+	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(resourceLimits(cfg.MemoryLimit, cfg.FDLimit, protos)))
+	if err != nil {
+		return nil, fmt.Errorf("p2p: resource manager: %w", err)
+	}
+	return rm, nil
+}
+
+func relayOptions() []relayv2.Option {
+	rc := relayv2.DefaultResources()
+	rc.Limit = &relayv2.RelayLimit{Duration: relayDurationLimit, Data: relayDataLimit}
+	rc.MaxReservations = 64
+	rc.MaxCircuits = 16
+	rc.MaxReservationsPerIP = 16
+	rc.BufferSize = 32 << 10
+	return []relayv2.Option{
+		relayv2.WithResources(rc),
+		// Members on one LAN relay for each other too, so the voucher may
+		// carry private addresses.
+		relayv2.WithReservationAddressFilter(func(ma.Multiaddr) bool { return true }),
+	}
+}

@@ -1,0 +1,263 @@
+package p2p
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+)
+
+const (
+	peersFile        = "peers.json"
+	maxKnownPeers    = 256
+	knownPeerMaxAge  = 30 * 24 * time.Hour
+	maxAddrsPerPeer  = 8
+	rejoinPeers      = 32 // known peers dialled when (re)joining
+	joinParallel     = 8
+	joinDialTimeout  = 10 * time.Second
+	aloneCheckPeriod = 30 * time.Second
+)
+
+// peerBook remembers peers this node has been connected to, so a restarted
+// node rejoins the network without its bootstrap list.
+type peerBook struct {
+	path string
+	log  *slog.Logger
+
+	mu    sync.Mutex
+	peers map[peer.ID]*knownPeer
+}
+
+type knownPeer struct {
+	addrs    []ma.Multiaddr
+	lastSeen time.Time
+}
+
+type peerFileEntry struct {
+	ID       string    `json:"id"`
+	Addrs    []string  `json:"addrs"`
+	LastSeen time.Time `json:"last_seen"`
+}
+
+type peerFileV1 struct {
+	Version int             `json:"version"`
+	Peers   []peerFileEntry `json:"peers"`
+}
+
+func newPeerBook(dataDir string, log *slog.Logger) *peerBook {
+	return &peerBook{path: filepath.Join(dataDir, peersFile), log: log, peers: map[peer.ID]*knownPeer{}}
+}
+
+// load reads the peer file. Entries that do not parse are skipped.
+func (b *peerBook) load() error {
+	data, err := os.ReadFile(b.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("p2p: read %s: %w", b.path, err)
+	}
+	var f peerFileV1
+	if err := json.Unmarshal(data, &f); err != nil {
+		return fmt.Errorf("p2p: decode %s: %w", b.path, err)
+	}
+	if f.Version != 1 {
+		return fmt.Errorf("p2p: %s: unknown version %d", b.path, f.Version)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, e := range f.Peers {
+		id, err := peer.Decode(e.ID)
+		if err != nil {
+			continue
+		}
+		kp := &knownPeer{lastSeen: e.LastSeen}
+		for _, s := range e.Addrs {
+			if a, err := ma.NewMultiaddr(s); err == nil {
+				kp.addrs = append(kp.addrs, a)
+			}
+		}
+		if len(kp.addrs) > 0 {
+			b.peers[id] = kp
+		}
+	}
+	return nil
+}
+
+// update records the currently connected peers with their direct addresses.
+func (b *peerBook) update(h host.Host) {
+	now := time.Now()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, p := range h.Network().Peers() {
+		var addrs []ma.Multiaddr
+		for _, a := range h.Peerstore().Addrs(p) {
+			// Relay addresses go stale with the reservation; direct ones
+			// are worth trying after a restart.
+			if !isRelayed(a) && len(addrs) < maxAddrsPerPeer {
+				addrs = append(addrs, a)
+			}
+		}
+		if len(addrs) == 0 {
+			continue
+		}
+		b.peers[p] = &knownPeer{addrs: addrs, lastSeen: now}
+	}
+}
+
+// recent returns up to n peers, most recently seen first.
+func (b *peerBook) recent(n int) []peer.AddrInfo {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	type entry struct {
+		id peer.ID
+		kp *knownPeer
+	}
+	all := make([]entry, 0, len(b.peers))
+	for id, kp := range b.peers {
+		all = append(all, entry{id, kp})
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].kp.lastSeen.After(all[j].kp.lastSeen) })
+	if len(all) > n {
+		all = all[:n]
+	}
+	out := make([]peer.AddrInfo, 0, len(all))
+	for _, e := range all {
+		out = append(out, peer.AddrInfo{ID: e.id, Addrs: e.kp.addrs})
+	}
+	return out
+}
+
+// save writes the book, dropping entries not seen for knownPeerMaxAge and
+// keeping the maxKnownPeers most recent.
+func (b *peerBook) save() error {
+	cutoff := time.Now().Add(-knownPeerMaxAge)
+	b.mu.Lock()
+	for id, kp := range b.peers {
+		if kp.lastSeen.Before(cutoff) {
+			delete(b.peers, id)
+		}
+	}
+	b.mu.Unlock()
+	f := peerFileV1{Version: 1}
+	for _, ai := range b.recent(maxKnownPeers) {
+		b.mu.Lock()
+		seen := b.peers[ai.ID].lastSeen
+		b.mu.Unlock()
+		e := peerFileEntry{ID: ai.ID.String(), LastSeen: seen.UTC()}
+		for _, a := range ai.Addrs {
+			e.Addrs = append(e.Addrs, a.String())
+		}
+		f.Peers = append(f.Peers, e)
+	}
+	data, err := json.MarshalIndent(f, "", "  ")
+	if err != nil {
+		return fmt.Errorf("p2p: encode known peers: %w", err)
+	}
+	if err := writeFileAtomic(b.path, data, 0o600); err != nil {
+		return fmt.Errorf("p2p: save known peers: %w", err)
+	}
+	return nil
+}
+
+func (h *Host) savePeers() error {
+	h.book.update(h.host)
+	return h.book.save()
+}
+
+// maintain keeps the node joined: it dials bootstrap and known peers at
+// start and whenever the node finds itself alone, and saves known peers.
+func (h *Host) maintain() {
+	h.join()
+	alone := time.NewTicker(aloneCheckPeriod)
+	defer alone.Stop()
+	save := time.NewTicker(h.cfg.PeerSaveInterval)
+	defer save.Stop()
+	for {
+		select {
+		case <-h.ctx.Done():
+			return
+		case <-alone.C:
+			h.scorer.prune()
+			if len(h.host.Network().Peers()) == 0 {
+				h.join()
+			}
+		case <-save.C:
+			if err := h.savePeers(); err != nil {
+				h.log.Warn("saving known peers failed", "err", err)
+			}
+		}
+	}
+}
+
+// join dials the bootstrap peers and the most recently seen known peers.
+func (h *Host) join() {
+	seen := map[peer.ID]bool{h.ID(): true}
+	var targets []peer.AddrInfo
+	for _, ai := range append(append([]peer.AddrInfo{}, h.boot...), h.book.recent(rejoinPeers)...) {
+		if seen[ai.ID] || h.scorer.isBanned(ai.ID) {
+			continue
+		}
+		seen[ai.ID] = true
+		targets = append(targets, ai)
+	}
+	if len(targets) == 0 {
+		return
+	}
+	sem := make(chan struct{}, joinParallel)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	ok := 0
+	for _, ai := range targets {
+		select {
+		case sem <- struct{}{}:
+		case <-h.ctx.Done():
+			wg.Wait()
+			return
+		}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			ctx, cancel := context.WithTimeout(h.ctx, joinDialTimeout)
+			defer cancel()
+			if err := h.host.Connect(ctx, ai); err != nil {
+				h.log.Debug("join: dial failed", "peer", ai.ID, "err", err)
+				return
+			}
+			mu.Lock()
+			ok++
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	h.log.Info("joined network", "dialled", len(targets), "connected", ok)
+}
+
+// mdnsNotifee dials members found on the LAN.
+type mdnsNotifee struct{ h *Host }
+
+func (n mdnsNotifee) HandlePeerFound(ai peer.AddrInfo) {
+	h := n.h
+	if ai.ID == h.ID() || h.ctx.Err() != nil || h.scorer.isBanned(ai.ID) {
+		return
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(h.ctx, joinDialTimeout)
+		defer cancel()
+		if err := h.host.Connect(ctx, ai); err != nil {
+			h.log.Debug("mDNS: dial failed", "peer", ai.ID, "err", err)
+			return
+		}
+		h.log.Debug("mDNS: connected", "peer", ai.ID)
+	}()
+}

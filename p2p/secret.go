@@ -1,0 +1,83 @@
+package p2p
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/libp2p/go-libp2p/core/pnet"
+)
+
+// secretHeader is the libp2p "PSK v1" file format (the one IPFS's
+// swarm.key uses), so existing tools can generate and read network keys.
+const secretHeader = "/key/swarm/psk/1.0.0/\n/base16/\n"
+
+// ErrSecretExists is returned by GenerateSecret when the file already exists;
+// overwriting a network key would silently cut the node off its network.
+var ErrSecretExists = errors.New("p2p: secret file already exists")
+
+// LoadSecret reads a network secret in libp2p PSK v1 format.
+func LoadSecret(path string) (pnet.PSK, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("p2p: read secret file: %w", err)
+	}
+	psk, err := pnet.DecodeV1PSK(bytes.NewReader(b))
+	if err != nil {
+		return nil, fmt.Errorf("p2p: decode secret file %s: %w", path, err)
+	}
+	if bytes.Equal(psk, make([]byte, len(psk))) {
+		return nil, fmt.Errorf("p2p: secret file %s holds an all-zero key", path)
+	}
+	return psk, nil
+}
+
+// GenerateSecret writes a new random 256-bit network secret to path (mode
+// 0600) and returns it. It refuses to overwrite an existing file.
+func GenerateSecret(path string) (pnet.PSK, error) {
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return nil, fmt.Errorf("p2p: generate secret: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("p2p: create secret dir: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return nil, fmt.Errorf("%w: %s", ErrSecretExists, path)
+		}
+		return nil, fmt.Errorf("p2p: create secret file: %w", err)
+	}
+	_, werr := f.WriteString(secretHeader + hex.EncodeToString(key) + "\n")
+	cerr := f.Close()
+	if werr != nil || cerr != nil {
+		_ = os.Remove(path)
+		return nil, fmt.Errorf("p2p: write secret file: %w", errors.Join(werr, cerr))
+	}
+	return pnet.PSK(key), nil
+}
+
+// LoadOrCreateSecret loads the network secret at path, or creates a new one
+// when the file does not exist: the first node of a network mints the key,
+// and its operator copies the file to every other member.
+func LoadOrCreateSecret(path string) (pnet.PSK, error) {
+	psk, err := LoadSecret(path)
+	if err == nil {
+		return psk, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	psk, err = GenerateSecret(path)
+	if errors.Is(err, ErrSecretExists) {
+		// Another process created it between our read and our create.
+		return LoadSecret(path)
+	}
+	return psk, err
+}
