@@ -1,0 +1,274 @@
+// Package node is Coral's composition root: it turns a config.Config into a
+// running node — store, proxy, control listener, DNS server and libp2p host —
+// and is the only package that knows every part.
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/coralcdn/coral/app/config"
+	"github.com/coralcdn/coral/app/control"
+	"github.com/coralcdn/coral/core/dnsserver"
+	"github.com/coralcdn/coral/core/proxy"
+	"github.com/coralcdn/coral/core/store"
+	"github.com/coralcdn/coral/p2p"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Options are what the caller of New supplies beside the config.
+type Options struct {
+	Logger  *slog.Logger
+	Version string
+}
+
+// Node is one running Coral node.
+type Node struct {
+	cfg     config.Config
+	log     *slog.Logger
+	version string
+	token   string
+	nodeID  string
+	started time.Time
+
+	host    *p2p.Host
+	store   *store.Store
+	proxy   *proxy.Proxy
+	dns     *dnsserver.Server
+	control *control.Server
+	metrics *prometheus.Registry
+
+	httpLn, controlLn net.Listener
+	servers           []*http.Server
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var _ control.API = (*Node)(nil)
+
+// New provisions every part from cfg but binds no listener yet: a node that
+// cannot open its store or read its secret fails here, before it is visible.
+func New(cfg config.Config, opts Options) (_ *Node, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("node: config: %w", err)
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	n := &Node{cfg: cfg, log: log.With("component", "node"), version: opts.Version, started: time.Now()}
+	defer func() {
+		if err != nil {
+			n.Close()
+		}
+	}()
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("node: data dir: %w", err)
+	}
+	n.host, err = p2p.New(context.Background(), p2p.Config{
+		DataDir:             cfg.DataDir,
+		ListenAddrs:         cfg.P2P.Listen,
+		Bootstrap:           cfg.P2P.Bootstrap,
+		SecretFile:          cfg.Path(cfg.P2P.SecretFile),
+		DisableMDNS:         !cfg.P2P.MDNS,
+		Reachability:        cfg.P2P.Reachability,
+		DisableRelayService: !cfg.P2P.RelayService,
+		DisableNATPortMap:   !cfg.P2P.NATPortMap,
+		Logger:              log.With("component", "p2p"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("node: p2p: %w", err)
+	}
+	n.nodeID = n.host.ID().String()
+	n.token, err = control.LoadOrCreateToken(cfg.Path(cfg.Control.TokenFile))
+	if err != nil {
+		return nil, err
+	}
+	n.store, err = store.Open(cfg.Path("store"), store.Options{
+		MaxBytes: int64(cfg.Cache.MaxBytes),
+		Logger:   log.With("component", "store"),
+		OnEvict: func(key string) {
+			if n.proxy != nil {
+				n.proxy.Evicted(key)
+			}
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("node: open store: %w", err)
+	}
+	n.proxy, err = proxy.New(proxy.Options{
+		Zone:                cfg.Zone,
+		NodeToken:           viaToken(n.host.Self().ID),
+		SpoolDir:            cfg.DataDir,
+		MaxObjectBytes:      int64(cfg.Cache.MaxObjectBytes),
+		HeuristicTTL:        cfg.Cache.HeuristicTTL.D(),
+		MaxStale:            cfg.Cache.MaxStale.D(),
+		NegativeTTL:         cfg.Cache.NegativeTTL.D(),
+		AllowPrivateOrigins: cfg.Cache.AllowPrivateOrigins,
+		PassUnsafeMethods:   cfg.Cache.PassUnsafeMethods,
+		StripCookies:        cfg.Cache.StripCookies,
+		OriginTimeout:       cfg.HTTP.OriginTimeout.D(),
+		MaxOriginFetches:    cfg.HTTP.MaxOriginFetches,
+		Logger:              log.With("component", "proxy"),
+	}, n.store)
+	if err != nil {
+		return nil, fmt.Errorf("node: proxy: %w", err)
+	}
+	if cfg.DNS.Listen != "" {
+		n.dns, err = dnsserver.New(dnsserver.Config{
+			Zone:   cfg.Zone,
+			Listen: cfg.DNS.Listen,
+			Self:   n.nodeID,
+			Logger: log.With("component", "dns"),
+		}, &directory{host: n.host, self: n.nodeID, httpAddr: func() string { return n.Addrs().HTTP }})
+		if err != nil {
+			return nil, fmt.Errorf("node: dns: %w", err)
+		}
+	}
+	n.metrics = prometheus.NewRegistry()
+	n.metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	n.metrics.MustRegister(newCollector(n))
+	n.control = control.NewServer(n, n.token, n.metrics, log)
+	return n, nil
+}
+
+// Start binds the listeners and serves. It returns once everything listens,
+// so Addrs is meaningful right after.
+func (n *Node) Start(ctx context.Context) error {
+	var err error
+	if n.httpLn, err = net.Listen("tcp", n.cfg.HTTP.Listen); err != nil {
+		return fmt.Errorf("node: http listener %s: %w", n.cfg.HTTP.Listen, err)
+	}
+	if n.controlLn, err = net.Listen("tcp", n.cfg.Control.Listen); err != nil {
+		return fmt.Errorf("node: control listener %s: %w", n.cfg.Control.Listen, err)
+	}
+	n.serve(n.httpLn, n.proxy)
+	n.serve(n.controlLn, n.control)
+	if n.dns != nil {
+		if err := n.dns.Start(ctx); err != nil {
+			return fmt.Errorf("node: dns listener %s: %w", n.cfg.DNS.Listen, err)
+		}
+	}
+	return nil
+}
+
+// serve runs an http.Server with limits fit for untrusted visitors: slow
+// clients cannot hold headers open or send oversized ones.
+func (n *Node) serve(ln net.Listener, h http.Handler) {
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(n.log.Handler(), slog.LevelDebug),
+	}
+	n.servers = append(n.servers, srv)
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			n.log.Error("listener stopped", "addr", ln.Addr().String(), "err", err)
+		}
+	}()
+}
+
+// Addrs reports where the node listens (after Start).
+func (n *Node) Addrs() control.Listen {
+	l := control.Listen{}
+	if n.httpLn != nil {
+		l.HTTP = n.httpLn.Addr().String()
+	}
+	if n.controlLn != nil {
+		l.Control = n.controlLn.Addr().String()
+	}
+	if n.dns != nil {
+		if udp, _ := n.dns.Addr(); udp != nil {
+			l.DNS = udp.String()
+		}
+	}
+	if n.host != nil {
+		for _, a := range n.host.P2PAddrs() {
+			l.P2P = append(l.P2P, a.String())
+		}
+	}
+	return l
+}
+
+// Token is the control token (for the in-process GUI).
+func (n *Node) Token() string { return n.token }
+
+// Run starts the node and serves until ctx ends.
+func (n *Node) Run(ctx context.Context) error {
+	if err := n.Start(ctx); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	return n.Close()
+}
+
+// Close stops listeners, lets in-flight requests finish briefly, then closes
+// the store. Safe to call more than once.
+func (n *Node) Close() error {
+	n.closeOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		var errs []error
+		for _, s := range n.servers {
+			if err := s.Shutdown(ctx); err != nil {
+				s.Close()
+			}
+		}
+		if n.dns != nil {
+			errs = append(errs, n.dns.Close())
+		}
+		// Background fetches write to the store: stop them before it closes.
+		if n.proxy != nil {
+			errs = append(errs, n.proxy.Close())
+		}
+		if n.host != nil {
+			errs = append(errs, n.host.Close())
+		}
+		if n.store != nil {
+			errs = append(errs, n.store.Close())
+		}
+		n.closeErr = errors.Join(errs...)
+	})
+	return n.closeErr
+}
+
+// Status implements control.API.
+func (n *Node) Status(ctx context.Context) (control.Status, error) {
+	ps := n.proxy.Stats()
+	u := n.store.Usage()
+	st := control.Status{
+		Version:   n.version,
+		NodeID:    n.nodeID,
+		Zone:      n.cfg.Zone,
+		StartedAt: n.started,
+		Uptime:    time.Since(n.started),
+		Listen:    n.Addrs(),
+		Proxy:     proxyStatus(ps),
+		Cache:     control.CacheStatus{Objects: u.Objects, Bytes: u.Bytes, MaxBytes: u.MaxBytes},
+	}
+	hs := n.host.Status()
+	st.P2P = &control.P2PStatus{
+		PeerID:         hs.PeerID,
+		Addrs:          hs.Addrs,
+		Reachability:   hs.Reachability,
+		Relayed:        hs.Relayed,
+		RelayAddrs:     hs.RelayReservations,
+		ConnectedPeers: len(hs.Peers),
+	}
+	if n.dns != nil {
+		ds := n.dns.Stats()
+		st.DNS = dnsStatus(ds)
+	}
+	return st, nil
+}

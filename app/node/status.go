@@ -1,0 +1,42 @@
+package node
+
+import (
+	"encoding/hex"
+
+	"github.com/coralcdn/coral/app/control"
+	"github.com/coralcdn/coral/core/dnsserver"
+	"github.com/coralcdn/coral/core/dsht"
+	"github.com/coralcdn/coral/core/proxy"
+)
+
+// viaToken names this node in Via headers. It derives from the node's
+// persisted identity, so a loop through this node is recognised across
+// restarts.
+func viaToken(id dsht.ID) string { return "coral-" + hex.EncodeToString(id[:4]) }
+
+func proxyStatus(s proxy.Stats) control.ProxyStatus {
+	return control.ProxyStatus{
+		Requests:        int64(s.Requests),
+		Hits:            int64(s.Hits),
+		Misses:          int64(s.Misses),
+		Stale:           int64(s.Stale),
+		Revalidated:     int64(s.Revalidated),
+		Peer:            int64(s.PeerHits),
+		OriginFetches:   int64(s.OriginFetches),
+		NegativeHits:    int64(s.NegativeHits),
+		Errors:          int64(s.Errors),
+		BytesServed:     int64(s.BytesServed),
+		InFlight:        s.InFlight,
+		CoalescedWaits:  int64(s.Coalesced),
+		RefusedRequests: int64(s.Refused),
+	}
+}
+
+func dnsStatus(s dnsserver.Stats) *control.DNSStatus {
+	return &control.DNSStatus{
+		Queries: int64(s.Queries),
+		Answers: int64(s.Answers),
+		Refused: int64(s.Refused),
+		Limited: int64(s.RateDropped + s.RateSlipped),
+	}
+}
