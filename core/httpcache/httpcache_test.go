@@ -1,0 +1,395 @@
+package httpcache
+
+import (
+	"net/http"
+	"reflect"
+	"testing"
+	"time"
+)
+
+var t0 = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+
+func hdr(kv ...string) http.Header {
+	h := http.Header{}
+	for i := 0; i < len(kv); i += 2 {
+		h.Add(kv[i], kv[i+1])
+	}
+	return h
+}
+
+func date(t time.Time) string { return t.Format(http.TimeFormat) }
+
+func TestParseCacheControl(t *testing.T) {
+	base := ParseCacheControl(nil)
+	with := func(f func(*Directives)) Directives { d := base; f(&d); return d }
+	tests := []struct {
+		in   []string
+		want Directives
+	}{
+		{nil, base},
+		{[]string{"no-store"}, with(func(d *Directives) { d.NoStore = true })},
+		{[]string{"Max-Age=60, PUBLIC"}, with(func(d *Directives) { d.MaxAge = 60; d.Public = true })},
+		{[]string{`max-age="60"`}, with(func(d *Directives) { d.MaxAge = 60 })},
+		{[]string{"max-age=60", "max-age=10"}, with(func(d *Directives) { d.MaxAge = 60 })}, // first wins
+		{[]string{"max-age=abc"}, with(func(d *Directives) { d.MaxAge = 0 })},               // invalid = stale
+		{[]string{"max-age=-5"}, with(func(d *Directives) { d.MaxAge = 0 })},
+		{[]string{"max-age=99999999999999999999"}, with(func(d *Directives) { d.MaxAge = MaxDelta })},
+		{[]string{"s-maxage=5,must-revalidate"}, with(func(d *Directives) { d.SMaxAge = 5; d.MustRevalidate = true })},
+		{[]string{"max-stale"}, with(func(d *Directives) { d.MaxStale = MaxDelta })},
+		{[]string{"max-stale=30, min-fresh=5"}, with(func(d *Directives) { d.MaxStale = 30; d.MinFresh = 5 })},
+		{[]string{"min-fresh=x"}, base},
+		{[]string{`no-cache="Set-Cookie, x-foo", private`}, with(func(d *Directives) {
+			d.NoCacheFields = []string{"Set-Cookie", "X-Foo"}
+			d.Private = true
+		})},
+		{[]string{`private="a,b", no-cache`}, with(func(d *Directives) {
+			d.PrivateFields = []string{"A", "B"}
+			d.NoCache = true
+		})},
+		{[]string{"stale-while-revalidate=30, stale-if-error=600"}, with(func(d *Directives) {
+			d.StaleWhileRevalidate = 30
+			d.StaleIfError = 600
+		})},
+		{[]string{" , ,only-if-cached,, proxy-revalidate , no-transform, immutable"}, with(func(d *Directives) {
+			d.OnlyIfCached = true
+			d.ProxyRevalidate = true
+			d.NoTransform = true
+			d.Immutable = true
+		})},
+		{[]string{`ext="a,b,max-age=3", max-age=7`}, with(func(d *Directives) { d.MaxAge = 7 })}, // comma inside quotes
+		{[]string{"bad directive=1, max-age=4"}, with(func(d *Directives) { d.MaxAge = 4 })},
+	}
+	for _, tt := range tests {
+		if got := ParseCacheControl(tt.in); !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("ParseCacheControl(%q) = %+v, want %+v", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestRequestDirectivesPragma(t *testing.T) {
+	if !RequestDirectives(hdr("Pragma", "no-cache")).NoCache {
+		t.Error("Pragma: no-cache without Cache-Control should mean no-cache")
+	}
+	if RequestDirectives(hdr("Pragma", "no-cache", "Cache-Control", "max-age=5")).NoCache {
+		t.Error("Cache-Control takes precedence over Pragma")
+	}
+}
+
+func TestStorable(t *testing.T) {
+	tests := []struct {
+		name   string
+		method string
+		req    http.Header
+		status int
+		resp   http.Header
+		want   bool
+	}{
+		{"plain 200", "GET", hdr(), 200, hdr(), true},
+		{"HEAD", "HEAD", hdr(), 200, hdr(), false},
+		{"POST", "POST", hdr(), 200, hdr("Cache-Control", "max-age=60"), false},
+		{"no-store", "GET", hdr(), 200, hdr("Cache-Control", "no-store"), false},
+		{"request no-store", "GET", hdr("Cache-Control", "no-store"), 200, hdr(), false},
+		{"private", "GET", hdr(), 200, hdr("Cache-Control", "private, max-age=60"), false},
+		{"qualified private", "GET", hdr(), 200, hdr("Cache-Control", `private="Set-Cookie"`), true},
+		{"authorization", "GET", hdr("Authorization", "Basic x"), 200, hdr("Cache-Control", "max-age=60"), false},
+		{"authorization public", "GET", hdr("Authorization", "Basic x"), 200, hdr("Cache-Control", "public"), true},
+		{"authorization s-maxage", "GET", hdr("Authorization", "Basic x"), 200, hdr("Cache-Control", "s-maxage=5"), true},
+		{"authorization must-revalidate", "GET", hdr("Authorization", "Basic x"), 200, hdr("Cache-Control", "must-revalidate"), true},
+		{"vary star", "GET", hdr(), 200, hdr("Vary", "Accept, *"), false},
+		{"vary", "GET", hdr(), 200, hdr("Vary", "Accept-Encoding"), true},
+		{"404 heuristic", "GET", hdr(), 404, hdr(), true},
+		{"500 plain", "GET", hdr(), 500, hdr(), false},
+		{"500 max-age", "GET", hdr(), 500, hdr("Cache-Control", "max-age=5"), true},
+		{"302 plain", "GET", hdr(), 302, hdr(), false},
+		{"302 expires", "GET", hdr(), 302, hdr("Expires", date(t0)), true},
+		{"302 public", "GET", hdr(), 302, hdr("Cache-Control", "public"), true},
+		{"206", "GET", hdr(), 206, hdr("Cache-Control", "max-age=5"), false},
+		{"304", "GET", hdr(), 304, hdr(), false},
+	}
+	for _, tt := range tests {
+		got, reason := Storable(tt.method, tt.req, tt.status, tt.resp)
+		if got != tt.want {
+			t.Errorf("%s: Storable = %v (%s), want %v", tt.name, got, reason, tt.want)
+		}
+	}
+}
+
+func TestLifetime(t *testing.T) {
+	p := Policy{HeuristicTTL: 12 * time.Hour}
+	tests := []struct {
+		name   string
+		status int
+		h      http.Header
+		want   time.Duration
+		src    Source
+	}{
+		{"s-maxage wins", 200, hdr("Cache-Control", "max-age=10, s-maxage=20", "Expires", date(t0.Add(time.Hour)), "Date", date(t0)), 20 * time.Second, FromSMaxAge},
+		{"max-age over expires", 200, hdr("Cache-Control", "max-age=10", "Expires", date(t0.Add(time.Hour)), "Date", date(t0)), 10 * time.Second, FromMaxAge},
+		{"expires minus date", 200, hdr("Expires", date(t0.Add(time.Hour)), "Date", date(t0)), time.Hour, FromExpires},
+		{"expires in past", 200, hdr("Expires", date(t0.Add(-time.Hour)), "Date", date(t0)), 0, FromExpires},
+		{"invalid expires", 200, hdr("Expires", "0", "Date", date(t0)), 0, FromExpires},
+		{"expires without date uses response time", 200, hdr("Expires", date(t0.Add(time.Minute))), time.Minute, FromExpires},
+		{"heuristic 10%", 200, hdr("Date", date(t0), "Last-Modified", date(t0.Add(-10*time.Hour))), time.Hour, FromHeuristic},
+		{"heuristic capped", 200, hdr("Date", date(t0), "Last-Modified", date(t0.Add(-1000*time.Hour))), 12 * time.Hour, FromHeuristic},
+		{"no last-modified: heuristic ttl", 200, hdr("Date", date(t0)), 12 * time.Hour, FromHeuristic},
+		{"404 without last-modified", 404, hdr("Date", date(t0)), 0, FromNone},
+		{"404 with last-modified", 404, hdr("Date", date(t0), "Last-Modified", date(t0.Add(-10*time.Minute))), time.Minute, FromHeuristic},
+		{"302 not heuristic", 302, hdr("Date", date(t0)), 0, FromNone},
+		{"302 public is heuristic", 302, hdr("Date", date(t0), "Cache-Control", "public"), 12 * time.Hour, FromHeuristic},
+	}
+	for _, tt := range tests {
+		got, src := p.Lifetime(Entry{Status: tt.status, Header: tt.h, ResponseTime: t0})
+		if got != tt.want || src != tt.src {
+			t.Errorf("%s: Lifetime = %v (%v), want %v (%v)", tt.name, got, src, tt.want, tt.src)
+		}
+	}
+	off := Policy{}
+	if got, _ := off.Lifetime(Entry{Status: 200, Header: hdr("Date", date(t0)), ResponseTime: t0}); got != 0 {
+		t.Errorf("heuristic_ttl=0 must disable heuristic freshness, got %v", got)
+	}
+	if got, _ := off.Lifetime(Entry{Status: 200, Header: hdr("Cache-Control", "max-age=5"), ResponseTime: t0}); got != 5*time.Second {
+		t.Errorf("heuristic_ttl=0 must keep explicit freshness, got %v", got)
+	}
+}
+
+func TestAge(t *testing.T) {
+	tests := []struct {
+		name string
+		h    http.Header
+		req  time.Time
+		resp time.Time
+		now  time.Time
+		want time.Duration
+	}{
+		{"fresh from origin", hdr("Date", date(t0)), t0, t0, t0, 0},
+		{"resident time", hdr("Date", date(t0)), t0, t0, t0.Add(90 * time.Second), 90 * time.Second},
+		{"age header plus delay", hdr("Date", date(t0), "Age", "100"), t0, t0.Add(2 * time.Second), t0.Add(2 * time.Second), 102 * time.Second},
+		{"apparent age from old Date", hdr("Date", date(t0.Add(-50*time.Second))), t0, t0, t0.Add(10 * time.Second), 60 * time.Second},
+		{"date in future ignored", hdr("Date", date(t0.Add(time.Hour))), t0, t0, t0, 0},
+		{"garbage age ignored", hdr("Date", date(t0), "Age", "-3"), t0, t0, t0, 0},
+	}
+	for _, tt := range tests {
+		if got := Age(Entry{Header: tt.h, RequestTime: tt.req, ResponseTime: tt.resp}, tt.now); got != tt.want {
+			t.Errorf("%s: Age = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+	if AgeHeader(1500*time.Millisecond) != "1" {
+		t.Error("AgeHeader rounds down to whole seconds")
+	}
+}
+
+func TestDecide(t *testing.T) {
+	p := Policy{HeuristicTTL: 12 * time.Hour, MaxStale: 24 * time.Hour}
+	entry := func(cc string) Entry {
+		h := hdr("Date", date(t0))
+		if cc != "" {
+			h.Set("Cache-Control", cc)
+		}
+		return Entry{Status: 200, Header: h, RequestTime: t0, ResponseTime: t0}
+	}
+	tests := []struct {
+		name  string
+		req   http.Header
+		cc    string
+		after time.Duration
+		want  Action
+	}{
+		{"fresh", hdr(), "max-age=60", 30 * time.Second, Serve},
+		{"stale", hdr(), "max-age=60", 61 * time.Second, Revalidate},
+		{"exactly at lifetime is stale", hdr(), "max-age=60", 60 * time.Second, Revalidate},
+		{"response no-cache", hdr(), "no-cache, max-age=60", 0, Revalidate},
+		{"request no-cache", hdr("Cache-Control", "no-cache"), "max-age=60", 0, Revalidate},
+		{"request pragma", hdr("Pragma", "no-cache"), "max-age=60", 0, Revalidate},
+		{"request max-age=0", hdr("Cache-Control", "max-age=0"), "max-age=60", 0, Revalidate},
+		{"request max-age ok", hdr("Cache-Control", "max-age=40"), "max-age=60", 30 * time.Second, Serve},
+		{"request max-age exceeded", hdr("Cache-Control", "max-age=20"), "max-age=60", 30 * time.Second, Revalidate},
+		{"min-fresh", hdr("Cache-Control", "min-fresh=40"), "max-age=60", 30 * time.Second, Revalidate},
+		{"max-stale accepts", hdr("Cache-Control", "max-stale=100"), "max-age=60", 90 * time.Second, Serve},
+		{"max-stale any", hdr("Cache-Control", "max-stale"), "max-age=60", 90 * time.Hour, Serve},
+		{"max-stale vs must-revalidate", hdr("Cache-Control", "max-stale"), "max-age=60, must-revalidate", 90 * time.Second, Revalidate},
+		{"swr window", hdr(), "max-age=60, stale-while-revalidate=30", 80 * time.Second, ServeStale},
+		{"swr past window", hdr(), "max-age=60, stale-while-revalidate=30", 100 * time.Second, Revalidate},
+		{"swr vs s-maxage", hdr(), "s-maxage=60, stale-while-revalidate=30", 80 * time.Second, Revalidate},
+		{"swr vs proxy-revalidate", hdr(), "max-age=60, proxy-revalidate, stale-while-revalidate=30", 80 * time.Second, Revalidate},
+		{"heuristic fresh", hdr(), "", 11 * time.Hour, Serve},
+		{"heuristic stale", hdr(), "", 13 * time.Hour, Revalidate},
+	}
+	for _, tt := range tests {
+		d := p.Decide(tt.req, entry(tt.cc), t0.Add(tt.after))
+		if d.Action != tt.want {
+			t.Errorf("%s: Decide = %v (age %v lifetime %v), want %v", tt.name, d.Action, d.Age, d.Lifetime, tt.want)
+		}
+	}
+}
+
+func TestStaleOnError(t *testing.T) {
+	p := Policy{HeuristicTTL: 12 * time.Hour, MaxStale: 24 * time.Hour}
+	tests := []struct {
+		name  string
+		cc    string
+		after time.Duration
+		want  bool
+	}{
+		{"within max_stale", "max-age=60", 23 * time.Hour, true},
+		{"beyond max_stale", "max-age=60", 25 * time.Hour, false},
+		{"still fresh", "max-age=60", 30 * time.Second, true},
+		{"must-revalidate", "max-age=60, must-revalidate", 2 * time.Minute, false},
+		{"proxy-revalidate", "max-age=60, proxy-revalidate", 2 * time.Minute, false},
+		{"no-cache", "no-cache", 2 * time.Minute, false},
+		{"s-maxage", "s-maxage=60", 2 * time.Minute, false},
+		{"stale-if-error longer", "max-age=60, stale-if-error=172800", 47 * time.Hour, true},
+		{"stale-if-error shorter keeps max_stale", "max-age=60, stale-if-error=10", 23 * time.Hour, true},
+	}
+	for _, tt := range tests {
+		e := Entry{Status: 200, Header: hdr("Date", date(t0), "Cache-Control", tt.cc), RequestTime: t0, ResponseTime: t0}
+		if got := p.StaleOnError(e, t0.Add(tt.after)); got != tt.want {
+			t.Errorf("%s: StaleOnError = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+	short := Policy{MaxStale: 0}
+	e := Entry{Status: 200, Header: hdr("Date", date(t0), "Cache-Control", "max-age=60, stale-if-error=30"), RequestTime: t0, ResponseTime: t0}
+	if !short.StaleOnError(e, t0.Add(80*time.Second)) || short.StaleOnError(e, t0.Add(100*time.Second)) {
+		t.Error("stale-if-error window not honoured when max_stale is 0")
+	}
+}
+
+func TestOriginFailed(t *testing.T) {
+	for code, want := range map[int]bool{200: false, 304: false, 403: true, 404: true, 410: false, 429: true, 500: true, 502: true, 503: true, 400: false} {
+		if OriginFailed(code) != want {
+			t.Errorf("OriginFailed(%d) != %v", code, want)
+		}
+	}
+}
+
+func TestRemoveHopByHop(t *testing.T) {
+	h := hdr("Connection", "close, X-Secret", "X-Secret", "1", "Keep-Alive", "5", "Transfer-Encoding", "chunked",
+		"Upgrade", "h2c", "Proxy-Authorization", "x", "Te", "trailers", "Content-Type", "text/plain")
+	RemoveHopByHop(h)
+	if len(h) != 1 || h.Get("Content-Type") != "text/plain" {
+		t.Errorf("after RemoveHopByHop: %v", h)
+	}
+}
+
+func TestStripQualified(t *testing.T) {
+	h := hdr("Cache-Control", `private="X-User", no-cache="Set-Cookie"`, "X-User", "bob", "Set-Cookie", "a=b", "X-Keep", "1")
+	StripQualified(h)
+	if h.Get("X-User") != "" || h.Get("Set-Cookie") != "" || h.Get("X-Keep") != "1" {
+		t.Errorf("after StripQualified: %v", h)
+	}
+}
+
+func TestVary(t *testing.T) {
+	f, star := VaryFields(hdr("Vary", "accept-encoding, Accept-Language", "Vary", "Accept-Encoding"))
+	if star || !reflect.DeepEqual(f, []string{"Accept-Encoding", "Accept-Language"}) {
+		t.Fatalf("VaryFields = %v %v", f, star)
+	}
+	if _, star := VaryFields(hdr("Vary", "Accept, *")); !star {
+		t.Error("Vary: * not detected")
+	}
+	a := VaryValues(f, hdr("Accept-Encoding", "gzip,  br", "Accept-Language", "en"))
+	b := VaryValues(f, hdr("Accept-Encoding", "gzip", "Accept-Encoding", "br", "Accept-Language", "en"))
+	c := VaryValues(f, hdr("Accept-Encoding", "gzip", "Accept-Language", "fr"))
+	d := VaryValues(f, hdr("Accept-Language", "en"))
+	e := VaryValues(f, hdr("Accept-Encoding", "", "Accept-Language", "en"))
+	if a != b {
+		t.Errorf("normalisation: %q != %q", a, b)
+	}
+	if a == c || d == e || a == d {
+		t.Errorf("distinct requests share a key: %q %q %q %q", a, c, d, e)
+	}
+}
+
+func TestRevalidationHeaders(t *testing.T) {
+	h, ok := RevalidationHeaders(hdr("Etag", `"v1"`, "Last-Modified", date(t0)))
+	if !ok || h.Get("If-None-Match") != `"v1"` || h.Get("If-Modified-Since") != date(t0) {
+		t.Errorf("got %v %v", h, ok)
+	}
+	if _, ok := RevalidationHeaders(hdr("Content-Type", "x")); ok {
+		t.Error("no validators: ok must be false")
+	}
+}
+
+func TestMatchesAndMerge304(t *testing.T) {
+	stored := hdr("Etag", `"v1"`, "Content-Length", "10", "Cache-Control", "max-age=10", "X-Old", "1", "Date", date(t0))
+	tests := []struct {
+		resp http.Header
+		want bool
+	}{
+		{hdr("Etag", `"v1"`), true},
+		{hdr("Etag", `W/"v1"`), true},
+		{hdr("Etag", `"v2"`), false},
+		{hdr(), true},
+		{hdr("Last-Modified", date(t0)), false}, // stored has none
+	}
+	for _, tt := range tests {
+		if got := Matches304(stored, tt.resp); got != tt.want {
+			t.Errorf("Matches304(%v) = %v, want %v", tt.resp, got, tt.want)
+		}
+	}
+	resp := hdr("Etag", `"v1"`, "Content-Length", "0", "Cache-Control", "max-age=99", "Date", date(t0.Add(time.Hour)), "Connection", "close")
+	Merge304(stored, resp)
+	if stored.Get("Cache-Control") != "max-age=99" || stored.Get("Content-Length") != "10" ||
+		stored.Get("X-Old") != "1" || stored.Get("Date") != date(t0.Add(time.Hour)) || stored.Get("Connection") != "" {
+		t.Errorf("merged header: %v", stored)
+	}
+	if resp.Get("Connection") != "close" {
+		t.Error("Merge304 modified the 304 header")
+	}
+}
+
+func TestNotModified(t *testing.T) {
+	h := hdr("Etag", `"abc"`, "Last-Modified", date(t0), "Date", date(t0.Add(time.Hour)))
+	tests := []struct {
+		name   string
+		req    http.Header
+		status int
+		stored http.Header
+		want   bool
+	}{
+		{"inm match", hdr("If-None-Match", `"abc"`), 200, h, true},
+		{"inm weak match", hdr("If-None-Match", `W/"abc"`), 200, h, true},
+		{"inm list", hdr("If-None-Match", `"x", "a,b", "abc"`), 200, h, true},
+		{"inm star", hdr("If-None-Match", "*"), 200, h, true},
+		{"inm mismatch", hdr("If-None-Match", `"zzz"`), 200, h, false},
+		{"inm wins over ims", hdr("If-None-Match", `"zzz"`, "If-Modified-Since", date(t0)), 200, h, false},
+		{"ims equal", hdr("If-Modified-Since", date(t0)), 200, h, true},
+		{"ims later", hdr("If-Modified-Since", date(t0.Add(time.Minute))), 200, h, true},
+		{"ims earlier", hdr("If-Modified-Since", date(t0.Add(-time.Minute))), 200, h, false},
+		{"ims garbage", hdr("If-Modified-Since", "yesterday"), 200, h, false},
+		{"ims uses date without lm", hdr("If-Modified-Since", date(t0.Add(2*time.Hour))), 200, hdr("Date", date(t0)), true},
+		{"not 200", hdr("If-None-Match", `"abc"`), 404, h, false},
+		{"no conditionals", hdr(), 200, h, false},
+	}
+	for _, tt := range tests {
+		if got := NotModified(tt.req, tt.status, tt.stored); got != tt.want {
+			t.Errorf("%s: NotModified = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+	nm := NotModifiedHeader(hdr("Etag", `"a"`, "Content-Type", "text/html", "Cache-Control", "max-age=5", "Content-Length", "5"))
+	if nm.Get("Etag") == "" || nm.Get("Cache-Control") == "" || nm.Get("Content-Type") != "" || nm.Get("Content-Length") != "" {
+		t.Errorf("NotModifiedHeader = %v", nm)
+	}
+}
+
+// FuzzParseCacheControl checks that parsing never panics and that the
+// canonical form of whatever was parsed parses back to the same directives.
+func FuzzParseCacheControl(f *testing.F) {
+	for _, s := range []string{
+		"max-age=60, public", `no-cache="Set-Cookie, X", private`, "max-stale", `a="b\"c,d", s-maxage=1`,
+		"stale-while-revalidate=5,stale-if-error=6,min-fresh=7", "max-age=99999999999999999999999", ",,,=,",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		d := ParseCacheControl([]string{s})
+		again := ParseCacheControl([]string{d.String()})
+		if !reflect.DeepEqual(d, again) {
+			t.Fatalf("%q parsed to %+v; its String %q parses to %+v", s, d, d.String(), again)
+		}
+		for _, v := range []Seconds{d.MaxAge, d.SMaxAge, d.MaxStale, d.MinFresh, d.StaleIfError, d.StaleWhileRevalidate} {
+			if v < Unset || v > MaxDelta {
+				t.Fatalf("%q: delta %d out of range", s, v)
+			}
+		}
+	})
+}

@@ -1,0 +1,114 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func TestBlockedReason(t *testing.T) {
+	tests := map[string]string{
+		"127.0.0.1":          "loopback",
+		"127.255.0.9":        "loopback",
+		"::1":                "loopback",
+		"::ffff:127.0.0.1":   "loopback",
+		"10.1.2.3":           "private",
+		"172.16.0.1":         "private",
+		"172.31.255.255":     "private",
+		"192.168.1.1":        "private",
+		"fd00::1":            "private",
+		"169.254.169.254":    "link-local",
+		"fe80::1":            "link-local",
+		"224.0.0.1":          "multicast",
+		"239.1.2.3":          "multicast",
+		"ff02::1":            "multicast",
+		"0.0.0.0":            "unspecified",
+		"0.1.2.3":            "unspecified",
+		"::":                 "unspecified",
+		"100.64.0.1":         "carrier-grade NAT",
+		"100.127.255.254":    "carrier-grade NAT",
+		"240.0.0.1":          "reserved",
+		"255.255.255.255":    "reserved",
+		"64:ff9b::a00:1":     "private", // NAT64 of 10.0.0.1
+		"93.184.215.14":      "",
+		"172.32.0.1":         "",
+		"100.128.0.1":        "",
+		"2606:2800::1":       "",
+		"64:ff9b::5db8:d70e": "",
+	}
+	for addr, want := range tests {
+		if got := blockedReason(netip.MustParseAddr(addr)); got != want {
+			t.Errorf("blockedReason(%s) = %q, want %q", addr, got, want)
+		}
+	}
+}
+
+// The dialer refuses private addresses itself, whatever the name resolved to.
+func TestTransportRefusesPrivateDial(t *testing.T) {
+	tr := newOriginTransport(5*time.Second, false)
+	defer tr.CloseIdleConnections()
+	req, _ := http.NewRequest("GET", "http://localhost:1/", nil)
+	_, err := tr.RoundTrip(req)
+	var blocked *blockedAddrError
+	if !errors.As(err, &blocked) {
+		t.Fatalf("dial to localhost: %v, want a blockedAddrError", err)
+	}
+	if f := classify(err); f.status != http.StatusForbidden || !f.negative {
+		t.Errorf("classify: %+v", f)
+	}
+}
+
+type timeoutErr struct{}
+
+func (timeoutErr) Error() string   { return "i/o timeout" }
+func (timeoutErr) Timeout() bool   { return true }
+func (timeoutErr) Temporary() bool { return true }
+
+func TestClassify(t *testing.T) {
+	refused := &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}
+	tests := []struct {
+		name     string
+		err      error
+		status   int
+		negative bool
+	}{
+		{"dns", fmt.Errorf("x: %w", &net.DNSError{Err: "no such host", Name: "nx.invalid", IsNotFound: true}), 502, true},
+		{"refused", refused, 502, true},
+		{"unreachable", &net.OpError{Op: "dial", Err: os.NewSyscallError("connect", syscall.EHOSTUNREACH)}, 502, true},
+		{"timeout", &net.OpError{Op: "dial", Err: timeoutErr{}}, 504, true},
+		{"deadline", context.DeadlineExceeded, 504, true},
+		{"reset", &net.OpError{Op: "read", Err: os.NewSyscallError("read", syscall.ECONNRESET)}, 502, false},
+		{"other", errors.New("malformed HTTP response"), 502, false},
+	}
+	for _, tt := range tests {
+		f := classify(tt.err)
+		if f.status != tt.status || f.negative != tt.negative || f.title == "" || f.text == "" {
+			t.Errorf("%s: classify = %+v, want status %d negative %v", tt.name, f, tt.status, tt.negative)
+		}
+	}
+}
+
+func TestNegativeCacheExpiry(t *testing.T) {
+	c := newNegativeCache()
+	now := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	c.put("http://a", originFailure{status: 502}, now.Add(time.Minute), now)
+	if _, ok := c.get("http://a", now.Add(59*time.Second)); !ok {
+		t.Error("entry missing before expiry")
+	}
+	if _, ok := c.get("http://a", now.Add(time.Minute)); ok {
+		t.Error("entry alive at expiry")
+	}
+	for i := 0; i < negativeCacheMax+10; i++ {
+		c.put(fmt.Sprint(i), originFailure{}, now.Add(time.Minute), now)
+	}
+	if len(c.m) > negativeCacheMax {
+		t.Errorf("negative cache grew to %d entries", len(c.m))
+	}
+}

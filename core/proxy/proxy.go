@@ -1,0 +1,414 @@
+// Package proxy is Coral's HTTP front end: a caching reverse proxy for
+// Coralized names that goes to each origin as close to once per object as it
+// can, and keeps serving when origins misbehave.
+//
+// One request: the Host header is mapped to an origin (package coralurl);
+// anything that is not a Coralized name for the zone is refused, since Coral
+// is not an open proxy. GET and HEAD go through the cache: a fresh stored
+// copy is served (HIT); a stale one is revalidated with the origin
+// (REVALIDATED, or the new version); a miss is fetched. Fetches are coalesced:
+// one origin request per object per node at a time, and every visitor asking
+// meanwhile streams the body as it arrives (read-while-write), not after it
+// ends. The RFC 9111 decisions come from package httpcache.
+//
+// CoralCDN's lesson, "accept conservatively, serve liberally", shapes the
+// failure paths. A new version replaces the stored one only when it arrived
+// complete (Content-Length matched, chunked encoding terminated) and within
+// MaxObjectBytes; a partial, stalled or oversized transfer leaves the old copy,
+// and the visitor of an interrupted transfer gets a broken connection rather
+// than a truncated body that looks complete. When the origin fails (connect
+// error, timeout, 5xx, 403/404/408/429) a stale copy is served (STALE) for up
+// to MaxStale unless the response forbids it. Unreachable origins are
+// remembered for NegativeTTL, so a crowd asking for a dead site causes one
+// connection attempt per NegativeTTL, not one per visitor. A 410 evicts.
+//
+// Origins resolving to loopback, private, link-local, multicast, CGNAT or
+// unspecified addresses are refused at dial time (so DNS rebinding cannot get
+// around it) unless AllowPrivateOrigins; the node's Via token detects loops.
+//
+// Cooperative caching (other Coral proxies, found through the DSHT) plugs in
+// through the Peers interface; nil means a single node.
+package proxy
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/semaphore"
+
+	"github.com/coralcdn/coral/core/coralurl"
+	"github.com/coralcdn/coral/core/httpcache"
+	"github.com/coralcdn/coral/core/store"
+)
+
+// Store is what the proxy needs from the object store; *store.Store
+// satisfies it.
+type Store interface {
+	Stat(key string) (store.Meta, error)
+	Get(key string) (store.Meta, *store.Body, error)
+	Create(key string, maxBytes int64) *store.Writer
+	UpdateMeta(key string, fn func(*store.Meta) error) error
+	Delete(key string) error
+}
+
+var _ Store = (*store.Store)(nil)
+
+// Peers is the seam for cooperative proxies (issue 5): the DSHT and the p2p
+// object transfer live behind it. All methods must be safe for concurrent
+// use and must not block for long except Fetch.
+type Peers interface {
+	// Fetch asks other proxies for the object stored under key (see
+	// CacheKey) on a local miss, before the origin is contacted. It returns
+	// the response's meta (Status, Header, RequestTime, ResponseTime; Size
+	// and SHA256 when known, Size -1 otherwise) and a body stream, or an
+	// error wrapping store.ErrNotFound when no peer delivers. The proxy
+	// checks freshness, length and hash before storing the result.
+	Fetch(ctx context.Context, key, canonicalURL string) (store.Meta, io.ReadCloser, error)
+	// Downloading is called when an origin download for key starts (so the
+	// node can announce "I am downloading"); done is called when it ends,
+	// whatever the outcome.
+	Downloading(key, canonicalURL string) (done func())
+	// Cached is called once an object is completely stored.
+	Cached(meta store.Meta)
+	// Removed is called when the proxy deletes an object (410, invalidation
+	// by an unsafe method) and from Proxy.Evicted.
+	Removed(key string)
+}
+
+// Options configures a Proxy. Zero values get the defaults noted.
+type Options struct {
+	// Zone is the Coralized suffix, e.g. "localhost" or "nyud.net". Required.
+	Zone string
+	// NodeToken names this node in Via headers and detects loops; default
+	// "coral-" and 8 random hex digits.
+	NodeToken string
+
+	// MaxObjectBytes is the largest body stored; larger ones are streamed
+	// to the visitor but not stored. Default 50 MiB.
+	MaxObjectBytes int64
+	// HeuristicTTL caps heuristic freshness (httpcache.Policy). 0 turns
+	// heuristic freshness OFF, as the config key does; app passes the
+	// configured value (default 12h).
+	HeuristicTTL time.Duration
+	// MaxStale is how long past expiry a stale copy may be served when the
+	// origin fails. Default 24h; negative disables serving stale on error
+	// (stale-if-error from the origin is still honoured).
+	MaxStale time.Duration
+	// NegativeTTL is how long an unreachable origin is remembered. Default
+	// 60s; negative disables the negative cache.
+	NegativeTTL time.Duration
+
+	AllowPrivateOrigins bool // fetch from loopback/private/link-local addresses (tests, LANs)
+	PassUnsafeMethods   bool // pass POST, PUT, ... to the origin uncached instead of 405
+	StripCookies        bool // drop Cookie and Set-Cookie both ways; Set-Cookie responses then get cached
+
+	// OriginTimeout bounds connecting to an origin, waiting for its
+	// response header, and any stall while reading its body. Default 30s.
+	OriginTimeout time.Duration
+	// MaxOriginFetches caps concurrent origin fetches. Default 64.
+	MaxOriginFetches int
+
+	// SpoolDir holds temporary files for in-flight bodies larger than
+	// 256 KiB (unlinked at once). Default os.TempDir().
+	SpoolDir string
+	// Peers enables cooperative caching; nil means a single node.
+	Peers Peers
+	// Now is the clock for freshness, ages and the negative cache.
+	// Default time.Now.
+	Now func() time.Time
+	// Logger; default slog.Default(). A component=proxy attribute is added.
+	Logger *slog.Logger
+}
+
+const (
+	defaultMaxObjectBytes = 50 << 20
+	defaultMaxStale       = 24 * time.Hour
+	defaultNegativeTTL    = 60 * time.Second
+	defaultOriginTimeout  = 30 * time.Second
+	defaultMaxFetches     = 64
+	spoolMemLimit         = 256 << 10
+	pipeWindow            = 1 << 20
+	copyBufSize           = 32 << 10
+)
+
+// Cache status values for the X-Coral-Cache response header.
+const (
+	CacheHit         = "HIT"
+	CacheMiss        = "MISS"
+	CacheStale       = "STALE"
+	CachePeer        = "PEER"
+	CacheRevalidated = "REVALIDATED"
+)
+
+// Proxy is the caching HTTP handler. Create it with New; stop background
+// fetches with Close before closing the store.
+type Proxy struct {
+	opts   Options
+	zone   string
+	token  string
+	st     Store
+	peers  Peers
+	log    *slog.Logger
+	now    func() time.Time
+	policy httpcache.Policy
+
+	transport *http.Transport
+	sem       *semaphore.Weighted
+	neg       *negativeCache
+
+	mu       sync.Mutex
+	inflight map[string]*fetch
+
+	ctx     context.Context
+	cancel  context.CancelFunc
+	closeMu sync.Mutex
+	closed  bool
+	wg      sync.WaitGroup
+
+	stats counters
+}
+
+var _ http.Handler = (*Proxy)(nil)
+
+// New builds a proxy serving from st.
+func New(opts Options, st Store) (*Proxy, error) {
+	if st == nil {
+		return nil, errors.New("proxy: nil store")
+	}
+	zone, err := coralurl.NormalizeZone(opts.Zone)
+	if err != nil {
+		return nil, fmt.Errorf("proxy: %w", err)
+	}
+	if opts.NodeToken == "" {
+		var b [4]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return nil, fmt.Errorf("proxy: node token: %w", err)
+		}
+		opts.NodeToken = "coral-" + hex.EncodeToString(b[:])
+	}
+	if strings.ContainsAny(opts.NodeToken, " ,;()\t\r\n\"") {
+		return nil, fmt.Errorf("proxy: node token %q must be a single token", opts.NodeToken)
+	}
+	if opts.MaxObjectBytes <= 0 {
+		opts.MaxObjectBytes = defaultMaxObjectBytes
+	}
+	if opts.HeuristicTTL < 0 {
+		opts.HeuristicTTL = 0
+	}
+	switch {
+	case opts.MaxStale == 0:
+		opts.MaxStale = defaultMaxStale
+	case opts.MaxStale < 0:
+		opts.MaxStale = 0
+	}
+	if opts.NegativeTTL == 0 {
+		opts.NegativeTTL = defaultNegativeTTL
+	}
+	if opts.OriginTimeout <= 0 {
+		opts.OriginTimeout = defaultOriginTimeout
+	}
+	if opts.MaxOriginFetches <= 0 {
+		opts.MaxOriginFetches = defaultMaxFetches
+	}
+	if opts.SpoolDir == "" {
+		opts.SpoolDir = os.TempDir()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &Proxy{
+		opts:      opts,
+		zone:      zone,
+		token:     opts.NodeToken,
+		st:        st,
+		peers:     opts.Peers,
+		log:       opts.Logger.With("component", "proxy"),
+		now:       opts.Now,
+		policy:    httpcache.Policy{HeuristicTTL: opts.HeuristicTTL, MaxStale: opts.MaxStale},
+		transport: newOriginTransport(opts.OriginTimeout, opts.AllowPrivateOrigins),
+		sem:       semaphore.NewWeighted(int64(opts.MaxOriginFetches)),
+		neg:       newNegativeCache(),
+		inflight:  map[string]*fetch{},
+		ctx:       ctx,
+		cancel:    cancel,
+	}
+	return p, nil
+}
+
+// Token is the node's Via token.
+func (p *Proxy) Token() string { return p.token }
+
+// Zone is the canonical zone the proxy serves.
+func (p *Proxy) Zone() string { return p.zone }
+
+// Close stops every fetch in progress (their visitors see broken
+// connections) and waits for them; call it before closing the store.
+func (p *Proxy) Close() error {
+	p.closeMu.Lock()
+	p.closed = true
+	p.closeMu.Unlock()
+	p.cancel()
+	p.wg.Wait()
+	p.transport.CloseIdleConnections()
+	return nil
+}
+
+// Evicted tells the proxy (and its peers) that the store evicted key; wire it
+// to store.Options.OnEvict.
+func (p *Proxy) Evicted(key string) {
+	p.stats.evictions.Add(1)
+	if p.peers != nil {
+		p.peers.Removed(key)
+	}
+}
+
+// CanonicalURL is the URL an object is known by across the network: the
+// canonical origin (lower case, default port omitted) followed by the
+// request's path and query exactly as sent (escapes preserved).
+func CanonicalURL(o coralurl.Origin, requestURI string) string {
+	if requestURI == "" || requestURI[0] != '/' {
+		requestURI = "/" + requestURI
+	}
+	return o.String() + requestURI
+}
+
+// CacheKey is the store and DSHT key of a canonical URL: hex SHA-256, the
+// same digest as dsht.KeyID.
+func CacheKey(canonicalURL string) string {
+	sum := sha256.Sum256([]byte(canonicalURL))
+	return hex.EncodeToString(sum[:])
+}
+
+// variantKey names one variant of a response that has Vary.
+func variantKey(canonicalURL, varyValues string) string {
+	sum := sha256.Sum256([]byte(canonicalURL + "\x00vary\x00" + varyValues))
+	return hex.EncodeToString(sum[:])
+}
+
+// Stats are cumulative counters since start, for the status page.
+type Stats struct {
+	Requests      uint64 // every request handled
+	Hits          uint64 // served fresh from the store
+	Misses        uint64 // fetched (origin or coalesced onto a fetch)
+	Stale         uint64 // stale copy served (origin failing, stale-while-revalidate)
+	Revalidated   uint64 // stale copy confirmed by a 304
+	PeerHits      uint64 // fetched from another proxy
+	Coalesced     uint64 // visitors that joined a fetch already in progress
+	OriginFetches uint64 // requests sent to origins
+	OriginErrors  uint64 // origin unreachable, timed out, or broke off a body
+	NegativeHits  uint64 // visitors answered from the negative cache
+	Errors        uint64 // error responses generated by the proxy (4xx/5xx pages)
+	Refused       uint64 // not Coralized, methods refused, loops
+	PassedThrough uint64 // unsafe methods passed to the origin
+	Evictions     uint64 // store evictions reported through Evicted
+	BytesServed   uint64 // body bytes written to visitors
+	InFlight      int64  // origin fetches in progress now
+	Queued        int64  // origin fetches waiting for a slot (MaxOriginFetches)
+}
+
+type counters struct {
+	requests, hits, misses, stale, revalidated, peerHits, coalesced atomic.Uint64
+	originFetches, originErrors, negativeHits, errors, refused      atomic.Uint64
+	passed, evictions, bytes                                        atomic.Uint64
+	inflight, queued                                                atomic.Int64
+}
+
+// Stats returns a snapshot of the counters.
+func (p *Proxy) Stats() Stats {
+	c := &p.stats
+	return Stats{
+		Requests: c.requests.Load(), Hits: c.hits.Load(), Misses: c.misses.Load(),
+		Stale: c.stale.Load(), Revalidated: c.revalidated.Load(), PeerHits: c.peerHits.Load(),
+		Coalesced: c.coalesced.Load(), OriginFetches: c.originFetches.Load(),
+		OriginErrors: c.originErrors.Load(), NegativeHits: c.negativeHits.Load(),
+		Errors: c.errors.Load(), Refused: c.refused.Load(), PassedThrough: c.passed.Load(),
+		Evictions: c.evictions.Load(), BytesServed: c.bytes.Load(), InFlight: c.inflight.Load(),
+		Queued: c.queued.Load(),
+	}
+}
+
+// acquireSlot waits (at most OriginTimeout) for one of the MaxOriginFetches
+// origin fetch slots; the caller releases it with p.sem.Release(1).
+func (p *Proxy) acquireSlot(ctx context.Context) error {
+	if p.sem.TryAcquire(1) {
+		return nil
+	}
+	p.stats.queued.Add(1)
+	defer p.stats.queued.Add(-1)
+	wctx, cancel := context.WithTimeout(ctx, p.opts.OriginTimeout)
+	defer cancel()
+	return p.sem.Acquire(wctx, 1)
+}
+
+// ServeHTTP handles one visitor request.
+func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	p.stats.requests.Add(1)
+	if p.isLoop(r.Header) {
+		p.stats.refused.Add(1)
+		p.errorPage(w, r, http.StatusLoopDetected, "Request loop detected",
+			"This request has already passed through this Coral node ("+p.token+"); it would loop forever.")
+		return
+	}
+	o, err := coralurl.Parse(r.Host, p.zone)
+	switch {
+	case errors.Is(err, coralurl.ErrBareZone):
+		p.serveFront(w, r)
+		return
+	case errors.Is(err, coralurl.ErrNotInZone):
+		p.stats.refused.Add(1)
+		p.errorPage(w, r, http.StatusBadRequest, "Coral is not an open proxy",
+			fmt.Sprintf("This server only serves Coralized names: origin host names followed by .%s, "+
+				"for example http://example.com.%s/. %q is not one.", p.zone, p.zone, r.Host))
+		return
+	case err != nil:
+		p.stats.refused.Add(1)
+		p.errorPage(w, r, http.StatusBadRequest, "Not a valid Coralized name", err.Error())
+		return
+	}
+	canon := CanonicalURL(o, r.URL.RequestURI())
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+		p.serveCached(w, r, o, canon)
+	default:
+		if !p.opts.PassUnsafeMethods {
+			p.stats.refused.Add(1)
+			w.Header().Set("Allow", "GET, HEAD")
+			p.errorPage(w, r, http.StatusMethodNotAllowed, "Method not allowed",
+				"Coral only serves GET and HEAD requests.")
+			return
+		}
+		p.passThrough(w, r, o, canon)
+	}
+}
+
+// isLoop reports whether the request already went through this node.
+func (p *Proxy) isLoop(h http.Header) bool {
+	for _, line := range h.Values("Via") {
+		for _, hop := range strings.Split(line, ",") {
+			f := strings.Fields(hop)
+			if len(f) >= 2 && strings.EqualFold(f[1], p.token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// via is this node's Via entry.
+func (p *Proxy) via() string { return "1.1 " + p.token }

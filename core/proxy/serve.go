@@ -1,0 +1,422 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/coralcdn/coral/core/coralurl"
+	"github.com/coralcdn/coral/core/httpcache"
+	"github.com/coralcdn/coral/core/store"
+)
+
+// serveCached answers a GET or HEAD through the cache.
+func (p *Proxy) serveCached(w http.ResponseWriter, r *http.Request, o coralurl.Origin, canon string) {
+	pkey := CacheKey(canon)
+	rq := httpcache.RequestDirectives(r.Header)
+	now := p.now()
+	objKey, meta, found := p.lookup(pkey, canon, r.Header)
+	var stale *store.Meta
+	if found {
+		d := p.policy.Decide(r.Header, entryOf(meta), now)
+		switch d.Action {
+		case httpcache.Serve:
+			if p.serveStored(w, r, o, objKey, CacheHit) {
+				return
+			}
+			found = false // gone since Stat
+		case httpcache.ServeStale:
+			if p.serveStored(w, r, o, objKey, CacheStale) {
+				if !isPersonal(r.Header, p.opts.StripCookies) {
+					p.startBackground(p.newFetch(objKey, pkey, objKey, canon, o, r.Header, &meta))
+				}
+				return
+			}
+			found = false
+		}
+		if found {
+			stale = &meta
+		}
+	}
+	if rq.OnlyIfCached {
+		p.stats.errors.Add(1)
+		p.errorPage(w, r, http.StatusGatewayTimeout, "Not in the cache",
+			"The request asked for a cached copy only (only-if-cached) and this node has none it may use.")
+		return
+	}
+	if fail, dead := p.neg.get(o.String(), now); dead {
+		p.stats.negativeHits.Add(1)
+		if stale != nil && p.policy.StaleOnError(entryOf(*stale), now) && p.serveStored(w, r, o, objKey, CacheStale) {
+			return
+		}
+		p.failurePage(w, r, fail, true)
+		return
+	}
+	f := p.newFetch(objKey, pkey, objKey, canon, o, r.Header, stale)
+	f.noStore = rq.NoStore
+	f.personal = isPersonal(r.Header, p.opts.StripCookies)
+	if f.noStore || f.personal {
+		p.serveFetch(w, r, o, f, p.startPrivate(r.Context(), f), true, false)
+		return
+	}
+	f, rd, started := p.acquire(r.Context(), f)
+	if !started {
+		p.stats.coalesced.Add(1)
+	}
+	p.serveFetch(w, r, o, f, rd, started, false)
+}
+
+// isPersonal reports whether a request carries credentials that will reach
+// the origin; its fetch is then never shared with other visitors.
+func isPersonal(h http.Header, stripCookies bool) bool {
+	return h.Get("Authorization") != "" || (!stripCookies && h.Get("Cookie") != "")
+}
+
+// lookup finds the stored object for a request, following a Vary index to
+// the variant the request selects. objKey is where that object is (or would
+// be) stored, found whether it is there.
+func (p *Proxy) lookup(pkey, canon string, h http.Header) (objKey string, m store.Meta, found bool) {
+	m, err := p.st.Stat(pkey)
+	if err != nil {
+		if !errors.Is(err, store.ErrNotFound) {
+			p.log.Warn("store lookup failed", "key", pkey, "err", err)
+		}
+		return pkey, store.Meta{}, false
+	}
+	if m.Extra[extraKind] != kindVary {
+		return pkey, m, true
+	}
+	fields := strings.Split(m.Extra[extraVary], ",")
+	vkey := variantKey(canon, httpcache.VaryValues(fields, h))
+	vm, err := p.st.Stat(vkey)
+	if err != nil {
+		return vkey, store.Meta{}, false
+	}
+	return vkey, vm, true
+}
+
+// serveFetch answers a visitor from a fetch (its own or one it joined).
+// retried is set for the private fetch of a follower that could not share.
+func (p *Proxy) serveFetch(w http.ResponseWriter, r *http.Request, o coralurl.Origin, f *fetch, rd *spoolReader, own, retried bool) {
+	defer rd.Close()
+	select {
+	case <-f.ready:
+	case <-r.Context().Done():
+		return
+	}
+	switch f.outcome {
+	case outError:
+		p.failurePage(w, r, f.fail, false)
+		return
+	case outStored:
+		rd.Close()
+		if p.serveStored(w, r, o, f.objKey, f.label) {
+			return
+		}
+	case outStream:
+		mayShare := own || (f.shareable &&
+			(len(f.varyFields) == 0 || httpcache.VaryValues(f.varyFields, r.Header) == f.varyVals))
+		if mayShare {
+			p.writeStream(w, r, o, f, rd)
+			return
+		}
+	}
+	rd.Close()
+	if retried {
+		p.stats.errors.Add(1)
+		p.errorPage(w, r, http.StatusBadGateway, "Origin error", "The object could not be fetched; try again.")
+		return
+	}
+	// This visitor cannot use the shared result (another variant, a private
+	// response, or a copy that vanished): fetch for it alone.
+	nf := p.newFetch("", f.pkey, f.pkey, f.canon, o, r.Header, nil)
+	nf.personal = true
+	p.serveFetch(w, r, o, nf, p.startPrivate(r.Context(), nf), true, true)
+}
+
+// writeStream sends a response that is still arriving.
+func (p *Proxy) writeStream(w http.ResponseWriter, r *http.Request, o coralurl.Origin, f *fetch, rd *spoolReader) {
+	p.count(f.label)
+	h := f.header.Clone()
+	p.decorate(h, r, o, f.label)
+	if httpcache.NotModified(r.Header, f.status, f.header) {
+		p.writeNotModified(w, h)
+		return
+	}
+	if f.length >= 0 && bodyAllowed(f.status) {
+		h.Set("Content-Length", strconv.FormatInt(f.length, 10))
+	}
+	copyHeader(w.Header(), h)
+	w.WriteHeader(f.status)
+	if r.Method == http.MethodHead || !bodyAllowed(f.status) {
+		return
+	}
+	p.copyBody(w, r, rd)
+}
+
+// serveStored sends the stored object under key; false (nothing written)
+// when it is not there.
+func (p *Proxy) serveStored(w http.ResponseWriter, r *http.Request, o coralurl.Origin, key, label string) bool {
+	m, body, err := p.st.Get(key)
+	if err != nil {
+		if !errors.Is(err, store.ErrNotFound) {
+			p.log.Warn("store read failed", "key", key, "err", err)
+		}
+		return false
+	}
+	defer body.Close()
+	if m.Extra[extraKind] == kindVary {
+		return false
+	}
+	p.count(label)
+	h := m.Header.Clone()
+	if h == nil {
+		h = http.Header{}
+	}
+	h.Set("Age", httpcache.AgeHeader(httpcache.Age(entryOf(m), p.now())))
+	p.decorate(h, r, o, label)
+	if httpcache.NotModified(r.Header, m.Status, m.Header) {
+		p.writeNotModified(w, h)
+		return true
+	}
+	if bodyAllowed(m.Status) {
+		h.Set("Content-Length", strconv.FormatInt(m.Size, 10))
+	}
+	copyHeader(w.Header(), h)
+	w.WriteHeader(m.Status)
+	if r.Method == http.MethodHead || !bodyAllowed(m.Status) {
+		return true
+	}
+	p.copyBody(w, r, body)
+	return true
+}
+
+// copyBody streams a body to the visitor, flushing as bytes arrive. If the
+// body breaks off, the connection is aborted: with the header already sent,
+// that is the only way to tell the visitor the response is incomplete.
+func (p *Proxy) copyBody(w http.ResponseWriter, r *http.Request, body io.Reader) {
+	rc := http.NewResponseController(w)
+	buf := make([]byte, copyBufSize)
+	for {
+		n, err := body.Read(buf)
+		if n > 0 {
+			m, werr := w.Write(buf[:n])
+			p.stats.bytes.Add(uint64(m))
+			if werr != nil {
+				return // the visitor left
+			}
+			_ = rc.Flush()
+		}
+		if err == io.EOF {
+			return
+		}
+		if err != nil {
+			if r.Context().Err() != nil {
+				return
+			}
+			p.log.Debug("aborting response", "url", r.Host+r.URL.RequestURI(), "err", err)
+			panic(http.ErrAbortHandler)
+		}
+	}
+}
+
+func (p *Proxy) writeNotModified(w http.ResponseWriter, h http.Header) {
+	nm := httpcache.NotModifiedHeader(h)
+	for _, k := range []string{"Age", "Via", "X-Coral-Cache"} {
+		if v, ok := h[k]; ok {
+			nm[k] = v
+		}
+	}
+	copyHeader(w.Header(), nm)
+	w.WriteHeader(http.StatusNotModified)
+}
+
+// decorate adds the proxy's own response fields and rewrites origin links.
+func (p *Proxy) decorate(h http.Header, r *http.Request, o coralurl.Origin, label string) {
+	h.Add("Via", p.via())
+	h.Set("X-Coral-Cache", label)
+	p.rewriteLocations(h, o, r.Host)
+}
+
+// rewriteLocations points Location and Content-Location headers that name
+// the origin at the origin's Coralized name, so redirects keep visitors on
+// Coral. Other hosts' URLs and relative references are left alone.
+func (p *Proxy) rewriteLocations(h http.Header, o coralurl.Origin, visitorHost string) {
+	_, port := coralurl.StripPort(visitorHost)
+	for _, field := range []string{"Location", "Content-Location"} {
+		v := h.Get(field)
+		if v == "" {
+			continue
+		}
+		u, err := url.Parse(v)
+		if err != nil || u.Host == "" || u.Opaque != "" {
+			continue
+		}
+		scheme := u.Scheme
+		if scheme == "" {
+			scheme = o.Scheme // scheme-relative reference
+		}
+		lo, _, err := coralurl.ParseOrigin(scheme + "://" + u.Host)
+		if err != nil || lo != o {
+			continue
+		}
+		nu := *u
+		nu.Scheme, nu.User = "http", nil
+		nu.Host = o.CoralHost(p.zone)
+		if port != "" && port != "80" {
+			nu.Host += ":" + port
+		}
+		h.Set(field, nu.String())
+	}
+}
+
+func (p *Proxy) count(label string) {
+	switch label {
+	case CacheHit:
+		p.stats.hits.Add(1)
+	case CacheMiss:
+		p.stats.misses.Add(1)
+	case CacheStale:
+		p.stats.stale.Add(1)
+	case CacheRevalidated:
+		p.stats.revalidated.Add(1)
+	case CachePeer:
+		p.stats.peerHits.Add(1)
+	}
+}
+
+// passThrough forwards an unsafe method to the origin uncached and, when it
+// succeeds, invalidates what the cache holds for the URL (RFC 9111 §4.4).
+func (p *Proxy) passThrough(w http.ResponseWriter, r *http.Request, o coralurl.Origin, canon string) {
+	p.stats.passed.Add(1)
+	now := p.now()
+	if fail, dead := p.neg.get(o.String(), now); dead {
+		p.stats.negativeHits.Add(1)
+		p.failurePage(w, r, fail, true)
+		return
+	}
+	if err := p.acquireSlot(r.Context()); err != nil {
+		p.stats.errors.Add(1)
+		p.errorPage(w, r, http.StatusServiceUnavailable, "Coral is busy",
+			"Too many origin fetches are in progress on this node; try again shortly.")
+		return
+	}
+	defer p.sem.Release(1)
+	p.stats.inflight.Add(1)
+	defer p.stats.inflight.Add(-1)
+
+	req, err := http.NewRequestWithContext(r.Context(), r.Method, canon, r.Body)
+	if err != nil {
+		p.stats.errors.Add(1)
+		p.errorPage(w, r, http.StatusBadRequest, "Bad request", err.Error())
+		return
+	}
+	req.ContentLength = r.ContentLength
+	if r.ContentLength == 0 {
+		req.Body = http.NoBody
+	}
+	req.Header = p.forwardHeader(r.Header)
+	req.Host = o.Authority()
+	p.stats.originFetches.Add(1)
+	resp, err := p.transport.RoundTrip(req)
+	if err != nil {
+		p.stats.originErrors.Add(1)
+		fail := classify(err)
+		if fail.negative && p.opts.NegativeTTL > 0 && r.Context().Err() == nil {
+			p.neg.put(o.String(), fail, now.Add(p.opts.NegativeTTL), now)
+		}
+		p.failurePage(w, r, fail, false)
+		return
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode < 400 {
+		p.invalidate(canon, o, resp.Header)
+	}
+	h := resp.Header
+	httpcache.RemoveHopByHop(h)
+	if p.opts.StripCookies {
+		h.Del("Set-Cookie")
+	}
+	p.decorate(h, r, o, CacheMiss)
+	copyHeader(w.Header(), h)
+	w.WriteHeader(resp.StatusCode)
+	if r.Method == http.MethodHead {
+		return
+	}
+	p.copyBody(w, r, resp.Body)
+}
+
+// invalidate drops the stored copies of a URL changed by an unsafe method,
+// and of the same-origin URLs its Location and Content-Location name.
+func (p *Proxy) invalidate(canon string, o coralurl.Origin, h http.Header) {
+	p.remove(CacheKey(canon))
+	for _, field := range []string{"Location", "Content-Location"} {
+		v := h.Get(field)
+		if v == "" {
+			continue
+		}
+		base, err := url.Parse(canon)
+		if err != nil {
+			continue
+		}
+		ref, err := url.Parse(v)
+		if err != nil {
+			continue
+		}
+		abs := base.ResolveReference(ref)
+		lo, _, err := coralurl.ParseOrigin(abs.Scheme + "://" + abs.Host)
+		if err != nil || lo != o {
+			continue
+		}
+		p.remove(CacheKey(CanonicalURL(o, abs.RequestURI())))
+	}
+}
+
+// OpenForPeer gives another proxy the object stored under key: the stored
+// copy, or a download in progress streamed as its bytes arrive (Size -1 and
+// a zero SHA256 when not yet known). Objects with Vary are not shared.
+// It returns an error wrapping store.ErrNotFound otherwise.
+func (p *Proxy) OpenForPeer(ctx context.Context, key string) (store.Meta, io.ReadCloser, error) {
+	p.mu.Lock()
+	f := p.inflight[key]
+	var rd *spoolReader
+	if f != nil {
+		rd, _ = f.body.NewReader(ctx)
+	}
+	p.mu.Unlock()
+	if rd != nil {
+		select {
+		case <-f.ready:
+		case <-ctx.Done():
+			rd.Close()
+			return store.Meta{}, nil, ctx.Err()
+		}
+		if f.outcome == outStream && f.storing && f.shareable && len(f.varyFields) == 0 && f.key == f.pkey {
+			return store.Meta{
+				Key: key, URL: f.canon, Status: f.status, Header: f.header.Clone(),
+				RequestTime: f.reqTime, ResponseTime: f.respTime, Size: f.length,
+			}, rd, nil
+		}
+		rd.Close()
+	}
+	m, body, err := p.st.Get(key)
+	if err != nil {
+		return store.Meta{}, nil, err
+	}
+	if m.Extra[extraKind] == kindVary || len(m.Extra[extraVary]) > 0 {
+		body.Close()
+		return store.Meta{}, nil, fmt.Errorf("proxy: %s has variants: %w", key, store.ErrNotFound)
+	}
+	return m, body, nil
+}
+
+func copyHeader(dst, src http.Header) {
+	for k, v := range src {
+		dst[k] = v
+	}
+}
