@@ -89,6 +89,9 @@ type P2P struct {
 	// RelayService lets this node relay for members that cannot reach each
 	// other directly.
 	RelayService bool `toml:"relay_service"`
+	// PutGet makes the lookup before an origin fetch one put+get
+	// (test-and-set) instead of a get then a put.
+	PutGet bool `toml:"put_get"`
 	// NATPortMap asks the home router for a port mapping (UPnP / NAT-PMP).
 	NATPortMap bool `toml:"nat_port_map"`
 }
@@ -127,6 +130,7 @@ func Default() Config {
 			Reachability: "auto",
 			RelayService: true,
 			NATPortMap:   true,
+			PutGet:       true,
 		},
 		Log: Log{Level: "info"},
 	}

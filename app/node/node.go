@@ -16,7 +16,9 @@ import (
 
 	"github.com/coralcdn/coral/app/config"
 	"github.com/coralcdn/coral/app/control"
+	"github.com/coralcdn/coral/core/coop"
 	"github.com/coralcdn/coral/core/dnsserver"
+	"github.com/coralcdn/coral/core/dsht"
 	"github.com/coralcdn/coral/core/proxy"
 	"github.com/coralcdn/coral/core/store"
 	"github.com/coralcdn/coral/p2p"
@@ -40,6 +42,8 @@ type Node struct {
 	started time.Time
 
 	host    *p2p.Host
+	dht     *dsht.Node
+	coop    *coop.Coop
 	store   *store.Store
 	proxy   *proxy.Proxy
 	dns     *dnsserver.Server
@@ -48,6 +52,10 @@ type Node struct {
 
 	httpLn, controlLn net.Listener
 	servers           []*http.Server
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
 
 	closeOnce sync.Once
 	closeErr  error
@@ -66,6 +74,7 @@ func New(cfg config.Config, opts Options) (_ *Node, err error) {
 		log = slog.Default()
 	}
 	n := &Node{cfg: cfg, log: log.With("component", "node"), version: opts.Version, started: time.Now()}
+	n.ctx, n.cancel = context.WithCancel(context.Background())
 	defer func() {
 		if err != nil {
 			n.Close()
@@ -89,6 +98,20 @@ func New(cfg config.Config, opts Options) (_ *Node, err error) {
 		return nil, fmt.Errorf("node: p2p: %w", err)
 	}
 	n.nodeID = n.host.ID().String()
+	dcfg := dsht.DefaultConfig(n.host.Self())
+	dcfg.Logger = log.With("component", "dsht")
+	if n.dht, err = dsht.New(dcfg, n.host.DSHTNetwork()); err != nil {
+		return nil, fmt.Errorf("node: dsht: %w", err)
+	}
+	n.host.ServeDSHT(n.dht)
+	n.coop = coop.New(coop.Config{
+		Self:   n.nodeID,
+		PutGet: cfg.P2P.PutGet,
+		Logger: log,
+	}, n.dht, peerFetcher{n.host})
+	if err := os.MkdirAll(cfg.Path("tmp"), 0o700); err != nil {
+		return nil, fmt.Errorf("node: spool dir: %w", err)
+	}
 	n.token, err = control.LoadOrCreateToken(cfg.Path(cfg.Control.TokenFile))
 	if err != nil {
 		return nil, err
@@ -108,7 +131,8 @@ func New(cfg config.Config, opts Options) (_ *Node, err error) {
 	n.proxy, err = proxy.New(proxy.Options{
 		Zone:                cfg.Zone,
 		NodeToken:           viaToken(n.host.Self().ID),
-		SpoolDir:            cfg.DataDir,
+		SpoolDir:            cfg.Path("tmp"),
+		Peers:               n.coop,
 		MaxObjectBytes:      int64(cfg.Cache.MaxObjectBytes),
 		HeuristicTTL:        cfg.Cache.HeuristicTTL.D(),
 		MaxStale:            cfg.Cache.MaxStale.D(),
@@ -134,6 +158,10 @@ func New(cfg config.Config, opts Options) (_ *Node, err error) {
 			return nil, fmt.Errorf("node: dns: %w", err)
 		}
 	}
+	n.host.ServeObjects(n.proxy)
+	var held []store.Meta
+	n.store.Each(func(m store.Meta) bool { held = append(held, m); return true })
+	n.coop.Seed(held)
 	n.metrics = prometheus.NewRegistry()
 	n.metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	n.metrics.MustRegister(newCollector(n))
@@ -153,6 +181,8 @@ func (n *Node) Start(ctx context.Context) error {
 	}
 	n.serve(n.httpLn, n.proxy)
 	n.serve(n.controlLn, n.control)
+	n.wg.Add(1)
+	go n.followPeers(n.ctx)
 	if n.dns != nil {
 		if err := n.dns.Start(ctx); err != nil {
 			return fmt.Errorf("node: dns listener %s: %w", n.cfg.DNS.Listen, err)
@@ -167,9 +197,12 @@ func (n *Node) serve(ln net.Listener, h http.Handler) {
 	srv := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(n.log.Handler(), slog.LevelDebug),
+		// No WriteTimeout: long downloads stream for as long as they need;
+		// stalled origins are cut by the proxy's origin timeout instead.
+		ReadTimeout:    60 * time.Second,
+		IdleTimeout:    120 * time.Second,
+		MaxHeaderBytes: 64 << 10,
+		ErrorLog:       slog.NewLogLogger(n.log.Handler(), slog.LevelDebug),
 	}
 	n.servers = append(n.servers, srv)
 	go func() {
@@ -220,6 +253,8 @@ func (n *Node) Close() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		var errs []error
+		n.cancel()
+		n.wg.Wait()
 		for _, s := range n.servers {
 			if err := s.Shutdown(ctx); err != nil {
 				s.Close()
@@ -231,6 +266,12 @@ func (n *Node) Close() error {
 		// Background fetches write to the store: stop them before it closes.
 		if n.proxy != nil {
 			errs = append(errs, n.proxy.Close())
+		}
+		if n.coop != nil {
+			errs = append(errs, n.coop.Close())
+		}
+		if n.dht != nil {
+			errs = append(errs, n.dht.Close())
 		}
 		if n.host != nil {
 			errs = append(errs, n.host.Close())
@@ -266,6 +307,7 @@ func (n *Node) Status(ctx context.Context) (control.Status, error) {
 		RelayAddrs:     hs.RelayReservations,
 		ConnectedPeers: len(hs.Peers),
 	}
+	st.DSHT = dshtStatus(n.dht.Status())
 	if n.dns != nil {
 		ds := n.dns.Stats()
 		st.DNS = dnsStatus(ds)

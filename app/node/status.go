@@ -40,3 +40,19 @@ func dnsStatus(s dnsserver.Stats) *control.DNSStatus {
 		Limited: int64(s.RateDropped + s.RateSlipped),
 	}
 }
+
+func dshtStatus(s dsht.Status) *control.DSHTStatus {
+	out := &control.DSHTStatus{RPCsSent: int64(s.RPC.Sent), RPCsReceived: int64(s.RPC.Received)}
+	for _, l := range s.Levels {
+		cluster := ""
+		if l.Cluster != (dsht.ID{}) {
+			cluster = hex.EncodeToString(l.Cluster[:6])
+		}
+		out.Levels = append(out.Levels, control.LevelStatus{
+			Level: l.Level, ClusterID: cluster, ClusterSize: int(l.ClusterSize), RoutingSize: len(l.Table),
+		})
+		out.StoredKeys += l.StoredKeys
+		out.StoredValues += l.StoredValues
+	}
+	return out
+}

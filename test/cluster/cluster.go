@@ -59,7 +59,7 @@ type Cluster struct {
 	mu    sync.Mutex
 }
 
-var listenLine = regexp.MustCompile(`^\s+(proxy|control|dns)\s+(?:http://)?(\S+)`)
+var listenLine = regexp.MustCompile(`^\s+(proxy|control|dns)\s{2,}(?:http://)?(\S+)`)
 
 // Start launches the nodes and waits until each reports MinPeers connected
 // peers, or ctx ends. On error everything started is stopped.
