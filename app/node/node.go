@@ -166,6 +166,7 @@ func New(cfg config.Config, opts Options) (_ *Node, err error) {
 	n.metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	n.metrics.MustRegister(newCollector(n))
 	n.control = control.NewServer(n, n.token, n.metrics, log)
+	n.registerControlAPI()
 	return n, nil
 }
 
