@@ -13,6 +13,7 @@ import (
 	"strings"
 	"syscall"
 
+	_ "github.com/coralcdn/coral/app/cmd/coral/internal/clocale" // before Fyne: see the package doc
 	"github.com/coralcdn/coral/app/config"
 	"github.com/coralcdn/coral/app/node"
 	"github.com/coralcdn/coral/core/coralurl"

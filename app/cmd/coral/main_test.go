@@ -1,0 +1,52 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestCommands(t *testing.T) {
+	dir := t.TempDir()
+	badCfg := filepath.Join(dir, "bad.toml")
+	os.WriteFile(badCfg, []byte("[cache]\nmax_stail = \"1h\"\n"), 0o644)
+	badVal := filepath.Join(dir, "badval.toml")
+	os.WriteFile(badVal, []byte("[cache]\nmax_bytes = \"lots\"\n"), 0o644)
+
+	for _, tc := range []struct {
+		name   string
+		args   []string
+		code   int
+		stdout []string
+		stderr []string
+	}{
+		{"version", []string{"version"}, 0, []string{"coral "}, nil},
+		{"help", []string{"help"}, 0, []string{"coral serve [-config FILE]"}, nil},
+		{"coralize", []string{"coralize", "https://www.example.com:8443/a?b=c"}, 0, []string{"http://www.example.com.8443.https.localhost/a?b=c"}, nil},
+		{"coralize zone", []string{"coralize", "-zone", "nyud.net", "http://127.0.0.1:8000/"}, 0, []string{"http://127.0.0.1.8000.nyud.net/"}, nil},
+		{"coralize garbage", []string{"coralize", "ftp://x"}, 1, nil, []string{"coral coralize:"}},
+		{"unknown command", []string{"frobnicate"}, 2, nil, []string{`unknown command "frobnicate"`}},
+		{"unknown key", []string{"serve", "-config", badCfg}, 1, nil, []string{"bad.toml", `"cache.max_stail"`}},
+		{"bad value", []string{"serve", "-config", badVal}, 1, nil, []string{"badval.toml", `"cache.max_bytes"`}},
+		{"missing file", []string{"serve", "-config", filepath.Join(dir, "nope.toml")}, 1, nil, []string{"nope.toml"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			if code := run(tc.args, &out, &errb); code != tc.code {
+				t.Fatalf("exit %d, want %d; stderr: %s", code, tc.code, errb.String())
+			}
+			for _, w := range tc.stdout {
+				if !strings.Contains(out.String(), w) {
+					t.Errorf("stdout %q lacks %q", out.String(), w)
+				}
+			}
+			for _, w := range tc.stderr {
+				if !strings.Contains(errb.String(), w) {
+					t.Errorf("stderr %q lacks %q", errb.String(), w)
+				}
+			}
+		})
+	}
+}
