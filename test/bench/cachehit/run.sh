@@ -36,6 +36,10 @@ cleanup() {
 trap cleanup EXIT
 
 mkdir -p "$work/www" "$work/cache" "$work/coral"
+# nginx workers run as an unprivileged user: let them read the site and
+# write the cache.
+chmod 755 "$work" "$work/www"
+chmod 777 "$work/cache"
 head -c 1024 /dev/urandom | base64 -w0 | head -c 1024 > "$work/www/1k.txt"
 
 cat > "$work/nginx.conf" <<CONF
@@ -91,7 +95,7 @@ for i in $(seq 1 100); do
   curl -sf -o /dev/null -H "Host: $host" "http://127.0.0.1:$CORAL_PORT/1k.txt" && break
   sleep 0.1
 done
-curl -sf -o /dev/null "http://127.0.0.1:$NGINX_PORT/1k.txt"
+curl -sf -o /dev/null "http://127.0.0.1:$NGINX_PORT/1k.txt" || { echo "cachehit: nginx does not answer"; cat "$work/error.log"; exit 1; }
 # Both must now answer from their caches.
 state=$(curl -s -D - -o /dev/null -H "Host: $host" "http://127.0.0.1:$CORAL_PORT/1k.txt" | tr -d '\r' | awk -F': ' 'tolower($1)=="x-coral-cache"{print $2}')
 [ "$state" = HIT ] || { echo "cachehit: coral does not answer from cache (X-Coral-Cache: $state)"; cat "$work/coral.log"; exit 1; }
