@@ -70,7 +70,7 @@ type StatusView struct {
 // NewStatusView builds the widgets; call Refresh or Follow to fill them.
 func NewStatusView(api control.API, info Info) *StatusView {
 	v := &StatusView{api: api, info: info}
-	lbl := func() *widget.Label { l := widget.NewLabel("…"); l.Wrapping = fyne.TextWrapWord; return l }
+	lbl := func() *widget.Label { return widget.NewLabel("…") }
 	v.title, v.listen, v.reach, v.requests = lbl(), lbl(), lbl(), lbl()
 	v.sources, v.origin, v.cacheText, v.dsht, v.errText = lbl(), lbl(), lbl(), lbl(), widget.NewLabel("")
 	v.title.TextStyle = fyne.TextStyle{Bold: true}
@@ -80,14 +80,21 @@ func NewStatusView(api control.API, info Info) *StatusView {
 			v.openPage()
 		}
 	})
-	v.content = container.NewVBox(
-		v.title,
-		widget.NewCard("Listening", "", v.listen),
-		widget.NewCard("Network", "", container.NewVBox(v.reach, v.dsht)),
-		widget.NewCard("Visitors", "", container.NewVBox(v.requests, v.sources, v.origin)),
-		widget.NewCard("Cache", "", container.NewVBox(v.cacheBar, v.cacheText)),
-		v.errText,
-		open,
+	v.dsht.Wrapping = fyne.TextWrapWord
+	v.errText.Importance = widget.DangerImportance
+	heading := func(s string) *widget.Label {
+		return widget.NewLabelWithStyle(s, fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
+	}
+	v.content = container.NewBorder(
+		container.NewVBox(v.title, widget.NewSeparator()),
+		container.NewVBox(v.errText, open),
+		nil, nil,
+		container.NewVScroll(container.NewVBox(
+			heading("Listening"), v.listen,
+			heading("Network"), v.reach, v.dsht,
+			heading("Visitors"), v.requests, v.sources, v.origin,
+			heading("Cache"), v.cacheBar, v.cacheText,
+		)),
 	)
 	return v
 }

@@ -3,10 +3,13 @@ package gui
 import (
 	"context"
 	"errors"
+	"image/png"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/test"
 	"github.com/coralcdn/coral/app/control"
 )
@@ -46,6 +49,22 @@ func TestStatusViewShowsNodeFigures(t *testing.T) {
 	}
 	if got := v.cacheBar.Value; got < 0.24 || got > 0.26 {
 		t.Errorf("cache bar = %v, want 0.25", got)
+	}
+
+	// What a volunteer sees: render the window and keep the picture when
+	// CORAL_GUI_SHOT names a file.
+	w.Resize(fyne.NewSize(520, 480))
+	img := w.Canvas().Capture()
+	if b := img.Bounds(); b.Dx() < 100 || b.Dy() < 100 {
+		t.Fatalf("window renders as %v", b)
+	}
+	if path := os.Getenv("CORAL_GUI_SHOT"); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		png.Encode(f, img)
+		f.Close()
 	}
 
 	api.err = errors.New("connection refused")
