@@ -1,0 +1,483 @@
+package dsht
+
+import (
+	"slices"
+	"time"
+)
+
+// clusterView is what this node knows about one level-l cluster: its size
+// (the median of its members' claims) and how many of the members it measured
+// are within the level's RTT threshold.
+type clusterView struct {
+	ID      ID
+	Size    int64
+	Sampled int // members with a measured RTT
+	Within  int // of those, RTT below the threshold
+}
+
+type clusterParams struct {
+	Fraction   float64 // ClusterFraction
+	MinSamples int     // ClusterMinSamples
+	// Hysteresis: a cluster counts as larger only when it is this many times
+	// the other's size; between comparable clusters the lower ID wins, a
+	// total order, so two similar clusters merge one way instead of swapping
+	// members back and forth.
+	Hysteresis float64
+}
+
+// needed is how many measured members it takes to judge a cluster: the
+// minimum, or every other member of a smaller cluster.
+func (p clusterParams) needed(v clusterView, own bool) int {
+	others := v.Size
+	if own {
+		others--
+	}
+	return int(max(1, min(int64(p.MinSamples), others)))
+}
+
+func (p clusterParams) acceptable(v clusterView) bool {
+	return v.Sampled >= p.needed(v, false) && float64(v.Within) >= p.Fraction*float64(v.Sampled)
+}
+
+// promising: not yet enough samples, and none so far rules it out.
+func (p clusterParams) promising(v clusterView) bool {
+	return v.Sampled < p.needed(v, false) && float64(v.Within) >= p.Fraction*float64(v.Sampled)
+}
+
+func (p clusterParams) better(a, b clusterView) bool {
+	if float64(a.Size) > p.Hysteresis*float64(b.Size) {
+		return true
+	}
+	if float64(b.Size) > p.Hysteresis*float64(a.Size) {
+		return false
+	}
+	return compareID(a.ID, b.ID) < 0
+}
+
+type clusterDecision struct {
+	Join   ID   // cluster to join, when Change
+	Change bool //
+	Leave  bool // current cluster unacceptable and no other: start a new one
+	Sample ID   // cluster worth sampling, when NeedSample
+	// NeedSample: a cluster that would be preferred lacks measured members.
+	NeedSample bool
+}
+
+// decideCluster is the membership rule of one level. cur is the node's
+// cluster (alone: no other member known); cands the other clusters its peers
+// claim. The node leaves a cluster that is no longer acceptable (enough
+// measured members, too few within the threshold) and joins the preferred
+// acceptable cluster when it is better than its own.
+func decideCluster(cur clusterView, alone bool, cands []clusterView, p clusterParams) clusterDecision {
+	curOK := alone || cur.Sampled < p.needed(cur, true) ||
+		float64(cur.Within) >= p.Fraction*float64(cur.Sampled)
+	var best *clusterView
+	for i := range cands {
+		c := &cands[i]
+		if c.ID == cur.ID || !p.acceptable(*c) {
+			continue
+		}
+		if best == nil || p.better(*c, *best) {
+			best = c
+		}
+	}
+	var d clusterDecision
+	switch {
+	case !curOK && best != nil:
+		d.Join, d.Change = best.ID, true
+		return d
+	case !curOK:
+		d.Leave = true
+		return d
+	case best != nil && p.better(*best, cur):
+		d.Join, d.Change = best.ID, true
+		return d
+	}
+	var sample *clusterView
+	for i := range cands {
+		c := &cands[i]
+		if c.ID == cur.ID || !p.promising(*c) || !p.better(*c, cur) {
+			continue
+		}
+		if sample == nil || p.better(*c, *sample) {
+			sample = c
+		}
+	}
+	if sample != nil {
+		d.Sample, d.NeedSample = sample.ID, true
+	}
+	return d
+}
+
+func median(xs []int64) int64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return s[(len(s)-1)/2]
+}
+
+// clusterSampleBudget is how many sampling rounds a node runs per level per
+// tick.
+const clusterSampleBudget = 3
+
+func (n *Node) clusterParams() clusterParams {
+	return clusterParams{Fraction: n.cfg.ClusterFraction, MinSamples: n.cfg.ClusterMinSamples, Hysteresis: 1.5}
+}
+
+type clusterAgg struct {
+	v         clusterView
+	sizes     []int64      // claimed sizes
+	fresh     []int64      // claimed sizes from the last two intervals
+	near      []*peerState // measured, within the threshold, fastest first
+	unsampled []*peerState
+}
+
+// size is the median of the members' recent size claims: sizes grow as a
+// cluster forms, so older claims understate it.
+func (a *clusterAgg) size() int64 {
+	if len(a.fresh) > 0 {
+		return median(a.fresh)
+	}
+	return median(a.sizes)
+}
+
+// clusterAggs groups the peers' recent level-l claims by cluster.
+func (n *Node) clusterAggs(l int, now int64) map[ID]*clusterAgg {
+	thr := n.levels[l].threshold
+	aggs := map[ID]*clusterAgg{}
+	for _, p := range n.peers.m { // order-free: only counts, and sorted lists below
+		if p.recentlyFailed(now, n.cfg.UnreachableTTL) {
+			continue
+		}
+		c, ok := p.claimAt(l, now, n.cfg.ClaimTTL)
+		if !ok {
+			continue
+		}
+		a := aggs[c.id]
+		if a == nil {
+			a = &clusterAgg{v: clusterView{ID: c.id}}
+			aggs[c.id] = a
+		}
+		a.sizes = append(a.sizes, c.size)
+		if now-c.at < 2*int64(n.cfg.ClusterInterval) {
+			a.fresh = append(a.fresh, c.size)
+		}
+		if p.rttN == 0 {
+			a.unsampled = append(a.unsampled, p)
+			continue
+		}
+		a.v.Sampled++
+		if p.srtt < thr {
+			a.v.Within++
+			a.near = append(a.near, p)
+		}
+	}
+	for _, a := range aggs {
+		slices.SortFunc(a.near, func(x, y *peerState) int {
+			if x.srtt != y.srtt {
+				return int(x.srtt - y.srtt)
+			}
+			return compareID(x.info.ID, y.info.ID)
+		})
+		slices.SortFunc(a.unsampled, func(x, y *peerState) int { return compareID(x.info.ID, y.info.ID) })
+		a.v.Size = a.size()
+	}
+	return aggs
+}
+
+// evaluateCluster applies decideCluster at level l and acts on it.
+func (n *Node) evaluateCluster(l int, allowSample bool) {
+	if n.closed {
+		return
+	}
+	now := n.now()
+	lv := n.levels[l]
+	aggs := n.clusterAggs(l, now)
+	cur := aggs[lv.cluster]
+	if cur == nil {
+		cur = &clusterAgg{v: clusterView{ID: lv.cluster}}
+	}
+	own := n.clusterSize(l)
+	cur.sizes = append(cur.sizes, own)
+	cur.fresh = append(cur.fresh, own)
+	cur.v.Size = cur.size()
+	alone := lv.table.size() == 0 && cur.v.Sampled == 0
+	var cands []clusterView
+	for id, a := range aggs {
+		if id != lv.cluster {
+			cands = append(cands, a.v)
+		}
+	}
+	slices.SortFunc(cands, func(a, b clusterView) int { return compareID(a.ID, b.ID) })
+	d := decideCluster(cur.v, alone, cands, n.clusterParams())
+	switch {
+	case d.Change:
+		n.joinCluster(l, d.Join)
+	case d.Leave:
+		n.joinCluster(l, n.newClusterID())
+	case d.NeedSample && allowSample:
+		n.sampleCluster(l, d.Sample, aggs[d.Sample])
+	case allowSample && lv.sampleBudget == clusterSampleBudget:
+		// Nothing to act on at the start of a tick: freshen what is known.
+		n.refreshNear(l, now, cur.v.Size)
+	}
+}
+
+// refreshNear pings a few nearby peers (RTT within the level's threshold)
+// whose cluster claims are oldest. Claims only travel on RPCs, so without
+// this a node that joined early would keep judging by the singleton clusters
+// everyone started in. Claims count as stale after half ClaimTTL, or after
+// one interval while this node knows more nearby peers than its cluster has
+// members (a sign it is missing the cluster they are in).
+func (n *Node) refreshNear(l int, now int64, size int64) {
+	lv := n.levels[l]
+	if lv.sampling {
+		return
+	}
+	var near, stale []*peerState
+	for _, p := range n.peers.m {
+		if p.rttN == 0 || p.srtt >= lv.threshold || p.recentlyFailed(now, n.cfg.UnreachableTTL) {
+			continue
+		}
+		near = append(near, p)
+	}
+	staleAfter := int64(n.cfg.ClaimTTL) / 2
+	if int64(len(near)) > size {
+		staleAfter = int64(n.cfg.ClusterInterval)
+	}
+	for _, p := range near {
+		if now-p.claims[l].at > staleAfter {
+			stale = append(stale, p)
+		}
+	}
+	if len(stale) == 0 {
+		return
+	}
+	slices.SortFunc(stale, func(a, b *peerState) int {
+		if a.claims[l].at != b.claims[l].at {
+			if a.claims[l].at < b.claims[l].at {
+				return -1
+			}
+			return 1
+		}
+		return compareID(a.info.ID, b.info.ID)
+	})
+	lv.sampleBudget--
+	var ts []NodeInfo
+	for _, p := range stale[:min(len(stale), max(1, n.cfg.ClusterSample/4))] {
+		ts = append(ts, p.info)
+	}
+	n.pingAndEvaluate(l, ts)
+}
+
+// pingAndEvaluate pings targets (RTTs and cluster claims come back on the
+// answers) and then re-evaluates level l.
+func (n *Node) pingAndEvaluate(l int, targets []NodeInfo) {
+	lv := n.levels[l]
+	if len(targets) == 0 {
+		lv.sampling = false
+		return
+	}
+	lv.sampling = true
+	pending := len(targets)
+	for _, t := range targets {
+		n.call(t, nil, &Request{Op: OpPing}, n.rto(t.ID), func(*Response, error) {
+			pending--
+			if pending == 0 {
+				lv.sampling = false
+				n.evaluateCluster(l, lv.sampleBudget > 0)
+			}
+		})
+	}
+}
+
+// joinCluster switches this node's level-l cluster: its level-l table is
+// rebuilt from the peers known to be in the new cluster, then a lookup of
+// itself there meets the rest.
+func (n *Node) joinCluster(l int, id ID) {
+	now := n.now()
+	lv := n.levels[l]
+	n.log.Debug("cluster change", "level", l, "from", shortID(lv.cluster), "to", shortID(id))
+	lv.cluster = id
+	lv.changes++
+	lv.sizeAt = 0
+	lv.table.clear()
+	for _, p := range n.peers.sorted() {
+		if c, ok := p.claimAt(l, now, n.cfg.ClaimTTL); ok && c.id == id && p.lastOK > 0 &&
+			!p.recentlyFailed(now, n.cfg.UnreachableTTL) {
+			lv.table.add(p.info.ID, p.kad)
+		}
+	}
+	if lv.table.size() > 0 {
+		n.findNode(l, n.selfKad, n.cfg.K, nil)
+	}
+}
+
+// sampleCluster measures RTTs to members of a cluster this node might join:
+// members it knows but never measured, or else members near it that a member
+// within the threshold returns. It re-evaluates when the pings are done.
+func (n *Node) sampleCluster(l int, id ID, a *clusterAgg) {
+	lv := n.levels[l]
+	if lv.sampling || a == nil {
+		return
+	}
+	lv.sampling = true
+	lv.sampleBudget--
+	lv.sampled++
+	ping := func(targets []NodeInfo) { n.pingAndEvaluate(l, targets) }
+	if len(a.unsampled) > 0 {
+		var ts []NodeInfo
+		for _, p := range a.unsampled[:min(len(a.unsampled), n.cfg.ClusterSample)] {
+			ts = append(ts, p.info)
+		}
+		ping(ts)
+		return
+	}
+	if len(a.near) == 0 {
+		lv.sampling = false
+		return
+	}
+	m := a.near[0]
+	req := &Request{Op: OpFindNode, Level: uint8(l), Cluster: id, Target: ID(n.selfKad)}
+	n.call(m.info, nil, req, n.rto(m.info.ID), func(resp *Response, err error) {
+		if err != nil || resp.Code != CodeOK {
+			lv.sampling = false
+			return
+		}
+		var ts []NodeInfo
+		for _, ct := range resp.Contacts {
+			if len(ts) == n.cfg.ClusterSample {
+				break
+			}
+			if ct.Node.ID == n.self.ID {
+				continue
+			}
+			if p := n.peers.get(ct.Node.ID); p != nil && p.rttN > 0 {
+				continue
+			}
+			ts = append(ts, ct.Node)
+		}
+		ping(ts)
+	})
+}
+
+func shortID(id ID) string {
+	const hex = "0123456789abcdef"
+	b := make([]byte, 8)
+	for i := 0; i < 4; i++ {
+		b[2*i] = hex[id[i]>>4]
+		b[2*i+1] = hex[id[i]&15]
+	}
+	return string(b)
+}
+
+// nudge brings the next cluster evaluation forward when a peer within
+// level l's threshold claims a cluster clearly larger than this node's.
+func (n *Node) nudge(p *peerState, now int64) {
+	if !n.maintain || n.closed || n.clusterBackoff <= 1 || p.rttN == 0 {
+		return
+	}
+	for l := 1; l < len(n.levels); l++ {
+		lv := n.levels[l]
+		c, ok := p.claimAt(l, now, n.cfg.ClaimTTL)
+		if !ok || c.id == lv.cluster || p.srtt >= lv.threshold {
+			continue
+		}
+		if float64(c.size) > n.clusterParams().Hysteresis*float64(max(lv.size, 1)) {
+			n.clusterBackoff = 1
+			if stop := n.timers[tickCluster]; stop != nil {
+				stop()
+			}
+			n.arm(tickCluster, n.jitter(n.cfg.ClusterInterval/2), n.clusterTick)
+			return
+		}
+	}
+}
+
+// ---- maintenance ----
+
+// prunePeers bounds the peer cache, keeping every routing-table member.
+func (n *Node) prunePeers() {
+	n.peers.prune(func(id ID) bool {
+		for _, lv := range n.levels {
+			if lv.table.has(id) {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+func (n *Node) jitter(d time.Duration) time.Duration {
+	return d/2 + time.Duration(n.rng.Int64N(int64(d)))
+}
+
+// startMaintenance arms the periodic cluster evaluation and refresh.
+func (n *Node) startMaintenance() {
+	if n.maintain || n.closed {
+		return
+	}
+	n.maintain = true
+	n.clusterBackoff = 1
+	n.arm(tickCluster, n.jitter(n.cfg.ClusterInterval/2), n.clusterTick)
+	n.arm(tickRefresh, n.jitter(n.cfg.RefreshInterval), n.refreshTick)
+}
+
+// Maintenance timer slots.
+const (
+	tickCluster = iota
+	tickRefresh
+	numTicks
+)
+
+// arm runs f after d unless the node closes first; f re-arms itself.
+func (n *Node) arm(slot int, d time.Duration, f func()) {
+	n.timers[slot] = n.after(d, func() {
+		if !n.closed {
+			f()
+		}
+	})
+}
+
+// clusterTick re-evaluates every level. While nothing changes and nothing
+// needs sampling, the interval doubles (up to 4x), so a settled node does
+// little; any change, or news of a clearly larger nearby cluster (nudge),
+// resets it.
+func (n *Node) clusterTick() {
+	busy := false
+	for l := 1; l < len(n.levels); l++ {
+		lv := n.levels[l]
+		before, sampled := lv.changes, lv.sampled
+		lv.sampleBudget = clusterSampleBudget
+		n.evaluateCluster(l, true)
+		if lv.changes != before || lv.sampled != sampled {
+			busy = true
+		}
+	}
+	if busy {
+		n.clusterBackoff = 1
+	} else if n.clusterBackoff < 4 {
+		n.clusterBackoff *= 2
+	}
+	n.arm(tickCluster, n.jitter(n.cfg.ClusterInterval*time.Duration(n.clusterBackoff)), n.clusterTick)
+}
+
+func (n *Node) refreshTick() {
+	now := n.now()
+	n.store.sweep(now)
+	n.prunePeers()
+	for l := range n.levels {
+		if l == 0 || n.levels[l].table.size() > 0 {
+			n.findNode(l, n.selfKad, n.cfg.K, nil)
+		}
+	}
+	// One random bucket of the global table, so far buckets stay fresh.
+	if near := n.levels[0].table.closest(n.selfKad, 1); len(near) > 0 {
+		if c := cpl(n.selfKad, kadOf(near[0])); c > 0 {
+			n.findNode(0, randomKadWithCpl(n.selfKad, n.rng.IntN(c), n.rng.Uint64), n.cfg.K, nil)
+		}
+	}
+	n.arm(tickRefresh, n.jitter(n.cfg.RefreshInterval), n.refreshTick)
+}

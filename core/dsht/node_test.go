@@ -1,0 +1,353 @@
+package dsht_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/fxamacker/cbor/v2"
+
+	"github.com/coralcdn/coral/core/dsht"
+)
+
+// memNet connects nodes in one process through the blocking Network
+// interface, the way package p2p does: every request and response is
+// CBOR-encoded and decoded on the way, and each call runs in the caller's
+// goroutine.
+type memNet struct {
+	mu    sync.Mutex
+	nodes map[string]*dsht.Node
+	down  map[string]bool
+	calls atomic.Int64
+}
+
+type memEndpoint struct {
+	net  *memNet
+	self dsht.NodeInfo
+}
+
+var _ dsht.Network = (*memEndpoint)(nil)
+
+func (e *memEndpoint) Call(ctx context.Context, to dsht.NodeInfo, req *dsht.Request) (*dsht.Response, error) {
+	e.net.calls.Add(1)
+	e.net.mu.Lock()
+	n, down := e.net.nodes[to.Addr], e.net.down[to.Addr] || e.net.down[e.self.Addr]
+	e.net.mu.Unlock()
+	if n == nil || down {
+		return nil, fmt.Errorf("memnet: %s unreachable", to.Addr)
+	}
+	var in dsht.Request
+	if err := roundTrip(req, &in); err != nil {
+		return nil, err
+	}
+	resp, err := n.HandleRPC(ctx, e.self, &in)
+	if err != nil {
+		return nil, err
+	}
+	var out dsht.Response
+	if err := roundTrip(resp, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+func roundTrip(v, into any) error {
+	b, err := cbor.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("memnet: encode: %w", err)
+	}
+	if err := cbor.Unmarshal(b, into); err != nil {
+		return fmt.Errorf("memnet: decode: %w", err)
+	}
+	return nil
+}
+
+// fakeClock is a settable clock shared by the nodes (timers stay real: RPCs
+// here answer at once).
+type fakeClock struct{ ns atomic.Int64 }
+
+func (c *fakeClock) Now() time.Time          { return time.Unix(0, c.ns.Load()) }
+func (c *fakeClock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+func info(i int) dsht.NodeInfo {
+	return dsht.NodeInfo{ID: dsht.NodeID([]byte("node-" + strconv.Itoa(i))), Addr: strconv.Itoa(i)}
+}
+
+func newCluster(t *testing.T, n int) (*memNet, []*dsht.Node, *fakeClock) {
+	t.Helper()
+	clock := &fakeClock{}
+	clock.ns.Store(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
+	mn := &memNet{nodes: map[string]*dsht.Node{}, down: map[string]bool{}}
+	var nodes []*dsht.Node
+	for i := range n {
+		cfg := dsht.DefaultConfig(info(i))
+		cfg.Clock = clock.Now
+		cfg.Rand = rand.NewPCG(1, uint64(i))
+		cfg.Logger = quiet
+		node, err := dsht.New(cfg, &memEndpoint{net: mn, self: info(i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { node.Close() })
+		mn.mu.Lock()
+		mn.nodes[info(i).Addr] = node
+		mn.mu.Unlock()
+		nodes = append(nodes, node)
+	}
+	ctx := context.Background()
+	for i, node := range nodes {
+		var seeds []dsht.NodeInfo
+		if i > 0 {
+			seeds = []dsht.NodeInfo{info(0), info(i / 2)}
+		}
+		if err := node.Bootstrap(ctx, seeds); err != nil {
+			t.Fatalf("bootstrap %d: %v", i, err)
+		}
+	}
+	return mn, nodes, clock
+}
+
+func has(vs []dsht.Value, data string) bool {
+	for _, v := range vs {
+		if string(v.Data) == data {
+			return true
+		}
+	}
+	return false
+}
+
+func TestPutGetOverBlockingNetwork(t *testing.T) {
+	_, nodes, clock := newCluster(t, 30)
+	ctx := context.Background()
+	key := dsht.KeyID("http://example.com/logo.png")
+	if err := nodes[3].Put(ctx, key, []byte("proxy-3"), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range []int{0, 17, 29} {
+		vs, err := nodes[g].Get(ctx, key)
+		if err != nil || !has(vs, "proxy-3") {
+			t.Fatalf("get from node %d: %v %+v", g, err, vs)
+		}
+		if vs[0].Expires.Sub(clock.Now()) > time.Minute || vs[0].Expires.Sub(clock.Now()) < 59*time.Second {
+			t.Fatalf("value expires %v from now", vs[0].Expires.Sub(clock.Now()))
+		}
+	}
+	vs, err := nodes[9].Get(ctx, dsht.KeyID("http://example.com/missing"))
+	if err != nil || len(vs) != 0 {
+		t.Fatalf("missing key: %v %+v", err, vs)
+	}
+	// Soft state: after the TTL the value is gone everywhere.
+	clock.Advance(2 * time.Minute)
+	if vs, err := nodes[17].Get(ctx, key); err != nil || len(vs) != 0 {
+		t.Fatalf("after expiry: %v %+v", err, vs)
+	}
+}
+
+func TestPutGetIsTestAndSet(t *testing.T) {
+	_, nodes, _ := newCluster(t, 20)
+	ctx := context.Background()
+	key := dsht.KeyID("http://example.com/new")
+	global := dsht.Levels(0, 0) // no clusters formed yet: every node is alone above level 0
+	first, err := nodes[4].PutGet(ctx, key, []byte("proxy-4"), 20*time.Second, global)
+	if err != nil || len(first) != 0 {
+		t.Fatalf("first put+get met %+v (%v); it should fetch from the origin", first, err)
+	}
+	second, err := nodes[11].PutGet(ctx, key, []byte("proxy-11"), 20*time.Second, global)
+	if err != nil || !has(second, "proxy-4") || has(second, "proxy-11") {
+		t.Fatalf("second put+get met %+v (%v), want proxy-4 only", second, err)
+	}
+	vs, err := nodes[0].Get(ctx, key, global)
+	if err != nil || !has(vs, "proxy-4") || !has(vs, "proxy-11") {
+		t.Fatalf("get after both: %+v (%v)", vs, err)
+	}
+}
+
+func TestNodeRejectsBadInput(t *testing.T) {
+	_, nodes, _ := newCluster(t, 3)
+	ctx := context.Background()
+	n := nodes[0]
+	key := dsht.KeyID("k")
+	if _, err := n.Get(ctx, key, dsht.Levels(5, 0)); !errors.Is(err, dsht.ErrBadLevels) {
+		t.Errorf("levels 5..0: %v", err)
+	}
+	if _, err := n.Get(ctx, key, dsht.Levels(0, 1)); !errors.Is(err, dsht.ErrBadLevels) {
+		t.Errorf("levels 0..1: %v", err)
+	}
+	for _, bad := range []struct {
+		v   []byte
+		ttl time.Duration
+	}{{nil, time.Minute}, {make([]byte, 2000), time.Minute}, {[]byte("x"), 0}, {[]byte("x"), 48 * time.Hour}} {
+		if err := n.Put(ctx, key, bad.v, bad.ttl); err == nil {
+			t.Errorf("put of %d bytes for %v accepted", len(bad.v), bad.ttl)
+		}
+	}
+	from := info(1)
+	for name, req := range map[string]*dsht.Request{
+		"nil":                   nil,
+		"unknown op":            {Op: 99},
+		"level out of range":    {Op: dsht.OpPing, Level: 7},
+		"store without value":   {Op: dsht.OpStore, TTLMs: 1000},
+		"store without ttl":     {Op: dsht.OpStore, Value: []byte("v")},
+		"store too large":       {Op: dsht.OpStore, Value: make([]byte, 5000), TTLMs: 1000},
+		"ttl beyond max":        {Op: dsht.OpStore, Value: []byte("v"), TTLMs: int64(48 * time.Hour / time.Millisecond)},
+		"local get no cluster":  {Op: dsht.OpFindValue, Level: 2},
+		"forward to self":       {Op: dsht.OpPing, ForwardTo: &dsht.NodeInfo{ID: info(0).ID}},
+		"cluster claim level 0": {Op: dsht.OpPing, Clusters: []dsht.ClusterInfo{{Level: 0}}},
+	} {
+		if _, err := n.HandleRPC(ctx, from, req); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	if _, err := n.HandleRPC(ctx, info(0), &dsht.Request{Op: dsht.OpPing}); err == nil {
+		t.Error("request claiming to come from the node itself accepted")
+	}
+	resp, err := n.HandleRPC(ctx, from, &dsht.Request{Op: dsht.OpPing})
+	if err != nil || resp.Code != dsht.CodeOK || len(resp.Clusters) != 2 {
+		t.Fatalf("ping: %v %+v", err, resp)
+	}
+	resp, err = n.HandleRPC(ctx, from, &dsht.Request{Op: dsht.OpFindValue, Level: 2, Cluster: dsht.ID{1}})
+	if err != nil || resp.Code != dsht.CodeWrongCluster {
+		t.Fatalf("find_value in a foreign cluster: %v %+v", err, resp)
+	}
+}
+
+func TestStatusCloseAndHints(t *testing.T) {
+	mn, nodes, clock := newCluster(t, 10)
+	ctx := context.Background()
+	n := nodes[0]
+	if err := n.Put(ctx, dsht.KeyID("a"), []byte("v"), time.Minute, dsht.Levels(0, 0)); err != nil {
+		t.Fatal(err)
+	}
+	st := n.Status()
+	if len(st.Levels) != 3 || st.Levels[0].Threshold != 0 || st.Levels[2].Threshold != 20*time.Millisecond {
+		t.Fatalf("levels %+v", st.Levels)
+	}
+	if len(st.Levels[0].Table) < 5 || st.RPC.Sent == 0 || st.RPC.Received == 0 || st.Peers.Live < 5 {
+		t.Fatalf("status after bootstrap: table %d, rpc %+v, peers %+v", len(st.Levels[0].Table), st.RPC, st.Peers)
+	}
+	var stored int
+	for _, other := range nodes {
+		stored += other.Status().Levels[0].StoredValues
+	}
+	if stored != 1 {
+		t.Fatalf("%d copies stored for one put", stored)
+	}
+
+	// The transport reports a peer down: it leaves the routing tables.
+	victim := info(5)
+	mn.mu.Lock()
+	mn.down[victim.Addr] = true
+	mn.mu.Unlock()
+	clock.Advance(time.Second)
+	n.NodeFailed(victim)
+	n.NodeFailed(victim)
+	for _, e := range n.Status().Levels[0].Table {
+		if e.Node.ID == victim.ID {
+			t.Fatal("failed node still in the routing table")
+		}
+	}
+	if n.Status().Peers.Unreachable != 1 {
+		t.Fatalf("peers %+v", n.Status().Peers)
+	}
+	// A new connection with its RTT brings it back.
+	clock.Advance(time.Second)
+	n.Observe(victim, 3*time.Millisecond)
+	found := false
+	for _, e := range n.Status().Levels[0].Table {
+		if e.Node.ID == victim.ID && e.RTT > 0 {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatal("observed node not in the routing table with its RTT")
+	}
+
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := nodes[1].Get(cctx, dsht.KeyID("a")); !errors.Is(err, context.Canceled) {
+		t.Fatalf("get with a cancelled context: %v", err)
+	}
+
+	n.Close()
+	if _, err := n.Get(ctx, dsht.KeyID("a")); !errors.Is(err, dsht.ErrClosed) {
+		t.Fatalf("get after close: %v", err)
+	}
+	if _, err := n.HandleRPC(ctx, info(1), &dsht.Request{Op: dsht.OpPing}); !errors.Is(err, dsht.ErrClosed) {
+		t.Fatalf("rpc after close: %v", err)
+	}
+}
+
+func TestNewRejectsBadConfig(t *testing.T) {
+	mn := &memNet{}
+	ok := dsht.DefaultConfig(info(0))
+	for name, mod := range map[string]func(*dsht.Config){
+		"zero id":            func(c *dsht.Config) { c.Self.ID = dsht.ID{} },
+		"global threshold":   func(c *dsht.Config) { c.Levels = []time.Duration{time.Millisecond, 0} },
+		"thresholds grow":    func(c *dsht.Config) { c.Levels = []time.Duration{0, 20 * time.Millisecond, 60 * time.Millisecond} },
+		"negative K":         func(c *dsht.Config) { c.K = -1 },
+		"K beyond the wire":  func(c *dsht.Config) { c.K = 100 },
+		"fraction above one": func(c *dsht.Config) { c.ClusterFraction = 1.5 },
+		"negative interval":  func(c *dsht.Config) { c.ClusterInterval = -time.Second },
+	} {
+		c := ok
+		c.Levels = dsht.DefaultLevels()
+		mod(&c)
+		if _, err := dsht.New(c, &memEndpoint{net: mn}); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	if _, err := dsht.New(ok, nil); err == nil {
+		t.Error("nil network accepted")
+	}
+	two := ok
+	two.Levels = []time.Duration{0, 30 * time.Millisecond}
+	n, err := dsht.New(two, &memEndpoint{net: mn})
+	if err != nil || n.NumLevels() != 2 {
+		t.Fatalf("two levels: %v", err)
+	}
+}
+
+func TestValuesAreCopied(t *testing.T) {
+	_, nodes, _ := newCluster(t, 5)
+	ctx := context.Background()
+	key := dsht.KeyID("copy")
+	v := []byte("original")
+	if err := nodes[0].Put(ctx, key, v, time.Minute, dsht.Levels(0, 0)); err != nil {
+		t.Fatal(err)
+	}
+	copy(v, "XXXXXXXX")
+	vs, err := nodes[1].Get(ctx, key, dsht.Levels(0, 0))
+	if err != nil || len(vs) != 1 || !bytes.Equal(vs[0].Data, []byte("original")) {
+		t.Fatalf("got %+v (%v)", vs, err)
+	}
+	vs[0].Data[0] = 'Y'
+	again, _ := nodes[2].Get(ctx, key, dsht.Levels(0, 0))
+	if len(again) != 1 || string(again[0].Data) != "original" {
+		t.Fatalf("stored value changed by a caller: %+v", again)
+	}
+}
+
+func TestLoneNode(t *testing.T) {
+	mn, nodes, _ := newCluster(t, 1)
+	ctx := context.Background()
+	if err := nodes[0].Put(ctx, dsht.KeyID("k"), []byte("v"), time.Minute); !errors.Is(err, dsht.ErrNoStore) {
+		t.Fatalf("put with nobody to store at: %v", err)
+	}
+	mn.mu.Lock()
+	mn.down[info(7).Addr] = true
+	mn.mu.Unlock()
+	if err := nodes[0].Bootstrap(ctx, []dsht.NodeInfo{info(7)}); !errors.Is(err, dsht.ErrNoBootstrap) {
+		t.Fatalf("bootstrap through a dead seed: %v", err)
+	}
+}

@@ -1,0 +1,280 @@
+package dsht
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"math"
+	"slices"
+	"time"
+
+	kbucket "github.com/libp2p/go-libp2p-kbucket"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/peerstore"
+)
+
+// kadID is a position in the routing space. go-libp2p-kbucket places a peer
+// at SHA-256 of its peer.ID bytes and offers no way to supply the position
+// directly, so the DSHT hands kbucket a synthetic peer.ID made of the node
+// ID's 32 bytes and routes in that hashed space everywhere: a node's
+// position is SHA-256(node ID), a key's is SHA-256(key ID). The relabelling
+// is fixed and uniform, so XOR distance, bucket splitting and lookups behave
+// exactly as in Kademlia, and the well-tested table is used unchanged.
+type kadID [32]byte
+
+func kadOf(id ID) kadID { return sha256.Sum256(id[:]) }
+
+func xorKad(a, b kadID) kadID {
+	var d kadID
+	for i := range d {
+		d[i] = a[i] ^ b[i]
+	}
+	return d
+}
+
+func lessKad(a, b kadID) bool {
+	for i := range a {
+		if a[i] != b[i] {
+			return a[i] < b[i]
+		}
+	}
+	return false
+}
+
+// cpl is the common prefix length of two positions.
+func cpl(a, b kadID) int {
+	for i := range a {
+		if x := a[i] ^ b[i]; x != 0 {
+			n := 0
+			for x&0x80 == 0 {
+				x <<= 1
+				n++
+			}
+			return i*8 + n
+		}
+	}
+	return 256
+}
+
+func peerIDOf(id ID) peer.ID { return peer.ID(id[:]) }
+
+func idOfPeer(p peer.ID) (id ID) {
+	copy(id[:], p)
+	return id
+}
+
+// noMetrics satisfies kbucket's latency filter without filtering: level
+// membership is decided by cluster IDs, not by each peer's own RTT.
+type noMetrics struct{}
+
+var _ peerstore.Metrics = noMetrics{}
+
+func (noMetrics) RecordLatency(peer.ID, time.Duration) {}
+func (noMetrics) LatencyEWMA(peer.ID) time.Duration    { return 0 }
+func (noMetrics) RemovePeer(peer.ID)                   {}
+
+// table is one level's k-bucket routing table. kbucket decides membership
+// (bucket splitting, which newcomer a full bucket refuses); nearest-node
+// queries are answered from a mirror of the members grouped by common
+// prefix length with their positions precomputed, because kbucket's
+// NearestPeers allocates and compares a big-integer distance per peer and
+// the simulator asks millions of them.
+type table struct {
+	rt      *kbucket.RoutingTable
+	k       int
+	self    kadID
+	idx     map[ID]slot
+	buckets [][]member // by common prefix length with self, grown on demand
+	n       int
+}
+
+type slot struct{ b, i int }
+
+type member struct {
+	id  ID
+	kad kadID
+}
+
+func newTable(self ID, k int) *table {
+	selfKad := kadOf(self)
+	rt, err := kbucket.NewRoutingTable(k, kbucket.ID(selfKad[:]), time.Hour, noMetrics{}, time.Hour, nil)
+	if err != nil {
+		// NewRoutingTable has no failure path without a diversity filter.
+		panic("dsht: kbucket.NewRoutingTable: " + err.Error())
+	}
+	t := &table{rt: rt, k: k, self: selfKad, idx: map[ID]slot{}}
+	rt.PeerAdded = func(p peer.ID) {
+		id := idOfPeer(p)
+		if _, ok := t.idx[id]; ok {
+			return
+		}
+		m := member{id: id, kad: kadOf(id)}
+		b := cpl(selfKad, m.kad)
+		for len(t.buckets) <= b {
+			t.buckets = append(t.buckets, nil)
+		}
+		t.idx[id] = slot{b, len(t.buckets[b])}
+		t.buckets[b] = append(t.buckets[b], m)
+		t.n++
+	}
+	rt.PeerRemoved = func(p peer.ID) {
+		id := idOfPeer(p)
+		s, ok := t.idx[id]
+		if !ok {
+			return
+		}
+		bk := t.buckets[s.b]
+		last := len(bk) - 1
+		bk[s.i] = bk[last]
+		t.idx[bk[s.i].id] = s
+		t.buckets[s.b] = bk[:last]
+		delete(t.idx, id)
+		t.n--
+	}
+	return t
+}
+
+// add inserts a node (kad is its position) that answered or contacted this
+// node. Kademlia keeps the long-lived entries of a full bucket, so a
+// newcomer may be refused; when the mirror already holds k members sharing
+// its prefix length, kbucket would refuse it (that bucket is, or would split
+// into, a full one), so it is not asked.
+func (t *table) add(id ID, kad kadID) bool {
+	if _, ok := t.idx[id]; ok {
+		return false
+	}
+	if b := cpl(t.self, kad); b < len(t.buckets) && len(t.buckets[b]) >= t.k {
+		return false
+	}
+	added, _ := t.rt.TryAddPeer(peerIDOf(id), true, false)
+	return added
+}
+
+func (t *table) remove(id ID) {
+	if _, ok := t.idx[id]; ok {
+		t.rt.RemovePeer(peerIDOf(id))
+	}
+}
+
+func (t *table) has(id ID) bool {
+	_, ok := t.idx[id]
+	return ok
+}
+
+func (t *table) size() int { return t.n }
+
+// closest returns up to n members nearest to target, nearest first. With c
+// the prefix target shares with self, members sharing exactly c bits with
+// self are nearest, then all that share more, then c-1, c-2, ... bits; the
+// scan stops once n candidates are in hand and the next group is farther.
+func (t *table) closest(target kadID, n int) []ID {
+	type hit struct {
+		d  kadID
+		id ID
+	}
+	if n <= 0 {
+		return nil
+	}
+	best := make([]hit, 0, n+1)
+	consider := func(ms []member) {
+		for _, m := range ms {
+			d := xorKad(m.kad, target)
+			if len(best) == n && !lessKad(d, best[n-1].d) {
+				continue
+			}
+			i := len(best)
+			for i > 0 && lessKad(d, best[i-1].d) {
+				i--
+			}
+			if len(best) < n {
+				best = append(best, hit{})
+			}
+			copy(best[i+1:], best[i:len(best)-1])
+			best[i] = hit{d: d, id: m.id}
+		}
+	}
+	c := min(cpl(t.self, target), len(t.buckets))
+	if c < len(t.buckets) {
+		consider(t.buckets[c])
+	}
+	if len(best) < n {
+		for b := c + 1; b < len(t.buckets); b++ {
+			consider(t.buckets[b])
+		}
+	}
+	for b := c - 1; b >= 0 && len(best) < n; b-- {
+		consider(t.buckets[b])
+	}
+	out := make([]ID, len(best))
+	for i, h := range best {
+		out[i] = h.id
+	}
+	return out
+}
+
+// list returns every member, ordered by ID.
+func (t *table) list() []ID {
+	out := make([]ID, 0, t.n)
+	for _, bk := range t.buckets {
+		for _, m := range bk {
+			out = append(out, m.id)
+		}
+	}
+	slices.SortFunc(out, compareID)
+	return out
+}
+
+func (t *table) clear() {
+	for _, id := range t.list() {
+		t.rt.RemovePeer(peerIDOf(id))
+	}
+}
+
+// bucketFill returns how many members share exactly c prefix bits with self.
+func (t *table) bucketFill(c int) int { return t.rt.NPeersForCpl(uint(c)) }
+
+// estimateSize estimates how many nodes the table's cluster has, counting
+// this node: exactly when the table holds fewer than k members, otherwise from
+// the density of the k nearest (the k-th nearest of n uniform nodes lies at
+// about k/n of the space).
+func (t *table) estimateSize(k int) int64 {
+	if t.n < k || k < 1 {
+		return int64(t.n) + 1
+	}
+	near := t.closest(t.self, k)
+	d := xorKad(t.self, kadOf(near[len(near)-1]))
+	frac := float64(binary.BigEndian.Uint64(d[:8])) / math.Exp2(64)
+	if frac <= 0 {
+		return int64(t.n) + 1
+	}
+	est := float64(k) / frac
+	return max(int64(t.n)+1, int64(math.Round(est)))
+}
+
+// randomKadWithCpl returns a random position sharing exactly c prefix bits
+// with self (kbucket's own generator reads crypto/rand, which would break the
+// simulator's determinism).
+func randomKadWithCpl(self kadID, c int, r func() uint64) kadID {
+	var out kadID
+	for i := 0; i < 32; i += 8 {
+		binary.BigEndian.PutUint64(out[i:], r())
+	}
+	if c >= 256 {
+		return self
+	}
+	for i := 0; i < c; i++ {
+		setBit(&out, i, bit(self, i))
+	}
+	setBit(&out, c, 1-bit(self, c))
+	return out
+}
+
+func bit(k kadID, i int) int { return int(k[i/8]>>(7-uint(i%8))) & 1 }
+
+func setBit(k *kadID, i, v int) {
+	mask := byte(1) << (7 - uint(i%8))
+	if v == 1 {
+		k[i/8] |= mask
+	} else {
+		k[i/8] &^= mask
+	}
+}

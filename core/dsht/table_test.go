@@ -1,0 +1,106 @@
+package dsht
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"math/rand/v2"
+	"slices"
+	"testing"
+)
+
+func nodeIDs(n int, seed uint64) []ID {
+	out := make([]ID, n)
+	for i := range out {
+		var b [16]byte
+		binary.BigEndian.PutUint64(b[:], seed)
+		binary.BigEndian.PutUint64(b[8:], uint64(i))
+		out[i] = sha256.Sum256(b[:])
+	}
+	return out
+}
+
+func bruteClosest(ids []ID, target kadID, n int) []ID {
+	s := slices.Clone(ids)
+	slices.SortFunc(s, func(a, b ID) int {
+		da, db := xorKad(kadOf(a), target), xorKad(kadOf(b), target)
+		switch {
+		case lessKad(da, db):
+			return -1
+		case lessKad(db, da):
+			return 1
+		}
+		return 0
+	})
+	return s[:min(n, len(s))]
+}
+
+func TestTableClosestMatchesBruteForce(t *testing.T) {
+	self := ID{0xaa}
+	tb := newTable(self, 20)
+	var in []ID
+	for _, id := range nodeIDs(2000, 7) {
+		if tb.add(id, kadOf(id)) {
+			in = append(in, id)
+		}
+	}
+	if tb.size() != len(in) || tb.size() != len(tb.list()) {
+		t.Fatalf("size %d, added %d, listed %d", tb.size(), len(in), len(tb.list()))
+	}
+	// A full bucket refuses newcomers: far fewer than 2000 fit.
+	if tb.size() > 20*12 {
+		t.Fatalf("table holds %d nodes; buckets of 20 should cap it", tb.size())
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 200 {
+		var target kadID
+		for i := 0; i < 32; i += 8 {
+			binary.BigEndian.PutUint64(target[i:], r.Uint64())
+		}
+		for _, n := range []int{1, 3, 20, 28} {
+			got, want := tb.closest(target, n), bruteClosest(in, target, n)
+			if !slices.Equal(got, want) {
+				t.Fatalf("closest(%x, %d) differs from brute force", target[:4], n)
+			}
+		}
+	}
+	// Removal keeps the mirror and kbucket in step.
+	for _, id := range in[:len(in)/2] {
+		tb.remove(id)
+	}
+	rest := in[len(in)/2:]
+	if tb.size() != len(rest) || tb.has(in[0]) || !tb.has(rest[0]) {
+		t.Fatalf("after removal: size %d want %d", tb.size(), len(rest))
+	}
+	if got, want := tb.closest(kadOf(self), 5), bruteClosest(rest, kadOf(self), 5); !slices.Equal(got, want) {
+		t.Fatal("closest after removal differs from brute force")
+	}
+	tb.clear()
+	if tb.size() != 0 || tb.rt.Size() != 0 {
+		t.Fatalf("clear left %d/%d", tb.size(), tb.rt.Size())
+	}
+}
+
+func TestTableEstimateSize(t *testing.T) {
+	for _, n := range []int{5, 200, 1000, 10000} {
+		ids := nodeIDs(n, uint64(n))
+		tb := newTable(ids[0], 20)
+		for _, id := range ids[1:] {
+			tb.add(id, kadOf(id))
+		}
+		est := tb.estimateSize(20)
+		if est < int64(n)/2 || est > int64(n)*2 {
+			t.Errorf("%d nodes: estimated %d", n, est)
+		}
+	}
+}
+
+func TestRandomKadWithCpl(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	self := kadOf(ID{9})
+	for c := 0; c < 40; c++ {
+		k := randomKadWithCpl(self, c, r.Uint64)
+		if got := cpl(self, k); got != c {
+			t.Fatalf("cpl %d: got %d", c, got)
+		}
+	}
+}

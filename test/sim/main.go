@@ -1,0 +1,278 @@
+// Command sim runs Coral's hierarchical sloppy DHT on a simulated network of
+// N nodes in virtual time, with planted latency clusters, and prints how it
+// does: hops and lookup latency per level, success under non-transitive
+// links and crashes (indirect routing on and off), the busiest node's load
+// for a hot key, put vs put+get origin fetches, and clusters found against
+// clusters planted. The last line is a key=value summary.
+//
+//	go run ./test/sim -nodes 1000
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"time"
+
+	"github.com/coralcdn/coral/core/dsht"
+	"github.com/coralcdn/coral/core/dsht/dshtsim"
+)
+
+type params struct {
+	nodes, keys, hot, race int
+	seed                   uint64
+	topo                   dshtsim.Topology
+	loss, nontransitive    float64
+	crash                  float64
+	spread, settle, ttl    time.Duration
+	raceSpread             time.Duration
+	baseline, off          bool
+	peerCache              int
+}
+
+func main() {
+	var p params
+	p.topo = dshtsim.DefaultTopology()
+	fs := flag.NewFlagSet("sim", flag.ExitOnError)
+	fs.IntVar(&p.nodes, "nodes", 1000, "number of nodes")
+	fs.IntVar(&p.keys, "keys", 0, "keys put and got per scenario (default: nodes, at most 2000)")
+	fs.IntVar(&p.hot, "hot", 0, "nodes putting one hot key at once (default: all, at most 1000)")
+	fs.IntVar(&p.race, "race", 50, "nodes asking for a new key at about the same time (put vs put+get)")
+	fs.Uint64Var(&p.seed, "seed", 1, "random seed (same seed, same run)")
+	fs.IntVar(&p.topo.Regions, "regions", p.topo.Regions, "planted regions (level-2 clusters)")
+	fs.IntVar(&p.topo.Continents, "continents", p.topo.Continents, "planted continents (level-1 clusters)")
+	fs.DurationVar(&p.topo.IntraRegion, "rtt-region", p.topo.IntraRegion, "RTT inside a region")
+	fs.DurationVar(&p.topo.IntraContinent, "rtt-continent", p.topo.IntraContinent, "RTT between regions of a continent")
+	fs.DurationVar(&p.topo.InterContinent, "rtt-inter", p.topo.InterContinent, "RTT across continents")
+	fs.Float64Var(&p.topo.Jitter, "jitter", p.topo.Jitter, "per-link RTT jitter (fraction)")
+	fs.Float64Var(&p.loss, "loss", 0, "message loss in every scenario")
+	fs.Float64Var(&p.nontransitive, "nontransitive", 0.03, "fraction of node pairs that cannot talk directly")
+	fs.Float64Var(&p.crash, "crash", 0.10, "fraction of nodes crashed")
+	fs.DurationVar(&p.spread, "join", 2*time.Minute, "virtual time over which nodes join")
+	fs.DurationVar(&p.settle, "settle", 10*time.Minute, "virtual time after joining before measuring")
+	fs.DurationVar(&p.ttl, "ttl", time.Hour, "value TTL")
+	fs.DurationVar(&p.raceSpread, "race-within", 200*time.Millisecond, "the race's nodes ask within this time")
+	fs.BoolVar(&p.baseline, "baseline", true, "also run the hot key without sloppy storage")
+	fs.BoolVar(&p.off, "off", true, "also run the faults with indirect routing off")
+	fs.IntVar(&p.peerCache, "peer-cache", 0, "nodes' PeerCacheSize (0: dsht's default); smaller saves memory in large runs")
+	_ = fs.Parse(os.Args[1:])
+	if p.keys == 0 {
+		p.keys = min(p.nodes, 2000)
+	}
+	if p.hot == 0 {
+		p.hot = min(p.nodes, 1000)
+	}
+	if err := run(os.Stdout, p); err != nil {
+		fmt.Fprintln(os.Stderr, "sim:", err)
+		os.Exit(1)
+	}
+}
+
+func build(w io.Writer, p params, name string, nontransitive float64, configure func(int, *dsht.Config)) (*dshtsim.Sim, error) {
+	start := time.Now()
+	s, err := dshtsim.New(dshtsim.Options{Seed: p.seed, Nodes: p.nodes, Topology: p.topo, Loss: p.loss,
+		NonTransitive: nontransitive, Configure: withCache(p, configure)})
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Bootstrap(p.spread, p.settle); err != nil {
+		return nil, err
+	}
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	fmt.Fprintf(w, "[%s] built %d nodes: %.1fs wall, %v virtual, %d messages, heap %d MiB\n",
+		name, p.nodes, time.Since(start).Seconds(), s.Elapsed().Round(time.Second), s.Messages, ms.HeapAlloc>>20)
+	return s, nil
+}
+
+func indirect(on bool) func(int, *dsht.Config) {
+	return func(_ int, c *dsht.Config) { c.IndirectRouting = on }
+}
+
+// withCache applies -peer-cache on top of a scenario's configuration.
+func withCache(p params, f func(int, *dsht.Config)) func(int, *dsht.Config) {
+	return func(i int, c *dsht.Config) {
+		f(i, c)
+		if p.peerCache > 0 {
+			c.PeerCacheSize = p.peerCache
+		}
+	}
+}
+
+func printGets(w io.Writer, label string, st dshtsim.GetStats) {
+	fmt.Fprintf(w, "%s: get_ok=%.4f (%d/%d) put_ok=%d/%d rpcs/get=%.1f hops p50=%.0f p99=%.0f latency p50=%.0fms p99=%.0fms\n",
+		label, st.OK(), st.GetOK, st.Gets, st.PutOK, st.Puts, st.RPCsPerGet, st.Hops.P50, st.Hops.P99, st.Latency.P50, st.Latency.P99)
+}
+
+type summary struct {
+	base, crashOn, crashOff dshtsim.GetStats
+	ntOK                    [2]float64
+	hot                     dshtsim.HotKeyStats
+	race                    dshtsim.RaceStats
+}
+
+func run(w io.Writer, p params) error {
+	t0 := time.Now()
+	fmt.Fprintf(w, "topology: %d nodes, %d regions in %d continents, RTT %v in a region, %v between regions of a continent, %v across; jitter %.0f%%, loss %.1f%%\n",
+		p.nodes, p.topo.Regions, p.topo.Continents, p.topo.IntraRegion, p.topo.IntraContinent, p.topo.InterContinent, 100*p.topo.Jitter, 100*p.loss)
+	var sum summary
+	// Each scenario builds its own network and drops it before the next, so
+	// large runs need one network's memory at a time.
+	if err := noFaults(w, p, &sum); err != nil {
+		return err
+	}
+	if p.baseline {
+		if err := noSloppy(w, p); err != nil {
+			return err
+		}
+	}
+	for k, on := range []bool{true, false} {
+		if !on && !p.off {
+			continue
+		}
+		ok, err := nonTransitive(w, p, on)
+		if err != nil {
+			return err
+		}
+		sum.ntOK[k] = ok
+	}
+	if p.off {
+		st, err := crashOff(w, p)
+		if err != nil {
+			return err
+		}
+		sum.crashOff = st
+	}
+	fmt.Fprintf(w, "wall time %.1fs\n", time.Since(t0).Seconds())
+	fmt.Fprintf(w, "nodes=%d get_ok=%.4f nontransitive_ok=%.4f crash_ok=%.4f hops_p50=%.0f hops_p99=%.0f latency_p50_ms=%.0f latency_p99_ms=%.0f nontransitive_off_ok=%.4f crash_off_ok=%.4f hot_busiest=%d hot_bound=%d race_getput=%d race_putget=%d\n",
+		p.nodes, sum.base.OK(), sum.ntOK[0], sum.crashOn.OK(), sum.base.Hops.P50, sum.base.Hops.P99,
+		sum.base.Latency.P50, sum.base.Latency.P99, sum.ntOK[1], sum.crashOff.OK(), sum.hot.Busiest, sum.hot.Bound,
+		sum.race.OriginGetPut, sum.race.OriginPutGet)
+	return nil
+}
+
+func hotPutters(p params) []int {
+	hot := make([]int, p.hot)
+	for i := range hot {
+		hot[i] = i * p.nodes / p.hot
+	}
+	return hot
+}
+
+var beta = dsht.DefaultConfig(dsht.NodeInfo{}).LoadedRate
+
+func noFaults(w io.Writer, p params, sum *summary) error {
+	s, err := build(w, p, "no faults", 0, indirect(true))
+	if err != nil {
+		return err
+	}
+	levels := s.Node(0).NumLevels()
+	for l := levels - 1; l >= 1; l-- {
+		c := s.Clusters(l)
+		fmt.Fprintf(w, "clusters level %d: planted=%d found=%d purity=%.3f coverage=%.3f largest=%v\n",
+			l, c.Planted, c.Found, c.Purity, c.Coverage, c.Sizes[:min(len(c.Sizes), 8)])
+	}
+	base, err := s.PutThenGet(p.keys, p.ttl)
+	if err != nil {
+		return err
+	}
+	sum.base = base
+	printGets(w, "no faults", base)
+	for l := levels - 1; l >= 0; l-- {
+		fmt.Fprintf(w, "  level %d: lookups=%d hops p50=%.0f p99=%.0f latency p50=%.1fms p99=%.1fms answered here=%d\n",
+			l, base.LevelHops[l].N, base.LevelHops[l].P50, base.LevelHops[l].P99,
+			base.LevelLatency[l].P50, base.LevelLatency[l].P99, base.FoundAt[l])
+	}
+	// Locality: gets between nodes of one region.
+	localOK, stayed, tries := 0, 0, min(100, p.nodes/p.topo.Regions)
+	for range tries {
+		a := s.Rand().IntN(p.nodes)
+		b := a
+		for b == a || s.Region(b) != s.Region(a) {
+			b = s.Rand().IntN(p.nodes)
+		}
+		lvl, st, err := s.LocalGet(a, b, p.ttl)
+		if err != nil {
+			return err
+		}
+		if lvl == levels-1 {
+			localOK++
+		}
+		if st {
+			stayed++
+		}
+	}
+	fmt.Fprintf(w, "locality: %d/%d same-region gets answered at level %d, %d/%d contacted only their own region\n",
+		localOK, tries, levels-1, stayed, tries)
+
+	h, err := s.HotKey(hotPutters(p), p.ttl, beta)
+	if err != nil {
+		return err
+	}
+	sum.hot = h
+	fmt.Fprintf(w, "hot key: %d nodes put at once: put_ok=%d busiest node stored %d (level %d), %d level-0 holders; leakage bound β·⌈log2 n⌉=%d\n",
+		h.Putters, h.PutOK, h.Busiest, h.BusiestLevel, h.Holders, h.Bound)
+
+	r, err := s.Race(s.Live()[:min(p.race, p.nodes)], p.raceSpread, 20*time.Second)
+	if err != nil {
+		return err
+	}
+	sum.race = r
+	fmt.Fprintf(w, "race: %d nodes want a new key within %v: origin fetches with get-then-put=%d, with put+get=%d\n",
+		r.Nodes, p.raceSpread, r.OriginGetPut, r.OriginPutGet)
+
+	crashed := s.CrashFraction(p.crash)
+	crashOn, err := s.PutThenGet(p.keys, p.ttl)
+	if err != nil {
+		return err
+	}
+	sum.crashOn = crashOn
+	printGets(w, fmt.Sprintf("crash %.0f%% (%d nodes), indirect on", 100*p.crash, len(crashed)), crashOn)
+	return nil
+}
+
+func noSloppy(w io.Writer, p params) error {
+	bs, err := build(w, p, "no sloppy storage", 0, func(_ int, c *dsht.Config) {
+		c.IndirectRouting = true
+		c.LoadedRate = 1 << 30
+	})
+	if err != nil {
+		return err
+	}
+	bh, err := bs.HotKey(hotPutters(p), p.ttl, beta)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "hot key without sloppy storage (never loaded): busiest node stored %d (level %d)\n", bh.Busiest, bh.BusiestLevel)
+	return nil
+}
+
+func nonTransitive(w io.Writer, p params, on bool) (float64, error) {
+	label := fmt.Sprintf("nontransitive %.1f%% of pairs, indirect %v", 100*p.nontransitive, on)
+	ns, err := build(w, p, label, p.nontransitive, indirect(on))
+	if err != nil {
+		return 0, err
+	}
+	st, err := ns.PutThenGet(p.keys, p.ttl)
+	if err != nil {
+		return 0, err
+	}
+	printGets(w, label, st)
+	return st.OK(), nil
+}
+
+func crashOff(w io.Writer, p params) (dshtsim.GetStats, error) {
+	cs, err := build(w, p, "crash, indirect off", 0, indirect(false))
+	if err != nil {
+		return dshtsim.GetStats{}, err
+	}
+	cs.CrashFraction(p.crash)
+	st, err := cs.PutThenGet(p.keys, p.ttl)
+	if err != nil {
+		return st, err
+	}
+	printGets(w, fmt.Sprintf("crash %.0f%%, indirect off", 100*p.crash), st)
+	return st, nil
+}
