@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -48,6 +49,11 @@ type HTTP struct {
 	OriginTimeout Duration `toml:"origin_timeout"`
 	// MaxOriginFetches caps concurrent origin downloads of this node.
 	MaxOriginFetches int `toml:"max_origin_fetches"`
+	// Advertise are the IPs visitors use to reach this proxy when the node
+	// cannot see them itself (a port-forwarded router's public address).
+	// Default: the listen address if specific, else the machine's addresses
+	// and the address peers see the node at.
+	Advertise []string `toml:"advertise"`
 }
 
 // Control is the local control listener: status page, JSON API, metrics.
@@ -247,6 +253,11 @@ func (c Config) Validate() error {
 	checkAddr("dns.listen", c.DNS.Listen, true)
 	if c.HTTP.OriginTimeout <= 0 {
 		bad("http.origin_timeout", "must be positive")
+	}
+	for i, a := range c.HTTP.Advertise {
+		if ip, err := netip.ParseAddr(a); err != nil || ip.IsUnspecified() {
+			bad(fmt.Sprintf("http.advertise[%d]", i), "want an IP address, got %q", a)
+		}
 	}
 	if c.HTTP.MaxOriginFetches <= 0 {
 		bad("http.max_origin_fetches", "must be at least 1")

@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -38,7 +39,7 @@ func TestLoadFull(t *testing.T) {
 	want := Default()
 	want.DataDir = filepath.Join("testdata", "state")
 	want.Zone = "nyud.net"
-	want.HTTP = HTTP{Listen: ":9090", OriginTimeout: Duration(10 * time.Second), MaxOriginFetches: 8}
+	want.HTTP = HTTP{Listen: ":9090", OriginTimeout: Duration(10 * time.Second), MaxOriginFetches: 8, Advertise: []string{"203.0.113.7"}}
 	want.Control.Listen = "127.0.0.1:9091"
 	want.DNS.Listen = "127.0.0.1:5300"
 	want.Cache = Cache{MaxBytes: 1 << 30, MaxObjectBytes: 10 << 20, HeuristicTTL: 0, MaxStale: Duration(time.Hour),
@@ -47,7 +48,7 @@ func TestLoadFull(t *testing.T) {
 	want.P2P.Bootstrap = []string{"/ip4/127.0.0.1/tcp/4201/p2p/12D3KooWQYhTNQdmr3ArTeUHRYzFg94BKyTkoWBDWez9kSCVe2Xo"}
 	want.P2P.SecretFile = "/etc/coral/network.key"
 	want.P2P.Reachability = "public"
-	if cfg.DataDir != want.DataDir || cfg.Zone != want.Zone || cfg.HTTP != want.HTTP || cfg.Control != want.Control ||
+	if cfg.DataDir != want.DataDir || cfg.Zone != want.Zone || !reflect.DeepEqual(cfg.HTTP, want.HTTP) || cfg.Control != want.Control ||
 		cfg.DNS != want.DNS || cfg.Cache != want.Cache || strings.Join(cfg.P2P.Listen, ",") != strings.Join(want.P2P.Listen, ",") ||
 		strings.Join(cfg.P2P.Bootstrap, ",") != strings.Join(want.P2P.Bootstrap, ",") || cfg.P2P.SecretFile != want.P2P.SecretFile ||
 		cfg.P2P.Reachability != want.P2P.Reachability {
@@ -73,6 +74,7 @@ func TestLoadRejects(t *testing.T) {
 		{"bad_zone.toml", []string{"bad_zone.toml", `"zone"`}},
 		{"bad_type.toml", []string{"bad_type.toml", `cache.strip_cookies`}},
 		{"bad_multiaddr.toml", []string{"bad_multiaddr.toml", `"p2p.listen[0]"`}},
+		{"bad_advertise.toml", []string{"bad_advertise.toml", `"http.advertise[0]"`}},
 		{"broken.toml", []string{"broken.toml", "line 3", "table name"}},
 		{"missing.toml", []string{"missing.toml", "no such file"}},
 	} {

@@ -1,78 +1,280 @@
 package node
 
 import (
+	"cmp"
+	"context"
+	"encoding/hex"
 	"net"
 	"net/netip"
+	"slices"
+	"strconv"
+	"sync"
 	"time"
 
 	"github.com/coralcdn/coral/core/dnsserver"
+	"github.com/coralcdn/coral/core/dsht"
+	"github.com/coralcdn/coral/core/locality"
 	"github.com/coralcdn/coral/p2p"
-	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
 )
 
-// directory tells the DNS server which proxies exist: this node and the
-// members it is connected to. A live libp2p connection is the liveness
-// signal: libp2p drops dead connections, so a crashed proxy leaves the
-// directory as soon as its connection does.
-type directory struct {
-	host     *p2p.Host
-	self     string
-	httpAddr func() string
+// The directory of live proxies behind the nameserver.
+//
+// Peers learn each other's proxy over /coral/info (p2p.ServeInfo): the
+// reply is this node's locality.Announcement — the addresses its HTTP proxy
+// accepts visitors on, whether it is publicly reachable, whether it answers
+// DNS on port 53, its DSHT clusters. Chosen over announcing in the DSHT
+// because the exchange doubles as the liveness heartbeat, reaches exactly
+// the peers whose liveness this node can vouch for (the connected ones), and
+// needs no lookup per peer.
+//
+// Every heartbeatInterval the node asks each connected peer (no dial,
+// heartbeatTimeout each); a newly connected peer is asked at once. A failed
+// exchange makes the peer "not heard from" until one succeeds again, so the
+// nameserver pings it synchronously (libp2p ping) before handing it out; a
+// second failure in a row drops it from the answers until it answers again;
+// and a peer whose last connection closes is dropped at once. A crashed proxy
+// therefore leaves the answers when the kernel closes its connections, and
+// a hung one within heartbeatInterval+heartbeatTimeout; dnsserver's
+// LiveWindow (60 s) is only the bound for a stalled heartbeat loop.
+const (
+	heartbeatInterval = 5 * time.Second
+	heartbeatTimeout  = 2 * time.Second
+	heartbeatParallel = 16
+	startupRetry      = 500 * time.Millisecond
+)
+
+// heartbeat keeps the directory current until ctx ends.
+func (l *locator) heartbeat(ctx context.Context) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	t := time.NewTicker(heartbeatInterval)
+	defer t.Stop()
+	sem := make(chan struct{}, heartbeatParallel)
+	var mu sync.Mutex
+	busy := map[string]bool{}
+	ask := func(id string) {
+		mu.Lock()
+		if busy[id] {
+			mu.Unlock()
+			return
+		}
+		busy[id] = true
+		mu.Unlock()
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
+		wg.Go(func() {
+			defer func() {
+				<-sem
+				mu.Lock()
+				delete(busy, id)
+				mu.Unlock()
+			}()
+			l.exchange(ctx, id)
+		})
+	}
+	beat := func() {
+		l.refreshSelf()
+		if !l.dnsOn {
+			return
+		}
+		l.dir.Retain(l.host.IsConnected)
+		for _, p := range l.host.ConnectedPeers() {
+			ask(p.String())
+		}
+	}
+	beat()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case id := <-l.wake:
+			if l.dnsOn {
+				ask(id)
+			}
+		case <-t.C:
+			beat()
+		}
+	}
 }
 
-var _ dnsserver.Directory = (*directory)(nil)
-
-func (d *directory) Proxies() []dnsserver.Proxy {
+// exchange asks one peer for its announcement and records the outcome.
+func (l *locator) exchange(ctx context.Context, id string) {
+	cctx, cancel := context.WithTimeout(ctx, heartbeatTimeout)
+	data, _, err := l.host.PeerInfo(cctx, id)
+	cancel()
 	now := time.Now()
-	st := d.host.Status()
-	out := []dnsserver.Proxy{{ID: d.self, Addrs: d.selfAddrs(st), LastHeard: now, Public: st.Reachability == p2p.ReachabilityPublic}}
-	for _, p := range st.Peers {
-		if p.Relayed {
-			continue // visitors could not reach it directly either
+	if err != nil {
+		if ctx.Err() == nil {
+			l.dir.Failed(id, now)
+			l.log.Debug("proxy heartbeat failed", "peer", id, "err", err)
 		}
-		ip, ok := multiaddrIP(p.Addr)
-		if !ok {
-			continue
-		}
-		out = append(out, dnsserver.Proxy{ID: p.ID, Addrs: []netip.Addr{ip}, LastHeard: now, Public: isPublic(ip)})
+		return
 	}
-	return out
+	ann, err := locality.ParseAnnouncement(data)
+	if err != nil {
+		l.dir.Failed(id, now)
+		l.log.Debug("bad proxy announcement", "peer", id, "err", err)
+		return
+	}
+	l.dir.Heard(id, ann, l.host.PeerIPs(id), now)
+	if !l.host.IsConnected(id) {
+		l.dir.Forget(id) // it left while we were asking
+		return
+	}
+	if len(ann.Addrs) == 0 && !ann.AnyAddr {
+		// A node connects before its HTTP listener is bound; ask again
+		// soon rather than a heartbeat later.
+		time.AfterFunc(startupRetry, func() {
+			select {
+			case l.wake <- id:
+			default:
+			}
+		})
+	}
 }
 
-// selfAddrs are the addresses visitors can use for this node's proxy: the
-// HTTP listener's address when it is bound to one, else the addresses the
-// p2p host listens on.
-func (d *directory) selfAddrs(st p2p.Status) []netip.Addr {
-	if host, _, err := net.SplitHostPort(d.httpAddr()); err == nil {
-		if ip, err := netip.ParseAddr(host); err == nil && !ip.IsUnspecified() {
-			return []netip.Addr{ip.Unmap()}
-		}
+// refreshSelf recomputes this node's announcement (served to peers) and
+// its own directory entry.
+func (l *locator) refreshSelf() {
+	a := l.selfAnnouncement()
+	if b, err := a.Marshal(); err == nil {
+		l.announce.Store(&b)
+	} else {
+		l.log.Warn("encoding this node's announcement", "err", err)
 	}
+	loop := []netip.Addr{netip.IPv6Loopback()} // everything of ours is local to us
+	l.dir.SetSelf(dnsserver.Proxy{
+		ID:         l.self,
+		Addrs:      locality.ProxyAddrs(locality.Announcement{Addrs: a.Addrs}, loop),
+		LastHeard:  time.Now(),
+		Public:     a.Public,
+		Nameserver: a.Nameserver,
+		Cluster:    a.Cluster,
+	})
+}
+
+// announcement is what ServeInfo sends.
+func (l *locator) announcement(string) []byte {
+	if b := l.announce.Load(); b != nil {
+		return *b
+	}
+	return nil
+}
+
+// selfAnnouncement: the advertised addresses when configured; else the
+// HTTP listener's address when it is bound to one; else (listening on
+// every address) the machine's addresses and the public addresses libp2p
+// observed, with AnyAddr so peers add the address they see us at.
+func (l *locator) selfAnnouncement() locality.Announcement {
+	a := locality.Announcement{
+		Public:  l.host.Reachability() == p2p.ReachabilityPublic,
+		Cluster: l.clusters(),
+	}
+	switch {
+	case len(l.advertise) > 0:
+		a.Addrs = l.advertise
+	default:
+		ip, v4only, ok := l.httpIP()
+		if !ok {
+			break // not listening yet
+		}
+		if !ip.IsUnspecified() {
+			a.Addrs = []netip.Addr{ip}
+			break
+		}
+		a.AnyAddr = true
+		a.Addrs = l.machineAddrs(v4only)
+	}
+	a.Nameserver = l.nameserver(a.Addrs)
+	return a
+}
+
+// httpIP is the HTTP listener's IP; v4only for 0.0.0.0 (":port" and "[::]"
+// listen on both families).
+func (l *locator) httpIP() (ip netip.Addr, v4only, ok bool) {
+	addr := l.httpAddr.Load()
+	if addr == nil {
+		return netip.Addr{}, false, false
+	}
+	ap, err := netip.ParseAddrPort(*addr)
+	if err != nil {
+		return netip.Addr{}, false, false
+	}
+	host, _, _ := net.SplitHostPort(l.httpListen)
+	return ap.Addr().Unmap(), host == "0.0.0.0", true
+}
+
+// machineAddrs lists interface addresses and libp2p's observed public
+// addresses, global ones first, at most MaxAnnouncedAddrs.
+func (l *locator) machineAddrs(v4only bool) []netip.Addr {
 	var out []netip.Addr
-	seen := map[netip.Addr]bool{}
-	for _, a := range st.ListenAddrs {
-		if ip, ok := multiaddrIP(a); ok && !ip.IsUnspecified() && !seen[ip] {
-			seen[ip] = true
+	add := func(ip netip.Addr) {
+		ip = ip.Unmap()
+		if ip.IsValid() && !ip.IsUnspecified() && !ip.IsLinkLocalUnicast() && (!v4only || ip.Is4()) &&
+			!slices.Contains(out, ip) {
 			out = append(out, ip)
 		}
 	}
+	for _, m := range l.host.Addrs() {
+		if ip, err := manet.ToIP(m); err == nil {
+			if a, ok := netip.AddrFromSlice(ip); ok {
+				add(a)
+			}
+		}
+	}
+	if ifs, err := net.InterfaceAddrs(); err == nil {
+		for _, ia := range ifs {
+			if pfx, err := netip.ParsePrefix(ia.String()); err == nil {
+				add(pfx.Addr())
+			}
+		}
+	}
+	rank := func(a netip.Addr) int {
+		switch {
+		case a.IsLoopback():
+			return 2
+		case a.IsPrivate():
+			return 1
+		}
+		return 0
+	}
+	slices.SortStableFunc(out, func(a, b netip.Addr) int { return cmp.Compare(rank(a), rank(b)) })
+	return out[:min(len(out), locality.MaxAnnouncedAddrs)]
+}
+
+// nameserver: this node answers DNS on port 53 at its proxy's addresses.
+func (l *locator) nameserver(proxyAddrs []netip.Addr) bool {
+	if !l.dnsOn {
+		return false
+	}
+	host, port, err := net.SplitHostPort(l.dnsListen)
+	if err != nil {
+		return false
+	}
+	if p, err := strconv.Atoi(port); err != nil || p != 53 {
+		return false
+	}
+	ip, err := netip.ParseAddr(host)
+	return host == "" || (err == nil && (ip.IsUnspecified() || slices.Contains(proxyAddrs, ip.Unmap())))
+}
+
+// clusters are this node's DSHT cluster IDs from the most local level out,
+// as the status page shows them (12 hex digits, a valid DNS label).
+func (l *locator) clusters() [3]string {
+	var out [3]string
+	levels := l.dht.NumLevels()
+	for i := range out {
+		lvl := levels - 1 - i
+		if lvl < 0 {
+			break
+		}
+		if id := l.dht.Cluster(lvl); id != (dsht.ID{}) {
+			out[i] = hex.EncodeToString(id[:6])
+		}
+	}
 	return out
-}
-
-func multiaddrIP(s string) (netip.Addr, bool) {
-	m, err := ma.NewMultiaddr(s)
-	if err != nil {
-		return netip.Addr{}, false
-	}
-	ip, err := manet.ToIP(m)
-	if err != nil {
-		return netip.Addr{}, false
-	}
-	a, ok := netip.AddrFromSlice(ip)
-	return a.Unmap(), ok
-}
-
-func isPublic(ip netip.Addr) bool {
-	return ip.IsGlobalUnicast() && !ip.IsPrivate()
 }

@@ -47,6 +47,7 @@ type Node struct {
 	store   *store.Store
 	proxy   *proxy.Proxy
 	dns     *dnsserver.Server
+	loc     *locator // directory of live proxies, RTT meter and hints (dns.go)
 	control *control.Server
 	metrics *prometheus.Registry
 
@@ -104,6 +105,9 @@ func New(cfg config.Config, opts Options) (_ *Node, err error) {
 		return nil, fmt.Errorf("node: dsht: %w", err)
 	}
 	n.host.ServeDSHT(n.dht)
+	if n.loc, err = newLocator(n); err != nil {
+		return nil, err
+	}
 	n.coop = coop.New(coop.Config{
 		Self:   n.nodeID,
 		PutGet: cfg.P2P.PutGet,
@@ -153,7 +157,7 @@ func New(cfg config.Config, opts Options) (_ *Node, err error) {
 			Listen: cfg.DNS.Listen,
 			Self:   n.nodeID,
 			Logger: log.With("component", "dns"),
-		}, &directory{host: n.host, self: n.nodeID, httpAddr: func() string { return n.Addrs().HTTP }})
+		}, n.loc.dir, n.loc.dnsOptions()...)
 		if err != nil {
 			return nil, fmt.Errorf("node: dns: %w", err)
 		}
@@ -177,6 +181,7 @@ func (n *Node) Start(ctx context.Context) error {
 	if n.httpLn, err = net.Listen("tcp", n.cfg.HTTP.Listen); err != nil {
 		return fmt.Errorf("node: http listener %s: %w", n.cfg.HTTP.Listen, err)
 	}
+	n.httpLn = n.loc.measure(n.httpLn)
 	if n.controlLn, err = net.Listen("tcp", n.cfg.Control.Listen); err != nil {
 		return fmt.Errorf("node: control listener %s: %w", n.cfg.Control.Listen, err)
 	}
@@ -184,6 +189,7 @@ func (n *Node) Start(ctx context.Context) error {
 	n.serve(n.controlLn, n.control)
 	n.wg.Add(1)
 	go n.followPeers(n.ctx)
+	n.loc.start(n.ctx, &n.wg)
 	if n.dns != nil {
 		if err := n.dns.Start(ctx); err != nil {
 			return fmt.Errorf("node: dns listener %s: %w", n.cfg.DNS.Listen, err)

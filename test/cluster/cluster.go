@@ -32,6 +32,11 @@ type Options struct {
 	Dir    string // where configs and data go (a temp dir)
 	// Extra is appended to every node's config (TOML), e.g. cache settings.
 	Extra func(i int) string
+	// HTTP is the body of node i's [http] table (default
+	// `listen = "127.0.0.1:0"`): TOML cannot reopen a table in Extra. Tests
+	// give each proxy its own loopback address (127.0.0.N) to tell them apart
+	// in DNS answers.
+	HTTP func(i int) string
 	// MinPeers is how many connected peers each node must report before Start
 	// returns (default: min(Nodes-1, 3)).
 	MinPeers int
@@ -130,7 +135,11 @@ func (c *Cluster) startNode(ctx context.Context, i int, secret string, bootstrap
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "data_dir = %q\n", filepath.Join(dir, "data"))
-	fmt.Fprintf(&b, "[http]\nlisten = \"127.0.0.1:0\"\n[control]\nlisten = \"127.0.0.1:0\"\n[dns]\nlisten = \"127.0.0.1:0\"\n")
+	httpTable := `listen = "127.0.0.1:0"`
+	if c.opts.HTTP != nil {
+		httpTable = c.opts.HTTP(i)
+	}
+	fmt.Fprintf(&b, "[http]\n%s\n[control]\nlisten = \"127.0.0.1:0\"\n[dns]\nlisten = \"127.0.0.1:0\"\n", httpTable)
 	fmt.Fprintf(&b, "[p2p]\nlisten = [\"/ip4/127.0.0.1/tcp/0\"]\nsecret_file = %q\nmdns = false\nnat_port_map = false\nreachability = \"public\"\n", secret)
 	fmt.Fprintf(&b, "bootstrap = [%s]\n", quoteList(bootstrap))
 	if c.opts.Extra != nil {

@@ -1,0 +1,150 @@
+package node
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/coralcdn/coral/app/config"
+	"github.com/coralcdn/coral/core/dnsserver"
+)
+
+func dnsTestLogger() *slog.Logger {
+	if os.Getenv("CORAL_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+// startNode runs an in-process node on loopback with its proxy on httpListen.
+func startDNSNode(t *testing.T, secret, httpListen string, bootstrap ...string) *Node {
+	t.Helper()
+	cfg := config.Default()
+	cfg.DataDir = t.TempDir()
+	cfg.HTTP.Listen = httpListen
+	cfg.Control.Listen = "127.0.0.1:0"
+	cfg.DNS.Listen = "127.0.0.1:0"
+	cfg.P2P.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
+	cfg.P2P.Bootstrap = bootstrap
+	cfg.P2P.SecretFile = secret
+	cfg.P2P.MDNS = false
+	cfg.P2P.NATPortMap = false
+	cfg.P2P.Reachability = "public"
+	n, err := New(cfg, Options{Logger: dnsTestLogger()})
+	if err != nil {
+		t.Fatalf("node.New: %v", err)
+	}
+	t.Cleanup(func() { n.Close() })
+	if err := n.Start(context.Background()); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	return n
+}
+
+func dnsWaitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %v: %s", timeout, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func proxyByID(ps []dnsserver.Proxy, id string) (dnsserver.Proxy, bool) {
+	for _, p := range ps {
+		if p.ID == id {
+			return p, true
+		}
+	}
+	return dnsserver.Proxy{}, false
+}
+
+// Two in-process nodes learn each other's proxy address over /coral/info,
+// and a node that shuts down leaves the other's directory.
+func TestDirectoryLearnsPeersOverInfo(t *testing.T) {
+	secret := filepath.Join(t.TempDir(), "network.key")
+	a := startDNSNode(t, secret, "127.0.0.21:0")
+	boot := a.Addrs().P2P
+	b := startDNSNode(t, secret, "127.0.0.22:0", boot...)
+
+	dnsWaitFor(t, 10*time.Second, "a lists b's proxy at 127.0.0.22", func() bool {
+		p, ok := proxyByID(a.loc.dir.Proxies(), b.nodeID)
+		return ok && slices.Equal(p.Addrs, []netip.Addr{netip.MustParseAddr("127.0.0.22")}) &&
+			!p.LastHeard.IsZero() && p.Public
+	})
+	self, ok := proxyByID(a.loc.dir.Proxies(), a.nodeID)
+	if !ok || !slices.Equal(self.Addrs, []netip.Addr{netip.MustParseAddr("127.0.0.21")}) || self.LastHeard.IsZero() {
+		t.Errorf("a's own entry: %+v %v", self, ok)
+	}
+	// The synchronous probe reaches b and counts as hearing from it.
+	if err := (proxyProber{host: a.host, dir: a.loc.dir}).Ping(context.Background(), b.nodeID); err != nil {
+		t.Errorf("probe b: %v", err)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	dnsWaitFor(t, 10*time.Second, "b leaves a's directory", func() bool {
+		_, ok := proxyByID(a.loc.dir.Proxies(), b.nodeID)
+		return !ok
+	})
+	if err := (proxyProber{host: a.host, dir: a.loc.dir}).Ping(context.Background(), b.nodeID); err == nil {
+		t.Error("probe of a stopped node succeeded")
+	}
+}
+
+// A proxy listening on every address announces the machine's addresses
+// and lets peers add where they see it; one bound to an address announces
+// only that.
+func TestAnnouncementFollowsListener(t *testing.T) {
+	secret := filepath.Join(t.TempDir(), "network.key")
+	cases := []struct {
+		listen  string
+		anyAddr bool
+		has     string
+		hasNot  string
+	}{
+		{"127.0.0.23:0", false, "127.0.0.23", "127.0.0.1"},
+		{"0.0.0.0:0", true, "127.0.0.1", "::1"},
+		{":0", true, "127.0.0.1", ""},
+	}
+	for _, c := range cases {
+		n := startDNSNode(t, secret, c.listen)
+		a := n.loc.selfAnnouncement()
+		if a.AnyAddr != c.anyAddr || !slices.Contains(a.Addrs, netip.MustParseAddr(c.has)) ||
+			(c.hasNot != "" && slices.Contains(a.Addrs, netip.MustParseAddr(c.hasNot))) {
+			t.Errorf("listen %s: announcement %+v", c.listen, a)
+		}
+		if !a.Public || a.Nameserver {
+			t.Errorf("listen %s: public %v nameserver %v (DNS is not on port 53)", c.listen, a.Public, a.Nameserver)
+		}
+		n.Close()
+	}
+}
+
+func TestNameserverFlag(t *testing.T) {
+	proxy := []netip.Addr{netip.MustParseAddr("192.0.2.7")}
+	for listen, want := range map[string]bool{
+		":53":            true,
+		"0.0.0.0:53":     true,
+		"[::]:53":        true,
+		"192.0.2.7:53":   true,
+		"192.0.2.8:53":   false, // DNS elsewhere than the proxy
+		"192.0.2.7:5354": false,
+		"127.0.0.1:5354": false,
+		"":               false,
+		"garbage":        false,
+	} {
+		l := &locator{dnsOn: listen != "", dnsListen: listen}
+		if got := l.nameserver(proxy); got != want {
+			t.Errorf("dns listen %q: nameserver %v, want %v", listen, got, want)
+		}
+	}
+}

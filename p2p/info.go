@@ -1,0 +1,116 @@
+package p2p
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+	manet "github.com/multiformats/go-multiaddr/net"
+)
+
+// Node information, /coral/info/<version>: an empty request, and a reply
+// carrying bytes the application supplies (app/node sends a
+// locality.Announcement: where its proxy listens, whether it is public, its
+// clusters). This package does not look inside. The exchange is also the
+// heartbeat the DNS directory uses to judge liveness, so it is small and
+// never dials.
+const (
+	maxInfoMsg  = 4 << 10
+	infoTimeout = 5 * time.Second
+)
+
+type infoRequest struct{}
+
+type infoReply struct {
+	Data []byte `cbor:"1,keyasint"`
+}
+
+func (h *Host) infoProtocol() protocol.ID {
+	return protocol.ID("/coral/info/" + h.cfg.ProtocolVersion)
+}
+
+// ServeInfo answers /coral/info requests with info(asking peer's ID).
+func (h *Host) ServeInfo(info func(from string) []byte) {
+	serveRPC(h, h.infoProtocol(), maxInfoMsg, infoTimeout,
+		func(_ context.Context, from peer.ID, _ *infoRequest) (*infoReply, error) {
+			return &infoReply{Data: info(from.String())}, nil
+		})
+}
+
+// PeerInfo asks a connected peer for its information over an existing
+// connection (no dial) and returns it with the exchange's round trip.
+func (h *Host) PeerInfo(ctx context.Context, id string) ([]byte, time.Duration, error) {
+	p, err := peer.Decode(id)
+	if err != nil {
+		return nil, 0, fmt.Errorf("p2p: info: bad peer ID %q: %w", id, err)
+	}
+	start := time.Now()
+	var resp infoReply
+	if err := h.call(ctx, p, h.infoProtocol(), &infoRequest{}, &resp, maxInfoMsg, infoTimeout); err != nil {
+		return nil, 0, err
+	}
+	return resp.Data, time.Since(start), nil
+}
+
+// PeerIPs are the remote IP addresses of the direct connections to a peer:
+// where this node sees it from. Relayed connections are left out (their
+// address is the relay's).
+func (h *Host) PeerIPs(id string) []netip.Addr {
+	p, err := peer.Decode(id)
+	if err != nil {
+		return nil
+	}
+	var out []netip.Addr
+	for _, c := range h.host.Network().ConnsToPeer(p) {
+		if c.Stat().Limited || isRelayed(c.RemoteMultiaddr()) {
+			continue
+		}
+		ip, err := manet.ToIP(c.RemoteMultiaddr())
+		if err != nil {
+			continue
+		}
+		if a, ok := netip.AddrFromSlice(ip); ok && !containsAddr(out, a.Unmap()) {
+			out = append(out, a.Unmap())
+		}
+	}
+	return out
+}
+
+func containsAddr(as []netip.Addr, a netip.Addr) bool {
+	for _, b := range as {
+		if a == b {
+			return true
+		}
+	}
+	return false
+}
+
+// IsConnected reports whether the node has a connection (direct or
+// relayed) to the peer.
+func (h *Host) IsConnected(id string) bool {
+	p, err := peer.Decode(id)
+	return err == nil && hasConn(h.host.Network().Connectedness(p))
+}
+
+// WatchPeers calls connected when a connection to a peer opens, and
+// disconnected when a peer's last connection closes. The callbacks run on
+// libp2p's goroutines and must not block; connected may repeat for a peer
+// with several connections.
+func (h *Host) WatchPeers(connected, disconnected func(id string)) {
+	h.host.Network().Notify(&network.NotifyBundle{
+		ConnectedF: func(_ network.Network, c network.Conn) {
+			if connected != nil {
+				connected(c.RemotePeer().String())
+			}
+		},
+		DisconnectedF: func(n network.Network, c network.Conn) {
+			if disconnected != nil && !hasConn(n.Connectedness(c.RemotePeer())) {
+				disconnected(c.RemotePeer().String())
+			}
+		},
+	})
+}
