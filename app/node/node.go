@@ -315,6 +315,9 @@ func (n *Node) Status(ctx context.Context) (control.Status, error) {
 		ConnectedPeers: len(hs.Peers),
 	}
 	st.DSHT = dshtStatus(n.dht.Status())
+	for _, t := range n.proxy.RecentTraces() {
+		st.Recent = append(st.Recent, control.Trace{Time: t.Time, URL: t.URL, Result: t.Result, Path: t.Path})
+	}
 	if n.dns != nil {
 		ds := n.dns.Stats()
 		st.DNS = dnsStatus(ds)

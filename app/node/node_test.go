@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/coralcdn/coral/app/config"
 	"github.com/coralcdn/coral/app/control"
@@ -92,18 +93,30 @@ func TestNodeServesAndReports(t *testing.T) {
 	}
 
 	ctl := "http://" + n.Addrs().Control
-	r, err := http.Get(ctl + "/api/status")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var st control.Status
-	json.NewDecoder(r.Body).Decode(&st)
-	r.Body.Close()
+	// A request's trace is filed as its handler returns, which may be just
+	// after the visitor has the body: poll briefly for it.
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		r, err := http.Get(ctl + "/api/status")
+		if err != nil {
+			t.Fatal(err)
+		}
+		st = control.Status{}
+		json.NewDecoder(r.Body).Decode(&st)
+		r.Body.Close()
+		if len(st.Recent) >= 2 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	if st.Proxy.Hits != 1 || st.Proxy.Misses != 1 || st.Cache.Objects != 1 || st.P2P == nil || st.P2P.PeerID == "" || st.DSHT == nil {
 		t.Errorf("status: %+v", st)
 	}
+	if len(st.Recent) == 0 || !strings.Contains(st.Recent[0].URL, "/x") || st.Recent[0].Path == "" {
+		t.Errorf("recent requests not shown with their path: %+v", st.Recent)
+	}
 
-	r, err = http.Get(ctl + "/")
+	r, err := http.Get(ctl + "/")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 	"io"
 	"log/slog"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -34,6 +35,14 @@ type DSHT interface {
 }
 
 var _ DSHT = (*dsht.Node)(nil)
+
+// clusterView is what the put+get needs to pick its level; *dsht.Node has
+// it. A DSHT without it is taken to have every level populated.
+type clusterView interface {
+	Status() dsht.Status
+}
+
+var _ clusterView = (*dsht.Node)(nil)
 
 // Fetcher transfers an object from another proxy, streaming as it arrives.
 // The body must return io.EOF only after the length and hash were checked.
@@ -59,6 +68,11 @@ type Config struct {
 	Parallel int
 	// LookupTimeout bounds the DSHT lookup on the miss path (3s).
 	LookupTimeout time.Duration
+	// TestAndSetTimeout bounds the put+get steps that follow a lookup that
+	// found nothing (10s). It is longer than LookupTimeout because giving
+	// up sends the request to the origin, and in a flash crowd the DSHT is
+	// slowest exactly when the origin can least afford that.
+	TestAndSetTimeout time.Duration
 	// FetchTimeout bounds waiting for a peer's response header (5s).
 	FetchTimeout time.Duration
 	// MaxAnnouncements bounds concurrent background puts (16).
@@ -79,6 +93,9 @@ func (c *Config) defaults() {
 	}
 	if c.LookupTimeout <= 0 {
 		c.LookupTimeout = 3 * time.Second
+	}
+	if c.TestAndSetTimeout <= 0 {
+		c.TestAndSetTimeout = 10 * time.Second
 	}
 	if c.FetchTimeout <= 0 {
 		c.FetchTimeout = 5 * time.Second
@@ -140,6 +157,13 @@ type Coop struct {
 	mu        sync.Mutex
 	cached    map[string]string    // cache key -> canonical URL, for renewal
 	announced map[string]time.Time // cache key -> when put+get last announced a download
+	tasLevel  int                  // testAndSetLevel's last answer
+	tasAt     time.Time            // when tasLevel was chosen (zero: never)
+
+	// kick asks renewLoop for a pass now (Seed).
+	kick chan struct{}
+	// tick starts the tickers renewals run on (tests drive them by hand).
+	tick tickerFunc
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -158,17 +182,31 @@ type Stats struct {
 	FromLevel [3]uint64
 }
 
+// tickerFunc starts a ticker: its channel and a stop function.
+type tickerFunc func(d time.Duration) (<-chan time.Time, func())
+
+func realTicker(d time.Duration) (<-chan time.Time, func()) {
+	t := time.NewTicker(d)
+	return t.C, t.Stop
+}
+
 // New starts cooperation; Close stops its background announcements.
 func New(cfg Config, d DSHT, f Fetcher) *Coop {
+	return newCoop(cfg, d, f, realTicker)
+}
+
+func newCoop(cfg Config, d DSHT, f Fetcher, tick tickerFunc) *Coop {
 	cfg.defaults()
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &Coop{
 		cfg: cfg, dht: d, fetch: f, log: cfg.Logger.With("component", "coop"),
 		slots: make(chan struct{}, cfg.MaxAnnouncements), cached: map[string]string{},
 		announced: map[string]time.Time{}, ctx: ctx, cancel: cancel,
+		kick: make(chan struct{}, 1), tick: tick,
 	}
+	renew, stop := tick(cfg.CachedTTL / 2)
 	c.wg.Add(1)
-	go c.renewLoop()
+	go c.renewLoop(renew, stop)
 	return c
 }
 
@@ -194,22 +232,18 @@ type candidate struct {
 // Fetch implements proxy.Peers: find referrals for the URL, fetch from up to
 // Parallel of them at once, return the first that delivers a response.
 func (c *Coop) Fetch(ctx context.Context, key, canonicalURL string) (store.Meta, io.ReadCloser, error) {
+	tr := proxy.TraceFrom(ctx)
 	id := dsht.KeyID(canonicalURL)
 	lctx, cancel := context.WithTimeout(ctx, c.cfg.LookupTimeout)
-	vals, err := c.dht.Get(lctx, id)
+	var dt dsht.Trace
+	vals, err := c.dht.Get(lctx, id, dsht.WithTrace(&dt))
+	cancel()
+	tr.Step("%s", lookupStep("lookup", &dt, vals, err))
 	cands := c.candidates(vals)
 	if len(cands) == 0 && c.cfg.PutGet {
-		// Test-and-set: announce our download and learn, in the same
-		// operation, of anyone who announced first.
-		vals, err = c.dht.PutGet(lctx, id, EncodeReferral(Referral{Peer: c.cfg.Self, State: StateDownloading}), c.cfg.DownloadingTTL)
-		if err == nil {
-			c.mu.Lock()
-			c.announced[key] = c.cfg.Now()
-			c.mu.Unlock()
-		}
+		vals, err = c.testAndSet(ctx, key, id)
 		cands = c.candidates(vals)
 	}
-	cancel()
 	c.count(func(s *Stats) {
 		s.Lookups++
 		if len(cands) > 0 {
@@ -217,51 +251,185 @@ func (c *Coop) Fetch(ctx context.Context, key, canonicalURL string) (store.Meta,
 		}
 	})
 	if len(cands) == 0 {
-		if err != nil {
-			c.log.Debug("lookup failed", "url", canonicalURL, "err", err)
-		}
+		c.log.Debug("no referral, going to the origin", "url", canonicalURL, "values", len(vals), "err", err)
 		return store.Meta{}, nil, fmt.Errorf("coop: no referral for %s: %w", canonicalURL, store.ErrNotFound)
 	}
 	return c.race(ctx, key, cands)
 }
 
+// testAndSet announces this node's download with put+get (test-and-set)
+// and returns the values of whoever announced first. It climbs the
+// hierarchy in two steps. First within the most local cluster this node
+// shares with others, storing at that level and the ones above it down to
+// level 1, so that cluster-mates find each other there. Only a node that
+// met nobody there (one per cluster) then tests at the global level, so
+// that of the clusters' first nodes exactly one goes to the origin and the
+// others fetch from it. Each step stores only at the levels it tests or
+// above the tested one, never at level 0 before the global test: a node
+// meets a level-0 value only of a node that stored there before it, so no
+// two downloads can wait on each other in a cycle (seeds/004).
+func (c *Coop) testAndSet(ctx context.Context, key string, id dsht.ID) (vals []dsht.Value, err error) {
+	tr := proxy.TraceFrom(ctx)
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.TestAndSetTimeout)
+	defer cancel()
+	value := EncodeReferral(Referral{Peer: c.cfg.Self, State: StateDownloading})
+	steps := [][2]int{{0, 0}}
+	if l := c.testAndSetLevel(); l > 0 {
+		steps = [][2]int{{l, 1}, {0, 0}}
+	}
+	for _, lv := range steps {
+		var dt dsht.Trace
+		vals, err = c.dht.PutGet(ctx, id, value, c.cfg.DownloadingTTL, dsht.Levels(lv[0], lv[1]), dsht.WithTrace(&dt))
+		tr.Step("%s", lookupStep("put+get", &dt, vals, err))
+		if err == nil && len(c.candidates(vals)) > 0 {
+			break
+		}
+		// Nobody first in the cluster, or the cluster could not be
+		// reached: the global test decides.
+	}
+	if err == nil {
+		now := c.cfg.Now()
+		c.mu.Lock()
+		c.announced[key] = now
+		if len(c.announced) > maxAnnounced {
+			// Announcements no download followed (a peer delivered
+			// after all) are of no use once expired.
+			for k, at := range c.announced {
+				if now.Sub(at) > c.cfg.DownloadingTTL {
+					delete(c.announced, k)
+				}
+			}
+		}
+		c.mu.Unlock()
+	}
+	return vals, err
+}
+
+// testAndSetLevel is the most local level at which this node's cluster has
+// other members; 0 when there is none or the DSHT cannot tell. The DSHT's
+// put+get returns only values met at its start level (where every racing
+// member of the cluster passes the same root); started at a level where
+// this node is alone, as every node is at levels 1 and 2 until clusters
+// form, and as an isolated node always is, it meets nobody, so every node
+// of a flash crowd would "win" and go to the origin. The choice is cached
+// for a second: a crowd misses many objects at once.
+func (c *Coop) testAndSetLevel() int {
+	cv, ok := c.dht.(clusterView)
+	if !ok {
+		return 0
+	}
+	now := c.cfg.Now()
+	c.mu.Lock()
+	if !c.tasAt.IsZero() && now.Sub(c.tasAt) < time.Second {
+		l := c.tasLevel
+		c.mu.Unlock()
+		return l
+	}
+	c.mu.Unlock()
+	st := cv.Status()
+	level := 0
+	for _, ls := range st.Levels {
+		if ls.Level > level && ls.ClusterSize > 1 {
+			level = ls.Level
+		}
+	}
+	c.mu.Lock()
+	c.tasLevel, c.tasAt = level, now
+	c.mu.Unlock()
+	return level
+}
+
+// maxAnnounced is when Fetch sweeps expired entries from Coop.announced.
+const maxAnnounced = 256
+
+// lookupStep describes a DSHT lookup for the trace: each level searched,
+// most local first, with the values found there, e.g. "lookup L2:0 L1:0
+// L0:2 (14ms)".
+func lookupStep(op string, dt *dsht.Trace, vals []dsht.Value, err error) string {
+	var b strings.Builder
+	b.WriteString(op)
+	perLevel := map[int]int{}
+	for _, v := range vals {
+		perLevel[v.Level]++
+	}
+	for _, lt := range dt.Levels {
+		fmt.Fprintf(&b, " L%d:%d", lt.Level, perLevel[lt.Level])
+	}
+	if len(dt.Levels) == 0 {
+		fmt.Fprintf(&b, ": %d values", len(vals))
+	}
+	if dt.Elapsed > 0 {
+		fmt.Fprintf(&b, " (%s)", dt.Elapsed.Round(time.Millisecond))
+	}
+	if err != nil {
+		b.WriteString(": failed")
+	}
+	return b.String()
+}
+
 // candidates decodes values into referrals to other proxies, best first:
-// complete copies before downloads, the most local level first.
+// complete copies before downloads, the most local level first. A proxy
+// named several times counts once, at its best.
 func (c *Coop) candidates(vals []dsht.Value) []candidate {
-	seen := map[string]bool{c.cfg.Self: true}
+	at := map[string]int{}
 	var out []candidate
 	for _, v := range vals {
 		r, err := DecodeReferral(v.Data)
-		if err != nil || seen[r.Peer] {
+		if err != nil || r.Peer == c.cfg.Self {
 			continue
 		}
-		seen[r.Peer] = true
-		out = append(out, candidate{Referral: r, level: v.Level})
-	}
-	sort.SliceStable(out, func(i, j int) bool {
-		if out[i].State != out[j].State {
-			return out[i].State == StateCached
+		cd := candidate{Referral: r, level: v.Level}
+		if i, dup := at[r.Peer]; dup {
+			if better(cd, out[i]) {
+				out[i] = cd
+			}
+			continue
 		}
-		return out[i].level > out[j].level
-	})
+		at[r.Peer] = len(out)
+		out = append(out, cd)
+	}
+	sort.SliceStable(out, func(i, j int) bool { return better(out[i], out[j]) })
 	return out
+}
+
+// better orders referrals: a complete copy before a download in progress,
+// then the more local level.
+func better(a, b candidate) bool {
+	if a.State != b.State {
+		return a.State == StateCached
+	}
+	return a.level > b.level
+}
+
+func (cd candidate) String() string {
+	state := "cached"
+	if cd.State == StateDownloading {
+		state = "downloading"
+	}
+	return fmt.Sprintf("%s L%d %s", proxy.ShortPeer(cd.Peer), cd.level, state)
 }
 
 type result struct {
 	meta   store.Meta
 	body   io.ReadCloser
 	err    error
-	cand   candidate
+	idx    int // into the candidates
 	cancel context.CancelFunc
 }
 
 // race fetches from the candidates, Parallel at a time, and returns the
-// first response; the others are cancelled. When an attempt fails the next
-// candidate starts, so a dead referral costs one slot, not the request.
+// first response; the others are cancelled at once and their bodies
+// closed. When an attempt fails the next candidate starts, so a dead
+// referral costs one slot, not the request.
 func (c *Coop) race(ctx context.Context, key string, cands []candidate) (store.Meta, io.ReadCloser, error) {
+	tr := proxy.TraceFrom(ctx)
 	results := make(chan result, len(cands))
-	start := func(cd candidate) {
+	cancels := make([]context.CancelFunc, len(cands))
+	finished := make([]bool, len(cands))
+	start := func(i int) {
+		cd := cands[i]
 		actx, cancel := context.WithCancel(ctx)
+		cancels[i] = cancel
 		go func() {
 			hctx, hcancel := context.WithTimeout(actx, c.cfg.FetchTimeout)
 			defer hcancel()
@@ -272,39 +440,53 @@ func (c *Coop) race(ctx context.Context, key string, cands []candidate) (store.M
 			}
 			ch := make(chan hdr, 1)
 			go func() {
+				// This node's clock around its request: with the Age the
+				// peer states, that is what the copy's age is reckoned from.
+				sent := c.cfg.Now()
 				m, b, err := c.fetch.FetchObject(actx, cd.Peer, key)
+				m.RequestTime, m.ResponseTime = sent, c.cfg.Now()
 				ch <- hdr{m, b, err}
 			}()
 			select {
 			case h := <-ch:
-				results <- result{meta: h.meta, body: h.body, err: h.err, cand: cd, cancel: cancel}
+				results <- result{meta: h.meta, body: h.body, err: h.err, idx: i, cancel: cancel}
 			case <-hctx.Done():
 				cancel()
 				h := <-ch
 				if h.body != nil {
 					h.body.Close()
 				}
-				results <- result{err: fmt.Errorf("coop: peer %s: no response: %w", cd.Peer, hctx.Err()), cand: cd, cancel: cancel}
+				results <- result{err: fmt.Errorf("coop: peer %s: no response: %w", cd.Peer, hctx.Err()), idx: i, cancel: cancel}
 			}
 		}()
 	}
 	next, running := 0, 0
 	for ; next < len(cands) && running < c.cfg.Parallel; next++ {
-		start(cands[next])
+		start(next)
 		running++
 	}
 	var errs []error
 	for running > 0 {
 		r := <-results
 		running--
+		finished[r.idx] = true
+		cd := cands[r.idx]
 		if r.err == nil {
 			c.count(func(s *Stats) {
 				s.PeerFetches++
-				if r.cand.level >= 0 && r.cand.level < len(s.FromLevel) {
-					s.FromLevel[r.cand.level]++
+				if cd.level >= 0 && cd.level < len(s.FromLevel) {
+					s.FromLevel[cd.level]++
 				}
 			})
-			// Losers still running are cancelled and drained in the background.
+			tr.Step("try %s: ok", cd)
+			tr.Source("peer %s L%d", proxy.ShortPeer(cd.Peer), cd.level)
+			// Losers still running are cancelled now and drained in the
+			// background (one may have delivered meanwhile: close it).
+			for j := 0; j < next; j++ {
+				if !finished[j] {
+					cancels[j]()
+				}
+			}
 			go func(n int) {
 				for ; n > 0; n-- {
 					l := <-results
@@ -312,20 +494,36 @@ func (c *Coop) race(ctx context.Context, key string, cands []candidate) (store.M
 						l.body.Close()
 					}
 					l.cancel()
+					tr.Step("try %s: cancelled", cands[l.idx])
 				}
 			}(running)
 			return r.meta, &cancelOnClose{ReadCloser: r.body, cancel: r.cancel}, nil
 		}
 		r.cancel()
 		c.count(func(s *Stats) { s.PeerFailures++ })
+		tr.Step("try %s: %s", cd, outcome(r.err))
 		errs = append(errs, r.err)
 		if next < len(cands) {
-			start(cands[next])
+			start(next)
 			next++
 			running++
 		}
 	}
+	c.log.Debug("no peer delivered, going to the origin", "key", key, "tried", len(cands), "errs", errors.Join(errs...))
 	return store.Meta{}, nil, fmt.Errorf("coop: no peer delivered: %w (%w)", store.ErrNotFound, errors.Join(errs...))
+}
+
+// outcome names a failed attempt for the trace.
+func outcome(err error) string {
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return "not found"
+	case errors.Is(err, context.DeadlineExceeded):
+		return "no response"
+	case errors.Is(err, context.Canceled):
+		return "cancelled"
+	}
+	return "failed"
 }
 
 type cancelOnClose struct {
@@ -353,18 +551,18 @@ func (c *Coop) Downloading(key, canonicalURL string) (done func()) {
 	}
 	stop := make(chan struct{})
 	var once sync.Once
+	ticks, stopTicker := c.tick(c.cfg.DownloadingTTL / 2)
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
-		t := time.NewTicker(c.cfg.DownloadingTTL / 2)
-		defer t.Stop()
+		defer stopTicker()
 		for {
 			select {
 			case <-stop:
 				return
 			case <-c.ctx.Done():
 				return
-			case <-t.C:
+			case <-ticks:
 				c.announce(id, value, c.cfg.DownloadingTTL)
 			}
 		}
@@ -391,15 +589,19 @@ func (c *Coop) Removed(key string) {
 	c.mu.Unlock()
 }
 
-// Seed registers copies already in the store at start-up (no announcement
-// yet: renewLoop announces them right away).
+// Seed registers copies already in the store at start-up and has renewLoop
+// announce them right away rather than at its next tick.
 func (c *Coop) Seed(metas []store.Meta) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	for _, m := range metas {
 		if m.URL != "" {
 			c.cached[m.Key] = m.URL
 		}
+	}
+	c.mu.Unlock()
+	select {
+	case c.kick <- struct{}{}:
+	default: // a pass is already due
 	}
 }
 
@@ -444,18 +646,17 @@ func (c *Coop) put(id dsht.ID, value []byte, ttl time.Duration) {
 	}()
 }
 
-// renewLoop re-announces every cached copy at half its TTL.
-func (c *Coop) renewLoop() {
+// renewLoop re-announces every cached copy at half its TTL, and all of
+// them at once when Seed asks.
+func (c *Coop) renewLoop(ticks <-chan time.Time, stop func()) {
 	defer c.wg.Done()
-	t := time.NewTicker(c.cfg.CachedTTL / 2)
-	defer t.Stop()
-	first := time.After(0)
+	defer stop()
 	for {
 		select {
 		case <-c.ctx.Done():
 			return
-		case <-first:
-		case <-t.C:
+		case <-c.kick:
+		case <-ticks:
 		}
 		c.mu.Lock()
 		urls := make(map[string]bool, len(c.cached))

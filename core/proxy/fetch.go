@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"hash"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -66,6 +68,8 @@ type fetch struct {
 	fail       originFailure
 	reqTime    time.Time
 	respTime   time.Time
+
+	trace *Trace // the fetch's path, shared by the visitors it serves
 }
 
 // resolve publishes the outcome (first call wins).
@@ -82,6 +86,7 @@ func (p *Proxy) newFetch(key, pkey, objKey, canon string, o coralurl.Origin, req
 		reqHdr: reqHdr.Clone(), stale: stale, length: -1,
 		body:  newSpool(p.opts.SpoolDir, spoolMemLimit, pipeWindow, p.opts.OriginTimeout),
 		ready: make(chan struct{}),
+		trace: &Trace{},
 	}
 }
 
@@ -152,7 +157,7 @@ func (p *Proxy) start(f *fetch) {
 	p.closeMu.Unlock()
 	go func() {
 		defer p.wg.Done()
-		ctx, cancel := context.WithCancel(p.ctx)
+		ctx, cancel := context.WithCancel(WithTrace(p.ctx, f.trace))
 		defer cancel()
 		p.run(ctx, cancel, f)
 		// Every path resolves and finishes; these catch any that did not.
@@ -167,7 +172,7 @@ func (p *Proxy) start(f *fetch) {
 
 func (p *Proxy) run(ctx context.Context, cancel context.CancelFunc, f *fetch) {
 	if f.stale == nil && f.objKey == f.pkey && p.peers != nil && !f.personal {
-		if p.fromPeers(ctx, cancel, f) {
+		if p.fromPeers(ctx, f) {
 			return
 		}
 	}
@@ -194,6 +199,7 @@ func (p *Proxy) run(ctx context.Context, cancel context.CancelFunc, f *fetch) {
 		}
 		f.reqTime = p.now()
 		p.stats.originFetches.Add(1)
+		f.trace.Source("origin")
 		resp, err := p.transport.RoundTrip(req)
 		if err != nil {
 			p.stats.originErrors.Add(1)
@@ -205,6 +211,7 @@ func (p *Proxy) run(ctx context.Context, cancel context.CancelFunc, f *fetch) {
 				p.neg.put(f.origin.String(), fail, now.Add(p.opts.NegativeTTL), now)
 			}
 			p.log.Info("origin unreachable", "origin", f.origin.String(), "url", f.canon, "err", err)
+			f.trace.Step("origin failed: %s", fail.title)
 			p.failed(f, fail)
 			return
 		}
@@ -214,6 +221,8 @@ func (p *Proxy) run(ctx context.Context, cancel context.CancelFunc, f *fetch) {
 		if f.stale != nil && resp.StatusCode == http.StatusNotModified {
 			drainClose(resp.Body)
 			if p.merge304(f, resp.Header) {
+				f.trace.Step("revalidated with origin: 304")
+				f.trace.Source("cache (revalidated)")
 				// Forget before resolving: a visitor served the result must
 				// not find this finished fetch on its next request.
 				p.forget(f)
@@ -230,6 +239,8 @@ func (p *Proxy) run(ctx context.Context, cancel context.CancelFunc, f *fetch) {
 			p.policy.StaleOnError(entryOf(*f.stale), p.now()) {
 			drainClose(resp.Body)
 			p.log.Info("origin failing, serving stale", "url", f.canon, "status", resp.StatusCode)
+			f.trace.Step("origin failed: %d", resp.StatusCode)
+			f.trace.Source("cache (stale)")
 			p.forget(f)
 			f.resolve(func() { f.outcome, f.label = outStored, CacheStale })
 			f.body.Finish(nil)
@@ -247,6 +258,7 @@ func (p *Proxy) failed(f *fetch, fail originFailure) {
 	f.resolve(func() {
 		if f.stale != nil && p.policy.StaleOnError(entryOf(*f.stale), p.now()) {
 			f.outcome, f.label = outStored, CacheStale
+			f.trace.Source("cache (stale)")
 			return
 		}
 		f.outcome, f.fail = outError, fail
@@ -286,6 +298,7 @@ func (p *Proxy) forwardHeader(in http.Header) http.Header {
 	if p.opts.StripCookies {
 		h.Del("Cookie")
 	}
+	h.Del(DebugHeader)
 	h.Add("Via", p.via())
 	return h
 }
@@ -325,7 +338,8 @@ func (p *Proxy) merge304(f *fetch, h http.Header) bool {
 // the new version replaces the old only if it arrived complete.
 func (p *Proxy) receive(ctx context.Context, cancel context.CancelFunc, f *fetch, status int, h http.Header,
 	length int64, body io.ReadCloser, label string, peerMeta *store.Meta) {
-	defer body.Close()
+	src := body // the peer's body, or the origin's once resumed
+	defer func() { src.Close() }()
 
 	hasCookie := false
 	if p.opts.StripCookies {
@@ -400,18 +414,16 @@ func (p *Proxy) receive(ctx context.Context, cancel context.CancelFunc, f *fetch
 	if peerMeta != nil {
 		sum = sha256.New()
 	}
-	var stalled atomic.Bool
-	stall := time.AfterFunc(p.opts.OriginTimeout, func() { stalled.Store(true); cancel() })
-	defer stall.Stop()
+	guard := newStallGuard(p.opts.OriginTimeout, cancel)
+	defer func() { guard.stop() }()
 
 	buf := make([]byte, copyBufSize)
 	var written int64
 	var pending []byte // the final byte, published only after the commit
 	var rerr error
+	resumed := false
 	for {
-		stall.Reset(p.opts.OriginTimeout)
-		n, err := body.Read(buf)
-		stall.Stop()
+		n, err := guard.read(src, buf)
 		if n > 0 {
 			chunk := buf[:n]
 			if sum != nil {
@@ -439,16 +451,47 @@ func (p *Proxy) receive(ctx context.Context, cancel context.CancelFunc, f *fetch
 				break
 			}
 		}
+		if err == io.EOF && peerMeta != nil && !resumed && length >= 0 && written < length {
+			err = io.ErrUnexpectedEOF // a peer that ended early: worth resuming
+		}
 		if err == io.EOF {
 			break
 		}
-		if err != nil {
+		if err == nil {
+			continue
+		}
+		if guard.stalled() {
+			err = errStalled
+		}
+		if peerMeta == nil || resumed || !p.mayResume(ctx, f, status, length, written) {
 			rerr = err
-			if stalled.Load() {
-				rerr = errStalled
-			}
 			break
 		}
+		// A peer's transfer broke off after the visitors got part of the
+		// body. Rather than break their connections, continue the same
+		// body from the origin.
+		resumed = true
+		f.trace.Step("peer transfer broke off after %d bytes", written)
+		p.log.Info("peer transfer broke off; resuming from the origin", "url", f.canon, "bytes", written, "err", err)
+		next, ncancel, how, rsErr := p.resumeFromOrigin(ctx, f, h, length, written, sum)
+		if rsErr != nil {
+			f.trace.Step("resume from origin failed: %v", rsErr)
+			rerr = fmt.Errorf("%w (resuming from the origin: %w)", err, rsErr)
+			break
+		}
+		p.stats.peerResumes.Add(1)
+		f.trace.Step("resumed from origin at byte %d (%s)", written, how)
+		if from := f.trace.sourceOf(); from != "" {
+			f.trace.Source("%s, then origin from byte %d", from, written)
+		} else {
+			f.trace.Source("origin from byte %d", written)
+		}
+		guard.stop()
+		src.Close()
+		cancel() // the peer transfer is over
+		src, cancel = next, ncancel
+		defer ncancel() // once at most: resumed is set
+		guard = newStallGuard(p.opts.OriginTimeout, ncancel)
 	}
 	if rerr == nil && peerMeta != nil {
 		rerr = verifyPeerBody(peerMeta, written, sum)
@@ -527,33 +570,262 @@ func (p *Proxy) remove(key string) {
 
 // fromPeers tries the cooperative proxies on a miss; true when a peer's
 // response was taken (whatever happened to its body afterwards).
-func (p *Proxy) fromPeers(ctx context.Context, cancel context.CancelFunc, f *fetch) bool {
-	// No deadline here: the transfer may take long; stalls are caught
-	// by receive, which cancels ctx.
-	meta, body, err := p.peers.Fetch(ctx, f.pkey, f.canon)
+//
+// A peer is treated like an upstream cache: its header carries the copy's
+// current Age, and the request and response times are this node's own, so
+// the age (and with it freshness) is right whatever the peers' clocks say.
+func (p *Proxy) fromPeers(ctx context.Context, f *fetch) bool {
+	// No deadline here: the transfer may take long; stalls are caught by
+	// receive, which cancels pctx (and then resumes from the origin).
+	pctx, pcancel := context.WithCancel(ctx)
+	defer pcancel()
+	reqTime := p.now()
+	meta, body, err := p.peers.Fetch(pctx, f.pkey, f.canon)
+	respTime := p.now()
 	if err != nil {
 		if !errors.Is(err, store.ErrNotFound) {
 			p.log.Debug("peer fetch failed", "url", f.canon, "err", err)
 		}
 		return false
 	}
+	// Times the Peers implementation measured around its own request to
+	// the peer are tighter bounds than ours (which include the lookup);
+	// anything else (a peer's clock readings) is not ours to use.
+	if !meta.RequestTime.Before(reqTime) && !meta.ResponseTime.After(respTime) && !meta.ResponseTime.Before(meta.RequestTime) {
+		reqTime, respTime = meta.RequestTime, meta.ResponseTime
+	}
 	h := meta.Header.Clone()
 	if h == nil {
 		h = http.Header{}
 	}
 	httpcache.RemoveHopByHop(h)
-	e := httpcache.Entry{Status: meta.Status, Header: h, RequestTime: meta.RequestTime, ResponseTime: meta.ResponseTime}
+	e := httpcache.Entry{Status: meta.Status, Header: h, RequestTime: reqTime, ResponseTime: respTime}
 	fields, star := httpcache.VaryFields(h)
-	if star || len(fields) > 0 || meta.Status < 200 ||
-		p.policy.Decide(f.reqHdr, e, p.now()).Action != httpcache.Serve {
-		// Variants and copies this request may not use go to the origin.
+	var why string
+	switch d := p.policy.Decide(f.reqHdr, e, p.now()); {
+	case star || len(fields) > 0:
+		why = "it has variants"
+	case meta.Status < 200:
+		why = fmt.Sprintf("status %d", meta.Status)
+	case d.Action != httpcache.Serve && !d.Fresh:
+		why = fmt.Sprintf("stale (age %s, freshness lifetime %s)", httpcache.AgeHeader(d.Age), httpcache.AgeHeader(d.Lifetime))
+	case d.Action != httpcache.Serve:
+		why = "the request wants the origin's answer"
+	}
+	if why != "" {
+		// Copies this request may not use go to the origin.
 		body.Close()
+		f.trace.Step("peer copy not used: %s", why)
 		return false
 	}
-	f.reqTime, f.respTime = meta.RequestTime, meta.ResponseTime
-	p.receive(ctx, cancel, f, meta.Status, h, meta.Size, body, CachePeer, &meta)
+	f.reqTime, f.respTime = reqTime, respTime
+	if f.trace.sourceOf() == "" {
+		f.trace.Source("peer")
+	}
+	p.receive(ctx, pcancel, f, meta.Status, h, meta.Size, body, CachePeer, &meta)
 	return true
 }
+
+// mayResume reports whether a peer transfer that broke off after written
+// bytes can be continued from the origin.
+func (p *Proxy) mayResume(ctx context.Context, f *fetch, status int, length, written int64) bool {
+	if ctx.Err() != nil || status != http.StatusOK || (length >= 0 && written >= length) {
+		// Shutting down; or a status whose body another response might not
+		// share; or every byte arrived and failed verification, so the
+		// bytes the visitor holds are suspect and only a break is honest.
+		return false
+	}
+	_, dead := p.neg.get(f.origin.String(), p.now())
+	return !dead
+}
+
+// errResumeMismatch: the origin's body does not continue the peer's.
+var errResumeMismatch = errors.New("proxy: the origin's copy differs from the peer's")
+
+// resumeFromOrigin continues a peer's body from byte written with the
+// origin: a Range request guarded by If-Range when the copy has a strong
+// validator, otherwise (or when the origin ignores the range) the whole body
+// again, whose first written bytes must hash to what was already sent. The
+// returned body yields only the missing bytes; closing it releases the
+// origin slot. how says which way it went.
+func (p *Proxy) resumeFromOrigin(ctx context.Context, f *fetch, h http.Header, length, written int64,
+	sum hash.Hash) (_ io.ReadCloser, _ context.CancelFunc, how string, _ error) {
+	if err := p.acquireSlot(ctx); err != nil {
+		return nil, nil, "", fmt.Errorf("no origin fetch slot: %w", err)
+	}
+	p.stats.inflight.Add(1)
+	done := p.peers.Downloading(f.pkey, f.canon)
+	release := func() {
+		done()
+		p.stats.inflight.Add(-1)
+		p.sem.Release(1)
+	}
+	rctx, rcancel := context.WithCancel(ctx)
+	fail := func(err error) (io.ReadCloser, context.CancelFunc, string, error) {
+		rcancel()
+		release()
+		return nil, nil, "", err
+	}
+	req, err := p.originRequest(rctx, f)
+	if err != nil {
+		return fail(err)
+	}
+	validator := ifRangeValidator(h)
+	if written > 0 && validator != "" {
+		req.Header.Set("Range", fmt.Sprintf("bytes=%d-", written))
+		req.Header.Set("If-Range", validator)
+	}
+	p.stats.originFetches.Add(1)
+	resp, err := p.transport.RoundTrip(req)
+	if err != nil {
+		p.stats.originErrors.Add(1)
+		return fail(err)
+	}
+	httpcache.RemoveHopByHop(resp.Header)
+	var rd io.ReadCloser
+	switch {
+	case !sameVersion(h, resp.Header):
+		err = errResumeMismatch
+	case resp.StatusCode == http.StatusPartialContent && req.Header.Get("Range") != "":
+		start, total, ok := parseContentRange(resp.Header.Get("Content-Range"))
+		if !ok || start != written || (length >= 0 && total != length) {
+			err = fmt.Errorf("%w: Content-Range %q for bytes %d-", errResumeMismatch, resp.Header.Get("Content-Range"), written)
+			break
+		}
+		rd, how = resp.Body, "range request"
+	case resp.StatusCode == http.StatusOK:
+		if length >= 0 && resp.ContentLength >= 0 && resp.ContentLength != length {
+			err = fmt.Errorf("%w: %d bytes, the peer's has %d", errResumeMismatch, resp.ContentLength, length)
+			break
+		}
+		rd, how = &prefixSkipper{r: resp.Body, left: written, sum: sha256.New(), want: sum.Sum(nil)}, "full refetch"
+	default:
+		err = fmt.Errorf("origin answered %d", resp.StatusCode)
+	}
+	if err != nil {
+		drainClose(resp.Body)
+		return fail(err)
+	}
+	return &releasingBody{ReadCloser: rd, release: release}, rcancel, how, nil
+}
+
+// ifRangeValidator is what an If-Range may carry for a copy: a strong ETag,
+// else Last-Modified; "" when there is neither.
+func ifRangeValidator(h http.Header) string {
+	if et := h.Get("ETag"); et != "" && !strings.HasPrefix(et, "W/") {
+		return et
+	}
+	return h.Get("Last-Modified")
+}
+
+// sameVersion reports whether an origin response may continue a copy with
+// header stored: validators the two share agree, and so does the encoding.
+func sameVersion(stored, resp http.Header) bool {
+	for _, k := range []string{"ETag", "Last-Modified"} {
+		a, b := stored.Get(k), resp.Get(k)
+		if a != "" && b != "" && a != b {
+			return false
+		}
+	}
+	return stored.Get("Content-Encoding") == resp.Get("Content-Encoding")
+}
+
+// parseContentRange parses "bytes first-last/total" (total known).
+func parseContentRange(v string) (first, total int64, ok bool) {
+	rest, found := strings.CutPrefix(strings.TrimSpace(v), "bytes ")
+	if !found {
+		return 0, 0, false
+	}
+	rng, tot, found := strings.Cut(rest, "/")
+	if !found {
+		return 0, 0, false
+	}
+	a, b, found := strings.Cut(rng, "-")
+	if !found {
+		return 0, 0, false
+	}
+	first, err1 := strconv.ParseInt(a, 10, 64)
+	last, err2 := strconv.ParseInt(b, 10, 64)
+	total, err3 := strconv.ParseInt(tot, 10, 64)
+	if err1 != nil || err2 != nil || err3 != nil || first < 0 || last < first || total <= last {
+		return 0, 0, false
+	}
+	return first, total, true
+}
+
+// prefixSkipper drops the first left bytes of a body, which must hash to
+// want (they are the bytes the visitors already have), and passes the rest.
+// While skipping, each Read consumes one chunk and returns (0, nil), so the
+// caller's stall guard sees progress.
+type prefixSkipper struct {
+	r    io.ReadCloser
+	left int64
+	sum  hash.Hash
+	want []byte
+	buf  []byte
+}
+
+func (s *prefixSkipper) Read(p []byte) (int, error) {
+	if s.left == 0 {
+		return s.r.Read(p)
+	}
+	if s.buf == nil {
+		s.buf = make([]byte, copyBufSize)
+	}
+	n, err := s.r.Read(s.buf[:min(int64(len(s.buf)), s.left)])
+	s.sum.Write(s.buf[:n])
+	s.left -= int64(n)
+	if s.left == 0 && !bytes.Equal(s.sum.Sum(nil), s.want) {
+		return 0, fmt.Errorf("%w: the first bytes differ", errResumeMismatch)
+	}
+	switch {
+	case err == io.EOF && s.left > 0:
+		return 0, fmt.Errorf("%w: shorter than the bytes already sent", errResumeMismatch)
+	case err != nil:
+		return 0, err
+	}
+	return 0, nil
+}
+
+func (s *prefixSkipper) Close() error { return s.r.Close() }
+
+// releasingBody runs release once when closed.
+type releasingBody struct {
+	io.ReadCloser
+	release func()
+	once    sync.Once
+}
+
+func (b *releasingBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.once.Do(b.release)
+	return err
+}
+
+// stallGuard cancels a transfer that delivers nothing for a while.
+type stallGuard struct {
+	t     *time.Timer
+	d     time.Duration
+	fired atomic.Bool
+}
+
+func newStallGuard(d time.Duration, cancel context.CancelFunc) *stallGuard {
+	g := &stallGuard{d: d}
+	g.t = time.AfterFunc(d, func() { g.fired.Store(true); cancel() })
+	g.t.Stop()
+	return g
+}
+
+// read is one Read of r under the guard.
+func (g *stallGuard) read(r io.Reader, buf []byte) (int, error) {
+	g.t.Reset(g.d)
+	n, err := r.Read(buf)
+	g.t.Stop()
+	return n, err
+}
+
+func (g *stallGuard) stalled() bool { return g.fired.Load() }
+func (g *stallGuard) stop()         { g.t.Stop() }
 
 // verifyPeerBody checks a peer's body against the length and hash it claimed.
 func verifyPeerBody(m *store.Meta, written int64, sum hash.Hash) error {

@@ -51,6 +51,12 @@ func (p *Proxy) writePage(w http.ResponseWriter, r *http.Request, status int, d 
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Add("Via", p.via())
+	if tr := TraceFrom(r.Context()); tr != nil {
+		tr.setResult("ERROR " + strconv.Itoa(status))
+		if wantsTrace(r.Header) {
+			h.Set(TraceHeader, tr.header())
+		}
+	}
 	w.WriteHeader(status)
 	if r.Method != http.MethodHead {
 		_, _ = w.Write(buf.Bytes())

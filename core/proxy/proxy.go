@@ -16,7 +16,10 @@
 // complete (Content-Length matched, chunked encoding terminated) and within
 // MaxObjectBytes; a partial, stalled or oversized transfer leaves the old copy,
 // and the visitor of an interrupted transfer gets a broken connection rather
-// than a truncated body that looks complete. When the origin fails (connect
+// than a truncated body that looks complete. A transfer from another proxy
+// that breaks off is continued from the origin instead (a range request
+// guarded by If-Range, or the whole body again with the bytes already sent
+// checked against it), so its visitors still get the whole response. When the origin fails (connect
 // error, timeout, 5xx, 403/404/408/429) a stale copy is served (STALE) for up
 // to MaxStale unless the response forbids it. Unreachable origins are
 // remembered for NegativeTTL, so a crowd asking for a dead site causes one
@@ -28,6 +31,10 @@
 //
 // Cooperative caching (other Coral proxies, found through the DSHT) plugs in
 // through the Peers interface; nil means a single node.
+//
+// A request with "X-Coral-Debug: 1" gets an X-Coral-Trace header saying
+// what the node did: DSHT levels searched, referrals tried, where the body
+// came from (see Trace); RecentTraces keeps the last ones for the status page.
 package proxy
 
 import (
@@ -71,10 +78,16 @@ var _ Store = (*store.Store)(nil)
 type Peers interface {
 	// Fetch asks other proxies for the object stored under key (see
 	// CacheKey) on a local miss, before the origin is contacted. It returns
-	// the response's meta (Status, Header, RequestTime, ResponseTime; Size
-	// and SHA256 when known, Size -1 otherwise) and a body stream, or an
-	// error wrapping store.ErrNotFound when no peer delivers. The proxy
-	// checks freshness, length and hash before storing the result.
+	// the response's meta (Status, Header; Size and SHA256 when known, Size
+	// -1 otherwise) and a body stream, or an error wrapping
+	// store.ErrNotFound when no peer delivers. The peer is an upstream
+	// cache: Header carries the copy's current Age (OpenForPeer sets it).
+	// RequestTime and ResponseTime, when they are this node's clock readings
+	// around the request to the peer that delivered, are used for the age
+	// calculation; otherwise the proxy uses its own around the Fetch call.
+	// The proxy checks freshness, length and hash before storing the
+	// result, and continues from the origin if the body breaks off. ctx
+	// carries the fetch's Trace (TraceFrom) for recording the path.
 	Fetch(ctx context.Context, key, canonicalURL string) (store.Meta, io.ReadCloser, error)
 	// Downloading is called when an origin download for key starts (so the
 	// node can announce "I am downloading"); done is called when it ends,
@@ -177,7 +190,8 @@ type Proxy struct {
 	closed  bool
 	wg      sync.WaitGroup
 
-	stats counters
+	stats  counters
+	traces traceRing
 }
 
 var _ http.Handler = (*Proxy)(nil)
@@ -309,6 +323,7 @@ type Stats struct {
 	Stale         uint64 // stale copy served (origin failing, stale-while-revalidate)
 	Revalidated   uint64 // stale copy confirmed by a 304
 	PeerHits      uint64 // fetched from another proxy
+	PeerResumes   uint64 // peer transfers that broke off and were continued from the origin
 	Coalesced     uint64 // visitors that joined a fetch already in progress
 	OriginFetches uint64 // requests sent to origins
 	OriginErrors  uint64 // origin unreachable, timed out, or broke off a body
@@ -324,6 +339,7 @@ type Stats struct {
 
 type counters struct {
 	requests, hits, misses, stale, revalidated, peerHits, coalesced atomic.Uint64
+	peerResumes                                                     atomic.Uint64
 	originFetches, originErrors, negativeHits, errors, refused      atomic.Uint64
 	passed, evictions, bytes                                        atomic.Uint64
 	inflight, queued                                                atomic.Int64
@@ -339,7 +355,7 @@ func (p *Proxy) Stats() Stats {
 		OriginErrors: c.originErrors.Load(), NegativeHits: c.negativeHits.Load(),
 		Errors: c.errors.Load(), Refused: c.refused.Load(), PassedThrough: c.passed.Load(),
 		Evictions: c.evictions.Load(), BytesServed: c.bytes.Load(), InFlight: c.inflight.Load(),
-		Queued: c.queued.Load(),
+		Queued: c.queued.Load(), PeerResumes: c.peerResumes.Load(),
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/coralcdn/coral/core/coralurl"
 	"github.com/coralcdn/coral/core/httpcache"
@@ -20,17 +21,25 @@ func (p *Proxy) serveCached(w http.ResponseWriter, r *http.Request, o coralurl.O
 	pkey := CacheKey(canon)
 	rq := httpcache.RequestDirectives(r.Header)
 	now := p.now()
+	tr := &Trace{}
+	r = r.WithContext(WithTrace(r.Context(), tr))
+	began := time.Now()
+	defer func() {
+		p.traces.add(TraceSummary{Time: now, URL: canon, Result: tr.resultOf(), Path: tr.String(), Duration: time.Since(began)})
+	}()
 	objKey, meta, found := p.lookup(pkey, canon, r.Header)
 	var stale *store.Meta
 	if found {
 		d := p.policy.Decide(r.Header, entryOf(meta), now)
 		switch d.Action {
 		case httpcache.Serve:
+			tr.Source("cache")
 			if p.serveStored(w, r, o, objKey, CacheHit) {
 				return
 			}
 			found = false // gone since Stat
 		case httpcache.ServeStale:
+			tr.Source("cache (stale, revalidating in the background)")
 			if p.serveStored(w, r, o, objKey, CacheStale) {
 				if !isPersonal(r.Header, p.opts.StripCookies) {
 					p.startBackground(p.newFetch(objKey, pkey, objKey, canon, o, r.Header, &meta))
@@ -51,8 +60,12 @@ func (p *Proxy) serveCached(w http.ResponseWriter, r *http.Request, o coralurl.O
 	}
 	if fail, dead := p.neg.get(o.String(), now); dead {
 		p.stats.negativeHits.Add(1)
-		if stale != nil && p.policy.StaleOnError(entryOf(*stale), now) && p.serveStored(w, r, o, objKey, CacheStale) {
-			return
+		tr.Step("origin failed recently (negative cache)")
+		if stale != nil && p.policy.StaleOnError(entryOf(*stale), now) {
+			tr.Source("cache (stale)")
+			if p.serveStored(w, r, o, objKey, CacheStale) {
+				return
+			}
 		}
 		p.failurePage(w, r, fail, true)
 		return
@@ -109,6 +122,11 @@ func (p *Proxy) serveFetch(w http.ResponseWriter, r *http.Request, o coralurl.Or
 	case <-r.Context().Done():
 		return
 	}
+	tr := TraceFrom(r.Context())
+	if !own {
+		tr.Step("joined a fetch in progress")
+	}
+	tr.include(f.trace)
 	switch f.outcome {
 	case outError:
 		p.failurePage(w, r, f.fail, false)
@@ -143,6 +161,11 @@ func (p *Proxy) serveFetch(w http.ResponseWriter, r *http.Request, o coralurl.Or
 func (p *Proxy) writeStream(w http.ResponseWriter, r *http.Request, o coralurl.Origin, f *fetch, rd *spoolReader) {
 	p.count(f.label)
 	h := f.header.Clone()
+	if f.label == CachePeer {
+		// A peer is an upstream cache; the copy's age keeps growing here.
+		h.Set("Age", httpcache.AgeHeader(httpcache.Age(httpcache.Entry{Status: f.status, Header: f.header,
+			RequestTime: f.reqTime, ResponseTime: f.respTime}, p.now())))
+	}
 	p.decorate(h, r, o, f.label)
 	if httpcache.NotModified(r.Header, f.status, f.header) {
 		p.writeNotModified(w, h)
@@ -227,7 +250,7 @@ func (p *Proxy) copyBody(w http.ResponseWriter, r *http.Request, body io.Reader)
 
 func (p *Proxy) writeNotModified(w http.ResponseWriter, h http.Header) {
 	nm := httpcache.NotModifiedHeader(h)
-	for _, k := range []string{"Age", "Via", "X-Coral-Cache"} {
+	for _, k := range []string{"Age", "Via", "X-Coral-Cache", TraceHeader} {
 		if v, ok := h[k]; ok {
 			nm[k] = v
 		}
@@ -240,6 +263,12 @@ func (p *Proxy) writeNotModified(w http.ResponseWriter, h http.Header) {
 func (p *Proxy) decorate(h http.Header, r *http.Request, o coralurl.Origin, label string) {
 	h.Add("Via", p.via())
 	h.Set("X-Coral-Cache", label)
+	if tr := TraceFrom(r.Context()); tr != nil {
+		tr.setResult(label)
+		if wantsTrace(r.Header) {
+			h.Set(TraceHeader, tr.header())
+		}
+	}
 	p.rewriteLocations(h, o, r.Host)
 }
 
@@ -381,6 +410,10 @@ func (p *Proxy) invalidate(canon string, o coralurl.Origin, h http.Header) {
 // copy, or a download in progress streamed as its bytes arrive (Size -1 and
 // a zero SHA256 when not yet known). Objects with Vary are not shared.
 // It returns an error wrapping store.ErrNotFound otherwise.
+//
+// Like any cache answering another, it states the copy's current age in the
+// Age header, so the receiver's freshness does not depend on the two
+// clocks agreeing (RequestTime and ResponseTime stay this node's readings).
 func (p *Proxy) OpenForPeer(ctx context.Context, key string) (store.Meta, io.ReadCloser, error) {
 	p.mu.Lock()
 	f := p.inflight[key]
@@ -397,10 +430,12 @@ func (p *Proxy) OpenForPeer(ctx context.Context, key string) (store.Meta, io.Rea
 			return store.Meta{}, nil, ctx.Err()
 		}
 		if f.outcome == outStream && f.storing && f.shareable && len(f.varyFields) == 0 && f.key == f.pkey {
-			return store.Meta{
+			m := store.Meta{
 				Key: key, URL: f.canon, Status: f.status, Header: f.header.Clone(),
 				RequestTime: f.reqTime, ResponseTime: f.respTime, Size: f.length,
-			}, rd, nil
+			}
+			m.Header.Set("Age", httpcache.AgeHeader(httpcache.Age(entryOf(m), p.now())))
+			return m, rd, nil
 		}
 		rd.Close()
 	}
@@ -412,6 +447,11 @@ func (p *Proxy) OpenForPeer(ctx context.Context, key string) (store.Meta, io.Rea
 		body.Close()
 		return store.Meta{}, nil, fmt.Errorf("proxy: %s has variants: %w", key, store.ErrNotFound)
 	}
+	m.Header = m.Header.Clone()
+	if m.Header == nil {
+		m.Header = http.Header{}
+	}
+	m.Header.Set("Age", httpcache.AgeHeader(httpcache.Age(entryOf(m), p.now())))
 	return m, body, nil
 }
 

@@ -1,0 +1,104 @@
+package coop
+
+import (
+	"context"
+	"io"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coralcdn/coral/core/dsht"
+	"github.com/coralcdn/coral/core/store"
+)
+
+// tasDSHT is a DSHT whose lookups find nothing and whose put+get calls
+// answer from a script, one answer per call; it reports cluster sizes like
+// *dsht.Node's Status.
+type tasDSHT struct {
+	sizes []int64 // cluster size per level, index = level
+
+	mu      sync.Mutex
+	answers [][]dsht.Value
+	calls   int
+}
+
+func (d *tasDSHT) Get(context.Context, dsht.ID, ...dsht.Option) ([]dsht.Value, error) {
+	return nil, nil
+}
+
+func (d *tasDSHT) Put(context.Context, dsht.ID, []byte, time.Duration, ...dsht.Option) error {
+	return nil
+}
+
+func (d *tasDSHT) PutGet(context.Context, dsht.ID, []byte, time.Duration, ...dsht.Option) ([]dsht.Value, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.calls++
+	if len(d.answers) == 0 {
+		return nil, nil
+	}
+	a := d.answers[0]
+	d.answers = d.answers[1:]
+	return a, nil
+}
+
+func (d *tasDSHT) Status() dsht.Status {
+	var st dsht.Status
+	for l, n := range d.sizes {
+		st.Levels = append(st.Levels, dsht.LevelStatus{Level: l, ClusterSize: n})
+	}
+	return st
+}
+
+type tasFetcher struct{ from chan string }
+
+func (f tasFetcher) FetchObject(_ context.Context, peer, key string) (store.Meta, io.ReadCloser, error) {
+	f.from <- peer
+	return store.Meta{Key: key, Size: 2}, io.NopCloser(strings.NewReader("ok")), nil
+}
+
+// A node alone in its local clusters tests at the global level at once;
+// a node with cluster-mates tests among them first and goes to the global
+// level only when none of them was first. Whoever was first is fetched
+// from; a node first everywhere goes to the origin.
+func TestTestAndSetClimbsToGlobal(t *testing.T) {
+	self, other := "12D3KooWSelf", "12D3KooWOther"
+	ref := []dsht.Value{{Data: EncodeReferral(Referral{Peer: other, State: StateDownloading})}}
+	for _, tc := range []struct {
+		name      string
+		sizes     []int64
+		answers   [][]dsht.Value
+		wantCalls int
+		wantPeer  bool
+	}{
+		{"alone locally, someone first globally", []int64{50, 1, 1}, [][]dsht.Value{ref}, 1, true},
+		{"alone locally, first globally", []int64{50, 1, 1}, nil, 1, false},
+		{"cluster-mate first", []int64{50, 4, 3}, [][]dsht.Value{ref}, 1, true},
+		{"first in cluster, another cluster first", []int64{50, 4, 3}, [][]dsht.Value{nil, ref}, 2, true},
+		{"first in cluster and globally", []int64{50, 4, 1}, nil, 2, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := &tasDSHT{sizes: tc.sizes, answers: tc.answers}
+			f := tasFetcher{from: make(chan string, 4)}
+			c := New(Config{Self: self, PutGet: true}, d, f)
+			defer c.Close()
+			_, body, err := c.Fetch(context.Background(), "key", "http://example.com/x")
+			if tc.wantPeer {
+				if err != nil {
+					t.Fatalf("Fetch: %v, want the body from %s", err, other)
+				}
+				body.Close()
+				if got := <-f.from; got != other {
+					t.Errorf("fetched from %s, want %s", got, other)
+				}
+			} else if err == nil {
+				body.Close()
+				t.Fatalf("Fetch found a peer; want a miss (this node goes to the origin)")
+			}
+			if d.calls != tc.wantCalls {
+				t.Errorf("%d put+get calls, want %d", d.calls, tc.wantCalls)
+			}
+		})
+	}
+}

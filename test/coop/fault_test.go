@@ -1,0 +1,108 @@
+package cooptest
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coralcdn/coral/core/coop"
+	"github.com/coralcdn/coral/core/proxy"
+)
+
+// The holder of a copy dies in the middle of a transfer: the requester goes
+// on from the origin, and its visitor, who already has part of the body,
+// still gets the complete, correct response.
+//
+// The holder is made slow the way it is in a flash crowd: it is itself still
+// downloading from a slow origin, which has sent half the body and waits.
+// The requester finds the holder's "downloading" referral, streams the half
+// it has, and then the holder is killed (its libp2p host closes every
+// connection at once, as a crash does).
+func TestHolderKilledMidTransfer(t *testing.T) {
+	nw := newNetwork(t, 3, netOptions{})
+	holder, requester := nw.nodes[0], nw.nodes[1]
+
+	full := bytes.Repeat([]byte("coral-fault-test-0123456789abcdef"), (2<<20)/33) // ~2 MiB
+	half := len(full) / 2
+	halfSent, release := make(chan struct{}), make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	var mu sync.Mutex
+	var requests []string // Range header of each origin request
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		requests = append(requests, r.Header.Get("Range"))
+		first := len(requests) == 1
+		mu.Unlock()
+		w.Header().Set("Cache-Control", "max-age=600")
+		w.Header().Set("ETag", `"big-v1"`)
+		if !first {
+			http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(full))
+			return
+		}
+		w.Header().Set("Content-Length", fmt.Sprint(len(full)))
+		w.Write(full[:half])
+		http.NewResponseController(w).Flush()
+		close(halfSent)
+		select { // the holder's download hangs here until the test ends
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(origin.Close)
+	u := origin.URL + "/big.bin"
+
+	go func() { // the holder's own visitor; it will see a broken connection
+		resp := holder.get(t, u)
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}()
+	recv(t, "the origin to send half the body to the holder", halfSent)
+	eventually(t, 20*time.Second, "the holder's download to be announced", func() bool {
+		return hasReferral(requester.referrals(u, 2, 0), holder.peerID(), coop.StateDownloading)
+	})
+
+	resp := requester.get(t, u, proxy.DebugHeader, "1")
+	defer resp.Body.Close()
+	if resp.Header.Get("X-Coral-Cache") != proxy.CachePeer || !strings.Contains(resp.Header.Get(proxy.TraceHeader), "from peer "+holder.short()) {
+		t.Fatalf("requester answered %s, trace %q; want the holder's copy", resp.Header.Get("X-Coral-Cache"), resp.Header.Get(proxy.TraceHeader))
+	}
+	got := make([]byte, half)
+	if _, err := io.ReadFull(resp.Body, got); err != nil {
+		t.Fatalf("reading the half the holder has: %v", err)
+	}
+	holder.close() // kill the holder mid-transfer
+	rest, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("visitor's connection broke after the holder died: %v (%d more bytes)", err, len(rest))
+	}
+	got = append(got, rest...)
+	if len(got) != len(full) || digest(got) != digest(full) {
+		t.Fatalf("visitor got %d bytes (sha %s), want %d (sha %s)", len(got), digest(got)[:12], len(full), digest(full)[:12])
+	}
+
+	mu.Lock()
+	reqs := append([]string(nil), requests...)
+	mu.Unlock()
+	if want := []string{"", fmt.Sprintf("bytes=%d-", half)}; len(reqs) != 2 || reqs[0] != want[0] || reqs[1] != want[1] {
+		t.Errorf("origin requests (Range) %q, want %q: the rest, not the whole body again", reqs, want)
+	}
+	// The requester kept the complete copy, and the path is on record.
+	r := requester.fetch(t, u)
+	if r.err != nil || r.cache() != proxy.CacheHit || digest(r.body) != digest(full) {
+		t.Errorf("requester's stored copy: %v %s %d bytes", r.err, r.cache(), len(r.body))
+	}
+	eventually(t, 10*time.Second, "the resume in the requester's recent traces", func() bool {
+		for _, tr := range requester.proxy.RecentTraces() {
+			if tr.Result == proxy.CachePeer && strings.Contains(tr.Path, fmt.Sprintf("then origin from byte %d", half)) {
+				return true
+			}
+		}
+		return false
+	})
+}
