@@ -5,11 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -17,28 +13,12 @@ import (
 	"github.com/coralcdn/coral/app/control"
 )
 
-type syncWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (s *syncWriter) Write(b []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(b)
-}
-
 // buildCoral builds the coral binary once for the package's tests.
 func buildCoral(t testing.TB) string {
 	t.Helper()
-	if p := os.Getenv("CORAL_BIN"); p != "" {
-		return p
-	}
-	bin := filepath.Join(t.TempDir(), "coral")
-	cmd := exec.Command("go", "build", "-o", bin, "github.com/coralcdn/coral/app/cmd/coral")
-	cmd.Stderr = os.Stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("build coral: %v", err)
+	bin, err := BuildBinary(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
 	}
 	return bin
 }
@@ -77,9 +57,9 @@ func TestPeersServeEachOthersCopies(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	var log strings.Builder
+	var log LogBuffer
 	c, err := Start(ctx, Options{
-		Nodes: 3, Binary: buildCoral(t), Dir: t.TempDir(), Log: &syncWriter{w: &log},
+		Nodes: 3, Binary: buildCoral(t), Dir: t.TempDir(), Log: &log,
 		Extra: func(int) string { return "[cache]\nallow_private_origins = true\n" },
 	})
 	if err != nil {

@@ -11,12 +11,10 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -25,28 +23,12 @@ import (
 	"github.com/coralcdn/coral/test/cluster"
 )
 
-type syncWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (s *syncWriter) Write(b []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(b)
-}
-
 // buildCoral builds the coral binary once per test (CORAL_BIN overrides).
 func buildCoral(t testing.TB) string {
 	t.Helper()
-	if p := os.Getenv("CORAL_BIN"); p != "" {
-		return p
-	}
-	bin := filepath.Join(t.TempDir(), "coral")
-	cmd := exec.Command("go", "build", "-o", bin, "github.com/coralcdn/coral/app/cmd/coral")
-	cmd.Stderr = os.Stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("build coral: %v", err)
+	bin, err := cluster.BuildBinary(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
 	}
 	return bin
 }
@@ -66,13 +48,8 @@ func startCluster(t *testing.T, n int, http func(i int) string) *cluster.Cluster
 // tryCluster is startCluster returning the error and the nodes' output.
 func tryCluster(t *testing.T, n int, http func(i int) string) (*cluster.Cluster, func() string, error) {
 	t.Helper()
-	var log bytes.Buffer
-	lw := &syncWriter{w: &log}
-	logs := func() string {
-		lw.mu.Lock()
-		defer lw.mu.Unlock()
-		return log.String()
-	}
+	lw := &cluster.LogBuffer{}
+	logs := lw.String
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	c, err := cluster.Start(ctx, cluster.Options{

@@ -19,19 +19,15 @@ import (
 	"time"
 
 	"github.com/coralcdn/coral/app/control"
+	"github.com/coralcdn/coral/test/cluster"
 )
 
 // buildCoral builds the coral binary for the test (CORAL_BIN overrides).
 func buildCoral(t testing.TB) string {
 	t.Helper()
-	if p := os.Getenv("CORAL_BIN"); p != "" {
-		return p
-	}
-	bin := filepath.Join(t.TempDir(), "coral")
-	cmd := exec.Command("go", "build", "-o", bin, "github.com/coralcdn/coral/app/cmd/coral")
-	cmd.Stderr = os.Stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("build coral: %v", err)
+	bin, err := cluster.BuildBinary(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
 	}
 	return bin
 }
