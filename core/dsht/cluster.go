@@ -1,13 +1,14 @@
 package dsht
 
 import (
+	"encoding/hex"
 	"slices"
 	"time"
 )
 
 // clusterView is what this node knows about one level-l cluster: its size
-// (the median of its members' claims) and how many of the members it measured
-// are within the level's RTT threshold.
+// (the median of its members' recent claims) and how many of the members it
+// measured are within the level's RTT threshold.
 type clusterView struct {
 	ID      ID
 	Size    int64
@@ -19,9 +20,11 @@ type clusterParams struct {
 	Fraction   float64 // ClusterFraction
 	MinSamples int     // ClusterMinSamples
 	// Hysteresis: a cluster counts as larger only when it is this many times
-	// the other's size; between comparable clusters the lower ID wins, a
-	// total order, so two similar clusters merge one way instead of swapping
-	// members back and forth.
+	// the other's size; between comparable clusters the lower ID (the older
+	// cluster, see newClusterID) wins, a total order, so two similar
+	// clusters merge one way instead of swapping members back and forth.
+	// Size estimates of large clusters are noisy (tens of percent), so the
+	// factor is generous.
 	Hysteresis float64
 }
 
@@ -123,7 +126,7 @@ func median(xs []int64) int64 {
 const clusterSampleBudget = 3
 
 func (n *Node) clusterParams() clusterParams {
-	return clusterParams{Fraction: n.cfg.ClusterFraction, MinSamples: n.cfg.ClusterMinSamples, Hysteresis: 1.5}
+	return clusterParams{Fraction: n.cfg.ClusterFraction, MinSamples: n.cfg.ClusterMinSamples, Hysteresis: 3}
 }
 
 type clusterAgg struct {
@@ -299,16 +302,35 @@ func (n *Node) pingAndEvaluate(l int, targets []NodeInfo) {
 func (n *Node) joinCluster(l int, id ID) {
 	now := n.now()
 	lv := n.levels[l]
-	n.log.Debug("cluster change", "level", l, "from", shortID(lv.cluster), "to", shortID(id))
+	n.log.Debug("cluster change", "level", l, "from", clusterName(lv.cluster), "to", clusterName(id))
+	// Tell the nearest members of the old cluster (the ping carries the new
+	// claim): if the new cluster suits this node it likely suits them, and
+	// a merge spreads through a large cluster in a few rounds instead of
+	// waiting for each member to stumble on it.
+	var old []*peerState
+	for _, mid := range lv.table.list() {
+		if p := n.peers.get(mid); p != nil && p.rttN > 0 && p.srtt < lv.threshold {
+			old = append(old, p)
+		}
+	}
+	slices.SortFunc(old, func(a, b *peerState) int {
+		if a.srtt != b.srtt {
+			return int(a.srtt - b.srtt)
+		}
+		return compareID(a.info.ID, b.info.ID)
+	})
 	lv.cluster = id
 	lv.changes++
-	lv.sizeAt = 0
 	lv.table.clear()
 	for _, p := range n.peers.sorted() {
 		if c, ok := p.claimAt(l, now, n.cfg.ClaimTTL); ok && c.id == id && p.lastOK > 0 &&
 			!p.recentlyFailed(now, n.cfg.UnreachableTTL) {
 			lv.table.add(p.info.ID, p.kad)
 		}
+	}
+	lv.sizeAt = 0 // re-estimate from the new table
+	for _, p := range old[:min(len(old), n.cfg.ClusterSample/2)] {
+		n.call(p.info, nil, &Request{Op: OpPing}, n.rto(p.info.ID), func(*Response, error) {})
 	}
 	if lv.table.size() > 0 {
 		n.findNode(l, n.selfKad, n.cfg.K, nil)
@@ -363,15 +385,9 @@ func (n *Node) sampleCluster(l int, id ID, a *clusterAgg) {
 	})
 }
 
-func shortID(id ID) string {
-	const hex = "0123456789abcdef"
-	b := make([]byte, 8)
-	for i := 0; i < 4; i++ {
-		b[2*i] = hex[id[i]>>4]
-		b[2*i+1] = hex[id[i]&15]
-	}
-	return string(b)
-}
+// clusterName is a short printable name for a cluster ID (its bytes after
+// the founding time).
+func clusterName(id ID) string { return hex.EncodeToString(id[8:14]) }
 
 // nudge brings the next cluster evaluation forward when a peer within
 // level l's threshold claims a cluster clearly larger than this node's.

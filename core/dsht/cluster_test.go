@@ -3,7 +3,7 @@ package dsht
 import "testing"
 
 func TestDecideCluster(t *testing.T) {
-	p := clusterParams{Fraction: 0.8, MinSamples: 3, Hysteresis: 1.5}
+	p := clusterParams{Fraction: 0.8, MinSamples: 3, Hysteresis: 3}
 	low, mid, high := ID{1}, ID{5}, ID{9}
 	view := func(id ID, size int64, sampled, within int) clusterView {
 		return clusterView{ID: id, Size: size, Sampled: sampled, Within: within}
@@ -107,7 +107,7 @@ func TestDecideCluster(t *testing.T) {
 // Between any two clusters at most one side wants to move, or members would
 // swap back and forth forever.
 func TestClusterPreferenceIsAntisymmetric(t *testing.T) {
-	p := clusterParams{Fraction: 0.8, MinSamples: 3, Hysteresis: 1.5}
+	p := clusterParams{Fraction: 0.8, MinSamples: 3, Hysteresis: 3}
 	for a := int64(1); a < 200; a += 7 {
 		for b := int64(1); b < 200; b += 5 {
 			x, y := clusterView{ID: ID{1}, Size: a}, clusterView{ID: ID{2}, Size: b}

@@ -39,6 +39,7 @@ func (n *Node) handle(from NodeInfo, req *Request, reply func(*Response, error))
 	p.fails = 0
 	p.setClaims(req.Clusters, now)
 	n.updateTables(p, now)
+	n.nudge(p, now)
 
 	if req.ForwardTo != nil {
 		n.forward(from, req, reply)

@@ -1,6 +1,7 @@
 package dsht
 
 import (
+	"errors"
 	"slices"
 	"time"
 )
@@ -25,6 +26,7 @@ type cand struct {
 	state       candState
 	self        bool
 	directTried bool
+	retried     bool  // a timed-out direct RPC was sent again
 	claimAt     int64 // newest third-party claim of direct contact (unix ns)
 	vias        []via // responders in this lookup that returned it
 	viaTried    []ID
@@ -179,7 +181,7 @@ func (l *lookup) query(c *cand) {
 	p := n.peers.get(c.info.ID)
 	if p == nil || p.directAllowed(n.now(), n.cfg.UnreachableTTL, c.claimAt) {
 		c.directTried = true
-		l.send(c, nil)
+		l.send(c, nil, 1)
 		return
 	}
 	if l.tryVia(c) {
@@ -225,13 +227,15 @@ func (l *lookup) tryVia(c *cand) bool {
 		}
 		c.viaTried = append(c.viaTried, v.id)
 		relay := r.info
-		l.send(c, &relay)
+		l.send(c, &relay, 1)
 		return true
 	}
 	return false
 }
 
-func (l *lookup) send(c *cand, via *NodeInfo) {
+// send queries c, through via when set, with the adaptive timeout scaled
+// by backoff.
+func (l *lookup) send(c *cand, via *NodeInfo, backoff time.Duration) {
 	n := l.n
 	if c.state != csInflight {
 		c.state = csInflight
@@ -244,20 +248,28 @@ func (l *lookup) send(c *cand, via *NodeInfo) {
 		timeout += n.rto(via.ID)
 	}
 	req := l.req
-	n.call(c.info, via, &req, timeout, func(resp *Response, err error) {
+	n.call(c.info, via, &req, backoff*timeout, func(resp *Response, err error) {
 		if l.done {
 			return
 		}
 		if err != nil {
-			l.failed(c, via)
+			l.failed(c, via, err)
 			return
 		}
 		l.answered(c, via, resp)
 	})
 }
 
-func (l *lookup) failed(c *cand, via *NodeInfo) {
+// failed handles an RPC to c that got no answer. Near the root a lost
+// message matters, so a timed-out direct RPC is sent once more with twice
+// the timeout (Coral retried failed RPCs) before relays are tried.
+func (l *lookup) failed(c *cand, via *NodeInfo, err error) {
 	n := l.n
+	if via == nil && !c.retried && errors.Is(err, ErrTimeout) && l.rank(c) < n.cfg.RootNeighbours {
+		c.retried = true
+		l.send(c, nil, 2)
+		return
+	}
 	if via == nil && n.cfg.IndirectRouting && len(c.vias) > 0 {
 		// Remember who vouched for it, for this and later lookups.
 		p := n.peers.get(c.info.ID)

@@ -190,13 +190,22 @@ func (n *Node) after(d time.Duration, f func()) func() bool {
 
 func (n *Node) now() int64 { return n.cfg.Clock().UnixNano() }
 
+// newClusterID names a cluster this node founds: the founding time (unix
+// nanoseconds, big-endian) followed by a hash, so that ordering IDs orders
+// clusters by age and, between clusters of comparable size, members move to
+// the older one instead of a newcomer pulling an established cluster apart.
 func (n *Node) newClusterID() ID {
 	n.clusterSeq++
+	now := n.cfg.Clock().UnixNano()
 	var b [48]byte
 	copy(b[:], n.self.ID[:])
 	binary.BigEndian.PutUint64(b[32:], n.clusterSeq)
-	binary.BigEndian.PutUint64(b[40:], uint64(n.cfg.Clock().UnixNano()))
-	return sha256.Sum256(b[:])
+	binary.BigEndian.PutUint64(b[40:], uint64(now))
+	h := sha256.Sum256(b[:])
+	var id ID
+	binary.BigEndian.PutUint64(id[:8], uint64(now))
+	copy(id[8:], h[:24])
+	return id
 }
 
 func (n *Node) numLevels() int { return len(n.levels) }
@@ -459,7 +468,7 @@ func (n *Node) Status() Status {
 		st.Self = n.self
 		for l, lv := range n.levels {
 			ls := LevelStatus{Level: l, Threshold: lv.threshold, Cluster: lv.cluster,
-				ClusterSize: lv.table.estimateSize(n.cfg.K), ClusterChanges: lv.changes}
+				ClusterSize: n.clusterSize(l), ClusterChanges: lv.changes}
 			for _, id := range lv.table.list() {
 				te := TableEntry{Node: NodeInfo{ID: id}}
 				if p := n.peers.get(id); p != nil {

@@ -208,13 +208,26 @@ func (n *Node) clusterClaims() []ClusterInfo {
 	return n.claims
 }
 
-// clusterSize is this node's own estimate of its level-l cluster, cached for
-// a second because every RPC carries it.
+// clusterSize is this node's own estimate of its level-l cluster, counting
+// only table members whose recent claims name the cluster (members that left
+// linger in the table until heard from), cached for a second because every
+// RPC carries it.
 func (n *Node) clusterSize(l int) int64 {
 	lv := n.levels[l]
 	now := n.now()
 	if lv.sizeAt == 0 || now-lv.sizeAt > int64(time.Second) {
-		lv.size = lv.table.estimateSize(n.cfg.K)
+		var keep func(ID) bool
+		if l > 0 {
+			keep = func(id ID) bool {
+				p := n.peers.get(id)
+				if p == nil {
+					return false
+				}
+				c, ok := p.claimAt(l, now, n.cfg.ClaimTTL)
+				return ok && c.id == lv.cluster
+			}
+		}
+		lv.size = lv.table.estimateSize(n.cfg.K, keep)
 		lv.sizeAt = now
 	}
 	return lv.size

@@ -233,21 +233,31 @@ func (t *table) clear() {
 func (t *table) bucketFill(c int) int { return t.rt.NPeersForCpl(uint(c)) }
 
 // estimateSize estimates how many nodes the table's cluster has, counting
-// this node: exactly when the table holds fewer than k members, otherwise from
-// the density of the k nearest (the k-th nearest of n uniform nodes lies at
-// about k/n of the space).
-func (t *table) estimateSize(k int) int64 {
-	if t.n < k || k < 1 {
-		return int64(t.n) + 1
+// this node, from the members keep accepts (nil: all): exactly when fewer
+// than k of them are known, otherwise from the density of the k nearest (the
+// k-th nearest of n uniform nodes lies at about k/n of the space).
+func (t *table) estimateSize(k int, keep func(ID) bool) int64 {
+	if k < 1 {
+		k = 1
 	}
-	near := t.closest(t.self, k)
-	d := xorKad(t.self, kadOf(near[len(near)-1]))
+	var near []ID
+	for _, id := range t.closest(t.self, t.n) {
+		if keep == nil || keep(id) {
+			near = append(near, id)
+			if len(near) == k {
+				break
+			}
+		}
+	}
+	if len(near) < k {
+		return int64(len(near)) + 1
+	}
+	d := xorKad(t.self, kadOf(near[k-1]))
 	frac := float64(binary.BigEndian.Uint64(d[:8])) / math.Exp2(64)
 	if frac <= 0 {
-		return int64(t.n) + 1
+		return int64(k) + 1
 	}
-	est := float64(k) / frac
-	return max(int64(t.n)+1, int64(math.Round(est)))
+	return max(int64(k)+1, int64(math.Round(float64(k)/frac)))
 }
 
 // randomKadWithCpl returns a random position sharing exactly c prefix bits

@@ -87,9 +87,14 @@ func TestTableEstimateSize(t *testing.T) {
 		for _, id := range ids[1:] {
 			tb.add(id, kadOf(id))
 		}
-		est := tb.estimateSize(20)
+		est := tb.estimateSize(20, nil)
 		if est < int64(n)/2 || est > int64(n)*2 {
 			t.Errorf("%d nodes: estimated %d", n, est)
+		}
+		// Only members the filter keeps count.
+		half := tb.estimateSize(20, func(id ID) bool { return id[0]&1 == 0 })
+		if n >= 1000 && (half < int64(n)/4 || half > int64(n)) {
+			t.Errorf("%d nodes, half kept: estimated %d", n, half)
 		}
 	}
 }
