@@ -45,8 +45,15 @@ test: deps fmt-check vet build
 	$(GO) test -count=1 -timeout 20m ./...
 	$(GO) test -count=1 -race -timeout 20m -short $(RACE_PKGS)
 
+# bench: benchmarks that print figures (never part of `make test`).
 bench: build
 	bash test/bench/cachehit/run.sh
+	$(GO) run ./test/bench/dnsqps
+	$(GO) run ./test/bench/flashcrowd -bin $(BIN)
+
+# demo: a small local network, an origin and a crowd, live.
+demo: build
+	$(GO) run ./test/demo -bin $(BIN)
 
 clean:
 	rm -rf bin
