@@ -73,7 +73,10 @@ type Config struct {
 	// up sends the request to the origin, and in a flash crowd the DSHT is
 	// slowest exactly when the origin can least afford that.
 	TestAndSetTimeout time.Duration
-	// FetchTimeout bounds waiting for a peer's response header (5s).
+	// FetchTimeout bounds waiting for a peer's response header (5s). A
+	// peer still downloading gets LookupTimeout and TestAndSetTimeout on
+	// top: it has a header to send only once its own lookup, put+get and
+	// upstream have answered, and under load those are what take long.
 	FetchTimeout time.Duration
 	// MaxAnnouncements bounds concurrent background puts (16).
 	MaxAnnouncements int
@@ -431,7 +434,11 @@ func (c *Coop) race(ctx context.Context, key string, cands []candidate) (store.M
 		actx, cancel := context.WithCancel(ctx)
 		cancels[i] = cancel
 		go func() {
-			hctx, hcancel := context.WithTimeout(actx, c.cfg.FetchTimeout)
+			wait := c.cfg.FetchTimeout
+			if cd.State == StateDownloading {
+				wait += c.cfg.LookupTimeout + c.cfg.TestAndSetTimeout
+			}
+			hctx, hcancel := context.WithTimeout(actx, wait)
 			defer hcancel()
 			type hdr struct {
 				meta store.Meta

@@ -102,3 +102,65 @@ func TestTestAndSetClimbsToGlobal(t *testing.T) {
 		})
 	}
 }
+
+// lateFetcher answers after delay, or never when delay is zero; either
+// way it gives up when its context ends.
+type lateFetcher struct{ delay time.Duration }
+
+func (f lateFetcher) FetchObject(ctx context.Context, peer, key string) (store.Meta, io.ReadCloser, error) {
+	var answer <-chan time.Time
+	if f.delay > 0 {
+		answer = time.After(f.delay)
+	}
+	select {
+	case <-answer:
+		return store.Meta{Key: key, Size: 2}, io.NopCloser(strings.NewReader("ok")), nil
+	case <-ctx.Done():
+		return store.Meta{}, nil, ctx.Err()
+	}
+}
+
+// A proxy that is still downloading has a header to send only after its
+// own lookup and put+get, so it is waited for longer than a proxy holding
+// a copy: a healthy chain of downloads must not fall apart (and send both
+// ends to the origin) because the DSHT is slow under a crowd. A holder
+// that does not answer within FetchTimeout is given up on.
+func TestDownloadingReferralWaitedLonger(t *testing.T) {
+	const other = "12D3KooWOther"
+	for _, tc := range []struct {
+		name  string
+		state int
+		delay time.Duration // 0: the peer never answers
+		want  bool
+	}{
+		// 20 ms is far past the 1 ms FetchTimeout, far within the hour
+		// of lookup and put+get allowance.
+		{"downloading, answers late", StateDownloading, 20 * time.Millisecond, true},
+		{"cached, never answers", StateCached, 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := &tasDSHT{}
+			c := New(Config{Self: "12D3KooWSelf", FetchTimeout: time.Millisecond,
+				LookupTimeout: time.Hour, TestAndSetTimeout: time.Hour},
+				refDSHT{d, Referral{Peer: other, State: tc.state}}, lateFetcher{tc.delay})
+			t.Cleanup(func() { c.Close() })
+			_, body, err := c.Fetch(context.Background(), "key", "http://example.com/x")
+			if err == nil {
+				body.Close()
+			}
+			if got := err == nil; got != tc.want {
+				t.Errorf("delivered %v, want %v (err %v)", got, tc.want, err)
+			}
+		})
+	}
+}
+
+// refDSHT is tasDSHT whose lookups find one referral.
+type refDSHT struct {
+	*tasDSHT
+	ref Referral
+}
+
+func (d refDSHT) Get(context.Context, dsht.ID, ...dsht.Option) ([]dsht.Value, error) {
+	return []dsht.Value{{Data: EncodeReferral(d.ref)}}, nil
+}

@@ -390,7 +390,9 @@ func (n *Node) sampleCluster(l int, id ID, a *clusterAgg) {
 func clusterName(id ID) string { return hex.EncodeToString(id[8:14]) }
 
 // nudge brings the next cluster evaluation forward when a peer within
-// level l's threshold claims a cluster clearly larger than this node's.
+// level l's threshold claims a cluster this node would prefer to its own
+// (clearly larger, or comparable and older): when one member of a cluster
+// moves, the ones it tells follow within an interval, not after backoff.
 func (n *Node) nudge(p *peerState, now int64) {
 	if !n.maintain || n.closed || n.clusterBackoff <= 1 || p.rttN == 0 {
 		return
@@ -401,7 +403,8 @@ func (n *Node) nudge(p *peerState, now int64) {
 		if !ok || c.id == lv.cluster || p.srtt >= lv.threshold {
 			continue
 		}
-		if float64(c.size) > n.clusterParams().Hysteresis*float64(max(lv.size, 1)) {
+		mine := clusterView{ID: lv.cluster, Size: max(lv.size, 1)}
+		if n.clusterParams().better(clusterView{ID: c.id, Size: c.size}, mine) {
 			n.clusterBackoff = 1
 			if stop := n.timers[tickCluster]; stop != nil {
 				stop()

@@ -181,7 +181,7 @@ func (l *lookup) query(c *cand) {
 	p := n.peers.get(c.info.ID)
 	if p == nil || p.directAllowed(n.now(), n.cfg.UnreachableTTL, c.claimAt) {
 		c.directTried = true
-		l.send(c, nil, 1)
+		l.send(c, nil)
 		return
 	}
 	if l.tryVia(c) {
@@ -227,15 +227,14 @@ func (l *lookup) tryVia(c *cand) bool {
 		}
 		c.viaTried = append(c.viaTried, v.id)
 		relay := r.info
-		l.send(c, &relay, 1)
+		l.send(c, &relay)
 		return true
 	}
 	return false
 }
 
-// send queries c, through via when set, with the adaptive timeout scaled
-// by backoff.
-func (l *lookup) send(c *cand, via *NodeInfo, backoff time.Duration) {
+// send queries c, through via when set.
+func (l *lookup) send(c *cand, via *NodeInfo) {
 	n := l.n
 	if c.state != csInflight {
 		c.state = csInflight
@@ -248,7 +247,7 @@ func (l *lookup) send(c *cand, via *NodeInfo, backoff time.Duration) {
 		timeout += n.rto(via.ID)
 	}
 	req := l.req
-	n.call(c.info, via, &req, backoff*timeout, func(resp *Response, err error) {
+	n.call(c.info, via, &req, timeout, func(resp *Response, err error) {
 		if l.done {
 			return
 		}
@@ -261,13 +260,13 @@ func (l *lookup) send(c *cand, via *NodeInfo, backoff time.Duration) {
 }
 
 // failed handles an RPC to c that got no answer. Near the root a lost
-// message matters, so a timed-out direct RPC is sent once more with twice
-// the timeout (Coral retried failed RPCs) before relays are tried.
+// message matters, so a timed-out direct RPC is sent once more (Coral
+// retried failed RPCs) before relays are tried.
 func (l *lookup) failed(c *cand, via *NodeInfo, err error) {
 	n := l.n
 	if via == nil && !c.retried && errors.Is(err, ErrTimeout) && l.rank(c) < n.cfg.RootNeighbours {
 		c.retried = true
-		l.send(c, nil, 2)
+		l.send(c, nil)
 		return
 	}
 	if via == nil && n.cfg.IndirectRouting && len(c.vias) > 0 {

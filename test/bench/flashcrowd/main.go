@@ -34,6 +34,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -440,6 +441,7 @@ func reportFailures(what string, s crowdStats) {
 		if errors.Is(f.Err, context.DeadlineExceeded) {
 			msg = "unfinished at the deadline"
 		}
+		msg = quotedURL.ReplaceAllString(msg, "<url>")
 		if len(msg) > 160 {
 			msg = msg[:160] + "…"
 		}
@@ -455,6 +457,8 @@ func reportFailures(what string, s crowdStats) {
 		shown++
 	}
 }
+
+var quotedURL = regexp.MustCompile(`"http://[^"]*"`)
 
 func share(k, n int) string {
 	if n == 0 {
