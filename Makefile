@@ -1,6 +1,8 @@
 # Coral's build. The README's two commands are `make run` and `make test`;
 # both install what is missing on a fresh Debian machine (as root) first.
 
+# packaging/install-deps.sh puts Go in /usr/local/go when the machine has none.
+export PATH := $(PATH):/usr/local/go/bin
 GO       ?= go
 BIN      := bin/coral
 PKG      := github.com/coralcdn/coral

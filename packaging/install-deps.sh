@@ -9,7 +9,8 @@ have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok
 for p in gcc pkg-config libgl1-mesa-dev xorg-dev; do have_pkg "$p" || need+=("$p"); done
 # Multi-host tests (network namespaces, non-transitive links) and benchmarks.
 for p in iproute2 iptables wrk nginx-light xvfb; do have_pkg "$p" || need+=("$p"); done
-command -v go >/dev/null 2>&1 || need+=(golang-go)
+# Fetching the Go toolchain (below) when the machine has none.
+for p in curl ca-certificates unzip; do have_pkg "$p" || need+=("$p"); done
 
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
@@ -23,9 +24,38 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
-# Debian's Go may be older than go.mod wants; Go >= 1.21 then fetches the
-# right toolchain from the module proxy by itself (GOTOOLCHAIN=auto).
-if ! go version >/dev/null 2>&1; then
-  echo "coral: go is not usable after install" >&2
-  exit 1
+# Go: any Go >= 1.21 fetches the toolchain go.mod names by itself
+# (GOTOOLCHAIN=auto). Debian 12's golang-go is 1.19, too old for that, so a
+# machine without a usable Go gets go.mod's release from the Go module proxy
+# (the toolchain is published there as the module golang.org/toolchain),
+# unpacked into /usr/local/go, where the Makefile looks for it.
+export PATH="$PATH:/usr/local/go/bin"
+go_ok() {
+  local v
+  v=$(go env GOVERSION 2>/dev/null) || return 1
+  v=${v#go}
+  [ "${v%%.*}" -gt 1 ] 2>/dev/null && return 0
+  v=${v#*.}
+  [ "${v%%[!0-9]*}" -ge 21 ] 2>/dev/null
+}
+if ! go_ok; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "coral: Go 1.21 or newer is needed (https://go.dev/dl/); run as root to have it installed" >&2
+    exit 1
+  fi
+  want=$(sed -n 's/^go \([0-9.]*\)$/\1/p' "$(dirname "$0")/../go.mod")
+  arch=$(dpkg --print-architecture)
+  proxy=${GOPROXY:-https://proxy.golang.org}
+  proxy=${proxy%%,*}
+  zip="$proxy/golang.org/toolchain/@v/v0.0.1-go$want.linux-$arch.zip"
+  echo "coral: installing Go $want into /usr/local/go (from $zip) ..."
+  tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' EXIT
+  curl -fsSL --retry 3 -o "$tmp/go.zip" "$zip"
+  unzip -q "$tmp/go.zip" -d "$tmp"
+  rm -rf /usr/local/go
+  mv "$tmp/golang.org/toolchain@v0.0.1-go$want.linux-$arch" /usr/local/go
+  chmod -R a+rX /usr/local/go
+  chmod a+x /usr/local/go/bin/* /usr/local/go/pkg/tool/*/*
+  go_ok || { echo "coral: go is not usable after install" >&2; exit 1; }
 fi
