@@ -378,7 +378,7 @@ func (p *Proxy) receive(ctx context.Context, cancel context.CancelFunc, f *fetch
 		}
 	}
 	cc := httpcache.ResponseDirectives(h)
-	fields, _ := httpcache.VaryFields(h)
+	fields, varyStar := httpcache.VaryFields(h)
 	storeKey, varyVals := f.pkey, ""
 	if len(fields) > 0 {
 		varyVals = httpcache.VaryValues(fields, f.reqHdr)
@@ -400,7 +400,8 @@ func (p *Proxy) receive(ctx context.Context, cancel context.CancelFunc, f *fetch
 			f.outcome, f.label = outStream, label
 			f.status, f.header, f.length = status, h, length
 			f.varyFields, f.varyVals = fields, varyVals
-			f.shareable = !cc.Private && !cc.NoStore && !hasCookie && !f.personal
+			// "Vary: *" matches no other request, so no one joins it.
+			f.shareable = !cc.Private && !cc.NoStore && !hasCookie && !f.personal && !varyStar
 			f.storing = storable
 		})
 	}
