@@ -139,8 +139,8 @@ func New(cfg config.Config, opts Options) (_ *Node, err error) {
 		Peers:               n.coop,
 		MaxObjectBytes:      int64(cfg.Cache.MaxObjectBytes),
 		HeuristicTTL:        cfg.Cache.HeuristicTTL.D(),
-		MaxStale:            cfg.Cache.MaxStale.D(),
-		NegativeTTL:         cfg.Cache.NegativeTTL.D(),
+		MaxStale:            offWhenZero(cfg.Cache.MaxStale.D()),
+		NegativeTTL:         offWhenZero(cfg.Cache.NegativeTTL.D()),
 		AllowPrivateOrigins: cfg.Cache.AllowPrivateOrigins,
 		PassUnsafeMethods:   cfg.Cache.PassUnsafeMethods,
 		StripCookies:        cfg.Cache.StripCookies,
@@ -323,4 +323,13 @@ func (n *Node) Status(ctx context.Context) (control.Status, error) {
 		st.DNS = dnsStatus(ds)
 	}
 	return st, nil
+}
+
+// offWhenZero maps a config duration where "0" means off to proxy.Options,
+// where zero means the default and a negative value means off.
+func offWhenZero(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }
