@@ -75,9 +75,12 @@ func newOriginTransport(timeout time.Duration, allowPrivate bool) *http.Transpor
 			return nil
 		}
 	}
+	gate := newConnectGate(time.Now)
 	return &http.Transport{
-		Proxy:                  nil,
-		DialContext:            d.DialContext,
+		Proxy: nil,
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			return gate.dial(ctx, network, addr, d.DialContext)
+		},
 		ForceAttemptHTTP2:      true,
 		TLSHandshakeTimeout:    timeout,
 		ResponseHeaderTimeout:  timeout,
@@ -89,6 +92,97 @@ func newOriginTransport(timeout time.Duration, allowPrivate bool) *http.Transpor
 		// Bodies are stored and forwarded exactly as the origin encoded them.
 		DisableCompression: true,
 	}
+}
+
+// connectGate lets one connection attempt at a time go to an origin
+// address not known to work, and hands its failure to the attempts that
+// waited: a crowd asking for many URLs of a dead site costs one connect
+// (or one DNS timeout), not one per URL, before the negative cache knows
+// the site. Once a connect to an address succeeds, connects to it run in
+// parallel for connectGateTrust.
+type connectGate struct {
+	now func() time.Time
+
+	mu       sync.Mutex
+	inflight map[string]*connectAttempt
+	trusted  map[string]time.Time // address -> until when connects skip the gate
+}
+
+type connectAttempt struct {
+	done    chan struct{}
+	err     error
+	waiters int // callers waiting on this attempt (guarded by the gate's mu)
+}
+
+const (
+	connectGateTrust = time.Minute
+	connectGateMax   = 10000
+)
+
+func newConnectGate(now func() time.Time) *connectGate {
+	return &connectGate{now: now, inflight: map[string]*connectAttempt{}, trusted: map[string]time.Time{}}
+}
+
+type dialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
+
+func (g *connectGate) dial(ctx context.Context, network, addr string, dial dialFunc) (net.Conn, error) {
+	key := network + " " + addr
+	for {
+		g.mu.Lock()
+		if until, ok := g.trusted[key]; ok && g.now().Before(until) {
+			g.mu.Unlock()
+			c, err := dial(ctx, network, addr)
+			return g.finish(key, c, err)
+		}
+		a := g.inflight[key]
+		if a == nil {
+			a = &connectAttempt{done: make(chan struct{})}
+			g.inflight[key] = a
+			g.mu.Unlock()
+			c, err := dial(ctx, network, addr)
+			// A failure caused by this caller's own context says nothing
+			// about the origin, so it is not handed to the others.
+			if ctx.Err() == nil {
+				a.err = err
+			}
+			g.mu.Lock()
+			delete(g.inflight, key)
+			g.mu.Unlock()
+			close(a.done)
+			return g.finish(key, c, err)
+		}
+		a.waiters++
+		g.mu.Unlock()
+		select {
+		case <-a.done:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		if a.err != nil {
+			return nil, a.err
+		}
+		// The attempt worked (or was abandoned): go again, now trusted or
+		// as the next attempt.
+	}
+}
+
+// finish records a successful connect so later ones skip the gate.
+func (g *connectGate) finish(key string, c net.Conn, err error) (net.Conn, error) {
+	if err != nil {
+		return nil, err
+	}
+	g.mu.Lock()
+	now := g.now()
+	if len(g.trusted) >= connectGateMax {
+		for k, until := range g.trusted {
+			if !now.Before(until) || len(g.trusted) >= connectGateMax {
+				delete(g.trusted, k)
+			}
+		}
+	}
+	g.trusted[key] = now.Add(connectGateTrust)
+	g.mu.Unlock()
+	return c, nil
 }
 
 // originFailure describes why an origin could not be used.
