@@ -4,6 +4,7 @@
 package node
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -30,7 +31,16 @@ import (
 type Options struct {
 	Logger  *slog.Logger
 	Version string
+	// HeaderTimeout bounds how long a visitor may take to send a request's
+	// headers (default 10s); tests shorten it.
+	HeaderTimeout time.Duration
 }
+
+const (
+	defaultHeaderTimeout = 10 * time.Second
+	// maxHeaderBytes caps a visitor's request headers; larger get 431.
+	maxHeaderBytes = 64 << 10
+)
 
 // Node is one running Coral node.
 type Node struct {
@@ -40,6 +50,8 @@ type Node struct {
 	token   string
 	nodeID  string
 	started time.Time
+
+	headerTimeout time.Duration
 
 	host    *p2p.Host
 	dht     *dsht.Node
@@ -74,7 +86,8 @@ func New(cfg config.Config, opts Options) (_ *Node, err error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	n := &Node{cfg: cfg, log: log.With("component", "node"), version: opts.Version, started: time.Now()}
+	n := &Node{cfg: cfg, log: log.With("component", "node"), version: opts.Version, started: time.Now(),
+		headerTimeout: cmp.Or(opts.HeaderTimeout, defaultHeaderTimeout)}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	defer func() {
 		if err != nil {
@@ -203,12 +216,12 @@ func (n *Node) Start(ctx context.Context) error {
 func (n *Node) serve(ln net.Listener, h http.Handler) {
 	srv := &http.Server{
 		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: n.headerTimeout,
 		// No WriteTimeout: long downloads stream for as long as they need;
 		// stalled origins are cut by the proxy's origin timeout instead.
 		ReadTimeout:    60 * time.Second,
 		IdleTimeout:    120 * time.Second,
-		MaxHeaderBytes: 64 << 10,
+		MaxHeaderBytes: maxHeaderBytes,
 		ErrorLog:       slog.NewLogLogger(n.log.Handler(), slog.LevelDebug),
 	}
 	n.servers = append(n.servers, srv)
