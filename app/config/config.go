@@ -68,6 +68,20 @@ type Control struct {
 type DNS struct {
 	// Listen is host:port for UDP and TCP; empty turns the DNS server off.
 	Listen string `toml:"listen"`
+	// Nameserver says whether other nodes hand this one out as a volunteer
+	// nameserver: "auto" when Listen is on port 53, "yes" when port 53
+	// reaches it some other way (a port redirect), "no" never.
+	Nameserver string `toml:"nameserver"`
+	// Nameservers are the names registered with the parent zone and their
+	// glue: the node answers for them and names them when it knows no
+	// live volunteer nameserver.
+	Nameservers []NameServer `toml:"nameservers"`
+}
+
+// NameServer is one nameserver of the parent zone's delegation.
+type NameServer struct {
+	Name  string   `toml:"name"`
+	Addrs []string `toml:"addrs"`
 }
 
 // Cache holds the proxy's caching and safety policy.
@@ -119,7 +133,7 @@ func Default() Config {
 			MaxOriginFetches: 64,
 		},
 		Control: Control{Listen: "127.0.0.1:8081", TokenFile: "control.token"},
-		DNS:     DNS{Listen: "127.0.0.1:5354"},
+		DNS:     DNS{Listen: "127.0.0.1:5354", Nameserver: "auto"},
 		Cache: Cache{
 			MaxBytes:       4 << 30,
 			MaxObjectBytes: 50 << 20,
@@ -251,6 +265,25 @@ func (c Config) Validate() error {
 	checkAddr("http.listen", c.HTTP.Listen, false)
 	checkAddr("control.listen", c.Control.Listen, false)
 	checkAddr("dns.listen", c.DNS.Listen, true)
+	switch c.DNS.Nameserver {
+	case "auto", "yes", "no":
+	default:
+		bad("dns.nameserver", `want "auto", "yes" or "no", got %q`, c.DNS.Nameserver)
+	}
+	for i, ns := range c.DNS.Nameservers {
+		key := fmt.Sprintf("dns.nameservers[%d]", i)
+		name := strings.TrimSuffix(strings.ToLower(ns.Name), ".")
+		if err := validZone(name); err != nil {
+			bad(key+".name", "%v", err)
+		} else if (name == c.Zone || strings.HasSuffix(name, "."+c.Zone)) && len(ns.Addrs) == 0 {
+			bad(key+".addrs", "%s is inside the zone: its glue addresses are needed", ns.Name)
+		}
+		for j, a := range ns.Addrs {
+			if ip, err := netip.ParseAddr(a); err != nil || ip.IsUnspecified() {
+				bad(fmt.Sprintf("%s.addrs[%d]", key, j), "want an IP address, got %q", a)
+			}
+		}
+	}
 	if c.HTTP.OriginTimeout <= 0 {
 		bad("http.origin_timeout", "must be positive")
 	}

@@ -41,7 +41,8 @@ func TestLoadFull(t *testing.T) {
 	want.Zone = "nyud.net"
 	want.HTTP = HTTP{Listen: ":9090", OriginTimeout: Duration(10 * time.Second), MaxOriginFetches: 8, Advertise: []string{"203.0.113.7"}}
 	want.Control.Listen = "127.0.0.1:9091"
-	want.DNS.Listen = "127.0.0.1:5300"
+	want.DNS = DNS{Listen: "127.0.0.1:5300", Nameserver: "yes", Nameservers: []NameServer{
+		{Name: "ns1.nyud.net", Addrs: []string{"203.0.113.10", "2001:db8:10::53"}}, {Name: "ns.example.org"}}}
 	want.Cache = Cache{MaxBytes: 1 << 30, MaxObjectBytes: 10 << 20, HeuristicTTL: 0, MaxStale: Duration(time.Hour),
 		NegativeTTL: Duration(30 * time.Second), AllowPrivateOrigins: true, PassUnsafeMethods: true, StripCookies: false}
 	want.P2P.Listen = []string{"/ip4/127.0.0.1/tcp/4200"}
@@ -49,7 +50,7 @@ func TestLoadFull(t *testing.T) {
 	want.P2P.SecretFile = "/etc/coral/network.key"
 	want.P2P.Reachability = "public"
 	if cfg.DataDir != want.DataDir || cfg.Zone != want.Zone || !reflect.DeepEqual(cfg.HTTP, want.HTTP) || cfg.Control != want.Control ||
-		cfg.DNS != want.DNS || cfg.Cache != want.Cache || strings.Join(cfg.P2P.Listen, ",") != strings.Join(want.P2P.Listen, ",") ||
+		!reflect.DeepEqual(cfg.DNS, want.DNS) || cfg.Cache != want.Cache || strings.Join(cfg.P2P.Listen, ",") != strings.Join(want.P2P.Listen, ",") ||
 		strings.Join(cfg.P2P.Bootstrap, ",") != strings.Join(want.P2P.Bootstrap, ",") || cfg.P2P.SecretFile != want.P2P.SecretFile ||
 		cfg.P2P.Reachability != want.P2P.Reachability {
 		t.Errorf("got  %+v\nwant %+v", cfg, want)
@@ -75,6 +76,8 @@ func TestLoadRejects(t *testing.T) {
 		{"bad_type.toml", []string{"bad_type.toml", `cache.strip_cookies`}},
 		{"bad_multiaddr.toml", []string{"bad_multiaddr.toml", `"p2p.listen[0]"`}},
 		{"bad_advertise.toml", []string{"bad_advertise.toml", `"http.advertise[0]"`}},
+		{"bad_glue.toml", []string{"bad_glue.toml", `"dns.nameservers[0].addrs"`, "glue"}},
+		{"bad_nameserver.toml", []string{"bad_nameserver.toml", `"dns.nameserver"`, `"sometimes"`}},
 		{"broken.toml", []string{"broken.toml", "line 3", "table name"}},
 		{"missing.toml", []string{"missing.toml", "no such file"}},
 	} {

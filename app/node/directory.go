@@ -246,10 +246,15 @@ func (l *locator) machineAddrs(v4only bool) []netip.Addr {
 	return out[:min(len(out), locality.MaxAnnouncedAddrs)]
 }
 
-// nameserver: this node answers DNS on port 53 at its proxy's addresses.
+// nameserver: this node answers DNS on port 53 at its proxy's addresses,
+// by its own listener (dns.nameserver "auto") or, as the operator says
+// ("yes"), through a redirect to it.
 func (l *locator) nameserver(proxyAddrs []netip.Addr) bool {
-	if !l.dnsOn {
+	switch {
+	case !l.dnsOn || l.nsMode == "no":
 		return false
+	case l.nsMode == "yes":
+		return true
 	}
 	host, port, err := net.SplitHostPort(l.dnsListen)
 	if err != nil {

@@ -31,6 +31,7 @@ type locator struct {
 
 	dnsOn      bool
 	dnsListen  string
+	nsMode     string // config dns.nameserver: auto, yes, no
 	httpListen string
 	advertise  []netip.Addr
 	httpAddr   atomic.Pointer[string] // set by measure once the listener is bound
@@ -52,6 +53,7 @@ func newLocator(n *Node) (*locator, error) {
 		log:        n.log.With("component", "locality"),
 		dnsOn:      n.cfg.DNS.Listen != "",
 		dnsListen:  n.cfg.DNS.Listen,
+		nsMode:     n.cfg.DNS.Nameserver,
 		httpListen: n.cfg.HTTP.Listen,
 		wake:       make(chan string, 64),
 	}

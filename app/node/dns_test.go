@@ -142,9 +142,24 @@ func TestNameserverFlag(t *testing.T) {
 		"":               false,
 		"garbage":        false,
 	} {
-		l := &locator{dnsOn: listen != "", dnsListen: listen}
+		l := &locator{dnsOn: listen != "", dnsListen: listen, nsMode: "auto"}
 		if got := l.nameserver(proxy); got != want {
 			t.Errorf("dns listen %q: nameserver %v, want %v", listen, got, want)
+		}
+	}
+	// The operator's word wins: a port-53 redirect to 5354 makes a
+	// nameserver; "no" keeps a port-53 listener out of NS sets.
+	for _, tc := range []struct {
+		mode, listen string
+		want         bool
+	}{
+		{"yes", "127.0.0.1:5354", true},
+		{"yes", "", false}, // no DNS server at all
+		{"no", ":53", false},
+	} {
+		l := &locator{dnsOn: tc.listen != "", dnsListen: tc.listen, nsMode: tc.mode}
+		if got := l.nameserver(proxy); got != tc.want {
+			t.Errorf("nameserver %q, listen %q: %v, want %v", tc.mode, tc.listen, got, tc.want)
 		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"sync"
 	"time"
@@ -166,10 +167,11 @@ func New(cfg config.Config, opts Options) (_ *Node, err error) {
 	}
 	if cfg.DNS.Listen != "" {
 		n.dns, err = dnsserver.New(dnsserver.Config{
-			Zone:   cfg.Zone,
-			Listen: cfg.DNS.Listen,
-			Self:   n.nodeID,
-			Logger: log.With("component", "dns"),
+			Zone:     cfg.Zone,
+			Listen:   cfg.DNS.Listen,
+			StaticNS: staticNS(cfg.DNS.Nameservers),
+			Self:     n.nodeID,
+			Logger:   log.With("component", "dns"),
 		}, n.loc.dir, n.loc.dnsOptions()...)
 		if err != nil {
 			return nil, fmt.Errorf("node: dns: %w", err)
@@ -345,4 +347,19 @@ func offWhenZero(d time.Duration) time.Duration {
 		return -1
 	}
 	return d
+}
+
+// staticNS is the parent zone's delegation from config (validated there).
+func staticNS(cfg []config.NameServer) []dnsserver.NameServer {
+	var out []dnsserver.NameServer
+	for _, ns := range cfg {
+		d := dnsserver.NameServer{Name: ns.Name}
+		for _, a := range ns.Addrs {
+			if ip, err := netip.ParseAddr(a); err == nil {
+				d.Addrs = append(d.Addrs, ip.Unmap())
+			}
+		}
+		out = append(out, d)
+	}
+	return out
 }
