@@ -9,6 +9,9 @@
 # RSS idle and under load. Last line: coral_rps=… nginx_rps=… ratio=…
 #
 #   bash test/bench/cachehit/run.sh            (DURATION=10s CONNS=64 THREADS=2)
+#
+# nginx gets one worker per core (NGINX_WORKERS=auto), as coral's Go runtime
+# uses every core: the ratio compares the two on the same CPUs.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 
@@ -19,6 +22,7 @@ ORIGIN_PORT=${ORIGIN_PORT:-18001}
 NGINX_PORT=${NGINX_PORT:-18002}
 CORAL_PORT=${CORAL_PORT:-18080}
 CONTROL_PORT=${CONTROL_PORT:-18081}
+NGINX_WORKERS=${NGINX_WORKERS:-auto}
 
 for c in wrk nginx; do
   command -v "$c" >/dev/null || { echo "cachehit: $c is missing (make deps installs it as root)" >&2; exit 1; }
@@ -43,7 +47,7 @@ chmod 777 "$work/cache"
 head -c 1024 /dev/urandom | base64 -w0 | head -c 1024 > "$work/www/1k.txt"
 
 cat > "$work/nginx.conf" <<CONF
-worker_processes 1;
+worker_processes $NGINX_WORKERS;
 pid $work/nginx.pid;
 error_log $work/error.log warn;
 events { worker_connections 4096; }
@@ -63,6 +67,7 @@ http {
       proxy_cache_valid 200 1h;
       proxy_http_version 1.1;
       proxy_set_header Connection "";
+      add_header X-Cache-Status \$upstream_cache_status;
     }
   }
 }
@@ -99,6 +104,8 @@ curl -sf -o /dev/null "http://127.0.0.1:$NGINX_PORT/1k.txt" || { echo "cachehit:
 # Both must now answer from their caches.
 state=$(curl -s -D - -o /dev/null -H "Host: $host" "http://127.0.0.1:$CORAL_PORT/1k.txt" | tr -d '\r' | awk -F': ' 'tolower($1)=="x-coral-cache"{print $2}')
 [ "$state" = HIT ] || { echo "cachehit: coral does not answer from cache (X-Coral-Cache: $state)"; cat "$work/coral.log"; exit 1; }
+nstate=$(curl -s -D - -o /dev/null "http://127.0.0.1:$NGINX_PORT/1k.txt" | tr -d '\r' | awk -F': ' 'tolower($1)=="x-cache-status"{print $2}')
+[ "$nstate" = HIT ] || { echo "cachehit: nginx does not answer from cache (X-Cache-Status: $nstate)"; cat "$work/error.log"; exit 1; }
 
 rss_kib() { awk '/VmRSS/{print $2}' "/proc/$1/status"; }
 idle_rss=$(rss_kib "$coral_pid")
@@ -113,6 +120,7 @@ coral_rps=$(rps < "$work/wrk-coral.txt")
 nginx_rps=$(wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" "http://127.0.0.1:$NGINX_PORT/1k.txt" | rps)
 
 echo "coral: $(grep -E 'Latency|Requests/sec' "$work/wrk-coral.txt" | tr -s ' ' | tr '\n' ';')"
+echo "nginx: workers=$NGINX_WORKERS"
 echo "coral_rss_idle_mib=$((idle_rss / 1024)) coral_rss_load_mib=$((load_rss / 1024))"
 ratio=$(awk -v a="$coral_rps" -v b="$nginx_rps" 'BEGIN{ if (b>0) printf "%.2f", a/b; else print "nan" }')
 echo "coral_rps=$coral_rps nginx_rps=$nginx_rps ratio=$ratio"
