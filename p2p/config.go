@@ -70,6 +70,10 @@ type Config struct {
 	MemoryLimit int64
 	FDLimit     int
 
+	// EmulateRTT plants round-trip times between address ranges (tests and
+	// benchmarks on one machine; see RTTRule). Empty in real use.
+	EmulateRTT []RTTRule
+
 	// ProtocolVersion goes into the protocol IDs /coral/dsht/<v>,
 	// /coral/fetch/<v> and /coral/peers/<v>. Default DefaultProtocolVersion.
 	ProtocolVersion string

@@ -22,6 +22,10 @@ func (h *Host) Ping(ctx context.Context, id string) (time.Duration, error) {
 	if !hasConn(h.host.Network().Connectedness(p)) {
 		return 0, fmt.Errorf("p2p: ping %s: not connected", p)
 	}
+	planted := h.emulatedRTT(p)
+	if err := h.emulateDelay(ctx, p); err != nil {
+		return 0, fmt.Errorf("p2p: ping %s: %w", p, err)
+	}
 	ctx, cancel := context.WithCancel(network.WithNoDial(ctx, "ping"))
 	defer cancel() // stops ping.Ping's loop and resets its stream
 	select {
@@ -32,7 +36,7 @@ func (h *Host) Ping(ctx context.Context, id string) (time.Duration, error) {
 		case r.Error != nil:
 			return 0, fmt.Errorf("p2p: ping %s: %w", p, r.Error)
 		}
-		return r.RTT, nil
+		return r.RTT + planted, nil
 	case <-ctx.Done():
 		return 0, fmt.Errorf("p2p: ping %s: %w", p, ctx.Err())
 	}

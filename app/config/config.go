@@ -114,6 +114,18 @@ type P2P struct {
 	PutGet bool `toml:"put_get"`
 	// NATPortMap asks the home router for a port mapping (UPnP / NAT-PMP).
 	NATPortMap bool `toml:"nat_port_map"`
+	// EmulateRTT plants round-trip times between address ranges, for
+	// benchmarks of many nodes on one machine (loopback has no latency and
+	// kernel emulation is not always available). Never set in real use.
+	EmulateRTT []RTTRule `toml:"emulate_rtt"`
+}
+
+// RTTRule is one planted RTT: traffic between an address in A and one in
+// B (CIDR prefixes, either way round) is delayed by RTT per round trip.
+type RTTRule struct {
+	A   string   `toml:"a"`
+	B   string   `toml:"b"`
+	RTT Duration `toml:"rtt"`
 }
 
 // Log sets logging.
@@ -312,6 +324,17 @@ func (c Config) Validate() error {
 	for i, a := range c.P2P.Listen {
 		if _, err := multiaddr.NewMultiaddr(a); err != nil {
 			bad(fmt.Sprintf("p2p.listen[%d]", i), "not a multiaddr: %v", err)
+		}
+	}
+	for i, r := range c.P2P.EmulateRTT {
+		key := fmt.Sprintf("p2p.emulate_rtt[%d]", i)
+		for _, f := range []struct{ name, v string }{{"a", r.A}, {"b", r.B}} {
+			if _, err := netip.ParsePrefix(f.v); err != nil {
+				bad(key+"."+f.name, "want an address prefix such as \"127.0.1.0/24\", got %q", f.v)
+			}
+		}
+		if r.RTT < 0 {
+			bad(key+".rtt", "must not be negative")
 		}
 	}
 	for i, a := range c.P2P.Bootstrap {

@@ -76,6 +76,7 @@ func TestLoadRejects(t *testing.T) {
 		{"bad_type.toml", []string{"bad_type.toml", `cache.strip_cookies`}},
 		{"bad_multiaddr.toml", []string{"bad_multiaddr.toml", `"p2p.listen[0]"`}},
 		{"bad_advertise.toml", []string{"bad_advertise.toml", `"http.advertise[0]"`}},
+		{"bad_rtt.toml", []string{"bad_rtt.toml", `"p2p.emulate_rtt[0].b"`, "region-2"}},
 		{"bad_glue.toml", []string{"bad_glue.toml", `"dns.nameservers[0].addrs"`, "glue"}},
 		{"bad_nameserver.toml", []string{"bad_nameserver.toml", `"dns.nameserver"`, `"sometimes"`}},
 		{"broken.toml", []string{"broken.toml", "line 3", "table name"}},

@@ -107,6 +107,7 @@ func New(cfg config.Config, opts Options) (_ *Node, err error) {
 		Reachability:        cfg.P2P.Reachability,
 		DisableRelayService: !cfg.P2P.RelayService,
 		DisableNATPortMap:   !cfg.P2P.NATPortMap,
+		EmulateRTT:          rttRules(cfg.P2P.EmulateRTT),
 		Logger:              log.With("component", "p2p"),
 	})
 	if err != nil {
@@ -360,6 +361,19 @@ func staticNS(cfg []config.NameServer) []dnsserver.NameServer {
 			}
 		}
 		out = append(out, d)
+	}
+	return out
+}
+
+// rttRules are the planted RTTs from config (validated there).
+func rttRules(cfg []config.RTTRule) []p2p.RTTRule {
+	var out []p2p.RTTRule
+	for _, r := range cfg {
+		a, errA := netip.ParsePrefix(r.A)
+		b, errB := netip.ParsePrefix(r.B)
+		if errA == nil && errB == nil {
+			out = append(out, p2p.RTTRule{A: a.Masked(), B: b.Masked(), RTT: r.RTT.D()})
+		}
 	}
 	return out
 }

@@ -37,6 +37,10 @@ type Options struct {
 	// give each proxy its own loopback address (127.0.0.N) to tell them apart
 	// in DNS answers.
 	HTTP func(i int) string
+	// IP is node i's loopback address for libp2p (default 127.0.0.1):
+	// benchmarks that plant latency between address ranges
+	// ([p2p] emulate_rtt) put each region on its own 127.0.R.0/24.
+	IP func(i int) string
 	// MinPeers is how many connected peers each node must report before Start
 	// returns (default: min(Nodes-1, 3)).
 	MinPeers int
@@ -100,7 +104,7 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 				return nil, err
 			}
 			for _, a := range st.P2P.Addrs {
-				if strings.Contains(a, "/127.0.0.1/") {
+				if strings.Contains(a, "/"+c.ip(0)+"/") {
 					bootstrap = append(bootstrap, a+"/p2p/"+st.P2P.PeerID)
 				}
 			}
@@ -116,6 +120,14 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 		n.PeerID, n.P2P = st.P2P.PeerID, st.P2P.Addrs
 	}
 	return c, nil
+}
+
+// ip is node i's libp2p address.
+func (c *Cluster) ip(i int) string {
+	if c.opts.IP == nil {
+		return "127.0.0.1"
+	}
+	return c.opts.IP(i)
 }
 
 // WriteSecret writes a new random network secret in libp2p's PSK v1 format.
@@ -140,7 +152,7 @@ func (c *Cluster) startNode(ctx context.Context, i int, secret string, bootstrap
 		httpTable = c.opts.HTTP(i)
 	}
 	fmt.Fprintf(&b, "[http]\n%s\n[control]\nlisten = \"127.0.0.1:0\"\n[dns]\nlisten = \"127.0.0.1:0\"\n", httpTable)
-	fmt.Fprintf(&b, "[p2p]\nlisten = [\"/ip4/127.0.0.1/tcp/0\"]\nsecret_file = %q\nmdns = false\nnat_port_map = false\nreachability = \"public\"\n", secret)
+	fmt.Fprintf(&b, "[p2p]\nlisten = [\"/ip4/%s/tcp/0\"]\nsecret_file = %q\nmdns = false\nnat_port_map = false\nreachability = \"public\"\n", c.ip(i), secret)
 	fmt.Fprintf(&b, "bootstrap = [%s]\n", quoteList(bootstrap))
 	if c.opts.Extra != nil {
 		b.WriteString(c.opts.Extra(i))

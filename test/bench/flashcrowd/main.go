@@ -43,6 +43,7 @@ import (
 	"time"
 
 	"github.com/coralcdn/coral/core/coralurl"
+	"github.com/coralcdn/coral/core/proxy"
 	"github.com/coralcdn/coral/test/bench/flashcrowd/crowd"
 	"github.com/coralcdn/coral/test/cluster"
 )
@@ -56,6 +57,8 @@ type options struct {
 	bin, logPath, nodeLogLevel    string
 	startTimeout, settle          time.Duration
 	timeout, directTimeout        time.Duration
+	regions                       crowd.Regions
+	clusterTimeout                time.Duration
 }
 
 func main() {
@@ -70,6 +73,10 @@ func main() {
 	flag.IntVar(&o.visitors, "visitors", 1, "visitors per node and file")
 	flag.IntVar(&o.route, "route", 0, "global DSHT routing-table size every node must reach before the crowd (default min(nodes-1, 16))")
 	flag.DurationVar(&o.settle, "settle", 0, "extra wait after the routing tables filled (lets level clusters form)")
+	flag.IntVar(&o.regions.N, "regions", 5, "planted latency regions (level-2 clusters); 1: none, all nodes on 127.0.0.1")
+	flag.DurationVar(&o.regions.Inside, "rtt-region", 5*time.Millisecond, "planted RTT inside a region")
+	flag.DurationVar(&o.regions.Across, "rtt-across", 40*time.Millisecond, "planted RTT between regions")
+	flag.DurationVar(&o.clusterTimeout, "cluster-timeout", 3*time.Minute, "how long to wait for the level-2 clusters to match the regions")
 	flag.BoolVar(&o.direct, "direct", true, "also run the baseline: the same crowd straight to an identical origin")
 	flag.DurationVar(&o.startTimeout, "start-timeout", 5*time.Minute, "deadline for starting the nodes and filling routing tables")
 	flag.DurationVar(&o.timeout, "timeout", 10*time.Minute, "deadline for the crowd through coral")
@@ -184,7 +191,8 @@ func run(ctx context.Context, o options) (err error) {
 	t0 := time.Now()
 	c, err := cluster.Start(sctx, cluster.Options{
 		Nodes: o.nodes, Binary: o.bin, Dir: dir, Log: &syncWriter{w: logFile},
-		Extra: func(int) string { return crowd.NodeConfig(o.putGet, o.nodeLogLevel) },
+		IP:    o.regions.IP,
+		Extra: func(int) string { return o.regions.Config() + crowd.NodeConfig(o.putGet, o.nodeLogLevel) },
 	})
 	if err != nil {
 		return err
@@ -202,6 +210,19 @@ func run(ctx context.Context, o options) (err error) {
 	}
 	fmt.Printf("cluster: %d nodes up in %.1fs; every global routing table >= %d nodes (smallest %d) %.1fs later\n",
 		o.nodes, up.Seconds(), o.route, least, time.Since(t1).Seconds())
+	fmt.Printf("regions: %s\n", o.regions)
+	if o.regions.Planted() {
+		t2 := time.Now()
+		cctx, ccancel := context.WithTimeout(ctx, o.clusterTimeout)
+		matched, err := o.regions.WaitClusters(cctx, c.Nodes)
+		ccancel()
+		if err != nil {
+			fmt.Printf("  level-2 clusters did not all match the regions within %s: %d of %d nodes in their region's cluster; going on\n",
+				o.clusterTimeout, matched, o.nodes)
+		} else {
+			fmt.Printf("  level-2 clusters match the %d regions after %.1fs\n", o.regions.N, time.Since(t2).Seconds())
+		}
+	}
 	if o.settle > 0 {
 		fmt.Printf("settling %s ...\n", o.settle)
 		select {
@@ -271,7 +292,7 @@ func run(ctx context.Context, o options) (err error) {
 	originReqs := origin.TotalRequests()
 	reportFiles(files, res, origin)
 	fmt.Printf("  total %d (the physical minimum is %d)\n", originReqs, len(files))
-	reportSources(files, cs)
+	ownRegion := reportSources(files, cs, o.regions, regionOfPeer(c.Nodes, o.regions))
 	fmt.Printf("node counters (sum of /api/status): requests %d, hits %d, peer %d, misses %d, origin_fetches %d, coalesced %d, errors %d\n",
 		sum.Requests, sum.Hits, sum.Peer, sum.Misses, sum.OriginFetches, sum.CoalescedWaits, sum.Errors)
 	fmt.Printf("dsht after the crowd: %s\n", crowd.Levels(sts))
@@ -295,8 +316,9 @@ func run(ctx context.Context, o options) (err error) {
 
 	fmt.Printf("visitors=%d failed=%d unfinished=%d direct_failed=%d direct_unfinished=%d cluster_start_s=%.1f rss_idle_mib=%d rss_peak_mib=%d rss_peak_max_node_mib=%d\n",
 		n, len(cs.failures), cs.unfinished, len(ds.failures), ds.unfinished, up.Seconds(), idle.Total>>20, peak.Total>>20, peak.Max>>20)
-	fmt.Printf("nodes=%d files=%d origin_requests=%d p50_ms=%d p95_ms=%d direct_p50_ms=%d direct_p95_ms=%d put_get=%t\n",
-		o.nodes, len(files), originReqs, crowd.Millis(cs.p50), crowd.Millis(cs.p95), crowd.Millis(ds.p50), crowd.Millis(ds.p95), o.putGet)
+	fmt.Printf("nodes=%d files=%d origin_requests=%d p50_ms=%d p95_ms=%d direct_p50_ms=%d direct_p95_ms=%d put_get=%t regions=%d own_region_peer_share=%s\n",
+		o.nodes, len(files), originReqs, crowd.Millis(cs.p50), crowd.Millis(cs.p95), crowd.Millis(ds.p50), crowd.Millis(ds.p95), o.putGet,
+		max(o.regions.N, 1), ownRegion)
 	if bad := cs.badBodies + ds.badBodies; bad > 0 {
 		return fmt.Errorf("%d visitor(s) received a wrong body", bad)
 	}
@@ -381,15 +403,27 @@ func reportFiles(files []crowd.File, res []visit, origin *crowd.Origin) {
 	}
 }
 
+// regionOfPeer maps the short peer IDs of traces to planted regions.
+func regionOfPeer(nodes []*cluster.Node, r crowd.Regions) func(short string) (int, bool) {
+	m := map[string]int{}
+	for i, n := range nodes {
+		m[proxy.ShortPeer(n.PeerID)] = r.Of(i)
+	}
+	return func(short string) (int, bool) { reg, ok := m[short]; return reg, ok }
+}
+
 // reportSources prints where the correct responses came from, the DSHT
 // level of the referrals behind PEER responses (from the X-Coral-Trace the
-// visitors asked for) and a few traces of origin fetches.
-func reportSources(files []crowd.File, s crowdStats) {
+// visitors asked for), how many of those came from the visitor's proxy's
+// own planted region, and a few traces of origin fetches. It returns that
+// own-region share of peer fetches.
+func reportSources(files []crowd.File, s crowdStats, regions crowd.Regions, regionOf func(short string) (int, bool)) string {
 	n := len(s.res)
 	counts := map[string]int{}
 	byLevel := map[int]int{}
 	causes := map[string]int{}
 	var missTraces []string
+	own, known := 0, 0
 	for _, r := range s.res {
 		if r.Err != nil {
 			continue
@@ -398,6 +432,12 @@ func reportSources(files []crowd.File, s crowdStats) {
 		switch {
 		case r.Cache == "PEER":
 			byLevel[crowd.PeerLevel(r.Trace)]++
+			if reg, ok := regionOf(crowd.PeerSource(r.Trace)); ok {
+				known++
+				if reg == regions.Of(r.node) {
+					own++
+				}
+			}
 		case r.Cache == "MISS":
 			causes[crowd.OriginCause(r.Trace)]++
 			if r.Trace != "" {
@@ -412,6 +452,11 @@ func reportSources(files []crowd.File, s crowdStats) {
 	if counts["PEER"] > 0 {
 		fmt.Printf("  peers by DSHT level of the referral (X-Coral-Trace): level 2 %s, level 1 %s, level 0 %s, not stated %s\n",
 			share(byLevel[2], n), share(byLevel[1], n), share(byLevel[0], n), share(byLevel[-1], n))
+	}
+	ownShare := "na"
+	if known > 0 {
+		ownShare = fmt.Sprintf("%.3f", float64(own)/float64(known))
+		fmt.Printf("  peer fetches from the requester's own planted region: %s of %d\n", share(own, known), known)
 	}
 	if len(causes) > 0 {
 		var parts []string
@@ -428,6 +473,7 @@ func reportSources(files []crowd.File, s crowdStats) {
 		}
 		fmt.Printf("  origin fetch trace: %s\n", t)
 	}
+	return ownShare
 }
 
 func reportFailures(what string, s crowdStats) {

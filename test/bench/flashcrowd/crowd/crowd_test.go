@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/coralcdn/coral/app/config"
 )
 
 func TestMakeFilesSpanSizesAndRepeat(t *testing.T) {
@@ -139,23 +141,48 @@ func TestTraceReading(t *testing.T) {
 		trace string
 		level int
 		cause string
+		peer  string
 	}{
-		{"lookup L2:0 L1:0 L0:1 (5ms); try 12D3KooWabcd L0 downloading: ok; from peer 12D3KooWabcd L0", 0, ""},
-		{"lookup L2:1 (2ms); try X L2 cached: ok; from peer X L2", 2, ""},
-		{"lookup L2:0 L1:0 L0:0 (6ms); put+get L0:0 (24ms); from origin", -1, "first in the put+get (met nobody)"},
-		{"lookup L2:0 L1:0 L0:0 (864ms); put+get: 0 values (10.03s): failed; from origin", -1, "put+get failed or timed out"},
-		{"lookup L2:0 (3.6s): failed; put+get L0:1 (6s); try A L0 downloading: failed; from origin", -1, "every referral failed"},
-		{"lookup L2:0 L1:0 L0:0 (3ms); from origin", -1, "lookup found nothing"},
-		{"lookup L2:0 (3s): failed; from origin", -1, "lookup failed or timed out"},
-		{"", -1, "no trace"},
+		{"lookup L2:0 L1:0 L0:1 (5ms); try 12D3KooWabcd L0 downloading: ok; from peer 12D3KooWabcd L0", 0, "", "12D3KooWabcd"},
+		{"lookup L2:1 (2ms); try X L2 cached: ok; from peer X L2", 2, "", "X"},
+		{"lookup L2:0 L1:0 L0:0 (6ms); put+get L0:0 (24ms); from origin", -1, "first in the put+get (met nobody)", ""},
+		{"lookup L2:0 L1:0 L0:0 (864ms); put+get: 0 values (10.03s): failed; from origin", -1, "put+get failed or timed out", ""},
+		{"lookup L2:0 (3.6s): failed; put+get L0:1 (6s); try A L0 downloading: failed; from origin", -1, "every referral failed", ""},
+		{"lookup L2:0 L1:0 L0:0 (3ms); from origin", -1, "lookup found nothing", ""},
+		{"lookup L2:0 (3s): failed; from origin", -1, "lookup failed or timed out", ""},
+		{"", -1, "no trace", ""},
 	} {
 		if got := PeerLevel(tc.trace); got != tc.level {
 			t.Errorf("PeerLevel(%q) = %d, want %d", tc.trace, got, tc.level)
+		}
+		if got := PeerSource(tc.trace); got != tc.peer {
+			t.Errorf("PeerSource(%q) = %q, want %q", tc.trace, got, tc.peer)
 		}
 		if tc.cause != "" {
 			if got := OriginCause(tc.trace); got != tc.cause {
 				t.Errorf("OriginCause(%q) = %q, want %q", tc.trace, got, tc.cause)
 			}
 		}
+	}
+}
+
+// Planted regions: node i in region i mod N on its own 127.0.<r+1>.0/24,
+// with a config every node accepts.
+func TestRegions(t *testing.T) {
+	r := Regions{N: 3, Inside: 5 * time.Millisecond, Across: 40 * time.Millisecond}
+	for i, want := range []string{"127.0.1.1", "127.0.2.1", "127.0.3.1", "127.0.1.2", "127.0.2.2"} {
+		if got := r.IP(i); got != want {
+			t.Errorf("IP(%d) = %s, want %s", i, got, want)
+		}
+	}
+	cfg, err := config.Parse([]byte("[p2p]\n" + r.Config()))
+	if err != nil {
+		t.Fatalf("nodes would refuse the planted config: %v", err)
+	}
+	if got := len(cfg.P2P.EmulateRTT); got != 4 {
+		t.Errorf("%d rules, want 3 regions + 1 across", got)
+	}
+	if none := (Regions{N: 1}); none.Config() != "" || none.IP(7) != "127.0.0.1" {
+		t.Errorf("one region plants latency: %q %s", none.Config(), none.IP(7))
 	}
 }
