@@ -38,6 +38,7 @@ type Config struct {
 	DNS     DNS     `toml:"dns"`
 	Cache   Cache   `toml:"cache"`
 	P2P     P2P     `toml:"p2p"`
+	DSHT    DSHT    `toml:"dsht"`
 	Log     Log     `toml:"log"`
 }
 
@@ -128,6 +129,14 @@ type RTTRule struct {
 	RTT Duration `toml:"rtt"`
 }
 
+// DSHT tunes the hierarchical DHT's latency levels.
+type DSHT struct {
+	// Level2RTT and Level1RTT are the RTT thresholds of the regional and
+	// the continental clusters (the global level has none).
+	Level2RTT Duration `toml:"level2_rtt"`
+	Level1RTT Duration `toml:"level1_rtt"`
+}
+
 // Log sets logging.
 type Log struct {
 	// Level is one of debug, info, warn, error.
@@ -164,7 +173,8 @@ func Default() Config {
 			NATPortMap:   true,
 			PutGet:       true,
 		},
-		Log: Log{Level: "info"},
+		DSHT: DSHT{Level2RTT: Duration(20 * time.Millisecond), Level1RTT: Duration(60 * time.Millisecond)},
+		Log:  Log{Level: "info"},
 	}
 }
 
@@ -325,6 +335,11 @@ func (c Config) Validate() error {
 		if _, err := multiaddr.NewMultiaddr(a); err != nil {
 			bad(fmt.Sprintf("p2p.listen[%d]", i), "not a multiaddr: %v", err)
 		}
+	}
+	if c.DSHT.Level2RTT <= 0 {
+		bad("dsht.level2_rtt", "must be positive")
+	} else if c.DSHT.Level1RTT <= c.DSHT.Level2RTT {
+		bad("dsht.level1_rtt", "must be larger than dsht.level2_rtt (%s)", c.DSHT.Level2RTT.D())
 	}
 	for i, r := range c.P2P.EmulateRTT {
 		key := fmt.Sprintf("p2p.emulate_rtt[%d]", i)

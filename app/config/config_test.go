@@ -49,10 +49,11 @@ func TestLoadFull(t *testing.T) {
 	want.P2P.Bootstrap = []string{"/ip4/127.0.0.1/tcp/4201/p2p/12D3KooWQYhTNQdmr3ArTeUHRYzFg94BKyTkoWBDWez9kSCVe2Xo"}
 	want.P2P.SecretFile = "/etc/coral/network.key"
 	want.P2P.Reachability = "public"
+	want.DSHT = DSHT{Level2RTT: Duration(80 * time.Millisecond), Level1RTT: Duration(240 * time.Millisecond)}
 	if cfg.DataDir != want.DataDir || cfg.Zone != want.Zone || !reflect.DeepEqual(cfg.HTTP, want.HTTP) || cfg.Control != want.Control ||
 		!reflect.DeepEqual(cfg.DNS, want.DNS) || cfg.Cache != want.Cache || strings.Join(cfg.P2P.Listen, ",") != strings.Join(want.P2P.Listen, ",") ||
 		strings.Join(cfg.P2P.Bootstrap, ",") != strings.Join(want.P2P.Bootstrap, ",") || cfg.P2P.SecretFile != want.P2P.SecretFile ||
-		cfg.P2P.Reachability != want.P2P.Reachability {
+		cfg.P2P.Reachability != want.P2P.Reachability || cfg.DSHT != want.DSHT {
 		t.Errorf("got  %+v\nwant %+v", cfg, want)
 	}
 	if got := cfg.Path(cfg.P2P.SecretFile); got != "/etc/coral/network.key" {
@@ -76,6 +77,7 @@ func TestLoadRejects(t *testing.T) {
 		{"bad_type.toml", []string{"bad_type.toml", `cache.strip_cookies`}},
 		{"bad_multiaddr.toml", []string{"bad_multiaddr.toml", `"p2p.listen[0]"`}},
 		{"bad_advertise.toml", []string{"bad_advertise.toml", `"http.advertise[0]"`}},
+		{"bad_levels.toml", []string{"bad_levels.toml", `"dsht.level1_rtt"`, "larger"}},
 		{"bad_rtt.toml", []string{"bad_rtt.toml", `"p2p.emulate_rtt[0].b"`, "region-2"}},
 		{"bad_glue.toml", []string{"bad_glue.toml", `"dns.nameservers[0].addrs"`, "glue"}},
 		{"bad_nameserver.toml", []string{"bad_nameserver.toml", `"dns.nameserver"`, `"sometimes"`}},

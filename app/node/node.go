@@ -116,6 +116,7 @@ func New(cfg config.Config, opts Options) (_ *Node, err error) {
 	n.nodeID = n.host.ID().String()
 	dcfg := dsht.DefaultConfig(n.host.Self())
 	dcfg.Logger = log.With("component", "dsht")
+	dcfg.Levels = []time.Duration{0, cfg.DSHT.Level1RTT.D(), cfg.DSHT.Level2RTT.D()}
 	if n.dht, err = dsht.New(dcfg, n.host.DSHTNetwork()); err != nil {
 		return nil, fmt.Errorf("node: dsht: %w", err)
 	}

@@ -76,6 +76,7 @@ func main() {
 	flag.IntVar(&o.regions.N, "regions", 5, "planted latency regions (level-2 clusters); 1: none, all nodes on 127.0.0.1")
 	flag.DurationVar(&o.regions.Inside, "rtt-region", 5*time.Millisecond, "planted RTT inside a region")
 	flag.DurationVar(&o.regions.Across, "rtt-across", 40*time.Millisecond, "planted RTT between regions")
+	flag.IntVar(&o.regions.Dilate, "dilate", 4, "multiply planted RTTs and the nodes' level thresholds by this (CPU contention on a small machine adds tens of ms to every round trip)")
 	flag.DurationVar(&o.clusterTimeout, "cluster-timeout", 3*time.Minute, "how long to wait for the level-2 clusters to match the regions")
 	flag.BoolVar(&o.direct, "direct", true, "also run the baseline: the same crowd straight to an identical origin")
 	flag.DurationVar(&o.startTimeout, "start-timeout", 5*time.Minute, "deadline for starting the nodes and filling routing tables")
@@ -191,8 +192,10 @@ func run(ctx context.Context, o options) (err error) {
 	t0 := time.Now()
 	c, err := cluster.Start(sctx, cluster.Options{
 		Nodes: o.nodes, Binary: o.bin, Dir: dir, Log: &syncWriter{w: logFile},
-		IP:    o.regions.IP,
-		Extra: func(int) string { return o.regions.Config() + crowd.NodeConfig(o.putGet, o.nodeLogLevel) },
+		IP: o.regions.IP,
+		Extra: func(int) string {
+			return o.regions.Config() + crowd.NodeConfig(o.putGet, o.nodeLogLevel) + o.regions.DSHTConfig()
+		},
 	})
 	if err != nil {
 		return err

@@ -175,12 +175,18 @@ func TestRegions(t *testing.T) {
 			t.Errorf("IP(%d) = %s, want %s", i, got, want)
 		}
 	}
-	cfg, err := config.Parse([]byte("[p2p]\n" + r.Config()))
+	r.Dilate = 4
+	cfg, err := config.Parse([]byte("[p2p]\n" + r.Config() + r.DSHTConfig()))
 	if err != nil {
 		t.Fatalf("nodes would refuse the planted config: %v", err)
 	}
 	if got := len(cfg.P2P.EmulateRTT); got != 4 {
 		t.Errorf("%d rules, want 3 regions + 1 across", got)
+	} else if in, across := cfg.P2P.EmulateRTT[0].RTT.D(), cfg.P2P.EmulateRTT[3].RTT.D(); in != 20*time.Millisecond || across != 160*time.Millisecond {
+		t.Errorf("planted %v / %v, want 20ms / 160ms (dilated x4)", in, across)
+	}
+	if l2, l1 := cfg.DSHT.Level2RTT.D(), cfg.DSHT.Level1RTT.D(); l2 != 80*time.Millisecond || l1 != 240*time.Millisecond {
+		t.Errorf("level thresholds %v / %v, want 80ms / 240ms", l2, l1)
 	}
 	if none := (Regions{N: 1}); none.Config() != "" || none.IP(7) != "127.0.0.1" {
 		t.Errorf("one region plants latency: %q %s", none.Config(), none.IP(7))

@@ -14,10 +14,19 @@ import (
 // region i mod N and listens for libp2p on 127.0.<region+1>.<i/N+1>; the
 // nodes' [p2p] emulate_rtt makes a round trip inside a region take Inside
 // and one across regions Across. N < 2 plants nothing.
+//
+// Dilate (>= 1) stretches time for a loaded machine: the planted RTTs and
+// the nodes' level thresholds (20 ms, 60 ms) are all multiplied by it, so
+// that tens of processes sharing two cores, whose scheduling delays add
+// tens of milliseconds to every measured round trip, still see the
+// planted regions and not the noise.
 type Regions struct {
 	N              int
 	Inside, Across time.Duration
+	Dilate         int
 }
+
+func (r Regions) dilate() time.Duration { return time.Duration(max(r.Dilate, 1)) }
 
 // Planted reports whether there are regions at all.
 func (r Regions) Planted() bool { return r.N > 1 }
@@ -47,17 +56,31 @@ func (r Regions) Config() string {
 	var rules []string
 	for k := 0; k < r.N; k++ {
 		p := fmt.Sprintf("127.0.%d.0/24", k+1)
-		rules = append(rules, fmt.Sprintf("{ a = %q, b = %q, rtt = %q }", p, p, r.Inside.String()))
+		rules = append(rules, fmt.Sprintf("{ a = %q, b = %q, rtt = %q }", p, p, (r.Inside*r.dilate()).String()))
 	}
-	rules = append(rules, fmt.Sprintf("{ a = \"127.0.0.0/8\", b = \"127.0.0.0/8\", rtt = %q }", r.Across.String()))
+	rules = append(rules, fmt.Sprintf("{ a = \"127.0.0.0/8\", b = \"127.0.0.0/8\", rtt = %q }", (r.Across*r.dilate()).String()))
 	return "emulate_rtt = [" + strings.Join(rules, ", ") + "]\n"
+}
+
+// DSHTConfig is the [dsht] table with the level thresholds dilated (empty
+// when nothing is planted or time is not dilated).
+func (r Regions) DSHTConfig() string {
+	if !r.Planted() || r.dilate() == 1 {
+		return ""
+	}
+	return fmt.Sprintf("[dsht]\nlevel2_rtt = %q\nlevel1_rtt = %q\n", (20 * time.Millisecond * r.dilate()).String(), (60 * time.Millisecond * r.dilate()).String())
 }
 
 func (r Regions) String() string {
 	if !r.Planted() {
 		return "none (every node on 127.0.0.1, no planted latency)"
 	}
-	return fmt.Sprintf("%d regions, RTT %s inside a region and %s across (planted in-process)", r.N, r.Inside, r.Across)
+	s := fmt.Sprintf("%d regions, RTT %s inside a region and %s across (planted in-process)", r.N, r.Inside, r.Across)
+	if d := r.dilate(); d > 1 {
+		s += fmt.Sprintf("; time dilated x%d for this machine: planted %s / %s, level thresholds %s / %s",
+			d, r.Inside*d, r.Across*d, 20*time.Millisecond*d, 60*time.Millisecond*d)
+	}
+	return s
 }
 
 // WaitClusters waits until the nodes' level-2 clusters are the planted
