@@ -172,15 +172,15 @@ func (n *Node) clusterAggs(l int, now int64) map[ID]*clusterAgg {
 			continue
 		}
 		a.v.Sampled++
-		if p.srtt < thr {
+		if p.distance() < thr {
 			a.v.Within++
 			a.near = append(a.near, p)
 		}
 	}
 	for _, a := range aggs {
 		slices.SortFunc(a.near, func(x, y *peerState) int {
-			if x.srtt != y.srtt {
-				return int(x.srtt - y.srtt)
+			if dx, dy := x.distance(), y.distance(); dx != dy {
+				return int(dx - dy)
 			}
 			return compareID(x.info.ID, y.info.ID)
 		})
@@ -241,7 +241,7 @@ func (n *Node) refreshNear(l int, now int64, size int64) {
 	}
 	var near, stale []*peerState
 	for _, p := range n.peers.m {
-		if p.rttN == 0 || p.srtt >= lv.threshold || p.recentlyFailed(now, n.cfg.UnreachableTTL) {
+		if p.rttN == 0 || p.distance() >= lv.threshold || p.recentlyFailed(now, n.cfg.UnreachableTTL) {
 			continue
 		}
 		near = append(near, p)
@@ -309,13 +309,13 @@ func (n *Node) joinCluster(l int, id ID) {
 	// waiting for each member to stumble on it.
 	var old []*peerState
 	for _, mid := range lv.table.list() {
-		if p := n.peers.get(mid); p != nil && p.rttN > 0 && p.srtt < lv.threshold {
+		if p := n.peers.get(mid); p != nil && p.rttN > 0 && p.distance() < lv.threshold {
 			old = append(old, p)
 		}
 	}
 	slices.SortFunc(old, func(a, b *peerState) int {
-		if a.srtt != b.srtt {
-			return int(a.srtt - b.srtt)
+		if da, db := a.distance(), b.distance(); da != db {
+			return int(da - db)
 		}
 		return compareID(a.info.ID, b.info.ID)
 	})
@@ -400,7 +400,7 @@ func (n *Node) nudge(p *peerState, now int64) {
 	for l := 1; l < len(n.levels); l++ {
 		lv := n.levels[l]
 		c, ok := p.claimAt(l, now, n.cfg.ClaimTTL)
-		if !ok || c.id == lv.cluster || p.srtt >= lv.threshold {
+		if !ok || c.id == lv.cluster || p.distance() >= lv.threshold {
 			continue
 		}
 		mine := clusterView{ID: lv.cluster, Size: max(lv.size, 1)}

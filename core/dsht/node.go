@@ -396,7 +396,7 @@ func (n *Node) Observe(peer NodeInfo, rtt time.Duration) {
 		now := n.now()
 		p := n.peers.ensure(peer, true)
 		if rtt > 0 {
-			p.observeRTT(rtt)
+			p.observeRTT(rtt, now)
 		}
 		p.lastOK = now
 		p.fails = 0

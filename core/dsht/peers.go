@@ -14,6 +14,13 @@ type peerState struct {
 
 	srtt, rttvar time.Duration
 	rttN         int
+	// Windowed minimum RTT, the node's distance for cluster decisions:
+	// queueing on a busy path or host inflates srtt, never the minimum
+	// (as in TCP BBR's min_rtt). minCur covers samples since minCurAt,
+	// minPrev the window before, so a path that really got longer shows
+	// within two windows.
+	minCur, minPrev time.Duration
+	minCurAt        int64
 
 	// lastOK: last time this node heard from it directly (an answer or a
 	// request); lastFail: last time a direct RPC to it failed.
@@ -84,10 +91,22 @@ func (p *peerState) directAllowed(now int64, ttl time.Duration, claimAt int64) b
 	return claimAt > p.lastFail
 }
 
-// observeRTT folds in one sample (Jacobson/Karels).
-func (p *peerState) observeRTT(rtt time.Duration) {
+// distanceWindow is the span of one window of the minimum RTT.
+const distanceWindow = 5 * time.Minute
+
+// observeRTT folds in one sample taken at now: Jacobson/Karels smoothing
+// for timeouts, and the windowed minimum for distance.
+func (p *peerState) observeRTT(rtt time.Duration, now int64) {
 	if rtt <= 0 {
 		rtt = time.Microsecond
+	}
+	switch {
+	case p.rttN == 0:
+		p.minCur, p.minPrev, p.minCurAt = rtt, rtt, now
+	case now-p.minCurAt >= int64(distanceWindow):
+		p.minPrev, p.minCur, p.minCurAt = p.minCur, rtt, now
+	default:
+		p.minCur = min(p.minCur, rtt)
 	}
 	if p.rttN == 0 {
 		p.srtt = rtt
@@ -102,6 +121,10 @@ func (p *peerState) observeRTT(rtt time.Duration) {
 	}
 	p.rttN++
 }
+
+// distance is the node's RTT for cluster decisions: the minimum over the
+// last one to two windows (valid when rttN > 0).
+func (p *peerState) distance() time.Duration { return min(p.minCur, p.minPrev) }
 
 // rtoFor returns an adaptive timeout: srtt plus four deviations, with slack
 // for jitter the samples have not shown yet.

@@ -37,7 +37,7 @@ func TestDirectAllowed(t *testing.T) {
 func TestAdaptiveTimeout(t *testing.T) {
 	p := &peerState{}
 	for range 20 {
-		p.observeRTT(100 * time.Millisecond)
+		p.observeRTT(100*time.Millisecond, 0)
 	}
 	rto := rtoFor(p.srtt, p.rttvar, 50*time.Millisecond, 5*time.Second)
 	if rto < 100*time.Millisecond || rto > 200*time.Millisecond {
@@ -45,7 +45,7 @@ func TestAdaptiveTimeout(t *testing.T) {
 	}
 	// Jitter widens it.
 	for i := range 20 {
-		p.observeRTT(time.Duration(50+100*(i%2)) * time.Millisecond)
+		p.observeRTT(time.Duration(50+100*(i%2))*time.Millisecond, 0)
 	}
 	if j := rtoFor(p.srtt, p.rttvar, 50*time.Millisecond, 5*time.Second); j <= rto {
 		t.Fatalf("jittery RTT timeout %v not above steady %v", j, rto)
@@ -70,5 +70,29 @@ func TestViasKeepTheMostRecent(t *testing.T) {
 	p.addVia(ID{3}, 100) // a fresher claim moves an existing relay up
 	if vs := p.viasByRecency(); vs[0].id != (ID{3}) {
 		t.Fatalf("vias %+v", vs)
+	}
+}
+
+// Cluster decisions use the minimum RTT of the last windows: queueing on a
+// loaded host raises srtt but does not move a node out of its region, and
+// a path that really got longer shows once the old window has passed.
+func TestDistanceIsWindowedMinimum(t *testing.T) {
+	p := &peerState{}
+	w := int64(distanceWindow)
+	p.observeRTT(5*time.Millisecond, 0)
+	for i := range 30 {
+		p.observeRTT(80*time.Millisecond, int64(i+1)) // a crowd: queueing
+	}
+	if p.srtt < 50*time.Millisecond {
+		t.Fatalf("srtt %v does not show the queueing", p.srtt)
+	}
+	if d := p.distance(); d != 5*time.Millisecond {
+		t.Errorf("distance under queueing %v, want the 5ms minimum", d)
+	}
+	// The path gets longer for good: after two windows the distance follows.
+	p.observeRTT(40*time.Millisecond, w+10)
+	p.observeRTT(40*time.Millisecond, 2*w+20)
+	if d := p.distance(); d != 40*time.Millisecond {
+		t.Errorf("distance after the path changed %v, want 40ms", d)
 	}
 }

@@ -42,7 +42,7 @@ func (n *Node) call(to NodeInfo, via *NodeInfo, req *Request, timeout time.Durat
 			if timedOut && via == nil && err == nil && validateResponse(resp) == nil {
 				if p := n.peers.get(to.ID); p != nil {
 					rtt := time.Duration(now - sent)
-					p.observeRTT(rtt)
+					p.observeRTT(rtt, now)
 					n.observeGlobalRTT(rtt)
 					p.lastOK = now
 					p.fails = 0
@@ -76,7 +76,7 @@ func (n *Node) call(to NodeInfo, via *NodeInfo, req *Request, timeout time.Durat
 		if via == nil {
 			p := n.peers.ensure(to, false)
 			rtt := time.Duration(now - sent)
-			p.observeRTT(rtt)
+			p.observeRTT(rtt, now)
 			n.observeGlobalRTT(rtt)
 			p.lastOK = now
 			p.fails = 0
