@@ -51,7 +51,8 @@ test: deps fmt-check vet build
 bench: build
 	bash test/bench/cachehit/run.sh
 	$(GO) run ./test/bench/dnsqps
-	$(GO) run ./test/bench/flashcrowd -bin $(BIN)
+	$(GO) run ./test/sim -nodes 1000
+	CORAL_BIN=$(BIN) bash test/bench/flashcrowd/run.sh
 
 # demo: a small local network, an origin and a crowd, live.
 demo: build
