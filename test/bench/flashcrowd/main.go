@@ -77,7 +77,7 @@ func main() {
 	flag.DurationVar(&o.regions.Inside, "rtt-region", 5*time.Millisecond, "planted RTT inside a region")
 	flag.DurationVar(&o.regions.Across, "rtt-across", 40*time.Millisecond, "planted RTT between regions")
 	flag.IntVar(&o.regions.Dilate, "dilate", 4, "multiply planted RTTs and the nodes' level thresholds by this (CPU contention on a small machine adds tens of ms to every round trip)")
-	flag.DurationVar(&o.clusterTimeout, "cluster-timeout", 3*time.Minute, "how long to wait for the level-2 clusters to match the regions")
+	flag.DurationVar(&o.clusterTimeout, "cluster-timeout", 5*time.Minute, "how long to wait for the level-2 clusters to match the regions")
 	flag.BoolVar(&o.direct, "direct", true, "also run the baseline: the same crowd straight to an identical origin")
 	flag.DurationVar(&o.startTimeout, "start-timeout", 5*time.Minute, "deadline for starting the nodes and filling routing tables")
 	flag.DurationVar(&o.timeout, "timeout", 10*time.Minute, "deadline for the crowd through coral")

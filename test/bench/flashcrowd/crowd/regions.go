@@ -91,7 +91,11 @@ func (r Regions) WaitClusters(ctx context.Context, nodes []*cluster.Node) (match
 	tick := time.NewTicker(500 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		sts, _ := Statuses(ctx, nodes)
+		// Each poll gets its own deadline: one cut short by ctx would
+		// report every node as unclustered.
+		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		sts, _ := Statuses(pctx, nodes)
+		cancel()
 		matched = 0
 		majority := map[int]map[string]int{}
 		ids := make([]string, len(nodes))
