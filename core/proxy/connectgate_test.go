@@ -41,26 +41,17 @@ func TestConnectGateSharesFailure(t *testing.T) {
 			const n = 9
 			errs := make(chan error, n)
 			var wg sync.WaitGroup
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
+			connect := func() {
 				c, err := g.dial(context.Background(), "tcp", "origin.example:80", dial)
 				if c != nil {
 					c.Close()
 				}
 				errs <- err
-			}()
+			}
+			wg.Go(connect)
 			<-entered
 			for i := 1; i < n; i++ {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					c, err := g.dial(context.Background(), "tcp", "origin.example:80", dial)
-					if c != nil {
-						c.Close()
-					}
-					errs <- err
-				}()
+				wg.Go(connect)
 			}
 			// The others are waiting on the first attempt (none dialled).
 			waitFor(t, "the others to wait", func() bool {
