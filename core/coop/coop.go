@@ -243,9 +243,16 @@ func (c *Coop) Fetch(ctx context.Context, key, canonicalURL string) (store.Meta,
 	cancel()
 	tr.Step("%s", lookupStep("lookup", &dt, vals, err))
 	cands := c.candidates(vals)
-	if len(cands) == 0 && c.cfg.PutGet {
+	switch {
+	case len(cands) > 0:
+	case c.cfg.PutGet:
 		vals, err = c.testAndSet(ctx, key, id)
 		cands = c.candidates(vals)
+	default:
+		// Without put+get, the "I am downloading" value still goes in
+		// before the origin is asked, so that the rest of a crowd comes
+		// here instead.
+		c.putDownloading(ctx, key, id)
 	}
 	c.count(func(s *Stats) {
 		s.Lookups++
@@ -291,21 +298,47 @@ func (c *Coop) testAndSet(ctx context.Context, key string, id dsht.ID) (vals []d
 		// reached: the global test decides.
 	}
 	if err == nil {
-		now := c.cfg.Now()
-		c.mu.Lock()
-		c.announced[key] = now
-		if len(c.announced) > maxAnnounced {
-			// Announcements no download followed (a peer delivered
-			// after all) are of no use once expired.
-			for k, at := range c.announced {
-				if now.Sub(at) > c.cfg.DownloadingTTL {
-					delete(c.announced, k)
-				}
-			}
-		}
-		c.mu.Unlock()
+		c.markAnnounced(key)
 	}
 	return vals, err
+}
+
+// putDownloading stores this node's "I am downloading" value at every
+// level and waits for it (bounded by TestAndSetTimeout): the get-then-put
+// way of announcing a download, when put+get is off.
+func (c *Coop) putDownloading(ctx context.Context, key string, id dsht.ID) {
+	tr := proxy.TraceFrom(ctx)
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.TestAndSetTimeout)
+	defer cancel()
+	start := c.cfg.Now()
+	err := c.dht.Put(ctx, id, EncodeReferral(Referral{Peer: c.cfg.Self, State: StateDownloading}), c.cfg.DownloadingTTL)
+	took := c.cfg.Now().Sub(start).Round(time.Millisecond)
+	if err != nil {
+		tr.Step("put downloading (%s): failed", took)
+		c.log.Debug("downloading announcement failed", "err", err)
+		return
+	}
+	tr.Step("put downloading (%s)", took)
+	c.count(func(s *Stats) { s.Announcements++ })
+	c.markAnnounced(key)
+}
+
+// markAnnounced records that this node's download of key was just
+// announced, so Downloading does not announce it again at once.
+func (c *Coop) markAnnounced(key string) {
+	now := c.cfg.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.announced[key] = now
+	if len(c.announced) > maxAnnounced {
+		// Announcements no download followed (a peer delivered after all)
+		// are of no use once expired.
+		for k, at := range c.announced {
+			if now.Sub(at) > c.cfg.DownloadingTTL {
+				delete(c.announced, k)
+			}
+		}
+	}
 }
 
 // testAndSetLevel is the most local level at which this node's cluster has
@@ -570,7 +603,11 @@ func (c *Coop) Downloading(key, canonicalURL string) (done func()) {
 			case <-c.ctx.Done():
 				return
 			case <-ticks:
-				c.announce(id, value, c.cfg.DownloadingTTL)
+				// A renewal waits for a slot: a dropped one would let the
+				// value lapse mid-download and send the crowd elsewhere.
+				if !c.announceWait(id, value, c.cfg.DownloadingTTL) {
+					return
+				}
 			}
 		}
 	}()

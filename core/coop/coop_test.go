@@ -44,7 +44,7 @@ type fakeDSHT struct {
 }
 
 func newFakeDSHT() *fakeDSHT {
-	return &fakeDSHT{vals: map[dsht.ID][]dsht.Value{}, puts: make(chan putCall)}
+	return &fakeDSHT{vals: map[dsht.ID][]dsht.Value{}, puts: make(chan putCall, 64)}
 }
 
 func (f *fakeDSHT) Get(ctx context.Context, key dsht.ID, _ ...dsht.Option) ([]dsht.Value, error) {
@@ -546,5 +546,30 @@ func TestLookupStep(t *testing.T) {
 	}
 	if got := lookupStep("put+get", &dsht.Trace{}, nil, errors.New("x")); got != "put+get: 0 values: failed" {
 		t.Errorf("got %q", got)
+	}
+}
+
+// Without put+get, a miss still announces "I am downloading" before the
+// proxy goes to the origin (Fetch returns only after the put), and the
+// download that follows does not announce it a second time at once.
+func TestGetThenPutAnnouncesBeforeOrigin(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.PutGet = false })
+	const url = "http://example.com/gp"
+	if _, _, err := h.c.Fetch(context.Background(), proxy.CacheKey(url), url); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("nothing found: %v", err)
+	}
+	h.d.mu.Lock()
+	rec := slices.Clone(h.d.recorded)
+	h.d.mu.Unlock()
+	if len(rec) != 1 || rec[0].ref.Peer != self || rec[0].ref.State != StateDownloading || rec[0].key != dsht.KeyID(url) {
+		t.Fatalf("puts when Fetch returned: %+v, want this node's downloading value", rec)
+	}
+	done := h.c.Downloading(proxy.CacheKey(url), url)
+	tk := recv(t, "the renewal ticker", h.tickers.made)
+	done()
+	recv(t, "the renewals to stop", tk.stopped)
+	h.c.Close()
+	if n := h.d.putsFor(url); n != 1 {
+		t.Errorf("%d puts, want 1 (the download was announced already)", n)
 	}
 }
