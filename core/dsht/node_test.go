@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -24,10 +25,11 @@ import (
 // CBOR-encoded and decoded on the way, and each call runs in the caller's
 // goroutine.
 type memNet struct {
-	mu    sync.Mutex
-	nodes map[string]*dsht.Node
-	down  map[string]bool
-	calls atomic.Int64
+	mu        sync.Mutex
+	nodes     map[string]*dsht.Node
+	down      map[string]bool
+	failStore map[string]bool // nodes whose STORE requests fail (probes still answer)
+	calls     atomic.Int64
 }
 
 type memEndpoint struct {
@@ -41,6 +43,7 @@ func (e *memEndpoint) Call(ctx context.Context, to dsht.NodeInfo, req *dsht.Requ
 	e.net.calls.Add(1)
 	e.net.mu.Lock()
 	n, down := e.net.nodes[to.Addr], e.net.down[to.Addr] || e.net.down[e.self.Addr]
+	down = down || req.Op == dsht.OpStore && e.net.failStore[to.Addr]
 	e.net.mu.Unlock()
 	if n == nil || down {
 		return nil, fmt.Errorf("memnet: %s unreachable", to.Addr)
@@ -88,7 +91,7 @@ func newCluster(t *testing.T, n int) (*memNet, []*dsht.Node, *fakeClock) {
 	t.Helper()
 	clock := &fakeClock{}
 	clock.ns.Store(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
-	mn := &memNet{nodes: map[string]*dsht.Node{}, down: map[string]bool{}}
+	mn := &memNet{nodes: map[string]*dsht.Node{}, down: map[string]bool{}, failStore: map[string]bool{}}
 	var nodes []*dsht.Node
 	for i := range n {
 		cfg := dsht.DefaultConfig(info(i))
@@ -349,5 +352,62 @@ func TestLoneNode(t *testing.T) {
 	mn.mu.Unlock()
 	if err := nodes[0].Bootstrap(ctx, []dsht.NodeInfo{info(7)}); !errors.Is(err, dsht.ErrNoBootstrap) {
 		t.Fatalf("bootstrap through a dead seed: %v", err)
+	}
+}
+
+// The reverse phase pops the stack when a store fails: with the key's
+// root (and the next closest node) refusing to store, the value lands on
+// the next node of the forward path, and gets from anywhere still find it.
+func TestPutPopsStackOnStoreFailure(t *testing.T) {
+	const n = 30
+	mn, nodes, _ := newCluster(t, n)
+	ctx := context.Background()
+	key := dsht.KeyID("http://example.com/popped")
+	// The two nodes closest to the key by XOR refuse stores.
+	order := make([]int, n)
+	for i := range order {
+		order[i] = i
+	}
+	closer := func(a, b int) int {
+		da, db := info(a).ID, info(b).ID
+		for k := range da {
+			x, y := da[k]^key[k], db[k]^key[k]
+			if x != y {
+				return int(x) - int(y)
+			}
+		}
+		return 0
+	}
+	slices.SortFunc(order, closer)
+	putter := order[n-1] // the farthest: its forward path has nodes to fall back on
+	mn.mu.Lock()
+	mn.failStore[info(order[0]).Addr] = true
+	mn.failStore[info(order[1]).Addr] = true
+	mn.mu.Unlock()
+	if err := nodes[putter].Put(ctx, key, []byte("fallback"), time.Minute); err != nil {
+		t.Fatalf("put with the root refusing stores: %v", err)
+	}
+	storedAt := func(node *dsht.Node) (v int) {
+		for _, l := range node.Status().Levels {
+			v += l.StoredValues
+		}
+		return v
+	}
+	for _, i := range order[:2] {
+		if v := storedAt(nodes[i]); v != 0 {
+			t.Errorf("node %d refused stores but holds %d values", i, v)
+		}
+	}
+	stored := 0
+	for _, node := range nodes {
+		stored += storedAt(node)
+	}
+	if stored == 0 {
+		t.Fatal("the value was stored nowhere")
+	}
+	for _, g := range []int{order[0], order[n/2], putter} {
+		if vs, err := nodes[g].Get(ctx, key); err != nil || !has(vs, "fallback") {
+			t.Errorf("get from node %d: %v %+v", g, err, vs)
+		}
 	}
 }
