@@ -2,6 +2,7 @@ package dsht_test
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"context"
 	"errors"
 	"fmt"
@@ -368,10 +369,13 @@ func TestPutPopsStackOnStoreFailure(t *testing.T) {
 	for i := range order {
 		order[i] = i
 	}
+	// The routing space places node and key IDs at their SHA-256.
+	pos := sha256.Sum256(key[:])
 	closer := func(a, b int) int {
-		da, db := info(a).ID, info(b).ID
+		ia, ib := info(a).ID, info(b).ID
+		da, db := sha256.Sum256(ia[:]), sha256.Sum256(ib[:])
 		for k := range da {
-			x, y := da[k]^key[k], db[k]^key[k]
+			x, y := da[k]^pos[k], db[k]^pos[k]
 			if x != y {
 				return int(x) - int(y)
 			}
