@@ -553,7 +553,9 @@ func (c *Coop) race(ctx context.Context, key string, cands []candidate) (store.M
 	return store.Meta{}, nil, fmt.Errorf("coop: no peer delivered: %w (%w)", store.ErrNotFound, errors.Join(errs...))
 }
 
-// outcome names a failed attempt for the trace.
+// outcome names a failed attempt for the trace; other failures carry the
+// innermost cause (a refused stream, a bad object), which is what tells an
+// operator why a crowd went to the origin.
 func outcome(err error) string {
 	switch {
 	case errors.Is(err, store.ErrNotFound):
@@ -562,8 +564,23 @@ func outcome(err error) string {
 		return "no response"
 	case errors.Is(err, context.Canceled):
 		return "cancelled"
+	case err == nil:
+		return "failed"
 	}
-	return "failed"
+	msg := err.Error()
+	if i := strings.LastIndex(msg, ": "); i >= 0 {
+		msg = msg[i+2:]
+	}
+	msg = strings.Map(func(r rune) rune {
+		if r < ' ' || r == 0x7f || r == ';' {
+			return ' '
+		}
+		return r
+	}, msg)
+	if len(msg) > 60 {
+		msg = msg[:60]
+	}
+	return "failed (" + strings.TrimSpace(msg) + ")"
 }
 
 type cancelOnClose struct {

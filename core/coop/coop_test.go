@@ -379,7 +379,7 @@ func TestRaceFailureStartsNext(t *testing.T) {
 	if !slices.Equal(order, []string{peerID("a"), peerID("b"), peerID("c")}) {
 		t.Errorf("attempt order %v", order)
 	}
-	want := "lookup: 3 values; try " + short("a") + " L2 cached: not found; try " + short("b") + " L1 cached: failed; try " +
+	want := "lookup: 3 values; try " + short("a") + " L2 cached: not found; try " + short("b") + " L1 cached: failed (stream reset); try " +
 		short("c") + " L2 downloading: ok; from peer " + short("c") + " L2"
 	if got := tr.String(); got != want {
 		t.Errorf("trace\n got %q\nwant %q", got, want)
