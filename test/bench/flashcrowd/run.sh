@@ -9,16 +9,18 @@
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 bin=${CORAL_BIN:-}
+work=$(mktemp -d /tmp/coral-flashcrowd-run.XXXXXX)
+trap 'rm -rf "$work"' EXIT
 if [ -z "$bin" ]; then
-  work=$(mktemp -d /tmp/coral-flashcrowd-bin.XXXXXX)
-  trap 'rm -rf "$work"' EXIT
   go build -o "$work/coral" ./app/cmd/coral
   bin=$work/coral
 fi
+# Each run's report goes to stdout as it comes and to a file for its last
+# line (tee to /dev/stderr would truncate a redirected output file).
 summaries=()
 for pg in true false; do
   echo "=== put_get=$pg"
-  out=$(go run ./test/bench/flashcrowd -bin "$bin" -putget="$pg" "$@" | tee /dev/stderr | tail -n 1)
-  summaries+=("$out")
-done 2>&1
+  go run ./test/bench/flashcrowd -bin "$bin" -putget="$pg" "$@" | tee "$work/run-$pg.txt"
+  summaries+=("$(tail -n 1 "$work/run-$pg.txt")")
+done
 printf '%s\n' "${summaries[@]}"
