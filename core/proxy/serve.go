@@ -179,7 +179,7 @@ func (p *Proxy) writeStream(w http.ResponseWriter, r *http.Request, o coralurl.O
 	if r.Method == http.MethodHead || !bodyAllowed(f.status) {
 		return
 	}
-	p.copyBody(w, r, rd)
+	p.copyBody(w, r, rd, true)
 }
 
 // serveStored sends the stored object under key; false (nothing written)
@@ -215,14 +215,17 @@ func (p *Proxy) serveStored(w http.ResponseWriter, r *http.Request, o coralurl.O
 	if r.Method == http.MethodHead || !bodyAllowed(m.Status) {
 		return true
 	}
-	p.copyBody(w, r, body)
+	// A stored body is complete: the server's buffer sends it in as few
+	// writes as it can, with no flush per chunk.
+	p.copyBody(w, r, body, false)
 	return true
 }
 
-// copyBody streams a body to the visitor, flushing as bytes arrive. If the
+// copyBody streams a body to the visitor, flushing as bytes arrive when
+// flush is set (a body still arriving from elsewhere). If the
 // body breaks off, the connection is aborted: with the header already sent,
 // that is the only way to tell the visitor the response is incomplete.
-func (p *Proxy) copyBody(w http.ResponseWriter, r *http.Request, body io.Reader) {
+func (p *Proxy) copyBody(w http.ResponseWriter, r *http.Request, body io.Reader, flush bool) {
 	rc := http.NewResponseController(w)
 	buf := make([]byte, copyBufSize)
 	for {
@@ -233,7 +236,9 @@ func (p *Proxy) copyBody(w http.ResponseWriter, r *http.Request, body io.Reader)
 			if werr != nil {
 				return // the visitor left
 			}
-			_ = rc.Flush()
+			if flush {
+				_ = rc.Flush()
+			}
 		}
 		if err == io.EOF {
 			return
@@ -377,7 +382,7 @@ func (p *Proxy) passThrough(w http.ResponseWriter, r *http.Request, o coralurl.O
 	if r.Method == http.MethodHead {
 		return
 	}
-	p.copyBody(w, r, resp.Body)
+	p.copyBody(w, r, resp.Body, true)
 }
 
 // invalidate drops the stored copies of a URL changed by an unsafe method,
