@@ -27,30 +27,25 @@ func (p *Proxy) serveCached(w http.ResponseWriter, r *http.Request, o coralurl.O
 	defer func() {
 		p.traces.add(TraceSummary{Time: now, URL: canon, Result: tr.resultOf(), Path: tr.String(), Duration: time.Since(began)})
 	}()
-	objKey, meta, found := p.lookup(pkey, canon, r.Header)
+	objKey, meta, body, found := p.lookup(pkey, canon, r.Header)
 	var stale *store.Meta
 	if found {
 		d := p.policy.Decide(r.Header, entryOf(meta), now)
 		switch d.Action {
 		case httpcache.Serve:
 			tr.Source("cache")
-			if p.serveStored(w, r, o, objKey, CacheHit) {
-				return
-			}
-			found = false // gone since Stat
+			p.serveObject(w, r, o, meta, body, CacheHit)
+			return
 		case httpcache.ServeStale:
 			tr.Source("cache (stale, revalidating in the background)")
-			if p.serveStored(w, r, o, objKey, CacheStale) {
-				if !isPersonal(r.Header, p.opts.StripCookies) {
-					p.startBackground(p.newFetch(objKey, pkey, objKey, canon, o, r.Header, &meta))
-				}
-				return
+			p.serveObject(w, r, o, meta, body, CacheStale)
+			if !isPersonal(r.Header, p.opts.StripCookies) {
+				p.startBackground(p.newFetch(objKey, pkey, objKey, canon, o, r.Header, &meta))
 			}
-			found = false
+			return
 		}
-		if found {
-			stale = &meta
-		}
+		body.Close()
+		stale = &meta
 	}
 	if rq.OnlyIfCached {
 		p.stats.errors.Add(1)
@@ -91,26 +86,31 @@ func isPersonal(h http.Header, stripCookies bool) bool {
 }
 
 // lookup finds the stored object for a request, following a Vary index to
-// the variant the request selects. objKey is where that object is (or would
-// be) stored, found whether it is there.
-func (p *Proxy) lookup(pkey, canon string, h http.Header) (objKey string, m store.Meta, found bool) {
-	m, err := p.st.Stat(pkey)
+// the variant the request selects, and opens it: meta and body come from
+// one read of the store. objKey is where that object is (or would be)
+// stored, found whether it is there; when found, the caller closes body.
+func (p *Proxy) lookup(pkey, canon string, h http.Header) (objKey string, m store.Meta, body *store.Body, found bool) {
+	m, body, err := p.st.Get(pkey)
 	if err != nil {
 		if !errors.Is(err, store.ErrNotFound) {
 			p.log.Warn("store lookup failed", "key", pkey, "err", err)
 		}
-		return pkey, store.Meta{}, false
+		return pkey, store.Meta{}, nil, false
 	}
 	if m.Extra[extraKind] != kindVary {
-		return pkey, m, true
+		return pkey, m, body, true
 	}
+	body.Close()
 	fields := strings.Split(m.Extra[extraVary], ",")
 	vkey := variantKey(canon, httpcache.VaryValues(fields, h))
-	vm, err := p.st.Stat(vkey)
-	if err != nil {
-		return vkey, store.Meta{}, false
+	vm, vbody, err := p.st.Get(vkey)
+	if err != nil || vm.Extra[extraKind] == kindVary {
+		if err == nil {
+			vbody.Close()
+		}
+		return vkey, store.Meta{}, nil, false
 	}
-	return vkey, vm, true
+	return vkey, vm, vbody, true
 }
 
 // serveFetch answers a visitor from a fetch (its own or one it joined).
@@ -192,10 +192,17 @@ func (p *Proxy) serveStored(w http.ResponseWriter, r *http.Request, o coralurl.O
 		}
 		return false
 	}
-	defer body.Close()
 	if m.Extra[extraKind] == kindVary {
+		body.Close()
 		return false
 	}
+	p.serveObject(w, r, o, m, body, label)
+	return true
+}
+
+// serveObject answers from a stored object and closes its body.
+func (p *Proxy) serveObject(w http.ResponseWriter, r *http.Request, o coralurl.Origin, m store.Meta, body *store.Body, label string) {
+	defer body.Close()
 	p.count(label)
 	h := m.Header.Clone()
 	if h == nil {
@@ -205,7 +212,7 @@ func (p *Proxy) serveStored(w http.ResponseWriter, r *http.Request, o coralurl.O
 	p.decorate(h, r, o, label)
 	if httpcache.NotModified(r.Header, m.Status, m.Header) {
 		p.writeNotModified(w, h)
-		return true
+		return
 	}
 	if bodyAllowed(m.Status) {
 		h.Set("Content-Length", strconv.FormatInt(m.Size, 10))
@@ -213,12 +220,11 @@ func (p *Proxy) serveStored(w http.ResponseWriter, r *http.Request, o coralurl.O
 	copyHeader(w.Header(), h)
 	w.WriteHeader(m.Status)
 	if r.Method == http.MethodHead || !bodyAllowed(m.Status) {
-		return true
+		return
 	}
 	// A stored body is complete: the server's buffer sends it in as few
 	// writes as it can, with no flush per chunk.
 	p.copyBody(w, r, body, false)
-	return true
 }
 
 // copyBody streams a body to the visitor, flushing as bytes arrive when
