@@ -234,7 +234,7 @@ type candidate struct {
 
 // Fetch implements proxy.Peers: find referrals for the URL, fetch from up to
 // Parallel of them at once, return the first that delivers a response.
-func (c *Coop) Fetch(ctx context.Context, key, canonicalURL string) (store.Meta, io.ReadCloser, error) {
+func (c *Coop) Fetch(ctx context.Context, key, canonicalURL string, usable func(store.Meta) error) (store.Meta, io.ReadCloser, error) {
 	tr := proxy.TraceFrom(ctx)
 	id := dsht.KeyID(canonicalURL)
 	lctx, cancel := context.WithTimeout(ctx, c.cfg.LookupTimeout)
@@ -264,7 +264,7 @@ func (c *Coop) Fetch(ctx context.Context, key, canonicalURL string) (store.Meta,
 		c.log.Debug("no referral, going to the origin", "url", canonicalURL, "values", len(vals), "err", err)
 		return store.Meta{}, nil, fmt.Errorf("coop: no referral for %s: %w", canonicalURL, store.ErrNotFound)
 	}
-	return c.race(ctx, key, cands)
+	return c.race(ctx, key, cands, usable)
 }
 
 // testAndSet announces this node's download with put+get (test-and-set)
@@ -457,7 +457,7 @@ type result struct {
 // first response; the others are cancelled at once and their bodies
 // closed. When an attempt fails the next candidate starts, so a dead
 // referral costs one slot, not the request.
-func (c *Coop) race(ctx context.Context, key string, cands []candidate) (store.Meta, io.ReadCloser, error) {
+func (c *Coop) race(ctx context.Context, key string, cands []candidate, usable func(store.Meta) error) (store.Meta, io.ReadCloser, error) {
 	tr := proxy.TraceFrom(ctx)
 	results := make(chan result, len(cands))
 	cancels := make([]context.CancelFunc, len(cands))
@@ -511,6 +511,13 @@ func (c *Coop) race(ctx context.Context, key string, cands []candidate) (store.M
 		running--
 		finished[r.idx] = true
 		cd := cands[r.idx]
+		if r.err == nil && usable != nil {
+			if err := usable(r.meta); err != nil {
+				// Another referral may hold a copy this request can use.
+				r.body.Close()
+				r.err = fmt.Errorf("%w: %v", errUnusable, err)
+			}
+		}
 		if r.err == nil {
 			c.count(func(s *Stats) {
 				s.PeerFetches++
@@ -553,6 +560,9 @@ func (c *Coop) race(ctx context.Context, key string, cands []candidate) (store.M
 	return store.Meta{}, nil, fmt.Errorf("coop: no peer delivered: %w (%w)", store.ErrNotFound, errors.Join(errs...))
 }
 
+// errUnusable marks a delivered copy the caller's usable check refused.
+var errUnusable = errors.New("copy not used")
+
 // outcome names a failed attempt for the trace; other failures carry the
 // innermost cause (a refused stream, a bad object), which is what tells an
 // operator why a crowd went to the origin.
@@ -564,6 +574,8 @@ func outcome(err error) string {
 		return "no response"
 	case errors.Is(err, context.Canceled):
 		return "cancelled"
+	case errors.Is(err, errUnusable):
+		return err.Error()
 	case err == nil:
 		return "failed"
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"log/slog"
 	"slices"
 	"strings"
@@ -310,7 +311,7 @@ func TestRaceFirstDeliveryWins(t *testing.T) {
 	done := make(chan res, 1)
 	before := time.Now()
 	go func() {
-		m, b, err := h.c.Fetch(proxy.WithTrace(context.Background(), tr), proxy.CacheKey(url), url)
+		m, b, err := h.c.Fetch(proxy.WithTrace(context.Background(), tr), proxy.CacheKey(url), url, nil)
 		done <- res{m, b, err}
 	}()
 	var started []string
@@ -364,7 +365,7 @@ func TestRaceFailureStartsNext(t *testing.T) {
 	h.f.scripts[peerID("b")] = fails(errors.New("stream reset"))
 	h.f.scripts[peerID("c")] = delivers(newBody("from c"))
 	tr := &proxy.Trace{}
-	_, b, err := h.c.Fetch(proxy.WithTrace(context.Background(), tr), proxy.CacheKey(url), url)
+	_, b, err := h.c.Fetch(proxy.WithTrace(context.Background(), tr), proxy.CacheKey(url), url, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -394,7 +395,7 @@ func TestRaceFailureStartsNext(t *testing.T) {
 func TestFetchNotFound(t *testing.T) {
 	h := newHarness(t, func(c *Config) { c.FetchTimeout = 50 * time.Millisecond })
 	const url = "http://example.com/none"
-	if _, _, err := h.c.Fetch(context.Background(), proxy.CacheKey(url), url); !errors.Is(err, store.ErrNotFound) {
+	if _, _, err := h.c.Fetch(context.Background(), proxy.CacheKey(url), url, nil); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("no referral: %v", err)
 	}
 	h.d.set(url, value(self, StateCached, 2), value(peerID("a"), StateCached, 2), value(peerID("b"), StateCached, 2),
@@ -406,7 +407,7 @@ func TestFetchNotFound(t *testing.T) {
 		return store.Meta{}, nil, ctx.Err()
 	}
 	tr := &proxy.Trace{}
-	_, _, err := h.c.Fetch(proxy.WithTrace(context.Background(), tr), proxy.CacheKey(url), url)
+	_, _, err := h.c.Fetch(proxy.WithTrace(context.Background(), tr), proxy.CacheKey(url), url, nil)
 	if !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("all failing: %v", err)
 	}
@@ -416,7 +417,7 @@ func TestFetchNotFound(t *testing.T) {
 	h.d.mu.Lock()
 	h.d.getErr = errors.New("dsht down")
 	h.d.mu.Unlock()
-	if _, _, err := h.c.Fetch(context.Background(), proxy.CacheKey(url), url); !errors.Is(err, store.ErrNotFound) {
+	if _, _, err := h.c.Fetch(context.Background(), proxy.CacheKey(url), url, nil); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("lookup failing: %v", err)
 	}
 }
@@ -454,7 +455,7 @@ func TestDownloadingRenewsUntilDone(t *testing.T) {
 func TestPutGetAnnounces(t *testing.T) {
 	h := newHarness(t, func(c *Config) { c.PutGet = true })
 	const url = "http://example.com/pg"
-	if _, _, err := h.c.Fetch(context.Background(), proxy.CacheKey(url), url); !errors.Is(err, store.ErrNotFound) {
+	if _, _, err := h.c.Fetch(context.Background(), proxy.CacheKey(url), url, nil); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("nothing met: %v", err)
 	}
 	h.d.mu.Lock()
@@ -478,7 +479,7 @@ func TestPutGetAnnounces(t *testing.T) {
 	h2 := newHarness(t, func(c *Config) { c.PutGet = true })
 	h2.d.putGet = []dsht.Value{value(peerID("a"), StateDownloading, 2)}
 	h2.f.scripts[peerID("a")] = delivers(newBody("from a"))
-	_, b, err := h2.c.Fetch(context.Background(), proxy.CacheKey(url), url)
+	_, b, err := h2.c.Fetch(context.Background(), proxy.CacheKey(url), url, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -555,7 +556,7 @@ func TestLookupStep(t *testing.T) {
 func TestGetThenPutAnnouncesBeforeOrigin(t *testing.T) {
 	h := newHarness(t, func(c *Config) { c.PutGet = false })
 	const url = "http://example.com/gp"
-	if _, _, err := h.c.Fetch(context.Background(), proxy.CacheKey(url), url); !errors.Is(err, store.ErrNotFound) {
+	if _, _, err := h.c.Fetch(context.Background(), proxy.CacheKey(url), url, nil); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("nothing found: %v", err)
 	}
 	h.d.mu.Lock()
@@ -571,5 +572,39 @@ func TestGetThenPutAnnouncesBeforeOrigin(t *testing.T) {
 	h.c.Close()
 	if n := h.d.putsFor(url); n != 1 {
 		t.Errorf("%d puts, want 1 (the download was announced already)", n)
+	}
+}
+
+// A copy the caller cannot use (too old for this request, say) does not
+// end the race: it is closed and the next referral is tried, so a stale
+// copy at one peer does not send the request to the origin while another
+// peer holds a fresh one.
+func TestUnusableCopyTriesNextReferral(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.Parallel = 1 })
+	const url = "http://example.com/fresh-elsewhere"
+	h.d.set(url, value(peerID("a"), StateCached, 2), value(peerID("b"), StateCached, 2))
+	old, fresh := newBody("old copy"), newBody("fresh copy")
+	h.f.scripts[peerID("a")] = func(context.Context) (store.Meta, io.ReadCloser, error) {
+		return store.Meta{Status: 200, Size: -1, Header: http.Header{"Age": {"7200"}}}, old, nil
+	}
+	h.f.scripts[peerID("b")] = delivers(fresh)
+	usable := func(m store.Meta) error {
+		if m.Header.Get("Age") == "7200" {
+			return errors.New("stale (age 7200, freshness lifetime 3600)")
+		}
+		return nil
+	}
+	tr := &proxy.Trace{}
+	_, b, err := h.c.Fetch(proxy.WithTrace(context.Background(), tr), proxy.CacheKey(url), url, usable)
+	if err != nil {
+		t.Fatalf("a fresh copy was at b: %v", err)
+	}
+	defer b.Close()
+	if got, _ := io.ReadAll(b); string(got) != "fresh copy" {
+		t.Errorf("body %q, want b's fresh copy", got)
+	}
+	recv(t, "the stale copy to be closed", old.closed)
+	if want := "try " + short("a") + " L2 cached: copy not used: stale"; !strings.Contains(tr.String(), want) {
+		t.Errorf("trace %q does not say %q", tr.String(), want)
 	}
 }

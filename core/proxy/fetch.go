@@ -581,7 +581,13 @@ func (p *Proxy) fromPeers(ctx context.Context, f *fetch) bool {
 	pctx, pcancel := context.WithCancel(ctx)
 	defer pcancel()
 	reqTime := p.now()
-	meta, body, err := p.peers.Fetch(pctx, f.pkey, f.canon)
+	usable := func(m store.Meta) error {
+		if _, _, _, why := p.judgePeerCopy(f, m, reqTime, p.now()); why != "" {
+			return errors.New(why)
+		}
+		return nil
+	}
+	meta, body, err := p.peers.Fetch(pctx, f.pkey, f.canon, usable)
 	respTime := p.now()
 	if err != nil {
 		if !errors.Is(err, store.ErrNotFound) {
@@ -589,6 +595,27 @@ func (p *Proxy) fromPeers(ctx context.Context, f *fetch) bool {
 		}
 		return false
 	}
+	h, reqTime, respTime, why := p.judgePeerCopy(f, meta, reqTime, respTime)
+	if why != "" {
+		// Copies this request may not use go to the origin.
+		body.Close()
+		f.trace.Step("peer copy not used: %s", why)
+		return false
+	}
+	f.reqTime, f.respTime = reqTime, respTime
+	if f.trace.sourceOf() == "" {
+		f.trace.Source("peer")
+	}
+	p.receive(ctx, pcancel, f, meta.Status, h, meta.Size, body, CachePeer, &meta)
+	return true
+}
+
+// judgePeerCopy treats a peer as an upstream cache: it returns the copy's
+// header without hop-by-hop fields, the request and response times its age
+// is reckoned from (the Peers implementation's readings around its own
+// request to the peer when they fall within ours, else ours), and why this
+// request may not use it ("" when it may).
+func (p *Proxy) judgePeerCopy(f *fetch, meta store.Meta, reqTime, respTime time.Time) (http.Header, time.Time, time.Time, string) {
 	// Times the Peers implementation measured around its own request to
 	// the peer are tighter bounds than ours (which include the lookup);
 	// anything else (a peer's clock readings) is not ours to use.
@@ -613,18 +640,7 @@ func (p *Proxy) fromPeers(ctx context.Context, f *fetch) bool {
 	case d.Action != httpcache.Serve:
 		why = "the request wants the origin's answer"
 	}
-	if why != "" {
-		// Copies this request may not use go to the origin.
-		body.Close()
-		f.trace.Step("peer copy not used: %s", why)
-		return false
-	}
-	f.reqTime, f.respTime = reqTime, respTime
-	if f.trace.sourceOf() == "" {
-		f.trace.Source("peer")
-	}
-	p.receive(ctx, pcancel, f, meta.Status, h, meta.Size, body, CachePeer, &meta)
-	return true
+	return h, reqTime, respTime, why
 }
 
 // mayResume reports whether a peer transfer that broke off after written

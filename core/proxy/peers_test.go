@@ -25,7 +25,7 @@ type scriptedPeers struct {
 	cached      []store.Meta
 }
 
-func (s *scriptedPeers) Fetch(ctx context.Context, key, canon string) (store.Meta, io.ReadCloser, error) {
+func (s *scriptedPeers) Fetch(ctx context.Context, key, canon string, _ func(store.Meta) error) (store.Meta, io.ReadCloser, error) {
 	if s.fetch == nil {
 		return store.Meta{}, nil, store.ErrNotFound
 	}

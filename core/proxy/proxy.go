@@ -88,7 +88,12 @@ type Peers interface {
 	// The proxy checks freshness, length and hash before storing the
 	// result, and continues from the origin if the body breaks off. ctx
 	// carries the fetch's Trace (TraceFrom) for recording the path.
-	Fetch(ctx context.Context, key, canonicalURL string) (store.Meta, io.ReadCloser, error)
+	// usable (nil: any) judges a delivered copy by its meta, with
+	// RequestTime and ResponseTime set: a copy it refuses (too old for
+	// this request, say) is closed and the next referral tried, so one
+	// stale copy does not send the request to the origin while another
+	// peer holds a fresh one.
+	Fetch(ctx context.Context, key, canonicalURL string, usable func(store.Meta) error) (store.Meta, io.ReadCloser, error)
 	// Downloading is called when an origin download for key starts (so the
 	// node can announce "I am downloading"); done is called when it ends,
 	// whatever the outcome.

@@ -842,7 +842,7 @@ type fakePeers struct {
 	removed     []string
 }
 
-func (f *fakePeers) Fetch(_ context.Context, key, canon string) (store.Meta, io.ReadCloser, error) {
+func (f *fakePeers) Fetch(_ context.Context, key, canon string, _ func(store.Meta) error) (store.Meta, io.ReadCloser, error) {
 	f.mu.Lock()
 	body, ok := f.have[canon]
 	f.mu.Unlock()
