@@ -102,3 +102,32 @@ func TestConnectGateCallerCancelNotShared(t *testing.T) {
 		t.Errorf("%d connects, want 2", dials.Load())
 	}
 }
+
+// An origin that worked and then died goes back behind the gate at its
+// first failed connect: the crowd after it shares one attempt again.
+func TestConnectGateForgetsTrustOnFailure(t *testing.T) {
+	g := newConnectGate(time.Now)
+	var fail atomic.Bool
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if fail.Load() {
+			return nil, syscall.ECONNREFUSED
+		}
+		c, _ := net.Pipe()
+		return c, nil
+	}
+	c, err := g.dial(context.Background(), "tcp", "a:80", dial)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	fail.Store(true)
+	if _, err := g.dial(context.Background(), "tcp", "a:80", dial); !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Fatalf("dial to the dead origin: %v", err)
+	}
+	g.mu.Lock()
+	_, trusted := g.trusted["tcp a:80"]
+	g.mu.Unlock()
+	if trusted {
+		t.Error("an address whose connect just failed is still trusted")
+	}
+}

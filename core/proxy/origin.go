@@ -166,9 +166,13 @@ func (g *connectGate) dial(ctx context.Context, network, addr string, dial dialF
 	}
 }
 
-// finish records a successful connect so later ones skip the gate.
+// finish records a successful connect so later ones skip the gate, and
+// takes the trust back from an address that just failed.
 func (g *connectGate) finish(key string, c net.Conn, err error) (net.Conn, error) {
 	if err != nil {
+		g.mu.Lock()
+		delete(g.trusted, key)
+		g.mu.Unlock()
 		return nil, err
 	}
 	g.mu.Lock()
