@@ -48,18 +48,19 @@ func (h *Host) emulatedRTT(p peer.ID) time.Duration {
 	return 0
 }
 
-// emulateDelay waits out the planted RTT to p, or until ctx ends.
-func (h *Host) emulateDelay(ctx context.Context, p peer.ID) error {
+// emulateDelay waits out the planted RTT to p, or until ctx ends, and
+// says how long it was.
+func (h *Host) emulateDelay(ctx context.Context, p peer.ID) (time.Duration, error) {
 	d := h.emulatedRTT(p)
 	if d <= 0 {
-		return nil
+		return 0, nil
 	}
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C:
-		return nil
+		return d, nil
 	case <-ctx.Done():
-		return ctx.Err()
+		return d, ctx.Err()
 	}
 }

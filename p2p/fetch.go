@@ -213,7 +213,7 @@ func (h *Host) FetchObject(ctx context.Context, from peer.ID, key string) (store
 	if err := h.ensureConnected(ctx, from); err != nil {
 		return store.Meta{}, nil, err
 	}
-	if err := h.emulateDelay(ctx, from); err != nil {
+	if _, err := h.emulateDelay(ctx, from); err != nil {
 		return store.Meta{}, nil, fmt.Errorf("p2p: fetch %q from %s: %w", key, from, err)
 	}
 	s, err := h.host.NewStream(network.WithAllowLimitedConn(ctx, "coral-fetch"), from, h.protos.fetch)

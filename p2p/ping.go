@@ -22,8 +22,8 @@ func (h *Host) Ping(ctx context.Context, id string) (time.Duration, error) {
 	if !hasConn(h.host.Network().Connectedness(p)) {
 		return 0, fmt.Errorf("p2p: ping %s: not connected", p)
 	}
-	planted := h.emulatedRTT(p)
-	if err := h.emulateDelay(ctx, p); err != nil {
+	planted, err := h.emulateDelay(ctx, p)
+	if err != nil {
 		return 0, fmt.Errorf("p2p: ping %s: %w", p, err)
 	}
 	ctx, cancel := context.WithCancel(network.WithNoDial(ctx, "ping"))

@@ -21,7 +21,7 @@ import (
 func (h *Host) call(ctx context.Context, p peer.ID, pid protocol.ID, req, resp any, limit int, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	if err := h.emulateDelay(ctx, p); err != nil {
+	if _, err := h.emulateDelay(ctx, p); err != nil {
 		return fmt.Errorf("p2p: %s to %s: %w", pid, p, err)
 	}
 	s, err := h.host.NewStream(network.WithNoDial(network.WithAllowLimitedConn(ctx, "coral"), "coral"), p, pid)
