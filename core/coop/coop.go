@@ -233,7 +233,10 @@ type candidate struct {
 }
 
 // Fetch implements proxy.Peers: find referrals for the URL, fetch from up to
-// Parallel of them at once, return the first that delivers a response.
+// Parallel of them at once, return the first that delivers a response
+// usable accepts. With no referral it announces this node's download
+// (put+get, or a put when PutGet is off) before the caller goes to the
+// origin.
 func (c *Coop) Fetch(ctx context.Context, key, canonicalURL string, usable func(store.Meta) error) (store.Meta, io.ReadCloser, error) {
 	tr := proxy.TraceFrom(ctx)
 	id := dsht.KeyID(canonicalURL)
