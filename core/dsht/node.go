@@ -247,6 +247,12 @@ func wait[T any](n *Node, ctx context.Context, what string, start func(done func
 		v   T
 		err error
 	}
+	var zero T
+	if err := ctx.Err(); err != nil {
+		// Not started at all: over a fast network the operation could
+		// otherwise finish inside start and race the cancellation.
+		return zero, fmt.Errorf("dsht: %s: %w", what, err)
+	}
 	ch := make(chan result, 1)
 	var cancel func()
 	n.locked(func() {
@@ -264,7 +270,6 @@ func wait[T any](n *Node, ctx context.Context, what string, start func(done func
 		if cancel != nil {
 			n.locked(cancel)
 		}
-		var zero T
 		return zero, fmt.Errorf("dsht: %s: %w", what, ctx.Err())
 	}
 }
