@@ -50,7 +50,7 @@ func newLocator(n *Node) (*locator, error) {
 		host:       n.host,
 		dht:        n.dht,
 		self:       n.nodeID,
-		log:        n.log.With("component", "locality"),
+		log:        n.parts.With("component", "locality"),
 		dnsOn:      n.cfg.DNS.Listen != "",
 		dnsListen:  n.cfg.DNS.Listen,
 		nsMode:     n.cfg.DNS.Nameserver,
@@ -66,10 +66,10 @@ func newLocator(n *Node) (*locator, error) {
 	}
 	l.dir = locality.NewDirectory(dnsserver.Proxy{ID: n.nodeID})
 	var err error
-	if l.meter, err = locality.NewMeter(locality.MeterConfig{Self: n.nodeID, Logger: n.log}, n.dht); err != nil {
+	if l.meter, err = locality.NewMeter(locality.MeterConfig{Self: n.nodeID, Logger: n.parts}, n.dht); err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
-	if l.hints, err = locality.NewHints(locality.HintsConfig{Self: n.nodeID, Local: l.meter.RTT, Logger: n.log}, n.dht); err != nil {
+	if l.hints, err = locality.NewHints(locality.HintsConfig{Self: n.nodeID, Local: l.meter.RTT, Logger: n.parts}, n.dht); err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
 	l.refreshSelf()

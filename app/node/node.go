@@ -53,6 +53,9 @@ type Node struct {
 	started time.Time
 
 	headerTimeout time.Duration
+	// parts is the logger handed to the components, each of which names
+	// itself with a "component" attribute.
+	parts *slog.Logger
 
 	host    *p2p.Host
 	dht     *dsht.Node
@@ -87,7 +90,7 @@ func New(cfg config.Config, opts Options) (_ *Node, err error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	n := &Node{cfg: cfg, log: log.With("component", "node"), version: opts.Version, started: time.Now(),
+	n := &Node{cfg: cfg, log: log.With("component", "node"), parts: log, version: opts.Version, started: time.Now(),
 		headerTimeout: cmp.Or(opts.HeaderTimeout, defaultHeaderTimeout)}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	defer func() {
@@ -108,14 +111,14 @@ func New(cfg config.Config, opts Options) (_ *Node, err error) {
 		DisableRelayService: !cfg.P2P.RelayService,
 		DisableNATPortMap:   !cfg.P2P.NATPortMap,
 		EmulateRTT:          rttRules(cfg.P2P.EmulateRTT),
-		Logger:              log.With("component", "p2p"),
+		Logger:              log,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("node: p2p: %w", err)
 	}
 	n.nodeID = n.host.ID().String()
 	dcfg := dsht.DefaultConfig(n.host.Self())
-	dcfg.Logger = log.With("component", "dsht")
+	dcfg.Logger = log
 	dcfg.Levels = []time.Duration{0, cfg.DSHT.Level1RTT.D(), cfg.DSHT.Level2RTT.D()}
 	if n.dht, err = dsht.New(dcfg, n.host.DSHTNetwork()); err != nil {
 		return nil, fmt.Errorf("node: dsht: %w", err)
@@ -138,7 +141,7 @@ func New(cfg config.Config, opts Options) (_ *Node, err error) {
 	}
 	n.store, err = store.Open(cfg.Path("store"), store.Options{
 		MaxBytes: int64(cfg.Cache.MaxBytes),
-		Logger:   log.With("component", "store"),
+		Logger:   log,
 		OnEvict: func(key string) {
 			if n.proxy != nil {
 				n.proxy.Evicted(key)
@@ -162,7 +165,7 @@ func New(cfg config.Config, opts Options) (_ *Node, err error) {
 		StripCookies:        cfg.Cache.StripCookies,
 		OriginTimeout:       cfg.HTTP.OriginTimeout.D(),
 		MaxOriginFetches:    cfg.HTTP.MaxOriginFetches,
-		Logger:              log.With("component", "proxy"),
+		Logger:              log,
 	}, n.store)
 	if err != nil {
 		return nil, fmt.Errorf("node: proxy: %w", err)
@@ -173,7 +176,7 @@ func New(cfg config.Config, opts Options) (_ *Node, err error) {
 			Listen:   cfg.DNS.Listen,
 			StaticNS: staticNS(cfg.DNS.Nameservers),
 			Self:     n.nodeID,
-			Logger:   log.With("component", "dns"),
+			Logger:   log,
 		}, n.loc.dir, n.loc.dnsOptions()...)
 		if err != nil {
 			return nil, fmt.Errorf("node: dns: %w", err)
