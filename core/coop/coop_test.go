@@ -450,40 +450,59 @@ func TestDownloadingRenewsUntilDone(t *testing.T) {
 	}
 }
 
-// With put+get, the lookup itself announces the download, so the
-// announcement when the origin fetch starts is not repeated.
-func TestPutGetAnnounces(t *testing.T) {
-	h := newHarness(t, func(c *Config) { c.PutGet = true })
-	const url = "http://example.com/pg"
-	if _, _, err := h.c.Fetch(context.Background(), proxy.CacheKey(url), url, nil); !errors.Is(err, store.ErrNotFound) {
-		t.Fatalf("nothing met: %v", err)
+// A miss announces "I am downloading" before the proxy goes to the origin
+// (Fetch returns only after it): with put+get as part of the lookup, without
+// it as a put. The origin download that follows does not announce it a
+// second time at once, only renews it.
+func TestMissAnnouncesDownloadOnce(t *testing.T) {
+	for _, putGet := range []bool{true, false} {
+		t.Run(fmt.Sprintf("put_get=%t", putGet), func(t *testing.T) {
+			h := newHarness(t, func(c *Config) { c.PutGet = putGet })
+			const url = "http://example.com/announce"
+			if _, _, err := h.c.Fetch(context.Background(), proxy.CacheKey(url), url, nil); !errors.Is(err, store.ErrNotFound) {
+				t.Fatalf("nothing met: %v", err)
+			}
+			h.d.mu.Lock()
+			calls := slices.Clone(h.d.recorded) // puts
+			if putGet {
+				calls = slices.Clone(h.d.putGets)
+			}
+			h.d.mu.Unlock()
+			if len(calls) != 1 || calls[0].ref.Peer != self || calls[0].ref.State != StateDownloading || calls[0].key != dsht.KeyID(url) {
+				t.Fatalf("announcements when Fetch returned: %+v, want this node's downloading value", calls)
+			}
+			done := h.c.Downloading(proxy.CacheKey(url), url)
+			tk := recv(t, "the renewal ticker", h.tickers.made)
+			send(t, "tick", tk.c, time.Now())
+			recv(t, "the renewal", h.d.puts)
+			done()
+			recv(t, "the renewals to stop", tk.stopped)
+			h.c.Close()
+			want := 1 // the renewal
+			if !putGet {
+				want = 2 // the announcing put and the renewal
+			}
+			if n := h.d.putsFor(url); n != want {
+				t.Errorf("%d puts, want %d (the download was announced already)", n, want)
+			}
+		})
 	}
-	h.d.mu.Lock()
-	pg := slices.Clone(h.d.putGets)
-	h.d.mu.Unlock()
-	if len(pg) != 1 || pg[0].ref.Peer != self || pg[0].ref.State != StateDownloading || pg[0].key != dsht.KeyID(url) {
-		t.Fatalf("put+get calls %+v", pg)
-	}
-	done := h.c.Downloading(proxy.CacheKey(url), url)
-	tk := recv(t, "the renewal ticker", h.tickers.made)
-	send(t, "tick", tk.c, time.Now())
-	recv(t, "the renewal", h.d.puts)
-	done()
-	recv(t, "the renewals to stop", tk.stopped)
-	h.c.Close()
-	if n := h.d.putsFor(url); n != 1 {
-		t.Errorf("%d puts, want only the renewal (put+get announced already)", n)
-	}
+}
 
-	// What the put+get meets is fetched from.
-	h2 := newHarness(t, func(c *Config) { c.PutGet = true })
-	h2.d.putGet = []dsht.Value{value(peerID("a"), StateDownloading, 2)}
-	h2.f.scripts[peerID("a")] = delivers(newBody("from a"))
-	_, b, err := h2.c.Fetch(context.Background(), proxy.CacheKey(url), url, nil)
+// What the put+get meets is fetched from.
+func TestPutGetFetchesWhatItMeets(t *testing.T) {
+	const url = "http://example.com/pg"
+	h := newHarness(t, func(c *Config) { c.PutGet = true })
+	h.d.putGet = []dsht.Value{value(peerID("a"), StateDownloading, 2)}
+	h.f.scripts[peerID("a")] = delivers(newBody("from a"))
+	_, b, err := h.c.Fetch(context.Background(), proxy.CacheKey(url), url, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b.Close()
+	defer b.Close()
+	if got, _ := io.ReadAll(b); string(got) != "from a" {
+		t.Errorf("body %q, want a's", got)
+	}
 }
 
 // A complete copy is announced at every level and renewed while cached; a
@@ -547,31 +566,6 @@ func TestLookupStep(t *testing.T) {
 	}
 	if got := lookupStep("put+get", &dsht.Trace{}, nil, errors.New("x")); got != "put+get: 0 values: failed" {
 		t.Errorf("got %q", got)
-	}
-}
-
-// Without put+get, a miss still announces "I am downloading" before the
-// proxy goes to the origin (Fetch returns only after the put), and the
-// download that follows does not announce it a second time at once.
-func TestGetThenPutAnnouncesBeforeOrigin(t *testing.T) {
-	h := newHarness(t, func(c *Config) { c.PutGet = false })
-	const url = "http://example.com/gp"
-	if _, _, err := h.c.Fetch(context.Background(), proxy.CacheKey(url), url, nil); !errors.Is(err, store.ErrNotFound) {
-		t.Fatalf("nothing found: %v", err)
-	}
-	h.d.mu.Lock()
-	rec := slices.Clone(h.d.recorded)
-	h.d.mu.Unlock()
-	if len(rec) != 1 || rec[0].ref.Peer != self || rec[0].ref.State != StateDownloading || rec[0].key != dsht.KeyID(url) {
-		t.Fatalf("puts when Fetch returned: %+v, want this node's downloading value", rec)
-	}
-	done := h.c.Downloading(proxy.CacheKey(url), url)
-	tk := recv(t, "the renewal ticker", h.tickers.made)
-	done()
-	recv(t, "the renewals to stop", tk.stopped)
-	h.c.Close()
-	if n := h.d.putsFor(url); n != 1 {
-		t.Errorf("%d puts, want 1 (the download was announced already)", n)
 	}
 }
 
