@@ -108,6 +108,7 @@ func printGets(w io.Writer, label string, st dshtsim.GetStats) {
 
 type summary struct {
 	base, crashOn, crashOff dshtsim.GetStats
+	crashAfterPut           dshtsim.GetStats
 	ntOK                    [2]float64
 	hot                     dshtsim.HotKeyStats
 	race                    dshtsim.RaceStats
@@ -146,10 +147,10 @@ func run(w io.Writer, p params) error {
 		sum.crashOff = st
 	}
 	fmt.Fprintf(w, "wall time %.1fs\n", time.Since(t0).Seconds())
-	fmt.Fprintf(w, "nodes=%d get_ok=%.4f nontransitive_ok=%.4f crash_ok=%.4f hops_p50=%.0f hops_p99=%.0f latency_p50_ms=%.0f latency_p99_ms=%.0f nontransitive_off_ok=%.4f crash_off_ok=%.4f hot_busiest=%d hot_bound=%d race_getput=%d race_putget=%d\n",
+	fmt.Fprintf(w, "nodes=%d get_ok=%.4f nontransitive_ok=%.4f crash_ok=%.4f hops_p50=%.0f hops_p99=%.0f latency_p50_ms=%.0f latency_p99_ms=%.0f nontransitive_off_ok=%.4f crash_off_ok=%.4f hot_busiest=%d hot_bound=%d race_getput=%d race_putget=%d crash_after_put_ok=%.4f\n",
 		p.nodes, sum.base.OK(), sum.ntOK[0], sum.crashOn.OK(), sum.base.Hops.P50, sum.base.Hops.P99,
 		sum.base.Latency.P50, sum.base.Latency.P99, sum.ntOK[1], sum.crashOff.OK(), sum.hot.Busiest, sum.hot.Bound,
-		sum.race.OriginGetPut, sum.race.OriginPutGet)
+		sum.race.OriginGetPut, sum.race.OriginPutGet, sum.crashAfterPut.OK())
 	return nil
 }
 
@@ -230,6 +231,15 @@ func noFaults(w io.Writer, p params, sum *summary) error {
 	}
 	sum.crashOn = crashOn
 	printGets(w, fmt.Sprintf("crash %.0f%% (%d nodes), indirect on", 100*p.crash, len(crashed)), crashOn)
+
+	// Holders lost: another share of the live nodes crashes between the
+	// puts and the gets, before any owner could renew its value.
+	afterPut, err := s.PutCrashGet(p.keys, p.ttl, p.crash)
+	if err != nil {
+		return err
+	}
+	sum.crashAfterPut = afterPut
+	printGets(w, fmt.Sprintf("crash %.0f%% more after the puts (copies lost, not yet renewed)", 100*p.crash), afterPut)
 	return nil
 }
 

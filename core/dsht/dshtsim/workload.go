@@ -154,6 +154,18 @@ func (g GetStats) OK() float64 {
 // key from another random live node; a get succeeds when it returns the
 // value put.
 func (s *Sim) PutThenGet(keys int, ttl time.Duration) (GetStats, error) {
+	return s.putThenGet(keys, ttl, nil)
+}
+
+// PutCrashGet is PutThenGet with a fraction of the live nodes crashed
+// between the puts and the gets (never a getter): copies held by crashed
+// nodes are lost, and nobody renews them before the gets, so it measures
+// what one put's placement survives.
+func (s *Sim) PutCrashGet(keys int, ttl time.Duration, crash float64) (GetStats, error) {
+	return s.putThenGet(keys, ttl, func(getters []int) { s.CrashFraction(crash, getters...) })
+}
+
+func (s *Sim) putThenGet(keys int, ttl time.Duration, between func(getters []int)) (GetStats, error) {
 	live := s.Live()
 	if len(live) < 2 {
 		return GetStats{}, fmt.Errorf("dshtsim: %d live nodes", len(live))
@@ -184,6 +196,13 @@ func (s *Sim) PutThenGet(keys int, ttl time.Duration) (GetStats, error) {
 	}
 	if err := b.Wait(time.Hour); err != nil {
 		return st, err
+	}
+	if between != nil {
+		getters := make([]int, 0, len(items))
+		for _, it := range items {
+			getters = append(getters, it.getter)
+		}
+		between(getters)
 	}
 	b = s.Batch()
 	for k, it := range items {
