@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 )
@@ -26,6 +27,7 @@ const (
 	rejoinPeers      = 32 // known peers dialled when (re)joining
 	joinParallel     = 8
 	joinDialTimeout  = 10 * time.Second
+	mdnsDialAttempts = 4
 	aloneCheckPeriod = 30 * time.Second
 )
 
@@ -251,13 +253,33 @@ func (n mdnsNotifee) HandlePeerFound(ai peer.AddrInfo) {
 	if ai.ID == h.ID() || h.ctx.Err() != nil || h.scorer.isBanned(ai.ID) {
 		return
 	}
+	// mDNS reports a member once; a dial lost to a race (both ends
+	// dialling at once, a listener not yet up) is not reported again, so
+	// it is retried a few times before the member is left to the DSHT.
 	go func() {
-		ctx, cancel := context.WithTimeout(h.ctx, joinDialTimeout)
-		defer cancel()
-		if err := h.host.Connect(ctx, ai); err != nil {
-			h.log.Debug("mDNS: dial failed", "peer", ai.ID, "err", err)
-			return
+		backoff := time.Second
+		for attempt := 1; ; attempt++ {
+			ctx, cancel := context.WithTimeout(h.ctx, joinDialTimeout)
+			if attempt > 1 {
+				// Past the swarm's dial backoff, which the failure set.
+				ctx = network.WithForceDirectDial(ctx, "mDNS retry")
+			}
+			err := h.host.Connect(ctx, ai)
+			cancel()
+			if err == nil {
+				h.log.Debug("mDNS: connected", "peer", ai.ID)
+				return
+			}
+			h.log.Debug("mDNS: dial failed", "peer", ai.ID, "attempt", attempt, "err", err)
+			if attempt == mdnsDialAttempts {
+				return
+			}
+			select {
+			case <-h.ctx.Done():
+				return
+			case <-time.After(backoff):
+			}
+			backoff *= 2
 		}
-		h.log.Debug("mDNS: connected", "peer", ai.ID)
 	}()
 }
