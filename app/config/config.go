@@ -85,6 +85,23 @@ type NameServer struct {
 	Addrs []string `toml:"addrs"`
 }
 
+// IPs parses the glue addresses; the index of the first bad one comes
+// with the error.
+func (ns NameServer) IPs() ([]netip.Addr, int, error) {
+	var out []netip.Addr
+	for j, a := range ns.Addrs {
+		ip, err := netip.ParseAddr(a)
+		if err == nil && ip.IsUnspecified() {
+			err = errors.New("unspecified address")
+		}
+		if err != nil {
+			return nil, j, fmt.Errorf("want an IP address, got %q", a)
+		}
+		out = append(out, ip.Unmap())
+	}
+	return out, -1, nil
+}
+
 // Cache holds the proxy's caching and safety policy.
 type Cache struct {
 	MaxBytes            Size     `toml:"max_bytes"`
@@ -127,6 +144,17 @@ type RTTRule struct {
 	A   string   `toml:"a"`
 	B   string   `toml:"b"`
 	RTT Duration `toml:"rtt"`
+}
+
+// Prefixes parses A and B; the error names the field ("a" or "b").
+func (r RTTRule) Prefixes() (a, b netip.Prefix, field string, err error) {
+	if a, err = netip.ParsePrefix(r.A); err != nil {
+		return a, b, "a", fmt.Errorf("want an address prefix such as \"127.0.1.0/24\", got %q", r.A)
+	}
+	if b, err = netip.ParsePrefix(r.B); err != nil {
+		return a, b, "b", fmt.Errorf("want an address prefix such as \"127.0.1.0/24\", got %q", r.B)
+	}
+	return a.Masked(), b.Masked(), "", nil
 }
 
 // DSHT tunes the hierarchical DHT's latency levels.
@@ -300,10 +328,8 @@ func (c Config) Validate() error {
 		} else if (name == c.Zone || strings.HasSuffix(name, "."+c.Zone)) && len(ns.Addrs) == 0 {
 			bad(key+".addrs", "%s is inside the zone: its glue addresses are needed", ns.Name)
 		}
-		for j, a := range ns.Addrs {
-			if ip, err := netip.ParseAddr(a); err != nil || ip.IsUnspecified() {
-				bad(fmt.Sprintf("%s.addrs[%d]", key, j), "want an IP address, got %q", a)
-			}
+		if _, j, err := ns.IPs(); err != nil {
+			bad(fmt.Sprintf("%s.addrs[%d]", key, j), "%v", err)
 		}
 	}
 	if c.HTTP.OriginTimeout <= 0 {
@@ -343,10 +369,8 @@ func (c Config) Validate() error {
 	}
 	for i, r := range c.P2P.EmulateRTT {
 		key := fmt.Sprintf("p2p.emulate_rtt[%d]", i)
-		for _, f := range []struct{ name, v string }{{"a", r.A}, {"b", r.B}} {
-			if _, err := netip.ParsePrefix(f.v); err != nil {
-				bad(key+"."+f.name, "want an address prefix such as \"127.0.1.0/24\", got %q", f.v)
-			}
+		if _, _, field, err := r.Prefixes(); err != nil {
+			bad(key+"."+field, "%v", err)
 		}
 		if r.RTT < 0 {
 			bad(key+".rtt", "must not be negative")

@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/netip"
 	"os"
 	"sync"
 	"time"
@@ -358,13 +357,8 @@ func offWhenZero(d time.Duration) time.Duration {
 func staticNS(cfg []config.NameServer) []dnsserver.NameServer {
 	var out []dnsserver.NameServer
 	for _, ns := range cfg {
-		d := dnsserver.NameServer{Name: ns.Name}
-		for _, a := range ns.Addrs {
-			if ip, err := netip.ParseAddr(a); err == nil {
-				d.Addrs = append(d.Addrs, ip.Unmap())
-			}
-		}
-		out = append(out, d)
+		ips, _, _ := ns.IPs()
+		out = append(out, dnsserver.NameServer{Name: ns.Name, Addrs: ips})
 	}
 	return out
 }
@@ -373,10 +367,8 @@ func staticNS(cfg []config.NameServer) []dnsserver.NameServer {
 func rttRules(cfg []config.RTTRule) []p2p.RTTRule {
 	var out []p2p.RTTRule
 	for _, r := range cfg {
-		a, errA := netip.ParsePrefix(r.A)
-		b, errB := netip.ParsePrefix(r.B)
-		if errA == nil && errB == nil {
-			out = append(out, p2p.RTTRule{A: a.Masked(), B: b.Masked(), RTT: r.RTT.D()})
+		if a, b, _, err := r.Prefixes(); err == nil {
+			out = append(out, p2p.RTTRule{A: a, B: b, RTT: r.RTT.D()})
 		}
 	}
 	return out
