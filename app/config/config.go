@@ -241,6 +241,11 @@ func Load(path string) (Config, error) {
 	if !filepath.IsAbs(cfg.DataDir) {
 		cfg.DataDir = filepath.Join(base, cfg.DataDir)
 	}
+	// Resolved once, here, to an absolute path: the parts that join file
+	// names to it (p2p, the store) must not resolve it a second time.
+	if cfg.DataDir, err = filepath.Abs(cfg.DataDir); err != nil {
+		return cfg, fmt.Errorf("config: %s: data_dir: %w", path, err)
+	}
 	return cfg, nil
 }
 
@@ -260,6 +265,8 @@ func Parse(data []byte) (Config, error) {
 	if cfg.P2P.Bootstrap == nil {
 		cfg.P2P.Bootstrap = []string{}
 	}
+	// Names are case-insensitive: "Nyud.Net." is the zone nyud.net.
+	cfg.Zone = strings.TrimSuffix(strings.ToLower(cfg.Zone), ".")
 	if und := md.Undecoded(); len(und) > 0 {
 		keys := make([]string, len(und))
 		for i, k := range und {

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -85,6 +86,11 @@ func New(cfg config.Config, opts Options) (_ *Node, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("node: config: %w", err)
 	}
+	// One absolute data directory for every part (p2p joins relative file
+	// names to it again; a relative one would be resolved twice).
+	if cfg.DataDir, err = filepath.Abs(cfg.DataDir); err != nil {
+		return nil, fmt.Errorf("node: data dir: %w", err)
+	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.Default()
@@ -99,6 +105,9 @@ func New(cfg config.Config, opts Options) (_ *Node, err error) {
 	}()
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("node: data dir: %w", err)
+	}
+	if err := p2p.CheckListenPorts(cfg.P2P.Listen); err != nil {
+		return nil, fmt.Errorf("node: %w", err)
 	}
 	n.host, err = p2p.New(context.Background(), p2p.Config{
 		DataDir:             cfg.DataDir,
