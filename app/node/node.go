@@ -106,6 +106,9 @@ func New(cfg config.Config, opts Options) (_ *Node, err error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("node: data dir: %w", err)
 	}
+	if err := checkDataFormat(cfg.DataDir); err != nil {
+		return nil, err
+	}
 	if err := p2p.CheckListenPorts(cfg.P2P.Listen); err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
