@@ -15,7 +15,7 @@ CONFIG   ?=
 # tests.)
 RACE_PKGS := ./core/store/ ./core/proxy/ ./core/coop/ ./core/dsht/... ./core/dnsserver/ ./core/locality/ ./core/httpcache/ ./core/coralurl/
 
-.PHONY: all deps build run serve test vet fmt-check bench demo clean
+.PHONY: all deps build run serve test vet fmt-check bench demo clean package test-package
 
 all: build
 
@@ -51,9 +51,19 @@ fmt-check:
 # time of the test, and mDNS in tests running beside it (p2p's LAN
 # discovery) then announces on that interface and misses its peers.
 test: deps fmt-check vet build
-	CORAL_BIN=$(abspath $(BIN)) $(GO) test -count=1 -timeout 20m $$($(GO) list ./... | grep -v '/test/netns$$')
+	CORAL_BIN=$(abspath $(BIN)) $(GO) test -count=1 -timeout 20m $$($(GO) list ./... | grep -v -e '/test/netns$$' -e '/test/package$$')
 	CORAL_BIN=$(abspath $(BIN)) $(GO) test -count=1 -timeout 10m ./test/netns/
 	$(GO) test -count=1 -race -timeout 20m -short $(RACE_PKGS)
+
+# package: the .deb and the desktop bundle in dist/ (packaging/build-packages.sh).
+package: build
+	GO=$(GO) BIN=$(BIN) bash packaging/build-packages.sh
+
+# test-package: builds the packages, then installs, runs and purges the .deb
+# on this machine (root; CI's throwaway machine). Not in `make test`: it
+# changes the system.
+test-package: package
+	CORAL_DEB=$(abspath $(wildcard dist/coral_*.deb)) $(GO) test -count=1 -timeout 10m ./test/package/
 
 # bench: benchmarks that print figures (never part of `make test`).
 bench: build
@@ -67,4 +77,4 @@ demo: build
 	$(GO) run ./test/demo -bin $(BIN)
 
 clean:
-	rm -rf bin
+	rm -rf bin dist
