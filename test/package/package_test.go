@@ -181,7 +181,7 @@ func runService(t *testing.T, cmdline []string) {
 	}()
 
 	var st struct {
-		Version string `json:"version"`
+		Version string                `json:"version"`
 		Listen  struct{ HTTP string } `json:"listen"`
 	}
 	deadline := time.Now().Add(60 * time.Second)
