@@ -87,9 +87,14 @@ func (h *Host) JoinRunState(cfg RunStateConfig) (*RunStateChannel, error) {
 		cancel()
 		return nil, fmt.Errorf("p2p: run state: %w", err)
 	}
+	events, err := c.topic.EventHandler()
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("p2p: run state: %w", err)
+	}
 	c.wg.Add(2)
 	go c.drain(ctx)
-	go c.republish(ctx)
+	go c.republish(ctx, events)
 	return c, nil
 }
 
@@ -122,16 +127,41 @@ func (c *RunStateChannel) drain(ctx context.Context) {
 	}
 }
 
-func (c *RunStateChannel) republish(ctx context.Context) {
+// republish sends the document in force every RepublishInterval (with
+// jitter, so members do not republish in step), and soon after a member
+// joins the topic: gossip does not replay what it missed.
+func (c *RunStateChannel) republish(ctx context.Context, events *pubsub.TopicEventHandler) {
 	defer c.wg.Done()
+	joined := make(chan struct{}, 1)
+	go func() {
+		defer events.Cancel()
+		for {
+			ev, err := events.NextPeerEvent(ctx)
+			if err != nil {
+				return
+			}
+			if ev.Type == pubsub.PeerJoin {
+				select {
+				case joined <- struct{}{}:
+				default:
+				}
+			}
+		}
+	}()
+	timer := time.NewTimer(c.cfg.RepublishInterval)
+	defer timer.Stop()
 	for {
-		// Jitter keeps the members from republishing in step.
-		d := c.cfg.RepublishInterval/2 + rand.N(c.cfg.RepublishInterval)
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(d):
+		case <-joined:
+			// Give the newcomer's side of the topic a moment to settle;
+			// a message sent in the same instant can be lost.
+			timer.Reset(newPeerDelay)
+			continue
+		case <-timer.C:
 		}
+		timer.Reset(c.cfg.RepublishInterval/2 + rand.N(c.cfg.RepublishInterval))
 		if raw := c.cfg.Current(); raw != nil {
 			if err := c.topic.Publish(ctx, raw); err != nil && ctx.Err() == nil {
 				c.h.log.Debug("run state: republish failed", "err", err)
@@ -139,6 +169,10 @@ func (c *RunStateChannel) republish(ctx context.Context) {
 		}
 	}
 }
+
+// newPeerDelay is how soon after a member joins the topic the document in
+// force is sent again.
+const newPeerDelay = 2 * time.Second
 
 // Publish sends a document (accepted by this node already) to the network.
 func (c *RunStateChannel) Publish(ctx context.Context, raw []byte) error {

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+	"github.com/coralcdn/coral/core/runstate"
 	"github.com/dustin/go-humanize"
 	"github.com/multiformats/go-multiaddr"
 )
@@ -40,6 +41,8 @@ type Config struct {
 	P2P     P2P     `toml:"p2p"`
 	DSHT    DSHT    `toml:"dsht"`
 	Log     Log     `toml:"log"`
+	// Operator is whose signed run-state documents the node follows.
+	Operator Operator `toml:"operator"`
 }
 
 // HTTP is the visitor-facing proxy listener.
@@ -163,6 +166,14 @@ type DSHT struct {
 	// the continental clusters (the global level has none).
 	Level2RTT Duration `toml:"level2_rtt"`
 	Level1RTT Duration `toml:"level1_rtt"`
+}
+
+// Operator names the network operator whose signed run-state documents
+// (pauses, minimum version, secret rotation, message) this node applies.
+type Operator struct {
+	// Key is the operator's public key, "ed25519:..." (`coral operator
+	// keygen` prints it). Empty: the key `coral join` recorded, if any.
+	Key string `toml:"key"`
 }
 
 // Log sets logging.
@@ -395,6 +406,11 @@ func (c Config) Validate() error {
 	case "auto", "public", "private":
 	default:
 		bad("p2p.reachability", "want auto, public or private, got %q", c.P2P.Reachability)
+	}
+	if c.Operator.Key != "" {
+		if _, err := runstate.ParsePublicKey(c.Operator.Key); err != nil {
+			bad("operator.key", "want \"ed25519:\" and 43 base64url characters, as `coral operator keygen` prints")
+		}
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

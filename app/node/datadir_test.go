@@ -18,7 +18,9 @@ func TestDataDirFormat(t *testing.T) {
 		wantErr []string         // nil: New succeeds
 	}{
 		{"fresh", func(string) {}, nil},
-		{"from before formats", func(dir string) { os.WriteFile(filepath.Join(dir, "control.token"), []byte("0123456789abcdef0123"), 0o600) }, nil},
+		{"from before formats", func(dir string) {
+			os.WriteFile(filepath.Join(dir, "control.token"), []byte("0123456789abcdef0123"), 0o600)
+		}, nil},
 		{"current", func(dir string) { os.WriteFile(filepath.Join(dir, formatFile), []byte("1\n"), 0o600) }, nil},
 		{"newer", func(dir string) {
 			os.WriteFile(filepath.Join(dir, formatFile), []byte(strconv.Itoa(dataFormat+1)), 0o600)

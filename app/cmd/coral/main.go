@@ -34,6 +34,11 @@ Usage:
   coral gui [-config FILE]        run a node with the GUI
   coral coralize [-config FILE] [-zone Z] [-port P] URL
                                   print the Coralized form of an origin URL for this node
+  coral invite [-config FILE]     print this node's invite code (network secret + addresses)
+  coral join [-config FILE] CODE  make this node a member of an invite code's network
+  coral operator keygen [-out F]  make a network operator key (prints the public key)
+  coral operator publish [-key F] [-config FILE] DOC.json
+                                  sign a run-state document and send it into the network
   coral version                   print the version
 
 Settings live in a TOML file; every key has a default (see README.md).
@@ -57,6 +62,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runNode(args, stdout, stderr, true)
 	case "coralize":
 		return coralize(args, stdout, stderr)
+	case "invite":
+		return invite(args, stdout, stderr)
+	case "join":
+		return join(args, stdout, stderr)
+	case "operator":
+		return operator(args, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "coral", version)
 		return 0
@@ -81,31 +92,59 @@ func runNode(args []string, stdout, stderr io.Writer, withGUI bool) int {
 		return 1
 	}
 	log := newLogger(stderr, cfg.Log.Level)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	for {
+		code, again := runNodeOnce(ctx, cfg, log, stdout, stderr, withGUI)
+		if !again {
+			return code
+		}
+	}
+}
+
+// runNodeOnce runs one node until the signal, the window's close, or the
+// node asking to be restarted (again: a rotated network secret takes
+// effect only in a new libp2p host).
+func runNodeOnce(ctx context.Context, cfg config.Config, log *slog.Logger, stdout, stderr io.Writer, withGUI bool) (code int, again bool) {
 	n, err := node.New(cfg, node.Options{Logger: log, Version: version})
 	if err != nil {
 		fmt.Fprintf(stderr, "coral: %v\n", err)
-		return 1
+		return 1, false
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	if err := n.Start(ctx); err != nil {
 		n.Close()
 		fmt.Fprintf(stderr, "coral: %v\n", err)
-		return 1
+		return 1, false
 	}
 	printListeners(stdout, n, cfg)
 	if withGUI {
-		gui.Run(ctx, n, gui.Info{ControlURL: "http://" + n.Addrs().Control})
+		gctx, stop := context.WithCancel(ctx)
+		go func() {
+			select {
+			case <-n.RestartRequested():
+				log.Warn("restart coral to apply: " + n.RestartReason())
+			case <-gctx.Done():
+			}
+		}()
+		gui.Run(gctx, n, gui.Info{ControlURL: "http://" + n.Addrs().Control})
 		stop()
 	} else {
-		<-ctx.Done()
+		select {
+		case <-ctx.Done():
+		case <-n.RestartRequested():
+			again = true
+		}
 	}
-	fmt.Fprintln(stdout, "coral: shutting down")
+	if again {
+		fmt.Fprintf(stdout, "coral: restarting: %s\n", n.RestartReason())
+	} else {
+		fmt.Fprintln(stdout, "coral: shutting down")
+	}
 	if err := n.Close(); err != nil {
 		fmt.Fprintf(stderr, "coral: close: %v\n", err)
-		return 1
+		return 1, false
 	}
-	return 0
+	return 0, again && ctx.Err() == nil
 }
 
 func printListeners(w io.Writer, n *node.Node, cfg config.Config) {
