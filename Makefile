@@ -6,7 +6,10 @@ export PATH := $(PATH):/usr/local/go/bin
 GO       ?= go
 BIN      := bin/coral
 PKG      := github.com/coralcdn/coral
-VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+# The release number (FyneApp.toml) and the commit: run-state documents'
+# min_version compares the release number.
+APP_VERSION := $(shell sed -n 's/^Version = "\(.*\)"$$/\1/p' FyneApp.toml)
+VERSION  ?= $(APP_VERSION)+$(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -s -w -X main.version=$(VERSION)
 CONFIG   ?=
 # Packages whose tests also run under the race detector in `make test`: the
