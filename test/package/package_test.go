@@ -75,7 +75,11 @@ func TestDebInstallRunPurge(t *testing.T) {
 		t.Error("the coral user is root")
 	}
 	verifyUnit(t)
-	runService(t, execStart(t))
+	// README, "Start a network": the operator key pair, the public key
+	// appended to the packaged config.
+	keyFile := filepath.Join(t.TempDir(), "coral-operator.key")
+	run(t, "sh", "-c", `printf '\n[operator]\nkey = "%s"\n' "$(coral operator keygen -out "$1")" | tee -a /etc/coral/coral.toml`, "sh", keyFile)
+	runService(t, execStart(t), keyFile)
 
 	purge()
 	for _, p := range []string{"/usr/bin/coral", unitPath, "/etc/coral", "/var/lib/coral",
@@ -154,7 +158,7 @@ func execStart(t *testing.T) []string {
 // runService runs the unit's command as the coral user, in a network
 // namespace of its own (the packaged config's ports may be in use on this
 // machine), until its proxy and control listener answer.
-func runService(t *testing.T, cmdline []string) {
+func runService(t *testing.T, cmdline []string, operatorKey string) {
 	exec.Command("ip", "netns", "del", netnsName).Run()
 	run(t, "ip", "netns", "add", netnsName)
 	t.Cleanup(func() { exec.Command("ip", "netns", "del", netnsName).Run() })
@@ -207,6 +211,20 @@ func runService(t *testing.T, cmdline []string) {
 	out, err := inNetns("curl", "-s", "--max-time", "5", "-o", "/dev/null", "-w", "%{http_code}", "-H", "Host: localhost:8080", "http://127.0.0.1:8080/")
 	if err != nil || string(out) != fmt.Sprint(http.StatusOK) {
 		t.Errorf("front page: %s %v", out, err)
+	}
+	// README, "Start a network" and "Run a network": the invite code, and a
+	// signed document that pauses the proxy.
+	if out, err := inNetns("coral", "invite", "-config", configPath); err != nil || !strings.HasPrefix(string(out), "coral1:") {
+		t.Errorf("coral invite: %q %v", out, err)
+	}
+	doc := filepath.Join(t.TempDir(), "pause.json")
+	os.WriteFile(doc, []byte(`{ "serial": 2, "paused": ["proxy"], "message": "Proxies paused for maintenance until 14:00 UTC." }`), 0o644)
+	if out, err := inNetns("coral", "operator", "publish", "-key", operatorKey, "-config", configPath, doc); err != nil {
+		t.Errorf("coral operator publish: %q %v", out, err)
+	}
+	out, err = inNetns("curl", "-s", "--max-time", "5", "-H", "Host: localhost:8080", "http://127.0.0.1:8080/")
+	if err != nil || !strings.Contains(string(out), "paused for maintenance") {
+		t.Errorf("proxy after the pause: %q %v", out, err)
 	}
 	// State went where the unit's StateDirectory is, owned by coral.
 	for _, f := range []string{"control.token", "network.key"} {
