@@ -47,6 +47,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"os"
 	"strings"
 	"sync"
@@ -137,6 +138,20 @@ type Options struct {
 	OriginTimeout time.Duration
 	// MaxOriginFetches caps concurrent origin fetches. Default 64.
 	MaxOriginFetches int
+	// MaxFetchesPerSite caps the origin fetches of one site (registrable
+	// domain or IP address) at a time. Default a quarter of
+	// MaxOriginFetches, at least 1; at most MaxOriginFetches.
+	MaxFetchesPerSite int
+	// MinOriginRate (bytes per second) sets a transfer's total deadline:
+	// OriginTimeout plus its size at this rate. Default 1 KiB/s.
+	MinOriginRate int64
+	// OriginPorts are the ports origins may be fetched on, as
+	// coralurl.ParsePorts reads them. Default coralurl.DefaultOriginPorts.
+	OriginPorts []string
+	// SelfAddrs, when set, lists addresses the node is reached at that
+	// are not on its interfaces (an advertised router address); origins
+	// there are refused unless AllowPrivateOrigins. Called at connect time.
+	SelfAddrs func() []netip.Addr
 
 	// SpoolDir holds temporary files for in-flight bodies larger than
 	// 256 KiB (unlinked at once). Default os.TempDir().
@@ -156,6 +171,7 @@ const (
 	defaultNegativeTTL    = 60 * time.Second
 	defaultOriginTimeout  = 30 * time.Second
 	defaultMaxFetches     = 64
+	defaultMinOriginRate  = 1 << 10
 	spoolMemLimit         = 256 << 10
 	pipeWindow            = 1 << 20
 	copyBufSize           = 32 << 10
@@ -182,8 +198,10 @@ type Proxy struct {
 	now    func() time.Time
 	policy httpcache.Policy
 
+	guard     *originGuard
 	transport *http.Transport
 	sem       *semaphore.Weighted
+	sites     *siteLimiter
 	neg       *negativeCache
 
 	mu       sync.Mutex
@@ -241,6 +259,20 @@ func New(opts Options, st Store) (*Proxy, error) {
 	if opts.MaxOriginFetches <= 0 {
 		opts.MaxOriginFetches = defaultMaxFetches
 	}
+	if opts.MaxFetchesPerSite <= 0 {
+		opts.MaxFetchesPerSite = max(1, opts.MaxOriginFetches/4)
+	}
+	opts.MaxFetchesPerSite = min(opts.MaxFetchesPerSite, opts.MaxOriginFetches)
+	if opts.MinOriginRate <= 0 {
+		opts.MinOriginRate = defaultMinOriginRate
+	}
+	if opts.OriginPorts == nil {
+		opts.OriginPorts = coralurl.DefaultOriginPorts
+	}
+	ports, err := coralurl.ParsePorts(opts.OriginPorts)
+	if err != nil {
+		return nil, fmt.Errorf("proxy: origin ports: %w", err)
+	}
 	if opts.SpoolDir == "" {
 		opts.SpoolDir = os.TempDir()
 	}
@@ -250,6 +282,7 @@ func New(opts Options, st Store) (*Proxy, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	guard := newOriginGuard(ports, opts.AllowPrivateOrigins, opts.SelfAddrs)
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &Proxy{
 		opts:      opts,
@@ -260,8 +293,10 @@ func New(opts Options, st Store) (*Proxy, error) {
 		log:       opts.Logger.With("component", "proxy"),
 		now:       opts.Now,
 		policy:    httpcache.Policy{HeuristicTTL: opts.HeuristicTTL, MaxStale: opts.MaxStale},
-		transport: newOriginTransport(opts.OriginTimeout, opts.AllowPrivateOrigins),
+		guard:     guard,
+		transport: newOriginTransport(opts.OriginTimeout, guard),
 		sem:       semaphore.NewWeighted(int64(opts.MaxOriginFetches)),
+		sites:     newSiteLimiter(opts.MaxFetchesPerSite),
 		neg:       newNegativeCache(),
 		inflight:  map[string]*fetch{},
 		ctx:       ctx,
@@ -364,19 +399,6 @@ func (p *Proxy) Stats() Stats {
 	}
 }
 
-// acquireSlot waits (at most OriginTimeout) for one of the MaxOriginFetches
-// origin fetch slots; the caller releases it with p.sem.Release(1).
-func (p *Proxy) acquireSlot(ctx context.Context) error {
-	if p.sem.TryAcquire(1) {
-		return nil
-	}
-	p.stats.queued.Add(1)
-	defer p.stats.queued.Add(-1)
-	wctx, cancel := context.WithTimeout(ctx, p.opts.OriginTimeout)
-	defer cancel()
-	return p.sem.Acquire(wctx, 1)
-}
-
 // ServeHTTP handles one visitor request.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.stats.requests.Add(1)
@@ -386,6 +408,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			"This request has already passed through this Coral node ("+p.token+"); it would loop forever.")
 		return
 	}
+	prepareRequest(r)
 	o, err := coralurl.Parse(r.Host, p.zone)
 	switch {
 	case errors.Is(err, coralurl.ErrBareZone):

@@ -340,13 +340,12 @@ func (p *Proxy) passThrough(w http.ResponseWriter, r *http.Request, o coralurl.O
 		p.failurePage(w, r, fail, true)
 		return
 	}
-	if err := p.acquireSlot(r.Context()); err != nil {
-		p.stats.errors.Add(1)
-		p.errorPage(w, r, http.StatusServiceUnavailable, "Coral is busy",
-			"Too many origin fetches are in progress on this node; try again shortly.")
+	release, err := p.acquireSlot(r.Context(), o)
+	if err != nil {
+		p.failurePage(w, r, busyFailure(err), false)
 		return
 	}
-	defer p.sem.Release(1)
+	defer release()
 	p.stats.inflight.Add(1)
 	defer p.stats.inflight.Add(-1)
 
@@ -360,7 +359,7 @@ func (p *Proxy) passThrough(w http.ResponseWriter, r *http.Request, o coralurl.O
 	if r.ContentLength == 0 {
 		req.Body = http.NoBody
 	}
-	req.Header = p.forwardHeader(r.Header)
+	req.Header = p.forwardHeader(r.Header, false)
 	req.Host = o.Authority()
 	p.stats.originFetches.Add(1)
 	resp, err := p.transport.RoundTrip(req)
