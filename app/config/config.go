@@ -16,12 +16,15 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/BurntSushi/toml"
 	"github.com/dustin/go-humanize"
 	"github.com/multiformats/go-multiaddr"
+
+	"github.com/coralcdn/coral/core/coralurl"
 )
 
 // Config is the whole node configuration. Field names follow the TOML keys.
@@ -50,6 +53,9 @@ type HTTP struct {
 	OriginTimeout Duration `toml:"origin_timeout"`
 	// MaxOriginFetches caps concurrent origin downloads of this node.
 	MaxOriginFetches int `toml:"max_origin_fetches"`
+	// MaxFetchesPerSite caps the origin downloads of one site (registrable
+	// domain or IP address) at a time; 0: a quarter of MaxOriginFetches.
+	MaxFetchesPerSite int `toml:"max_fetches_per_site"`
 	// Advertise are the IPs visitors use to reach this proxy when the node
 	// cannot see them itself (a port-forwarded router's public address).
 	// Default: the listen address if specific, else the machine's addresses
@@ -112,6 +118,7 @@ type Cache struct {
 	AllowPrivateOrigins bool     `toml:"allow_private_origins"`
 	PassUnsafeMethods   bool     `toml:"pass_unsafe_methods"`
 	StripCookies        bool     `toml:"strip_cookies"`
+	OriginPorts         []string `toml:"origin_ports"`
 }
 
 // P2P is the libp2p side: how this node finds and admits other nodes.
@@ -190,6 +197,7 @@ func Default() Config {
 			MaxStale:       Duration(24 * time.Hour),
 			NegativeTTL:    Duration(60 * time.Second),
 			StripCookies:   true,
+			OriginPorts:    slices.Clone(coralurl.DefaultOriginPorts),
 		},
 		P2P: P2P{
 			Listen:       []string{"/ip4/0.0.0.0/tcp/4100"},
@@ -342,6 +350,15 @@ func (c Config) Validate() error {
 	}
 	if c.HTTP.MaxOriginFetches <= 0 {
 		bad("http.max_origin_fetches", "must be at least 1")
+	}
+	if c.HTTP.MaxFetchesPerSite < 0 || c.HTTP.MaxFetchesPerSite > c.HTTP.MaxOriginFetches {
+		bad("http.max_fetches_per_site", "want 0 (a quarter of max_origin_fetches) up to max_origin_fetches (%d), got %d",
+			c.HTTP.MaxOriginFetches, c.HTTP.MaxFetchesPerSite)
+	}
+	if len(c.Cache.OriginPorts) == 0 {
+		bad("cache.origin_ports", "must name at least one port")
+	} else if _, err := coralurl.ParsePorts(c.Cache.OriginPorts); err != nil {
+		bad("cache.origin_ports", "%v", err)
 	}
 	if c.Cache.MaxObjectBytes <= 0 {
 		bad("cache.max_object_bytes", "must be positive")

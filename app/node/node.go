@@ -164,6 +164,9 @@ func New(cfg config.Config, opts Options) (_ *Node, err error) {
 		StripCookies:        cfg.Cache.StripCookies,
 		OriginTimeout:       cfg.HTTP.OriginTimeout.D(),
 		MaxOriginFetches:    cfg.HTTP.MaxOriginFetches,
+		MaxFetchesPerSite:   cfg.HTTP.MaxFetchesPerSite,
+		OriginPorts:         cfg.Cache.OriginPorts,
+		SelfAddrs:           n.reachedAt,
 		Logger:              log,
 	}, n.store)
 	if err != nil {

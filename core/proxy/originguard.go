@@ -25,13 +25,14 @@ import (
 type originGuard struct {
 	ports        coralurl.PortSet
 	allowPrivate bool
-	selfAddrs    func() []netip.Addr // may be nil
+	selfAddrs    func() []netip.Addr // may be nil; read with the interfaces
 	ifaceAddrs   func() ([]net.Addr, error)
 	now          func() time.Time
 
 	mu      sync.Mutex
 	readAt  time.Time
-	own     map[netip.Addr]bool
+	own     map[netip.Addr]bool // on the interfaces
+	reached map[netip.Addr]bool // from selfAddrs
 	onLink  []netip.Prefix
 	readErr error
 }
@@ -88,16 +89,12 @@ func (g *originGuard) checkAddr(a netip.Addr) error {
 	if why := blockedReason(a); why != "" {
 		return &blockedAddrError{addr: a, what: article(why) + " " + why + " address"}
 	}
-	own, onLink := g.interfaces()
+	own, reached, onLink := g.interfaces()
 	if own[a] {
 		return &blockedAddrError{addr: a, what: "an address of this machine"}
 	}
-	if g.selfAddrs != nil {
-		for _, s := range g.selfAddrs() {
-			if s.Unmap() == a {
-				return &blockedAddrError{addr: a, what: "an address this node is reached at"}
-			}
-		}
+	if reached[a] {
+		return &blockedAddrError{addr: a, what: "an address this node is reached at"}
 	}
 	for _, p := range onLink {
 		if p.Contains(a) {
@@ -107,27 +104,33 @@ func (g *originGuard) checkAddr(a netip.Addr) error {
 	return nil
 }
 
-// interfaces returns the machine's addresses and on-link prefixes, read
-// again when the last reading is older than ifaceRefresh. If reading fails,
-// the last good reading stays in use.
-func (g *originGuard) interfaces() (map[netip.Addr]bool, []netip.Prefix) {
+// interfaces returns the machine's addresses, the addresses it is reached
+// at, and its on-link prefixes, read again when the last reading is older
+// than ifaceRefresh. If reading the interfaces fails, the last good reading
+// stays in use.
+func (g *originGuard) interfaces() (own, reached map[netip.Addr]bool, onLink []netip.Prefix) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	now := g.now()
 	if g.own != nil && now.Sub(g.readAt) < ifaceRefresh && !now.Before(g.readAt) {
-		return g.own, g.onLink
+		return g.own, g.reached, g.onLink
 	}
 	g.readAt = now
+	g.reached = map[netip.Addr]bool{}
+	if g.selfAddrs != nil {
+		for _, a := range g.selfAddrs() {
+			g.reached[a.Unmap()] = true
+		}
+	}
 	addrs, err := g.ifaceAddrs()
 	if err != nil {
 		g.readErr = err
 		if g.own == nil {
 			g.own = map[netip.Addr]bool{}
 		}
-		return g.own, g.onLink
+		return g.own, g.reached, g.onLink
 	}
-	own := map[netip.Addr]bool{}
-	var onLink []netip.Prefix
+	g.own, g.onLink, g.readErr = map[netip.Addr]bool{}, nil, nil
 	for _, a := range addrs {
 		ipn, ok := a.(*net.IPNet)
 		if !ok {
@@ -138,17 +141,16 @@ func (g *originGuard) interfaces() (map[netip.Addr]bool, []netip.Prefix) {
 			continue
 		}
 		ip = ip.Unmap()
-		own[ip] = true
+		g.own[ip] = true
 		ones, _ := ipn.Mask.Size()
 		if ip.Is4() && ones > 32 {
 			ones -= 96
 		}
 		if p, err := ip.Prefix(ones); err == nil && blockedReason(ip) == "" {
-			onLink = append(onLink, p)
+			g.onLink = append(g.onLink, p)
 		}
 	}
-	g.own, g.onLink, g.readErr = own, onLink, nil
-	return own, onLink
+	return g.own, g.reached, g.onLink
 }
 
 // screen checks an origin before anything is said about it to the DSHT or

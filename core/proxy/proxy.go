@@ -49,6 +49,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -150,7 +151,8 @@ type Options struct {
 	OriginPorts []string
 	// SelfAddrs, when set, lists addresses the node is reached at that
 	// are not on its interfaces (an advertised router address); origins
-	// there are refused unless AllowPrivateOrigins. Called at connect time.
+	// there are refused unless AllowPrivateOrigins. Called with each
+	// reading of the interface addresses (every few seconds at most).
 	SelfAddrs func() []netip.Addr
 
 	// SpoolDir holds temporary files for in-flight bodies larger than
@@ -267,7 +269,7 @@ func New(opts Options, st Store) (*Proxy, error) {
 		opts.MinOriginRate = defaultMinOriginRate
 	}
 	if opts.OriginPorts == nil {
-		opts.OriginPorts = coralurl.DefaultOriginPorts
+		opts.OriginPorts = slices.Clone(coralurl.DefaultOriginPorts)
 	}
 	ports, err := coralurl.ParsePorts(opts.OriginPorts)
 	if err != nil {
