@@ -26,8 +26,15 @@
 // connection attempt per NegativeTTL, not one per visitor. A 410 evicts.
 //
 // Origins resolving to loopback, private, link-local, multicast, CGNAT or
-// unspecified addresses are refused at dial time (so DNS rebinding cannot get
-// around it) unless AllowPrivateOrigins; the node's Via token detects loops.
+// unspecified addresses, to the machine's own addresses or on-link
+// networks, or to the addresses the node is reached at are refused at dial
+// time (so DNS rebinding cannot get around it) unless AllowPrivateOrigins,
+// and checked once before the DSHT hears of the fetch; only OriginPorts are
+// dialled. Each site gets at most MaxFetchesPerSite of the origin slots, and
+// a transfer has a total deadline that grows with its size. What of a
+// visitor's request reaches the origin, and which responses are personal,
+// is in forward.go and httpcache.Storable; the node's Via token detects
+// loops.
 //
 // Cooperative caching (other Coral proxies, found through the DSHT) plugs in
 // through the Peers interface; nil means a single node.

@@ -5,7 +5,9 @@ import (
 	"compress/gzip"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -181,5 +183,39 @@ func TestAcceptEncodingNormalised(t *testing.T) {
 	}
 	if len(seen) != 2 || seen[0] != "gzip" || seen[1] != "" {
 		t.Errorf("origin saw Accept-Encoding %q, want [gzip, none]", seen)
+	}
+}
+
+// A visitor that joined a fetch in progress is not handed a response that
+// set a cookie for the visitor who started it.
+func TestJoinedVisitorGetsNoPersonalResponse(t *testing.T) {
+	e := newEnv(t, nil)
+	release := make(chan struct{})
+	var n int
+	var mu sync.Mutex
+	o := newOrigin(t, e.clock, func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		n++
+		id := n
+		mu.Unlock()
+		if id == 1 {
+			<-release
+		}
+		w.Header().Set("Set-Cookie", "session="+strconv.Itoa(id))
+		w.Header().Set("Cache-Control", "max-age=60")
+		io.WriteString(w, "welcome, session "+strconv.Itoa(id))
+	})
+	first := make(chan result, 1)
+	go func() { first <- e.get(o, "/welcome") }()
+	waitFor(t, "the first fetch at the origin", func() bool { return o.hits.Load() == 1 })
+	second := make(chan result, 1)
+	go func() { second <- e.get(o, "/welcome") }()
+	waitFor(t, "the second visitor joining", func() bool { return e.p.Stats().Coalesced == 1 })
+	close(release)
+	if r := recv(t, "first visitor", first); r.body != "welcome, session 1" {
+		t.Errorf("first visitor: %q", r.body)
+	}
+	if r := recv(t, "second visitor", second); r.body != "welcome, session 2" {
+		t.Errorf("second visitor got %q, want its own response", r.body)
 	}
 }
