@@ -139,8 +139,11 @@ func TestAcceptEncodingNormalised(t *testing.T) {
 	plain := "hello, hello, hello, hello"
 	packed := gzipped(t, plain)
 	var seen []string
+	var mu sync.Mutex
 	o := newOrigin(t, e.clock, func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
 		seen = append(seen, r.Header.Get("Accept-Encoding"))
+		mu.Unlock()
 		w.Header().Set("Cache-Control", "max-age=60")
 		if strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
 			w.Header().Set("Content-Encoding", "gzip")
@@ -181,6 +184,8 @@ func TestAcceptEncodingNormalised(t *testing.T) {
 			t.Errorf("Accept-Encoding %q: gzip body without Vary: Accept-Encoding", s.ae)
 		}
 	}
+	mu.Lock()
+	defer mu.Unlock()
 	if len(seen) != 2 || seen[0] != "gzip" || seen[1] != "" {
 		t.Errorf("origin saw Accept-Encoding %q, want [gzip, none]", seen)
 	}

@@ -88,16 +88,17 @@ func TestSlowSiteCannotStarveOthers(t *testing.T) {
 	e := newEnv(t, func(o *Options) { o.MaxOriginFetches = 8 })
 	stop := make(chan struct{})
 	drip := newDripOrigin(t, "127.0.0.1", 20*time.Millisecond, stop)
-	other := newOrigin(t, e.clock, static("other site", "Cache-Control", "max-age=60"))
 	// A different site: 127.0.0.2 is loopback too on Linux.
 	otherLn, err := net.Listen("tcp", "127.0.0.2:0")
 	if err != nil {
 		t.Skipf("no 127.0.0.2: %v", err)
 	}
+	other := httptest.NewUnstartedServer(static("other site", "Cache-Control", "max-age=60"))
 	other.Listener.Close()
 	other.Listener = otherLn
-	other.URL = "http://" + otherLn.Addr().String()
-	go other.Config.Serve(otherLn)
+	other.Start()
+	t.Cleanup(other.Close)
+	otherHost := "127.0.0.2." + strconv.Itoa(otherLn.Addr().(*net.TCPAddr).Port) + "." + testZone
 
 	var wg sync.WaitGroup
 	for i := range 8 {
@@ -112,7 +113,7 @@ func TestSlowSiteCannotStarveOthers(t *testing.T) {
 	waitFor(t, "two drips running and six queued", func() bool {
 		return drip.now.Load() == 2 && e.p.Stats().Queued == 6
 	})
-	expect(t, "other site", e.get(&origin{Server: other.Server}, "/"), 200, CacheMiss, "other site")
+	expect(t, "other site", e.fetch("GET", otherHost, "/"), 200, CacheMiss, "other site")
 	close(stop)
 	wg.Wait()
 	if p := drip.peak.Load(); p > 2 {
