@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coralcdn/coral/core/coralurl"
+
 	"github.com/coralcdn/coral/core/store"
 )
 
@@ -182,4 +184,26 @@ func TestClosedAndNonHTTPPortsLookAlike(t *testing.T) {
 	if a.status != b.status || a.body != b.body {
 		t.Errorf("closed port: %d %q\nbanner port: %d %q", a.status, a.body, b.status, b.body)
 	}
+}
+
+// BenchmarkOriginGuard prints what the connect-time check costs: with the
+// interface reading cached, and a fresh reading of the real interfaces.
+func BenchmarkOriginGuard(b *testing.B) {
+	ports, _ := coralurl.ParsePorts(coralurl.DefaultOriginPorts)
+	target := netip.MustParseAddrPort("93.184.215.14:443")
+	b.Run("check", func(b *testing.B) {
+		g := newOriginGuard(ports, false, nil)
+		for b.Loop() {
+			if err := g.check(target); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("read-interfaces", func(b *testing.B) {
+		g := newOriginGuard(ports, false, nil)
+		for b.Loop() {
+			g.readAt = time.Time{}
+			g.interfaces()
+		}
+	})
 }
