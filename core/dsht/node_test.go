@@ -19,6 +19,7 @@ import (
 	"github.com/fxamacker/cbor/v2"
 
 	"github.com/coralcdn/coral/core/dsht"
+	"github.com/coralcdn/coral/test/testkit"
 )
 
 // memNet connects nodes in one process through the blocking Network
@@ -75,23 +76,17 @@ func roundTrip(v, into any) error {
 	return nil
 }
 
-// fakeClock is a settable clock shared by the nodes (timers stay real: RPCs
-// here answer at once).
-type fakeClock struct{ ns atomic.Int64 }
-
-func (c *fakeClock) Now() time.Time          { return time.Unix(0, c.ns.Load()) }
-func (c *fakeClock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
-
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 func info(i int) dsht.NodeInfo {
 	return dsht.NodeInfo{ID: dsht.NodeID([]byte("node-" + strconv.Itoa(i))), Addr: strconv.Itoa(i)}
 }
 
-func newCluster(t *testing.T, n int) (*memNet, []*dsht.Node, *fakeClock) {
+// newCluster's clock is shared by the nodes (timers stay real: RPCs here
+// answer at once).
+func newCluster(t *testing.T, n int) (*memNet, []*dsht.Node, *testkit.Clock) {
 	t.Helper()
-	clock := &fakeClock{}
-	clock.ns.Store(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
+	clock := testkit.NewClock(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC))
 	mn := &memNet{nodes: map[string]*dsht.Node{}, down: map[string]bool{}, failStore: map[string]bool{}}
 	var nodes []*dsht.Node
 	for i := range n {
