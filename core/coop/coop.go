@@ -282,7 +282,8 @@ func (c *Coop) Fetch(ctx context.Context, key, canonicalURL string, usable func(
 // others fetch from it. Each step stores only at the levels it tests or
 // above the tested one, never at level 0 before the global test: a node
 // meets a level-0 value only of a node that stored there before it, so no
-// two downloads can wait on each other in a cycle (seeds/004).
+// two downloads can wait on each other in a cycle ("Experiences with
+// CoralCDN", NSDI 2010, on the put+get test-and-set).
 func (c *Coop) testAndSet(ctx context.Context, key string, id dsht.ID) (vals []dsht.Value, err error) {
 	tr := proxy.TraceFrom(ctx)
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.TestAndSetTimeout)
