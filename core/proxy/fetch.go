@@ -175,6 +175,7 @@ func (p *Proxy) run(ctx context.Context, cancel context.CancelFunc, f *fetch) {
 	// of it (a lookup with put+get announces a download).
 	if err := p.guard.screen(ctx, f.origin, p.opts.OriginTimeout); err != nil {
 		f.trace.Step("origin refused: %v", err)
+		p.log.Info("origin refused", "origin", f.origin.String(), "err", err)
 		p.failed(f, classify(err))
 		return
 	}

@@ -101,7 +101,7 @@ func TestClassify(t *testing.T) {
 		{"deadline", context.DeadlineExceeded, 502, true},
 		{"reset", &net.OpError{Op: "read", Err: os.NewSyscallError("read", syscall.ECONNRESET)}, 502, true},
 		{"not http", errors.New("malformed HTTP response"), 502, true},
-		{"blocked address", &blockedAddrError{addr: netip.MustParseAddr("192.0.2.1"), what: "an address of this machine"}, 403, false},
+		{"blocked address", &blockedAddrError{addr: netip.MustParseAddr("192.0.2.1"), what: ownNetwork, why: "own"}, 403, false},
 		{"blocked port", &blockedPortError{port: 22}, 403, false},
 	}
 	unreachable := classify(refused)

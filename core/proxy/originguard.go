@@ -50,8 +50,15 @@ func newOriginGuard(ports coralurl.PortSet, allowPrivate bool, selfAddrs func() 
 // blockedAddrError is returned for an address the proxy must not connect to.
 type blockedAddrError struct {
 	addr netip.Addr
-	what string // "a loopback address", "an address of this machine", ...
+	what string // what the visitor is told: "a loopback address", ...
+	// why is which rule refused it ("own", "on-link", "reached", or
+	// blockedReason's word). The three node-network rules share one text
+	// for visitors, who should not learn the node's prefixes from it.
+	why string
 }
+
+// ownNetwork is what visitors are told about the node-network rules.
+const ownNetwork = "on this node's own machine or network"
 
 func (e *blockedAddrError) Error() string {
 	return "proxy: refusing to connect to " + e.addr.String() + ": " + e.what
@@ -87,18 +94,18 @@ func (g *originGuard) check(ap netip.AddrPort) error {
 func (g *originGuard) checkAddr(a netip.Addr) error {
 	a = a.Unmap()
 	if why := blockedReason(a); why != "" {
-		return &blockedAddrError{addr: a, what: article(why) + " " + why + " address"}
+		return &blockedAddrError{addr: a, what: article(why) + " " + why + " address", why: why}
 	}
 	own, reached, onLink := g.interfaces()
 	if own[a] {
-		return &blockedAddrError{addr: a, what: "an address of this machine"}
+		return &blockedAddrError{addr: a, what: ownNetwork, why: "own"}
 	}
 	if reached[a] {
-		return &blockedAddrError{addr: a, what: "an address this node is reached at"}
+		return &blockedAddrError{addr: a, what: ownNetwork, why: "reached"}
 	}
 	for _, p := range onLink {
 		if p.Contains(a) {
-			return &blockedAddrError{addr: a, what: "on a network this machine is attached to (" + p.String() + ")"}
+			return &blockedAddrError{addr: a, what: ownNetwork, why: "on-link"}
 		}
 	}
 	return nil
