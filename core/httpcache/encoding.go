@@ -69,3 +69,17 @@ func EncodedWithoutVary(h http.Header) bool {
 	}
 	return true
 }
+
+// EncodingAcceptable reports whether a response's content coding may go to
+// a request whose Accept-Encoding was normalised to acceptEncoding
+// (NormalizeAcceptEncoding): no coding, or gzip to a request that accepts
+// gzip.
+func EncodingAcceptable(respHeader http.Header, acceptEncoding string) bool {
+	switch strings.ToLower(strings.TrimSpace(respHeader.Get("Content-Encoding"))) {
+	case "", "identity":
+		return true
+	case "gzip", "x-gzip":
+		return acceptEncoding == "gzip"
+	}
+	return false
+}

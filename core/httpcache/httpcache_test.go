@@ -471,3 +471,24 @@ func FuzzNormalizeAcceptEncoding(f *testing.F) {
 		}
 	})
 }
+
+func TestEncodingAcceptable(t *testing.T) {
+	tests := []struct {
+		h    http.Header
+		ae   string
+		want bool
+	}{
+		{hdr(), "", true},
+		{hdr("Content-Encoding", "identity"), "", true},
+		{hdr("Content-Encoding", "gzip"), "gzip", true},
+		{hdr("Content-Encoding", "X-GZIP"), "gzip", true},
+		{hdr("Content-Encoding", "gzip"), "", false},
+		{hdr("Content-Encoding", "br"), "gzip", false},
+		{hdr("Content-Encoding", "gzip, br"), "gzip", false},
+	}
+	for _, tt := range tests {
+		if got := EncodingAcceptable(tt.h, tt.ae); got != tt.want {
+			t.Errorf("EncodingAcceptable(%v, %q) = %v, want %v", tt.h, tt.ae, got, tt.want)
+		}
+	}
+}

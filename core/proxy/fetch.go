@@ -364,6 +364,8 @@ func (p *Proxy) receive(ctx context.Context, cancel context.CancelFunc, f *fetch
 
 	switch {
 	case !storable:
+	case !httpcache.EncodingAcceptable(h, f.reqHdr.Get("Accept-Encoding")):
+		storable, why = false, "content coding the request did not accept"
 	case f.noStore:
 		storable, why = false, "request asked for no-store"
 	case hasCookie:
@@ -635,6 +637,8 @@ func (p *Proxy) judgePeerCopy(f *fetch, meta store.Meta, reqTime, respTime time.
 	switch d := p.policy.Decide(f.reqHdr, e, p.now()); {
 	case star || len(fields) > 0:
 		why = "it has variants"
+	case !httpcache.EncodingAcceptable(h, f.reqHdr.Get("Accept-Encoding")):
+		why = "its content coding is not one the visitor accepts"
 	case meta.Status < 200:
 		why = fmt.Sprintf("status %d", meta.Status)
 	case d.Action != httpcache.Serve && !d.Fresh:

@@ -98,6 +98,11 @@ func (p *Proxy) lookup(pkey, canon string, h http.Header) (objKey string, m stor
 		return pkey, store.Meta{}, nil, false
 	}
 	if m.Extra[extraKind] != kindVary {
+		if !httpcache.EncodingAcceptable(m.Header, h.Get("Accept-Encoding")) {
+			// A copy stored before encodings got their Vary.
+			body.Close()
+			return pkey, store.Meta{}, nil, false
+		}
 		return pkey, m, body, true
 	}
 	body.Close()

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/coralcdn/coral/core/store"
 )
 
 // personalPage answers with a page naming the credentials it saw, and the
@@ -222,5 +224,43 @@ func TestJoinedVisitorGetsNoPersonalResponse(t *testing.T) {
 	}
 	if r := recv(t, "second visitor", second); r.body != "welcome, session 2" {
 		t.Errorf("second visitor got %q, want its own response", r.body)
+	}
+}
+
+// A gzip body stored without Vary (by an older node) or sent by an origin
+// that ignores Accept-Encoding never goes from the cache to a visitor that
+// does not accept gzip.
+func TestEncodedCopyOnlyForGzipVisitors(t *testing.T) {
+	e := newEnv(t, nil)
+	packed := gzipped(t, "zipped")
+	o := newOrigin(t, e.clock, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=60")
+		w.Header().Set("Content-Encoding", "gzip") // whatever the request says
+		w.Write(packed)
+	})
+	// An old copy: gzip, no Vary, under the primary key.
+	sw := e.st.Create(CacheKey(o.canon("/old")), 1<<20)
+	sw.Write(packed)
+	now := e.clock.Now()
+	h := http.Header{"Content-Encoding": {"gzip"}, "Cache-Control": {"max-age=600"}, "Date": {now.Format(http.TimeFormat)}}
+	if _, err := sw.Commit(store.Meta{URL: o.canon("/old"), Status: 200, Header: h, RequestTime: now, ResponseTime: now,
+		Size: int64(len(packed))}); err != nil {
+		t.Fatal(err)
+	}
+	if r := e.get(o, "/old", "Accept-Encoding", "gzip"); r.cache() != CacheHit {
+		t.Errorf("gzip visitor, old copy: %s", r.cache())
+	}
+	if r := e.get(o, "/old"); r.cache() != CacheMiss {
+		t.Errorf("plain visitor, old gzip copy: %s, want a fetch of its own", r.cache())
+	}
+	// The origin's gzip answer to a plain request is passed on, not stored.
+	for i := range 2 {
+		if r := e.get(o, "/new"); r.cache() != CacheMiss {
+			t.Errorf("plain visitor %d: %s, want MISS (gzip answers to plain requests are not stored)", i, r.cache())
+		}
+	}
+	e.get(o, "/new", "Accept-Encoding", "gzip")
+	if r := e.get(o, "/new", "Accept-Encoding", "gzip, br"); r.cache() != CacheHit || r.header.Get("Content-Encoding") != "gzip" {
+		t.Errorf("gzip visitor: %s %q, want a HIT of the gzip copy", r.cache(), r.header.Get("Content-Encoding"))
 	}
 }
