@@ -21,12 +21,15 @@ import (
 // address in the on-link prefix of one of them (a home LAN with public IPv6
 // addresses, a server's neighbours in its provider's subnet), and the
 // addresses the node is reached at from outside (selfAddrs: an advertised
-// router address, which NAT hairpinning would lead back inside).
+// router address, which NAT hairpinning would lead back inside). On-link
+// prefixes come from the interface addresses and from the directly
+// connected routes (onlink.go).
 type originGuard struct {
 	ports        coralurl.PortSet
 	allowPrivate bool
 	selfAddrs    func() []netip.Addr // may be nil; read with the interfaces
 	ifaceAddrs   func() ([]net.Addr, error)
+	routes       func() []netip.Prefix // directly connected routes
 	now          func() time.Time
 
 	mu      sync.Mutex
@@ -44,7 +47,7 @@ const ifaceRefresh = 2 * time.Second
 
 func newOriginGuard(ports coralurl.PortSet, allowPrivate bool, selfAddrs func() []netip.Addr) *originGuard {
 	return &originGuard{ports: ports, allowPrivate: allowPrivate, selfAddrs: selfAddrs,
-		ifaceAddrs: net.InterfaceAddrs, now: time.Now}
+		ifaceAddrs: net.InterfaceAddrs, routes: readOnLinkRoutes, now: time.Now}
 }
 
 // blockedAddrError is returned for an address the proxy must not connect to.
@@ -157,6 +160,7 @@ func (g *originGuard) interfaces() (own, reached map[netip.Addr]bool, onLink []n
 			g.onLink = append(g.onLink, p)
 		}
 	}
+	g.onLink = append(g.onLink, g.routes()...)
 	return g.own, g.reached, g.onLink
 }
 

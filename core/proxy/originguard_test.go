@@ -38,6 +38,7 @@ func testGuard(t *testing.T, addrs *[]net.Addr, self ...string) *originGuard {
 		return out
 	})
 	g.ifaceAddrs = func() ([]net.Addr, error) { return *addrs, nil }
+	g.routes = func() []netip.Prefix { return []netip.Prefix{netip.MustParsePrefix("2001:db8:77::/64")} }
 	return g
 }
 
@@ -63,6 +64,7 @@ func TestOriginGuard(t *testing.T) {
 		{"198.51.100.8:80", ""},
 		{"192.0.3.1:80", ""},
 		{"[2001:db8:1:3::1]:80", ""},
+		{"[2001:db8:77::5]:80", "on-link"}, // a connected route, no address of ours in it
 		{"93.184.215.14:22", "port"},
 		{"93.184.215.14:6667", "port"},
 		{"93.184.215.14:444", "port"},
@@ -92,7 +94,7 @@ func TestOriginGuard(t *testing.T) {
 
 	// With allow_private_origins, only ports are checked.
 	open := newOriginGuard(defaultPorts(t), true, nil)
-	open.ifaceAddrs = g.ifaceAddrs
+	open.ifaceAddrs, open.routes = g.ifaceAddrs, g.routes
 	if err := open.check(netip.MustParseAddrPort("192.0.2.10:80")); err != nil {
 		t.Errorf("allow_private_origins: %v", err)
 	}
