@@ -22,16 +22,16 @@ type Writer struct {
 	max int64
 	ver uint64
 
-	mu   sync.Mutex
-	buf  []byte // the body while it fits inline
-	f    *os.File
-	bw   *bufio.Writer
-	n    int64
-	h    hash.Hash
+	mu  sync.Mutex
+	buf []byte // the body while it fits inline
+	f   *os.File
+	bw  *bufio.Writer
+	n   int64
+	h   hash.Hash
 	// unchecked counts file bytes written since free space was checked.
 	unchecked int64
-	err  error // sticky failure
-	done bool
+	err       error // sticky failure
+	done      bool
 }
 
 // Create starts a new body for key. maxBytes <= 0 means no per-object cap.
