@@ -81,13 +81,18 @@ func (f *fetch) resolve(fn func()) {
 }
 
 func (p *Proxy) newFetch(key, pkey, objKey, canon string, o coralurl.Origin, reqHdr http.Header, stale *store.Meta) *fetch {
-	return &fetch{
+	f := &fetch{
 		key: key, pkey: pkey, objKey: objKey, canon: canon, origin: o,
 		reqHdr: reqHdr.Clone(), stale: stale, length: -1,
 		body:  newSpool(p.opts.SpoolDir, spoolMemLimit, pipeWindow, p.opts.OriginTimeout),
 		ready: make(chan struct{}),
 		trace: &Trace{},
 	}
+	f.body.room = p.admit
+	f.body.onDiskTrouble = func(err error) {
+		p.log.Warn("spool cannot use the disk: passing the body through", "url", canon, "err", err)
+	}
+	return f
 }
 
 // acquire joins the fetch in progress for key or starts one; the returned
@@ -372,6 +377,10 @@ func (p *Proxy) receive(ctx context.Context, cancel context.CancelFunc, f *fetch
 		storable, why = false, "response sets a cookie (strip_cookies is off)"
 	case length > p.opts.MaxObjectBytes:
 		storable, why = false, fmt.Sprintf("Content-Length %d exceeds max_object_bytes", length)
+	case p.admit() != nil:
+		// The store warns when this starts; spooling it would fill the
+		// disk just the same.
+		storable, why = false, "disk nearly full"
 	case status >= 400:
 		if lt, _ := p.policy.Lifetime(httpcache.Entry{Status: status, Header: h, RequestTime: f.reqTime, ResponseTime: f.respTime}); lt <= 0 {
 			storable, why = false, "error response without freshness"

@@ -364,6 +364,19 @@ func (p *Proxy) Stats() Stats {
 	}
 }
 
+// admitter is implemented by a Store that refuses new objects when its disk
+// is nearly full (*store.Store: store.ErrDiskFull).
+type admitter interface{ Admit() error }
+
+// admit returns an error when a new object would not be stored now; such a
+// body is then passed through, not spooled to disk either.
+func (p *Proxy) admit() error {
+	if a, ok := p.st.(admitter); ok {
+		return a.Admit()
+	}
+	return nil
+}
+
 // acquireSlot waits (at most OriginTimeout) for one of the MaxOriginFetches
 // origin fetch slots; the caller releases it with p.sem.Release(1).
 func (p *Proxy) acquireSlot(ctx context.Context) error {
