@@ -138,9 +138,12 @@ func New(cfg config.Config, opts Options) (_ *Node, err error) {
 	if err != nil {
 		return nil, err
 	}
+	// The spool (cfg.Path("tmp")) is on the same filesystem: the proxy
+	// asks the store's watermark before spooling to disk too.
 	n.store, err = store.Open(cfg.Path("store"), store.Options{
-		MaxBytes: int64(cfg.Cache.MaxBytes),
-		Logger:   log,
+		MaxBytes:     int64(cfg.Cache.MaxBytes),
+		MinFreeBytes: int64(cfg.Cache.MinFreeBytes),
+		Logger:       log,
 		OnEvict: func(key string) {
 			if n.proxy != nil {
 				n.proxy.Evicted(key)
@@ -204,6 +207,8 @@ func (n *Node) Start(ctx context.Context) error {
 	if n.controlLn, err = net.Listen("tcp", n.cfg.Control.Listen); err != nil {
 		return fmt.Errorf("node: control listener %s: %w", n.cfg.Control.Listen, err)
 	}
+	n.control.AllowHost(n.cfg.Control.Listen)
+	n.control.AllowHost(n.controlLn.Addr().String())
 	n.serve(n.httpLn, n.proxy)
 	n.serve(n.controlLn, n.control)
 	n.wg.Add(1)
@@ -322,7 +327,7 @@ func (n *Node) Status(ctx context.Context) (control.Status, error) {
 		Uptime:    time.Since(n.started),
 		Listen:    n.Addrs(),
 		Proxy:     proxyStatus(ps),
-		Cache:     control.CacheStatus{Objects: u.Objects, Bytes: u.Bytes, MaxBytes: u.MaxBytes},
+		Cache:     cacheStatus(u, n.store.Space()),
 	}
 	hs := n.host.Status()
 	st.P2P = &control.P2PStatus{
@@ -335,7 +340,7 @@ func (n *Node) Status(ctx context.Context) (control.Status, error) {
 	}
 	st.DSHT = dshtStatus(n.dht.Status())
 	for _, t := range n.proxy.RecentTraces() {
-		st.Recent = append(st.Recent, control.Trace{Time: t.Time, URL: t.URL, Result: t.Result, Path: t.Path})
+		st.Recent = append(st.Recent, control.Trace{Time: t.Time, URL: withoutQuery(t.URL), Result: t.Result, Path: t.Path})
 	}
 	if n.dns != nil {
 		ds := n.dns.Stats()
