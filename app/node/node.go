@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/coralcdn/coral/app/config"
@@ -305,7 +306,7 @@ func (n *Node) Close() error {
 			errs = append(errs, n.dht.Close())
 		}
 		if n.host != nil {
-			errs = append(errs, n.host.Close())
+			errs = append(errs, n.diskFullIsNoFailure(n.host.Close()))
 		}
 		if n.store != nil {
 			errs = append(errs, n.store.Close())
@@ -313,6 +314,17 @@ func (n *Node) Close() error {
 		n.closeErr = errors.Join(errs...)
 	})
 	return n.closeErr
+}
+
+// diskFullIsNoFailure turns a full disk while saving state at shutdown
+// (peers.json is replaced atomically, so the old file stays) into a WARN:
+// shutting down on a full disk is something the node must do cleanly.
+func (n *Node) diskFullIsNoFailure(err error) error {
+	if errors.Is(err, syscall.ENOSPC) {
+		n.log.Warn("disk full at shutdown: state not saved", "err", err)
+		return nil
+	}
+	return err
 }
 
 // Status implements control.API.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -90,7 +91,11 @@ func (p *Proxy) newFetch(key, pkey, objKey, canon string, o coralurl.Origin, req
 	}
 	f.body.room = p.admit
 	f.body.onDiskTrouble = func(err error) {
-		p.log.Warn("spool cannot use the disk: passing the body through", "url", canon, "err", err)
+		level := slog.LevelWarn
+		if errors.Is(err, store.ErrDiskFull) {
+			level = slog.LevelDebug // the watermark, not a failure: the store warns once
+		}
+		p.log.Log(context.Background(), level, "spool cannot use the disk: passing the body through", "url", canon, "err", err)
 	}
 	return f
 }
@@ -441,7 +446,11 @@ func (p *Proxy) receive(ctx context.Context, cancel context.CancelFunc, f *fetch
 			}
 			if sw != nil {
 				if _, werr := sw.Write(chunk); werr != nil {
-					p.log.Info("not storing", "url", f.canon, "reason", werr)
+					level := slog.LevelInfo
+					if errors.Is(werr, store.ErrDiskFull) {
+						level = slog.LevelDebug // the store warns when the disk fills
+					}
+					p.log.Log(ctx, level, "not storing", "url", f.canon, "reason", werr)
 					sw.Abort()
 					sw = nil
 					f.body.StopRetaining()

@@ -23,6 +23,10 @@ const BadgerRoom = 64 << 20
 // W*checkEvery.
 const checkEvery = 1 << 20
 
+// resumeMargin: after stopping, storing resumes only once free space is
+// MinFreeBytes plus 1/resumeMargin of it.
+const resumeMargin = 8
+
 // diskState orders how close the filesystem is to full.
 type diskState int32
 
@@ -75,6 +79,10 @@ func (g *spaceGuard) measure() (int64, diskState) {
 	case free < BadgerRoom:
 		return free, diskFull
 	case free < g.min:
+		return free, diskLow
+	case free < g.min+g.min/resumeMargin && diskState(g.state.Load()) != diskOK:
+		// Hysteresis: an object aborted at the watermark frees its bytes
+		// again; resuming at once would store, abort and warn in a loop.
 		return free, diskLow
 	}
 	return free, diskOK
