@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -129,4 +130,27 @@ func send(t *testing.T, method, addr, path, host string) answer {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return answer{resp.StatusCode, string(b)}
+}
+
+// FuzzHostGuard: any Host header gets an answer without a panic, and one
+// that is let through names this machine.
+func FuzzHostGuard(f *testing.F) {
+	for _, h := range []string{"localhost:8081", "127.0.0.1", "[::1]:8081", "evil.example", "", "[", "a:b:c", "LOCALHOST.", "x.localhost", "[::ffff:127.0.0.1]:1", "127.1", "0x7f.0.0.1"} {
+		f.Add(h)
+	}
+	g := &hostGuard{}
+	g.names = map[string]bool{"192.0.2.7": true}
+	f.Fuzz(func(t *testing.T, host string) {
+		if !g.allowed(host) {
+			return
+		}
+		h := canonicalHost(host)
+		if hh, _, err := net.SplitHostPort(host); err == nil {
+			h = canonicalHost(hh)
+		}
+		ip, err := netip.ParseAddr(h)
+		if h != "localhost" && !strings.HasSuffix(h, ".localhost") && h != "192.0.2.7" && (err != nil || !ip.IsLoopback()) {
+			t.Fatalf("Host %q let through as %q", host, h)
+		}
+	})
 }
