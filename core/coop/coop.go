@@ -24,6 +24,7 @@ import (
 	"github.com/coralcdn/coral/core/dsht"
 	"github.com/coralcdn/coral/core/proxy"
 	"github.com/coralcdn/coral/core/store"
+	"github.com/coralcdn/coral/core/wire"
 	"github.com/fxamacker/cbor/v2"
 )
 
@@ -140,7 +141,7 @@ func EncodeReferral(r Referral) []byte {
 // garbage are rejected, never trusted.
 func DecodeReferral(b []byte) (Referral, error) {
 	var r Referral
-	if err := cbor.Unmarshal(b, &r); err != nil {
+	if err := wire.Unmarshal(b, &r); err != nil {
 		return r, fmt.Errorf("coop: bad referral: %w", err)
 	}
 	if r.Version != referralVersion || r.Peer == "" || len(r.Peer) > 128 || (r.State != StateDownloading && r.State != StateCached) {
