@@ -16,6 +16,11 @@
 // (measured: a 200 MiB budget grew to over 2 GiB on disk), and keeping them
 // in the LSM tree instead multiplies writes and memory.
 //
+// The store keeps its filesystem from filling (Options.MinFreeBytes, see
+// space.go): below the watermark it admits no new objects, closer to full it
+// writes nothing to Badger, whose memory-mapped files turn ENOSPC into a
+// crash, and on a full disk it opens without Badger at all.
+//
 // A body is written under a fresh version that no meta names; only the final
 // Badger transaction points the meta at it. So a crash at any moment leaves
 // at worst bodies no meta refers to, which Open deletes. A replaced version
