@@ -145,3 +145,48 @@ func TestSpoolWithoutDiskBecomesAPipe(t *testing.T) {
 		})
 	}
 }
+
+// Visitors that joined a download being spooled to disk all get the whole
+// body when the disk crosses the watermark in the middle of it.
+func TestJoinedVisitorsGetWholeBodyWhenDiskFills(t *testing.T) {
+	var free atomic.Int64
+	free.Store(1 << 30)
+	e := diskEnv(t, &free)
+	half := bytes.Repeat([]byte("y"), 1<<20)
+	resume := make(chan struct{})
+	o := newOrigin(t, e.clock, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=600")
+		w.Header().Set("Content-Length", strconv.Itoa(2*len(half)))
+		w.Write(half)
+		w.(http.Flusher).Flush()
+		<-resume
+		w.Write(half)
+	})
+	type got struct {
+		n   int
+		err error
+	}
+	results := make(chan got, 3)
+	visit := func() {
+		resp := e.do(http.MethodGet, o.host(), "/joined", nil)
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		results <- got{len(b), err}
+	}
+	go visit()
+	waitFor(t, "the origin request", func() bool { return o.hits.Load() == 1 })
+	go visit()
+	go visit()
+	waitFor(t, "two visitors to join the download", func() bool { return e.p.Stats().Coalesced == 2 })
+	free.Store(10 << 20)
+	close(resume)
+	for range 3 {
+		r := recv(t, "a visitor's body", results)
+		if r.err != nil || r.n != 2*len(half) {
+			t.Fatalf("a visitor got %d of %d bytes, %v", r.n, 2*len(half), r.err)
+		}
+	}
+	if n := o.hits.Load(); n != 1 {
+		t.Fatalf("origin hits = %d, want 1", n)
+	}
+}
