@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/coralcdn/coral/test/testkit"
 )
 
 // Recent requests on the status page and in /api/status name the URL
@@ -32,13 +34,10 @@ func TestStatusShowsRecentRequestsWithoutQuery(t *testing.T) {
 	}
 	// The trace is recorded as the response completes, just after the
 	// visitor has read it.
-	deadline := time.Now().Add(10 * time.Second)
-	for _, b := get("/api/status"); !strings.Contains(b, "/account/page"); _, b = get("/api/status") {
-		if time.Now().After(deadline) {
-			t.Fatalf("the request never appeared in /api/status:\n%s", b)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testkit.Eventually(t, 10*time.Second, "the request in /api/status", func() bool {
+		_, b := get("/api/status")
+		return strings.Contains(b, "/account/page")
+	})
 	for _, path := range []string{"/api/status", "/"} {
 		code, b := get(path)
 		if code != 200 || !strings.Contains(b, "/account/page") {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/coralcdn/coral/app/control"
 	"github.com/coralcdn/coral/test/cluster"
+	"github.com/coralcdn/coral/test/testkit"
 )
 
 // mountTmpfs mounts a tmpfs of size bytes at a fresh directory, unmounted
@@ -183,17 +184,12 @@ func (p *proc) page(t *testing.T) string {
 // timed assertion).
 func (p *proc) waitStatus(t *testing.T, what string, ok func(control.Status) bool) control.Status {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		st := p.status(t)
-		if ok(st) {
-			return st
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s; last cache status %+v", what, st.Cache)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	var st control.Status
+	testkit.Eventually(t, 30*time.Second, what, func() bool {
+		st = p.status(t)
+		return ok(st)
+	})
+	return st
 }
 
 // visit GETs path through the proxy for host and checks that the body is
