@@ -446,11 +446,7 @@ func (p *Proxy) receive(ctx context.Context, cancel context.CancelFunc, f *fetch
 			}
 			if sw != nil {
 				if _, werr := sw.Write(chunk); werr != nil {
-					level := slog.LevelInfo
-					if errors.Is(werr, store.ErrDiskFull) {
-						level = slog.LevelDebug // the store warns when the disk fills
-					}
-					p.log.Log(ctx, level, "not storing", "url", f.canon, "reason", werr)
+					p.logNotStoring(ctx, f.canon, werr)
 					sw.Abort()
 					sw = nil
 					f.body.StopRetaining()
@@ -563,6 +559,16 @@ func (p *Proxy) receive(ctx context.Context, cancel context.CancelFunc, f *fetch
 		}
 	}
 	f.body.Finish(nil)
+}
+
+// logNotStoring logs why a body that was being stored no longer is: at
+// DEBUG for the disk watermark (the store warns once when the disk fills).
+func (p *Proxy) logNotStoring(ctx context.Context, url string, err error) {
+	level := slog.LevelInfo
+	if errors.Is(err, store.ErrDiskFull) {
+		level = slog.LevelDebug
+	}
+	p.log.Log(ctx, level, "not storing", "url", url, "reason", err)
 }
 
 // writeVaryIndex records under the primary key which request fields select
