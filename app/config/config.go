@@ -112,6 +112,7 @@ func (ns NameServer) IPs() ([]netip.Addr, int, error) {
 type Cache struct {
 	MaxBytes            Size     `toml:"max_bytes"`
 	MaxObjectBytes      Size     `toml:"max_object_bytes"`
+	MinFreeBytes        Size     `toml:"min_free_bytes"` // below this much free space on the data dir's filesystem, objects pass through unstored
 	HeuristicTTL        Duration `toml:"heuristic_ttl"`
 	MaxStale            Duration `toml:"max_stale"`
 	NegativeTTL         Duration `toml:"negative_ttl"`
@@ -178,6 +179,11 @@ type Log struct {
 	Level string `toml:"level"`
 }
 
+// MinFreeFloor is the smallest cache.min_free_bytes: the store stops
+// writing its database at 64 MiB free (store.BadgerRoom), and objects in
+// flight need room above that.
+const MinFreeFloor = 128 << 20
+
 // Default returns the configuration used for every key the file leaves out.
 func Default() Config {
 	return Config{
@@ -193,6 +199,7 @@ func Default() Config {
 		Cache: Cache{
 			MaxBytes:       4 << 30,
 			MaxObjectBytes: 50 << 20,
+			MinFreeBytes:   1 << 30,
 			HeuristicTTL:   Duration(12 * time.Hour),
 			MaxStale:       Duration(24 * time.Hour),
 			NegativeTTL:    Duration(60 * time.Second),
@@ -362,6 +369,9 @@ func (c Config) Validate() error {
 	}
 	if c.Cache.MaxObjectBytes <= 0 {
 		bad("cache.max_object_bytes", "must be positive")
+	}
+	if c.Cache.MinFreeBytes < MinFreeFloor {
+		bad("cache.min_free_bytes", "must be at least %d MiB: the store's database needs that much room to write safely", MinFreeFloor>>20)
 	}
 	if c.Cache.MaxBytes < 0 {
 		bad("cache.max_bytes", "must not be negative")

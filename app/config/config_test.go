@@ -46,6 +46,7 @@ func TestLoadFull(t *testing.T) {
 	want.Cache = Cache{MaxBytes: 1 << 30, MaxObjectBytes: 10 << 20, HeuristicTTL: 0, MaxStale: Duration(time.Hour),
 		NegativeTTL: Duration(30 * time.Second), AllowPrivateOrigins: true, PassUnsafeMethods: true, StripCookies: false,
 		OriginPorts: []string{"80", "443", "8000-9000"}}
+	want.Cache.MinFreeBytes = 512 << 20
 	want.P2P.Listen = []string{"/ip4/127.0.0.1/tcp/4200"}
 	want.P2P.Bootstrap = []string{"/ip4/127.0.0.1/tcp/4201/p2p/12D3KooWQYhTNQdmr3ArTeUHRYzFg94BKyTkoWBDWez9kSCVe2Xo"}
 	want.P2P.SecretFile = "/etc/coral/network.key"
@@ -74,6 +75,7 @@ func TestLoadRejects(t *testing.T) {
 		{"unknown_key.toml", []string{"unknown_key.toml", `"cache.max_stail"`}},
 		{"bad_duration.toml", []string{"bad_duration.toml", `"cache.negative_ttl"`, "duration"}},
 		{"bad_size.toml", []string{"bad_size.toml", `"cache.max_bytes"`, "size"}},
+		{"bad_min_free.toml", []string{"bad_min_free.toml", `"cache.min_free_bytes"`, "at least 128 MiB"}},
 		{"bad_zone.toml", []string{"bad_zone.toml", `"zone"`}},
 		{"bad_type.toml", []string{"bad_type.toml", `cache.strip_cookies`}},
 		{"bad_multiaddr.toml", []string{"bad_multiaddr.toml", `"p2p.listen[0]"`}},

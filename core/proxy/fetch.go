@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -81,13 +82,22 @@ func (f *fetch) resolve(fn func()) {
 }
 
 func (p *Proxy) newFetch(key, pkey, objKey, canon string, o coralurl.Origin, reqHdr http.Header, stale *store.Meta) *fetch {
-	return &fetch{
+	f := &fetch{
 		key: key, pkey: pkey, objKey: objKey, canon: canon, origin: o,
 		reqHdr: reqHdr.Clone(), stale: stale, length: -1,
 		body:  newSpool(p.opts.SpoolDir, spoolMemLimit, pipeWindow, p.opts.OriginTimeout),
 		ready: make(chan struct{}),
 		trace: &Trace{},
 	}
+	f.body.room = p.admit
+	f.body.onDiskTrouble = func(err error) {
+		level := slog.LevelWarn
+		if errors.Is(err, store.ErrDiskFull) {
+			level = slog.LevelDebug // the watermark, not a failure: the store warns once
+		}
+		p.log.Log(context.Background(), level, "spool cannot use the disk: passing the body through", "url", canon, "err", err)
+	}
+	return f
 }
 
 // acquire joins the fetch in progress for key or starts one; the returned
@@ -372,6 +382,10 @@ func (p *Proxy) receive(ctx context.Context, cancel context.CancelFunc, f *fetch
 		storable, why = false, "response sets a cookie (strip_cookies is off)"
 	case length > p.opts.MaxObjectBytes:
 		storable, why = false, fmt.Sprintf("Content-Length %d exceeds max_object_bytes", length)
+	case p.admit() != nil:
+		// The store warns when this starts; spooling it would fill the
+		// disk just the same.
+		storable, why = false, "disk nearly full"
 	case status >= 400:
 		if lt, _ := p.policy.Lifetime(httpcache.Entry{Status: status, Header: h, RequestTime: f.reqTime, ResponseTime: f.respTime}); lt <= 0 {
 			storable, why = false, "error response without freshness"
@@ -432,7 +446,7 @@ func (p *Proxy) receive(ctx context.Context, cancel context.CancelFunc, f *fetch
 			}
 			if sw != nil {
 				if _, werr := sw.Write(chunk); werr != nil {
-					p.log.Info("not storing", "url", f.canon, "reason", werr)
+					p.logNotStoring(ctx, f.canon, werr)
 					sw.Abort()
 					sw = nil
 					f.body.StopRetaining()
@@ -549,6 +563,16 @@ func (p *Proxy) receive(ctx context.Context, cancel context.CancelFunc, f *fetch
 		}
 	}
 	f.body.Finish(nil)
+}
+
+// logNotStoring logs why a body that was being stored no longer is: at
+// DEBUG for the disk watermark (the store warns once when the disk fills).
+func (p *Proxy) logNotStoring(ctx context.Context, url string, err error) {
+	level := slog.LevelInfo
+	if errors.Is(err, store.ErrDiskFull) {
+		level = slog.LevelDebug
+	}
+	p.log.Log(ctx, level, "not storing", "url", url, "reason", err)
 }
 
 // writeVaryIndex records under the primary key which request fields select

@@ -408,6 +408,19 @@ func (p *Proxy) Stats() Stats {
 	}
 }
 
+// admitter is implemented by a Store that refuses new objects when its disk
+// is nearly full (*store.Store: store.ErrDiskFull).
+type admitter interface{ Admit() error }
+
+// admit returns an error when a new object would not be stored now; such a
+// body is then passed through, not spooled to disk either.
+func (p *Proxy) admit() error {
+	if a, ok := p.st.(admitter); ok {
+		return a.Admit()
+	}
+	return nil
+}
+
 // ServeHTTP handles one visitor request.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.stats.requests.Add(1)
