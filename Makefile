@@ -18,7 +18,7 @@ CONFIG   ?=
 # tests.)
 RACE_PKGS := ./core/store/ ./core/proxy/ ./core/coop/ ./core/dsht/... ./core/dnsserver/ ./core/locality/ ./core/httpcache/ ./core/coralurl/
 
-.PHONY: all deps build run serve test vet fmt-check bench demo clean package test-package
+.PHONY: all deps build run serve test vet fmt-check tidy-check bench demo clean package test-package
 
 all: build
 
@@ -42,6 +42,10 @@ serve: build
 vet:
 	$(GO) vet ./...
 
+# tidy-check: go.mod and go.sum say exactly what the code imports.
+tidy-check:
+	$(GO) mod tidy -diff
+
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
@@ -53,7 +57,7 @@ fmt-check:
 # test/netns runs alone, after the rest: it adds a veth to this host for the
 # time of the test, and mDNS in tests running beside it (p2p's LAN
 # discovery) then announces on that interface and misses its peers.
-test: deps fmt-check vet build
+test: deps fmt-check tidy-check vet build
 	CORAL_BIN=$(abspath $(BIN)) $(GO) test -count=1 -timeout 20m $$($(GO) list ./... | grep -v -e '/test/netns$$' -e '/test/package$$')
 	CORAL_BIN=$(abspath $(BIN)) $(GO) test -count=1 -timeout 10m ./test/netns/
 	$(GO) test -count=1 -race -timeout 20m -short $(RACE_PKGS)
