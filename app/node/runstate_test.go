@@ -317,3 +317,35 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// A paused DSHT answers no RPCs: a member's put finds nobody to store at,
+// and resumes when the operator resumes it.
+func TestRunStatePausesDSHT(t *testing.T) {
+	pub, priv := operatorKeys(t)
+	cfgA := testConfig(t)
+	cfgA.Operator.Key = runstate.FormatPublicKey(pub)
+	a := startNode(t, cfgA)
+	_, code := controlDo(t, a, "GET", "/api/invite", nil)
+	cfgB := testConfig(t)
+	if _, err := Join(cfgB, strings.TrimSpace(code)); err != nil {
+		t.Fatal(err)
+	}
+	b := startNode(t, cfgB)
+	waitUntil(t, "the joined node to connect", func() bool { return b.host.IsConnected(a.nodeID) })
+	put := func() int {
+		status, _ := controlDo(t, b, "POST", "/api/dsht/put", []byte(`{"key":"k","value":"v","ttl":"1m"}`))
+		return status
+	}
+	waitUntil(t, "a put stored at the other member", func() bool { return put() == http.StatusNoContent })
+
+	if status, body := controlDo(t, a, "POST", "/api/runstate", signDoc(t, runstate.Document{Serial: 1, Paused: []string{runstate.DSHT}}, priv)); status != 200 {
+		t.Fatalf("publish: %d %s", status, body)
+	}
+	if status := put(); status == http.StatusNoContent {
+		t.Error("a paused DSHT stored a value")
+	}
+	if status, body := controlDo(t, a, "POST", "/api/runstate", signDoc(t, runstate.Document{Serial: 2}, priv)); status != 200 {
+		t.Fatalf("resume: %d %s", status, body)
+	}
+	waitUntil(t, "puts to work again", func() bool { return put() == http.StatusNoContent })
+}

@@ -199,6 +199,7 @@ func TestStartJoinRunNetwork(t *testing.T) {
 			"http://"+netip.AddrPortFrom(h.addr[i], 8080).String()+"/")
 		return out
 	}
+	published := time.Now()
 	publish(2, `{"serial": 2, "paused": ["proxy"], "message": "Proxies paused for maintenance."}`)
 	for i := range 5 {
 		h.eventually(ctx, t, i, "the pause", func(ctx context.Context) bool {
@@ -206,6 +207,7 @@ func TestStartJoinRunNetwork(t *testing.T) {
 			return strings.HasSuffix(a, " 503") && strings.Contains(a, "Proxies paused for maintenance.")
 		})
 	}
+	t.Logf("pause in force on all 5 hosts %v after publish through n3", time.Since(published).Round(time.Millisecond))
 	publish(4, `{"serial": 3}`)
 	for i := range 5 {
 		h.eventually(ctx, t, i, "the resume", func(ctx context.Context) bool { return strings.HasSuffix(proxyAnswer(ctx, i), " 200") })
