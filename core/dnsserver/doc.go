@@ -23,9 +23,16 @@
 //	other names in Z           NXDOMAIN
 //	outside Z, other classes   REFUSED
 //
-// Every answer for an origin carries the resolver's NS set in the authority
-// section (and its glue), as CoralCDN did, so that resolvers replace the
-// parent's delegation with nameservers near them.
+// Responses are minimal, as with BIND's minimal-responses: an answer holds
+// the records asked for; the authority section holds only the SOA of a
+// negative answer; there is no glue, since every nameserver name is in the
+// zone and the resolver, already talking to this server, can ask for it.
+// CoralCDN put the resolver's NS set (with glue) into every answer; that made
+// each query a 10-26× amplifier for spoofed floods. The nameservers near a
+// resolver are its answer to NS at the apex instead (resolvers that minimise
+// QNAMEs ask for it). Over UDP, no response exceeds MaxAmplification times
+// its query: a synthesised set (proxies, the NS set) is cut from its least
+// preferred end, anything else is sent empty with TC.
 //
 // # Nameserver names
 //
