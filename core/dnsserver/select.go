@@ -256,7 +256,10 @@ func (s *Server) probe(ids []string) []bool {
 				s.st.probeFailures.Add(1)
 				s.log.Debug("proxy did not answer ping", "proxy", id, "err", err)
 			}
-			if ctx.Err() == nil || err == nil {
+			// A ping that timed out is a failure like any other and is
+			// remembered, or every query would wait ProbeTimeout on the
+			// same hung proxy; only a ping cut short by Close is not.
+			if s.ctx.Err() == nil || err == nil {
 				s.probeCache.put(id, probeResult{ok: err == nil, at: s.now()})
 			}
 			return err == nil, nil
