@@ -145,6 +145,7 @@ type Server struct {
 	hintCache  *lru[netip.Prefix, hintEntry]
 	probeCache *lru[string, probeResult]
 	labels     *lru[string, string]
+	ranks      *lru[rankKey, *ranking]
 	probeSF    singleflight.Group
 	hintSF     singleflight.Group
 	rotA, rotN atomic.Uint64
@@ -188,6 +189,7 @@ func New(cfg Config, dir Directory, opts ...Option) (*Server, error) {
 		hintCache:  newLRU[netip.Prefix, hintEntry](4096),
 		probeCache: newLRU[string, probeResult](16384),
 		labels:     newLRU[string, string](16384),
+		ranks:      newLRU[rankKey, *ranking](1024),
 	}
 	nsZone := cfg.NSZone
 	if nsZone == "" {
