@@ -239,16 +239,29 @@ func (s *Server) proxies(x *query) []Proxy {
 	return x.ps
 }
 
+// self is this node's own entry in the directory snapshot ps, remembered
+// per snapshot (a scan per query cost as much as the rest of the answer).
 func (s *Server) self(ps []Proxy) *Proxy {
-	if s.cfg.Self == "" {
+	if s.cfg.Self == "" || len(ps) == 0 {
 		return nil
 	}
+	if c := s.selfCache.Load(); c != nil && c.snap == &ps[0] && c.size == len(ps) {
+		return c.self
+	}
+	c := &selfEntry{snap: &ps[0], size: len(ps)}
 	for i := range ps {
 		if ps[i].ID == s.cfg.Self {
-			return &ps[i]
+			c.self = &ps[i]
+			break
 		}
 	}
-	return nil
+	s.selfCache.Store(c)
+	return c.self
+}
+
+type selfEntry struct {
+	snap, self *Proxy
+	size       int
 }
 
 func ttl(d time.Duration) uint32 { return uint32(d / time.Second) }

@@ -253,29 +253,41 @@ func (g *gateWriter) Write(b []byte) (int, error) {
 	if len(b) >= 12 && int(b[3]&0x0F) == dns.RcodeFormatError && b[10] == 0 && b[11] == 0 {
 		return len(b), nil
 	}
-	if ua, ok := g.remote.(*net.UDPAddr); ok && g.s.rrl != nil {
-		key, ok := g.s.rrl.responseKey(ua.AddrPort().Addr(), b)
-		if !ok {
-			return len(b), nil // not a reply this server makes
-		}
-		switch g.s.rrl.decide(key, g.s.now()) {
-		case rrlDrop:
-			g.s.st.rateDropped.Add(1)
-			return len(b), nil
-		case rrlSlip:
-			t := slipped(b)
-			if t == nil {
-				g.s.st.rateDropped.Add(1)
-				return len(b), nil
-			}
-			if _, err := g.next.Write(t); err != nil {
-				return 0, err
-			}
-			g.s.st.rateSlipped.Add(1)
-			return len(b), nil
+	n := len(b)
+	if ua, ok := g.remote.(*net.UDPAddr); ok {
+		if b = g.s.rateGate(ua, b); b == nil {
+			return n, nil
 		}
 	}
-	return g.next.Write(b)
+	if _, err := g.next.Write(b); err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+// rateGate applies the limiter to a UDP response b: it returns b, its
+// slipped (truncated) form, or nil to send nothing.
+func (s *Server) rateGate(ua *net.UDPAddr, b []byte) []byte {
+	if s.rrl == nil {
+		return b
+	}
+	key, ok := s.rrl.responseKey(ua.AddrPort().Addr(), b)
+	if !ok {
+		return nil // not a reply this server makes
+	}
+	switch s.rrl.decide(key, s.now()) {
+	case rrlDrop:
+		s.st.rateDropped.Add(1)
+		return nil
+	case rrlSlip:
+		if t := slipped(b); t != nil {
+			s.st.rateSlipped.Add(1)
+			return t
+		}
+		s.st.rateDropped.Add(1)
+		return nil
+	}
+	return b
 }
 
 // slipped turns a packed response into the header and question only, with

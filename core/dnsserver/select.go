@@ -200,8 +200,9 @@ func (s *Server) choose(ps []Proxy, r chooseReq) []pick {
 // cands[groups[i-1]:groups[i]] is the i-th group of equally good ones,
 // ordered by ID.
 type ranking struct {
-	cands  []pick
-	groups []int
+	cands   []pick
+	groups  []int
+	probing bool // some candidates are to be pinged first
 	snap   *Proxy // the directory snapshot it was made from (identity)
 	size   int
 	from   time.Time
@@ -280,7 +281,7 @@ func (s *Server) rank(ps []Proxy, r chooseReq) (*ranking, bool) {
 	slices.SortFunc(cands, func(a, b pick) int {
 		return cmp.Or(cmp.Compare(a.tier, b.tier), cmp.Compare(a.sub, b.sub), cmp.Compare(a.p.ID, b.p.ID))
 	})
-	rk := &ranking{cands: cands}
+	rk := &ranking{cands: cands, probing: !cacheable}
 	for i := range cands {
 		if i == len(cands)-1 || cands[i+1].tier != cands[i].tier || cands[i+1].sub != cands[i].sub {
 			rk.groups = append(rk.groups, i+1)
@@ -332,6 +333,18 @@ func (s *Server) probe(ids []string) []bool {
 type hintEntry struct {
 	rtts    map[string]time.Duration
 	expires time.Time
+}
+
+// cachedHints returns the RTT hints for a network without asking Hints:
+// ok is false when they are not cached (hintsFor asks).
+func (s *Server) cachedHints(network netip.Prefix, now time.Time) (map[string]time.Duration, bool) {
+	if s.hints == nil || !network.IsValid() {
+		return nil, true
+	}
+	if e, ok := s.hintCache.get(network); ok && now.Before(e.expires) {
+		return e.rtts, true
+	}
+	return nil, false
 }
 
 // hintsFor returns cached RTT hints for a network, asking Hints on a miss

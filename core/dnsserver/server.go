@@ -146,6 +146,8 @@ type Server struct {
 	probeCache *lru[string, probeResult]
 	labels     *lru[string, string]
 	ranks      *lru[rankKey, *ranking]
+	classes    *lru[string, nameKind] // fast path: lower-case FQDN -> kind
+	selfCache  atomic.Pointer[selfEntry]
 	probeSF    singleflight.Group
 	hintSF     singleflight.Group
 	rotA, rotN atomic.Uint64
@@ -190,6 +192,7 @@ func New(cfg Config, dir Directory, opts ...Option) (*Server, error) {
 		probeCache: newLRU[string, probeResult](16384),
 		labels:     newLRU[string, string](16384),
 		ranks:      newLRU[rankKey, *ranking](1024),
+		classes:    newLRU[string, nameKind](16384),
 	}
 	nsZone := cfg.NSZone
 	if nsZone == "" {
@@ -329,6 +332,7 @@ func (s *Server) Start(ctx context.Context) error {
 		MsgAcceptFunc:  s.accept,
 		MsgInvalidFunc: s.invalid,
 		DecorateWriter: s.decorate,
+		DecorateReader: s.decorateReader, // the fast path (fast.go)
 	}
 	s.tcp = &dns.Server{
 		Listener:       l,
