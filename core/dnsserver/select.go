@@ -202,10 +202,10 @@ func (s *Server) choose(ps []Proxy, r chooseReq) []pick {
 type ranking struct {
 	cands   []pick
 	groups  []int
-	probing bool // some candidates are to be pinged first
-	snap   *Proxy // the directory snapshot it was made from (identity)
-	size   int
-	from   time.Time
+	probing bool   // some candidates are to be pinged first
+	snap    *Proxy // the directory snapshot it was made from (identity)
+	size    int
+	from    time.Time
 }
 
 // rankKey is what a ranking depends on besides the directory snapshot and
