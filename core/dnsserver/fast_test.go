@@ -62,6 +62,11 @@ func TestFastPathMatchesHandler(t *testing.T) {
 			m.RecursionDesired, m.CheckingDisabled = true, true
 			return m
 		}},
+		{"AD and Z", func() *dns.Msg {
+			m := plainQuery(origin, dns.TypeA)()
+			m.AuthenticatedData, m.Zero = true, true
+			return m
+		}},
 		{"port form", plainQuery("a.b.8080."+testZone+".", dns.TypeA)},
 	}
 	for _, c := range fast {
