@@ -19,9 +19,6 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // API is what a user interface needs from a node.
@@ -71,11 +68,16 @@ type ProxyStatus struct {
 	RefusedRequests int64 `json:"refused"`
 }
 
-// CacheStatus is the store's use of its disk budget.
+// CacheStatus is the store's use of its disk budget, and whether the disk
+// has room for more.
 type CacheStatus struct {
-	Objects  int   `json:"objects"`
-	Bytes    int64 `json:"bytes"`
-	MaxBytes int64 `json:"max_bytes"`
+	Objects      int    `json:"objects"`
+	Bytes        int64  `json:"bytes"`
+	MaxBytes     int64  `json:"max_bytes"`
+	FreeBytes    int64  `json:"free_bytes"`          // free space on the store's filesystem; -1 unknown
+	MinFreeBytes int64  `json:"min_free_bytes"`      // [cache] min_free_bytes
+	Storing      bool   `json:"storing"`             // false: the disk is (nearly) full and new objects pass through
+	DiskNote     string `json:"disk_note,omitempty"` // why not storing, for people
 }
 
 // P2PStatus is the libp2p host's view of the network.
@@ -123,24 +125,26 @@ type Trace struct {
 
 // Server serves the control listener.
 type Server struct {
-	api      API
-	token    string
-	registry *prometheus.Registry
-	log      *slog.Logger
-	mux      *http.ServeMux
+	api   API
+	token string
+	log   *slog.Logger
+	mux   *http.ServeMux
+	hosts hostGuard
 }
 
 // NewServer builds the control handler. token guards every request that
-// changes something; registry may be nil for no metrics.
-func NewServer(api API, token string, registry *prometheus.Registry, log *slog.Logger) *Server {
+// changes something; metrics serves GET /metrics (nil: no metrics). The
+// handler comes from the caller so that the control package, and the GUI
+// that uses its client, link no metrics library.
+func NewServer(api API, token string, metrics http.Handler, log *slog.Logger) *Server {
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Server{api: api, token: token, registry: registry, log: log.With("component", "control"), mux: http.NewServeMux()}
+	s := &Server{api: api, token: token, log: log.With("component", "control"), mux: http.NewServeMux()}
 	s.mux.HandleFunc("GET /{$}", s.page)
 	s.mux.HandleFunc("GET /api/status", s.status)
-	if registry != nil {
-		s.mux.Handle("GET /metrics", promhttp.HandlerFor(registry, promhttp.HandlerOpts{}))
+	if metrics != nil {
+		s.mux.Handle("GET /metrics", metrics)
 	}
 	return s
 }
@@ -156,6 +160,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// fetched by other sites' scripts.
 	w.Header().Set("X-Frame-Options", "DENY")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
+	if !s.hosts.allowed(r.Host) {
+		refuseHost(w, r)
+		return
+	}
 	s.mux.ServeHTTP(w, r)
 }
 
