@@ -38,7 +38,7 @@ const rrlShards = 64
 type rrlShard struct {
 	mu      sync.Mutex
 	buckets map[uint64]rrlBucket
-	_       [40]byte // keep shards on separate cache lines
+	_       [48]byte // keep shards on separate cache lines (64 bytes each)
 }
 
 type rrlBucket struct {
