@@ -151,3 +151,30 @@ func FuzzParseFast(f *testing.F) {
 		}
 	})
 }
+
+// On a wildcard listener the fast path replies from the address the query
+// was sent to (a connected client socket drops anything else).
+func TestFastPathOnWildcardListener(t *testing.T) {
+	dir := &stableDir{}
+	dir.set(publicProxies(3))
+	s, err := New(Config{Zone: testZone, Listen: ":0", Clock: newClock().Now, Logger: slog.New(slog.DiscardHandler), RateLimit: RateLimit{PerSecond: -1}}, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	udp, _ := s.Addr()
+	_, port, _ := net.SplitHostPort(udp.String())
+	for _, host := range []string{"127.0.0.1", "127.0.0.2"} {
+		c := &dns.Client{Net: "udp"}
+		r, _, err := c.Exchange(plainQuery("www.example.com."+testZone+".", dns.TypeA)(), net.JoinHostPort(host, port))
+		if err != nil || len(r.Answer) != 3 {
+			t.Fatalf("query to %s on a wildcard listener: %v %v", host, r, err)
+		}
+	}
+	if st := s.Stats(); st.Answers != 2 {
+		t.Fatalf("stats %+v", st)
+	}
+}
