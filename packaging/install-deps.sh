@@ -11,6 +11,8 @@ for p in gcc pkg-config libgl1-mesa-dev xorg-dev; do have_pkg "$p" || need+=("$p
 for p in iproute2 iptables wrk nginx-light xvfb; do have_pkg "$p" || need+=("$p"); done
 # The packaging test (make test-package): systemd-analyze checks the unit.
 for p in systemd; do have_pkg "$p" || need+=("$p"); done
+# make bench: the DNS benchmark compares Coral's server with NSD, driven by dnsperf.
+for p in nsd dnsperf; do have_pkg "$p" || need+=("$p"); done
 # Fetching the Go toolchain (below) when the machine has none.
 for p in curl ca-certificates unzip; do have_pkg "$p" || need+=("$p"); done
 

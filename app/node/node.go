@@ -220,11 +220,12 @@ func New(cfg config.Config, opts Options) (_ *Node, err error) {
 	}
 	if cfg.DNS.Listen != "" {
 		n.dns, err = dnsserver.New(dnsserver.Config{
-			Zone:     cfg.Zone,
-			Listen:   cfg.DNS.Listen,
-			StaticNS: staticNS(cfg.DNS.Nameservers),
-			Self:     n.nodeID,
-			Logger:   log,
+			Zone:      cfg.Zone,
+			Listen:    cfg.DNS.Listen,
+			StaticNS:  staticNS(cfg.DNS.Nameservers),
+			Self:      n.nodeID,
+			RateLimit: rateLimit(cfg.DNS),
+			Logger:    log,
 		}, n.loc.dir, append(n.loc.dnsOptions(), dnsserver.WithPause(func() bool { return !n.serving(runstate.DNS) }))...)
 		if err != nil {
 			return nil, fmt.Errorf("node: dns: %w", err)
