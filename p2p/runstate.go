@@ -107,8 +107,7 @@ func (c *RunStateChannel) validate(_ context.Context, from peer.ID, m *pubsub.Me
 	err := c.cfg.Offer(m.Data)
 	switch {
 	case err == nil:
-		c.h.log.Info("run state: accepted a document from the network", "from", from)
-		return pubsub.ValidationAccept
+		return pubsub.ValidationAccept // Offer logged it
 	case errors.Is(err, runstate.ErrNotNewer):
 		return pubsub.ValidationIgnore
 	default:

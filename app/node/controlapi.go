@@ -17,6 +17,7 @@ func (n *Node) registerControlAPI() {
 	n.control.Handle("GET /api/dsht/get", n.dshtGet)
 	n.control.Handle("POST /api/runstate", n.postRunState)
 	n.control.Handle("GET /api/invite", n.getInvite)
+	n.control.Handle("POST /api/join", n.postJoin)
 }
 
 type dshtPutRequest struct {

@@ -226,6 +226,22 @@ func (n *Node) getInvite(w http.ResponseWriter, r *http.Request) {
 	io.WriteString(w, code+"\n")
 }
 
+// postJoin is POST /api/join (token): the body is an invite code; the node
+// records its network for the next start (the desktop app's settings).
+func (n *Node) postJoin(w http.ResponseWriter, r *http.Request) {
+	code, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxInviteLen+1))
+	if err != nil {
+		http.Error(w, "control: join: "+err.Error(), http.StatusRequestEntityTooLarge)
+		return
+	}
+	if _, err := Join(n.cfg, string(code)); err != nil {
+		http.Error(w, "control: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	io.WriteString(w, "joined: restart coral to connect to the new network\n")
+}
+
 // gateProxy answers visitors with 503 while the run state stops the proxy,
 // saying why, so a paused network fails politely and visibly.
 func (n *Node) gateProxy(h http.Handler) http.Handler {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coralcdn/coral/app/control"
 	"github.com/coralcdn/coral/core/runstate"
 	"github.com/coralcdn/coral/p2p"
 	"github.com/miekg/dns"
@@ -348,4 +349,30 @@ func TestRunStatePausesDSHT(t *testing.T) {
 		t.Fatalf("resume: %d %s", status, body)
 	}
 	waitUntil(t, "puts to work again", func() bool { return put() == http.StatusNoContent })
+}
+
+// The desktop app's settings use the control client: the invite code of
+// one node joins another through its API (token), bad codes are refused.
+func TestJoinThroughControlAPI(t *testing.T) {
+	a, b := startNode(t, testConfig(t)), startNode(t, testConfig(t))
+	ca := &control.Client{BaseURL: "http://" + a.Addrs().Control, Token: a.Token()}
+	cb := &control.Client{BaseURL: "http://" + b.Addrs().Control, Token: b.Token()}
+	code, err := ca.Invite(t.Context())
+	if err != nil || !strings.HasPrefix(code, "coral1:") {
+		t.Fatalf("invite: %q %v", code, err)
+	}
+	if _, err := cb.Join(t.Context(), "coral1:garbage"); err == nil || !strings.Contains(err.Error(), "damaged") {
+		t.Errorf("bad code: %v", err)
+	}
+	if msg, err := cb.Join(t.Context(), code); err != nil || !strings.Contains(msg, "restart") {
+		t.Fatalf("join: %q %v", msg, err)
+	}
+	sa, _ := p2p.LoadSecret(a.cfg.Path(a.cfg.P2P.SecretFile))
+	sb, _ := p2p.LoadSecret(b.cfg.Path(b.cfg.P2P.SecretFile))
+	if !bytes.Equal(sa, sb) {
+		t.Error("secret not joined")
+	}
+	if _, err := (&control.Client{BaseURL: cb.BaseURL}).Join(t.Context(), code); err == nil {
+		t.Error("join without the token accepted")
+	}
 }
