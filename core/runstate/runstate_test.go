@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -226,4 +227,38 @@ func FuzzOpen(f *testing.F) {
 			}
 		}
 	})
+}
+
+// Documents arriving at once from several peers: the highest serial wins,
+// whatever the order, and what is in force always verifies.
+func TestTrackerConcurrentOffers(t *testing.T) {
+	pub, priv := newKey(t)
+	tr, _ := NewTracker(filepath.Join(t.TempDir(), "runstate"), pub)
+	docs := make([][]byte, 40)
+	for i := range docs {
+		docs[i] = signed(t, Document{Serial: uint64(i + 1)}, priv)
+	}
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < len(docs); i += 4 {
+				tr.Offer(docs[len(docs)-1-i])
+				if _, raw, ok := tr.Current(); ok {
+					if _, err := Open(raw, pub); err != nil {
+						t.Error(err)
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if d, _, _ := tr.Current(); d.Serial != uint64(len(docs)) {
+		t.Errorf("in force: serial %d, want %d", d.Serial, len(docs))
+	}
+	again, _ := NewTracker(tr.path, pub)
+	if d, _, _ := again.Current(); d.Serial != uint64(len(docs)) {
+		t.Errorf("on disk: serial %d, want %d", d.Serial, len(docs))
+	}
 }
