@@ -70,7 +70,7 @@ package: build
 # on this machine (root; CI's throwaway machine). Not in `make test`: it
 # changes the system.
 test-package: package
-	CORAL_DEB=$(abspath $(wildcard dist/coral_*.deb)) $(GO) test -count=1 -timeout 10m ./test/package/
+	CORAL_DEB=$(abspath $(wildcard dist/coral_*.deb)) CORAL_BUNDLE=$(abspath $(wildcard dist/coral-desktop-*.tar.xz)) $(GO) test -count=1 -timeout 10m ./test/package/
 
 # bench: benchmarks that print figures (never part of `make test`).
 bench: build

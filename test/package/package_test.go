@@ -1,4 +1,5 @@
-// Package pkgtest checks the coral .deb as a user gets it: its contents,
+// Package pkgtest checks the packages as a user gets them: the desktop
+// bundle's contents, and the .deb's contents,
 // its systemd unit, and a real install, run and purge on this machine.
 // `make test-package` builds the package and runs it (CORAL_DEB); it needs
 // root and dpkg, and changes the system for the test's duration, so it is
@@ -248,4 +249,24 @@ func run(t *testing.T, name string, args ...string) string {
 		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
 	}
 	return string(out)
+}
+
+// The desktop bundle (fyne package) holds the binary, the desktop entry and
+// the icon, with an installer Makefile.
+func TestDesktopBundle(t *testing.T) {
+	bundle := os.Getenv("CORAL_BUNDLE")
+	if bundle == "" {
+		t.Skip("package: set CORAL_BUNDLE to a built desktop bundle (make test-package builds one)")
+	}
+	list := run(t, "tar", "tJf", bundle)
+	for _, f := range []string{"coral/Makefile", "coral/usr/local/bin/coral",
+		"coral/usr/local/share/applications/net.coralcdn.coral.desktop", "coral/usr/local/share/pixmaps/net.coralcdn.coral.png"} {
+		if !strings.Contains(list, f+"\n") {
+			t.Errorf("bundle lacks %s", f)
+		}
+	}
+	entry := run(t, "tar", "xJOf", bundle, "coral/usr/local/share/applications/net.coralcdn.coral.desktop")
+	if !strings.Contains(entry, "Exec=coral\n") || !strings.Contains(entry, "Name=Coral\n") {
+		t.Errorf("desktop entry:\n%s", entry)
+	}
 }
