@@ -67,8 +67,7 @@ func (n *Node) applyRunState() {
 	if ok {
 		e = runstate.EffectFor(doc, n.version)
 	}
-	old := n.effect.Swap(&e)
-	if old != nil && old.Why != e.Why && e.Why != "" {
+	if old := n.effect.Swap(&e); e.Why != "" && (old == nil || old.Why != e.Why) {
 		n.log.Warn("run state: " + e.Why)
 	}
 }
