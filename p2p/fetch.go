@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/coralcdn/coral/core/proxy"
 	"github.com/coralcdn/coral/core/store"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -209,17 +210,44 @@ func (h *Host) handleFetch(s network.Stream, src ObjectSource) {
 // penalised and dropped) if they did not — so commit to the store only
 // after io.EOF. A missing object is reported as an error wrapping
 // store.ErrNotFound. Close the body in every case.
+//
+// When the connection the request went out on turns out dead before the
+// header arrived (the link watch closed it), the request is sent once more
+// over a fresh route, typically through a relay.
 func (h *Host) FetchObject(ctx context.Context, from peer.ID, key string) (store.Meta, io.ReadCloser, error) {
+	meta, body, conn, err := h.fetchOnce(ctx, from, key)
+	if err == nil || conn == nil || !conn.IsClosed() || ctx.Err() != nil ||
+		errors.Is(err, ErrBadObject) || errors.Is(err, ErrMalformed) {
+		return meta, body, err
+	}
+	proxy.TraceFrom(ctx).Step("link to %s died: retrying on another route", proxy.ShortPeer(from.String()))
+	meta, body, _, err = h.fetchOnce(ctx, from, key)
+	return meta, body, err
+}
+
+// fetchOnce is one attempt of FetchObject; it also returns the connection
+// the request went out on (nil if none was opened).
+func (h *Host) fetchOnce(ctx context.Context, from peer.ID, key string) (store.Meta, io.ReadCloser, network.Conn, error) {
 	if err := h.ensureConnected(ctx, from); err != nil {
-		return store.Meta{}, nil, err
+		return store.Meta{}, nil, nil, err
 	}
 	if _, err := h.emulateDelay(ctx, from); err != nil {
-		return store.Meta{}, nil, fmt.Errorf("p2p: fetch %q from %s: %w", key, from, err)
+		return store.Meta{}, nil, nil, fmt.Errorf("p2p: fetch %q from %s: %w", key, from, err)
 	}
 	s, err := h.host.NewStream(network.WithAllowLimitedConn(ctx, "coral-fetch"), from, h.protos.fetch)
 	if err != nil {
-		return store.Meta{}, nil, fmt.Errorf("p2p: fetch %q from %s: open stream: %w", key, from, err)
+		return store.Meta{}, nil, nil, fmt.Errorf("p2p: fetch %q from %s: open stream: %w", key, from, err)
 	}
+	conn := s.Conn()
+	if relay, ok := relayOf(conn.RemoteMultiaddr()); ok {
+		proxy.TraceFrom(ctx).Step("route to %s: via relay %s", proxy.ShortPeer(from.String()), proxy.ShortPeer(relay.String()))
+	}
+	meta, body, err := h.fetchOn(ctx, s, from, key)
+	return meta, body, conn, err
+}
+
+// fetchOn sends the request on s and reads the header.
+func (h *Host) fetchOn(ctx context.Context, s network.Stream, from peer.ID, key string) (store.Meta, io.ReadCloser, error) {
 	stop := context.AfterFunc(ctx, func() { _ = s.Reset() })
 	fail := func(err error) (store.Meta, io.ReadCloser, error) {
 		stop()
@@ -236,7 +264,10 @@ func (h *Host) FetchObject(ctx context.Context, from peer.ID, key string) (store
 	_ = s.CloseWrite()
 	br := bufio.NewReaderSize(s, fetchChunkSize)
 	var hdr fetchHeader
-	if err := ReadMsg(br, &hdr, maxFetchHeader); err != nil {
+	unwatch := h.watchConn(s.Conn())
+	err := ReadMsg(br, &hdr, maxFetchHeader)
+	unwatch()
+	if err != nil {
 		if errors.Is(err, ErrMalformed) {
 			h.scorer.penalise(from, penaltyMalformed, "fetch header: "+err.Error())
 		}

@@ -1,0 +1,185 @@
+package p2p
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/metrics"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/protocol"
+	"github.com/libp2p/go-libp2p/p2p/protocol/ping"
+	msmux "github.com/multiformats/go-multistream"
+)
+
+// Dead links. A path between two homes can stop carrying packets without
+// either end hearing a reset (a router reboots, a NAT forgets the mapping, a
+// firewall starts dropping). TCP and yamux then keep the connection for tens
+// of seconds while every stream opened on it stalls, and because a live
+// connection exists nobody dials the relay route that would work.
+//
+// The link watch pings every direct connection on the connection itself
+// (libp2p's ping protocol, which every host serves) every LinkCheckInterval
+// and closes a connection whose ping gets no echo within LinkPingTimeout —
+// unless the peer's streams delivered bytes meanwhile, which means the link
+// is busy, not dead (a ping queued behind a large transfer on a slow uplink).
+// A request that waits on a connection for longer than linkSuspectAfter
+// has that connection pinged at once instead of at the next tick, so a
+// fetch started right after the cut learns of it within about
+// linkSuspectAfter+LinkPingTimeout and retries over a fresh route.
+//
+// Relayed connections are not pinged: they ride on the connection to the
+// relay, which is.
+const (
+	defaultLinkCheckInterval = 2 * time.Second
+	defaultLinkPingTimeout   = 2 * time.Second
+	linkSuspectAfter         = 750 * time.Millisecond
+	pingSize                 = 32
+)
+
+// linkWatch probes connections and closes the ones that stopped carrying
+// packets.
+type linkWatch struct {
+	h       *Host
+	bwc     *metrics.BandwidthCounter
+	every   time.Duration
+	timeout time.Duration
+
+	mu      sync.Mutex
+	probing map[network.Conn]bool
+
+	closed atomic.Int64 // dead connections closed since start
+}
+
+func newLinkWatch(h *Host, every, timeout time.Duration) *linkWatch {
+	return &linkWatch{
+		h: h, bwc: metrics.NewBandwidthCounter(),
+		every: every, timeout: timeout,
+		probing: map[network.Conn]bool{},
+	}
+}
+
+// run probes every direct connection each interval until the host stops.
+func (w *linkWatch) run() {
+	t := time.NewTicker(w.every)
+	defer t.Stop()
+	for {
+		select {
+		case <-w.h.ctx.Done():
+			return
+		case <-t.C:
+			for _, c := range w.h.host.Network().Conns() {
+				w.probe(c)
+			}
+		}
+	}
+}
+
+// suspect probes c now: a request on it is waiting longer than a live
+// link would make it.
+func (w *linkWatch) suspect(c network.Conn) {
+	if c != nil {
+		w.probe(c)
+	}
+}
+
+// probe starts one ping on c unless c is relayed, closed or already being
+// probed.
+func (w *linkWatch) probe(c network.Conn) {
+	if c.Stat().Limited || isRelayed(c.RemoteMultiaddr()) || c.IsClosed() || w.h.ctx.Err() != nil {
+		return
+	}
+	w.mu.Lock()
+	if w.probing[c] {
+		w.mu.Unlock()
+		return
+	}
+	w.probing[c] = true
+	w.mu.Unlock()
+	// Not in h.wg: suspect runs from request goroutines, possibly while
+	// Close waits. The ping is bounded by the timeout and by h.ctx.
+	go func() {
+		defer func() {
+			w.mu.Lock()
+			delete(w.probing, c)
+			w.mu.Unlock()
+		}()
+		w.check(c)
+	}()
+}
+
+// check pings c once and closes it if the link looks dead.
+func (w *linkWatch) check(c network.Conn) {
+	p := c.RemotePeer()
+	before := w.bwc.GetBandwidthForPeer(p).TotalIn
+	start := time.Now()
+	err := pingConn(w.h.ctx, c, w.timeout)
+	if err == nil || c.IsClosed() || w.h.ctx.Err() != nil {
+		return
+	}
+	if w.bwc.GetBandwidthForPeer(p).TotalIn > before {
+		w.h.log.Debug("link ping failed but the peer is sending: busy, not dead", "peer", p, "err", err)
+		return
+	}
+	w.h.log.Info("link stopped carrying packets: closing the connection",
+		"peer", p, "addr", c.RemoteMultiaddr(), "silent_for", time.Since(start).Round(time.Millisecond), "err", err)
+	w.closed.Add(1)
+	_ = c.Close()
+}
+
+// trimIdle forgets byte counts of peers idle for an hour.
+func (w *linkWatch) trimIdle() {
+	w.bwc.TrimIdle(time.Now().Add(-time.Hour))
+}
+
+// pingConn sends one ping on c itself (not on whichever connection the
+// host would pick) and waits for the echo.
+func pingConn(ctx context.Context, c network.Conn, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	s, err := c.NewStream(ctx)
+	if err != nil {
+		return fmt.Errorf("open stream: %w", err)
+	}
+	stop := context.AfterFunc(ctx, func() { _ = s.Reset() })
+	defer stop()
+	_ = s.SetDeadline(time.Now().Add(timeout))
+	if err := s.SetProtocol(ping.ID); err != nil {
+		_ = s.Reset()
+		return err
+	}
+	rw := msmux.NewMSSelect[protocol.ID](s, ping.ID)
+	out := make([]byte, pingSize)
+	if _, err := rand.Read(out); err != nil {
+		_ = s.Reset()
+		return err
+	}
+	in := make([]byte, pingSize)
+	if _, err := rw.Write(out); err == nil {
+		_, err = io.ReadFull(rw, in)
+	}
+	if err != nil {
+		_ = s.Reset()
+		if cerr := ctx.Err(); cerr != nil {
+			return cerr
+		}
+		return err
+	}
+	_ = s.Reset() // one ping is all we wanted; the handler expects more
+	if string(in) != string(out) {
+		return fmt.Errorf("ping echo differs")
+	}
+	return nil
+}
+
+// watchConn asks for a probe of c if the returned stop is not called
+// within linkSuspectAfter: a request waiting that long on a LAN or a
+// home link is a sign the link died.
+func (h *Host) watchConn(c network.Conn) (stop func()) {
+	t := time.AfterFunc(linkSuspectAfter, func() { h.links.suspect(c) })
+	return func() { t.Stop() }
+}
