@@ -11,6 +11,7 @@ import (
 	"hash"
 	"io"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -215,9 +216,8 @@ func (h *Host) handleFetch(s network.Stream, src ObjectSource) {
 // header arrived (the link watch closed it), the request is sent once more
 // over a fresh route, typically through a relay.
 func (h *Host) FetchObject(ctx context.Context, from peer.ID, key string) (store.Meta, io.ReadCloser, error) {
-	meta, body, conn, err := h.fetchOnce(ctx, from, key)
-	if err == nil || conn == nil || !conn.IsClosed() || ctx.Err() != nil ||
-		errors.Is(err, ErrBadObject) || errors.Is(err, ErrMalformed) {
+	meta, body, linkDied, err := h.fetchOnce(ctx, from, key)
+	if err == nil || !linkDied || ctx.Err() != nil || errors.Is(err, ErrBadObject) || errors.Is(err, ErrMalformed) {
 		return meta, body, err
 	}
 	proxy.TraceFrom(ctx).Step("link to %s died: retrying on another route", proxy.ShortPeer(from.String()))
@@ -225,25 +225,31 @@ func (h *Host) FetchObject(ctx context.Context, from peer.ID, key string) (store
 	return meta, body, err
 }
 
-// fetchOnce is one attempt of FetchObject; it also returns the connection
-// the request went out on (nil if none was opened).
-func (h *Host) fetchOnce(ctx context.Context, from peer.ID, key string) (store.Meta, io.ReadCloser, network.Conn, error) {
+// fetchOnce is one attempt of FetchObject; linkDied reports that it failed
+// because a connection it was using was closed meanwhile.
+func (h *Host) fetchOnce(ctx context.Context, from peer.ID, key string) (_ store.Meta, _ io.ReadCloser, linkDied bool, _ error) {
 	if err := h.ensureConnected(ctx, from); err != nil {
-		return store.Meta{}, nil, nil, err
+		return store.Meta{}, nil, false, err
 	}
 	if _, err := h.emulateDelay(ctx, from); err != nil {
-		return store.Meta{}, nil, nil, fmt.Errorf("p2p: fetch %q from %s: %w", key, from, err)
+		return store.Meta{}, nil, false, fmt.Errorf("p2p: fetch %q from %s: %w", key, from, err)
 	}
+	// Opening a stream may wait for the peer's protocol answer: a dead
+	// link stalls here already.
+	conns := h.host.Network().ConnsToPeer(from)
+	unwatch := h.watchConns(conns)
 	s, err := h.host.NewStream(network.WithAllowLimitedConn(ctx, "coral-fetch"), from, h.protos.fetch)
+	unwatch()
 	if err != nil {
-		return store.Meta{}, nil, nil, fmt.Errorf("p2p: fetch %q from %s: open stream: %w", key, from, err)
+		died := slices.ContainsFunc(conns, network.Conn.IsClosed)
+		return store.Meta{}, nil, died, fmt.Errorf("p2p: fetch %q from %s: open stream: %w", key, from, err)
 	}
 	conn := s.Conn()
 	if relay, ok := relayOf(conn.RemoteMultiaddr()); ok {
 		proxy.TraceFrom(ctx).Step("route to %s: via relay %s", proxy.ShortPeer(from.String()), proxy.ShortPeer(relay.String()))
 	}
 	meta, body, err := h.fetchOn(ctx, s, from, key)
-	return meta, body, conn, err
+	return meta, body, err != nil && conn.IsClosed(), err
 }
 
 // fetchOn sends the request on s and reads the header.
@@ -264,7 +270,7 @@ func (h *Host) fetchOn(ctx context.Context, s network.Stream, from peer.ID, key 
 	_ = s.CloseWrite()
 	br := bufio.NewReaderSize(s, fetchChunkSize)
 	var hdr fetchHeader
-	unwatch := h.watchConn(s.Conn())
+	unwatch := h.watchConns([]network.Conn{s.Conn()})
 	err := ReadMsg(br, &hdr, maxFetchHeader)
 	unwatch()
 	if err != nil {

@@ -176,8 +176,8 @@ func (h *Host) buildLibp2p(key crypto.PrivKey, psk pnet.PSK) (host.Host, error) 
 		libp2p.ConnectionManager(cm),
 		libp2p.ResourceManager(rm),
 		libp2p.ConnectionGater(h.scorer),
-		// Bytes received per peer tell a busy link from a dead one.
-		libp2p.BandwidthReporter(h.links.bwc),
+		// When a peer last sent bytes tells a busy link from a dead one.
+		libp2p.BandwidthReporter(h.links.recv),
 		libp2p.SwarmOpts(swarm.WithDialRanker(dialRanker)),
 		// Circuit relay v2 client: dial and accept connections through
 		// relays (members behind NATs, non-transitive links).

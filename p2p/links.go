@@ -5,12 +5,14 @@ import (
 	"crypto/rand"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/metrics"
 	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
 	"github.com/libp2p/go-libp2p/p2p/protocol/ping"
 	msmux "github.com/multiformats/go-multistream"
@@ -45,7 +47,7 @@ const (
 // packets.
 type linkWatch struct {
 	h       *Host
-	bwc     *metrics.BandwidthCounter
+	recv    *recvClock
 	every   time.Duration
 	timeout time.Duration
 
@@ -57,7 +59,7 @@ type linkWatch struct {
 
 func newLinkWatch(h *Host, every, timeout time.Duration) *linkWatch {
 	return &linkWatch{
-		h: h, bwc: metrics.NewBandwidthCounter(),
+		h: h, recv: &recvClock{last: map[peer.ID]*atomic.Int64{}},
 		every: every, timeout: timeout,
 		probing: map[network.Conn]bool{},
 	}
@@ -115,13 +117,14 @@ func (w *linkWatch) probe(c network.Conn) {
 // check pings c once and closes it if the link looks dead.
 func (w *linkWatch) check(c network.Conn) {
 	p := c.RemotePeer()
-	before := w.bwc.GetBandwidthForPeer(p).TotalIn
 	start := time.Now()
 	err := pingConn(w.h.ctx, c, w.timeout)
 	if err == nil || c.IsClosed() || w.h.ctx.Err() != nil {
 		return
 	}
-	if w.bwc.GetBandwidthForPeer(p).TotalIn > before {
+	// Bytes from p mean a busy link only if this is p's only path: bytes
+	// over a relayed connection to p prove nothing about this one.
+	if w.recv.since(p, start) && !w.hasRelayedConn(p) {
 		w.h.log.Debug("link ping failed but the peer is sending: busy, not dead", "peer", p, "err", err)
 		return
 	}
@@ -131,10 +134,74 @@ func (w *linkWatch) check(c network.Conn) {
 	_ = c.Close()
 }
 
-// trimIdle forgets byte counts of peers idle for an hour.
-func (w *linkWatch) trimIdle() {
-	w.bwc.TrimIdle(time.Now().Add(-time.Hour))
+func (w *linkWatch) hasRelayedConn(p peer.ID) bool {
+	return slices.ContainsFunc(w.h.host.Network().ConnsToPeer(p), func(c network.Conn) bool {
+		return c.Stat().Limited || isRelayed(c.RemoteMultiaddr())
+	})
 }
+
+// trimIdle forgets peers idle for an hour.
+func (w *linkWatch) trimIdle() {
+	w.recv.TrimIdle(time.Now().Add(-time.Hour))
+}
+
+// recvClock is the bandwidth reporter libp2p's swarm calls on every stream
+// read; it keeps only when each peer last delivered bytes, which is what
+// tells a busy link from a dead one. The byte totals it is asked for are
+// not kept (zero).
+type recvClock struct {
+	mu   sync.RWMutex
+	last map[peer.ID]*atomic.Int64 // unix nanoseconds
+}
+
+var _ metrics.Reporter = (*recvClock)(nil)
+
+func (r *recvClock) LogRecvMessageStream(n int64, _ protocol.ID, p peer.ID) {
+	if n <= 0 {
+		return // the swarm reports failed reads too
+	}
+	now := time.Now().UnixNano()
+	r.mu.RLock()
+	t := r.last[p]
+	r.mu.RUnlock()
+	if t == nil {
+		r.mu.Lock()
+		if t = r.last[p]; t == nil {
+			t = new(atomic.Int64)
+			r.last[p] = t
+		}
+		r.mu.Unlock()
+	}
+	t.Store(now)
+}
+
+// since reports whether p delivered bytes at or after t.
+func (r *recvClock) since(p peer.ID, t time.Time) bool {
+	r.mu.RLock()
+	last := r.last[p]
+	r.mu.RUnlock()
+	return last != nil && last.Load() >= t.UnixNano()
+}
+
+func (r *recvClock) TrimIdle(since time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for p, t := range r.last {
+		if t.Load() < since.UnixNano() {
+			delete(r.last, p)
+		}
+	}
+}
+
+func (r *recvClock) LogSentMessage(int64)                                  {}
+func (r *recvClock) LogRecvMessage(int64)                                  {}
+func (r *recvClock) LogSentMessageStream(int64, protocol.ID, peer.ID)      {}
+func (r *recvClock) GetBandwidthForPeer(peer.ID) metrics.Stats             { return metrics.Stats{} }
+func (r *recvClock) GetBandwidthForProtocol(protocol.ID) metrics.Stats     { return metrics.Stats{} }
+func (r *recvClock) GetBandwidthTotals() metrics.Stats                     { return metrics.Stats{} }
+func (r *recvClock) GetBandwidthByPeer() map[peer.ID]metrics.Stats         { return nil }
+func (r *recvClock) GetBandwidthByProtocol() map[protocol.ID]metrics.Stats { return nil }
+func (r *recvClock) Reset()                                                {}
 
 // pingConn sends one ping on c itself (not on whichever connection the
 // host would pick) and waits for the echo.
@@ -159,7 +226,8 @@ func pingConn(ctx context.Context, c network.Conn, timeout time.Duration) error 
 		return err
 	}
 	in := make([]byte, pingSize)
-	if _, err := rw.Write(out); err == nil {
+	_, err = rw.Write(out)
+	if err == nil {
 		_, err = io.ReadFull(rw, in)
 	}
 	if err != nil {
@@ -176,10 +244,14 @@ func pingConn(ctx context.Context, c network.Conn, timeout time.Duration) error 
 	return nil
 }
 
-// watchConn asks for a probe of c if the returned stop is not called
+// watchConns asks for a probe of conns if the returned stop is not called
 // within linkSuspectAfter: a request waiting that long on a LAN or a
 // home link is a sign the link died.
-func (h *Host) watchConn(c network.Conn) (stop func()) {
-	t := time.AfterFunc(linkSuspectAfter, func() { h.links.suspect(c) })
+func (h *Host) watchConns(conns []network.Conn) (stop func()) {
+	t := time.AfterFunc(linkSuspectAfter, func() {
+		for _, c := range conns {
+			h.links.suspect(c)
+		}
+	})
 	return func() { t.Stop() }
 }

@@ -61,7 +61,7 @@ func (h *Host) exchange(ctx context.Context, s network.Stream, p peer.ID, req, r
 		return h.ioErr(ctx, s, p, "send request", err)
 	}
 	_ = s.CloseWrite()
-	unwatch := h.watchConn(s.Conn())
+	unwatch := h.watchConns([]network.Conn{s.Conn()})
 	errMsg, err := readEnvelope(bufio.NewReader(s), resp, limit)
 	unwatch()
 	if err != nil {

@@ -1,0 +1,229 @@
+package p2p
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/coralcdn/coral/core/proxy"
+	"github.com/coralcdn/coral/core/store"
+	"github.com/libp2p/go-libp2p/core/control"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
+)
+
+// stallForwarder is a TCP path between two nodes that can stop carrying
+// packets without resetting anything, as a dead home router does.
+type stallForwarder struct {
+	ln      net.Listener
+	stalled atomic.Bool
+	done    chan struct{}
+	once    sync.Once
+}
+
+func newStallForwarder(t *testing.T, target ma.Multiaddr) *stallForwarder {
+	t.Helper()
+	to, err := manet.ToNetAddr(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &stallForwarder{ln: ln, done: make(chan struct{})}
+	t.Cleanup(func() { f.once.Do(func() { close(f.done) }); ln.Close() })
+	go func() {
+		for {
+			in, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			out, err := net.Dial("tcp", to.String())
+			if err != nil {
+				in.Close()
+				continue
+			}
+			go f.pipe(in, out)
+			go f.pipe(out, in)
+		}
+	}()
+	return f
+}
+
+// pipe copies until the path stalls; then it holds what it read and
+// never writes or closes again (until the test ends).
+func (f *stallForwarder) pipe(dst, src net.Conn) {
+	defer dst.Close()
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if f.stalled.Load() {
+			<-f.done
+			return
+		}
+		if n > 0 {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+func (f *stallForwarder) addr() ma.Multiaddr {
+	a, _ := manet.FromNetAddr(f.ln.Addr())
+	return a
+}
+
+// onlyVia lets this node reach peer only through via (or a relay).
+type onlyVia struct {
+	mu   sync.Mutex
+	peer peer.ID
+	via  ma.Multiaddr
+}
+
+func (o *onlyVia) set(p peer.ID, via ma.Multiaddr) { o.mu.Lock(); o.peer, o.via = p, via; o.mu.Unlock() }
+
+func (o *onlyVia) InterceptPeerDial(peer.ID) bool { return true }
+func (o *onlyVia) InterceptAddrDial(p peer.ID, a ma.Multiaddr) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return p != o.peer || isRelayed(a) || (o.via != nil && a.Equal(o.via))
+}
+func (o *onlyVia) InterceptAccept(network.ConnMultiaddrs) bool { return true }
+func (o *onlyVia) InterceptSecured(network.Direction, peer.ID, network.ConnMultiaddrs) bool {
+	return true
+}
+func (o *onlyVia) InterceptUpgraded(network.Conn) (bool, control.DisconnectReason) { return true, 0 }
+
+func directConns(h *Host, p peer.ID) int {
+	n := 0
+	for _, c := range h.host.Network().ConnsToPeer(p) {
+		if !c.Stat().Limited && !isRelayed(c.RemoteMultiaddr()) {
+			n++
+		}
+	}
+	return n
+}
+
+// TestSilentLinkIsClosedAndFetchGoesThroughRelay: B is connected to A over
+// a path that then silently stops carrying packets. A fetch B starts right
+// after the cut still gets A's object within the 5 s a referral is given,
+// through C's relay, and the trace names C; B closes the dead connection.
+func TestSilentLinkIsClosedAndFetchGoesThroughRelay(t *testing.T) {
+	psk := testSecret(t)
+	gateA, gateB := &onlyVia{}, &onlyVia{}
+	c := newTestHost(t, psk, func(cfg *Config) { cfg.Reachability = ReachabilityPublic })
+	a := newTestHost(t, psk, func(cfg *Config) { cfg.Reachability = ReachabilityPrivate; cfg.ConnectionGater = gateA })
+	b := newTestHost(t, psk, func(cfg *Config) { cfg.ConnectionGater = gateB })
+	fw := newStallForwarder(t, a.listenAddrs()[0])
+	gateA.set(b.ID(), nil)
+	gateB.set(a.ID(), fw.addr())
+	mustConnect(t, a, c)
+	mustConnect(t, b, c)
+	eventually(t, 15*time.Second, "A's reservation on C", func() bool {
+		return slices.Contains(a.Status().RelayReservations, c.ID().String())
+	})
+	if err := b.Connect(testCtx(t), peer.AddrInfo{ID: a.ID(), Addrs: []ma.Multiaddr{fw.addr()}}); err != nil {
+		t.Fatalf("B -> A through the forwarder: %v", err)
+	}
+	if directConns(b, a.ID()) == 0 {
+		t.Fatal("B has no direct connection to A")
+	}
+
+	st, err := store.Open(t.TempDir(), store.Options{Logger: testLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	body := randomBytes(t, 256<<10)
+	putObject(t, st, "obj", body)
+	a.ServeObjects(storeSource{st})
+
+	fw.stalled.Store(true)
+	cut := time.Now()
+	tr := &proxy.Trace{}
+	ctx, cancel := context.WithTimeout(proxy.WithTrace(context.Background(), tr), 5*time.Second)
+	defer cancel()
+	_, rc, err := b.FetchObject(ctx, a.ID(), "obj")
+	if err != nil {
+		t.Fatalf("fetch right after the cut: %v (trace: %s)", err, tr)
+	}
+	got, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil || !bytes.Equal(got, body) {
+		t.Fatalf("fetch right after the cut: %d bytes, %v", len(got), err)
+	}
+	t.Logf("first object after the cut: %v (trace: %s)", time.Since(cut).Round(time.Millisecond), tr)
+	if want := "via relay " + proxy.ShortPeer(c.ID().String()); !strings.Contains(tr.String(), want) {
+		t.Errorf("trace %q does not say %q", tr, want)
+	}
+	eventually(t, 15*time.Second, "B closes the dead connection to A", func() bool { return directConns(b, a.ID()) == 0 })
+	eventually(t, 15*time.Second, "A closes the dead connection to B", func() bool { return directConns(a, b.ID()) == 0 })
+	t.Logf("dead connection closed on both ends %v after the cut", time.Since(cut).Round(time.Millisecond))
+}
+
+// TestBusyLinkIsNotClosed: a connection whose pings go unanswered while the
+// peer keeps delivering bytes is busy, not dead.
+func TestLinkWatchKeepsHealthyConnections(t *testing.T) {
+	psk := testSecret(t)
+	fast := func(cfg *Config) { cfg.LinkCheckInterval, cfg.LinkPingTimeout = 100*time.Millisecond, time.Second }
+	a, b := newTestHost(t, psk, fast), newTestHost(t, psk, fast)
+	mustConnect(t, b, a)
+	deadline := time.Now().Add(2 * time.Second)
+	for time.Now().Before(deadline) {
+		if directConns(b, a.ID()) == 0 || directConns(a, b.ID()) == 0 {
+			t.Fatal("a healthy connection was closed")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n := a.links.closed.Load() + b.links.closed.Load(); n != 0 {
+		t.Fatalf("%d healthy connections closed as dead", n)
+	}
+}
+
+// TestPeersSavedWhenFirstConnected: a node writes peers.json as soon as it
+// has met a peer, not minutes later, so a crash right after joining does
+// not make it forget the network.
+func TestPeersSavedWhenFirstConnected(t *testing.T) {
+	psk := testSecret(t)
+	a := newTestHost(t, psk)
+	b := newTestHost(t, psk) // PeerSaveInterval: the default 2 minutes
+	mustConnect(t, b, a)
+	path := filepath.Join(b.cfg.DataDir, peersFile)
+	eventually(t, 5*time.Second, "peers.json naming A with an address", func() bool {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return false
+		}
+		var f peerFileV1
+		if json.Unmarshal(data, &f) != nil {
+			return false
+		}
+		return slices.ContainsFunc(f.Peers, func(e peerFileEntry) bool {
+			return e.ID == a.ID().String() && len(e.Addrs) > 0
+		})
+	})
+	// No temporary file is left behind (written atomically).
+	entries, _ := os.ReadDir(b.cfg.DataDir)
+	for _, e := range entries {
+		if strings.Contains(e.Name(), ".tmp") {
+			t.Errorf("leftover temporary file %s", e.Name())
+		}
+	}
+}
