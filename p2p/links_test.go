@@ -97,7 +97,11 @@ type onlyVia struct {
 	via  ma.Multiaddr
 }
 
-func (o *onlyVia) set(p peer.ID, via ma.Multiaddr) { o.mu.Lock(); o.peer, o.via = p, via; o.mu.Unlock() }
+func (o *onlyVia) set(p peer.ID, via ma.Multiaddr) {
+	o.mu.Lock()
+	o.peer, o.via = p, via
+	o.mu.Unlock()
+}
 
 func (o *onlyVia) InterceptPeerDial(peer.ID) bool { return true }
 func (o *onlyVia) InterceptAddrDial(p peer.ID, a ma.Multiaddr) bool {
