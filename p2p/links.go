@@ -15,6 +15,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
 	"github.com/libp2p/go-libp2p/p2p/protocol/ping"
+	manet "github.com/multiformats/go-multiaddr/net"
 	msmux "github.com/multiformats/go-multistream"
 )
 
@@ -132,6 +133,31 @@ func (w *linkWatch) check(c network.Conn) {
 		"peer", p, "addr", c.RemoteMultiaddr(), "silent_for", time.Since(start).Round(time.Millisecond), "err", err)
 	w.closed.Add(1)
 	_ = c.Close()
+	w.sharedFate(c)
+}
+
+// sharedFate closes the other direct connections to c's peer between the
+// same two addresses (both ends dialling at once leaves two): they ride
+// the same dead path, and a request retried on one would stall again.
+// Connections over other addresses are probed instead.
+func (w *linkWatch) sharedFate(dead network.Conn) {
+	ip := func(c network.Conn) string {
+		a, _ := manet.ToIP(c.RemoteMultiaddr())
+		b, _ := manet.ToIP(c.LocalMultiaddr())
+		return a.String() + "|" + b.String()
+	}
+	path := ip(dead)
+	for _, c := range w.h.host.Network().ConnsToPeer(dead.RemotePeer()) {
+		switch {
+		case c == dead || c.IsClosed() || c.Stat().Limited || isRelayed(c.RemoteMultiaddr()):
+		case ip(c) == path:
+			w.h.log.Info("closing another connection over the same dead path", "peer", c.RemotePeer(), "addr", c.RemoteMultiaddr())
+			w.closed.Add(1)
+			_ = c.Close()
+		default:
+			w.probe(c)
+		}
+	}
 }
 
 func (w *linkWatch) hasRelayedConn(p peer.ID) bool {

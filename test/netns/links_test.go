@@ -1,0 +1,434 @@
+package netns
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/coralcdn/coral/app/control"
+	"github.com/coralcdn/coral/test/cluster"
+)
+
+// Broken links and rejoining, on five hosts with the configuration a new
+// volunteer gets: `:8080`, relays on, mDNS on, reachability auto, no
+// advertise. The only departures: the control listener is on the host's
+// bridge address (the test reads /api/status from outside), origins on
+// private addresses are allowed (the test's origin is one), and every node
+// shares one network secret, as the README tells volunteers to.
+
+var fiveHosts = []string{"A", "B", "C", "D", "E"}
+
+// TestDeadLinkIsNoticedAndFetchGoesThroughRelay: B holds a direct
+// connection to A; then every packet between them is dropped (no reset).
+// A fetch on B right after the cut is still a PEER answer — through a
+// relay, which X-Coral-Trace names — with one origin request in total, and
+// both ends close the dead connection within seconds.
+func TestDeadLinkIsNoticedAndFetchGoesThroughRelay(t *testing.T) {
+	requireNetAdmin(t)
+	bin := buildCoral(t)
+	logs := newLogClock(t)
+	l := newWideLab(t, fiveHosts)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+
+	var originHits atomic.Int64
+	body := objectBody()
+	originAddr := startOrigin(t, l, func(w http.ResponseWriter, r *http.Request) {
+		originHits.Add(1)
+		w.Header().Set("Cache-Control", "max-age=600")
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Write(body)
+	})
+	secret := writeSecret(t)
+	nodes := map[string]*node{}
+	for _, r := range fiveHosts {
+		nodes[r] = startDefaultNode(t, l, bin, secret, r, "", logs)
+	}
+	ids := waitJoined(ctx, t, nodes)
+	a, b := nodes["A"], nodes["B"]
+	if _, err := a.waitFor(ctx, "a relay reservation", func(st control.Status) bool {
+		return st.P2P != nil && len(st.P2P.RelayAddrs) > 0
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	host := fmt.Sprintf("%s.%d.localhost", l.origin, originAddr.Port())
+	const path = "/dead-link/object.bin"
+	resp, got, err := a.get(ctx, host, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 200 || string(got) != string(body) {
+		t.Fatalf("via A: %d, %d bytes; want 200 with the origin's body%s", resp.StatusCode, len(got), errorText(resp, got))
+	}
+
+	if err := l.cut(ctx, "A", "B"); err != nil {
+		t.Fatalf("netns: %v", err)
+	}
+	cut := time.Now()
+	deadOnB := logs.when(b.role, "link stopped carrying packets", "peer="+ids["A"])
+	deadOnA := logs.when(a.role, "link stopped carrying packets", "peer="+ids["B"])
+
+	resp, got, err = getTraced(ctx, b, host, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	firstPeer := time.Since(cut)
+	trace := resp.Header.Get("X-Coral-Trace")
+	if resp.StatusCode != 200 || resp.Header.Get("X-Coral-Cache") != "PEER" || string(got) != string(body) {
+		t.Fatalf("via B right after the cut: %d, X-Coral-Cache %q, %d bytes (body ok %v); want 200 PEER%s\ntrace: %s",
+			resp.StatusCode, resp.Header.Get("X-Coral-Cache"), len(got), string(got) == string(body), errorText(resp, got), trace)
+	}
+	if !strings.Contains(trace, "via relay ") {
+		t.Errorf("X-Coral-Trace does not name a relay: %s", trace)
+	}
+	if n := originHits.Load(); n != 1 {
+		t.Errorf("origin saw %d requests, want exactly 1 (from A)", n)
+	}
+
+	noticed := map[string]time.Duration{}
+	for role, ch := range map[string]<-chan time.Time{"B": deadOnB, "A": deadOnA} {
+		select {
+		case at := <-ch:
+			noticed[role] = at.Sub(cut)
+		case <-time.After(30 * time.Second):
+			t.Errorf("%s never closed its dead connection (the 30 s yamux keepalive would have done that)", role)
+		}
+	}
+	t.Logf("FIGURES dead_link_noticed_B=%v dead_link_noticed_A=%v first_peer_answer_after_cut=%v trace=%q",
+		noticed["B"].Round(time.Millisecond), noticed["A"].Round(time.Millisecond), firstPeer.Round(time.Millisecond), trace)
+}
+
+// TestKilledNodeRejoinsWithoutBootstrap: E joins (found over mDNS), is
+// killed with SIGKILL soon after, and comes back on a network where mDNS
+// cannot reach it and nobody can dial it (as behind a home NAT): it finds
+// the others again from the peers it saved when it met them.
+func TestKilledNodeRejoinsWithoutBootstrap(t *testing.T) {
+	requireNetAdmin(t)
+	bin := buildCoral(t)
+	logs := newLogClock(t)
+	l := newWideLab(t, fiveHosts)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+
+	secret := writeSecret(t)
+	nodes := map[string]*node{}
+	started := time.Now()
+	for _, r := range fiveHosts {
+		nodes[r] = startDefaultNode(t, l, bin, secret, r, "", logs)
+	}
+	waitJoined(ctx, t, nodes)
+	e := nodes["E"]
+	peersFile := filepath.Join(e.dir, "data", "peers.json")
+	if err := waitPeersFile(ctx, peersFile); err != nil {
+		t.Fatal(err)
+	}
+	joinedFor := time.Since(started)
+	if err := syscall.Kill(-e.cmd.Process.Pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-e.done
+
+	// From now on E can only dial out: no mDNS, no inbound connections.
+	for _, rule := range [][]string{
+		{"INPUT", "-p", "udp", "--dport", "5353", "-j", "DROP"},
+		{"OUTPUT", "-p", "udp", "--dport", "5353", "-j", "DROP"},
+		{"INPUT", "-p", "tcp", "--dport", fmt.Sprint(p2pPort), "--syn", "-j", "DROP"},
+	} {
+		args := append([]string{"ip", "netns", "exec", l.ns["E"], "iptables", "-w", "5", "-A"}, rule...)
+		if err := run(ctx, args...); err != nil {
+			t.Fatalf("netns: %v", err)
+		}
+	}
+	restart := time.Now()
+	e2 := startDefaultNode(t, l, bin, secret, "E", e.dir, logs)
+	if _, err := e2.waitFor(ctx, "a peer after the restart", func(st control.Status) bool {
+		return st.P2P != nil && st.P2P.ConnectedPeers >= 1
+	}); err != nil {
+		t.Fatalf("E did not rejoin from its saved peers: %v", err)
+	}
+	first := time.Since(restart)
+	all := "not within 30s"
+	actx, acancel := context.WithTimeout(ctx, 30*time.Second)
+	defer acancel()
+	if _, err := e2.waitFor(actx, "all four peers", func(st control.Status) bool {
+		return st.P2P != nil && st.P2P.ConnectedPeers >= 4
+	}); err == nil {
+		all = time.Since(restart).Round(time.Millisecond).String()
+	}
+	t.Logf("FIGURES killed_after=%v rejoin_first_peer=%v rejoin_all_peers=%s",
+		joinedFor.Round(time.Millisecond), first.Round(time.Millisecond), all)
+}
+
+// newWideLab is newLab with any number of hosts on the bridge (roles name
+// them; the first has the origin link).
+func newWideLab(t *testing.T, roles []string) *lab {
+	t.Helper()
+	pid := os.Getpid()
+	removeLeftovers(func(p int) bool { return p == pid || !processAlive(p) })
+	subnet, err := freeSubnet(pid)
+	if err != nil {
+		t.Fatalf("netns: %v", err)
+	}
+	base := subnet.Addr().As4()
+	at := func(n byte) netip.Addr { b := base; b[3] = n; return netip.AddrFrom4(b) }
+	l := &lab{pid: pid, subnet: subnet, ns: map[string]string{}, addr: map[string]netip.Addr{},
+		host: at(126), origin: at(129), originA: at(130)}
+	l.ns["br"] = fmt.Sprintf("%s%d-br", nsPrefix, pid)
+	for i, r := range roles {
+		l.ns[r] = fmt.Sprintf("%s%d-%s", nsPrefix, pid, strings.ToLower(r))
+		l.addr[r] = at(byte(i + 1))
+	}
+	t.Cleanup(l.close)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := run(ctx, "ip", "netns", "add", l.ns["br"]); err != nil {
+		if strings.Contains(err.Error(), "Operation not permitted") || strings.Contains(err.Error(), "Permission denied") {
+			t.Skipf("netns: needs root and iproute2/iptables: %v", err)
+		}
+		t.Fatalf("netns: %v", err)
+	}
+	if err := l.buildHosts(ctx, roles); err != nil {
+		t.Fatalf("netns: build network: %v", err)
+	}
+	return l
+}
+
+func (l *lab) buildHosts(ctx context.Context, roles []string) error {
+	br := l.ns["br"]
+	lan := func(a netip.Addr) string { return netip.PrefixFrom(a, 25).String() }
+	cmds := [][]string{
+		{"ip", "-n", br, "link", "set", "lo", "up"},
+		{"ip", "-n", br, "link", "add", "br0", "type", "bridge", "stp_state", "0", "forward_delay", "0"},
+		{"ip", "-n", br, "link", "set", "br0", "up"},
+	}
+	for _, r := range roles {
+		ns, port := l.ns[r], "p"+strings.ToLower(r)
+		cmds = append(cmds,
+			[]string{"ip", "netns", "add", ns},
+			[]string{"ip", "-n", ns, "link", "set", "lo", "up"},
+			[]string{"ip", "link", "add", "lan0", "netns", ns, "type", "veth", "peer", "name", port, "netns", br},
+			[]string{"ip", "-n", br, "link", "set", port, "master", "br0", "up"},
+			[]string{"ip", "-n", ns, "addr", "add", lan(l.addr[r]), "dev", "lan0"},
+			[]string{"ip", "-n", ns, "link", "set", "lan0", "up"},
+		)
+	}
+	first := l.ns[roles[0]]
+	cmds = append(cmds,
+		[]string{"ip", "link", "add", l.hostLink(), "type", "veth", "peer", "name", "ph", "netns", br},
+		[]string{"ip", "-n", br, "link", "set", "ph", "master", "br0", "up"},
+		[]string{"ip", "addr", "add", lan(l.host), "dev", l.hostLink()},
+		[]string{"ip", "link", "set", l.hostLink(), "up"},
+		[]string{"ip", "link", "add", l.originLink(), "type", "veth", "peer", "name", "origin0", "netns", first},
+		[]string{"ip", "addr", "add", netip.PrefixFrom(l.origin, 30).String(), "dev", l.originLink()},
+		[]string{"ip", "link", "set", l.originLink(), "up"},
+		[]string{"ip", "-n", first, "addr", "add", netip.PrefixFrom(l.originA, 30).String(), "dev", "origin0"},
+		[]string{"ip", "-n", first, "link", "set", "origin0", "up"},
+	)
+	for _, c := range cmds {
+		if err := run(ctx, c...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// startOrigin serves h on the origin link (only the first host reaches it).
+func startOrigin(t *testing.T, l *lab, h http.HandlerFunc) netip.AddrPort {
+	t.Helper()
+	ln, err := net.Listen("tcp", netip.AddrPortFrom(l.origin, 0).String())
+	if err != nil {
+		t.Fatalf("origin listener: %v", err)
+	}
+	srv := httptest.NewUnstartedServer(h)
+	srv.Listener.Close()
+	srv.Listener = ln
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return netip.MustParseAddrPort(ln.Addr().String())
+}
+
+func writeSecret(t *testing.T) string {
+	t.Helper()
+	secret := filepath.Join(t.TempDir(), "network.key")
+	if err := cluster.WriteSecret(secret); err != nil {
+		t.Fatal(err)
+	}
+	return secret
+}
+
+// startDefaultNode runs `coral serve` in role's namespace with the default
+// configuration (see the top of this file). dir reuses a stopped node's
+// directory (its data, identity and saved peers); "" makes a new one.
+func startDefaultNode(t *testing.T, l *lab, bin, secret, role, dir string, logs io.Writer) *node {
+	t.Helper()
+	addr := l.addr[role]
+	if dir == "" {
+		dir = filepath.Join(t.TempDir(), strings.ToLower(role))
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "data_dir = %q\n", filepath.Join(dir, "data"))
+	fmt.Fprintf(&b, "[control]\nlisten = %q\n", netip.AddrPortFrom(addr, controlPort))
+	fmt.Fprintf(&b, "[cache]\nallow_private_origins = true\n")
+	fmt.Fprintf(&b, "[p2p]\nsecret_file = %q\n", secret)
+	if os.Getenv("CORAL_NETNS_DEBUG") != "" {
+		fmt.Fprintf(&b, "[log]\nlevel = \"debug\"\n")
+	}
+	cfg := filepath.Join(dir, "coral.toml")
+	if err := os.WriteFile(cfg, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("ip", "netns", "exec", l.ns[role], bin, "serve", "-config", cfg)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+	w := &linePrefixer{w: logs, prefix: role + ": "}
+	cmd.Stdout, cmd.Stderr = w, w
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start node %s: %v", role, err)
+	}
+	n := &node{
+		role: role, addr: addr, dir: dir, cmd: cmd, done: make(chan struct{}),
+		hc: &http.Client{Timeout: 40 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}},
+	}
+	go func() {
+		_ = cmd.Wait()
+		close(n.done)
+	}()
+	t.Cleanup(n.stop)
+	return n
+}
+
+// waitJoined waits until every node is connected to all the others and
+// knows them in its DSHT; it returns the peer IDs by role.
+func waitJoined(ctx context.Context, t *testing.T, nodes map[string]*node) map[string]string {
+	t.Helper()
+	start := time.Now()
+	ids := map[string]string{}
+	for r, n := range nodes {
+		st, err := n.waitFor(ctx, "connected to every other node", func(st control.Status) bool {
+			return st.P2P != nil && st.P2P.ConnectedPeers >= len(nodes)-1 &&
+				st.DSHT != nil && len(st.DSHT.Levels) > 0 && st.DSHT.Levels[0].RoutingSize >= len(nodes)-1
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[r] = st.P2P.PeerID
+	}
+	t.Logf("%d nodes joined (mDNS, no bootstrap) after %v", len(nodes), time.Since(start).Round(time.Millisecond))
+	return ids
+}
+
+// waitPeersFile waits for the node's peers.json to name at least one peer.
+func waitPeersFile(ctx context.Context, path string) error {
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		var f struct {
+			Peers []struct {
+				ID    string   `json:"id"`
+				Addrs []string `json:"addrs"`
+			} `json:"peers"`
+		}
+		data, err := os.ReadFile(path)
+		if err == nil && json.Unmarshal(data, &f) == nil && len(f.Peers) > 0 && len(f.Peers[0].Addrs) > 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s never named a peer while the node was joined: %w (last read error: %v)", path, ctx.Err(), err)
+		case <-tick.C:
+		}
+	}
+}
+
+// getTraced is node.get with X-Coral-Debug on.
+func getTraced(ctx context.Context, n *node, host, path string) (*http.Response, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+n.proxyAddr()+path, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	req.Host = host
+	req.Header.Set("X-Coral-Debug", "1")
+	resp, err := n.hc.Do(req)
+	if err != nil {
+		return nil, nil, fmt.Errorf("GET %s%s via %s: %w", host, path, n.role, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp, b, err
+}
+
+// logClock collects the nodes' output (shown when the test fails or
+// CORAL_NETNS_LOG is set) and tells when a line first matched.
+type logClock struct {
+	logBuffer
+	mu    sync.Mutex
+	waits []logWait
+}
+
+type logWait struct {
+	parts []string
+	ch    chan time.Time
+}
+
+func newLogClock(t *testing.T) *logClock {
+	c := &logClock{}
+	t.Cleanup(func() {
+		if t.Failed() || os.Getenv("CORAL_NETNS_LOG") != "" {
+			t.Logf("node output:\n%s", c.String())
+		}
+	})
+	return c
+}
+
+func (c *logClock) Write(b []byte) (int, error) {
+	now := time.Now()
+	line := string(b)
+	c.mu.Lock()
+	kept := c.waits[:0]
+	for _, w := range c.waits {
+		if containsAll(line, w.parts) {
+			w.ch <- now
+			continue
+		}
+		kept = append(kept, w)
+	}
+	c.waits = kept
+	c.mu.Unlock()
+	return c.logBuffer.Write(b)
+}
+
+// when delivers the time of the first line, written after the call, whose
+// text holds the node's prefix and every part.
+func (c *logClock) when(role string, parts ...string) <-chan time.Time {
+	ch := make(chan time.Time, 1)
+	c.mu.Lock()
+	c.waits = append(c.waits, logWait{parts: append([]string{role + ": "}, parts...), ch: ch})
+	c.mu.Unlock()
+	return ch
+}
+
+func containsAll(s string, parts []string) bool {
+	for _, p := range parts {
+		if !strings.Contains(s, p) {
+			return false
+		}
+	}
+	return true
+}
