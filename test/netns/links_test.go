@@ -134,7 +134,10 @@ func TestKilledNodeRejoinsWithoutBootstrap(t *testing.T) {
 	waitJoined(ctx, t, nodes)
 	e := nodes["E"]
 	peersFile := filepath.Join(e.dir, "data", "peers.json")
-	if err := waitPeersFile(ctx, peersFile); err != nil {
+	// Saved when first connected: well before the 2-minute timer.
+	pctx, pcancel := context.WithTimeout(ctx, 10*time.Second)
+	defer pcancel()
+	if err := waitPeersFile(pctx, peersFile); err != nil {
 		t.Fatal(err)
 	}
 	joinedFor := time.Since(started)
