@@ -231,3 +231,41 @@ func TestPeersSavedWhenFirstConnected(t *testing.T) {
 		}
 	}
 }
+
+// TestDialRankerPutsRelaysBehindDirectAddresses: libp2p dials a relay at
+// once when the peer has only private direct addresses; Coral waits
+// relayDialDelay for the direct ones first, and never delays a relay that
+// is the only route.
+func TestDialRankerPutsRelaysBehindDirectAddresses(t *testing.T) {
+	relay := "/ip4/10.0.0.3/tcp/4100/p2p/12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN/p2p-circuit"
+	for _, tc := range []struct {
+		name      string
+		addrs     []string
+		wantRelay time.Duration // minimum delay of a relay address
+	}{
+		{"private direct", []string{"/ip4/10.0.0.1/tcp/4100", relay}, relayDialDelay},
+		{"public direct", []string{"/ip4/1.2.3.4/tcp/4100", relay}, relayDialDelay},
+		{"relay only", []string{relay}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var addrs []ma.Multiaddr
+			for _, s := range tc.addrs {
+				addrs = append(addrs, ma.StringCast(s))
+			}
+			ranked := dialRanker(addrs)
+			if len(ranked) != len(addrs) {
+				t.Fatalf("ranked %d of %d addresses", len(ranked), len(addrs))
+			}
+			for _, ad := range ranked {
+				switch {
+				case isRelayed(ad.Addr) && ad.Delay < tc.wantRelay:
+					t.Errorf("relay %s at %v, want >= %v", ad.Addr, ad.Delay, tc.wantRelay)
+				case isRelayed(ad.Addr) && tc.wantRelay == 0 && ad.Delay != 0:
+					t.Errorf("only route %s delayed %v", ad.Addr, ad.Delay)
+				case !isRelayed(ad.Addr) && ad.Delay != 0:
+					t.Errorf("direct %s delayed %v", ad.Addr, ad.Delay)
+				}
+			}
+		})
+	}
+}
