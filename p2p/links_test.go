@@ -269,3 +269,27 @@ func TestDialRankerPutsRelaysBehindDirectAddresses(t *testing.T) {
 		})
 	}
 }
+
+func TestRecvClock(t *testing.T) {
+	r := &recvClock{last: map[peer.ID]*atomic.Int64{}}
+	p := peer.ID("peer")
+	start := time.Now()
+	if r.since(p, start) {
+		t.Fatal("a peer never heard from counts as sending")
+	}
+	r.LogRecvMessageStream(0, "", p) // a failed read
+	if r.since(p, start) {
+		t.Fatal("a failed read counts as bytes received")
+	}
+	r.LogRecvMessageStream(10, "", p)
+	if !r.since(p, start) {
+		t.Fatal("bytes received after start do not count")
+	}
+	if r.since(p, time.Now().Add(time.Second)) {
+		t.Fatal("bytes count for a later start")
+	}
+	r.TrimIdle(time.Now().Add(time.Second))
+	if len(r.last) != 0 {
+		t.Fatal("TrimIdle kept an idle peer")
+	}
+}

@@ -218,6 +218,9 @@ func (h *Host) maintain() {
 	defer save.Stop()
 	var pending <-chan time.Time // a throttled save is due
 	var lastSave time.Time
+	if h.book.update(h.host) { // peers met before the subscription (mDNS)
+		pending = time.After(0)
+	}
 	for {
 		select {
 		case <-h.ctx.Done():
