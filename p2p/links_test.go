@@ -293,3 +293,22 @@ func TestRecvClock(t *testing.T) {
 		t.Fatal("TrimIdle kept an idle peer")
 	}
 }
+
+func TestRelayOf(t *testing.T) {
+	const relay = "12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN"
+	for _, tc := range []struct {
+		addr string
+		want string
+	}{
+		{"/ip4/10.0.0.3/tcp/4100/p2p/" + relay + "/p2p-circuit", relay},
+		{"/p2p/" + relay + "/p2p-circuit", relay},
+		{"/ip4/10.0.0.3/tcp/4100/p2p/" + relay, ""},
+		{"/ip4/10.0.0.3/tcp/4100", ""},
+		{"/p2p-circuit", ""},
+	} {
+		got, ok := relayOf(ma.StringCast(tc.addr))
+		if ok != (tc.want != "") || (ok && got.String() != tc.want) {
+			t.Errorf("relayOf(%s) = %s, %v; want %q", tc.addr, got, ok, tc.want)
+		}
+	}
+}

@@ -121,7 +121,6 @@ func (h *Host) ensureConnected(ctx context.Context, p peer.ID) error {
 // relayOf names the relay of a circuit address (…/p2p/<relay>/p2p-circuit…).
 func relayOf(a ma.Multiaddr) (peer.ID, bool) {
 	var relay peer.ID
-	found := false
 	for _, c := range a {
 		switch c.Code() {
 		case ma.P_P2P:
@@ -129,8 +128,7 @@ func relayOf(a ma.Multiaddr) (peer.ID, bool) {
 				relay = id
 			}
 		case ma.P_CIRCUIT:
-			found = relay != ""
-			return relay, found
+			return relay, relay != ""
 		}
 	}
 	return "", false
