@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -233,19 +234,23 @@ func TestPeersSavedWhenFirstConnected(t *testing.T) {
 }
 
 // TestDialRankerPutsRelaysBehindDirectAddresses: libp2p dials a relay at
-// once when the peer has only private direct addresses; Coral waits
-// relayDialDelay for the direct ones first, and never delays a relay that
-// is the only route.
+// once when the peer has only private direct addresses and spaces relays
+// 250 ms apart; Coral waits relayDialDelay for the direct addresses, then
+// tries the relays relayStagger apart, and never delays a relay that is the
+// only route.
 func TestDialRankerPutsRelaysBehindDirectAddresses(t *testing.T) {
-	relay := "/ip4/10.0.0.3/tcp/4100/p2p/12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN/p2p-circuit"
+	relay := func(n int) string {
+		ids := []string{"12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN", "12D3KooWLB12JY5KuE4p7shheMR8n1RR1S3Gg3y4ywL7METTEtZv"}
+		return fmt.Sprintf("/ip4/10.0.0.%d/tcp/4100/p2p/%s/p2p-circuit", n+3, ids[n])
+	}
 	for _, tc := range []struct {
-		name      string
-		addrs     []string
-		wantRelay time.Duration // minimum delay of a relay address
+		name       string
+		addrs      []string
+		wantRelays []time.Duration
 	}{
-		{"private direct", []string{"/ip4/10.0.0.1/tcp/4100", relay}, relayDialDelay},
-		{"public direct", []string{"/ip4/1.2.3.4/tcp/4100", relay}, relayDialDelay},
-		{"relay only", []string{relay}, 0},
+		{"private direct", []string{"/ip4/10.0.0.1/tcp/4100", relay(0), relay(1)}, []time.Duration{relayDialDelay, relayDialDelay + relayStagger}},
+		{"public direct", []string{"/ip4/1.2.3.4/tcp/4100", relay(0)}, []time.Duration{relayDialDelay}},
+		{"relays only", []string{relay(0), relay(1)}, []time.Duration{0, relayStagger}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var addrs []ma.Multiaddr
@@ -256,15 +261,19 @@ func TestDialRankerPutsRelaysBehindDirectAddresses(t *testing.T) {
 			if len(ranked) != len(addrs) {
 				t.Fatalf("ranked %d of %d addresses", len(ranked), len(addrs))
 			}
-			for _, ad := range ranked {
-				switch {
-				case isRelayed(ad.Addr) && ad.Delay < tc.wantRelay:
-					t.Errorf("relay %s at %v, want >= %v", ad.Addr, ad.Delay, tc.wantRelay)
-				case isRelayed(ad.Addr) && tc.wantRelay == 0 && ad.Delay != 0:
-					t.Errorf("only route %s delayed %v", ad.Addr, ad.Delay)
-				case !isRelayed(ad.Addr) && ad.Delay != 0:
+			var relays []time.Duration
+			for i, ad := range ranked {
+				if i > 0 && ad.Delay < ranked[i-1].Delay {
+					t.Errorf("not in dial order: %v", ranked)
+				}
+				if isRelayed(ad.Addr) {
+					relays = append(relays, ad.Delay)
+				} else if ad.Delay != 0 {
 					t.Errorf("direct %s delayed %v", ad.Addr, ad.Delay)
 				}
+			}
+			if !slices.Equal(relays, tc.wantRelays) {
+				t.Errorf("relay delays %v, want %v", relays, tc.wantRelays)
 			}
 		})
 	}

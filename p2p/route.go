@@ -2,6 +2,7 @@ package p2p
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -40,32 +41,30 @@ const (
 	learnedAddrTTL    = 10 * time.Minute
 	peersRPCTimeout   = 5 * time.Second
 	relayDialDelay    = 250 * time.Millisecond
+	relayStagger      = 50 * time.Millisecond
 )
 
-// dialRanker is libp2p's default ranking, except that relay addresses
-// always wait relayDialDelay behind the direct ones. libp2p dials them at
-// once when the peer has only private direct addresses (every home
-// member): a healthy LAN link then also opens a relayed connection, while
-// a broken one needs nothing but the relay.
+// dialRanker is libp2p's default ranking, except for relay addresses:
+// libp2p dials them at once when the peer has only private direct
+// addresses (every home member), so a healthy LAN link also opened a
+// relayed connection, and it spaces them 250 ms apart, so a peer with a
+// few stale circuit addresses first took a second to reach. Here they
+// wait relayDialDelay behind the direct addresses and follow each other
+// relayStagger apart.
 func dialRanker(addrs []ma.Multiaddr) []network.AddrDelay {
 	ranked := swarm.DefaultDialRanker(addrs)
-	first := time.Duration(-1)
-	direct := false
-	for _, ad := range ranked {
-		if !isRelayed(ad.Addr) {
-			direct = true
-		} else if first < 0 || ad.Delay < first {
-			first = ad.Delay
-		}
+	base := time.Duration(0)
+	if slices.ContainsFunc(addrs, func(a ma.Multiaddr) bool { return !isRelayed(a) }) {
+		base = relayDialDelay
 	}
-	if !direct || first < 0 || first >= relayDialDelay {
-		return ranked
-	}
+	n := 0
 	for i := range ranked {
 		if isRelayed(ranked[i].Addr) {
-			ranked[i].Delay += relayDialDelay - first
+			ranked[i].Delay = base + time.Duration(n)*relayStagger
+			n++
 		}
 	}
+	slices.SortStableFunc(ranked, func(a, b network.AddrDelay) int { return cmp.Compare(a.Delay, b.Delay) })
 	return ranked
 }
 
@@ -84,6 +83,7 @@ func (h *Host) ensureConnected(ctx context.Context, p peer.ID) error {
 		return nil
 	}
 	var firstErr error
+	h.forgetRoutesThroughSelf(p)
 	if known := h.host.Peerstore().Addrs(p); len(known) > 0 {
 		// Relay routes go in with the direct addresses: the dial ranker
 		// tries them relayDialDelay after the direct ones, so a broken
@@ -116,6 +116,16 @@ func (h *Host) ensureConnected(ctx context.Context, p peer.ID) error {
 		return fmt.Errorf("%w %s: %w", ErrNoRoute, p, err)
 	}
 	return nil
+}
+
+// forgetRoutesThroughSelf drops p's circuit addresses that go through this
+// node (p holds a reservation here): dialling them is a dial to self.
+func (h *Host) forgetRoutesThroughSelf(p peer.ID) {
+	for _, a := range h.host.Peerstore().Addrs(p) {
+		if r, ok := relayOf(a); ok && r == h.ID() {
+			h.host.Peerstore().SetAddr(p, a, 0)
+		}
+	}
 }
 
 // relayOf names the relay of a circuit address (…/p2p/<relay>/p2p-circuit…).
