@@ -44,6 +44,7 @@ const (
 	fetchChunkSize     = 64 << 10
 	fetchHeaderTimeout = 30 * time.Second // request → header, covers opening an in-flight copy
 	fetchIdleTimeout   = 60 * time.Second // longest wait for the next chunk
+	fetchRouteAttempts = 3                // routes tried when links die under a request
 )
 
 const (
@@ -214,15 +215,17 @@ func (h *Host) handleFetch(s network.Stream, src ObjectSource) {
 //
 // When the connection the request went out on turns out dead before the
 // header arrived (the link watch closed it), the request is sent once more
-// over a fresh route, typically through a relay.
+// over a fresh route, typically through a relay (up to fetchRouteAttempts
+// routes in all).
 func (h *Host) FetchObject(ctx context.Context, from peer.ID, key string) (store.Meta, io.ReadCloser, error) {
-	meta, body, linkDied, err := h.fetchOnce(ctx, from, key)
-	if err == nil || !linkDied || ctx.Err() != nil || errors.Is(err, ErrBadObject) || errors.Is(err, ErrMalformed) {
-		return meta, body, err
+	for attempt := 1; ; attempt++ {
+		meta, body, linkDied, err := h.fetchOnce(ctx, from, key)
+		if err == nil || !linkDied || attempt == fetchRouteAttempts || ctx.Err() != nil ||
+			errors.Is(err, ErrBadObject) || errors.Is(err, ErrMalformed) {
+			return meta, body, err
+		}
+		proxy.TraceFrom(ctx).Step("link to %s died: retrying on another route", proxy.ShortPeer(from.String()))
 	}
-	proxy.TraceFrom(ctx).Step("link to %s died: retrying on another route", proxy.ShortPeer(from.String()))
-	meta, body, _, err = h.fetchOnce(ctx, from, key)
-	return meta, body, err
 }
 
 // fetchOnce is one attempt of FetchObject; linkDied reports that it failed

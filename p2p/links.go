@@ -131,9 +131,11 @@ func (w *linkWatch) check(c network.Conn) {
 	}
 	w.h.log.Info("link stopped carrying packets: closing the connection",
 		"peer", p, "addr", c.RemoteMultiaddr(), "silent_for", time.Since(start).Round(time.Millisecond), "err", err)
+	// The others on this path first: a request waiting on c fails when c
+	// closes and is retried at once, and must not land on one of them.
+	w.sharedFate(c)
 	w.closed.Add(1)
 	_ = c.Close()
-	w.sharedFate(c)
 }
 
 // sharedFate closes the other direct connections to c's peer between the
