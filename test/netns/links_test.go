@@ -109,6 +109,10 @@ func TestDeadLinkIsNoticedAndFetchGoesThroughRelay(t *testing.T) {
 			t.Errorf("%s never closed its dead connection (the 30 s yamux keepalive would have done that)", role)
 		}
 	}
+	// The answer came through a relay because the cut holds.
+	if err := l.dial(ctx, "B", netip.AddrPortFrom(a.addr, p2pPort)); err == nil || !strings.Contains(err.Error(), "timeout") {
+		t.Errorf("B -> A should time out (packets dropped), got: %v", err)
+	}
 	t.Logf("FIGURES dead_link_noticed_B=%v dead_link_noticed_A=%v first_peer_answer_after_cut=%v trace=%q",
 		noticed["B"].Round(time.Millisecond), noticed["A"].Round(time.Millisecond), firstPeer.Round(time.Millisecond), trace)
 }
@@ -146,13 +150,17 @@ func TestKilledNodeRejoinsWithoutBootstrap(t *testing.T) {
 	}
 	<-e.done
 
-	// From now on E can only dial out: no mDNS, no inbound connections.
+	// From now on E can only dial out: no mDNS (over IPv4 or IPv6: the
+	// link-local IPv6 address carries announcements of IPv4 addresses),
+	// no inbound connections.
 	for _, rule := range [][]string{
-		{"INPUT", "-p", "udp", "--dport", "5353", "-j", "DROP"},
-		{"OUTPUT", "-p", "udp", "--dport", "5353", "-j", "DROP"},
-		{"INPUT", "-p", "tcp", "--dport", fmt.Sprint(p2pPort), "--syn", "-j", "DROP"},
+		{"iptables", "INPUT", "-p", "udp", "--dport", "5353", "-j", "DROP"},
+		{"iptables", "OUTPUT", "-p", "udp", "--dport", "5353", "-j", "DROP"},
+		{"ip6tables", "INPUT", "-p", "udp", "--dport", "5353", "-j", "DROP"},
+		{"ip6tables", "OUTPUT", "-p", "udp", "--dport", "5353", "-j", "DROP"},
+		{"iptables", "INPUT", "-p", "tcp", "--dport", fmt.Sprint(p2pPort), "--syn", "-j", "DROP"},
 	} {
-		args := append([]string{"ip", "netns", "exec", l.ns["E"], "iptables", "-w", "5", "-A"}, rule...)
+		args := append([]string{"ip", "netns", "exec", l.ns["E"], rule[0], "-w", "5", "-A"}, rule[1:]...)
 		if err := run(ctx, args...); err != nil {
 			t.Fatalf("netns: %v", err)
 		}
