@@ -3,6 +3,7 @@ package p2p
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -75,10 +76,29 @@ func (w *linkWatch) run() {
 		case <-w.h.ctx.Done():
 			return
 		case <-t.C:
-			for _, c := range w.h.host.Network().Conns() {
-				w.probe(c)
+			w.probeAll()
+		}
+	}
+}
+
+// probeAll probes every connection, spread over the first half of the
+// interval so that a node with many peers does not burst past the ping
+// protocol's stream limits.
+func (w *linkWatch) probeAll() {
+	conns := w.h.host.Network().Conns()
+	if len(conns) == 0 {
+		return
+	}
+	gap := w.every / 2 / time.Duration(len(conns))
+	for i, c := range conns {
+		if i > 0 && gap > 0 {
+			select {
+			case <-w.h.ctx.Done():
+				return
+			case <-time.After(gap):
 			}
 		}
+		w.probe(c)
 	}
 }
 
@@ -121,6 +141,12 @@ func (w *linkWatch) check(c network.Conn) {
 	start := time.Now()
 	err := pingConn(w.h.ctx, c, w.timeout)
 	if err == nil || c.IsClosed() || w.h.ctx.Err() != nil {
+		return
+	}
+	if !errors.Is(err, context.DeadlineExceeded) {
+		// Refused or reset (a stream limit on either side): whatever
+		// came back came over the link, so it is alive.
+		w.h.log.Debug("link ping failed without a timeout", "peer", p, "err", err)
 		return
 	}
 	// Bytes from p mean a busy link only if this is p's only path: bytes
@@ -240,9 +266,10 @@ func pingConn(ctx context.Context, c network.Conn, timeout time.Duration) error 
 	if err != nil {
 		return fmt.Errorf("open stream: %w", err)
 	}
+	// No stream deadline: the context alone ends a ping, so a ping
+	// that timed out reports context.DeadlineExceeded.
 	stop := context.AfterFunc(ctx, func() { _ = s.Reset() })
 	defer stop()
-	_ = s.SetDeadline(time.Now().Add(timeout))
 	if err := s.SetProtocol(ping.ID); err != nil {
 		_ = s.Reset()
 		return err
