@@ -183,21 +183,33 @@ func TestSilentLinkIsClosedAndFetchGoesThroughRelay(t *testing.T) {
 	t.Logf("dead connection closed on both ends %v after the cut", time.Since(cut).Round(time.Millisecond))
 }
 
-// TestBusyLinkIsNotClosed: a connection whose pings go unanswered while the
-// peer keeps delivering bytes is busy, not dead.
+// TestLinkWatchKeepsHealthyConnections: a hub pinging a dozen peers ten
+// times a second (and each of them pinging it) stays within the ping
+// protocol's limits and closes nothing.
 func TestLinkWatchKeepsHealthyConnections(t *testing.T) {
 	psk := testSecret(t)
 	fast := func(cfg *Config) { cfg.LinkCheckInterval, cfg.LinkPingTimeout = 100*time.Millisecond, time.Second }
-	a, b := newTestHost(t, psk, fast), newTestHost(t, psk, fast)
-	mustConnect(t, b, a)
+	hub := newTestHost(t, psk, fast)
+	var peers []*Host
+	for range 12 {
+		p := newTestHost(t, psk, fast)
+		mustConnect(t, p, hub)
+		peers = append(peers, p)
+	}
 	deadline := time.Now().Add(2 * time.Second)
 	for time.Now().Before(deadline) {
-		if directConns(b, a.ID()) == 0 || directConns(a, b.ID()) == 0 {
-			t.Fatal("a healthy connection was closed")
+		for _, p := range peers {
+			if directConns(p, hub.ID()) == 0 {
+				t.Fatal("a healthy connection was closed")
+			}
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if n := a.links.closed.Load() + b.links.closed.Load(); n != 0 {
+	n := hub.links.closed.Load()
+	for _, p := range peers {
+		n += p.links.closed.Load()
+	}
+	if n != 0 {
 		t.Fatalf("%d healthy connections closed as dead", n)
 	}
 }
