@@ -16,12 +16,15 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/BurntSushi/toml"
 	"github.com/dustin/go-humanize"
 	"github.com/multiformats/go-multiaddr"
+
+	"github.com/coralcdn/coral/core/coralurl"
 )
 
 // Config is the whole node configuration. Field names follow the TOML keys.
@@ -50,6 +53,9 @@ type HTTP struct {
 	OriginTimeout Duration `toml:"origin_timeout"`
 	// MaxOriginFetches caps concurrent origin downloads of this node.
 	MaxOriginFetches int `toml:"max_origin_fetches"`
+	// MaxFetchesPerSite caps the origin downloads of one site (registrable
+	// domain or IP address) at a time; 0: a quarter of MaxOriginFetches.
+	MaxFetchesPerSite int `toml:"max_fetches_per_site"`
 	// Advertise are the IPs visitors use to reach this proxy when the node
 	// cannot see them itself (a port-forwarded router's public address).
 	// Default: the listen address if specific, else the machine's addresses
@@ -106,12 +112,14 @@ func (ns NameServer) IPs() ([]netip.Addr, int, error) {
 type Cache struct {
 	MaxBytes            Size     `toml:"max_bytes"`
 	MaxObjectBytes      Size     `toml:"max_object_bytes"`
+	MinFreeBytes        Size     `toml:"min_free_bytes"` // below this much free space on the data dir's filesystem, objects pass through unstored
 	HeuristicTTL        Duration `toml:"heuristic_ttl"`
 	MaxStale            Duration `toml:"max_stale"`
 	NegativeTTL         Duration `toml:"negative_ttl"`
 	AllowPrivateOrigins bool     `toml:"allow_private_origins"`
 	PassUnsafeMethods   bool     `toml:"pass_unsafe_methods"`
 	StripCookies        bool     `toml:"strip_cookies"`
+	OriginPorts         []string `toml:"origin_ports"`
 }
 
 // P2P is the libp2p side: how this node finds and admits other nodes.
@@ -171,6 +179,11 @@ type Log struct {
 	Level string `toml:"level"`
 }
 
+// MinFreeFloor is the smallest cache.min_free_bytes: the store stops
+// writing its database at 64 MiB free (store.BadgerRoom), and objects in
+// flight need room above that.
+const MinFreeFloor = 128 << 20
+
 // Default returns the configuration used for every key the file leaves out.
 func Default() Config {
 	return Config{
@@ -186,10 +199,12 @@ func Default() Config {
 		Cache: Cache{
 			MaxBytes:       4 << 30,
 			MaxObjectBytes: 50 << 20,
+			MinFreeBytes:   1 << 30,
 			HeuristicTTL:   Duration(12 * time.Hour),
 			MaxStale:       Duration(24 * time.Hour),
 			NegativeTTL:    Duration(60 * time.Second),
 			StripCookies:   true,
+			OriginPorts:    slices.Clone(coralurl.DefaultOriginPorts),
 		},
 		P2P: P2P{
 			Listen:       []string{"/ip4/0.0.0.0/tcp/4100"},
@@ -343,8 +358,20 @@ func (c Config) Validate() error {
 	if c.HTTP.MaxOriginFetches <= 0 {
 		bad("http.max_origin_fetches", "must be at least 1")
 	}
+	if c.HTTP.MaxFetchesPerSite < 0 || c.HTTP.MaxFetchesPerSite > c.HTTP.MaxOriginFetches {
+		bad("http.max_fetches_per_site", "want 0 (a quarter of max_origin_fetches) up to max_origin_fetches (%d), got %d",
+			c.HTTP.MaxOriginFetches, c.HTTP.MaxFetchesPerSite)
+	}
+	if len(c.Cache.OriginPorts) == 0 {
+		bad("cache.origin_ports", "must name at least one port")
+	} else if _, err := coralurl.ParsePorts(c.Cache.OriginPorts); err != nil {
+		bad("cache.origin_ports", "%v", err)
+	}
 	if c.Cache.MaxObjectBytes <= 0 {
 		bad("cache.max_object_bytes", "must be positive")
+	}
+	if c.Cache.MinFreeBytes < MinFreeFloor {
+		bad("cache.min_free_bytes", "must be at least %d MiB: the store's database needs that much room to write safely", MinFreeFloor>>20)
 	}
 	if c.Cache.MaxBytes < 0 {
 		bad("cache.max_bytes", "must not be negative")
