@@ -37,11 +37,15 @@ import (
 // linkSuspectAfter+LinkPingTimeout and retries over a fresh route.
 //
 // Relayed connections are not pinged: they ride on the connection to the
-// relay, which is.
+// relay, which is. A peer whose direct path was closed is dialled directly
+// again every linkHealEvery intervals (for up to linkHealFor) while it is
+// reached through a relay, so a path that comes back is used again.
 const (
 	defaultLinkCheckInterval = 2 * time.Second
 	defaultLinkPingTimeout   = 2 * time.Second
 	linkSuspectAfter         = 750 * time.Millisecond
+	linkHealEvery            = 10 // intervals between direct dials to a cut peer
+	linkHealFor              = time.Hour
 	pingSize                 = 32
 )
 
@@ -55,6 +59,7 @@ type linkWatch struct {
 
 	mu      sync.Mutex
 	probing map[network.Conn]bool
+	cut     map[peer.ID]time.Time // peers whose direct path was closed as dead, and when
 
 	closed atomic.Int64 // dead connections closed since start
 }
@@ -63,22 +68,72 @@ func newLinkWatch(h *Host, every, timeout time.Duration) *linkWatch {
 	return &linkWatch{
 		h: h, recv: &recvClock{last: map[peer.ID]*atomic.Int64{}},
 		every: every, timeout: timeout,
-		probing: map[network.Conn]bool{},
+		probing: map[network.Conn]bool{}, cut: map[peer.ID]time.Time{},
 	}
 }
 
-// run probes every direct connection each interval until the host stops.
+// run probes every direct connection each interval, and tries the direct
+// path of cut peers again every linkHealEvery intervals, until the host
+// stops.
 func (w *linkWatch) run() {
 	t := time.NewTicker(w.every)
 	defer t.Stop()
-	for {
+	for tick := 1; ; tick++ {
 		select {
 		case <-w.h.ctx.Done():
 			return
 		case <-t.C:
 			w.probeAll()
+			if tick%linkHealEvery == 0 {
+				w.healAll()
+			}
 		}
 	}
+}
+
+// healAll dials peers whose direct path was cut directly again: a path
+// that came back should carry their traffic, not a volunteer's relay
+// (libp2p's hole punching only tries when a relayed connection opens).
+// Peers reached directly meanwhile, and cuts older than linkHealFor, are
+// forgotten.
+func (w *linkWatch) healAll() {
+	w.mu.Lock()
+	var try []peer.ID
+	for p, at := range w.cut {
+		switch {
+		case time.Since(at) > linkHealFor || w.directConns(p) > 0:
+			delete(w.cut, p)
+		case hasConn(w.h.host.Network().Connectedness(p)):
+			try = append(try, p) // still talking, through a relay
+		}
+	}
+	w.mu.Unlock()
+	for _, p := range try {
+		go w.heal(p)
+	}
+}
+
+func (w *linkWatch) heal(p peer.ID) {
+	ctx, cancel := context.WithTimeout(w.h.ctx, directDialTimeout)
+	defer cancel()
+	err := w.h.host.Connect(network.WithForceDirectDial(ctx, "link heal"), peer.AddrInfo{ID: p})
+	if err != nil || w.directConns(p) == 0 {
+		return
+	}
+	w.h.log.Info("direct link is back", "peer", p)
+	w.mu.Lock()
+	delete(w.cut, p)
+	w.mu.Unlock()
+}
+
+func (w *linkWatch) directConns(p peer.ID) int {
+	n := 0
+	for _, c := range w.h.host.Network().ConnsToPeer(p) {
+		if !c.Stat().Limited && !isRelayed(c.RemoteMultiaddr()) && !c.IsClosed() {
+			n++
+		}
+	}
+	return n
 }
 
 // probeAll probes every connection, spread over the first half of the
@@ -162,6 +217,9 @@ func (w *linkWatch) check(c network.Conn) {
 	w.sharedFate(c)
 	w.closed.Add(1)
 	_ = c.Close()
+	w.mu.Lock()
+	w.cut[p] = time.Now()
+	w.mu.Unlock()
 }
 
 // sharedFate closes the other direct connections to c's peer between the

@@ -126,16 +126,22 @@ func directConns(h *Host, p peer.ID) int {
 	return n
 }
 
-// TestSilentLinkIsClosedAndFetchGoesThroughRelay: B is connected to A over
-// a path that then silently stops carrying packets. A fetch B starts right
-// after the cut still gets A's object within the 5 s a referral is given,
-// through C's relay, and the trace names C; B closes the dead connection.
-func TestSilentLinkIsClosedAndFetchGoesThroughRelay(t *testing.T) {
+// stalledPath is three nodes: A and B both reach C (a public relay), and B
+// reaches A only through a forwarder that can stall; A holds a reservation
+// on C, serves one object, "obj", and B is connected to it directly.
+type stalledPath struct {
+	a, b, c *Host
+	fw      *stallForwarder
+	body    []byte
+}
+
+func newStalledPath(t *testing.T, mods ...func(*Config)) *stalledPath {
+	t.Helper()
 	psk := testSecret(t)
 	gateA, gateB := &onlyVia{}, &onlyVia{}
-	c := newTestHost(t, psk, func(cfg *Config) { cfg.Reachability = ReachabilityPublic })
-	a := newTestHost(t, psk, func(cfg *Config) { cfg.Reachability = ReachabilityPrivate; cfg.ConnectionGater = gateA })
-	b := newTestHost(t, psk, func(cfg *Config) { cfg.ConnectionGater = gateB })
+	c := newTestHost(t, psk, append([]func(*Config){func(cfg *Config) { cfg.Reachability = ReachabilityPublic }}, mods...)...)
+	a := newTestHost(t, psk, append([]func(*Config){func(cfg *Config) { cfg.Reachability = ReachabilityPrivate; cfg.ConnectionGater = gateA }}, mods...)...)
+	b := newTestHost(t, psk, append([]func(*Config){func(cfg *Config) { cfg.ConnectionGater = gateB }}, mods...)...)
 	fw := newStallForwarder(t, a.listenAddrs()[0])
 	gateA.set(b.ID(), nil)
 	gateB.set(a.ID(), fw.addr())
@@ -150,37 +156,66 @@ func TestSilentLinkIsClosedAndFetchGoesThroughRelay(t *testing.T) {
 	if directConns(b, a.ID()) == 0 {
 		t.Fatal("B has no direct connection to A")
 	}
-
 	st, err := store.Open(t.TempDir(), store.Options{Logger: testLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
+	t.Cleanup(func() { st.Close() })
 	body := randomBytes(t, 256<<10)
 	putObject(t, st, "obj", body)
 	a.ServeObjects(storeSource{st})
+	return &stalledPath{a: a, b: b, c: c, fw: fw, body: body}
+}
 
-	fw.stalled.Store(true)
-	cut := time.Now()
+// fetch gets "obj" from A on B within the 5 s a referral is given.
+func (sp *stalledPath) fetch(t *testing.T) *proxy.Trace {
+	t.Helper()
 	tr := &proxy.Trace{}
 	ctx, cancel := context.WithTimeout(proxy.WithTrace(context.Background(), tr), 5*time.Second)
 	defer cancel()
-	_, rc, err := b.FetchObject(ctx, a.ID(), "obj")
+	_, rc, err := sp.b.FetchObject(ctx, sp.a.ID(), "obj")
 	if err != nil {
-		t.Fatalf("fetch right after the cut: %v (trace: %s)", err, tr)
+		t.Fatalf("fetch: %v (trace: %s)", err, tr)
 	}
 	got, err := io.ReadAll(rc)
 	rc.Close()
-	if err != nil || !bytes.Equal(got, body) {
-		t.Fatalf("fetch right after the cut: %d bytes, %v", len(got), err)
+	if err != nil || !bytes.Equal(got, sp.body) {
+		t.Fatalf("fetch: %d bytes, %v", len(got), err)
 	}
+	return tr
+}
+
+// TestSilentLinkIsClosedAndFetchGoesThroughRelay: B is connected to A over
+// a path that then silently stops carrying packets. A fetch B starts right
+// after the cut still gets A's object within the 5 s a referral is given,
+// through C's relay, and the trace names C; both ends close the dead
+// connection.
+func TestSilentLinkIsClosedAndFetchGoesThroughRelay(t *testing.T) {
+	sp := newStalledPath(t)
+	sp.fw.stalled.Store(true)
+	cut := time.Now()
+	tr := sp.fetch(t)
 	t.Logf("first object after the cut: %v (trace: %s)", time.Since(cut).Round(time.Millisecond), tr)
-	if want := "via relay " + proxy.ShortPeer(c.ID().String()); !strings.Contains(tr.String(), want) {
+	if want := "via relay " + proxy.ShortPeer(sp.c.ID().String()); !strings.Contains(tr.String(), want) {
 		t.Errorf("trace %q does not say %q", tr, want)
 	}
-	eventually(t, 15*time.Second, "B closes the dead connection to A", func() bool { return directConns(b, a.ID()) == 0 })
-	eventually(t, 15*time.Second, "A closes the dead connection to B", func() bool { return directConns(a, b.ID()) == 0 })
+	eventually(t, 15*time.Second, "B closes the dead connection to A", func() bool { return directConns(sp.b, sp.a.ID()) == 0 })
+	eventually(t, 15*time.Second, "A closes the dead connection to B", func() bool { return directConns(sp.a, sp.b.ID()) == 0 })
 	t.Logf("dead connection closed on both ends %v after the cut", time.Since(cut).Round(time.Millisecond))
+}
+
+// TestHealedLinkIsUsedAgain: once the path that was cut carries packets
+// again, B reaches A directly again instead of through C's relay.
+func TestHealedLinkIsUsedAgain(t *testing.T) {
+	sp := newStalledPath(t, func(cfg *Config) { cfg.LinkCheckInterval = 200 * time.Millisecond })
+	sp.fw.stalled.Store(true)
+	sp.fetch(t)
+	eventually(t, 15*time.Second, "B closes the dead connection to A", func() bool { return directConns(sp.b, sp.a.ID()) == 0 })
+	sp.fw.stalled.Store(false) // new connections through the forwarder work again
+	eventually(t, 15*time.Second, "B reaches A directly again", func() bool { return directConns(sp.b, sp.a.ID()) > 0 })
+	if tr := sp.fetch(t); strings.Contains(tr.String(), "via relay") {
+		t.Errorf("fetch after the path healed still went through a relay: %s", tr)
+	}
 }
 
 // TestLinkWatchKeepsHealthyConnections: a hub pinging a dozen peers ten
