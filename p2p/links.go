@@ -101,7 +101,10 @@ func (w *linkWatch) healAll() {
 	var try []peer.ID
 	for p, at := range w.cut {
 		switch {
-		case time.Since(at) > linkHealFor || w.directConns(p) > 0:
+		case w.directConns(p) > 0: // the peer dialled us
+			w.h.log.Info("direct link is back", "peer", p)
+			delete(w.cut, p)
+		case time.Since(at) > linkHealFor:
 			delete(w.cut, p)
 		case hasConn(w.h.host.Network().Connectedness(p)):
 			try = append(try, p) // still talking, through a relay

@@ -36,7 +36,8 @@ var fiveHosts = []string{"A", "B", "C", "D", "E"}
 // connection to A; then every packet between them is dropped (no reset).
 // A fetch on B right after the cut is still a PEER answer — through a
 // relay, which X-Coral-Trace names — with one origin request in total, and
-// both ends close the dead connection within seconds.
+// both ends close the dead connection within seconds. Once the path
+// carries packets again, B reaches A directly again.
 func TestDeadLinkIsNoticedAndFetchGoesThroughRelay(t *testing.T) {
 	requireNetAdmin(t)
 	bin := buildCoral(t)
@@ -113,8 +114,43 @@ func TestDeadLinkIsNoticedAndFetchGoesThroughRelay(t *testing.T) {
 	if err := l.dial(ctx, "B", netip.AddrPortFrom(a.addr, p2pPort)); err == nil || !strings.Contains(err.Error(), "timeout") {
 		t.Errorf("B -> A should time out (packets dropped), got: %v", err)
 	}
-	t.Logf("FIGURES dead_link_noticed_B=%v dead_link_noticed_A=%v first_peer_answer_after_cut=%v trace=%q",
-		noticed["B"].Round(time.Millisecond), noticed["A"].Round(time.Millisecond), firstPeer.Round(time.Millisecond), trace)
+
+	// When the path carries packets again, A and B go back to it (the
+	// first to try dials; the other sees the connection).
+	backOnB := logs.when(b.role, "direct link is back", "peer="+ids["A"])
+	backOnA := logs.when(a.role, "direct link is back", "peer="+ids["B"])
+	if err := l.uncut(ctx, "A", "B"); err != nil {
+		t.Fatalf("netns: %v", err)
+	}
+	healed := time.Now()
+	back := "never (within 45s)"
+	select {
+	case at := <-backOnB:
+		back = at.Sub(healed).Round(time.Millisecond).String()
+	case at := <-backOnA:
+		back = at.Sub(healed).Round(time.Millisecond).String()
+	case <-time.After(45 * time.Second):
+		t.Errorf("A and B did not reach each other directly again after the path healed")
+	}
+	t.Logf("FIGURES dead_link_noticed_B=%v dead_link_noticed_A=%v first_peer_answer_after_cut=%v direct_again_after_heal=%s trace=%q",
+		noticed["B"].Round(time.Millisecond), noticed["A"].Round(time.Millisecond), firstPeer.Round(time.Millisecond), back, trace)
+}
+
+// uncut removes the rules cut added.
+func (l *lab) uncut(ctx context.Context, a, b string) error {
+	for _, p := range [][2]string{{a, b}, {b, a}} {
+		ns, other := l.ns[p[0]], l.addr[p[1]].String()
+		for _, rule := range [][]string{
+			{"INPUT", "-s", other, "-j", "DROP"},
+			{"OUTPUT", "-d", other, "-j", "DROP"},
+		} {
+			args := append([]string{"ip", "netns", "exec", ns, "iptables", "-w", "5", "-D"}, rule...)
+			if err := run(ctx, args...); err != nil {
+				return fmt.Errorf("iptables in %s: %w", p[0], err)
+			}
+		}
+	}
+	return nil
 }
 
 // TestKilledNodeRejoinsWithoutBootstrap: E joins (found over mDNS), is
