@@ -57,7 +57,7 @@ func TestDeadLinkIsNoticedAndFetchGoesThroughRelay(t *testing.T) {
 	secret := writeSecret(t)
 	nodes := map[string]*node{}
 	for _, r := range fiveHosts {
-		nodes[r] = startDefaultNode(t, l, bin, secret, r, "", logs)
+		nodes[r] = startLinkNode(t, l, bin, secret, r, "", logs)
 	}
 	ids := waitJoined(ctx, t, nodes)
 	a, b := nodes["A"], nodes["B"]
@@ -169,7 +169,7 @@ func TestKilledNodeRejoinsWithoutBootstrap(t *testing.T) {
 	nodes := map[string]*node{}
 	started := time.Now()
 	for _, r := range fiveHosts {
-		nodes[r] = startDefaultNode(t, l, bin, secret, r, "", logs)
+		nodes[r] = startLinkNode(t, l, bin, secret, r, "", logs)
 	}
 	waitJoined(ctx, t, nodes)
 	e := nodes["E"]
@@ -202,7 +202,7 @@ func TestKilledNodeRejoinsWithoutBootstrap(t *testing.T) {
 		}
 	}
 	restart := time.Now()
-	e2 := startDefaultNode(t, l, bin, secret, "E", e.dir, logs)
+	e2 := startLinkNode(t, l, bin, secret, "E", e.dir, logs)
 	if _, err := e2.waitFor(ctx, "a peer after the restart", func(st control.Status) bool {
 		return st.P2P != nil && st.P2P.ConnectedPeers >= 1
 	}); err != nil {
@@ -221,77 +221,31 @@ func TestKilledNodeRejoinsWithoutBootstrap(t *testing.T) {
 		joinedFor.Round(time.Millisecond), first.Round(time.Millisecond), all)
 }
 
-// newWideLab is newLab with any number of hosts on the bridge (roles name
-// them; the first has the origin link).
+// newWideLab is newBridgeLab (any number of hosts on the bridge) plus
+// newLab's origin link between the test process and the first host.
 func newWideLab(t *testing.T, roles []string) *lab {
 	t.Helper()
-	pid := os.Getpid()
-	removeLeftovers(func(p int) bool { return p == pid || !processAlive(p) })
-	subnet, err := freeSubnet(pid)
-	if err != nil {
-		t.Fatalf("netns: %v", err)
-	}
-	base := subnet.Addr().As4()
-	at := func(n byte) netip.Addr { b := base; b[3] = n; return netip.AddrFrom4(b) }
-	l := &lab{pid: pid, subnet: subnet, ns: map[string]string{}, addr: map[string]netip.Addr{},
-		host: at(126), origin: at(129), originA: at(130)}
-	l.ns["br"] = fmt.Sprintf("%s%d-br", nsPrefix, pid)
-	for i, r := range roles {
-		l.ns[r] = fmt.Sprintf("%s%d-%s", nsPrefix, pid, strings.ToLower(r))
-		l.addr[r] = at(byte(i + 1))
-	}
-	t.Cleanup(l.close)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	l := newBridgeLab(t, roles)
+	base := l.subnet.Addr().As4()
+	base[3] = 129
+	l.origin = netip.AddrFrom4(base)
+	base[3] = 130
+	l.originA = netip.AddrFrom4(base)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := run(ctx, "ip", "netns", "add", l.ns["br"]); err != nil {
-		if strings.Contains(err.Error(), "Operation not permitted") || strings.Contains(err.Error(), "Permission denied") {
-			t.Skipf("netns: needs root and iproute2/iptables: %v", err)
+	first := l.ns[roles[0]]
+	for _, c := range [][]string{
+		{"ip", "link", "add", l.originLink(), "type", "veth", "peer", "name", "origin0", "netns", first},
+		{"ip", "addr", "add", netip.PrefixFrom(l.origin, 30).String(), "dev", l.originLink()},
+		{"ip", "link", "set", l.originLink(), "up"},
+		{"ip", "-n", first, "addr", "add", netip.PrefixFrom(l.originA, 30).String(), "dev", "origin0"},
+		{"ip", "-n", first, "link", "set", "origin0", "up"},
+	} {
+		if err := run(ctx, c...); err != nil {
+			t.Fatalf("netns: origin link: %v", err)
 		}
-		t.Fatalf("netns: %v", err)
-	}
-	if err := l.buildHosts(ctx, roles); err != nil {
-		t.Fatalf("netns: build network: %v", err)
 	}
 	return l
-}
-
-func (l *lab) buildHosts(ctx context.Context, roles []string) error {
-	br := l.ns["br"]
-	lan := func(a netip.Addr) string { return netip.PrefixFrom(a, 25).String() }
-	cmds := [][]string{
-		{"ip", "-n", br, "link", "set", "lo", "up"},
-		{"ip", "-n", br, "link", "add", "br0", "type", "bridge", "stp_state", "0", "forward_delay", "0"},
-		{"ip", "-n", br, "link", "set", "br0", "up"},
-	}
-	for _, r := range roles {
-		ns, port := l.ns[r], "p"+strings.ToLower(r)
-		cmds = append(cmds,
-			[]string{"ip", "netns", "add", ns},
-			[]string{"ip", "-n", ns, "link", "set", "lo", "up"},
-			[]string{"ip", "link", "add", "lan0", "netns", ns, "type", "veth", "peer", "name", port, "netns", br},
-			[]string{"ip", "-n", br, "link", "set", port, "master", "br0", "up"},
-			[]string{"ip", "-n", ns, "addr", "add", lan(l.addr[r]), "dev", "lan0"},
-			[]string{"ip", "-n", ns, "link", "set", "lan0", "up"},
-		)
-	}
-	first := l.ns[roles[0]]
-	cmds = append(cmds,
-		[]string{"ip", "link", "add", l.hostLink(), "type", "veth", "peer", "name", "ph", "netns", br},
-		[]string{"ip", "-n", br, "link", "set", "ph", "master", "br0", "up"},
-		[]string{"ip", "addr", "add", lan(l.host), "dev", l.hostLink()},
-		[]string{"ip", "link", "set", l.hostLink(), "up"},
-		[]string{"ip", "link", "add", l.originLink(), "type", "veth", "peer", "name", "origin0", "netns", first},
-		[]string{"ip", "addr", "add", netip.PrefixFrom(l.origin, 30).String(), "dev", l.originLink()},
-		[]string{"ip", "link", "set", l.originLink(), "up"},
-		[]string{"ip", "-n", first, "addr", "add", netip.PrefixFrom(l.originA, 30).String(), "dev", "origin0"},
-		[]string{"ip", "-n", first, "link", "set", "origin0", "up"},
-	)
-	for _, c := range cmds {
-		if err := run(ctx, c...); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // startOrigin serves h on the origin link (only the first host reaches it).
@@ -318,10 +272,10 @@ func writeSecret(t *testing.T) string {
 	return secret
 }
 
-// startDefaultNode runs `coral serve` in role's namespace with the default
+// startLinkNode runs `coral serve` in role's namespace with the default
 // configuration (see the top of this file). dir reuses a stopped node's
 // directory (its data, identity and saved peers); "" makes a new one.
-func startDefaultNode(t *testing.T, l *lab, bin, secret, role, dir string, logs io.Writer) *node {
+func startLinkNode(t *testing.T, l *lab, bin, secret, role, dir string, logs io.Writer) *node {
 	t.Helper()
 	addr := l.addr[role]
 	if dir == "" {
