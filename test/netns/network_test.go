@@ -18,15 +18,15 @@ import (
 	coralnode "github.com/coralcdn/coral/app/node"
 )
 
-// fiveHosts is a LAN of five hosts (namespaces n1..n5 on one bridge), each
+// homeLAN is a LAN of five hosts (namespaces n1..n5 on one bridge), each
 // running coral with the default config a user gets: proxy on :8080,
 // control and DNS on its own loopback, relays and mDNS on, no advertise.
-type fiveHosts struct {
+type homeLAN struct {
 	ns   []string
 	addr []netip.Addr
 }
 
-func newFiveHosts(t *testing.T) *fiveHosts {
+func newHomeLAN(t *testing.T) *homeLAN {
 	t.Helper()
 	pid := os.Getpid()
 	removeLeftovers(func(p int) bool { return p == pid || !processAlive(p) })
@@ -48,7 +48,7 @@ func newFiveHosts(t *testing.T) *fiveHosts {
 		{"ip", "-n", br, "link", "add", "br0", "type", "bridge", "stp_state", "0", "forward_delay", "0"},
 		{"ip", "-n", br, "link", "set", "br0", "up"},
 	}
-	h := &fiveHosts{}
+	h := &homeLAN{}
 	base := subnet.Addr().As4()
 	for i := 1; i <= 5; i++ {
 		ns, port := fmt.Sprintf("%s%d-n%d", nsPrefix, pid, i), fmt.Sprintf("p%d", i)
@@ -74,7 +74,7 @@ func newFiveHosts(t *testing.T) *fiveHosts {
 }
 
 // exec runs a command inside host i's namespace and returns its stdout.
-func (h *fiveHosts) exec(ctx context.Context, i int, args ...string) (string, error) {
+func (h *homeLAN) exec(ctx context.Context, i int, args ...string) (string, error) {
 	cmd := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", h.ns[i]}, args...)...)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
@@ -86,7 +86,7 @@ func (h *fiveHosts) exec(ctx context.Context, i int, args ...string) (string, er
 }
 
 // start runs `coral serve -config cfg` in host i until the test ends.
-func (h *fiveHosts) start(t *testing.T, i int, bin, cfg string, logs *logBuffer) {
+func (h *homeLAN) start(t *testing.T, i int, bin, cfg string, logs *logBuffer) {
 	cmd := exec.Command("ip", "netns", "exec", h.ns[i], bin, "serve", "-config", cfg)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
 	w := &linePrefixer{w: logs, prefix: fmt.Sprintf("n%d: ", i+1)}
@@ -108,7 +108,7 @@ func (h *fiveHosts) start(t *testing.T, i int, bin, cfg string, logs *logBuffer)
 }
 
 // status is host i's /api/status, read on its own loopback.
-func (h *fiveHosts) status(ctx context.Context, i int) (control.Status, error) {
+func (h *homeLAN) status(ctx context.Context, i int) (control.Status, error) {
 	var st control.Status
 	out, err := h.exec(ctx, i, "curl", "-sf", "--max-time", "3", "http://127.0.0.1:8081/api/status")
 	if err != nil {
@@ -118,7 +118,7 @@ func (h *fiveHosts) status(ctx context.Context, i int) (control.Status, error) {
 }
 
 // eventually polls cond for host i until it holds or ctx ends.
-func (h *fiveHosts) eventually(ctx context.Context, t *testing.T, i int, what string, cond func(ctx context.Context) bool) {
+func (h *homeLAN) eventually(ctx context.Context, t *testing.T, i int, what string, cond func(ctx context.Context) bool) {
 	t.Helper()
 	for !cond(ctx) {
 		select {
@@ -136,7 +136,7 @@ func (h *fiveHosts) eventually(ctx context.Context, t *testing.T, i int, what st
 func TestStartJoinRunNetwork(t *testing.T) {
 	requireNetAdmin(t)
 	bin := buildCoral(t)
-	h := newFiveHosts(t)
+	h := newHomeLAN(t)
 	logs := &logBuffer{}
 	defer func() {
 		if t.Failed() {
