@@ -26,6 +26,7 @@ import (
 	"github.com/multiformats/go-multiaddr"
 
 	"github.com/coralcdn/coral/core/coralurl"
+	"github.com/coralcdn/coral/core/group"
 )
 
 // Config is the whole node configuration. Field names follow the TOML keys.
@@ -46,6 +47,8 @@ type Config struct {
 	Log     Log     `toml:"log"`
 	// Operator is whose signed run-state documents the node follows.
 	Operator Operator `toml:"operator"`
+	// Groups are the site groups this node is a member of ([[groups]]).
+	Groups []Group `toml:"groups"`
 }
 
 // HTTP is the visitor-facing proxy listener.
@@ -211,6 +214,16 @@ type Operator struct {
 	Key string `toml:"key"`
 }
 
+// Group is one site group the node belongs to: the group's public key
+// (`coral group init` prints it) and, optionally, a signed manifest file
+// to start from (newer versions then arrive over the network).
+type Group struct {
+	Key string `toml:"key"`
+	// Manifest is a file holding a signed manifest (`coral group sign`);
+	// relative paths are relative to the config file.
+	Manifest string `toml:"manifest"`
+}
+
 // Log sets logging.
 type Log struct {
 	// Level is one of debug, info, warn, error.
@@ -294,6 +307,11 @@ func Load(path string) (Config, error) {
 	base := filepath.Dir(path)
 	if !filepath.IsAbs(cfg.DataDir) {
 		cfg.DataDir = filepath.Join(base, cfg.DataDir)
+	}
+	for i, g := range cfg.Groups {
+		if g.Manifest != "" && !filepath.IsAbs(g.Manifest) {
+			cfg.Groups[i].Manifest, _ = filepath.Abs(filepath.Join(base, g.Manifest))
+		}
 	}
 	// Resolved once, here, to an absolute path: the parts that join file
 	// names to it (p2p, the store) must not resolve it a second time.
@@ -466,6 +484,11 @@ func (c Config) Validate() error {
 	if c.Operator.Key != "" {
 		if _, err := runstate.ParsePublicKey(c.Operator.Key); err != nil {
 			bad("operator.key", "want \"ed25519:\" and 43 base64url characters, as `coral operator keygen` prints")
+		}
+	}
+	for i, g := range c.Groups {
+		if _, err := group.ParsePublicKey(g.Key); err != nil {
+			bad(fmt.Sprintf("groups[%d].key", i), "want \"ed25519:\" and 43 base64url characters, as `coral group init` prints")
 		}
 	}
 	switch c.Log.Level {
