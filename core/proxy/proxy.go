@@ -162,6 +162,12 @@ type Options struct {
 	// reading of the interface addresses (every few seconds at most).
 	SelfAddrs func() []netip.Addr
 
+	// Sites maps a custom domain (a site group's public name, "www.site.org",
+	// lower case, no port) to the origin it is fetched from; the proxy asks
+	// it for the Host and for the Host's Coralized form (the name the
+	// domain's CNAME points at). nil: no custom domains.
+	Sites func(host string) (coralurl.Origin, bool)
+
 	// SpoolDir holds temporary files for in-flight bodies larger than
 	// 256 KiB (unlinked at once). Default os.TempDir().
 	SpoolDir string
@@ -431,7 +437,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	prepareRequest(r)
-	o, err := coralurl.Parse(r.Host, p.zone)
+	o, err := p.originOf(r.Host)
 	switch {
 	case errors.Is(err, coralurl.ErrBareZone):
 		p.serveFront(w, r)
@@ -461,6 +467,25 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		p.passThrough(w, r, o, canon)
 	}
+}
+
+// originOf maps a Host header to its origin: a custom domain (Options.
+// Sites) to the origin its group's manifest names — never to the public name,
+// which leads back to Coral — else the Coralized name to its origin.
+func (p *Proxy) originOf(hostHeader string) (coralurl.Origin, error) {
+	if p.opts.Sites != nil {
+		host, _ := coralurl.StripPort(hostHeader)
+		host = strings.TrimSuffix(strings.ToLower(host), ".")
+		if o, ok := p.opts.Sites(host); ok {
+			return o, nil
+		}
+		if site, ok := strings.CutSuffix(host, "."+p.zone); ok {
+			if o, ok := p.opts.Sites(site); ok {
+				return o, nil
+			}
+		}
+	}
+	return coralurl.Parse(hostHeader, p.zone)
 }
 
 // isLoop reports whether the request already went through this node.
