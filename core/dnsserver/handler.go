@@ -394,10 +394,18 @@ func (s *Server) origin(x *query) *dns.Msg {
 		x.ecsResp.SourceScope = uint8(x.cv.network.Bits()) // the answer is for this network only
 	}
 	ps := s.proxies(x)
+	self := s.self(ps)
+	subset := false
+	if members, ok := s.siteMembers(x.q.Name); ok {
+		in := onlyMembers(ps, members)
+		if len(s.choose(in, chooseReq{v: x.cv, fam: famAny, n: 1, now: s.now(), subset: true})) > 0 {
+			ps, subset = in, true
+		}
+	}
 	now := s.now()
 	req := chooseReq{
-		v: x.cv, fam: fam, n: s.cfg.Answers,
-		hints: s.hintsFor(x.cv.network, now), self: s.self(ps), now: now, rotation: s.rotA.Add(1),
+		v: x.cv, fam: fam, n: s.cfg.Answers, subset: subset,
+		hints: s.hintsFor(x.cv.network, now), self: self, now: now, rotation: s.rotA.Add(1),
 	}
 	picks := s.choose(ps, req)
 	if len(picks) == 0 {

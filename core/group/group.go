@@ -240,4 +240,6 @@ func ID(key ed25519.PublicKey) string {
 func FormatPublicKey(k ed25519.PublicKey) string { return signed.FormatPublicKey(k) }
 
 // ParsePublicKey reads FormatPublicKey's form.
-func ParsePublicKey(s string) (ed25519.PublicKey, error) { return signed.ParsePublicKey(s, "group key") }
+func ParsePublicKey(s string) (ed25519.PublicKey, error) {
+	return signed.ParsePublicKey(s, "group key")
+}

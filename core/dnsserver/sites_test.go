@@ -1,0 +1,58 @@
+package dnsserver
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// A group site's Coralized name (the target of its owner's CNAME) is
+// answered, over UDP (fast path included) and TCP, with the group's member
+// proxies only; other names with any proxy; a group whose members are all
+// dead falls back to the rest rather than failing.
+func TestSiteAnswersGroupProxies(t *testing.T) {
+	dir := &fakeDir{}
+	dir.set(publicProxies(8)...)
+	sites := func(site string) ([]string, bool) {
+		if site == "www.site.org" {
+			return []string{"p5", "p6", "not-in-directory"}, true
+		}
+		return nil, false
+	}
+	ts := startServer(t, Config{Answers: 2}, dir, WithSites(sites))
+	members := map[netip.Addr]bool{v4(5): true, v4(6): true}
+	seen := map[netip.Addr]bool{}
+	for i := 0; i < 20; i++ {
+		for _, net := range []string{"udp", "tcp"} {
+			m := ts.exchange(t, net, "WWW.site.org."+testZone+".", dns.TypeA, 0)
+			if m.Rcode != dns.RcodeSuccess || len(m.Answer) == 0 {
+				t.Fatalf("%s: %v", net, m)
+			}
+			for _, a := range answerAddrs(m) {
+				if !members[a] {
+					t.Fatalf("%s: answered %s, not a group member", net, a)
+				}
+			}
+		}
+		for _, a := range answerAddrs(ts.exchange(t, "udp", "www.other.org."+testZone+".", dns.TypeA, 0)) {
+			seen[a] = true
+		}
+	}
+	if len(seen) <= 2 {
+		t.Errorf("other names were answered from %d proxies only", len(seen))
+	}
+
+	ts.clock.Advance(time.Hour)
+	dir.heard(ts.clock.Now(), "p0", "p1", "p2")
+	m := ts.exchange(t, "udp", "www.site.org."+testZone+".", dns.TypeA, 0)
+	if m.Rcode != dns.RcodeSuccess || len(m.Answer) == 0 {
+		t.Fatalf("members dead: %v", m)
+	}
+	for _, a := range answerAddrs(m) {
+		if members[a] {
+			t.Errorf("answered dead member %s", a)
+		}
+	}
+}
