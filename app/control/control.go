@@ -42,6 +42,7 @@ type Status struct {
 	DNS       *DNSStatus    `json:"dns,omitempty"`
 	Recent    []Trace       `json:"recent,omitempty"`
 	RunState  *RunState     `json:"run_state,omitempty"`
+	Groups    []Group       `json:"groups,omitempty"`
 }
 
 // RunState is the network operator's signed run-state document in force on

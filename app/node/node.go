@@ -87,6 +87,8 @@ type Node struct {
 	restartWhy        string
 	runStateRepublish time.Duration
 
+	groups groupSet // site groups (groups.go)
+
 	httpLn, controlLn net.Listener
 	servers           []*http.Server
 
@@ -140,6 +142,9 @@ func New(cfg config.Config, opts Options) (_ *Node, err error) {
 	if err := n.openRunState(joined); err != nil {
 		return nil, err
 	}
+	if err := n.openGroups(); err != nil {
+		return nil, err
+	}
 	n.host, err = p2p.New(context.Background(), p2p.Config{
 		DataDir:             cfg.DataDir,
 		ListenAddrs:         cfg.P2P.Listen,
@@ -164,6 +169,9 @@ func New(cfg config.Config, opts Options) (_ *Node, err error) {
 	}
 	n.host.ServeDSHT(dshtGate{n, n.dht})
 	if err := n.joinRunStateTopic(); err != nil {
+		return nil, err
+	}
+	if err := n.joinGroupTopics(); err != nil {
 		return nil, err
 	}
 	if n.loc, err = newLocator(n); err != nil {
@@ -213,6 +221,7 @@ func New(cfg config.Config, opts Options) (_ *Node, err error) {
 		MaxFetchesPerSite:   cfg.HTTP.MaxFetchesPerSite,
 		OriginPorts:         cfg.Cache.OriginPorts,
 		SelfAddrs:           n.reachedAt,
+		Sites:               n.siteOrigin,
 		Logger:              log,
 	}, n.store)
 	if err != nil {
@@ -226,7 +235,7 @@ func New(cfg config.Config, opts Options) (_ *Node, err error) {
 			Self:      n.nodeID,
 			RateLimit: rateLimit(cfg.DNS),
 			Logger:    log,
-		}, n.loc.dir, append(n.loc.dnsOptions(), dnsserver.WithPause(func() bool { return !n.serving(runstate.DNS) }))...)
+		}, n.loc.dir, append(n.loc.dnsOptions(), dnsserver.WithPause(func() bool { return !n.serving(runstate.DNS) }), dnsserver.WithSites(n.siteMembers))...)
 		if err != nil {
 			return nil, fmt.Errorf("node: dns: %w", err)
 		}
@@ -351,6 +360,7 @@ func (n *Node) Close() error {
 		if n.runStateCh != nil {
 			errs = append(errs, n.runStateCh.Close())
 		}
+		errs = append(errs, n.closeGroups()...)
 		if n.dht != nil {
 			errs = append(errs, n.dht.Close())
 		}
@@ -408,6 +418,7 @@ func (n *Node) Status(ctx context.Context) (control.Status, error) {
 		st.DNS = dnsStatus(ds)
 	}
 	st.RunState = n.runStateStatus()
+	st.Groups = n.groupsStatus()
 	return st, nil
 }
 

@@ -1,0 +1,37 @@
+package control
+
+import "time"
+
+// Group is a site group this node is a member of: the manifest in force
+// (empty when none has arrived yet) and where the site owners' CNAMEs
+// point.
+type Group struct {
+	ID     string    `json:"id"`  // group.ID of the key
+	Key    string    `json:"key"` // the group's public key, "ed25519:..."
+	Name   string    `json:"name,omitempty"`
+	Serial uint64    `json:"serial,omitempty"`
+	Issued time.Time `json:"issued,omitzero"`
+	// Member says whether this node is one of the manifest's member nodes.
+	Member  bool          `json:"member"`
+	Sites   []GroupSite   `json:"sites,omitempty"`
+	Members []GroupMember `json:"members,omitempty"`
+	// Peers is how many group members this node hears the group's topic from.
+	Peers int    `json:"peers"`
+	Why   string `json:"why,omitempty"` // why no manifest is in force, if known
+}
+
+// GroupSite is a member site.
+type GroupSite struct {
+	Host   string `json:"host"`
+	Origin string `json:"origin"`
+	Weight int    `json:"weight"`
+	// CNAME is the name the site's DNS record points at.
+	CNAME string `json:"cname"`
+}
+
+// GroupMember is a member node.
+type GroupMember struct {
+	Peer       string   `json:"peer"`
+	UploadMbps float64  `json:"upload_mbps"`
+	Sites      []string `json:"sites,omitempty"`
+}

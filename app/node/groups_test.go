@@ -1,0 +1,126 @@
+package node
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/coralcdn/coral/app/config"
+	"github.com/coralcdn/coral/core/group"
+	"github.com/miekg/dns"
+)
+
+func siteManifest(t *testing.T, serial uint64, origin string, peers ...string) group.Manifest {
+	m := group.Manifest{Name: "small blogs", Serial: serial,
+		Sites: []group.Site{{Host: "www.site.org", Origin: origin, Weight: 1}}}
+	for _, p := range peers {
+		m.Members = append(m.Members, group.Member{Peer: p, UploadMbps: 10, Sites: []string{"www.site.org"}})
+	}
+	return m
+}
+
+func signManifest(t *testing.T, m group.Manifest, priv []byte) []byte {
+	t.Helper()
+	raw, err := group.Sign(m, priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
+}
+
+// A group from the config (A) and one joined through the settings API (B):
+// a manifest published on A reaches B by gossip; B then serves the custom
+// domain (and its Coralized name, the CNAME target) from the manifest's
+// origin and answers its DNS; bad manifests are refused with the reason;
+// B keeps the group and its manifest across a restart without the network.
+func TestGroupJoinGossipServeAndRestart(t *testing.T) {
+	var hosts []string
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hosts = append(hosts, r.Host)
+		io.WriteString(w, "the site's own content")
+	}))
+	defer origin.Close()
+	pub, priv := operatorKeys(t)
+	_, stranger := operatorKeys(t)
+	cfgA := testConfig(t)
+	cfgA.Groups = append(cfgA.Groups, configGroup(group.FormatPublicKey(pub), ""))
+	a := startNode(t, cfgA)
+	_, inviteCode := controlDo(t, a, "GET", "/api/invite", nil)
+	cfgB := testConfig(t)
+	if _, err := Join(cfgB, strings.TrimSpace(inviteCode)); err != nil {
+		t.Fatal(err)
+	}
+	b := startNode(t, cfgB)
+	join, _ := json.Marshal(groupJoinRequest{Key: group.FormatPublicKey(pub)})
+	if code, body := controlDo(t, b, "POST", "/api/groups/join", join); code != 200 {
+		t.Fatalf("join: %d %s", code, body)
+	}
+	waitUntil(t, "the group topic to link A and B", func() bool { return a.groupsStatus()[0].Peers > 0 })
+
+	good := signManifest(t, siteManifest(t, 2, origin.URL, a.nodeID, b.nodeID), priv)
+	for _, tc := range []struct {
+		name string
+		raw  []byte
+		code int
+	}{
+		{"wrong key", signManifest(t, siteManifest(t, 9, origin.URL), stranger), http.StatusBadRequest},
+		{"garbage", []byte("\xff garbage"), http.StatusBadRequest},
+		{"truncated", good[:50], http.StatusBadRequest},
+		{"good", good, http.StatusOK},
+		{"equal serial", good, http.StatusConflict},
+		{"older serial", signManifest(t, siteManifest(t, 1, origin.URL), priv), http.StatusConflict},
+	} {
+		if code, body := controlDo(t, a, "POST", "/api/groups/manifest", tc.raw); code != tc.code {
+			t.Errorf("%s: %d %s, want %d", tc.name, code, body, tc.code)
+		}
+	}
+	waitUntil(t, "the manifest at B", func() bool { return b.groupsStatus()[0].Serial == 2 })
+	checkServes := func(n *Node) {
+		t.Helper()
+		for _, host := range []string{"www.site.org", "www.site.org.localhost"} {
+			if resp, body := coralGet(t, n, host, "/post"); resp.StatusCode != 200 || body != "the site's own content" {
+				t.Errorf("Host %s: %d %q", host, resp.StatusCode, body)
+			}
+		}
+		m := new(dns.Msg)
+		m.SetQuestion("www.site.org.localhost.", dns.TypeA)
+		if r, _, err := new(dns.Client).Exchange(m, n.Addrs().DNS); err != nil || r.Rcode != dns.RcodeSuccess || len(r.Answer) == 0 {
+			t.Errorf("DNS for the CNAME target: %v %v", r, err)
+		}
+		st, _ := n.Status(t.Context())
+		if len(st.Groups) != 1 || !st.Groups[0].Member || st.Groups[0].Sites[0].CNAME != "www.site.org.localhost" {
+			t.Errorf("status groups: %+v", st.Groups)
+		}
+	}
+	checkServes(b)
+	for _, h := range hosts {
+		if strings.Contains(h, "site.org") {
+			t.Errorf("the origin was asked for the public name %q", h)
+		}
+	}
+	a.Close()
+	b.Close()
+	os.Remove(cfgB.Path(joinedFile))
+	checkServes(startNode(t, cfgB))
+}
+
+// A manifest file in the config that is not the group's stops the start
+// with the reason.
+func TestGroupConfigManifestRefused(t *testing.T) {
+	pub, _ := operatorKeys(t)
+	_, stranger := operatorKeys(t)
+	cfg := testConfig(t)
+	file := filepath.Join(t.TempDir(), "group.signed")
+	os.WriteFile(file, signManifest(t, siteManifest(t, 1, "http://origin.site.net"), stranger), 0o600)
+	cfg.Groups = append(cfg.Groups, configGroup(group.FormatPublicKey(pub), file))
+	if _, err := New(cfg, Options{Version: "test", Logger: quiet}); err == nil || !strings.Contains(err.Error(), "signature does not verify") {
+		t.Errorf("got %v", err)
+	}
+}
+
+func configGroup(key, manifest string) config.Group { return config.Group{Key: key, Manifest: manifest} }
