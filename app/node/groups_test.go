@@ -123,4 +123,6 @@ func TestGroupConfigManifestRefused(t *testing.T) {
 	}
 }
 
-func configGroup(key, manifest string) config.Group { return config.Group{Key: key, Manifest: manifest} }
+func configGroup(key, manifest string) config.Group {
+	return config.Group{Key: key, Manifest: manifest}
+}
