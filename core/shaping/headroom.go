@@ -29,7 +29,7 @@ func (h Headroom) HasRoom() bool {
 func (b *Budget) Headroom() Headroom {
 	st := b.State()
 	b.mu.Lock()
-	quota := int64(b.policy.MonthlyQuota)
+	quota, used := int64(b.policy.MonthlyQuota), b.mtd
 	b.mu.Unlock()
 	h := Headroom{Paused: !st.Serving, SpareRate: -1, QuotaLeft: -1}
 	if st.Caps.Upload.Capped() {
@@ -37,7 +37,7 @@ func (b *Budget) Headroom() Headroom {
 		h.SpareRate = max(int64(st.Caps.Upload)-sent, 0)
 	}
 	if quota > 0 {
-		h.QuotaLeft = max(quota-st.QuotaUsed, 0)
+		h.QuotaLeft = max(quota-used, 0)
 	}
 	return h
 }
