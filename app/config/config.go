@@ -43,6 +43,9 @@ type Config struct {
 	P2P     P2P     `toml:"p2p"`
 	DSHT    DSHT    `toml:"dsht"`
 	Log     Log     `toml:"log"`
+
+	Bandwidth Bandwidth `toml:"bandwidth"`
+	Sites     []Site    `toml:"sites"`
 }
 
 // HTTP is the visitor-facing proxy listener.
@@ -218,6 +221,8 @@ func Default() Config {
 		},
 		DSHT: DSHT{Level2RTT: Duration(20 * time.Millisecond), Level1RTT: Duration(60 * time.Millisecond)},
 		Log:  Log{Level: "info"},
+
+		Bandwidth: DefaultBandwidth(),
 	}
 }
 
@@ -421,6 +426,7 @@ func (c Config) Validate() error {
 	default:
 		bad("log.level", "want debug, info, warn or error, got %q", c.Log.Level)
 	}
+	errs = append(errs, validateBudget(c.Bandwidth, c.Sites)...)
 	return errors.Join(errs...)
 }
 
