@@ -22,6 +22,7 @@ import (
 	"github.com/coralcdn/coral/core/dnsserver"
 	"github.com/coralcdn/coral/core/dsht"
 	"github.com/coralcdn/coral/core/proxy"
+	"github.com/coralcdn/coral/core/shaping"
 	"github.com/coralcdn/coral/core/store"
 	"github.com/coralcdn/coral/p2p"
 	"github.com/prometheus/client_golang/prometheus"
@@ -67,6 +68,9 @@ type Node struct {
 	loc     *locator // directory of live proxies, RTT meter and hints (dns.go)
 	control *control.Server
 	metrics *prometheus.Registry
+
+	settings *config.Live    // live settings (budget.go)
+	budget   *shaping.Budget // caps, schedule, quota, usage (budget.go)
 
 	httpLn, controlLn net.Listener
 	servers           []*http.Server
@@ -136,6 +140,9 @@ func New(cfg config.Config, opts Options) (_ *Node, err error) {
 	if err := os.MkdirAll(cfg.Path("tmp"), 0o700); err != nil {
 		return nil, fmt.Errorf("node: spool dir: %w", err)
 	}
+	if err := n.openBudget(); err != nil {
+		return nil, err
+	}
 	n.token, err = control.LoadOrCreateToken(cfg.Path(cfg.Control.TokenFile))
 	if err != nil {
 		return nil, err
@@ -195,9 +202,11 @@ func New(cfg config.Config, opts Options) (_ *Node, err error) {
 	n.coop.Seed(held)
 	n.metrics = prometheus.NewRegistry()
 	n.metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	n.metrics.MustRegister(newCollector(n))
+	n.metrics.MustRegister(newCollector(n), budgetCollector{n})
 	n.control = control.NewServer(n, n.token, promhttp.HandlerFor(n.metrics, promhttp.HandlerOpts{}), log)
 	n.registerControlAPI()
+	n.control.EnableSettings(n)
+	n.control.EnableUsage(n)
 	return n, nil
 }
 
@@ -315,6 +324,9 @@ func (n *Node) Close() error {
 		if n.store != nil {
 			errs = append(errs, n.store.Close())
 		}
+		if n.budget != nil {
+			errs = append(errs, n.diskFullIsNoFailure(n.budget.Close()))
+		}
 		n.closeErr = errors.Join(errs...)
 	})
 	return n.closeErr
@@ -362,6 +374,7 @@ func (n *Node) Status(ctx context.Context) (control.Status, error) {
 		ds := n.dns.Stats()
 		st.DNS = dnsStatus(ds)
 	}
+	st.Budget = n.budgetStatus()
 	return st, nil
 }
 

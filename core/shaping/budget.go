@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -35,6 +36,8 @@ type Budget struct {
 	down  *Shaper
 	sent  meter
 	recv  meter
+	// totals since start, for counters that only grow (Prometheus)
+	totalSent, totalRecv atomic.Int64
 
 	mu     sync.Mutex
 	policy Policy
@@ -211,6 +214,7 @@ func (b *Budget) CountSent(site string, n int64) {
 	now := b.opts.Now()
 	b.usage.Add(now, site, Counts{Sent: n})
 	b.sent.add(now, n)
+	b.totalSent.Add(n)
 	b.mu.Lock()
 	b.mtd += n
 	crossed := b.state.Serving && b.policy.MonthlyQuota > 0 && b.mtd >= int64(b.policy.MonthlyQuota)
@@ -225,6 +229,7 @@ func (b *Budget) CountReceived(site string, n int64) {
 	now := b.opts.Now()
 	b.usage.Add(now, site, Counts{Received: n})
 	b.recv.add(now, n)
+	b.totalRecv.Add(n)
 }
 
 // Usage is the record behind the budget.
@@ -235,3 +240,6 @@ func (b *Budget) Rates() (sent, received int64) {
 	now := b.opts.Now()
 	return b.sent.rate(now), b.recv.rate(now)
 }
+
+// Totals are the bytes sent and received since the budget started.
+func (b *Budget) Totals() (sent, received int64) { return b.totalSent.Load(), b.totalRecv.Load() }

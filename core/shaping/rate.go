@@ -51,7 +51,22 @@ func (r Rate) String() string {
 	case r <= 0:
 		return "0"
 	}
-	return strings.ReplaceAll(humanize.IBytes(uint64(r)), " ", "") + "/s"
+	return exactBytes(int64(r)) + "/s"
+}
+
+// exactBytes writes n in the largest unit that divides it exactly, so the
+// text parses back to the same number ("1MiB", "1500kB", "1234").
+func exactBytes(n int64) string {
+	units := []struct {
+		name string
+		size int64
+	}{{"TiB", 1 << 40}, {"TB", 1e12}, {"GiB", 1 << 30}, {"GB", 1e9}, {"MiB", 1 << 20}, {"MB", 1e6}, {"KiB", 1 << 10}, {"kB", 1e3}}
+	for _, u := range units {
+		if n >= u.size && n%u.size == 0 {
+			return fmt.Sprintf("%d%s", n/u.size, u.name)
+		}
+	}
+	return fmt.Sprint(n)
 }
 
 // Capped says whether r limits anything (a positive cap; not 0, not off).
@@ -82,7 +97,7 @@ func ParseSize(s string) (Size, error) {
 	return Size(n), nil
 }
 
-func (s Size) String() string { return strings.ReplaceAll(humanize.IBytes(uint64(s)), " ", "") }
+func (s Size) String() string { return exactBytes(int64(s)) }
 
 // UnmarshalText parses a size for TOML and JSON.
 func (s *Size) UnmarshalText(b []byte) error {
