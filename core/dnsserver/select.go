@@ -178,6 +178,9 @@ func (s *Server) choose(ps []Proxy, r chooseReq) []pick {
 		}
 		cands = append(cands, c)
 	}
+	if !r.nsOnly {
+		cands = withoutFull(cands)
+	}
 	// Walk groups of equally good candidates, best first, until n live ones
 	// are found. Only the groups needed are ordered (a full sort dominated
 	// the cost of a query); each is sorted by ID and rotated for load
@@ -305,4 +308,14 @@ func (s *Server) hintsFor(network netip.Prefix, now time.Time) map[string]time.D
 	case <-timer.C:
 		return nil
 	}
+}
+
+// withoutFull leaves out proxies without headroom when any other live (or
+// possibly live) proxy is left: a paused or saturated volunteer is handed
+// out only when nothing else is.
+func withoutFull(cands []pick) []pick {
+	if !slices.ContainsFunc(cands, func(c pick) bool { return !c.p.Full }) {
+		return cands
+	}
+	return slices.DeleteFunc(cands, func(c pick) bool { return c.p.Full })
 }

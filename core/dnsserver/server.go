@@ -25,6 +25,9 @@ type Proxy struct {
 	Public     bool         // reachable from the Internet at its global addresses
 	Nameserver bool         // also answers DNS on port 53 at Addrs
 	Cluster    [3]string    // cluster IDs at level 2 (regional), 1, 0 (global); "" = none
+	// Full: no headroom (paused, over its quota or its upload cap in use):
+	// handed out only when no other live proxy is.
+	Full bool
 }
 
 // Directory lists the proxies this node knows. The server does not modify

@@ -1,0 +1,43 @@
+package dnsserver
+
+import (
+	"testing"
+
+	"github.com/miekg/dns"
+)
+
+// Proxies without headroom (paused, over quota, saturated) are left out of
+// answers while others are alive, and handed out when nothing else is.
+func TestFullProxiesLeftOutUnlessAlone(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		full []int
+		want []int
+	}{
+		{"none full", nil, []int{0, 1, 2}},
+		{"one full", []int{1}, []int{0, 2}},
+		{"all but one full", []int{0, 2}, []int{1}},
+		{"all full", []int{0, 1, 2}, []int{0, 1, 2}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ps := publicProxies(3)
+			for _, i := range tc.full {
+				ps[i].Full = true
+			}
+			dir := &fakeDir{}
+			dir.set(ps...)
+			ts := startServer(t, Config{Answers: 3}, dir)
+			for range 3 { // every rotation
+				got := addrSet(answerAddrs(ts.exchange(t, "udp", "example.com."+testZone, dns.TypeA, 0)))
+				if len(got) != len(tc.want) {
+					t.Fatalf("answer %v, want proxies %v", got, tc.want)
+				}
+				for _, i := range tc.want {
+					if !got[v4(i)] {
+						t.Fatalf("answer %v lacks proxy %d", got, i)
+					}
+				}
+			}
+		})
+	}
+}
