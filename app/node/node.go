@@ -133,10 +133,11 @@ func New(cfg config.Config, opts Options) (_ *Node, err error) {
 		return nil, err
 	}
 	n.coop = coop.New(coop.Config{
-		Self:   n.nodeID,
-		PutGet: cfg.P2P.PutGet,
-		Logger: log,
-	}, n.dht, peerFetcher{n.host})
+		Self:    n.nodeID,
+		PutGet:  cfg.P2P.PutGet,
+		HasRoom: n.loc.dir.HasRoom,
+		Logger:  log,
+	}, n.dht, peerFetcher{host: n.host, budget: &n.budget})
 	if err := os.MkdirAll(cfg.Path("tmp"), 0o700); err != nil {
 		return nil, fmt.Errorf("node: spool dir: %w", err)
 	}
@@ -179,6 +180,7 @@ func New(cfg config.Config, opts Options) (_ *Node, err error) {
 		MaxFetchesPerSite:   cfg.HTTP.MaxFetchesPerSite,
 		OriginPorts:         cfg.Cache.OriginPorts,
 		SelfAddrs:           n.reachedAt,
+		OriginConn:          n.originConn,
 		Logger:              log,
 	}, n.store)
 	if err != nil {
@@ -196,7 +198,7 @@ func New(cfg config.Config, opts Options) (_ *Node, err error) {
 			return nil, fmt.Errorf("node: dns: %w", err)
 		}
 	}
-	n.host.ServeObjects(n.proxy)
+	n.host.ServeObjects(shapedObjects{src: n.proxy, budget: n.budget})
 	var held []store.Meta
 	n.store.Each(func(m store.Meta) bool { held = append(held, m); return true })
 	n.coop.Seed(held)

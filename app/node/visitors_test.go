@@ -87,3 +87,23 @@ func TestUploadCapShapesVisitors(t *testing.T) {
 		t.Errorf("site 127.0.0.1 counted %d bytes sent, want at least %d", got, size)
 	}
 }
+
+// The download cap holds origin downloads, counted as the site's traffic.
+func TestDownloadCapShapesOriginFetches(t *testing.T) {
+	const size = 512 << 10
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write(bytes.Repeat([]byte("y"), size))
+	}))
+	defer origin.Close()
+	cfg := testConfig(t)
+	cfg.Bandwidth.Download = 256 << 10
+	n := startNode(t, cfg)
+	start := time.Now()
+	resp, body := coralGet(t, n, originHost(origin), "/big")
+	if took := time.Since(start); resp.StatusCode != 200 || len(body) != size || took < 1800*time.Millisecond {
+		t.Fatalf("%d, %d bytes in %s under a 256 KiB/s download cap", resp.StatusCode, len(body), took)
+	}
+	if got := budgetOf(t, n).Sites["127.0.0.1"].Received; got < size {
+		t.Errorf("counted %d bytes received, want at least %d", got, size)
+	}
+}

@@ -56,6 +56,9 @@ type Fetcher interface {
 type Config struct {
 	// Self is this proxy's peer ID, as it appears in referrals.
 	Self string
+	// HasRoom says whether a peer last reported headroom (its volunteer's
+	// budget); peers with room are tried first. nil: all alike.
+	HasRoom func(peer string) bool
 	// PutGet makes the lookup before an origin fetch a single put+get
 	// (test-and-set): two proxies missing at once cannot both miss each
 	// other's "downloading" value. Off: a get, then a put.
@@ -423,6 +426,11 @@ func (c *Coop) candidates(vals []dsht.Value) []candidate {
 		out = append(out, cd)
 	}
 	sort.SliceStable(out, func(i, j int) bool { return better(out[i], out[j]) })
+	if c.cfg.HasRoom != nil {
+		// Peers with headroom first: a paused or saturated volunteer is
+		// asked only when no one else has the object.
+		sort.SliceStable(out, func(i, j int) bool { return c.cfg.HasRoom(out[i].Peer) && !c.cfg.HasRoom(out[j].Peer) })
+	}
 	return out
 }
 
