@@ -185,6 +185,9 @@ func (h *Host) buildLibp2p(key crypto.PrivKey, psk pnet.PSK) (host.Host, error) 
 		libp2p.ProtocolVersion("coral/" + h.cfg.ProtocolVersion),
 		libp2p.UserAgent("coral"),
 	}
+	if h.cfg.Budget != nil {
+		opts = append(opts, libp2p.BandwidthReporter(h.trafficReporter()))
+	}
 	if h.cfg.Registerer != nil {
 		opts = append(opts, libp2p.PrometheusRegisterer(h.cfg.Registerer))
 	} else {
@@ -239,7 +242,7 @@ func (h *Host) start() error {
 	})
 
 	if !h.cfg.DisableRelayService {
-		r, err := relayv2.New(h.host, relayOptions()...)
+		r, err := relayv2.New(h.relayHost(), relayOptions()...)
 		if err != nil {
 			return fmt.Errorf("p2p: start relay service: %w", err)
 		}

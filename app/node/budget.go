@@ -35,14 +35,19 @@ func (n *Node) openBudget() error {
 	n.settings.Subscribe(func(s config.Settings) {
 		n.budget.SetPolicy(s.Bandwidth.Policy(s.Paused, s.Sites))
 	})
-	// Peers learn this node's headroom from its announcement (the
-	// heartbeat): refresh it at once when serving or the caps change.
-	n.loc.headroom = n.budget.Headroom
 	n.budget.Subscribe(func(st shaping.State) {
-		n.loc.refreshSelf()
 		n.log.Info("budget", "serving", st.Serving, "reason", st.Reason, "upload", st.Caps.Upload, "download", st.Caps.Download)
 	})
 	return nil
+}
+
+// announceHeadroom puts the budget's headroom into this node's
+// announcement (the heartbeat peers read), refreshed at once when serving
+// or the caps change.
+func (n *Node) announceHeadroom() {
+	n.loc.headroom = n.budget.Headroom
+	n.budget.Subscribe(func(shaping.State) { n.loc.refreshSelf() })
+	n.loc.refreshSelf()
 }
 
 // Settings implements control.SettingsAPI.

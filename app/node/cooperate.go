@@ -15,10 +15,10 @@ import (
 
 // peerFetcher adapts the libp2p host to coop.Fetcher, which names peers by
 // their ID string so core stays free of libp2p types. Bodies come in
-// through the download cap (budget is set once the node has opened it).
+// through the download cap.
 type peerFetcher struct {
 	host   *p2p.Host
-	budget **shaping.Budget
+	budget *shaping.Budget
 }
 
 var _ coop.Fetcher = peerFetcher{}
@@ -29,10 +29,10 @@ func (f peerFetcher) FetchObject(ctx context.Context, from, key string) (store.M
 		return store.Meta{}, nil, err
 	}
 	m, body, err := f.host.FetchObject(ctx, id, key)
-	if err != nil || *f.budget == nil {
+	if err != nil {
 		return m, body, err
 	}
-	return m, receiveShaped(ctx, *f.budget, siteOf(m.URL), body), nil
+	return m, receiveShaped(ctx, f.budget, siteOf(m.URL), body), nil
 }
 
 // followPeers feeds the DSHT the members libp2p is connected to, with the

@@ -106,6 +106,9 @@ func New(cfg config.Config, opts Options) (_ *Node, err error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("node: data dir: %w", err)
 	}
+	if err := n.openBudget(); err != nil {
+		return nil, err
+	}
 	n.host, err = p2p.New(context.Background(), p2p.Config{
 		DataDir:             cfg.DataDir,
 		ListenAddrs:         cfg.P2P.Listen,
@@ -116,6 +119,7 @@ func New(cfg config.Config, opts Options) (_ *Node, err error) {
 		DisableRelayService: !cfg.P2P.RelayService,
 		DisableNATPortMap:   !cfg.P2P.NATPortMap,
 		EmulateRTT:          rttRules(cfg.P2P.EmulateRTT),
+		Budget:              n.budget,
 		Logger:              log,
 	})
 	if err != nil {
@@ -132,17 +136,15 @@ func New(cfg config.Config, opts Options) (_ *Node, err error) {
 	if n.loc, err = newLocator(n); err != nil {
 		return nil, err
 	}
+	n.announceHeadroom()
 	n.coop = coop.New(coop.Config{
 		Self:    n.nodeID,
 		PutGet:  cfg.P2P.PutGet,
 		HasRoom: n.loc.dir.HasRoom,
 		Logger:  log,
-	}, n.dht, peerFetcher{host: n.host, budget: &n.budget})
+	}, n.dht, peerFetcher{host: n.host, budget: n.budget})
 	if err := os.MkdirAll(cfg.Path("tmp"), 0o700); err != nil {
 		return nil, fmt.Errorf("node: spool dir: %w", err)
-	}
-	if err := n.openBudget(); err != nil {
-		return nil, err
 	}
 	n.token, err = control.LoadOrCreateToken(cfg.Path(cfg.Control.TokenFile))
 	if err != nil {

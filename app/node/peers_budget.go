@@ -95,11 +95,7 @@ func (c *shapedConn) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// originConn is proxy.Options.OriginConn (budget is set once the node has
-// opened it, before any origin is dialled).
+// originConn is proxy.Options.OriginConn.
 func (n *Node) originConn(host string, c net.Conn) net.Conn {
-	if n.budget == nil {
-		return c
-	}
 	return &shapedConn{Conn: c, site: host, budget: n.budget}
 }
