@@ -124,3 +124,9 @@ func budgetNote(b *control.BudgetStatus) string {
 	}
 	return ""
 }
+
+// countDNS is dnsserver.Config.Traffic: DNS is counted, never held back.
+func (n *Node) countDNS(sent, received int) {
+	n.budget.CountSent("", int64(sent))
+	n.budget.CountReceived("", int64(received))
+}

@@ -194,6 +194,7 @@ func New(cfg config.Config, opts Options) (_ *Node, err error) {
 			Listen:   cfg.DNS.Listen,
 			StaticNS: staticNS(cfg.DNS.Nameservers),
 			Self:     n.nodeID,
+			Traffic:  n.countDNS,
 			Logger:   log,
 		}, n.loc.dir, n.loc.dnsOptions()...)
 		if err != nil {

@@ -21,6 +21,9 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 	if err := w.WriteMsg(m); err != nil {
 		s.log.Debug("writing DNS response failed", "client", from, "err", err)
 	}
+	if s.cfg.Traffic != nil {
+		s.cfg.Traffic(m.Len(), r.Len())
+	}
 }
 
 func peer(a net.Addr) (netip.Addr, bool) {

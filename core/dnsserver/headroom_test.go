@@ -1,6 +1,7 @@
 package dnsserver
 
 import (
+	"sync/atomic"
 	"testing"
 
 	"github.com/miekg/dns"
@@ -40,4 +41,17 @@ func TestFullProxiesLeftOutUnlessAlone(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Every answer is counted for the volunteer's usage record.
+func TestTrafficCounted(t *testing.T) {
+	var sent, received atomic.Int64
+	dir := &fakeDir{}
+	dir.set(publicProxies(2)...)
+	ts := startServer(t, Config{Traffic: func(s, r int) { sent.Add(int64(s)); received.Add(int64(r)) }}, dir)
+	r := ts.exchange(t, "udp", "example.com."+testZone, dns.TypeA, 0)
+	if len(answerAddrs(r)) == 0 {
+		t.Fatal("no answer")
+	}
+	waitFor(t, "the answer counted", func() bool { return sent.Load() > 0 && received.Load() > 0 })
 }

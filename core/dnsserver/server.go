@@ -69,6 +69,9 @@ type Config struct {
 	StaticNS []NameServer // the parent's delegation; NS set of last resort
 	Listen   string       // UDP and TCP address; default "127.0.0.1:5354"
 	Self     string       // this node's proxy ID, for the own-cluster preference
+	// Traffic counts the bytes of each query and answer (their encoded
+	// sizes; for the volunteer's usage record, never held back); nil: none.
+	Traffic func(sent, received int)
 
 	TTL          time.Duration // A/AAAA and negative TTL, 30s..60s; default 30s
 	NSTTL        time.Duration // NS and glue TTL, TTL..24h; default 5m
