@@ -507,7 +507,7 @@ func (c *Coop) race(ctx context.Context, key string, cands []candidate, usable f
 		}()
 	}
 	next, running := 0, 0
-	for ; next < len(cands) && running < c.cfg.Parallel; next++ {
+	for ; next < len(cands) && running < c.cfg.Parallel && !c.reserve(cands, next); next++ {
 		start(next)
 		running++
 	}
@@ -564,6 +564,13 @@ func (c *Coop) race(ctx context.Context, key string, cands []candidate, usable f
 	}
 	c.log.Debug("no peer delivered, going to the origin", "key", key, "tried", len(cands), "errs", errors.Join(errs...))
 	return store.Meta{}, nil, fmt.Errorf("coop: no peer delivered: %w (%w)", store.ErrNotFound, errors.Join(errs...))
+}
+
+// reserve says whether cands[i] is kept back from the first round: a peer
+// without headroom is asked only once those with room have failed
+// (candidates are sorted with room first).
+func (c *Coop) reserve(cands []candidate, i int) bool {
+	return c.cfg.HasRoom != nil && i > 0 && c.cfg.HasRoom(cands[0].Peer) && !c.cfg.HasRoom(cands[i].Peer)
 }
 
 // errUnusable marks a delivered copy the caller's usable check refused.
