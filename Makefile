@@ -65,6 +65,7 @@ bench: build
 	$(GO) run ./test/bench/dnsqps
 	$(GO) run ./test/sim -nodes 1000
 	CORAL_BIN=$(BIN) bash test/bench/flashcrowd/run.sh
+	CORAL_BIN=$(BIN) bash test/bench/shaping/run.sh
 
 # demo: a small local network, an origin and a crowd, live.
 demo: build
