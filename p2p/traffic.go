@@ -28,12 +28,16 @@ type Budget interface {
 const RelayedSite = "(relayed)"
 
 // trafficReporter counts the bytes of every stream by protocol, through
-// libp2p's bandwidth reporter hook: DSHT, info, identify, ping… Object
-// transfers are counted where they are shaped (app/node), and relay
-// streams by relayHost, so those are left out here; a relay's hop and
-// stop streams on a client carry its own streams, already counted.
-func (h *Host) trafficReporter() metrics.Reporter {
-	return &trafficReporter{Reporter: metrics.NewBandwidthCounter(), budget: h.cfg.Budget, fetch: h.protos.fetch}
+// libp2p's bandwidth reporter hook (libp2p takes one: next is told of
+// everything too): DSHT, info, identify, ping… Object transfers are
+// counted where they are shaped (app/node), and relay streams by
+// relayHost, so those are left out here; a relay's hop and stop streams on
+// a client carry its own streams, already counted.
+func (h *Host) trafficReporter(next metrics.Reporter) metrics.Reporter {
+	if h.cfg.Budget == nil {
+		return next
+	}
+	return &trafficReporter{Reporter: next, budget: h.cfg.Budget, fetch: h.protos.fetch}
 }
 
 type trafficReporter struct {
@@ -47,12 +51,14 @@ func (t *trafficReporter) counted(p protocol.ID) bool {
 }
 
 func (t *trafficReporter) LogSentMessageStream(n int64, p protocol.ID, id peer.ID) {
+	t.Reporter.LogSentMessageStream(n, p, id)
 	if n > 0 && t.counted(p) {
 		t.budget.CountSent("", n)
 	}
 }
 
 func (t *trafficReporter) LogRecvMessageStream(n int64, p protocol.ID, id peer.ID) {
+	t.Reporter.LogRecvMessageStream(n, p, id)
 	if n > 0 && t.counted(p) {
 		t.budget.CountReceived("", n)
 	}
