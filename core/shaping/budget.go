@@ -14,6 +14,10 @@ type Options struct {
 	UsagePath string           // where the usage record is kept; "": memory only
 	Now       func() time.Time // the clock; default time.Now
 	Log       *slog.Logger
+	// EvalEvery is how often schedule and quota are re-evaluated (default
+	// 5 s); FlushEvery how often the usage record is saved (default 30 s:
+	// a crash loses at most that much counting). Tests shorten them.
+	EvalEvery, FlushEvery time.Duration
 }
 
 // State is what the budget decided for now.
@@ -50,8 +54,7 @@ type Budget struct {
 	done chan struct{}
 }
 
-// evalEvery is how often schedule and quota are re-evaluated; flushEvery
-// how often the usage record is saved (a crash loses at most that much).
+// Defaults of Options.EvalEvery and Options.FlushEvery.
 const (
 	evalEvery  = 5 * time.Second
 	flushEvery = 30 * time.Second
@@ -67,6 +70,12 @@ func New(p Policy, o Options) (*Budget, error) {
 	}
 	if o.Log == nil {
 		o.Log = slog.Default()
+	}
+	if o.EvalEvery <= 0 {
+		o.EvalEvery = evalEvery
+	}
+	if o.FlushEvery <= 0 {
+		o.FlushEvery = flushEvery
 	}
 	u, err := OpenUsage(o.UsagePath)
 	if err != nil {
@@ -112,8 +121,8 @@ func (b *Budget) Subscribe(fn func(State)) {
 
 func (b *Budget) loop() {
 	defer close(b.done)
-	eval := time.NewTicker(evalEvery)
-	flush := time.NewTicker(flushEvery)
+	eval := time.NewTicker(b.opts.EvalEvery)
+	flush := time.NewTicker(b.opts.FlushEvery)
 	defer eval.Stop()
 	defer flush.Stop()
 	for {

@@ -173,3 +173,39 @@ func TestSendCountsAndHoldsBack(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A crash (no Close) loses at most one flush interval of counting.
+func TestUsageSurvivesCrash(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "usage.json")
+	c := &clock{t: time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)}
+	b, err := New(Policy{}, Options{Now: c.now, UsagePath: path, Location: time.UTC, FlushEvery: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	b.CountSent("a.example", 4242)
+	waitFor(t, func() bool {
+		u, err := OpenUsage(path) // what a restart after a crash now would read
+		return err == nil && u.SentSince(c.now().Add(-time.Hour)) == 4242
+	}, "the count on disk within a flush interval")
+}
+
+// Schedule windows take effect at their boundary without any settings
+// change: the budget re-evaluates on its own.
+func TestWindowAppliesAtItsBoundary(t *testing.T) {
+	berlin := testLoc(t, "Europe/Berlin")
+	c := &clock{t: time.Date(2026, 12, 7, 7, 59, 0, 0, berlin)}
+	off := Window{Days: []string{"mon"}, From: "08:00", To: "09:00", Upload: rp(Off)}
+	b, err := New(Policy{Schedule: []Window{off}}, Options{Now: c.now, Location: berlin, EvalEvery: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if !b.Serving() {
+		t.Fatal("not serving before the window")
+	}
+	c.set(time.Date(2026, 12, 7, 8, 0, 0, 0, berlin))
+	waitFor(t, func() bool { return !b.Serving() }, "the off window applies at 08:00")
+	c.set(time.Date(2026, 12, 7, 9, 0, 0, 0, berlin))
+	waitFor(t, func() bool { return b.Serving() }, "serving again at 09:00")
+}

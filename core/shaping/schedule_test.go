@@ -4,6 +4,7 @@ import (
 	"errors"
 	"testing"
 	"time"
+	_ "time/tzdata" // the zones are known on any machine the tests run on
 )
 
 func testLoc(t testing.TB, name string) *time.Location {
