@@ -13,7 +13,7 @@ CONFIG   ?=
 # concurrent core. (app and p2p would race-compile all of libp2p and Fyne,
 # which costs CI minutes; their concurrency is exercised by the multi-process
 # tests.)
-RACE_PKGS := ./core/store/ ./core/proxy/ ./core/coop/ ./core/dsht/... ./core/dnsserver/ ./core/locality/ ./core/httpcache/ ./core/coralurl/
+RACE_PKGS := ./core/store/ ./core/shaping/ ./core/proxy/ ./core/coop/ ./core/dsht/... ./core/dnsserver/ ./core/locality/ ./core/httpcache/ ./core/coralurl/
 
 .PHONY: all deps build run serve test vet fmt-check tidy-check bench demo clean
 

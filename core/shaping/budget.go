@@ -46,9 +46,13 @@ type Budget struct {
 	mu     sync.Mutex
 	policy Policy
 	state  State
-	mtd    int64     // bytes sent since period
 	period time.Time // start of the quota month mtd counts from
-	subs   []func(State)
+
+	// Read on every byte sent, so kept outside mu.
+	mtd     atomic.Int64 // bytes sent since period
+	quota   atomic.Int64 // the policy's MonthlyQuota
+	serving atomic.Bool  // state.Serving
+	subs    []func(State)
 
 	stop chan struct{}
 	done chan struct{}
@@ -146,23 +150,26 @@ func (b *Budget) evaluate() {
 	p := b.policy
 	if ps := PeriodStart(now, p.QuotaResetDay, b.opts.Location); !ps.Equal(b.period) {
 		b.period = ps
-		b.mtd = b.usage.SentSince(ps)
+		b.mtd.Store(b.usage.SentSince(ps))
 	}
 	caps, win := Schedule{Base: Caps{Upload: p.Upload, Download: p.Download}, Windows: p.Schedule}.At(now, b.opts.Location)
-	st := State{Serving: true, Caps: caps, Window: win, QuotaUsed: b.mtd}
+	mtd := b.mtd.Load()
+	st := State{Serving: true, Caps: caps, Window: win, QuotaUsed: mtd}
 	if p.MonthlyQuota > 0 {
-		st.QuotaWarn = b.mtd*10 >= int64(p.MonthlyQuota)*9
+		st.QuotaWarn = mtd*10 >= int64(p.MonthlyQuota)*9
 	}
 	switch {
 	case p.Paused:
 		st.Serving, st.Reason = false, "paused"
 	case caps.Upload == Off:
 		st.Serving, st.Reason = false, "off window"
-	case p.MonthlyQuota > 0 && b.mtd >= int64(p.MonthlyQuota):
+	case p.MonthlyQuota > 0 && mtd >= int64(p.MonthlyQuota):
 		st.Serving, st.Reason = false, "quota reached"
 	}
 	changed := st.Serving != b.state.Serving || st.Caps != b.state.Caps || st.Reason != b.state.Reason
 	b.state = st
+	b.quota.Store(int64(p.MonthlyQuota))
+	b.serving.Store(st.Serving)
 	subs := append([]func(State){}, b.subs...)
 	b.mu.Unlock()
 	// Transfers already under way finish under the base cap when a window
@@ -194,7 +201,7 @@ func (b *Budget) State() State {
 }
 
 // Serving says whether the node serves visitors and peers now.
-func (b *Budget) Serving() bool { return b.State().Serving }
+func (b *Budget) Serving() bool { return b.serving.Load() }
 
 // Send waits until n bytes of site may be sent under the upload cap and
 // counts them. Callers check Serving before starting a transfer; Send does
@@ -224,11 +231,8 @@ func (b *Budget) CountSent(site string, n int64) {
 	b.usage.Add(now, site, Counts{Sent: n})
 	b.sent.add(now, n)
 	b.totalSent.Add(n)
-	b.mu.Lock()
-	b.mtd += n
-	crossed := b.state.Serving && b.policy.MonthlyQuota > 0 && b.mtd >= int64(b.policy.MonthlyQuota)
-	b.mu.Unlock()
-	if crossed {
+	used := b.mtd.Add(n)
+	if q := b.quota.Load(); q > 0 && used >= q && b.serving.Load() {
 		go b.evaluate() // stop at once rather than at the next tick
 	}
 }

@@ -29,7 +29,7 @@ func (h Headroom) HasRoom() bool {
 func (b *Budget) Headroom() Headroom {
 	st := b.State()
 	b.mu.Lock()
-	quota, used := int64(b.policy.MonthlyQuota), b.mtd
+	quota, used := int64(b.policy.MonthlyQuota), b.mtd.Load()
 	b.mu.Unlock()
 	h := Headroom{Paused: !st.Serving, SpareRate: -1, QuotaLeft: -1}
 	if st.Caps.Upload.Capped() {
