@@ -111,3 +111,24 @@ func TestUsageAPI(t *testing.T) {
 		t.Fatalf("status: %+v", bs)
 	}
 }
+
+func TestBudgetNote(t *testing.T) {
+	reset := time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name string
+		b    control.BudgetStatus
+		want string
+	}{
+		{"all well", control.BudgetStatus{Serving: true}, ""},
+		{"quota at 89 %", control.BudgetStatus{Serving: true, QuotaBytes: 100, QuotaUsed: 89}, ""},
+		{"quota at 90 %", control.BudgetStatus{Serving: true, QuotaBytes: 100, QuotaUsed: 90, QuotaWarn: true, QuotaResetAt: reset}, "90 % of the monthly quota used (resets 1 Jan 00:00)."},
+		{"quota reached", control.BudgetStatus{Reason: "quota reached", QuotaBytes: 100, QuotaUsed: 100, QuotaWarn: true, QuotaResetAt: reset}, "the monthly quota is used up"},
+		{"paused", control.BudgetStatus{Reason: "paused"}, "paused"},
+		{"off window", control.BudgetStatus{Reason: "off window"}, "\"off\" window"},
+	} {
+		got := budgetNote(&tc.b)
+		if tc.want == "" && got != "" || !strings.Contains(got, tc.want) {
+			t.Errorf("%s: note %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}
