@@ -105,7 +105,7 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 			return nil, err
 		}
 		if errors.Is(statErr, fs.ErrNotExist) {
-			log.Warn("created a new network secret: this node starts its own network; copy the file to every member",
+			log.Warn("created a new network secret: this node starts its own network; `coral invite` prints a code that lets others join it",
 				"secret_file", cfg.SecretFile)
 		}
 	}

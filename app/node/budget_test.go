@@ -13,7 +13,7 @@ import (
 	"github.com/coralcdn/coral/test/testkit"
 )
 
-func controlDo(t *testing.T, n *Node, method, path, token, body string) (int, string) {
+func controlAs(t *testing.T, n *Node, method, path, token, body string) (int, string) {
 	t.Helper()
 	req, _ := http.NewRequest(method, "http://"+n.Addrs().Control+path, strings.NewReader(body))
 	if token != "" {
@@ -30,7 +30,7 @@ func controlDo(t *testing.T, n *Node, method, path, token, body string) (int, st
 
 func budgetOf(t *testing.T, n *Node) control.BudgetStatus {
 	t.Helper()
-	_, b := controlDo(t, n, "GET", "/api/status", "", "")
+	_, b := controlAs(t, n, "GET", "/api/status", "", "")
 	var st control.Status
 	if err := json.Unmarshal([]byte(b), &st); err != nil || st.Budget == nil {
 		t.Fatalf("status without budget: %v\n%s", err, b)
@@ -43,16 +43,16 @@ func budgetOf(t *testing.T, n *Node) control.BudgetStatus {
 func TestSettingsAPILiveAndPersisted(t *testing.T) {
 	cfg := testConfig(t)
 	n := startNode(t, cfg)
-	if code, b := controlDo(t, n, "GET", "/api/settings", "", ""); code != 200 || !strings.Contains(b, `"paused": false`) || !strings.Contains(b, `"upload": "0"`) {
+	if code, b := controlAs(t, n, "GET", "/api/settings", "", ""); code != 200 || !strings.Contains(b, `"paused": false`) || !strings.Contains(b, `"upload": "0"`) {
 		t.Fatalf("GET /api/settings: %d\n%s", code, b)
 	}
-	if code, _ := controlDo(t, n, "PUT", "/api/settings", "", `{"paused": true}`); code != http.StatusUnauthorized {
+	if code, _ := controlAs(t, n, "PUT", "/api/settings", "", `{"paused": true}`); code != http.StatusUnauthorized {
 		t.Fatalf("PUT without the token: %d", code)
 	}
-	if code, _ := controlDo(t, n, "PUT", "/api/settings", "wrong-token-wrong-token", `{"paused": true}`); code != http.StatusUnauthorized {
+	if code, _ := controlAs(t, n, "PUT", "/api/settings", "wrong-token-wrong-token", `{"paused": true}`); code != http.StatusUnauthorized {
 		t.Fatalf("PUT with a wrong token: %d", code)
 	}
-	code, b := controlDo(t, n, "PUT", "/api/settings", n.Token(), `{"bandwidth": {"upload": "fast"}}`)
+	code, b := controlAs(t, n, "PUT", "/api/settings", n.Token(), `{"bandwidth": {"upload": "fast"}}`)
 	var fe control.FieldError
 	if json.Unmarshal([]byte(b), &fe); code != 400 || fe.Field != "bandwidth.upload" {
 		t.Fatalf("bad rate: %d %s", code, b)
@@ -60,7 +60,7 @@ func TestSettingsAPILiveAndPersisted(t *testing.T) {
 	if !budgetOf(t, n).Serving {
 		t.Fatal("a refused change paused the node")
 	}
-	code, b = controlDo(t, n, "PUT", "/api/settings", n.Token(), `{"paused": true, "bandwidth": {"upload": "1MiB/s", "monthly_quota": "10GiB"}}`)
+	code, b = controlAs(t, n, "PUT", "/api/settings", n.Token(), `{"paused": true, "bandwidth": {"upload": "1MiB/s", "monthly_quota": "10GiB"}}`)
 	if code != 200 || !strings.Contains(b, `"upload": "1MiB/s"`) {
 		t.Fatalf("PUT: %d %s", code, b)
 	}
@@ -69,10 +69,10 @@ func TestSettingsAPILiveAndPersisted(t *testing.T) {
 	if bs.Serving || bs.Reason != "paused" || bs.Upload != "1MiB/s" || bs.QuotaBytes != 10<<30 || !strings.Contains(bs.Note, "paused") {
 		t.Fatalf("after PUT: %+v", bs)
 	}
-	if _, page := controlDo(t, n, "GET", "/", "", ""); !strings.Contains(page, `id="budget-warning"`) {
+	if _, page := controlAs(t, n, "GET", "/", "", ""); !strings.Contains(page, `id="budget-warning"`) {
 		t.Error("the status page does not say the node is paused")
 	}
-	if _, m := controlDo(t, n, "GET", "/metrics", "", ""); !strings.Contains(m, "coral_budget_serving 0") || !strings.Contains(m, "coral_budget_upload_cap_bytes_per_second 1.048576e+06") {
+	if _, m := controlAs(t, n, "GET", "/metrics", "", ""); !strings.Contains(m, "coral_budget_serving 0") || !strings.Contains(m, "coral_budget_upload_cap_bytes_per_second 1.048576e+06") {
 		t.Errorf("metrics:\n%s", grepLines(m, "coral_budget"))
 	}
 	n.Close()
@@ -81,7 +81,7 @@ func TestSettingsAPILiveAndPersisted(t *testing.T) {
 	if bs := budgetOf(t, n2); bs.Serving || bs.Upload != "1MiB/s" {
 		t.Fatalf("after restart: %+v", bs)
 	}
-	controlDo(t, n2, "PUT", "/api/settings", n2.Token(), `{"paused": false}`)
+	controlAs(t, n2, "PUT", "/api/settings", n2.Token(), `{"paused": false}`)
 	testkit.Eventually(t, time.Second, "resume within a second", func() bool { return budgetOf(t, n2).Serving })
 }
 
@@ -100,11 +100,11 @@ func TestUsageAPI(t *testing.T) {
 	n := startNode(t, testConfig(t))
 	n.budget.CountSent("a.example", 1234)
 	n.budget.CountReceived("a.example", 99)
-	code, b := controlDo(t, n, "GET", "/api/usage?site=a.example", "", "")
+	code, b := controlAs(t, n, "GET", "/api/usage?site=a.example", "", "")
 	if code != 200 || !strings.Contains(b, `"sent": 1234`) || !strings.Contains(b, `"received": 99`) {
 		t.Fatalf("GET /api/usage: %d\n%s", code, b)
 	}
-	if code, _ := controlDo(t, n, "GET", "/api/usage?since=yesterday", "", ""); code != 400 {
+	if code, _ := controlAs(t, n, "GET", "/api/usage?since=yesterday", "", ""); code != 400 {
 		t.Fatalf("bad since: %d", code)
 	}
 	if bs := budgetOf(t, n); bs.Sites["a.example"].Sent != 1234 || bs.MonthSent < 1234 {

@@ -32,7 +32,7 @@ func TestPausedNodeSendsVisitorsHomeOr503(t *testing.T) {
 			t.Fatalf("before pausing: %d", resp.StatusCode)
 		}
 	}
-	if code, b := controlDo(t, n, "PUT", "/api/settings", n.Token(), `{"paused": true}`); code != 200 {
+	if code, b := controlAs(t, n, "PUT", "/api/settings", n.Token(), `{"paused": true}`); code != 200 {
 		t.Fatalf("pause: %d %s", code, b)
 	}
 	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
@@ -55,7 +55,7 @@ func TestPausedNodeSendsVisitorsHomeOr503(t *testing.T) {
 	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" || !strings.Contains(body, plain.URL+"/b") {
 		t.Errorf("plain origin while paused: %d Retry-After %q\n%s", resp.StatusCode, resp.Header.Get("Retry-After"), body)
 	}
-	controlDo(t, n, "PUT", "/api/settings", n.Token(), `{"paused": false}`)
+	controlAs(t, n, "PUT", "/api/settings", n.Token(), `{"paused": false}`)
 	if resp, body := get(originHost(plain), "/a"); resp.StatusCode != 200 || body != "plain page" {
 		t.Errorf("after resuming: %d %q", resp.StatusCode, body)
 	}
