@@ -10,7 +10,10 @@ import (
 type BudgetStatus struct {
 	Serving bool   `json:"serving"`
 	Reason  string `json:"reason,omitempty"` // "paused", "off window", "quota reached"
-	Note    string `json:"note,omitempty"`   // a warning for people (quota at 90 %, paused …)
+	// ResumeAt is when serving resumes by itself (an off window's end, the
+	// next quota month); zero when paused or serving.
+	ResumeAt time.Time `json:"resume_at,omitzero"`
+	Note     string    `json:"note,omitempty"` // a warning for people (quota at 90 %, paused …)
 	// Caps in force after the schedule ("0": no cap, "off").
 	Upload   string `json:"upload"`
 	Download string `json:"download"`

@@ -86,7 +86,7 @@ func (n *Node) budgetStatus() *control.BudgetStatus {
 	now := time.Now()
 	start := shaping.PeriodStart(now, s.Bandwidth.QuotaResetDay, time.Local)
 	out := &control.BudgetStatus{
-		Serving: st.Serving, Reason: st.Reason,
+		Serving: st.Serving, Reason: st.Reason, ResumeAt: st.ResumeAt,
 		Upload: st.Caps.Upload.String(), Download: st.Caps.Download.String(), Window: st.Window,
 		QuotaBytes: int64(s.Bandwidth.MonthlyQuota), QuotaUsed: st.QuotaUsed, QuotaWarn: st.QuotaWarn,
 		QuotaResetAt: shaping.NextPeriod(now, s.Bandwidth.QuotaResetDay, time.Local),

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
 
@@ -85,14 +86,15 @@ func (g *visitorGate) refuse(w http.ResponseWriter, r *http.Request, origin stri
 		"Go to the site itself: <a href=\"%s\">%s</a></p>\n", link, link)
 }
 
-// retryAfter: until the quota month turns over when the quota is the
-// reason (at most a day), else a few minutes.
+// retryAfter is the seconds until the node serves again by itself (an off
+// window's end, the next quota month), between a minute and a day; five
+// minutes when only the volunteer can resume it.
 func (g *visitorGate) retryAfter() int {
-	st := g.budget.State()
-	if st.Reason == "quota reached" {
-		return 24 * 3600
+	at := g.budget.State().ResumeAt
+	if at.IsZero() {
+		return 300
 	}
-	return 300
+	return int(min(max(time.Until(at), time.Minute), 24*time.Hour) / time.Second)
 }
 
 // shapedWriter sends a visitor's response through the upload cap.

@@ -28,6 +28,9 @@ type State struct {
 	Window    int    `json:"window"`           // index of the schedule window in force; -1 none
 	QuotaUsed int64  `json:"quota_used"`       // bytes sent this quota month
 	QuotaWarn bool   `json:"quota_warn"`       // at least 90 % of the quota used
+	// ResumeAt is when serving resumes by itself (the off window's end, the
+	// next quota month); zero when paused or serving.
+	ResumeAt time.Time `json:"resume_at,omitzero"`
 }
 
 // Budget applies a Policy: it holds the upload and download shapers, the
@@ -163,8 +166,10 @@ func (b *Budget) evaluate() {
 		st.Serving, st.Reason = false, "paused"
 	case caps.Upload == Off:
 		st.Serving, st.Reason = false, "off window"
+		st.ResumeAt = offUntil(Schedule{Base: Caps{Upload: p.Upload}, Windows: p.Schedule}, now, b.opts.Location)
 	case p.MonthlyQuota > 0 && mtd >= int64(p.MonthlyQuota):
 		st.Serving, st.Reason = false, "quota reached"
+		st.ResumeAt = NextPeriod(now, p.QuotaResetDay, b.opts.Location)
 	}
 	changed := st.Serving != b.state.Serving || st.Caps != b.state.Caps || st.Reason != b.state.Reason
 	b.state = st
@@ -256,3 +261,16 @@ func (b *Budget) Rates() (sent, received int64) {
 
 // Totals are the bytes sent and received since the budget started.
 func (b *Budget) Totals() (sent, received int64) { return b.totalSent.Load(), b.totalRecv.Load() }
+
+// offUntil is the first minute after now at which the schedule no longer
+// turns upload off (zero: not within a week and a day, i.e. always off).
+func offUntil(s Schedule, now time.Time, loc *time.Location) time.Time {
+	t := now.Truncate(time.Minute)
+	for range 8 * 24 * 60 {
+		t = t.Add(time.Minute)
+		if c, _ := s.At(t, loc); c.Upload != Off {
+			return t
+		}
+	}
+	return time.Time{}
+}

@@ -206,6 +206,9 @@ func TestWindowAppliesAtItsBoundary(t *testing.T) {
 	}
 	c.set(time.Date(2026, 12, 7, 8, 0, 0, 0, berlin))
 	waitFor(t, func() bool { return !b.Serving() }, "the off window applies at 08:00")
+	if got := b.State().ResumeAt; !got.Equal(time.Date(2026, 12, 7, 9, 0, 0, 0, berlin)) {
+		t.Errorf("resume at %v, want the window's end 09:00", got)
+	}
 	c.set(time.Date(2026, 12, 7, 9, 0, 0, 0, berlin))
 	waitFor(t, func() bool { return b.Serving() }, "serving again at 09:00")
 }
