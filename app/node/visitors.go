@@ -10,8 +10,6 @@ import (
 	"strings"
 	"time"
 
-	lru "github.com/hashicorp/golang-lru/v2"
-
 	"github.com/coralcdn/coral/core/coralurl"
 	"github.com/coralcdn/coral/core/shaping"
 )
@@ -27,8 +25,9 @@ import (
 // serve them.
 const ControlHeader = "X-Coral-Control"
 
-// homeOrigins is how many origins asking for redirect-home are remembered.
-const homeOrigins = 4096
+// homeOriginsMax is how many origins asking for redirect-home are
+// remembered.
+const homeOriginsMax = 4096
 
 // sendPiece is the most written to a visitor between two cap checks.
 const sendPiece = 16 << 10
@@ -37,12 +36,11 @@ type visitorGate struct {
 	next   http.Handler
 	budget *shaping.Budget
 	zone   string
-	home   *lru.Cache[string, struct{}] // origins that sent redirect-home
+	home   *homeOrigins // origins that sent redirect-home
 }
 
-func newVisitorGate(next http.Handler, b *shaping.Budget, zone string) *visitorGate {
-	home, _ := lru.New[string, struct{}](homeOrigins)
-	return &visitorGate{next: next, budget: b, zone: zone, home: home}
+func newVisitorGate(next http.Handler, b *shaping.Budget, zone, homePath string) *visitorGate {
+	return &visitorGate{next: next, budget: b, zone: zone, home: loadHomeOrigins(homePath)}
 }
 
 func (g *visitorGate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -70,7 +68,7 @@ func originBase(o coralurl.Origin) string {
 // URL when the origin asked for that, else 503 with a link to it.
 func (g *visitorGate) refuse(w http.ResponseWriter, r *http.Request, origin string) {
 	target := origin + r.URL.RequestURI()
-	if _, ok := g.home.Get(origin); ok {
+	if g.home.has(origin) {
 		w.Header().Set("Cache-Control", "no-store")
 		http.Redirect(w, r, target, http.StatusFound)
 		return
@@ -112,7 +110,7 @@ func (s *shapedWriter) WriteHeader(code int) {
 	if !s.wroteHeader {
 		s.wroteHeader = true
 		if s.origin != "" && strings.Contains(strings.ToLower(s.Header().Get(ControlHeader)), "redirect-home") {
-			s.gate.home.Add(s.origin, struct{}{})
+			s.gate.home.add(s.origin)
 		}
 	}
 	s.ResponseWriter.WriteHeader(code)

@@ -26,7 +26,8 @@ func TestPausedNodeSendsVisitorsHomeOr503(t *testing.T) {
 		io.WriteString(w, "plain page")
 	}))
 	defer plain.Close()
-	n := startNode(t, testConfig(t))
+	cfg := testConfig(t)
+	n := startNode(t, cfg)
 	for _, o := range []*httptest.Server{home, plain} {
 		if resp, _ := coralGet(t, n, originHost(o), "/a"); resp.StatusCode != 200 {
 			t.Fatalf("before pausing: %d", resp.StatusCode)
@@ -58,6 +59,14 @@ func TestPausedNodeSendsVisitorsHomeOr503(t *testing.T) {
 	controlAs(t, n, "PUT", "/api/settings", n.Token(), `{"paused": false}`)
 	if resp, body := get(originHost(plain), "/a"); resp.StatusCode != 200 || body != "plain page" {
 		t.Errorf("after resuming: %d %q", resp.StatusCode, body)
+	}
+	// A node restarted while paused still sends the home origin's visitors
+	// home: no response passes to remind it.
+	controlAs(t, n, "PUT", "/api/settings", n.Token(), `{"paused": true}`)
+	n.Close()
+	n = startNode(t, cfg)
+	if resp, _ = get(originHost(home), "/c"); resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != home.URL+"/c" {
+		t.Errorf("redirect-home after a restart while paused: %d Location %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
 }
 
