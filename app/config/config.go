@@ -49,6 +49,9 @@ type Config struct {
 	Operator Operator `toml:"operator"`
 	// Groups are the site groups this node is a member of ([[groups]]).
 	Groups []Group `toml:"groups"`
+
+	Bandwidth Bandwidth `toml:"bandwidth"`
+	Sites     []Site    `toml:"sites"`
 }
 
 // HTTP is the visitor-facing proxy listener.
@@ -270,6 +273,8 @@ func Default() Config {
 		},
 		DSHT: DSHT{Level2RTT: Duration(20 * time.Millisecond), Level1RTT: Duration(60 * time.Millisecond)},
 		Log:  Log{Level: "info"},
+
+		Bandwidth: DefaultBandwidth(),
 	}
 }
 
@@ -496,6 +501,7 @@ func (c Config) Validate() error {
 	default:
 		bad("log.level", "want debug, info, warn or error, got %q", c.Log.Level)
 	}
+	errs = append(errs, validateBudget(c.Bandwidth, c.Sites)...)
 	return errors.Join(errs...)
 }
 
