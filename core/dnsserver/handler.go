@@ -399,7 +399,10 @@ func (s *Server) origin(x *query) *dns.Msg {
 	subset := false
 	if members, ok := s.siteMembers(x.q.Name); ok {
 		in := onlyMembers(ps, members)
-		if len(s.choose(in, chooseReq{v: x.cv, fam: famAny, n: 1, now: s.now(), subset: true})) > 0 {
+		// Members with headroom first (ranking leaves full ones out while
+		// any other is there); with every member full or dead, the rest of
+		// the network carries the site.
+		if picks := s.choose(in, chooseReq{v: x.cv, fam: famAny, n: 1, now: s.now(), subset: true}); len(picks) > 0 && !picks[0].p.Full {
 			ps, subset = in, true
 		}
 	}

@@ -10,8 +10,8 @@ import (
 
 // A group site's Coralized name (the target of its owner's CNAME) is
 // answered, over UDP (fast path included) and TCP, with the group's member
-// proxies only; other names with any proxy; a group whose members are all
-// dead falls back to the rest rather than failing.
+// proxies that have headroom; other names with any proxy; a group whose
+// members are all full or dead falls back to the rest rather than failing.
 func TestSiteAnswersGroupProxies(t *testing.T) {
 	dir := &fakeDir{}
 	dir.set(publicProxies(8)...)
@@ -42,6 +42,23 @@ func TestSiteAnswersGroupProxies(t *testing.T) {
 	}
 	if len(seen) <= 2 {
 		t.Errorf("other names were answered from %d proxies only", len(seen))
+	}
+
+	ps := publicProxies(8)
+	ps[5].Full = true
+	dir.set(ps...)
+	ts.clock.Advance(2 * time.Second) // past the ranking cache
+	for i := 0; i < 5; i++ {
+		if as := answerAddrs(ts.exchange(t, "tcp", "www.site.org."+testZone+".", dns.TypeA, 0)); len(as) != 1 || as[0] != v4(6) {
+			t.Fatalf("one member full: answered %v, want only the member with headroom %s", as, v4(6))
+		}
+	}
+	ps[6].Full = true
+	dir.set(ps...)
+	for _, a := range answerAddrs(ts.exchange(t, "tcp", "www.site.org."+testZone+".", dns.TypeA, 0)) {
+		if members[a] {
+			t.Errorf("every member full: answered member %s while others have room", a)
+		}
 	}
 
 	ts.clock.Advance(time.Hour)
