@@ -49,6 +49,9 @@ type Config struct {
 	Operator Operator `toml:"operator"`
 	// Groups are the site groups this node is a member of ([[groups]]).
 	Groups []Group `toml:"groups"`
+	// GroupsReserve is the least share of a member node's upload cap that
+	// other sites keep while its groups' sites are busy (0 to 0.9).
+	GroupsReserve float64 `toml:"groups_reserve"`
 
 	Bandwidth Bandwidth `toml:"bandwidth"`
 	Sites     []Site    `toml:"sites"`
@@ -241,8 +244,9 @@ const MinFreeFloor = 128 << 20
 // Default returns the configuration used for every key the file leaves out.
 func Default() Config {
 	return Config{
-		DataDir: defaultDataDir(),
-		Zone:    "localhost",
+		DataDir:       defaultDataDir(),
+		Zone:          "localhost",
+		GroupsReserve: 0.2,
 		HTTP: HTTP{
 			Listen:           ":8080",
 			OriginTimeout:    Duration(30 * time.Second),
@@ -490,6 +494,9 @@ func (c Config) Validate() error {
 		if _, err := runstate.ParsePublicKey(c.Operator.Key); err != nil {
 			bad("operator.key", "want \"ed25519:\" and 43 base64url characters, as `coral operator keygen` prints")
 		}
+	}
+	if !(c.GroupsReserve >= 0.05 && c.GroupsReserve <= 0.9) {
+		bad("groups_reserve", "want a share from 0.05 to 0.9 of the upload cap, got %g", c.GroupsReserve)
 	}
 	for i, g := range c.Groups {
 		if _, err := group.ParsePublicKey(g.Key); err != nil {

@@ -86,6 +86,7 @@ func TestLoadRejects(t *testing.T) {
 		{"bad_glue.toml", []string{"bad_glue.toml", `"dns.nameservers[0].addrs"`, "glue"}},
 		{"bad_nameserver.toml", []string{"bad_nameserver.toml", `"dns.nameserver"`, `"sometimes"`}},
 		{"bad_operator.toml", []string{"bad_operator.toml", `"operator.key"`, "coral operator keygen"}},
+		{"bad_groups_reserve.toml", []string{"bad_groups_reserve.toml", `"groups_reserve"`, "0.05 to 0.9"}},
 		{"bad_group.toml", []string{"bad_group.toml", `"groups[0].key"`, "coral group init"}},
 		{"bad_rrl.toml", []string{"bad_rrl.toml", `"dns.rrl_slip"`, "0 (never) to 10", `"dns.rrl_burst"`, `"dns.rrl_table_size"`}},
 		{"bad_rrl_rate.toml", []string{"bad_rrl_rate.toml", `"dns.rrl_responses_per_second"`, "0 (off)"}},

@@ -131,6 +131,7 @@ func (n *Node) joinGroupTopic(g *memberGroup) error {
 }
 
 func (n *Node) joinGroupTopics() error {
+	n.refreshBudget() // membership is known now that the node has its peer ID
 	for _, g := range n.groupList() {
 		if err := n.joinGroupTopic(g); err != nil {
 			return err
@@ -179,6 +180,7 @@ func (n *Node) reindexSites() {
 	n.groups.mu.Lock()
 	n.groups.sites = idx
 	n.groups.mu.Unlock()
+	n.refreshBudget()
 }
 
 func inZone(host, zone string) bool {

@@ -126,3 +126,33 @@ func TestGroupConfigManifestRefused(t *testing.T) {
 func configGroup(key, manifest string) config.Group {
 	return config.Group{Key: key, Manifest: manifest}
 }
+
+// On a member node the group's sites share (1-r)/r of the upload's weight
+// by the manifest's weights (public and origin host alike); a [[sites]]
+// weight the volunteer set wins; a node that is not a member node gives
+// group sites no priority.
+func TestGroupSitesPriority(t *testing.T) {
+	pub, priv := operatorKeys(t)
+	cfg := testConfig(t)
+	cfg.GroupsReserve = 0.2
+	cfg.Groups = append(cfg.Groups, configGroup(group.FormatPublicKey(pub), ""))
+	cfg.Sites = append(cfg.Sites, config.Site{Host: "blog.bob.net", Weight: 7})
+	n := startNode(t, cfg)
+	m := siteManifest(t, 1, "http://origin.site.net", n.nodeID)
+	m.Sites[0].Weight = 3
+	m.Sites = append(m.Sites, group.Site{Host: "blog.bob.net", Origin: "http://bob.example.net", Weight: 1})
+	if code, body := controlDo(t, n, "POST", "/api/groups/manifest", signManifest(t, m, priv)); code != 200 {
+		t.Fatalf("manifest: %d %s", code, body)
+	}
+	w := n.budgetPolicy(n.settings.Get()).Weights
+	for host, want := range map[string]float64{"www.site.org": 3, "origin.site.net": 3, "blog.bob.net": 7} {
+		if got := w[host]; got != want {
+			t.Errorf("weight of %s: %g, want %g", host, got, want)
+		}
+	}
+	m.Serial, m.Members = 2, nil
+	controlDo(t, n, "POST", "/api/groups/manifest", signManifest(t, m, priv))
+	if got := n.budgetPolicy(n.settings.Get()).Weights["www.site.org"]; got != 0 {
+		t.Errorf("not a member node any more, yet weight %g", got)
+	}
+}

@@ -278,7 +278,9 @@ func (n *Node) Start(ctx context.Context) error {
 	}
 	n.control.AllowHost(n.cfg.Control.Listen)
 	n.control.AllowHost(n.controlLn.Addr().String())
-	n.serve(n.httpLn, n.gateProxy(newVisitorGate(n.proxy, n.budget, n.cfg.Zone, n.cfg.Path(homeOriginsFile))))
+	gate := newVisitorGate(n.proxy, n.budget, n.cfg.Zone, n.cfg.Path(homeOriginsFile))
+	gate.custom = n.customSite
+	n.serve(n.httpLn, n.gateProxy(gate))
 	n.serve(n.controlLn, n.control)
 	n.wg.Add(1)
 	go n.followPeers(n.ctx)
