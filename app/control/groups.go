@@ -18,6 +18,21 @@ type Group struct {
 	// Peers is how many group members this node hears the group's topic from.
 	Peers int    `json:"peers"`
 	Why   string `json:"why,omitempty"` // why no manifest is in force, if known
+	// Ledger is every member node's latest published figures: upload 95th
+	// percentile (bytes/s) of the day and month, bytes per group site this
+	// month, bytes contributed to other members' sites and received.
+	Ledger []LedgerRow `json:"ledger,omitempty"`
+}
+
+// LedgerRow is one member node's line of its group's ledger.
+type LedgerRow struct {
+	Peer        string           `json:"peer"`
+	At          time.Time        `json:"at,omitzero"`
+	P95Day      int64            `json:"p95_day"`
+	P95Month    int64            `json:"p95_month"`
+	Sites       map[string]int64 `json:"sites,omitempty"`
+	Contributed int64            `json:"contributed"`
+	Received    int64            `json:"received"`
 }
 
 // GroupSite is a member site.

@@ -32,6 +32,10 @@ type memberGroup struct {
 	tr  *group.Tracker
 	ch  *p2p.SignedTopic // nil until the host runs
 	why string           // why the stored manifest was not applied, if so
+
+	ledger *p2p.LedgerTopic
+	figsMu sync.Mutex
+	figs   map[string]group.Figures // latest figures per member node
 }
 
 // siteEntry is what the proxy and DNS need to know of a custom domain.
@@ -46,6 +50,8 @@ type groupSet struct {
 	mu    sync.Mutex
 	list  []*memberGroup
 	sites map[string]siteEntry // by public host name
+
+	figuresEvery time.Duration
 }
 
 // openGroups loads every group of the config and of earlier joins, and
@@ -90,7 +96,7 @@ func (n *Node) openGroup(keyText string) (*memberGroup, error) {
 	if err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
-	g := &memberGroup{key: key, id: group.ID(key)}
+	g := &memberGroup{key: key, id: group.ID(key), figs: map[string]group.Figures{}}
 	if g.tr, err = group.NewTracker(filepath.Join(n.cfg.Path(groupsDir), g.id+".signed"), key); err != nil {
 		g.why = err.Error()
 		n.log.Warn("group manifest not applied", "group", g.id, "err", err)
@@ -127,7 +133,7 @@ func (n *Node) joinGroupTopic(g *memberGroup) error {
 	n.groups.mu.Lock()
 	g.ch = ch
 	n.groups.mu.Unlock()
-	return nil
+	return n.joinLedger(g)
 }
 
 func (n *Node) joinGroupTopics() error {
@@ -144,6 +150,9 @@ func (n *Node) closeGroups() (errs []error) {
 	for _, g := range n.groupList() {
 		if g.ch != nil {
 			errs = append(errs, g.ch.Close())
+		}
+		if g.ledger != nil {
+			errs = append(errs, g.ledger.Close())
 		}
 	}
 	return errs
@@ -224,6 +233,7 @@ func (n *Node) groupsStatus() []control.Group {
 			for _, mb := range m.Members {
 				st.Members = append(st.Members, control.GroupMember{Peer: mb.Peer, UploadMbps: mb.UploadMbps, Sites: mb.Sites})
 			}
+			st.Ledger = n.ledgerRows(g, m)
 		}
 		out = append(out, st)
 	}

@@ -2,6 +2,7 @@ package node
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -9,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/coralcdn/coral/app/config"
 	"github.com/coralcdn/coral/core/group"
@@ -154,5 +156,61 @@ func TestGroupSitesPriority(t *testing.T) {
 	controlDo(t, n, "POST", "/api/groups/manifest", signManifest(t, m, priv))
 	if got := n.budgetPolicy(n.settings.Get()).Weights["www.site.org"]; got != 0 {
 		t.Errorf("not a member node any more, yet weight %g", got)
+	}
+}
+
+func startNodeWith(t *testing.T, cfg config.Config, opts Options) *Node {
+	t.Helper()
+	opts.Version, opts.Logger = "test", quiet
+	n, err := New(cfg, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	if err := n.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// Each member node publishes its figures to the group: B serves A's site,
+// and A's ledger shows B's bytes for that site as contributed by B and
+// received by A, with both nodes' upload percentiles.
+func TestGroupLedger(t *testing.T) {
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, strings.Repeat("x", 20000))
+	}))
+	defer origin.Close()
+	pub, priv := operatorKeys(t)
+	opts := Options{GroupFigures: 200 * time.Millisecond, RunStateRepublish: time.Second}
+	cfgA := testConfig(t)
+	cfgA.Groups = append(cfgA.Groups, configGroup(group.FormatPublicKey(pub), ""))
+	a := startNodeWith(t, cfgA, opts)
+	_, inviteCode := controlDo(t, a, "GET", "/api/invite", nil)
+	cfgB := testConfig(t)
+	cfgB.Groups = cfgA.Groups
+	if _, err := Join(cfgB, strings.TrimSpace(inviteCode)); err != nil {
+		t.Fatal(err)
+	}
+	b := startNodeWith(t, cfgB, opts)
+	m := siteManifest(t, 1, origin.URL, a.nodeID, b.nodeID)
+	m.Members[1].Sites = nil // the site is A's own
+	waitUntil(t, "the group topic to link A and B", func() bool { return a.groupsStatus()[0].Peers > 0 })
+	if code, body := controlDo(t, a, "POST", "/api/groups/manifest", signManifest(t, m, priv)); code != 200 {
+		t.Fatalf("manifest: %d %s", code, body)
+	}
+	waitUntil(t, "the manifest at B", func() bool { return b.groupsStatus()[0].Serial == 1 })
+	for i := 0; i < 3; i++ {
+		if resp, _ := coralGet(t, b, "www.site.org", fmt.Sprintf("/p%d", i)); resp.StatusCode != 200 {
+			t.Fatalf("B serving the site: %d", resp.StatusCode)
+		}
+	}
+	waitUntil(t, "B's figures in A's ledger", func() bool {
+		l := a.groupsStatus()[0].Ledger
+		return len(l) == 2 && l[1].Sites["www.site.org"] >= 60000 && l[1].Contributed >= 60000 && l[0].Received >= 60000
+	})
+	st, _ := a.Status(t.Context())
+	if l := st.Groups[0].Ledger; l[0].At.IsZero() || l[1].P95Day < 0 {
+		t.Errorf("ledger in /api/status: %+v", l)
 	}
 }

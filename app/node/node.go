@@ -45,6 +45,9 @@ type Options struct {
 	// sent to the network again (default p2p.DefaultRunStateRepublish);
 	// tests shorten it.
 	RunStateRepublish time.Duration
+	// GroupFigures is how often a member node publishes its figures to its
+	// site groups (default DefaultGroupFigures); tests shorten it.
+	GroupFigures time.Duration
 }
 
 const (
@@ -123,6 +126,7 @@ func New(cfg config.Config, opts Options) (_ *Node, err error) {
 	n := &Node{cfg: cfg, log: log.With("component", "node"), parts: log, version: opts.Version, started: time.Now(),
 		headerTimeout: cmp.Or(opts.HeaderTimeout, defaultHeaderTimeout), restart: make(chan struct{})}
 	n.runStateRepublish = opts.RunStateRepublish
+	n.groups.figuresEvery = cmp.Or(opts.GroupFigures, DefaultGroupFigures)
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	defer func() {
 		if err != nil {
