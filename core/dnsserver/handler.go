@@ -406,6 +406,12 @@ func (s *Server) origin(x *query) *dns.Msg {
 			ps, subset = in, true
 		}
 	}
+	if subset {
+		// A group's nodes share its sites' spikes: none is preferred for
+		// sharing this nameserver's clusters (a site's own node is the one
+		// its owner's resolvers reach first).
+		self = nil
+	}
 	now := s.now()
 	req := chooseReq{
 		v: x.cv, fam: fam, n: s.cfg.Answers, subset: subset,

@@ -1,6 +1,7 @@
 package dnsserver
 
 import (
+	"fmt"
 	"net/netip"
 	"testing"
 	"time"
@@ -71,5 +72,31 @@ func TestSiteAnswersGroupProxies(t *testing.T) {
 		if members[a] {
 			t.Errorf("answered dead member %s", a)
 		}
+	}
+}
+
+// The nameserver on a member's node does not prefer itself (or its
+// clusters) for the group's sites: the answers rotate over every member,
+// while other names still prefer this node's clusters.
+func TestSiteAnswersSpreadOverMembers(t *testing.T) {
+	ps := publicProxies(8)
+	for i := range ps {
+		ps[i].Cluster = [3]string{fmt.Sprintf("r%d", i), "c", "g"}
+	}
+	dir := &fakeDir{}
+	dir.set(ps...)
+	sites := func(site string) ([]string, bool) { return []string{"p5", "p6", "p7"}, site == "www.site.org" }
+	ts := startServer(t, Config{Answers: 2, Self: "p5"}, dir, WithSites(sites))
+	seen := map[netip.Addr]int{}
+	for i := 0; i < 30; i++ {
+		for _, a := range answerAddrs(ts.exchange(t, "udp", "www.site.org."+testZone+".", dns.TypeA, 0)) {
+			seen[a]++
+		}
+		if as := answerAddrs(ts.exchange(t, "udp", "www.other.org."+testZone+".", dns.TypeA, 0)); len(as) != 2 || as[0] != v4(5) {
+			t.Fatalf("other name: %v, want this node %s first", as, v4(5))
+		}
+	}
+	if len(seen) != 3 || seen[v4(5)] == 30 {
+		t.Errorf("group site answers: %v, want all three members in turn", seen)
 	}
 }
