@@ -13,7 +13,7 @@ import (
 )
 
 var pageTemplate = template.Must(template.New("status.html").Funcs(template.FuncMap{
-	"mul": func(a, b int) int { return a * b },
+	"mul":  func(a, b int) int { return a * b },
 	"size": func(n int64) string { return humanize.IBytes(uint64(max(n, 0))) },
 }).ParseFS(assets.Web, "web/status.html"))
 

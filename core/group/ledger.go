@@ -123,4 +123,3 @@ func Ledger(m Manifest, figs map[string]Figures) []LedgerRow {
 	}
 	return rows
 }
-
