@@ -30,6 +30,7 @@ Usage:
   coral [-config FILE]            run a node; opens the GUI when a display is present
   coral serve [-config FILE]      run a headless node (servers, systemd)
   coral gui [-config FILE]        run a node with the GUI
+  coral gui -attach URL [-token-file F]  show and change a node running elsewhere
   coral coralize [-zone Z] URL    print the Coralized form of an origin URL
   coral version                   print the version
 
@@ -47,11 +48,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	switch cmd {
 	case "":
-		return runNode(args, stdout, stderr, gui.DisplayAvailable())
+		return runNode(args, stdout, stderr, displayOrSay(stderr), "")
 	case "serve":
-		return runNode(args, stdout, stderr, false)
+		return runNode(args, stdout, stderr, false, "")
 	case "gui":
-		return runNode(args, stdout, stderr, true)
+		return runGUI(args, stdout, stderr)
 	case "coralize":
 		return coralize(args, stdout, stderr)
 	case "version":
@@ -66,14 +67,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 }
 
-func runNode(args []string, stdout, stderr io.Writer, withGUI bool) int {
+// runNode runs a node; cfgPath is the -config that `coral gui` already parsed.
+func runNode(args []string, stdout, stderr io.Writer, withGUI bool, cfgPath string) int {
 	fs := flag.NewFlagSet("coral serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	cfgPath := fs.String("config", "", "path to the TOML config file (default: built-in defaults)")
+	fs.StringVar(&cfgPath, "config", cfgPath, "path to the TOML config file (default: built-in defaults)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	cfg, err := config.Load(*cfgPath)
+	cfg, err := config.Load(cfgPath)
 	if err != nil {
 		fmt.Fprintf(stderr, "coral: %v\n", err)
 		return 1
@@ -93,7 +95,7 @@ func runNode(args []string, stdout, stderr io.Writer, withGUI bool) int {
 	}
 	printListeners(stdout, n, cfg)
 	if withGUI {
-		gui.Run(ctx, n, gui.Info{ControlURL: "http://" + n.Addrs().Control})
+		gui.Run(ctx, n, guiInfo(n.Addrs().Control, cfgPath))
 		stop()
 	} else {
 		<-ctx.Done()

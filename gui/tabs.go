@@ -1,0 +1,172 @@
+package gui
+
+import (
+	"fmt"
+	"net/url"
+	"sort"
+	"strings"
+	"time"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/widget"
+	"github.com/coralcdn/coral/app/control"
+)
+
+// settingsTab: what the volunteer can set from this window.
+type settingsTab struct {
+	autostart           Autostart
+	login               *widget.Check
+	loginErr            *widget.Label
+	network, peerID, at *widget.Label
+	content             fyne.CanvasObject
+}
+
+func newSettingsTab(info Info) *settingsTab {
+	s := &settingsTab{autostart: info.Autostart, loginErr: wrapped(""),
+		network: wrapped(""), peerID: wrapped(""), at: wrapped("")}
+	s.loginErr.Importance = widget.DangerImportance
+	s.login = widget.NewCheck("Start Coral when I log in", s.setLogin)
+	if s.autostart.Dir == "" {
+		s.login.Disable()
+		s.loginErr.SetText("Start at login is set on the machine that runs the node.")
+	} else {
+		s.login.Checked = s.autostart.Enabled()
+	}
+	if info.Attached {
+		s.at.SetText("This window is attached to a node running elsewhere: " + info.ControlURL)
+	}
+	s.content = container.NewVScroll(container.NewVBox(
+		heading("Start at login"), s.login, s.loginErr,
+		heading("Network"), s.network, s.peerID, s.at,
+		heading("Bandwidth, schedule and quota"),
+		wrapped("Upload and download caps, the weekly schedule and the monthly quota are set in the config file "+
+			"(README: Configuration) until this node offers the settings API."),
+	))
+	return s
+}
+
+func (s *settingsTab) setLogin(on bool) {
+	if err := s.autostart.Set(on); err != nil {
+		s.loginErr.SetText(err.Error())
+		s.login.Checked = s.autostart.Enabled()
+		s.login.Refresh()
+		return
+	}
+	s.loginErr.SetText("")
+}
+
+func (s *settingsTab) show(st control.Status) {
+	s.network.SetText(fmt.Sprintf("Network zone %s · this node is %s", st.Zone, control.NodeName(st.NodeID)))
+	if st.P2P != nil {
+		s.peerID.SetText("Peer ID " + st.P2P.PeerID)
+	}
+}
+
+// sitesTab: which sites this node served lately.
+type sitesTab struct {
+	table   *widget.Label
+	content fyne.CanvasObject
+}
+
+func newSitesTab() *sitesTab {
+	t := &sitesTab{table: widget.NewLabel("No visitors yet.")}
+	t.table.TextStyle = fyne.TextStyle{Monospace: true}
+	t.content = container.NewBorder(heading("Sites in the last requests"), nil, nil, nil, container.NewScroll(t.table))
+	return t
+}
+
+type siteCount struct {
+	host          string
+	requests, hit int
+}
+
+func (t *sitesTab) show(st control.Status) {
+	counts := map[string]*siteCount{}
+	for _, r := range st.Recent {
+		host := r.URL
+		if u, err := url.Parse(r.URL); err == nil && u.Host != "" {
+			host = u.Host
+		}
+		c := counts[host]
+		if c == nil {
+			c = &siteCount{host: host}
+			counts[host] = c
+		}
+		c.requests++
+		if strings.HasPrefix(r.Result, "HIT") {
+			c.hit++
+		}
+	}
+	if len(counts) == 0 {
+		t.table.SetText("No visitors yet.")
+		return
+	}
+	list := make([]*siteCount, 0, len(counts))
+	for _, c := range counts {
+		list = append(list, c)
+	}
+	sort.Slice(list, func(i, j int) bool {
+		if list[i].requests != list[j].requests {
+			return list[i].requests > list[j].requests
+		}
+		return list[i].host < list[j].host
+	})
+	var b strings.Builder
+	fmt.Fprintf(&b, "%-40s %8s %6s\n", "Site", "Requests", "Share")
+	for _, c := range list {
+		fmt.Fprintf(&b, "%-40s %8d %5d%%\n", c.host, c.requests, c.requests*100/len(st.Recent))
+	}
+	t.table.SetText(b.String())
+}
+
+// logTab: what happened to the node, in words, newest first.
+type logTab struct {
+	text    *widget.Label
+	events  []string
+	last    struct{ health, disk, err string }
+	content fyne.CanvasObject
+}
+
+const maxLogEvents = 200
+
+func newLogTab() *logTab {
+	l := &logTab{text: wrapped("")}
+	l.content = container.NewBorder(heading("Events"), nil, nil, nil, container.NewVScroll(l.text))
+	return l
+}
+
+// observe adds an event for every change a volunteer would want to hear of.
+func (l *logTab) observe(st control.Status, err error, now time.Time) {
+	if err != nil {
+		if msg := err.Error(); msg != l.last.err {
+			l.add(now, "Cannot reach the node: "+msg)
+			l.last.err = msg
+		}
+		return
+	}
+	if l.last.err != "" {
+		l.add(now, "Reached the node again")
+		l.last.err = ""
+	}
+	if h := control.HealthOf(st).Words; h != l.last.health {
+		l.add(now, h)
+		l.last.health = h
+	}
+	if st.Cache.DiskNote != l.last.disk {
+		if st.Cache.DiskNote != "" {
+			l.add(now, "Disk: "+st.Cache.DiskNote)
+		} else if l.last.disk != "" {
+			l.add(now, "Disk has room again: new copies are stored")
+		}
+		l.last.disk = st.Cache.DiskNote
+	}
+}
+
+func (l *logTab) add(now time.Time, event string) {
+	l.events = append([]string{now.Format("15:04:05") + "  " + event}, l.events...)
+	if len(l.events) > maxLogEvents {
+		l.events = l.events[:maxLogEvents]
+	}
+	l.text.SetText(strings.Join(l.events, "\n"))
+}

@@ -1,0 +1,103 @@
+package gui
+
+import (
+	"context"
+	"time"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/widget"
+	"github.com/coralcdn/coral/app/control"
+)
+
+// View is the window's content: four tabs over one node's status.
+type View struct {
+	api      control.API
+	info     Info
+	openPage func() error // nil: no status page to open
+
+	tabs     *container.AppTabs
+	overview *overviewTab
+	settings *settingsTab
+	sites    *sitesTab
+	log      *logTab
+	content  fyne.CanvasObject
+}
+
+// NewView builds the tabs; call Refresh or Follow to fill them.
+func NewView(api control.API, info Info) *View {
+	v := &View{api: api, info: info}
+	v.overview = newOverviewTab(v.openStatusPage)
+	v.settings = newSettingsTab(info)
+	v.sites = newSitesTab()
+	v.log = newLogTab()
+	v.tabs = container.NewAppTabs(
+		container.NewTabItem("Overview", v.overview.content),
+		container.NewTabItem("Settings", v.settings.content),
+		container.NewTabItem("Sites", v.sites.content),
+		container.NewTabItem("Log", v.log.content),
+	)
+	v.content = v.tabs
+	return v
+}
+
+// Content is the root widget.
+func (v *View) Content() fyne.CanvasObject { return v.content }
+
+// Follow refreshes the view every interval until ctx ends.
+func (v *View) Follow(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		st, err := v.api.Status(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		fyne.Do(func() { v.show(st, err, time.Now()) })
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Refresh fetches the status once and shows it (call on the UI goroutine).
+func (v *View) Refresh(ctx context.Context) {
+	st, err := v.api.Status(ctx)
+	v.show(st, err, time.Now())
+}
+
+func (v *View) show(st control.Status, err error, now time.Time) {
+	v.log.observe(st, err, now)
+	v.overview.show(st, err)
+	if err != nil {
+		return
+	}
+	v.settings.show(st)
+	v.sites.show(st)
+}
+
+// openStatusPage opens the status page in the browser and says so when
+// that fails, with the address to open by hand.
+func (v *View) openStatusPage() {
+	if v.openPage == nil {
+		v.overview.pageErr.SetText("This window has no status page address.")
+		return
+	}
+	if err := v.openPage(); err != nil {
+		v.overview.pageErr.SetText("Could not open a browser (" + err.Error() + "): open " + v.info.ControlURL + " yourself.")
+		return
+	}
+	v.overview.pageErr.SetText("")
+}
+
+func heading(s string) *widget.Label {
+	return widget.NewLabelWithStyle(s, fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
+}
+
+func wrapped(s string) *widget.Label {
+	l := widget.NewLabel(s)
+	l.Wrapping = fyne.TextWrapWord
+	return l
+}
