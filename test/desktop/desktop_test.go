@@ -1,0 +1,194 @@
+package desktop
+
+import (
+	"bytes"
+	"fmt"
+	"image/png"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/coralcdn/coral/app/control"
+	"github.com/coralcdn/coral/test/cluster"
+	"github.com/coralcdn/coral/test/testkit"
+)
+
+// deadDisplay names an X display no server listens on.
+func deadDisplay(t *testing.T) string {
+	for n := 250; n < 400; n++ {
+		if _, err := os.Stat(fmt.Sprintf("/tmp/.X11-unix/X%d", n)); os.IsNotExist(err) {
+			return fmt.Sprintf(":%d", n)
+		}
+	}
+	t.Fatal("no free display number")
+	return ""
+}
+
+// guiEnv is the environment of a GUI process: this display only, and a
+// home of its own for Fyne's preferences.
+func guiEnv(t *testing.T, display string) []string {
+	home := t.TempDir()
+	return []string{"DISPLAY=" + display, "WAYLAND_DISPLAY=", "XDG_CONFIG_HOME=" + filepath.Join(home, "config"), "HOME=" + home, "DBUS_SESSION_BUS_ADDRESS="}
+}
+
+// With no usable display `coral gui` says so in one line and exits non-zero;
+// plain `coral` runs headless and says why, once; nothing panics.
+func TestNoDisplayNoPanic(t *testing.T) {
+	bin := coralBin(t)
+	dead := deadDisplay(t)
+	for _, c := range []struct{ name, display, why string }{
+		{"dead X server", dead, "Failed to open display " + dead},
+		{"no DISPLAY", "", "neither DISPLAY nor WAYLAND_DISPLAY is set"},
+	} {
+		t.Run("gui/"+c.name, func(t *testing.T) {
+			cmd := exec.Command(bin, "gui", "-config", writeConfig(t))
+			cmd.Env = append(os.Environ(), guiEnv(t, c.display)...)
+			var stdout, stderr bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			err := cmd.Run()
+			code := -1
+			if ee, ok := err.(*exec.ExitError); ok {
+				code = ee.ExitCode()
+			}
+			msg := strings.TrimSpace(stderr.String())
+			if code != 1 || strings.Count(msg, "\n") != 0 || !strings.Contains(msg, "no usable display") ||
+				!strings.Contains(msg, c.why) || strings.Contains(msg, "panic") {
+				t.Errorf("exit %d (err %v), stderr:\n%s", code, err, msg)
+			}
+			if stdout.Len() != 0 {
+				t.Errorf("a node started: %s", stdout.String())
+			}
+		})
+		t.Run("coral/"+c.name, func(t *testing.T) {
+			p := startCoral(t, bin, guiEnv(t, c.display), "-config", writeConfig(t))
+			if st := p.status(t); st.NodeID == "" {
+				t.Errorf("headless node has no ID")
+			}
+			p.stop(t)
+			out := p.out.String()
+			if n := strings.Count(out, "no usable display"); n != 1 || !strings.Contains(out, c.why+"") ||
+				!strings.Contains(out, "running headless") || strings.Contains(out, "panic") {
+				t.Errorf("%d lines about the display; output:\n%s", n, out)
+			}
+		})
+	}
+}
+
+// The real window on an X server: for a node in the same process and for
+// one attached over its control API, the screen shows the tabs and the
+// node's health, and SIGTERM ends the app cleanly.
+func TestRealWindowUnderXvfb(t *testing.T) {
+	bin := coralBin(t)
+	display := startXvfb(t)
+	headless := startCoral(t, bin, nil, "serve", "-config", writeConfig(t))
+	for _, c := range []struct {
+		name string
+		args []string
+	}{
+		{"attached", []string{"gui", "-attach", "http://" + headless.Control, "-token-file", headless.Token}},
+		{"in-process", []string{"gui", "-config", writeConfig(t)}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			gui := startGUI(t, bin, display, c.args...)
+			shot := filepath.Join(t.TempDir(), "window.png")
+			var text string
+			testkit.Eventually(t, 60*time.Second, "the window showing its tabs and the node's health", func() bool {
+				img := captureScreen(t, display)
+				if colours(img, 50) < 50 {
+					return false // not drawn yet: a blank screen
+				}
+				writePNG(t, shot, img)
+				text = ocr(t, shot)
+				return hasAll(text, "Overview", "Settings", "Sites", "Log", "Serving visitors")
+			})
+			keepShot(t, shot, "window-"+c.name+".png")
+			if !strings.Contains(text, "This node") {
+				t.Errorf("screen lacks the node's name:\n%s", text)
+			}
+			gui.stop(t)
+		})
+	}
+	if st := headless.status(t); st.NodeID == "" {
+		t.Errorf("the attached node stopped with its window")
+	}
+}
+
+// startGUI runs `coral gui ...` on display and returns once it runs.
+func startGUI(t *testing.T, bin, display string, args ...string) *proc {
+	t.Helper()
+	p := &proc{cmd: exec.Command(bin, args...), done: make(chan struct{})}
+	p.out = &cluster.LogBuffer{}
+	p.cmd.Env = append(os.Environ(), guiEnv(t, display)...)
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		p.exit = p.cmd.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(func() { p.stop(t) })
+	return p
+}
+
+// The status page as a browser renders it: a screenshot that is not blank,
+// and the live node's name and health in the rendered page.
+func TestStatusPageInChromium(t *testing.T) {
+	chromium := need(t, "chromium", "chromium")
+	bin := coralBin(t)
+	p := startCoral(t, bin, nil, "serve", "-config", writeConfig(t))
+	st := p.status(t)
+	url := "http://" + p.Control + "/"
+	browse := func(extra ...string) []byte {
+		args := append([]string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+			"--disable-background-networking", "--disable-component-update", "--disable-sync",
+			"--user-data-dir=" + t.TempDir(), "--window-size=1100,1500"}, extra...)
+		cmd := exec.Command(chromium, append(args, url)...)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("chromium %v: %v\n%s", extra, err, stderr.String())
+		}
+		return out
+	}
+	dom := string(browse("--dump-dom"))
+	for _, want := range []string{control.NodeName(st.NodeID), control.HealthOf(st).Words, "Whole network"} {
+		if !strings.Contains(dom, want) {
+			t.Errorf("rendered page lacks %q", want)
+		}
+	}
+	shot := filepath.Join(t.TempDir(), "status.png")
+	browse("--screenshot=" + shot)
+	f, err := os.Open(shot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := png.Decode(f)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := colours(img, 50); n < 50 {
+		t.Errorf("screenshot has %d colours: blank", n)
+	}
+	if text := ocr(t, shot); !strings.Contains(text, control.NodeName(st.NodeID)[:4]) || !strings.Contains(text, "Coral node") {
+		t.Errorf("screenshot reads:\n%s", text)
+	}
+	keepShot(t, shot, "status-page.png")
+}
+
+func hasAll(s string, words ...string) bool {
+	for _, w := range words {
+		if !strings.Contains(s, w) {
+			return false
+		}
+	}
+	return true
+}
