@@ -6,6 +6,7 @@ import (
 	"html/template"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/coralcdn/coral/assets"
@@ -13,8 +14,33 @@ import (
 )
 
 var pageTemplate = template.Must(template.New("status.html").Funcs(template.FuncMap{
-	"mul": func(a, b int) int { return a * b },
+	"mul":          func(a, b int) int { return a * b },
+	"clusterLabel": ClusterLabel,
+	"clusterWords": ClusterWords,
+	"resultWords":  resultWords,
 }).ParseFS(assets.Web, "web/status.html"))
+
+// resultWords says where a response came from, for people: the trace's
+// result is the X-Coral-Cache label ("HIT", "ERROR 502").
+func resultWords(result string) string {
+	switch {
+	case result == "HIT":
+		return "from this node's cache"
+	case result == "MISS":
+		return "fetched from the origin"
+	case result == "PEER":
+		return "from another Coral node"
+	case result == "STALE":
+		return "stale copy (origin down)"
+	case strings.HasPrefix(result, "REVALIDATED"):
+		return "cached copy, checked with the origin"
+	case strings.HasPrefix(result, "ERROR "):
+		return "error " + strings.TrimPrefix(result, "ERROR ")
+	case result == "":
+		return "in progress"
+	}
+	return strings.ToLower(result)
+}
 
 type bar struct {
 	Label string
@@ -44,6 +70,9 @@ func maxInt(a, b int64) int64 {
 
 type pageData struct {
 	S             Status
+	Name          string // NodeName: short, tells nodes apart
+	Health        Health
+	Peers         string
 	Uptime        string
 	HTTPPort      string
 	Sources       []bar
@@ -65,7 +94,8 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "control: status: "+err.Error(), http.StatusInternalServerError)
 		return
 	}
-	d := pageData{S: st, Uptime: st.Uptime.Truncate(time.Second).String()}
+	d := pageData{S: st, Uptime: st.Uptime.Truncate(time.Second).String(),
+		Name: NodeName(st.NodeID), Health: HealthOf(st), Peers: PeersInWords(st)}
 	if _, port, err := net.SplitHostPort(st.Listen.HTTP); err == nil && port != "80" {
 		d.HTTPPort = ":" + port
 	}

@@ -395,7 +395,12 @@ func lookupStep(op string, dt *dsht.Trace, vals []dsht.Value, err error) string 
 	if dt.Elapsed > 0 {
 		fmt.Fprintf(&b, " (%s)", dt.Elapsed.Round(time.Millisecond))
 	}
-	if err != nil {
+	switch {
+	case errors.Is(err, dsht.ErrNoStore):
+		// A node alone (or first in its cluster) has no one to tell: normal,
+		// not a failure worth alarming a volunteer reading the status page.
+		b.WriteString(": no other node to ask yet")
+	case err != nil:
 		b.WriteString(": failed")
 	}
 	return b.String()

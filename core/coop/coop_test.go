@@ -567,6 +567,9 @@ func TestLookupStep(t *testing.T) {
 	if got := lookupStep("put+get", &dsht.Trace{}, nil, errors.New("x")); got != "put+get: 0 values: failed" {
 		t.Errorf("got %q", got)
 	}
+	if got := lookupStep("put+get", &dsht.Trace{}, nil, fmt.Errorf("put: %w", dsht.ErrNoStore)); got != "put+get: 0 values: no other node to ask yet" {
+		t.Errorf("alone: got %q", got)
+	}
 }
 
 // A copy the caller cannot use (too old for this request, say) does not

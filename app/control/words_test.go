@@ -1,0 +1,50 @@
+package control
+
+import (
+	"fmt"
+	"testing"
+)
+
+func TestHealthOf(t *testing.T) {
+	p2p := func(reach string, relayed bool, peers int) *P2PStatus {
+		return &P2PStatus{Reachability: reach, Relayed: relayed, ConnectedPeers: peers}
+	}
+	room := CacheStatus{FreeBytes: 10 << 30, MinFreeBytes: 1 << 30, Storing: true}
+	for _, c := range []struct {
+		name string
+		st   Status
+		want Health
+	}{
+		{"public", Status{Cache: room, P2P: p2p("public", false, 4)}, Health{"Serving visitors", HealthOK}},
+		{"relayed", Status{Cache: room, P2P: p2p("private", true, 4)}, Health{"Not reachable from the Internet: serving through relays", HealthNote}},
+		{"private, no relay yet", Status{Cache: room, P2P: p2p("private", false, 4)}, Health{"Not reachable from the Internet: looking for a relay", HealthWarn}},
+		{"alone", Status{Cache: room, P2P: p2p("unknown", false, 0)}, Health{"Serving visitors; looking for other nodes", HealthNote}},
+		{"p2p off", Status{Cache: room}, Health{"Serving visitors on its own (peer-to-peer is off)", HealthNote}},
+		{"disk full", Status{Cache: CacheStatus{FreeBytes: 1, MinFreeBytes: 1 << 30, DiskNote: "disk nearly full"}, P2P: p2p("public", false, 4)},
+			Health{"Disk almost full: serving visitors without storing new copies", HealthWarn}},
+		{"free space unknown", Status{Cache: CacheStatus{FreeBytes: -1}, P2P: p2p("public", false, 4)}, Health{"Serving visitors", HealthOK}},
+	} {
+		if got := HealthOf(c.st); got != c.want {
+			t.Errorf("%s: %+v, want %+v", c.name, got, c.want)
+		}
+	}
+}
+
+// Peer IDs share their printable prefix; their names must not.
+func TestNodeNamesTellNodesApart(t *testing.T) {
+	seen := map[string]string{}
+	for i := 0; i < 50; i++ {
+		id := fmt.Sprintf("12D3KooWAbCdEfGh%04d", i)
+		n := NodeName(id)
+		if n != NodeName(id) {
+			t.Fatalf("NodeName(%q) is not stable", id)
+		}
+		if other, dup := seen[n]; dup {
+			t.Errorf("%s and %s are both named %s", other, id, n)
+		}
+		seen[n] = id
+	}
+	if NodeName("") != "unnamed node" {
+		t.Errorf("empty ID named %q", NodeName(""))
+	}
+}
