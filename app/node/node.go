@@ -196,6 +196,7 @@ func New(cfg config.Config, opts Options) (_ *Node, err error) {
 	n.metrics = prometheus.NewRegistry()
 	n.metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	n.metrics.MustRegister(newCollector(n))
+	n.metrics.MustRegister(networkCollector{n})
 	n.control = control.NewServer(n, n.token, promhttp.HandlerFor(n.metrics, promhttp.HandlerOpts{}), log)
 	n.registerControlAPI()
 	return n, nil
