@@ -38,9 +38,9 @@ func busyNode() control.Status {
 			{Level: 0, RoutingSize: 40}, {Level: 1, ClusterID: "a1b2c3d4e5f6", ClusterSize: 12, RoutingSize: 11}, {Level: 2, RoutingSize: 0},
 		}},
 		Recent: []control.Trace{
-			{Time: now, URL: "http://example.com.nyud.net:8080/a", Result: "HIT"},
-			{Time: now, URL: "http://example.com.nyud.net:8080/b", Result: "MISS"},
-			{Time: now, URL: "http://news.example.org.nyud.net:8080/", Result: "PEER"},
+			{Time: now, URL: "http://example.com/a", Result: "HIT"},
+			{Time: now, URL: "http://example.com/b", Result: "MISS"},
+			{Time: now, URL: "https://news.example.org/", Result: "PEER"},
 		},
 	}
 }
@@ -113,7 +113,7 @@ func TestSitesTabCountsRecentRequestsBySite(t *testing.T) {
 	test.NewTempWindow(t, v.Content())
 	v.Refresh(context.Background())
 	lines := strings.Split(v.sites.table.Text, "\n")
-	if len(lines) < 3 || !strings.Contains(lines[1], "example.com.nyud.net:8080") || !strings.Contains(lines[1], "66%") ||
+	if len(lines) < 3 || !strings.Contains(lines[1], "example.com ") || !strings.Contains(lines[1], "66%") ||
 		!strings.Contains(lines[2], "news.example.org") {
 		t.Errorf("sites table:\n%s", v.sites.table.Text)
 	}

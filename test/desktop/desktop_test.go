@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"fmt"
 	"image/png"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -142,7 +145,11 @@ func TestStatusPageInChromium(t *testing.T) {
 	chromium := need(t, "chromium", "chromium")
 	bin := coralBin(t)
 	p := startCoral(t, bin, nil, "serve", "-config", writeConfig(t))
-	st := p.status(t)
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "hello") }))
+	defer origin.Close()
+	visit(t, p, origin.URL, "/hello.txt")
+	visit(t, p, origin.URL, "/hello.txt")
+	st := p.waitStatus(t, "both visits on the status", func(st control.Status) bool { return st.Proxy.Hits == 1 && len(st.Recent) == 2 })
 	url := "http://" + p.Control + "/"
 	browse := func(extra ...string) []byte {
 		args := append([]string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -159,7 +166,8 @@ func TestStatusPageInChromium(t *testing.T) {
 		return out
 	}
 	dom := string(browse("--dump-dom"))
-	for _, want := range []string{control.NodeName(st.NodeID), control.HealthOf(st).Words, "Whole network"} {
+	for _, want := range []string{control.NodeName(st.NodeID), control.HealthOf(st).Words, "Whole network",
+		"fetched from the origin", "from this node's cache", "/hello.txt"} {
 		if !strings.Contains(dom, want) {
 			t.Errorf("rendered page lacks %q", want)
 		}
@@ -182,6 +190,22 @@ func TestStatusPageInChromium(t *testing.T) {
 		t.Errorf("screenshot reads:\n%s", text)
 	}
 	keepShot(t, shot, "status-page.png")
+}
+
+// visit GETs path from origin through the node's proxy.
+func visit(t *testing.T, p *proc, origin, path string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, "http://"+p.HTTP+path, nil)
+	req.Host = strings.Replace(strings.TrimPrefix(origin, "http://"), ":", ".", 1) + ".localhost"
+	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(b) != "hello" {
+		t.Fatalf("GET %s: %d %q", path, resp.StatusCode, b)
+	}
 }
 
 func hasAll(s string, words ...string) bool {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/coralcdn/coral/app/control"
 	"github.com/coralcdn/coral/test/cluster"
+	"github.com/coralcdn/coral/test/testkit"
 )
 
 // need fails the test unless the named program is installed.
@@ -52,6 +53,8 @@ listen = "127.0.0.1:0"
 listen = "127.0.0.1:0"
 [dns]
 listen = ""
+[cache]
+allow_private_origins = true
 [p2p]
 listen = ["/ip4/127.0.0.1/tcp/0"]
 mdns = false
@@ -69,12 +72,14 @@ type proc struct {
 	out     *cluster.LogBuffer
 	done    chan struct{}
 	exit    error
+	HTTP    string // host:port of the proxy
 	Control string // host:port of the control listener
 	Token   string // path of the control token file
 }
 
 var (
 	controlLine = regexp.MustCompile(`^\s+control\s{2,}http://(\S+)`)
+	proxyLine   = regexp.MustCompile(`^\s+proxy\s{2,}http://(\S+)`)
 	tokenLine   = regexp.MustCompile(`^\s+control token in (\S+)`)
 )
 
@@ -100,6 +105,9 @@ func startCoral(t *testing.T, bin string, env []string, args ...string) *proc {
 		for sc.Scan() {
 			line := sc.Text()
 			fmt.Fprintln(p.out, line)
+			if m := proxyLine.FindStringSubmatch(line); m != nil {
+				p.HTTP = m[1]
+			}
 			if m := controlLine.FindStringSubmatch(line); m != nil {
 				p.Control = m[1]
 			}
@@ -151,6 +159,18 @@ func (p *proc) status(t *testing.T) control.Status {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return st
+}
+
+// waitStatus polls the status until ok holds (a generous deadline, not a
+// timed assertion).
+func (p *proc) waitStatus(t *testing.T, what string, ok func(control.Status) bool) control.Status {
+	t.Helper()
+	var st control.Status
+	testkit.Eventually(t, 30*time.Second, what, func() bool {
+		st = p.status(t)
+		return ok(st)
+	})
 	return st
 }
 
