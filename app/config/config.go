@@ -83,6 +83,33 @@ type DNS struct {
 	// glue: the node answers for them and names them when it knows no
 	// live volunteer nameserver.
 	Nameservers []NameServer `toml:"nameservers"`
+	// Response rate limiting over UDP, as BIND's RRL: identical responses
+	// (same query name, type and kind) to one client network (IPv4 /24,
+	// IPv6 /56) per second; 0 turns the limiter off.
+	RRLResponsesPerSecond int `toml:"rrl_responses_per_second"`
+	// RRLBurst is how many identical responses may go out at once.
+	RRLBurst int `toml:"rrl_burst"`
+	// RRLSlip: every RRLSlip-th suppressed response is sent empty with TC,
+	// so a real resolver behind a flooded network retries over TCP; 0 never.
+	RRLSlip int `toml:"rrl_slip"`
+	// RRLTableSize is how many responses the limiter tracks at once.
+	RRLTableSize int `toml:"rrl_table_size"`
+}
+
+// validateRRL checks the rate limiter's keys.
+func (d DNS) validateRRL(bad func(key, format string, args ...any)) {
+	if d.RRLResponsesPerSecond < 0 || d.RRLResponsesPerSecond > 1_000_000 {
+		bad("dns.rrl_responses_per_second", "want 0 (off) to 1000000, got %d", d.RRLResponsesPerSecond)
+	}
+	if d.RRLResponsesPerSecond > 0 && (d.RRLBurst < 1 || d.RRLBurst > 1_000_000) {
+		bad("dns.rrl_burst", "want 1 to 1000000 responses, got %d", d.RRLBurst)
+	}
+	if d.RRLSlip < 0 || d.RRLSlip > 10 {
+		bad("dns.rrl_slip", "want 0 (never) to 10, as BIND's slip, got %d", d.RRLSlip)
+	}
+	if d.RRLTableSize < 1024 || d.RRLTableSize > 16<<20 {
+		bad("dns.rrl_table_size", "want 1024 to 16777216 tracked responses, got %d", d.RRLTableSize)
+	}
 }
 
 // NameServer is one nameserver of the parent zone's delegation.
@@ -195,7 +222,8 @@ func Default() Config {
 			MaxOriginFetches: 64,
 		},
 		Control: Control{Listen: "127.0.0.1:8081", TokenFile: "control.token"},
-		DNS:     DNS{Listen: "127.0.0.1:5354", Nameserver: "auto"},
+		DNS: DNS{Listen: "127.0.0.1:5354", Nameserver: "auto",
+			RRLResponsesPerSecond: 20, RRLBurst: 40, RRLSlip: 2, RRLTableSize: 65536},
 		Cache: Cache{
 			MaxBytes:       4 << 30,
 			MaxObjectBytes: 50 << 20,
@@ -335,6 +363,7 @@ func (c Config) Validate() error {
 	default:
 		bad("dns.nameserver", `want "auto", "yes" or "no", got %q`, c.DNS.Nameserver)
 	}
+	c.DNS.validateRRL(bad)
 	for i, ns := range c.DNS.Nameservers {
 		key := fmt.Sprintf("dns.nameservers[%d]", i)
 		name := strings.TrimSuffix(strings.ToLower(ns.Name), ".")

@@ -179,11 +179,12 @@ func New(cfg config.Config, opts Options) (_ *Node, err error) {
 	}
 	if cfg.DNS.Listen != "" {
 		n.dns, err = dnsserver.New(dnsserver.Config{
-			Zone:     cfg.Zone,
-			Listen:   cfg.DNS.Listen,
-			StaticNS: staticNS(cfg.DNS.Nameservers),
-			Self:     n.nodeID,
-			Logger:   log,
+			Zone:      cfg.Zone,
+			Listen:    cfg.DNS.Listen,
+			StaticNS:  staticNS(cfg.DNS.Nameservers),
+			Self:      n.nodeID,
+			RateLimit: rateLimit(cfg.DNS),
+			Logger:    log,
 		}, n.loc.dir, n.loc.dnsOptions()...)
 		if err != nil {
 			return nil, fmt.Errorf("node: dns: %w", err)
