@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/test"
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
@@ -255,6 +256,14 @@ func TestNothingCutOff(t *testing.T) {
 					t.Errorf("tab %s needs %v, more than the window's %v", tab.Text, min, DefaultSize)
 				}
 				img := w.Canvas().Capture()
+				// A scrolled area that must scroll hides part of the tab.
+				walk(tab.Content, func(o fyne.CanvasObject) {
+					if sc, ok := o.(*container.Scroll); ok {
+						if need, have := sc.Content.MinSize(), sc.Size(); need.Height > have.Height+1 || need.Width > have.Width+1 {
+							t.Errorf("tab %s: a scrolled area needs %v, shows %v", tab.Text, need, have)
+						}
+					}
+				})
 				if dir := os.Getenv("CORAL_GUI_SHOTS"); dir != "" {
 					f, err := os.Create(filepath.Join(dir, "gui-"+strings.ToLower(tab.Text)+"-"+th.name+".png"))
 					if err != nil {

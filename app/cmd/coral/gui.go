@@ -38,21 +38,24 @@ func runGUI(args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
+	if *attach == "" && *tokenFile != "" {
+		fmt.Fprintln(stderr, "coral gui: -token-file needs -attach")
+		return 2
+	}
+	var client *control.Client
+	if *attach != "" {
+		var err error
+		if client, err = attachClient(*attach, *tokenFile, *cfgPath); err != nil {
+			fmt.Fprintf(stderr, "coral gui: %v\n", err)
+			return 1
+		}
+	}
 	if err := gui.CheckDisplay(); err != nil {
 		fmt.Fprintf(stderr, "coral gui: %v; run `coral serve` for a headless node, or set DISPLAY\n", err)
 		return 1
 	}
-	if *attach == "" {
-		if *tokenFile != "" {
-			fmt.Fprintln(stderr, "coral gui: -token-file needs -attach")
-			return 2
-		}
+	if client == nil {
 		return runNode(fs.Args(), stdout, stderr, true, *cfgPath)
-	}
-	client, err := attachClient(*attach, *tokenFile, *cfgPath)
-	if err != nil {
-		fmt.Fprintf(stderr, "coral gui: %v\n", err)
-		return 1
 	}
 	if _, err := client.Status(context.Background()); err != nil {
 		fmt.Fprintf(stderr, "coral gui: cannot reach the node at %s: %v\n", *attach, err)
