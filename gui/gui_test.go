@@ -38,6 +38,8 @@ func busyNode() control.Status {
 		DSHT: &control.DSHTStatus{Levels: []control.LevelStatus{
 			{Level: 0, RoutingSize: 40}, {Level: 1, ClusterID: "a1b2c3d4e5f6", ClusterSize: 12, RoutingSize: 11}, {Level: 2, RoutingSize: 0},
 		}},
+		Events: []control.Event{{Time: now.Add(-time.Hour), Level: "warn", Component: "p2p",
+			Message: "created a new network secret: this node starts its own network; copy the file to every member"}},
 		Recent: []control.Trace{
 			{Time: now, URL: "http://example.com/a", Result: "HIT"},
 			{Time: now, URL: "http://example.com/b", Result: "MISS"},
@@ -101,7 +103,11 @@ func TestUnreachableNodeIsSaidAndLogged(t *testing.T) {
 	api.err = nil
 	v.Refresh(context.Background())
 	log := v.log.text.Text
-	for _, w := range []string{"Not reachable from the Internet", "Cannot reach the node: connection refused", "Reached the node again"} {
+	if n := strings.Count(log, "network secret"); n != 1 {
+		t.Errorf("the node's warning shown %d times", n)
+	}
+	for _, w := range []string{"Not reachable from the Internet", "Cannot reach the node: connection refused", "Reached the node again",
+		"Created a new network secret"} {
 		if !strings.Contains(log, w) {
 			t.Errorf("log lacks %q:\n%s", w, log)
 		}

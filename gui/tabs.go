@@ -120,12 +120,19 @@ func (t *sitesTab) show(st control.Status) {
 	t.table.SetText(b.String())
 }
 
-// logTab: what happened to the node, in words, newest first.
+// logTab: what happened to the node, in words, newest first: the node's
+// own warnings and what the window saw change.
 type logTab struct {
-	text    *widget.Label
-	events  []string
-	last    struct{ health, disk, err string }
-	content fyne.CanvasObject
+	text      *widget.Label
+	events    []logEvent
+	seenUntil time.Time // the newest node warning already shown
+	last      struct{ health, disk, err string }
+	content   fyne.CanvasObject
+}
+
+type logEvent struct {
+	at   time.Time
+	text string
 }
 
 const maxLogEvents = 200
@@ -149,6 +156,12 @@ func (l *logTab) observe(st control.Status, err error, now time.Time) {
 		l.add(now, "Reached the node again")
 		l.last.err = ""
 	}
+	for _, e := range st.Events {
+		if e.Time.After(l.seenUntil) {
+			l.add(e.Time, capitalise(e.Message))
+			l.seenUntil = e.Time
+		}
+	}
 	if h := control.HealthOf(st).Words; h != l.last.health {
 		l.add(now, h)
 		l.last.health = h
@@ -163,10 +176,22 @@ func (l *logTab) observe(st control.Status, err error, now time.Time) {
 	}
 }
 
-func (l *logTab) add(now time.Time, event string) {
-	l.events = append([]string{now.Format("15:04:05") + "  " + event}, l.events...)
+func (l *logTab) add(at time.Time, text string) {
+	l.events = append(l.events, logEvent{at, text})
+	sort.SliceStable(l.events, func(i, j int) bool { return l.events[i].at.After(l.events[j].at) })
 	if len(l.events) > maxLogEvents {
 		l.events = l.events[:maxLogEvents]
 	}
-	l.text.SetText(strings.Join(l.events, "\n"))
+	lines := make([]string, len(l.events))
+	for i, e := range l.events {
+		lines[i] = e.at.Local().Format("Jan 2 15:04:05") + "  " + e.text
+	}
+	l.text.SetText(strings.Join(lines, "\n"))
+}
+
+func capitalise(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
 }

@@ -41,6 +41,7 @@ type Status struct {
 	DSHT      *DSHTStatus   `json:"dsht,omitempty"`
 	DNS       *DNSStatus    `json:"dns,omitempty"`
 	Recent    []Trace       `json:"recent,omitempty"`
+	Events    []Event       `json:"events,omitempty"` // warnings since start, newest last
 }
 
 // Listen says where the node's listeners are bound.

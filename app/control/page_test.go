@@ -83,6 +83,7 @@ func TestStatusPageInWords(t *testing.T) {
 		Cache:  CacheStatus{FreeBytes: -1, Storing: true},
 		P2P:    &P2PStatus{PeerID: "12D3KooWQx9v1aZ3Fj8kP0LmN7tq", Reachability: "private", Relayed: true, RelayAddrs: []string{"/ip4/1.2.3.4/tcp/1/p2p-circuit"}, ConnectedPeers: 3},
 		DSHT:   &DSHTStatus{Levels: []LevelStatus{{Level: 0, RoutingSize: 3}, {Level: 1, ClusterID: "", ClusterSize: 1}, {Level: 2, ClusterID: "a1b2c3d4e5f6", ClusterSize: 4, RoutingSize: 3}}},
+		Events: []Event{{Level: "warn", Component: "p2p", Message: "created a new network secret"}},
 		Recent: []Trace{
 			{URL: "http://example.com/", Result: "MISS", Path: "lookup L2:0 L1:0 L0:0 (0s); put+get L0:0 (0s): no other node to ask yet; from origin"},
 			{URL: "http://example.com/", Result: "HIT", Path: "from cache"},
@@ -96,6 +97,7 @@ func TestStatusPageInWords(t *testing.T) {
 		"<code>whole network</code>", "<code>none yet</code>", "<code>a1b2c3d4e5f6</code>",
 		"Level 2 (nearby nodes): in a cluster of 4, knows 3",
 		"fetched from the origin", "from this node&#39;s cache",
+		"<h2>Warnings</h2>", "<td>p2p</td><td>created a new network secret</td>",
 	} {
 		if !strings.Contains(page, want) {
 			t.Errorf("page lacks %q", want)

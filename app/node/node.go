@@ -67,6 +67,7 @@ type Node struct {
 	loc     *locator // directory of live proxies, RTT meter and hints (dns.go)
 	control *control.Server
 	metrics *prometheus.Registry
+	events  *eventLog // warnings for the Log tab and the status page
 
 	httpLn, controlLn net.Listener
 	servers           []*http.Server
@@ -91,7 +92,9 @@ func New(cfg config.Config, opts Options) (_ *Node, err error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	n := &Node{cfg: cfg, log: log.With("component", "node"), parts: log, version: opts.Version, started: time.Now(),
+	events := &eventLog{}
+	log = slog.New(events.tee(log.Handler()))
+	n := &Node{cfg: cfg, log: log.With("component", "node"), parts: log, events: events, version: opts.Version, started: time.Now(),
 		headerTimeout: cmp.Or(opts.HeaderTimeout, defaultHeaderTimeout)}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	defer func() {
@@ -364,6 +367,7 @@ func (n *Node) Status(ctx context.Context) (control.Status, error) {
 		ds := n.dns.Stats()
 		st.DNS = dnsStatus(ds)
 	}
+	st.Events = n.events.list()
 	return st, nil
 }
 
