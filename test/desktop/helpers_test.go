@@ -20,6 +20,7 @@ import (
 	"github.com/coralcdn/coral/app/control"
 	"github.com/coralcdn/coral/test/cluster"
 	"github.com/coralcdn/coral/test/testkit"
+	"golang.org/x/image/draw"
 )
 
 // need fails the test unless the named program is installed.
@@ -242,10 +243,25 @@ func colours(img image.Image, limit int) int {
 	return len(seen)
 }
 
-// ocr reads the text in a PNG with tesseract.
+// ocr reads the text in a PNG with tesseract, from a copy scaled up three
+// times: screen text is small for OCR, and misreads it now and then at 1×.
 func ocr(t *testing.T, pngPath string) string {
 	t.Helper()
-	out, err := exec.Command(need(t, "tesseract", "tesseract-ocr"), pngPath, "-").Output()
+	f, err := os.Open(pngPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := png.Decode(f)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := img.Bounds()
+	big := image.NewGray(image.Rect(0, 0, 3*b.Dx(), 3*b.Dy()))
+	draw.CatmullRom.Scale(big, big.Bounds(), img, b, draw.Src, nil)
+	scaled := filepath.Join(t.TempDir(), "ocr.png")
+	writePNG(t, scaled, big)
+	out, err := exec.Command(need(t, "tesseract", "tesseract-ocr"), scaled, "-").Output()
 	if err != nil {
 		t.Fatalf("tesseract: %v", err)
 	}
