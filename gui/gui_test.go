@@ -252,11 +252,34 @@ func TestNothingCutOff(t *testing.T) {
 		t.Run(th.name, func(t *testing.T) {
 			test.NewTempApp(t)
 			test.ApplyTheme(t, th.theme)
-			v := NewView(&fakeAPI{st: busyNode()}, Info{ControlURL: "http://127.0.0.1:8081", Autostart: Autostart{Dir: t.TempDir()}})
+			node := newFakeNode()
+			node.settings["bandwidth"].(map[string]any)["schedule"] = []any{
+				map[string]any{"days": []any{"mon", "tue", "wed", "thu", "fri"}, "from": "08:00", "to": "18:00", "upload": "1MiB/s"},
+				map[string]any{"days": []any{"sat", "sun"}, "from": "00:00", "to": "24:00", "upload": "off"},
+			}
+			node.settings["sites"] = []any{map[string]any{"host": "www.example.com", "weight": 2.0}, map[string]any{"host": "news.example.org", "weight": 1.0}}
+			v := NewView(node, Info{ControlURL: "http://127.0.0.1:8081", Autostart: Autostart{Dir: t.TempDir()}})
 			w := test.NewTempWindow(t, v.Content())
+			v.SetWindow(w)
 			w.Resize(DefaultSize)
 			v.Refresh(context.Background())
 			for i, tab := range v.tabs.Items {
+				v.tabs.SelectIndex(i)
+				for _, inner := range innerTabs(tab.Content) {
+					shot := func() {}
+					if dir := os.Getenv("CORAL_GUI_SHOTS"); dir != "" {
+						shot = func() {
+							f, _ := os.Create(filepath.Join(dir, "gui-settings-"+strings.ReplaceAll(strings.ToLower(inner.Text), " ", "-")+"-"+th.name+".png"))
+							png.Encode(f, w.Canvas().Capture())
+							f.Close()
+						}
+					}
+					inner.tabs.Select(inner.TabItem)
+					if need, have := inner.Content.MinSize(), inner.Content.Size(); need.Height > have.Height+1 || need.Width > have.Width+1 {
+						t.Errorf("tab %s/%s needs %v, shows %v", tab.Text, inner.Text, need, have)
+					}
+					shot()
+				}
 				v.tabs.SelectIndex(i)
 				if min := tab.Content.MinSize(); min.Width > DefaultSize.Width || min.Height > DefaultSize.Height-40 {
 					t.Errorf("tab %s needs %v, more than the window's %v", tab.Text, min, DefaultSize)
@@ -281,6 +304,24 @@ func TestNothingCutOff(t *testing.T) {
 			}
 		})
 	}
+}
+
+type innerTab struct {
+	*container.TabItem
+	tabs *container.AppTabs
+}
+
+// innerTabs are the tabs within a tab (Settings has some).
+func innerTabs(o fyne.CanvasObject) []innerTab {
+	var out []innerTab
+	walk(o, func(obj fyne.CanvasObject) {
+		if at, ok := obj.(*container.AppTabs); ok {
+			for _, it := range at.Items {
+				out = append(out, innerTab{it, at})
+			}
+		}
+	})
+	return out
 }
 
 func findDialogButton(t *testing.T, c fyne.Canvas, text string) *widget.Button {

@@ -1,6 +1,8 @@
 package gui
 
 import (
+	"context"
+
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/dialog"
 	"fyne.io/fyne/v2/driver/desktop"
@@ -23,12 +25,15 @@ type shell struct {
 	hasTray bool
 	info    Info
 	quit    func() // ends the app; Run returns and the caller closes the node cleanly
+	menu    *fyne.Menu
+	pause   *fyne.MenuItem
 }
 
 func newShell(a fyne.App, api control.API, info Info, hasTray bool) *shell {
 	d := &shell{app: a, view: NewView(api, info), hasTray: hasTray, info: info, quit: a.Quit}
 	d.win = a.NewWindow("Coral")
 	d.win.SetContent(d.view.Content())
+	d.view.SetWindow(d.win)
 	d.win.Resize(DefaultSize)
 	d.win.SetMaster()
 	if da, ok := a.(desktop.App); ok && hasTray && !info.Attached {
@@ -43,14 +48,37 @@ func newShell(a fyne.App, api control.API, info Info, hasTray bool) *shell {
 func (d *shell) trayMenu() *fyne.Menu {
 	open := fyne.NewMenuItem("Open Coral", d.showWindow)
 	page := fyne.NewMenuItem("Open status page", func() { d.view.openStatusPage() })
-	pause := fyne.NewMenuItem("Pause serving", nil)
-	// Pausing needs the node's settings API; until it exists the item
-	// says so rather than pretending.
-	pause.Disabled = true
-	pause.Label = "Pause serving (not supported by this node yet)"
+	d.pause = fyne.NewMenuItem("Pause serving", d.togglePause)
+	if d.view.budget != nil {
+		d.view.budget.onPaused = d.showPaused
+	} else {
+		// Pausing needs the node's settings API: say so rather than pretend.
+		d.pause.Disabled = true
+		d.pause.Label = "Pause serving (not supported by this node)"
+	}
 	quit := fyne.NewMenuItem("Quit Coral (stops the node)", func() { d.quit() })
 	quit.IsQuit = true
-	return fyne.NewMenu("Coral", open, page, fyne.NewMenuItemSeparator(), pause, fyne.NewMenuItemSeparator(), quit)
+	d.menu = fyne.NewMenu("Coral", open, page, fyne.NewMenuItemSeparator(), d.pause, fyne.NewMenuItemSeparator(), quit)
+	return d.menu
+}
+
+// togglePause pauses or resumes serving through the settings API and
+// names the next action in the menu.
+func (d *shell) togglePause() {
+	b := d.view.budget
+	if err := b.setPaused(context.Background(), !b.loaded.Paused); err != nil {
+		d.app.SendNotification(fyne.NewNotification("Coral", "Could not change pausing: "+err.Error()))
+		return
+	}
+}
+
+// showPaused names the tray's next action after the node's state.
+func (d *shell) showPaused(paused bool) {
+	if d.pause == nil {
+		return
+	}
+	d.pause.Label = map[bool]string{true: "Resume serving", false: "Pause serving"}[paused]
+	d.menu.Refresh()
 }
 
 func (d *shell) showWindow() {

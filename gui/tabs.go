@@ -13,19 +13,20 @@ import (
 	"github.com/coralcdn/coral/app/control"
 )
 
-// settingsTab: what the volunteer can set from this window.
+// settingsTab: what the volunteer can set from this window, in inner
+// tabs so that none has to scroll.
 type settingsTab struct {
 	autostart           Autostart
+	budget              *budgetForm // nil: the node has no settings API
 	login               *widget.Check
 	loginErr            *widget.Label
 	network, peerID, at *widget.Label
 	content             fyne.CanvasObject
 }
 
-func newSettingsTab(info Info) *settingsTab {
-	s := &settingsTab{autostart: info.Autostart, loginErr: wrapped(""),
+func newSettingsTab(info Info, budget *budgetForm) *settingsTab {
+	s := &settingsTab{autostart: info.Autostart, budget: budget, loginErr: errLabel(),
 		network: wrapped(""), peerID: wrapped(""), at: wrapped("")}
-	s.loginErr.Importance = widget.DangerImportance
 	s.login = widget.NewCheck("Start Coral when I log in", s.setLogin)
 	if s.autostart.Dir == "" {
 		s.login.Disable()
@@ -36,12 +37,18 @@ func newSettingsTab(info Info) *settingsTab {
 	if info.Attached {
 		s.at.SetText("This window is attached to a node running elsewhere: " + info.ControlURL)
 	}
-	s.content = container.NewVScroll(container.NewVBox(
-		heading("Start at login"), s.login, s.loginErr,
-		heading("Network"), s.network, s.peerID, s.at,
-		heading("Bandwidth, schedule and quota"),
-		wrapped("Upload and download caps, the weekly schedule and the monthly quota are set in the config file "+
-			"(README: Configuration) until this node offers the settings API."),
+	computer := container.NewVBox(heading("Start at login"), s.login, s.loginErr,
+		heading("Network"), s.network, s.peerID, s.at)
+	if budget == nil {
+		s.content = container.NewVBox(computer, heading("Bandwidth, schedule and quota"),
+			wrapped("This node does not offer live settings: set caps, the schedule and the quota in its config file."))
+		return s
+	}
+	s.content = container.NewBorder(nil, budget.applyBar, nil, nil, container.NewAppTabs(
+		container.NewTabItem("Bandwidth", budget.bandwidth),
+		container.NewTabItem("Schedule", budget.schedule),
+		container.NewTabItem("Site weights", budget.weights),
+		container.NewTabItem("This computer", computer),
 	))
 	return s
 }

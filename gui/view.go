@@ -16,19 +16,26 @@ type View struct {
 	info     Info
 	openPage func() error // nil: no status page to open
 
+	win      fyne.Window // for dialogs
+	budget   *budgetForm // nil: the node has no settings API
 	tabs     *container.AppTabs
 	overview *overviewTab
 	settings *settingsTab
 	sites    *sitesTab
 	log      *logTab
 	content  fyne.CanvasObject
+
+	settingsLoaded bool
 }
 
 // NewView builds the tabs; call Refresh or Follow to fill them.
 func NewView(api control.API, info Info) *View {
 	v := &View{api: api, info: info}
 	v.overview = newOverviewTab(v.openStatusPage)
-	v.settings = newSettingsTab(info)
+	if sa, ok := api.(settingsAPI); ok {
+		v.budget = newBudgetForm(sa, func() fyne.Window { return v.win })
+	}
+	v.settings = newSettingsTab(info, v.budget)
 	v.sites = newSitesTab()
 	v.log = newLogTab()
 	v.tabs = container.NewAppTabs(
@@ -44,10 +51,14 @@ func NewView(api control.API, info Info) *View {
 // Content is the root widget.
 func (v *View) Content() fyne.CanvasObject { return v.content }
 
+// SetWindow names the window the view is in, for its dialogs.
+func (v *View) SetWindow(w fyne.Window) { v.win = w }
+
 // Follow refreshes the view every interval until ctx ends.
 func (v *View) Follow(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
+	v.loadSettings(ctx, fyne.Do)
 	for {
 		st, err := v.api.Status(ctx)
 		if ctx.Err() != nil {
@@ -62,10 +73,31 @@ func (v *View) Follow(ctx context.Context, every time.Duration) {
 	}
 }
 
-// Refresh fetches the status once and shows it (call on the UI goroutine).
+// Refresh fetches the status (and the settings, the first time) and shows
+// them; call it on the UI goroutine.
 func (v *View) Refresh(ctx context.Context) {
+	if v.budget != nil && !v.settingsLoaded {
+		v.loadSettings(ctx, func(f func()) { f() })
+	}
 	st, err := v.api.Status(ctx)
 	v.show(st, err, time.Now())
+}
+
+// loadSettings reads the node's live settings into the Settings tab; do
+// runs the UI part on the UI goroutine.
+func (v *View) loadSettings(ctx context.Context, do func(func())) {
+	if v.budget == nil {
+		return
+	}
+	doc, err := v.budget.fetch(ctx)
+	do(func() {
+		if err != nil {
+			v.budget.general.SetText("Cannot read the node's settings: " + err.Error())
+			return
+		}
+		v.budget.show(doc)
+		v.settingsLoaded = true
+	})
 }
 
 func (v *View) show(st control.Status, err error, now time.Time) {
