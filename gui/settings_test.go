@@ -26,7 +26,9 @@ func newFakeNode() *fakeNode {
 	return &fakeNode{fakeAPI: fakeAPI{st: busyNode()}, settings: s}
 }
 
-func (f *fakeNode) Settings(context.Context) (json.RawMessage, error) { return json.Marshal(f.settings) }
+func (f *fakeNode) Settings(context.Context) (json.RawMessage, error) {
+	return json.Marshal(f.settings)
+}
 
 func (f *fakeNode) UpdateSettings(_ context.Context, patch json.RawMessage) (json.RawMessage, error) {
 	f.patches = append(f.patches, string(patch))
