@@ -258,3 +258,47 @@ func TestTrayPausesAndResumes(t *testing.T) {
 }
 
 var _ control.API = (*fakeNode)(nil)
+
+// fakeMember is a node that shares and joins networks.
+type fakeMember struct {
+	fakeNode
+	joined []string
+}
+
+func (f *fakeMember) Invite(context.Context) (string, error) { return "coral1-INVITE-CODE", nil }
+
+func (f *fakeMember) Join(_ context.Context, code string) (string, error) {
+	if !strings.HasPrefix(code, "coral1-") {
+		return "", fmt.Errorf("control: /api/join: not an invite code")
+	}
+	f.joined = append(f.joined, code)
+	return "joined: restart the node to use the new network", nil
+}
+
+func TestInviteCodeShownAndJoined(t *testing.T) {
+	test.NewTempApp(t)
+	node := &fakeMember{fakeNode: *newFakeNode()}
+	v := NewView(node, Info{})
+	v.SetWindow(test.NewTempWindow(t, v.Content()))
+	n := v.network
+	if n == nil {
+		t.Fatal("no network box for a node that shares networks")
+	}
+	if n.code.Text != "" {
+		t.Fatal("the code is shown before anyone asked")
+	}
+	test.Tap(n.show)
+	if n.code.Text != "coral1-INVITE-CODE" {
+		t.Errorf("code shown %q", n.code.Text)
+	}
+	n.paste.SetText("garbage")
+	test.Tap(n.join)
+	if !strings.Contains(n.err.Text, "not an invite code") || len(node.joined) != 0 {
+		t.Errorf("bad code: message %q, joined %v", n.err.Text, node.joined)
+	}
+	n.paste.SetText("  coral1-OTHER  ")
+	test.Tap(n.join)
+	if len(node.joined) != 1 || node.joined[0] != "coral1-OTHER" || !strings.Contains(n.msg.Text, "restart") || n.err.Text != "" {
+		t.Errorf("good code: joined %v, message %q, error %q", node.joined, n.msg.Text, n.err.Text)
+	}
+}

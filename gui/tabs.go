@@ -24,7 +24,7 @@ type settingsTab struct {
 	content             fyne.CanvasObject
 }
 
-func newSettingsTab(info Info, budget *budgetForm) *settingsTab {
+func newSettingsTab(info Info, budget *budgetForm, network *networkBox) *settingsTab {
 	s := &settingsTab{autostart: info.Autostart, budget: budget, loginErr: errLabel(),
 		network: wrapped(""), peerID: wrapped(""), at: wrapped("")}
 	s.login = widget.NewCheck("Start Coral when I log in", s.setLogin)
@@ -39,6 +39,9 @@ func newSettingsTab(info Info, budget *budgetForm) *settingsTab {
 	}
 	computer := container.NewVBox(heading("Start at login"), s.login, s.loginErr,
 		heading("Network"), s.network, s.peerID, s.at)
+	if network != nil {
+		computer.Add(network.content)
+	}
 	if budget == nil {
 		s.content = container.NewVBox(computer, heading("Bandwidth, schedule and quota"),
 			wrapped("This node does not offer live settings: set caps, the schedule and the quota in its config file."))

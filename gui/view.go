@@ -18,6 +18,7 @@ type View struct {
 
 	win      fyne.Window // for dialogs
 	budget   *budgetForm // nil: the node has no settings API
+	network  *networkBox // nil: the node cannot share or join networks
 	tabs     *container.AppTabs
 	overview *overviewTab
 	settings *settingsTab
@@ -35,7 +36,10 @@ func NewView(api control.API, info Info) *View {
 	if sa, ok := api.(settingsAPI); ok {
 		v.budget = newBudgetForm(sa, func() fyne.Window { return v.win })
 	}
-	v.settings = newSettingsTab(info, v.budget)
+	if na, ok := api.(networkAPI); ok {
+		v.network = newNetworkBox(na)
+	}
+	v.settings = newSettingsTab(info, v.budget, v.network)
 	v.sites = newSitesTab()
 	v.log = newLogTab()
 	v.tabs = container.NewAppTabs(
