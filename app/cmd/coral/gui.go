@@ -87,6 +87,15 @@ func attachClient(rawURL, tokenFile, cfgPath string) (*control.Client, error) {
 	return &control.Client{BaseURL: strings.TrimRight(rawURL, "/"), Token: strings.TrimSpace(string(b))}, nil
 }
 
+// localClient is how the window of an in-process node talks to it: over
+// its control listener, like a window attached from elsewhere, so that both
+// have every part of the control API (settings, usage, invites) and the
+// same token check.
+func localClient(controlAddr string, cfg config.Config) *control.Client {
+	tok, _ := os.ReadFile(cfg.Path(cfg.Control.TokenFile)) // the node created it at start
+	return &control.Client{BaseURL: "http://" + controlAddr, Token: strings.TrimSpace(string(tok))}
+}
+
 // guiInfo is what the window of an in-process node needs.
 func guiInfo(controlAddr, cfgPath string) gui.Info {
 	info := gui.Info{ControlURL: "http://" + controlAddr}

@@ -95,7 +95,7 @@ func runNode(args []string, stdout, stderr io.Writer, withGUI bool, cfgPath stri
 	}
 	printListeners(stdout, n, cfg)
 	if withGUI {
-		gui.Run(ctx, n, guiInfo(n.Addrs().Control, cfgPath))
+		gui.Run(ctx, localClient(n.Addrs().Control, cfg), guiInfo(n.Addrs().Control, cfgPath))
 		stop()
 	} else {
 		<-ctx.Done()
