@@ -397,9 +397,8 @@ func lookupStep(op string, dt *dsht.Trace, vals []dsht.Value, err error) string 
 	}
 	switch {
 	case errors.Is(err, dsht.ErrNoStore):
-		// A node alone (or first in its cluster) has no one to tell: normal,
-		// not a failure worth alarming a volunteer reading the status page.
-		b.WriteString(": no other node to ask yet")
+		// A node alone in the network, or the first to ask: normal.
+		b.WriteString(": no other node yet")
 	case err != nil:
 		b.WriteString(": failed")
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -30,13 +29,12 @@ func displayOrSay(stderr io.Writer) bool {
 // runGUI is `coral gui`: a node with its window, or with -attach only the
 // window, driving a node that runs elsewhere through its control API.
 func runGUI(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("coral gui", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("coral gui", stdout, stderr)
 	cfgPath := fs.String("config", "", "path to the TOML config file (default: built-in defaults)")
 	attach := fs.String("attach", "", "control URL of a running node to show instead of starting one, e.g. http://127.0.0.1:8081")
 	tokenFile := fs.String("token-file", "", "with -attach: the node's control token file (default: the config's [control] token_file)")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, done := parseFlags(fs, args); done {
+		return code
 	}
 	if *attach == "" && *tokenFile != "" {
 		fmt.Fprintln(stderr, "coral gui: -token-file needs -attach")
