@@ -31,6 +31,8 @@ func (l HealthLevel) String() string {
 // serving, and if not fully, why.
 func HealthOf(st Status) Health {
 	switch {
+	case st.RunState != nil && st.RunState.Why != "":
+		return Health{"Not serving: " + st.RunState.Why, HealthWarn}
 	case st.Cache.DiskNote != "" || (!st.Cache.Storing && st.Cache.FreeBytes >= 0 && st.Cache.MinFreeBytes > 0):
 		return Health{"Disk almost full: serving visitors without storing new copies", HealthWarn}
 	case st.P2P == nil:

@@ -22,6 +22,9 @@ func TestHealthOf(t *testing.T) {
 		{"p2p off", Status{Cache: room}, Health{"Serving visitors on its own (peer-to-peer is off)", HealthNote}},
 		{"disk full", Status{Cache: CacheStatus{FreeBytes: 1, MinFreeBytes: 1 << 30, DiskNote: "disk nearly full"}, P2P: p2p("public", false, 4)},
 			Health{"Disk almost full: serving visitors without storing new copies", HealthWarn}},
+		{"paused by the operator", Status{Cache: room, P2P: p2p("public", false, 4), RunState: &RunState{Why: "paused by the network's operator", Serving: map[string]bool{"proxy": false}}},
+			Health{"Not serving: paused by the network's operator", HealthWarn}},
+		{"run state, all serving", Status{Cache: room, P2P: p2p("public", false, 4), RunState: &RunState{Serving: map[string]bool{"proxy": true}}}, Health{"Serving visitors", HealthOK}},
 		{"free space unknown", Status{Cache: CacheStatus{FreeBytes: -1}, P2P: p2p("public", false, 4)}, Health{"Serving visitors", HealthOK}},
 	} {
 		if got := HealthOf(c.st); got != c.want {
