@@ -62,8 +62,8 @@ func TestOverviewSaysHealthInWords(t *testing.T) {
 		more   []string
 	}{
 		{"relayed", busyNode(), "Not reachable from the Internet: serving through relays",
-			[]string{"Connected to 5 other nodes, reached by visitors through 1 relay", "in a cluster of 12", "Level 2 (nearby nodes): no cluster yet", "1,042 requests", "3.0 GiB sent"}},
-		{"public", public, "Serving visitors", []string{"Whole network: knows 40 nodes"}},
+			[]string{"Connected to 5 other nodes, reached by visitors through 1 relay", "region: cluster of 12", "nearby: no cluster yet", "1,042 requests", "3.0 GiB sent"}},
+		{"public", public, "Serving visitors", []string{"whole network: 40 known"}},
 		{"disk full", diskFull, "Disk almost full", nil},
 		{"alone", alone, "peer-to-peer is off", []string{"Peer-to-peer is off: this node works alone"}},
 	} {
@@ -76,7 +76,7 @@ func TestOverviewSaysHealthInWords(t *testing.T) {
 			if !strings.Contains(o.health.Text, c.health) {
 				t.Errorf("health %q, want %q", o.health.Text, c.health)
 			}
-			all := strings.Join([]string{o.name.Text, o.peers.Text, o.clusters.Text, o.visitors.Text, o.sources.Text}, "\n")
+			all := strings.Join([]string{o.name.Text, o.peers.Text, o.clusters.Text, o.visitors.Text}, "\n")
 			for _, w := range c.more {
 				if !strings.Contains(all, w) {
 					t.Errorf("overview lacks %q:\n%s", w, all)
@@ -263,6 +263,12 @@ func TestNothingCutOff(t *testing.T) {
 			v.SetWindow(w)
 			w.Resize(DefaultSize)
 			v.Refresh(context.Background())
+			now := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+			var pts []usagePoint
+			for i := 0; i < 12; i++ {
+				pts = append(pts, usagePoint{start: now.Add(time.Duration(i-12) * 5 * time.Minute), sent: int64(i%5+1) * 200 << 20, received: int64(i%3+1) * 40 << 20})
+			}
+			v.overview.showUsage("Now: up 1.2 MiB/s, down 300 KiB/s · this month 40 GiB of 300 GiB (13 %), resets Jan 1", pts, 5*time.Minute, now.Add(-time.Hour), now)
 			for i, tab := range v.tabs.Items {
 				v.tabs.SelectIndex(i)
 				for _, inner := range innerTabs(tab.Content) {

@@ -17,31 +17,49 @@ import (
 
 // overviewTab: is the node well, who is it, what did it serve.
 type overviewTab struct {
-	health, name, peers, clusters, visitors, sources, cacheText, errText, pageErr *widget.Label
+	health, name, peers, clusters, visitors, cacheText, errText, pageErr *widget.Label
 	cache                                                                         *meter
-	content                                                                       fyne.CanvasObject
+	// traffic shows the node's usage buckets when it keeps them.
+	traffic     *fyne.Container
+	trafficText *widget.Label
+	graph       *usageGraph
+	period      *widget.RadioGroup
+	content     fyne.CanvasObject
 }
+
+// Graph periods.
+const (
+	periodHour = "Last hour"
+	periodDay  = "Last 24 hours"
+)
 
 func newOverviewTab(openPage func()) *overviewTab {
 	o := &overviewTab{
 		health: widget.NewLabelWithStyle("Connecting to the node…", fyne.TextAlignLeading, fyne.TextStyle{Bold: true}),
 		name:   widget.NewLabel(""), peers: widget.NewLabel(""), clusters: widget.NewLabel(""),
-		visitors: widget.NewLabel(""), sources: widget.NewLabel(""), cacheText: widget.NewLabel(""),
+		visitors: widget.NewLabel(""), cacheText: widget.NewLabel(""),
 		errText: wrapped(""), pageErr: wrapped(""), cache: newMeter(),
+		trafficText: widget.NewLabel(""), graph: newUsageGraph(),
 	}
 	o.health.SizeName = theme.SizeNameSubHeadingText
 	o.errText.Importance = widget.DangerImportance
 	o.errText.Hide()
 	o.pageErr.Importance = widget.DangerImportance
+	o.period = widget.NewRadioGroup([]string{periodHour, periodDay}, nil)
+	o.period.Horizontal = true
+	o.period.Selected = periodHour
+	o.traffic = container.NewVBox(heading("Traffic"), o.trafficText, o.graph, o.period)
+	o.traffic.Hide()
 	open := widget.NewButtonWithIcon("Open status page", theme.ComputerIcon(), openPage)
+	o.pageErr.Hide()
 	o.content = container.NewBorder(
-		container.NewVBox(o.health, o.name, o.errText, widget.NewSeparator()),
-		container.NewVBox(widget.NewSeparator(), container.NewHBox(open), o.pageErr),
-		nil, nil,
+		container.NewVBox(o.health, container.NewBorder(nil, nil, nil, open, o.name), o.pageErr, o.errText, widget.NewSeparator()),
+		nil, nil, nil,
 		container.NewVScroll(container.NewVBox(
 			heading("Network"), o.peers, o.clusters,
-			heading("Visitors"), o.visitors, o.sources,
-			heading("Cache"), o.cache, o.cacheText,
+			o.traffic,
+			heading("Visitors"), o.visitors,
+			heading("Cache"), container.NewBorder(nil, nil, nil, o.cacheText, o.cache),
 		)),
 	)
 	return o
@@ -66,9 +84,8 @@ func (o *overviewTab) show(st control.Status, err error) {
 	o.peers.SetText(control.PeersInWords(st))
 	o.clusters.SetText(clustersInWords(st))
 	p := st.Proxy
-	o.visitors.SetText(fmt.Sprintf("%s %s since start, %s sent to visitors", humanize.Comma(p.Requests),
-		plural(p.Requests, "request", "requests"), humanize.IBytes(uint64(p.BytesServed))))
-	o.sources.SetText(fmt.Sprintf("%d from this node's cache, %d fetched from other nodes, %d from the origin site",
+	o.visitors.SetText(fmt.Sprintf("%s %s since start, %s sent: %d from this node's cache, %d from other nodes, %d from origin sites",
+		humanize.Comma(p.Requests), plural(p.Requests, "request", "requests"), humanize.IBytes(uint64(p.BytesServed)),
 		p.Hits+p.Revalidated+p.Stale, p.Peer, p.Misses))
 	frac := 0.0
 	if st.Cache.MaxBytes > 0 {
@@ -81,15 +98,29 @@ func (o *overviewTab) show(st control.Status, err error) {
 	o.content.Refresh()
 }
 
+// clustersInWords is one line over the DSHT levels, e.g. "Clusters: region
+// 12 nodes · nearby: none yet · the whole network: 40 known".
 func clustersInWords(st control.Status) string {
 	if st.DSHT == nil {
 		return ""
 	}
-	var lines []string
-	for _, l := range st.DSHT.Levels {
-		lines = append(lines, control.ClusterWords(l))
+	var parts []string
+	for i := len(st.DSHT.Levels) - 1; i >= 0; i-- {
+		l := st.DSHT.Levels[i]
+		scope := map[int]string{0: "whole network", 1: "region"}[l.Level]
+		if scope == "" {
+			scope = "nearby"
+		}
+		switch {
+		case l.Level == 0:
+			parts = append(parts, fmt.Sprintf("%s: %d known", scope, l.RoutingSize))
+		case l.ClusterID == "" || l.ClusterSize <= 1:
+			parts = append(parts, scope+": no cluster yet")
+		default:
+			parts = append(parts, fmt.Sprintf("%s: cluster of %d", scope, l.ClusterSize))
+		}
 	}
-	return strings.Join(lines, "\n")
+	return "Clusters: " + strings.Join(parts, " · ")
 }
 
 func humanDuration(d time.Duration) string {
@@ -162,3 +193,12 @@ func (r *meterRenderer) Refresh() {
 
 func (r *meterRenderer) Objects() []fyne.CanvasObject { return []fyne.CanvasObject{r.track, r.fill} }
 func (r *meterRenderer) Destroy()                     {}
+
+// showUsage fills the Traffic section: text says rates and totals, the
+// graph the buckets over [since, now].
+func (o *overviewTab) showUsage(text string, points []usagePoint, bucket time.Duration, since, now time.Time) {
+	o.trafficText.SetText(text)
+	o.graph.Set(points, bucket, since, now)
+	o.traffic.Show()
+	o.content.Refresh()
+}

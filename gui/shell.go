@@ -11,7 +11,7 @@ import (
 
 // DefaultSize fits every tab without cutting anything off (checked by
 // TestNothingCutOff at this size in both themes).
-var DefaultSize = fyne.NewSize(760, 620)
+var DefaultSize = fyne.NewSize(780, 660)
 
 // prefToldHidden records that the volunteer was told, once, that closing
 // the window leaves the node running.

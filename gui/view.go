@@ -2,6 +2,7 @@ package gui
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"fyne.io/fyne/v2"
@@ -117,15 +118,23 @@ func (v *View) show(st control.Status, err error, now time.Time) {
 // openStatusPage opens the status page in the browser and says so when
 // that fails, with the address to open by hand.
 func (v *View) openStatusPage() {
+	e := v.overview.pageErr
+	switch err := v.openPageErr(); {
+	case err != nil:
+		e.SetText("Could not open a browser (" + err.Error() + "): open " + v.info.ControlURL + " yourself.")
+		e.Show()
+	default:
+		e.SetText("")
+		e.Hide()
+	}
+	v.overview.content.Refresh()
+}
+
+func (v *View) openPageErr() error {
 	if v.openPage == nil {
-		v.overview.pageErr.SetText("This window has no status page address.")
-		return
+		return errors.New("this window has no status page address")
 	}
-	if err := v.openPage(); err != nil {
-		v.overview.pageErr.SetText("Could not open a browser (" + err.Error() + "): open " + v.info.ControlURL + " yourself.")
-		return
-	}
-	v.overview.pageErr.SetText("")
+	return v.openPage()
 }
 
 func heading(s string) *widget.Label {
