@@ -18,7 +18,7 @@ import (
 // overviewTab: is the node well, who is it, what did it serve.
 type overviewTab struct {
 	health, name, peers, clusters, visitors, cacheText, errText, pageErr *widget.Label
-	cache                                                                         *meter
+	cache                                                                *meter
 	// traffic shows the node's usage buckets when it keeps them.
 	traffic     *fyne.Container
 	trafficText *widget.Label
