@@ -117,7 +117,7 @@ func TestRealWindowUnderXvfb(t *testing.T) {
 				return hasAll(text, "Overview", "Settings", "Sites", "Log", "Serving visitors") &&
 					strings.Contains(ocrFold(text), ocrFold(name))
 			})
-			keepShot(t, shot, "window-"+c.name+".png")
+			keepShot(t, shot, "window-"+strings.ReplaceAll(c.name, " ", "-")+".png")
 			gui.stop(t)
 		})
 	}
