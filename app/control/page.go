@@ -16,6 +16,7 @@ import (
 var pageTemplate = template.Must(template.New("status.html").Funcs(template.FuncMap{
 	"mul":          func(a, b int) int { return a * b },
 	"clusterLabel": ClusterLabel,
+	"bytes":        func(n int64) string { return humanize.IBytes(uint64(max(n, 0))) },
 	"clusterWords": ClusterWords,
 	"resultWords":  resultWords,
 }).ParseFS(assets.Web, "web/status.html"))
@@ -86,6 +87,32 @@ type pageData struct {
 	BytesServed   string
 	DiskFree      string // "" when unknown
 	DiskMinFree   string
+	Traffic       string        // TrafficWords; "" without a budget
+	HourGraph     template.HTML // usage graphs; "" without usage buckets
+	DayGraph      template.HTML
+	Sites         []SiteRow
+}
+
+// addUsage fills the traffic words, the graphs and the month's sites from
+// the budget and, when the node keeps them, its usage buckets.
+func (d *pageData) addUsage(api API, now time.Time) {
+	today := int64(-1)
+	if u, ok := api.(UsageAPI); ok {
+		day := u.Usage("", now.Add(-24*time.Hour))
+		d.HourGraph = usageSVG("upload and download, last hour", usagePoints(day), 5*time.Minute, now.Add(-time.Hour), now)
+		d.DayGraph = usageSVG("upload and download, last 24 hours", usagePoints(day), 5*time.Minute, now.Add(-24*time.Hour), now)
+		today = SentSince(day, Midnight(now))
+	}
+	d.Traffic = TrafficWords(d.S.Budget, today)
+	d.Sites = SiteRows(d.S.Budget)
+}
+
+func usagePoints(bs []UsageBucket) []usagePoint {
+	out := make([]usagePoint, len(bs))
+	for i, b := range bs {
+		out[i] = usagePoint{Start: b.Start, Sent: b.Sent, Received: b.Received}
+	}
+	return out
 }
 
 func (s *Server) page(w http.ResponseWriter, r *http.Request) {
@@ -126,6 +153,7 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request) {
 		d.DiskFree = humanize.IBytes(uint64(st.Cache.FreeBytes))
 		d.DiskMinFree = humanize.IBytes(uint64(st.Cache.MinFreeBytes))
 	}
+	d.addUsage(s.api, time.Now())
 	var buf bytes.Buffer
 	if err := pageTemplate.Execute(&buf, d); err != nil {
 		http.Error(w, "control: render: "+err.Error(), http.StatusInternalServerError)

@@ -109,3 +109,52 @@ func TestStatusPageInWords(t *testing.T) {
 		}
 	}
 }
+
+// usageNode is a node with a budget and usage buckets.
+type usageNode struct{ fixedAPI }
+
+func (usageNode) Usage(site string, since time.Time) []UsageBucket {
+	var out []UsageBucket
+	for t := since.Truncate(5 * time.Minute); t.Before(time.Now()); t = t.Add(5 * time.Minute) {
+		out = append(out, UsageBucket{Start: t, Sent: 300 << 20, Received: 30 << 20})
+	}
+	return out
+}
+
+// With a budget the page shows the traffic in words, the last hour and
+// day as inline SVG graphs, and the month's sites with their share.
+func TestStatusPageShowsTraffic(t *testing.T) {
+	st := Status{NodeID: "n", Zone: "nyud.net", Listen: Listen{HTTP: "[::]:8080", Control: "127.0.0.1:8081"}, Cache: CacheStatus{FreeBytes: -1, Storing: true},
+		Budget: &BudgetStatus{Serving: true, Upload: "2MiB/s", Download: "0", SentRate: 1 << 20, MonthSent: 40 << 30,
+			QuotaBytes: 300 << 30, QuotaUsed: 40 << 30, QuotaResetAt: time.Date(2031, 1, 1, 0, 0, 0, 0, time.Local),
+			Sites: map[string]SiteUsage{"www.example.com": {Sent: 30 << 30}, "news.example.org": {Sent: 10 << 30}}}}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: NewServer(usageNode{fixedAPI{st}}, "0123456789abcdef0123", nil, nil), ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	defer srv.Close()
+	resp, err := http.Get("http://" + ln.Addr().String() + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	page := string(b)
+	for _, want := range []string{
+		"Now: up 1.0 MiB/s, down 0 B/s (upload cap 2MiB/s)", "this month 40 GiB sent of 300 GiB (13 %), resets on the 1st",
+		`aria-label="upload and download, last hour"`, `aria-label="upload and download, last 24 hours"`, "1.0 MiB/s</text>",
+		"<td><code>www.example.com</code></td><td>30 GiB</td><td>0 B</td><td>75 %</td>",
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+	if strings.Index(page, "www.example.com") > strings.Index(page, "news.example.org") {
+		t.Errorf("sites not by bytes sent")
+	}
+	if strings.Contains(page, "src=\"http") || strings.Contains(page, "href=\"http") {
+		t.Errorf("the page refers to an external asset")
+	}
+}

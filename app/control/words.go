@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // Health is the node's state in plain words, the same on the status page
@@ -33,6 +34,8 @@ func HealthOf(st Status) Health {
 	switch {
 	case st.RunState != nil && st.RunState.Why != "":
 		return Health{"Not serving: " + st.RunState.Why, HealthWarn}
+	case st.Budget != nil && !st.Budget.Serving:
+		return budgetHealth(st.Budget)
 	case st.Cache.DiskNote != "" || (!st.Cache.Storing && st.Cache.FreeBytes >= 0 && st.Cache.MinFreeBytes > 0):
 		return Health{"Disk almost full: serving visitors without storing new copies", HealthWarn}
 	case st.P2P == nil:
@@ -44,7 +47,50 @@ func HealthOf(st Status) Health {
 	case st.P2P.Reachability == "private":
 		return Health{"Not reachable from the Internet: looking for a relay", HealthWarn}
 	}
+	if st.Budget != nil && st.Budget.QuotaWarn && st.Budget.QuotaBytes > 0 {
+		return Health{fmt.Sprintf("Serving visitors; %d %% of the monthly quota used", st.Budget.QuotaUsed*100/st.Budget.QuotaBytes), HealthNote}
+	}
 	return Health{"Serving visitors", HealthOK}
+}
+
+// budgetHealth words why the volunteer's budget stops serving, and until
+// when: "Quota reached — resumes on the 1st".
+func budgetHealth(b *BudgetStatus) Health {
+	switch b.Reason {
+	case "paused":
+		return Health{"Paused", HealthNote}
+	case "quota reached":
+		return Health{"Quota reached — resumes " + resumeWords(b.ResumeAt, "next month"), HealthNote}
+	case "off window":
+		return Health{"Off by the schedule — resumes " + resumeWords(b.ResumeAt, "after the window"), HealthNote}
+	}
+	return Health{"Not serving: " + b.Reason, HealthWarn}
+}
+
+// resumeWords is "on the 1st" for another day, "at 18:00" for today.
+func resumeWords(at time.Time, unknown string) string {
+	if at.IsZero() {
+		return unknown
+	}
+	at = at.Local()
+	if y, m, d := time.Now().Date(); at.Year() == y && at.Month() == m && at.Day() == d {
+		return "at " + at.Format("15:04")
+	}
+	return "on the " + ordinal(at.Day())
+}
+
+func ordinal(d int) string {
+	suffix := "th"
+	switch {
+	case d%100 >= 11 && d%100 <= 13:
+	case d%10 == 1:
+		suffix = "st"
+	case d%10 == 2:
+		suffix = "nd"
+	case d%10 == 3:
+		suffix = "rd"
+	}
+	return fmt.Sprintf("%d%s", d, suffix)
 }
 
 // nameWords make node names people can tell apart and say aloud; a peer

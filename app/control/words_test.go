@@ -3,6 +3,7 @@ package control
 import (
 	"fmt"
 	"testing"
+	"time"
 )
 
 func TestHealthOf(t *testing.T) {
@@ -25,6 +26,13 @@ func TestHealthOf(t *testing.T) {
 		{"paused by the operator", Status{Cache: room, P2P: p2p("public", false, 4), RunState: &RunState{Why: "paused by the network's operator", Serving: map[string]bool{"proxy": false}}},
 			Health{"Not serving: paused by the network's operator", HealthWarn}},
 		{"run state, all serving", Status{Cache: room, P2P: p2p("public", false, 4), RunState: &RunState{Serving: map[string]bool{"proxy": true}}}, Health{"Serving visitors", HealthOK}},
+		{"paused", Status{Cache: room, P2P: p2p("public", false, 4), Budget: &BudgetStatus{Reason: "paused"}}, Health{"Paused", HealthNote}},
+		{"quota reached", Status{Cache: room, P2P: p2p("public", false, 4), Budget: &BudgetStatus{Reason: "quota reached", ResumeAt: time.Date(2031, 1, 1, 0, 0, 0, 0, time.Local)}},
+			Health{"Quota reached — resumes on the 1st", HealthNote}},
+		{"off window", Status{Cache: room, P2P: p2p("public", false, 4), Budget: &BudgetStatus{Reason: "off window", ResumeAt: time.Date(2031, 1, 22, 18, 0, 0, 0, time.Local)}},
+			Health{"Off by the schedule — resumes on the 22nd", HealthNote}},
+		{"quota warning", Status{Cache: room, P2P: p2p("public", false, 4), Budget: &BudgetStatus{Serving: true, QuotaWarn: true, QuotaBytes: 100, QuotaUsed: 91}},
+			Health{"Serving visitors; 91 % of the monthly quota used", HealthNote}},
 		{"free space unknown", Status{Cache: CacheStatus{FreeBytes: -1}, P2P: p2p("public", false, 4)}, Health{"Serving visitors", HealthOK}},
 	} {
 		if got := HealthOf(c.st); got != c.want {
@@ -49,5 +57,20 @@ func TestNodeNamesTellNodesApart(t *testing.T) {
 	}
 	if NodeName("") != "unnamed node" {
 		t.Errorf("empty ID named %q", NodeName(""))
+	}
+}
+
+func TestResumeWordsToday(t *testing.T) {
+	at := time.Now().Add(time.Minute)
+	if at.Day() != time.Now().Day() {
+		at = time.Now() // just before midnight: still today
+	}
+	if got := resumeWords(at, "later"); got != "at "+at.Local().Format("15:04") {
+		t.Errorf("today: %q", got)
+	}
+	for d, want := range map[int]string{1: "1st", 2: "2nd", 3: "3rd", 4: "4th", 11: "11th", 12: "12th", 13: "13th", 21: "21st", 22: "22nd", 23: "23rd", 31: "31st"} {
+		if got := ordinal(d); got != want {
+			t.Errorf("ordinal(%d) = %q", d, got)
+		}
 	}
 }
