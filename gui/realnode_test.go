@@ -3,6 +3,7 @@ package gui
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -118,5 +119,63 @@ func TestWindowDrivesARealNode(t *testing.T) {
 	test.Tap(stranger.network.show)
 	if stranger.network.code.Text != "" || !strings.Contains(stranger.network.err.Text, "token") {
 		t.Errorf("without the token: code %q, message %q", stranger.network.code.Text, stranger.network.err.Text)
+	}
+}
+
+// The Settings tab changes a real node: a valid cap is applied and kept
+// (GET /api/settings, data_dir/settings.json), an invalid one is refused
+// at its field and changes nothing; the tray pauses the node and the
+// Overview says so.
+func TestSettingsChangeARealNode(t *testing.T) {
+	bin, err := cluster.BuildBinary(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	node := startServe(t, bin)
+	a := test.NewTempApp(t)
+	d := newShell(a, node, Info{ControlURL: node.BaseURL, Attached: true}, true)
+	d.trayMenu()
+	v := d.view
+	v.Refresh(context.Background())
+	if v.budget == nil || !v.settingsLoaded {
+		t.Fatalf("no live settings for a real node: %q", v.budget.general.Text)
+	}
+	setting := func(key string) string {
+		raw, err := node.Settings(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var doc settingsDoc
+		json.Unmarshal(raw, &doc)
+		return map[string]string{"upload": doc.Bandwidth.Upload, "quota": doc.Bandwidth.MonthlyQuota}[key]
+	}
+
+	v.budget.upload.entry.SetText("lots")
+	v.budget.apply(context.Background())
+	if !strings.Contains(v.budget.upload.err.Text, "not a rate") || setting("upload") != "0" {
+		t.Errorf("invalid cap: message %q, node has %q", v.budget.upload.err.Text, setting("upload"))
+	}
+	v.budget.upload.entry.SetText("2MiB/s")
+	v.budget.quota.SetText("300GiB")
+	v.budget.apply(context.Background())
+	if v.budget.result.Text != "Applied and saved." || setting("upload") != "2MiB/s" || setting("quota") != "300GiB" {
+		t.Errorf("valid change: %q / %q, node has %q %q", v.budget.result.Text, v.budget.general.Text, setting("upload"), setting("quota"))
+	}
+	if v.budget.upload.err.Text != "" {
+		t.Errorf("the old message stayed: %q", v.budget.upload.err.Text)
+	}
+
+	d.pause.Action()
+	v.Refresh(context.Background())
+	if v.overview.health.Text != "Paused" || d.pause.Label != "Resume serving" {
+		t.Errorf("after pausing from the tray: health %q, item %q", v.overview.health.Text, d.pause.Label)
+	}
+	d.pause.Action()
+	v.Refresh(context.Background())
+	if strings.HasPrefix(v.overview.health.Text, "Paused") {
+		t.Errorf("after resuming: %q", v.overview.health.Text)
+	}
+	if !v.overview.traffic.Visible() || !strings.Contains(v.overview.trafficText.Text, "upload cap 2MiB/s") {
+		t.Errorf("traffic: %q", v.overview.trafficText.Text)
 	}
 }

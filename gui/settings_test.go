@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"fyne.io/fyne/v2/test"
 	"github.com/coralcdn/coral/app/control"
@@ -300,5 +302,80 @@ func TestInviteCodeShownAndJoined(t *testing.T) {
 	test.Tap(n.join)
 	if len(node.joined) != 1 || node.joined[0] != "coral1-OTHER" || !strings.Contains(n.msg.Text, "restart") || n.err.Text != "" {
 		t.Errorf("good code: joined %v, message %q, error %q", node.joined, n.msg.Text, n.err.Text)
+	}
+}
+
+// usageNode is a fake node with a budget and usage buckets.
+type usageNode struct {
+	fakeNode
+	asked []string // sites asked for
+}
+
+func (u *usageNode) Usage(_ context.Context, site string, since time.Time) ([]control.UsageBucket, error) {
+	u.asked = append(u.asked, site)
+	per := map[string]int64{"": 300 << 20, "www.example.com": 200 << 20, "news.example.org": 100 << 20}[site]
+	var out []control.UsageBucket
+	for t := since.Truncate(5 * time.Minute); t.Before(time.Now()); t = t.Add(5 * time.Minute) {
+		out = append(out, control.UsageBucket{Start: t, Sent: per, Received: per / 10})
+	}
+	return out, nil
+}
+
+func newUsageNode() *usageNode {
+	u := &usageNode{fakeNode: *newFakeNode()}
+	u.st.Budget = &control.BudgetStatus{Serving: true, Upload: "2MiB/s", Download: "0", SentRate: 1 << 20, MonthSent: 40 << 30,
+		QuotaBytes: 300 << 30, QuotaUsed: 40 << 30, QuotaResetAt: time.Date(2031, 1, 1, 0, 0, 0, 0, time.Local),
+		Sites: map[string]control.SiteUsage{"www.example.com": {Sent: 30 << 30}, "news.example.org": {Sent: 10 << 30}}}
+	return u
+}
+
+func TestOverviewShowsTrafficAndGraphs(t *testing.T) {
+	test.NewTempApp(t)
+	node := newUsageNode()
+	v := NewView(node, Info{})
+	v.SetWindow(test.NewTempWindow(t, v.Content()))
+	v.Refresh(context.Background())
+	o := v.overview
+	if !o.traffic.Visible() {
+		t.Fatal("no Traffic section for a node with a budget")
+	}
+	for _, want := range []string{"Now: up 1.0 MiB/s", "upload cap 2MiB/s", "today ", "this month 40 GiB sent of 300 GiB (13 %), resets on the 1st"} {
+		if !strings.Contains(o.trafficText.Text, want) {
+			t.Errorf("traffic %q lacks %q", o.trafficText.Text, want)
+		}
+	}
+	hour := len(o.graph.points)
+	if hour < 12 || hour > 14 || o.graph.peak() < 1<<20 {
+		t.Errorf("last hour: %d points, peak %v", hour, o.graph.peak())
+	}
+	o.period.SetSelected(periodDay)
+	if n := len(o.graph.points); n < 280 || o.graph.now.Sub(o.graph.since) != 24*time.Hour {
+		t.Errorf("last 24 hours: %d points over %v", n, o.graph.now.Sub(o.graph.since))
+	}
+	// The buckets are read again only every usageEvery, not every refresh.
+	asked := len(node.asked)
+	v.Refresh(context.Background())
+	if len(node.asked) != asked {
+		t.Errorf("usage read again after a 2 s refresh")
+	}
+}
+
+func TestSitesTabShowsPerSiteUsageOverAPeriod(t *testing.T) {
+	test.NewTempApp(t)
+	node := newUsageNode()
+	v := NewView(node, Info{})
+	v.SetWindow(test.NewTempWindow(t, v.Content()))
+	v.Refresh(context.Background())
+	lines := strings.Split(v.sites.table.Text, "\n")
+	if len(lines) < 3 || !strings.HasPrefix(lines[1], "www.example.com") || !strings.Contains(lines[1], "30 GiB") || !strings.Contains(lines[1], "75%") {
+		t.Fatalf("this month:\n%s", v.sites.table.Text)
+	}
+	v.sites.period.SetSelected(sitesHour)
+	lines = strings.Split(v.sites.table.Text, "\n")
+	if len(lines) < 3 || !strings.HasPrefix(lines[1], "www.example.com") || !strings.Contains(lines[1], "66%") || !strings.Contains(lines[2], "33%") {
+		t.Fatalf("last hour:\n%s", v.sites.table.Text)
+	}
+	if !slices.Contains(node.asked, "news.example.org") {
+		t.Errorf("per-site usage not asked: %v", node.asked)
 	}
 }

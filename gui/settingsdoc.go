@@ -3,11 +3,14 @@ package gui
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/coralcdn/coral/app/control"
 )
 
 // settingsAPI is what the Settings tab needs from a node: control's
@@ -109,19 +112,23 @@ func (d settingsDoc) normal() settingsDoc {
 	return d
 }
 
-// fieldKey reads the key a refused change names: control.FieldError
-// prints as "bandwidth.schedule[1].to: want …".
+// fieldKey reads the key a refused change names in an error's text,
+// "bandwidth.schedule[1].to: want …", as control.FieldError prints it (a
+// window checking its own fields says it the same way).
 var fieldKey = regexp.MustCompile(`^([a-z_]+(?:\[\d+\])?(?:\.[a-z_]+(?:\[\d+\])?)*): (.+)$`)
 
 // splitFieldError returns the refused key ("" when the error names none)
 // and the message for people, which says which window or site when the key
 // has an index ("Window 2, to: …").
 func splitFieldError(err error) (key, msg string) {
-	m := fieldKey.FindStringSubmatch(err.Error())
-	if m == nil {
+	var fe *control.FieldError
+	if m := fieldKey.FindStringSubmatch(err.Error()); errors.As(err, &fe) {
+		key, msg = fe.Field, fe.Msg
+	} else if m != nil {
+		key, msg = m[1], m[2]
+	} else {
 		return "", err.Error()
 	}
-	key, msg = m[1], m[2]
 	if im := indexedKey.FindStringSubmatch(key); im != nil {
 		n, _ := strconv.Atoi(im[2])
 		what := map[string]string{"schedule": "Window", "sites": "Site"}[im[1]]

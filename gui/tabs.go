@@ -1,6 +1,7 @@
 package gui
 
 import (
+	"context"
 	"fmt"
 	"net/url"
 	"sort"
@@ -11,6 +12,7 @@ import (
 	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/widget"
 	"github.com/coralcdn/coral/app/control"
+	"github.com/dustin/go-humanize"
 )
 
 // settingsTab: what the volunteer can set from this window, in inner
@@ -73,17 +75,97 @@ func (s *settingsTab) show(st control.Status) {
 	}
 }
 
-// sitesTab: which sites this node served lately.
+// sitesTab: which sites this node served, with their share: this month's
+// bytes from the budget, or the last day or hour from the usage buckets;
+// without a budget, the sites of the last requests.
 type sitesTab struct {
+	title   *widget.Label
 	table   *widget.Label
+	period  *widget.RadioGroup
+	usage   usageAPI // nil: no per-period figures
+	last    control.Status
 	content fyne.CanvasObject
 }
 
-func newSitesTab() *sitesTab {
-	t := &sitesTab{table: widget.NewLabel("No visitors yet.")}
+// Sites periods.
+const (
+	sitesMonth = "This month"
+	sitesDay   = "Last 24 hours"
+	sitesHour  = "Last hour"
+	// maxSiteRows bounds the per-period queries (one per site).
+	maxSiteRows = 20
+)
+
+func newSitesTab(usage usageAPI) *sitesTab {
+	t := &sitesTab{title: heading("Sites in the last requests"), table: widget.NewLabel("No visitors yet."), usage: usage}
 	t.table.TextStyle = fyne.TextStyle{Monospace: true}
-	t.content = container.NewBorder(heading("Sites in the last requests"), nil, nil, nil, container.NewScroll(t.table))
+	t.period = widget.NewRadioGroup([]string{sitesMonth, sitesDay, sitesHour}, func(string) { t.show(t.last) })
+	t.period.Horizontal = true
+	t.period.Selected = sitesMonth
+	t.period.Hide()
+	t.content = container.NewBorder(container.NewVBox(t.title, t.period), nil, nil, nil, container.NewScroll(t.table))
 	return t
+}
+
+func (t *sitesTab) show(st control.Status) {
+	t.last = st
+	if st.Budget == nil {
+		t.showRecent(st)
+		return
+	}
+	t.title.SetText("Sites: bytes sent to visitors and other nodes, and their share")
+	if t.usage != nil {
+		t.period.Show()
+	}
+	rows := control.SiteRows(st.Budget)
+	if t.period.Selected != sitesMonth && t.usage != nil {
+		rows = t.periodRows(rows)
+	}
+	if len(rows) == 0 {
+		t.table.SetText("Nothing sent in this period.")
+		return
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%-40s %10s %10s %6s\n", "Site", "Sent", "Received", "Share")
+	for _, r := range rows {
+		fmt.Fprintf(&b, "%-40s %10s %10s %5d%%\n", r.Host, humanize.IBytes(uint64(r.Sent)), humanize.IBytes(uint64(r.Received)), r.Share)
+	}
+	t.table.SetText(b.String())
+}
+
+// periodRows re-counts the month's busiest sites over the chosen period.
+func (t *sitesTab) periodRows(month []control.SiteRow) []control.SiteRow {
+	since := time.Now().Add(-time.Hour)
+	if t.period.Selected == sitesDay {
+		since = time.Now().Add(-24 * time.Hour)
+	}
+	var rows []control.SiteRow
+	var total int64
+	for i, m := range month {
+		if i == maxSiteRows {
+			break
+		}
+		bs, err := t.usage.Usage(context.Background(), m.Host, since)
+		if err != nil {
+			continue
+		}
+		r := control.SiteRow{Host: m.Host}
+		for _, b := range bs {
+			r.Sent += b.Sent
+			r.Received += b.Received
+		}
+		if r.Sent+r.Received > 0 {
+			rows = append(rows, r)
+			total += r.Sent
+		}
+	}
+	for i := range rows {
+		if total > 0 {
+			rows[i].Share = int(rows[i].Sent * 100 / total)
+		}
+	}
+	sort.Slice(rows, func(i, j int) bool { return rows[i].Sent > rows[j].Sent })
+	return rows
 }
 
 type siteCount struct {
@@ -91,7 +173,9 @@ type siteCount struct {
 	requests, hit int
 }
 
-func (t *sitesTab) show(st control.Status) {
+// showRecent counts the sites of the last requests (a node without a
+// budget keeps no per-site bytes).
+func (t *sitesTab) showRecent(st control.Status) {
 	counts := map[string]*siteCount{}
 	for _, r := range st.Recent {
 		host := r.URL
@@ -104,9 +188,6 @@ func (t *sitesTab) show(st control.Status) {
 			counts[host] = c
 		}
 		c.requests++
-		if strings.HasPrefix(r.Result, "HIT") {
-			c.hit++
-		}
 	}
 	if len(counts) == 0 {
 		t.table.SetText("No visitors yet.")

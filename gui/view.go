@@ -20,6 +20,8 @@ type View struct {
 	win      fyne.Window // for dialogs
 	budget   *budgetForm // nil: the node has no settings API
 	network  *networkBox // nil: the node cannot share or join networks
+	usage    usageAPI    // nil: the node keeps no usage buckets
+	usageSt  usageState
 	tabs     *container.AppTabs
 	overview *overviewTab
 	settings *settingsTab
@@ -34,6 +36,10 @@ type View struct {
 func NewView(api control.API, info Info) *View {
 	v := &View{api: api, info: info}
 	v.overview = newOverviewTab(v.openStatusPage)
+	if u, ok := api.(usageAPI); ok {
+		v.usage = u
+	}
+	v.overview.period.OnChanged = func(string) { v.showUsage(v.usageSt.last, time.Now()) }
 	if sa, ok := api.(settingsAPI); ok {
 		v.budget = newBudgetForm(sa, func() fyne.Window { return v.win })
 	}
@@ -41,7 +47,7 @@ func NewView(api control.API, info Info) *View {
 		v.network = newNetworkBox(na)
 	}
 	v.settings = newSettingsTab(info, v.budget, v.network)
-	v.sites = newSitesTab()
+	v.sites = newSitesTab(v.usage)
 	v.log = newLogTab()
 	v.tabs = container.NewAppTabs(
 		container.NewTabItem("Overview", v.overview.content),
@@ -66,10 +72,17 @@ func (v *View) Follow(ctx context.Context, every time.Duration) {
 	v.loadSettings(ctx, fyne.Do)
 	for {
 		st, err := v.api.Status(ctx)
+		now := time.Now()
+		day, fetched, uerr := v.fetchUsage(ctx, now)
 		if ctx.Err() != nil {
 			return
 		}
-		fyne.Do(func() { v.show(st, err, time.Now()) })
+		fyne.Do(func() {
+			if fetched {
+				v.usageSt.day, v.usageSt.err, v.usageSt.at = day, uerr, now
+			}
+			v.show(st, err, now)
+		})
 		select {
 		case <-ctx.Done():
 			return
@@ -85,7 +98,11 @@ func (v *View) Refresh(ctx context.Context) {
 		v.loadSettings(ctx, func(f func()) { f() })
 	}
 	st, err := v.api.Status(ctx)
-	v.show(st, err, time.Now())
+	now := time.Now()
+	if day, fetched, uerr := v.fetchUsage(ctx, now); fetched {
+		v.usageSt.day, v.usageSt.err, v.usageSt.at = day, uerr, now
+	}
+	v.show(st, err, now)
 }
 
 // loadSettings reads the node's live settings into the Settings tab; do
@@ -111,6 +128,8 @@ func (v *View) show(st control.Status, err error, now time.Time) {
 	if err != nil {
 		return
 	}
+	v.usageSt.last = st
+	v.showUsage(st, now)
 	v.settings.show(st)
 	v.sites.show(st)
 }
