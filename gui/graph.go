@@ -75,20 +75,30 @@ func (r *graphRenderer) place(size fyne.Size) {
 	g := r.g
 	span := g.now.Sub(g.since)
 	peak := r.g.peak()
-	pos := func(p usagePoint, v int64) fyne.Position {
+	pos := func(t time.Time, v int64) fyne.Position {
 		x := float32(0)
 		if span > 0 {
-			x = size.Width * float32(p.start.Add(g.bucket/2).Sub(g.since)) / float32(span)
+			x = size.Width * float32(t.Sub(g.since)) / float32(span)
 		}
+		x = min(max(x, 0), size.Width)
 		return fyne.NewPos(x, size.Height-2-(size.Height-20)*float32(float64(v)/g.bucket.Seconds()/peak))
 	}
+	// A step per bucket and a riser between buckets, so that a single
+	// bucket still shows.
 	mk := func(c color.Color, val func(usagePoint) int64) []*canvas.Line {
 		var ls []*canvas.Line
-		for i := 1; i < len(g.points); i++ {
+		seg := func(a, b fyne.Position) {
 			l := canvas.NewLine(c)
 			l.StrokeWidth = 2
-			l.Position1, l.Position2 = pos(g.points[i-1], val(g.points[i-1])), pos(g.points[i], val(g.points[i]))
+			l.Position1, l.Position2 = a, b
 			ls = append(ls, l)
+		}
+		for i, p := range g.points {
+			start, end := pos(p.start, val(p)), pos(p.start.Add(g.bucket), val(p))
+			if i > 0 {
+				seg(pos(p.start, val(g.points[i-1])), start)
+			}
+			seg(start, end)
 		}
 		return ls
 	}

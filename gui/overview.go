@@ -39,7 +39,7 @@ func newOverviewTab(openPage func()) *overviewTab {
 		name:   widget.NewLabel(""), peers: widget.NewLabel(""), clusters: widget.NewLabel(""),
 		visitors: widget.NewLabel(""), cacheText: widget.NewLabel(""),
 		errText: wrapped(""), pageErr: wrapped(""), cache: newMeter(),
-		trafficText: widget.NewLabel(""), graph: newUsageGraph(),
+		trafficText: wrapped(""), graph: newUsageGraph(),
 	}
 	o.health.SizeName = theme.SizeNameSubHeadingText
 	o.errText.Importance = widget.DangerImportance

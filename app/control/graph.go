@@ -36,14 +36,17 @@ func usageSVG(title string, points []usagePoint, bucket time.Duration, since, no
 		return graphLeft + plotW*float64(t.Sub(since))/float64(now.Sub(since))
 	}
 	y := func(bytes int64) float64 { return graphTop + plotH - plotH*float64(bytes)/bucket.Seconds()/peak }
+	// A step per bucket, from its start to its end, so that a single
+	// bucket (a node up for minutes) still shows.
 	line := func(val func(usagePoint) int64) string {
 		var b strings.Builder
 		for _, p := range points {
-			mid := p.Start.Add(bucket / 2)
-			if mid.Before(since) || mid.After(now) {
+			from, to := p.Start, p.Start.Add(bucket)
+			if to.Before(since) || from.After(now) {
 				continue
 			}
-			fmt.Fprintf(&b, "%.1f,%.1f ", x(mid), y(val(p)))
+			from, to = maxTime(from, since), minTime(to, now)
+			fmt.Fprintf(&b, "%.1f,%.1f %.1f,%.1f ", x(from), y(val(p)), x(to), y(val(p)))
 		}
 		return strings.TrimSpace(b.String())
 	}
@@ -65,4 +68,18 @@ func shortDuration(d time.Duration) string {
 		return fmt.Sprintf("%d h", d/time.Hour)
 	}
 	return fmt.Sprintf("%d min", d/time.Minute)
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
 }

@@ -23,8 +23,13 @@ func TestUsageSVG(t *testing.T) {
 			t.Errorf("svg lacks %q:\n%s", want, svg)
 		}
 	}
-	if n := strings.Count(strings.Split(strings.Split(svg, `<polyline class="up" fill="none" points="`)[1], `"`)[0], ","); n != 12 {
-		t.Errorf("upload line has %d points, want 12", n)
+	if n := strings.Count(strings.Split(strings.Split(svg, `<polyline class="up" fill="none" points="`)[1], `"`)[0], ","); n != 24 {
+		t.Errorf("upload line has %d points, want a step (2) for each of 12 buckets", n)
+	}
+	// One bucket, a node up for a minute: still a visible step.
+	one := string(usageSVG("one", []usagePoint{{Start: now.Add(-3 * time.Minute), Sent: 600}}, 5*time.Minute, since, now))
+	if pts := strings.Split(strings.Split(one, `<polyline class="up" fill="none" points="`)[1], `"`)[0]; strings.Count(pts, ",") != 2 {
+		t.Errorf("one bucket drawn as %q", pts)
 	}
 	if strings.Contains(svg, "http") {
 		t.Errorf("svg refers to something outside")

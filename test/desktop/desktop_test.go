@@ -192,7 +192,8 @@ func TestStatusPageInChromium(t *testing.T) {
 	}
 	dom := string(browse("--dump-dom"))
 	for _, want := range []string{control.NodeName(st.NodeID), control.HealthOf(st).Words, "Whole network",
-		"fetched from the origin", "from this node's cache", "/hello.txt"} {
+		"fetched from the origin", "from this node's cache", "/hello.txt",
+		"this month ", `aria-label="upload and download, last hour"`, `aria-label="upload and download, last 24 hours"`} {
 		if !strings.Contains(dom, want) {
 			t.Errorf("rendered page lacks %q", want)
 		}
