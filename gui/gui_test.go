@@ -101,13 +101,14 @@ func TestUnreachableNodeIsSaidAndLogged(t *testing.T) {
 		t.Errorf("health %q, error %q", v.overview.health.Text, v.overview.errText.Text)
 	}
 	api.err = nil
+	api.st.Budget = &control.BudgetStatus{Serving: true, QuotaWarn: true, QuotaBytes: 100, QuotaUsed: 91, Note: "91 % of the monthly quota used (resets 1 Jan 00:00)."}
 	v.Refresh(context.Background())
 	log := v.log.text.Text
 	if n := strings.Count(log, "network secret"); n != 1 {
 		t.Errorf("the node's warning shown %d times", n)
 	}
 	for _, w := range []string{"Not reachable from the Internet", "Cannot reach the node: connection refused", "Reached the node again",
-		"Created a new network secret"} {
+		"Created a new network secret", "Budget: 91 % of the monthly quota used"} {
 		if !strings.Contains(log, w) {
 			t.Errorf("log lacks %q:\n%s", w, log)
 		}

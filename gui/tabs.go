@@ -217,7 +217,7 @@ type logTab struct {
 	text      *widget.Label
 	events    []logEvent
 	seenUntil time.Time // the newest node warning already shown
-	last      struct{ health, disk, err string }
+	last      struct{ health, disk, budget, err string }
 	content   fyne.CanvasObject
 }
 
@@ -257,6 +257,12 @@ func (l *logTab) observe(st control.Status, err error, now time.Time) {
 		l.add(now, h)
 		l.last.health = h
 	}
+	if note := budgetNote(st); note != l.last.budget {
+		if note != "" {
+			l.add(now, "Budget: "+note) // "90 % of the monthly quota used", "paused: …"
+		}
+		l.last.budget = note
+	}
 	if st.Cache.DiskNote != l.last.disk {
 		if st.Cache.DiskNote != "" {
 			l.add(now, "Disk: "+st.Cache.DiskNote)
@@ -285,4 +291,11 @@ func capitalise(s string) string {
 		return s
 	}
 	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+func budgetNote(st control.Status) string {
+	if st.Budget == nil {
+		return ""
+	}
+	return st.Budget.Note
 }
