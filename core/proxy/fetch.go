@@ -377,7 +377,7 @@ func (p *Proxy) receive(ctx context.Context, cancel context.CancelFunc, f *fetch
 			storable, why = false, "error response without freshness"
 		}
 	}
-	cc := httpcache.ResponseDirectives(h)
+	cc := httpcache.CoralDirectives(h)
 	fields, varyStar := httpcache.VaryFields(h)
 	storeKey, varyVals := f.pkey, ""
 	if len(fields) > 0 {

@@ -272,6 +272,9 @@ func (p *Proxy) writeNotModified(w http.ResponseWriter, h http.Header) {
 
 // decorate adds the proxy's own response fields and rewrites origin links.
 func (p *Proxy) decorate(h http.Header, r *http.Request, o coralurl.Origin, label string) {
+	// Surrogate-Control speaks to Coral (and its peers, which get the
+	// stored header), never to the visitor.
+	h.Del("Surrogate-Control")
 	h.Add("Via", p.via())
 	h.Set("X-Coral-Cache", label)
 	if tr := TraceFrom(r.Context()); tr != nil {
