@@ -35,7 +35,10 @@ type Body struct {
 	got    int64
 	h      hash.Hash
 	held   bool // holds a reference on ver in s.refs
-	closed bool
+	// verified: a file body this process already hashed whole and found
+	// intact; it is read without hashing (the scrub rechecks it).
+	verified bool
+	closed   bool
 	err    error // sticky: io.EOF or the failure
 }
 
@@ -102,6 +105,7 @@ func (s *Store) Get(key string) (Meta, *Body, error) {
 		if !rec.Inline {
 			s.refs[b.ver]++ // keeps the file until Close
 			b.held = true
+			b.verified = e.verified
 		}
 		s.mu.Unlock()
 
@@ -140,13 +144,7 @@ func (b *Body) Read(p []byte) (int, error) {
 	}
 	left := b.size - b.got
 	if left == 0 {
-		var sum [32]byte
-		b.h.Sum(sum[:0])
-		if sum != b.want {
-			b.err = b.corrupt(fmt.Errorf("%w: body hash mismatch", errCorrupt))
-		} else {
-			b.err = io.EOF
-		}
+		b.err = b.checkSum()
 		return 0, b.err
 	}
 	if int64(len(p)) > left {
@@ -168,9 +166,28 @@ func (b *Body) Read(p []byte) (int, error) {
 			return 0, b.err
 		}
 	}
-	b.h.Write(p[:n])
+	if !b.verified {
+		b.h.Write(p[:n])
+	}
 	b.got += int64(n)
 	return n, nil
+}
+
+// checkSum ends a complete read: io.EOF when the body is intact (a file
+// body is then known verified), the corruption otherwise.
+func (b *Body) checkSum() error {
+	if b.verified {
+		return io.EOF
+	}
+	var sum [32]byte
+	b.h.Sum(sum[:0])
+	if sum != b.want {
+		return b.corrupt(fmt.Errorf("%w: body hash mismatch", errCorrupt))
+	}
+	if b.f != nil {
+		b.s.markVerified(b.key, b.ver)
+	}
+	return io.EOF
 }
 
 // Close releases the body; it never fails.
