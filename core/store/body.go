@@ -29,17 +29,17 @@ type Body struct {
 	size int64
 	want [32]byte
 
-	mu     sync.Mutex
-	data   []byte   // unread rest of an inline body
-	f      *os.File // file body
-	got    int64
-	h      hash.Hash
-	held   bool // holds a reference on ver in s.refs
+	mu   sync.Mutex
+	data []byte   // unread rest of an inline body
+	f    *os.File // file body
+	got  int64
+	h    hash.Hash
+	held bool // holds a reference on ver in s.refs
 	// verified: a file body this process already hashed whole and found
 	// intact; it is read without hashing (the scrub rechecks it).
 	verified bool
 	closed   bool
-	err    error // sticky: io.EOF or the failure
+	err      error // sticky: io.EOF or the failure
 }
 
 // Get returns the meta and body of key. The body is a consistent snapshot
