@@ -534,3 +534,93 @@ func TestDecideSurrogate(t *testing.T) {
 		t.Errorf("past surrogate max-age: %v, want revalidate", d.Action)
 	}
 }
+
+func TestParseRange(t *testing.T) {
+	tests := []struct {
+		in         string
+		size       int64
+		start, len int64
+		kind       RangeKind
+	}{
+		{"", 100, 0, 0, RangeIgnore},
+		{"bytes=0-99", 10240, 0, 100, RangeServe},
+		{"bytes=-100", 10240, 10140, 100, RangeServe},
+		{"bytes=5000-", 10240, 5000, 5240, RangeServe},
+		{"bytes=0-0", 10, 0, 1, RangeServe},
+		{"bytes=9-20", 10, 9, 1, RangeServe}, // last position cut to the end
+		{"bytes=-20", 10, 0, 10, RangeServe}, // suffix longer than the body
+		{"Bytes=2-3", 10, 2, 2, RangeServe},  // unit is case-insensitive
+		{"bytes = 2-3", 10, 0, 0, RangeIgnore},
+		{"bytes=0-99999999999999999999", 10, 0, 10, RangeServe},
+		{"bytes=10-", 10, 0, 0, RangeUnsatisfiable},
+		{"bytes=20000-30000", 10240, 0, 0, RangeUnsatisfiable},
+		{"bytes=-0", 10, 0, 0, RangeUnsatisfiable},
+		{"bytes=0-", 0, 0, 0, RangeUnsatisfiable},
+		{"bytes=-5", 0, 0, 0, RangeUnsatisfiable},
+		{"bytes=0-1,5-6", 10, 0, 0, RangeIgnore}, // several ranges: whole body
+		{"bytes=5-2", 10, 0, 0, RangeIgnore},
+		{"bytes=a-b", 10, 0, 0, RangeIgnore},
+		{"bytes=-", 10, 0, 0, RangeIgnore},
+		{"bytes=--5", 10, 0, 0, RangeIgnore},
+		{"bytes=+1-2", 10, 0, 0, RangeIgnore},
+		{"items=0-1", 10, 0, 0, RangeIgnore},
+		{"bytes 0-1", 10, 0, 0, RangeIgnore},
+	}
+	for _, tt := range tests {
+		r, kind := ParseRange(tt.in, tt.size)
+		if kind != tt.kind || (kind == RangeServe && (r.Start != tt.start || r.Length != tt.len)) {
+			t.Errorf("ParseRange(%q, %d) = %+v %v, want {%d %d} %v", tt.in, tt.size, r, kind, tt.start, tt.len, tt.kind)
+		}
+	}
+	if got := (ByteRange{Start: 0, Length: 100}).ContentRange(10240); got != "bytes 0-99/10240" {
+		t.Errorf("ContentRange = %q", got)
+	}
+	if got := UnsatisfiedRange(10240); got != "bytes */10240" {
+		t.Errorf("UnsatisfiedRange = %q", got)
+	}
+}
+
+func TestIfRangeMatches(t *testing.T) {
+	h := hdr("Etag", `"v1"`, "Last-Modified", date(t0), "Date", date(t0.Add(time.Hour)))
+	weak := hdr("Etag", `W/"v1"`, "Last-Modified", date(t0), "Date", date(t0))
+	tests := []struct {
+		name string
+		ir   string
+		h    http.Header
+		want bool
+	}{
+		{"absent", "", h, true},
+		{"strong etag match", `"v1"`, h, true},
+		{"etag mismatch", `"v2"`, h, false},
+		{"weak validator never matches", `W/"v1"`, h, false},
+		{"stored weak etag", `"v1"`, weak, false},
+		{"date equals strong last-modified", date(t0), h, true},
+		{"date differs", date(t0.Add(time.Second)), h, false},
+		{"last-modified not strong", date(t0), weak, false},
+		{"garbage", "yesterday", h, false},
+	}
+	for _, tt := range tests {
+		if got := IfRangeMatches(hdr("If-Range", tt.ir), tt.h); got != tt.want {
+			t.Errorf("%s: IfRangeMatches = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
+// FuzzParseRange checks that any Range value gives an answer inside the body.
+func FuzzParseRange(f *testing.F) {
+	for _, s := range []string{"bytes=0-99", "bytes=-100", "bytes=5000-", "bytes=0-1,2-3", "bytes=-", "bytes=99999999999999999999-"} {
+		f.Add(s, int64(10240))
+	}
+	f.Fuzz(func(t *testing.T, s string, size int64) {
+		if size < 0 {
+			size = -size
+		}
+		if size < 0 {
+			return
+		}
+		r, kind := ParseRange(s, size)
+		if kind == RangeServe && (r.Start < 0 || r.Length <= 0 || r.Start+r.Length > size) {
+			t.Fatalf("ParseRange(%q, %d) = %+v: outside the body", s, size, r)
+		}
+	})
+}

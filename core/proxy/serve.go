@@ -34,18 +34,21 @@ func (p *Proxy) serveCached(w http.ResponseWriter, r *http.Request, o coralurl.O
 		switch d.Action {
 		case httpcache.Serve:
 			tr.Source("cache")
-			p.serveObject(w, r, o, meta, body, CacheHit)
-			return
+			if p.serveObject(w, r, o, meta, body, CacheHit) {
+				return
+			}
 		case httpcache.ServeStale:
 			tr.Source("cache (stale, revalidating in the background)")
-			p.serveObject(w, r, o, meta, body, CacheStale)
-			if !isPersonal(r.Header, p.opts.StripCookies) {
-				p.startBackground(p.newFetch(objKey, pkey, objKey, canon, o, r.Header, &meta))
+			if p.serveObject(w, r, o, meta, body, CacheStale) {
+				if !isPersonal(r.Header, p.opts.StripCookies) {
+					p.startBackground(p.newFetch(objKey, pkey, objKey, canon, o, r.Header, &meta))
+				}
+				return
 			}
-			return
+		default:
+			body.Close()
+			stale = &meta
 		}
-		body.Close()
-		stale = &meta
 	}
 	if rq.OnlyIfCached {
 		p.stats.errors.Add(1)
@@ -196,35 +199,85 @@ func (p *Proxy) serveStored(w http.ResponseWriter, r *http.Request, o coralurl.O
 		body.Close()
 		return false
 	}
-	p.serveObject(w, r, o, m, body, label)
-	return true
+	return p.serveObject(w, r, o, m, body, label)
 }
 
-// serveObject answers from a stored object and closes its body.
-func (p *Proxy) serveObject(w http.ResponseWriter, r *http.Request, o coralurl.Origin, m store.Meta, body *store.Body, label string) {
+// serveObject answers from a stored object, whole or the range asked for,
+// and closes its body. It returns false, having written nothing, when the
+// body turned out damaged (the store then dropped it).
+func (p *Proxy) serveObject(w http.ResponseWriter, r *http.Request, o coralurl.Origin, m store.Meta, body *store.Body, label string) bool {
 	defer body.Close()
-	p.count(label)
 	h := m.Header.Clone()
 	if h == nil {
 		h = http.Header{}
 	}
 	h.Set("Age", httpcache.AgeHeader(httpcache.Age(entryOf(m), p.now())))
+	status, off, n := m.Status, int64(0), int64(0)
+	var sec io.Reader
+	if bodyAllowed(m.Status) && !httpcache.NotModified(r.Header, m.Status, m.Header) {
+		status, off, n = p.rangeOf(r, m.Status, h, m.Size)
+		if r.Method == http.MethodGet && status != http.StatusRequestedRangeNotSatisfiable {
+			var err error
+			if sec, err = body.Section(off, n); err != nil {
+				p.log.Warn("stored body unusable", "url", m.URL, "err", err)
+				return false
+			}
+		}
+	}
+	p.count(label)
 	p.decorate(h, r, o, label)
 	if httpcache.NotModified(r.Header, m.Status, m.Header) {
 		p.writeNotModified(w, h)
-		return
-	}
-	if bodyAllowed(m.Status) {
-		h.Set("Content-Length", strconv.FormatInt(m.Size, 10))
+		return true
 	}
 	copyHeader(w.Header(), h)
-	w.WriteHeader(m.Status)
-	if r.Method == http.MethodHead || !bodyAllowed(m.Status) {
-		return
+	w.WriteHeader(status)
+	if sec != nil {
+		p.sendSection(w, sec, n)
 	}
-	// A stored body is complete: the server's buffer sends it in as few
-	// writes as it can, with no flush per chunk.
-	p.copyBody(w, r, body, false)
+	return true
+}
+
+// rangeOf decides between the whole body and a range for a GET (RFC 9110
+// §14): the status to send, the section of the body, and the matching
+// Content-Length, Content-Range and Accept-Ranges fields in h. Only a single
+// byte range of a 200 is served; several ranges get the whole body.
+func (p *Proxy) rangeOf(r *http.Request, status int, h http.Header, size int64) (int, int64, int64) {
+	h.Set("Content-Length", strconv.FormatInt(size, 10))
+	if status != http.StatusOK {
+		return status, 0, size
+	}
+	h.Set("Accept-Ranges", "bytes")
+	rv := r.Header.Get("Range")
+	if rv == "" || r.Method != http.MethodGet || !httpcache.IfRangeMatches(r.Header, h) {
+		return status, 0, size
+	}
+	br, kind := httpcache.ParseRange(rv, size)
+	switch kind {
+	case httpcache.RangeServe:
+		h.Set("Content-Range", br.ContentRange(size))
+		h.Set("Content-Length", strconv.FormatInt(br.Length, 10))
+		return http.StatusPartialContent, br.Start, br.Length
+	case httpcache.RangeUnsatisfiable:
+		h.Set("Content-Range", httpcache.UnsatisfiedRange(size))
+		h.Set("Content-Length", "0")
+		h.Del("Content-Type")
+		h.Del("Content-Encoding")
+		return http.StatusRequestedRangeNotSatisfiable, 0, 0
+	}
+	return status, 0, size
+}
+
+// sendSection writes n bytes of a stored body that is complete and
+// verified. io.Copy lets net/http send a file section with sendfile. A
+// short or failed copy aborts the connection: the header is sent, and
+// that is the only way to tell the visitor the body is incomplete.
+func (p *Proxy) sendSection(w http.ResponseWriter, sec io.Reader, n int64) {
+	sent, err := io.Copy(w, sec)
+	p.stats.bytes.Add(uint64(sent))
+	if err != nil || sent != n {
+		panic(http.ErrAbortHandler)
+	}
 }
 
 // copyBody streams a body to the visitor, flushing as bytes arrive when
