@@ -43,7 +43,7 @@ func TestLoadFull(t *testing.T) {
 	want.Control.Listen = "127.0.0.1:9091"
 	want.DNS = DNS{Listen: "127.0.0.1:5300", Nameserver: "yes", Nameservers: []NameServer{
 		{Name: "ns1.nyud.net", Addrs: []string{"203.0.113.10", "2001:db8:10::53"}}, {Name: "ns.example.org"}}}
-	want.Cache = Cache{MaxBytes: 1 << 30, MaxObjectBytes: 10 << 20, HeuristicTTL: 0, MaxStale: Duration(time.Hour),
+	want.Cache = Cache{MaxBytes: 1 << 30, MaxObjectBytes: 10 << 20, MemoryBytes: 8 << 20, HeuristicTTL: 0, MaxStale: Duration(time.Hour),
 		NegativeTTL: Duration(30 * time.Second), AllowPrivateOrigins: true, PassUnsafeMethods: true, StripCookies: false}
 	want.P2P.Listen = []string{"/ip4/127.0.0.1/tcp/4200"}
 	want.P2P.Bootstrap = []string{"/ip4/127.0.0.1/tcp/4201/p2p/12D3KooWQYhTNQdmr3ArTeUHRYzFg94BKyTkoWBDWez9kSCVe2Xo"}

@@ -138,6 +138,12 @@ type Options struct {
 	// MaxOriginFetches caps concurrent origin fetches. Default 64.
 	MaxOriginFetches int
 
+	// MemoryBytes bounds the hot cache: fresh objects of up to 64 KiB kept
+	// in memory with their response header ready (see hot.go). Default
+	// 32 MiB; negative turns it off. It needs a store that implements
+	// GenerationStore.
+	MemoryBytes int64
+
 	// SpoolDir holds temporary files for in-flight bodies larger than
 	// 256 KiB (unlinked at once). Default os.TempDir().
 	SpoolDir string
@@ -197,6 +203,9 @@ type Proxy struct {
 
 	stats  counters
 	traces traceRing
+
+	hot  *hotCache // nil when off
+	gens GenerationStore
 }
 
 var _ http.Handler = (*Proxy)(nil)
@@ -266,6 +275,12 @@ func New(opts Options, st Store) (*Proxy, error) {
 		inflight:  map[string]*fetch{},
 		ctx:       ctx,
 		cancel:    cancel,
+	}
+	if gs, ok := st.(GenerationStore); ok && opts.MemoryBytes >= 0 {
+		if opts.MemoryBytes == 0 {
+			opts.MemoryBytes = defaultHotBytes
+		}
+		p.hot, p.gens = newHotCache(opts.MemoryBytes), gs
 	}
 	return p, nil
 }
@@ -384,6 +399,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.stats.refused.Add(1)
 		p.errorPage(w, r, http.StatusLoopDetected, "Request loop detected",
 			"This request has already passed through this Coral node ("+p.token+"); it would loop forever.")
+		return
+	}
+	if p.hot != nil && plainRequest(r) && p.serveHot(w, r) {
 		return
 	}
 	o, err := coralurl.Parse(r.Host, p.zone)

@@ -1002,9 +1002,16 @@ func TestNewValidates(t *testing.T) {
 	}
 }
 
-// BenchmarkCacheHit1KiB measures a 1 KiB cache hit through a real server and
-// client on loopback (compare with test/bench/cachehit for wrk figures).
-func BenchmarkCacheHit1KiB(b *testing.B) {
+// BenchmarkCacheHit measures 1 KiB and 1 MiB cache hits through a real
+// server and client on loopback (compare with test/bench/cachehit for wrk
+// figures); profile the hit path with -cpuprofile.
+func BenchmarkCacheHit(b *testing.B) {
+	for _, size := range []int{1 << 10, 1 << 20} {
+		b.Run(strconv.Itoa(size>>10)+"KiB", func(b *testing.B) { benchCacheHit(b, size) })
+	}
+}
+
+func benchCacheHit(b *testing.B, size int) {
 	clock := newFakeClock()
 	st, err := store.Open(b.TempDir(), store.Options{Logger: quiet()})
 	if err != nil {
@@ -1017,7 +1024,7 @@ func BenchmarkCacheHit1KiB(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer p.Close()
-	body := strings.Repeat("x", 1024)
+	body := strings.Repeat("x", size)
 	originSrv := httptest.NewServer(static(body, "Cache-Control", "max-age=3600"))
 	defer originSrv.Close()
 	srv := httptest.NewServer(p)
@@ -1034,14 +1041,17 @@ func BenchmarkCacheHit1KiB(b *testing.B) {
 		if err != nil {
 			return err
 		}
-		_, err = io.Copy(io.Discard, resp.Body)
+		n, err := io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
+		if err == nil && n != int64(size) {
+			err = fmt.Errorf("got %d bytes", n)
+		}
 		return err
 	}
 	if err := get(); err != nil {
 		b.Fatal(err)
 	}
-	b.SetBytes(1024)
+	b.SetBytes(int64(size))
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {

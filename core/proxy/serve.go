@@ -27,6 +27,11 @@ func (p *Proxy) serveCached(w http.ResponseWriter, r *http.Request, o coralurl.O
 	defer func() {
 		p.traces.add(TraceSummary{Time: now, URL: canon, Result: tr.resultOf(), Path: tr.String(), Duration: time.Since(began)})
 	}()
+	var gen uint64
+	hotOK := p.hot != nil && plainRequest(r)
+	if hotOK {
+		gen, hotOK = p.gens.Generation(pkey) // before the read, so a change in between is seen
+	}
 	objKey, meta, body, found := p.lookup(pkey, canon, r.Header)
 	var stale *store.Meta
 	if found {
@@ -34,6 +39,9 @@ func (p *Proxy) serveCached(w http.ResponseWriter, r *http.Request, o coralurl.O
 		switch d.Action {
 		case httpcache.Serve:
 			tr.Source("cache")
+			if hotOK && objKey == pkey && p.fillHot(w, r, o, pkey, gen, meta, body) {
+				return
+			}
 			if p.serveObject(w, r, o, meta, body, CacheHit) {
 				return
 			}

@@ -201,3 +201,19 @@ func (s *Store) scrubCandidates(budget int64) []scrubItem {
 	}
 	return picked
 }
+
+// Generation counts an access to key, for eviction, and returns its
+// generation: a number that changes whenever the object's meta or body
+// does (and differs between any two objects ever stored under key). A copy
+// of the object kept elsewhere is current while the generation is the one
+// read before the copy was taken. ok is false when key is not stored.
+func (s *Store) Generation(key string) (gen uint64, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.index[key]
+	if e == nil {
+		return 0, false
+	}
+	s.touchLocked(e)
+	return e.gen, true
+}

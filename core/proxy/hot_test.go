@@ -1,0 +1,89 @@
+package proxy
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/coralcdn/coral/core/store"
+)
+
+// TestHotCacheFollowsStore: a hit answered from memory is never older than
+// the store: whatever changes the stored object (deleted, revalidated,
+// replaced) is what the next visitor gets.
+func TestHotCacheFollowsStore(t *testing.T) {
+	tests := []struct {
+		name   string
+		change func(e *env, key string)
+		cache  string // X-Coral-Cache after the change
+		body   string
+		xv     string
+	}{
+		{"deleted", func(e *env, key string) { _ = e.st.Delete(key) }, CacheMiss, "v1", "1"},
+		{"meta updated", func(e *env, key string) {
+			_ = e.st.UpdateMeta(key, func(m *store.Meta) error { m.Header.Set("X-V", "2"); return nil })
+		}, CacheHit, "v1", "2"},
+		{"replaced", func(e *env, key string) {
+			old, _ := e.st.Stat(key)
+			w := e.st.Create(key, 0)
+			_, _ = w.Write([]byte("v2"))
+			old.Size = 2
+			if _, err := w.Commit(old); err != nil {
+				panic(err)
+			}
+		}, CacheHit, "v2", "1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, nil)
+			o := newOrigin(t, e.clock, static("v1", "Cache-Control", "max-age=600", "X-V", "1"))
+			expect(t, "miss", e.get(o, "/h"), 200, CacheMiss, "v1")
+			expect(t, "first hit (fills memory)", e.get(o, "/h"), 200, CacheHit, "v1")
+			expect(t, "hit from memory", e.get(o, "/h"), 200, CacheHit, "v1")
+			if tr := e.p.RecentTraces(); len(tr) == 0 || !strings.Contains(tr[0].Path, "memory") {
+				t.Fatalf("the last hit did not come from memory: %+v", tr)
+			}
+			tt.change(e, CacheKey(o.canon("/h")))
+			r := e.get(o, "/h")
+			expect(t, "after the change", r, 200, tt.cache, tt.body)
+			if r.header.Get("X-V") != tt.xv {
+				t.Errorf("X-V = %q, want %q", r.header.Get("X-V"), tt.xv)
+			}
+		})
+	}
+}
+
+// TestHotCacheBudget: with room for a few objects only, every visitor still
+// gets the right object, and requests the hot cache must not answer (a
+// Range, a conditional) get the full treatment.
+func TestHotCacheBudget(t *testing.T) {
+	e := newEnv(t, func(o *Options) { o.MemoryBytes = 3 * (1024 + hotOverhead) })
+	o := newOrigin(t, e.clock, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=600")
+		w.Header().Set("Etag", `"`+r.URL.Path+`"`)
+		fmt.Fprintf(w, "%-1024s", r.URL.Path)
+	})
+	for round := range 3 {
+		for i := range 10 {
+			path := fmt.Sprintf("/o%d", i)
+			want := fmt.Sprintf("%-1024s", path)
+			cache := CacheHit
+			if round == 0 {
+				cache = CacheMiss
+			}
+			expect(t, path, e.get(o, path), 200, cache, want)
+			expect(t, path+" again", e.get(o, path), 200, CacheHit, want)
+			expect(t, path+" range", e.get(o, path, "Range", "bytes=1-2"), 206, CacheHit, want[1:3])
+			if r := e.get(o, path, "If-None-Match", `"`+path+`"`); r.status != http.StatusNotModified {
+				t.Fatalf("%s conditional: %d", path, r.status)
+			}
+		}
+	}
+	if e.p.hot.bytes > e.p.hot.max {
+		t.Errorf("hot cache holds %d bytes, budget %d", e.p.hot.bytes, e.p.hot.max)
+	}
+	if n := o.hits.Load(); n != 10 {
+		t.Errorf("origin hits = %d, want 10", n)
+	}
+}
