@@ -15,7 +15,7 @@ CONFIG   ?=
 # tests.)
 RACE_PKGS := ./core/store/ ./core/proxy/ ./core/coop/ ./core/dsht/... ./core/dnsserver/ ./core/locality/ ./core/httpcache/ ./core/coralurl/
 
-.PHONY: all deps build run serve test vet fmt-check bench demo clean
+.PHONY: all deps build run serve test vet fmt-check tidy-check bench demo clean
 
 all: build
 
@@ -39,6 +39,10 @@ serve: build
 vet:
 	$(GO) vet ./...
 
+# tidy-check: go.mod and go.sum say exactly what the code imports.
+tidy-check:
+	$(GO) mod tidy -diff
+
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
@@ -50,7 +54,7 @@ fmt-check:
 # test/netns runs alone, after the rest: it adds a veth to this host for the
 # time of the test, and mDNS in tests running beside it (p2p's LAN
 # discovery) then announces on that interface and misses its peers.
-test: deps fmt-check vet build
+test: deps fmt-check tidy-check vet build
 	CORAL_BIN=$(abspath $(BIN)) $(GO) test -count=1 -timeout 20m $$($(GO) list ./... | grep -v '/test/netns$$')
 	CORAL_BIN=$(abspath $(BIN)) $(GO) test -count=1 -timeout 10m ./test/netns/
 	$(GO) test -count=1 -race -timeout 20m -short $(RACE_PKGS)

@@ -19,9 +19,6 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // API is what a user interface needs from a node.
@@ -123,24 +120,25 @@ type Trace struct {
 
 // Server serves the control listener.
 type Server struct {
-	api      API
-	token    string
-	registry *prometheus.Registry
-	log      *slog.Logger
-	mux      *http.ServeMux
+	api   API
+	token string
+	log   *slog.Logger
+	mux   *http.ServeMux
 }
 
 // NewServer builds the control handler. token guards every request that
-// changes something; registry may be nil for no metrics.
-func NewServer(api API, token string, registry *prometheus.Registry, log *slog.Logger) *Server {
+// changes something; metrics serves GET /metrics (nil: no metrics). The
+// handler comes from the caller so that the control package, and the GUI
+// that uses its client, link no metrics library.
+func NewServer(api API, token string, metrics http.Handler, log *slog.Logger) *Server {
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Server{api: api, token: token, registry: registry, log: log.With("component", "control"), mux: http.NewServeMux()}
+	s := &Server{api: api, token: token, log: log.With("component", "control"), mux: http.NewServeMux()}
 	s.mux.HandleFunc("GET /{$}", s.page)
 	s.mux.HandleFunc("GET /api/status", s.status)
-	if registry != nil {
-		s.mux.Handle("GET /metrics", promhttp.HandlerFor(registry, promhttp.HandlerOpts{}))
+	if metrics != nil {
+		s.mux.Handle("GET /metrics", metrics)
 	}
 	return s
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/coralcdn/coral/p2p"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // Options are what the caller of New supplies beside the config.
@@ -189,7 +190,7 @@ func New(cfg config.Config, opts Options) (_ *Node, err error) {
 	n.metrics = prometheus.NewRegistry()
 	n.metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	n.metrics.MustRegister(newCollector(n))
-	n.control = control.NewServer(n, n.token, n.metrics, log)
+	n.control = control.NewServer(n, n.token, promhttp.HandlerFor(n.metrics, promhttp.HandlerOpts{}), log)
 	n.registerControlAPI()
 	return n, nil
 }

@@ -24,7 +24,9 @@ import (
 	"github.com/coralcdn/coral/core/dsht"
 	"github.com/coralcdn/coral/core/proxy"
 	"github.com/coralcdn/coral/core/store"
+	"github.com/coralcdn/coral/core/wire"
 	"github.com/fxamacker/cbor/v2"
+	"github.com/hashicorp/golang-lru/v2/expirable"
 )
 
 // DSHT is the part of *dsht.Node cooperation needs.
@@ -140,7 +142,7 @@ func EncodeReferral(r Referral) []byte {
 // garbage are rejected, never trusted.
 func DecodeReferral(b []byte) (Referral, error) {
 	var r Referral
-	if err := cbor.Unmarshal(b, &r); err != nil {
+	if err := wire.Unmarshal(b, &r); err != nil {
 		return r, fmt.Errorf("coop: bad referral: %w", err)
 	}
 	if r.Version != referralVersion || r.Peer == "" || len(r.Peer) > 128 || (r.State != StateDownloading && r.State != StateCached) {
@@ -158,10 +160,10 @@ type Coop struct {
 	slots chan struct{}
 
 	mu        sync.Mutex
-	cached    map[string]string    // cache key -> canonical URL, for renewal
-	announced map[string]time.Time // cache key -> when put+get last announced a download
-	tasLevel  int                  // testAndSetLevel's last answer
-	tasAt     time.Time            // when tasLevel was chosen (zero: never)
+	cached    map[string]string                 // cache key -> canonical URL, for renewal
+	announced *expirable.LRU[string, time.Time] // cache key -> when put+get last announced a download
+	tasLevel  int                               // testAndSetLevel's last answer
+	tasAt     time.Time                         // when tasLevel was chosen (zero: never)
 
 	// kick asks renewLoop for a pass now (Seed).
 	kick chan struct{}
@@ -204,7 +206,7 @@ func newCoop(cfg Config, d DSHT, f Fetcher, tick tickerFunc) *Coop {
 	c := &Coop{
 		cfg: cfg, dht: d, fetch: f, log: cfg.Logger.With("component", "coop"),
 		slots: make(chan struct{}, cfg.MaxAnnouncements), cached: map[string]string{},
-		announced: map[string]time.Time{}, ctx: ctx, cancel: cancel,
+		announced: expirable.NewLRU[string, time.Time](maxAnnounced, nil, cfg.DownloadingTTL), ctx: ctx, cancel: cancel,
 		kick: make(chan struct{}, 1), tick: tick,
 	}
 	renew, stop := tick(cfg.CachedTTL / 2)
@@ -280,7 +282,8 @@ func (c *Coop) Fetch(ctx context.Context, key, canonicalURL string, usable func(
 // others fetch from it. Each step stores only at the levels it tests or
 // above the tested one, never at level 0 before the global test: a node
 // meets a level-0 value only of a node that stored there before it, so no
-// two downloads can wait on each other in a cycle (seeds/004).
+// two downloads can wait on each other in a cycle ("Experiences with
+// CoralCDN", NSDI 2010, on the put+get test-and-set).
 func (c *Coop) testAndSet(ctx context.Context, key string, id dsht.ID) (vals []dsht.Value, err error) {
 	tr := proxy.TraceFrom(ctx)
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.TestAndSetTimeout)
@@ -329,19 +332,9 @@ func (c *Coop) putDownloading(ctx context.Context, key string, id dsht.ID) {
 // markAnnounced records that this node's download of key was just
 // announced, so Downloading does not announce it again at once.
 func (c *Coop) markAnnounced(key string) {
-	now := c.cfg.Now()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.announced[key] = now
-	if len(c.announced) > maxAnnounced {
-		// Announcements no download followed (a peer delivered after all)
-		// are of no use once expired.
-		for k, at := range c.announced {
-			if now.Sub(at) > c.cfg.DownloadingTTL {
-				delete(c.announced, k)
-			}
-		}
-	}
+	// Entries no download followed (a peer delivered after all) expire
+	// with the announcement itself.
+	c.announced.Add(key, c.cfg.Now())
 }
 
 // testAndSetLevel is the most local level at which this node's cluster has
@@ -378,8 +371,10 @@ func (c *Coop) testAndSetLevel() int {
 	return level
 }
 
-// maxAnnounced is when Fetch sweeps expired entries from Coop.announced.
-const maxAnnounced = 256
+// maxAnnounced bounds Coop.announced: downloads announced and not yet
+// started, a handful at a time in practice. (expirable's purge goroutine
+// lives as long as the process: one per Coop, one Coop per node.)
+const maxAnnounced = 1024
 
 // lookupStep describes a DSHT lookup for the trace: each level searched,
 // most local first, with the values found there, e.g. "lookup L2:0 L1:0
@@ -614,10 +609,8 @@ func (c *cancelOnClose) Close() error {
 func (c *Coop) Downloading(key, canonicalURL string) (done func()) {
 	id := dsht.KeyID(canonicalURL)
 	value := EncodeReferral(Referral{Peer: c.cfg.Self, State: StateDownloading})
-	c.mu.Lock()
-	at, fresh := c.announced[key]
-	delete(c.announced, key)
-	c.mu.Unlock()
+	at, fresh := c.announced.Peek(key)
+	c.announced.Remove(key)
 	if !fresh || c.cfg.Now().Sub(at) > c.cfg.DownloadingTTL/2 {
 		c.announce(id, value, c.cfg.DownloadingTTL)
 	}

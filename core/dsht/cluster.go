@@ -167,7 +167,7 @@ func (n *Node) clusterAggs(l int, now int64) map[ID]*clusterAgg {
 		if now-c.at < 2*int64(n.cfg.ClusterInterval) {
 			a.fresh = append(a.fresh, c.size)
 		}
-		if p.rttN == 0 {
+		if p.samples == 0 {
 			a.unsampled = append(a.unsampled, p)
 			continue
 		}
@@ -241,7 +241,7 @@ func (n *Node) refreshNear(l int, now int64, size int64) {
 	}
 	var near, stale []*peerState
 	for _, p := range n.peers.m {
-		if p.rttN == 0 || p.distance() >= lv.threshold || p.recentlyFailed(now, n.cfg.UnreachableTTL) {
+		if p.samples == 0 || p.distance() >= lv.threshold || p.recentlyFailed(now, n.cfg.UnreachableTTL) {
 			continue
 		}
 		near = append(near, p)
@@ -309,7 +309,7 @@ func (n *Node) joinCluster(l int, id ID) {
 	// waiting for each member to stumble on it.
 	var old []*peerState
 	for _, mid := range lv.table.list() {
-		if p := n.peers.get(mid); p != nil && p.rttN > 0 && p.distance() < lv.threshold {
+		if p := n.peers.get(mid); p != nil && p.samples > 0 && p.distance() < lv.threshold {
 			old = append(old, p)
 		}
 	}
@@ -376,7 +376,7 @@ func (n *Node) sampleCluster(l int, id ID, a *clusterAgg) {
 			if ct.Node.ID == n.self.ID {
 				continue
 			}
-			if p := n.peers.get(ct.Node.ID); p != nil && p.rttN > 0 {
+			if p := n.peers.get(ct.Node.ID); p != nil && p.samples > 0 {
 				continue
 			}
 			ts = append(ts, ct.Node)
@@ -394,7 +394,7 @@ func clusterName(id ID) string { return hex.EncodeToString(id[8:14]) }
 // (clearly larger, or comparable and older): when one member of a cluster
 // moves, the ones it tells follow within an interval, not after backoff.
 func (n *Node) nudge(p *peerState, now int64) {
-	if !n.maintain || n.closed || n.clusterBackoff <= 1 || p.rttN == 0 {
+	if !n.maintain || n.closed || n.clusterBackoff <= 1 || p.samples == 0 {
 		return
 	}
 	for l := 1; l < len(n.levels); l++ {

@@ -105,10 +105,9 @@ type Node struct {
 	clusterSeq uint64
 
 	// all RTT samples, for timeouts to nodes never measured
-	gsrtt, grttvar time.Duration
+	global         rttEstimator
 	gmax           time.Duration
 	gmaxAt         int64
-	gN             int
 	claims         []ClusterInfo // see clusterClaims
 	clusterBackoff int           // multiplier of ClusterInterval
 }

@@ -5,82 +5,18 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
 	"slices"
 	"strconv"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/fxamacker/cbor/v2"
-
 	"github.com/coralcdn/coral/core/dsht"
+	"github.com/coralcdn/coral/core/dsht/dshttest"
+	"github.com/coralcdn/coral/test/testkit"
 )
-
-// memNet connects nodes in one process through the blocking Network
-// interface, the way package p2p does: every request and response is
-// CBOR-encoded and decoded on the way, and each call runs in the caller's
-// goroutine.
-type memNet struct {
-	mu        sync.Mutex
-	nodes     map[string]*dsht.Node
-	down      map[string]bool
-	failStore map[string]bool // nodes whose STORE requests fail (probes still answer)
-	calls     atomic.Int64
-}
-
-type memEndpoint struct {
-	net  *memNet
-	self dsht.NodeInfo
-}
-
-var _ dsht.Network = (*memEndpoint)(nil)
-
-func (e *memEndpoint) Call(ctx context.Context, to dsht.NodeInfo, req *dsht.Request) (*dsht.Response, error) {
-	e.net.calls.Add(1)
-	e.net.mu.Lock()
-	n, down := e.net.nodes[to.Addr], e.net.down[to.Addr] || e.net.down[e.self.Addr]
-	down = down || req.Op == dsht.OpStore && e.net.failStore[to.Addr]
-	e.net.mu.Unlock()
-	if n == nil || down {
-		return nil, fmt.Errorf("memnet: %s unreachable", to.Addr)
-	}
-	var in dsht.Request
-	if err := roundTrip(req, &in); err != nil {
-		return nil, err
-	}
-	resp, err := n.HandleRPC(ctx, e.self, &in)
-	if err != nil {
-		return nil, err
-	}
-	var out dsht.Response
-	if err := roundTrip(resp, &out); err != nil {
-		return nil, err
-	}
-	return &out, nil
-}
-
-func roundTrip(v, into any) error {
-	b, err := cbor.Marshal(v)
-	if err != nil {
-		return fmt.Errorf("memnet: encode: %w", err)
-	}
-	if err := cbor.Unmarshal(b, into); err != nil {
-		return fmt.Errorf("memnet: decode: %w", err)
-	}
-	return nil
-}
-
-// fakeClock is a settable clock shared by the nodes (timers stay real: RPCs
-// here answer at once).
-type fakeClock struct{ ns atomic.Int64 }
-
-func (c *fakeClock) Now() time.Time          { return time.Unix(0, c.ns.Load()) }
-func (c *fakeClock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
@@ -88,25 +24,24 @@ func info(i int) dsht.NodeInfo {
 	return dsht.NodeInfo{ID: dsht.NodeID([]byte("node-" + strconv.Itoa(i))), Addr: strconv.Itoa(i)}
 }
 
-func newCluster(t *testing.T, n int) (*memNet, []*dsht.Node, *fakeClock) {
+// newCluster's clock is shared by the nodes (timers stay real: RPCs here
+// answer at once).
+func newCluster(t *testing.T, n int) (*dshttest.MemNet, []*dsht.Node, *testkit.Clock) {
 	t.Helper()
-	clock := &fakeClock{}
-	clock.ns.Store(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
-	mn := &memNet{nodes: map[string]*dsht.Node{}, down: map[string]bool{}, failStore: map[string]bool{}}
+	clock := testkit.NewClock(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC))
+	mn := &dshttest.MemNet{}
 	var nodes []*dsht.Node
 	for i := range n {
 		cfg := dsht.DefaultConfig(info(i))
 		cfg.Clock = clock.Now
 		cfg.Rand = rand.NewPCG(1, uint64(i))
 		cfg.Logger = quiet
-		node, err := dsht.New(cfg, &memEndpoint{net: mn, self: info(i)})
+		node, err := dsht.New(cfg, mn.Endpoint(info(i)))
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { node.Close() })
-		mn.mu.Lock()
-		mn.nodes[info(i).Addr] = node
-		mn.mu.Unlock()
+		mn.Add(info(i).Addr, node)
 		nodes = append(nodes, node)
 	}
 	ctx := context.Background()
@@ -250,9 +185,7 @@ func TestStatusCloseAndHints(t *testing.T) {
 
 	// The transport reports a peer down: it leaves the routing tables.
 	victim := info(5)
-	mn.mu.Lock()
-	mn.down[victim.Addr] = true
-	mn.mu.Unlock()
+	mn.SetDown(victim.Addr, true)
 	clock.Advance(time.Second)
 	n.NodeFailed(victim)
 	n.NodeFailed(victim)
@@ -293,7 +226,7 @@ func TestStatusCloseAndHints(t *testing.T) {
 }
 
 func TestNewRejectsBadConfig(t *testing.T) {
-	mn := &memNet{}
+	mn := &dshttest.MemNet{}
 	ok := dsht.DefaultConfig(info(0))
 	for name, mod := range map[string]func(*dsht.Config){
 		"zero id":            func(c *dsht.Config) { c.Self.ID = dsht.ID{} },
@@ -307,7 +240,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		c := ok
 		c.Levels = dsht.DefaultLevels()
 		mod(&c)
-		if _, err := dsht.New(c, &memEndpoint{net: mn}); err == nil {
+		if _, err := dsht.New(c, mn.Endpoint(dsht.NodeInfo{})); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}
@@ -316,7 +249,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 	}
 	two := ok
 	two.Levels = []time.Duration{0, 30 * time.Millisecond}
-	n, err := dsht.New(two, &memEndpoint{net: mn})
+	n, err := dsht.New(two, mn.Endpoint(dsht.NodeInfo{}))
 	if err != nil || n.NumLevels() != 2 {
 		t.Fatalf("two levels: %v", err)
 	}
@@ -348,9 +281,7 @@ func TestLoneNode(t *testing.T) {
 	if err := nodes[0].Put(ctx, dsht.KeyID("k"), []byte("v"), time.Minute); !errors.Is(err, dsht.ErrNoStore) {
 		t.Fatalf("put with nobody to store at: %v", err)
 	}
-	mn.mu.Lock()
-	mn.down[info(7).Addr] = true
-	mn.mu.Unlock()
+	mn.SetDown(info(7).Addr, true)
 	if err := nodes[0].Bootstrap(ctx, []dsht.NodeInfo{info(7)}); !errors.Is(err, dsht.ErrNoBootstrap) {
 		t.Fatalf("bootstrap through a dead seed: %v", err)
 	}
@@ -384,10 +315,8 @@ func TestPutPopsStackOnStoreFailure(t *testing.T) {
 	}
 	slices.SortFunc(order, closer)
 	putter := order[n-1] // the farthest: its forward path has nodes to fall back on
-	mn.mu.Lock()
-	mn.failStore[info(order[0]).Addr] = true
-	mn.failStore[info(order[1]).Addr] = true
-	mn.mu.Unlock()
+	mn.FailStores(info(order[0]).Addr, true)
+	mn.FailStores(info(order[1]).Addr, true)
 	if err := nodes[putter].Put(ctx, key, []byte("fallback"), time.Minute); err != nil {
 		t.Fatalf("put with the root refusing stores: %v", err)
 	}

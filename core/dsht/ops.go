@@ -215,7 +215,8 @@ func (p *putOp) runLevel() {
 // concurrent put+get of the cluster passes, so exactly one of them (the first
 // to store there) meets nothing. Values met at less local levels are not
 // returned: two nodes of different clusters could each meet the other's
-// value there and wait on each other with nobody fetching (seeds/004);
+// value there and wait on each other with nobody fetching (the deadlock
+// CoralCDN's put+get was designed to avoid, NSDI 2010);
 // callers that want copies from farther away call Get first.
 func (p *putOp) noteValues(ws []WireValue) {
 	if p.wantValues && p.found == nil && p.level == p.o.start {

@@ -12,8 +12,7 @@ type peerState struct {
 	info NodeInfo
 	kad  kadID
 
-	srtt, rttvar time.Duration
-	rttN         int
+	rttEstimator // smoothed RTT for timeouts
 	// Windowed minimum RTT, the node's distance for cluster decisions:
 	// queueing on a busy path or host inflates srtt, never the minimum
 	// (as in TCP BBR's min_rtt). minCur covers samples since minCurAt,
@@ -101,30 +100,41 @@ func (p *peerState) observeRTT(rtt time.Duration, now int64) {
 		rtt = time.Microsecond
 	}
 	switch {
-	case p.rttN == 0:
+	case p.samples == 0:
 		p.minCur, p.minPrev, p.minCurAt = rtt, rtt, now
 	case now-p.minCurAt >= int64(distanceWindow):
 		p.minPrev, p.minCur, p.minCurAt = p.minCur, rtt, now
 	default:
 		p.minCur = min(p.minCur, rtt)
 	}
-	if p.rttN == 0 {
-		p.srtt = rtt
-		p.rttvar = rtt / 2
-	} else {
-		d := p.srtt - rtt
-		if d < 0 {
-			d = -d
-		}
-		p.rttvar = (3*p.rttvar + d) / 4
-		p.srtt = (7*p.srtt + rtt) / 8
-	}
-	p.rttN++
+	p.observe(rtt)
 }
 
 // distance is the node's RTT for cluster decisions: the minimum over the
-// last one to two windows (valid when rttN > 0).
+// last one to two windows (valid when samples > 0).
 func (p *peerState) distance() time.Duration { return min(p.minCur, p.minPrev) }
+
+// rttEstimator is Jacobson/Karels smoothing of RTT samples (RFC 6298), the
+// basis of adaptive timeouts: per peer, and over all samples for peers
+// never measured.
+type rttEstimator struct {
+	srtt, rttvar time.Duration
+	samples      int
+}
+
+func (e *rttEstimator) observe(rtt time.Duration) {
+	if e.samples == 0 {
+		e.srtt, e.rttvar = rtt, rtt/2
+	} else {
+		d := e.srtt - rtt
+		if d < 0 {
+			d = -d
+		}
+		e.rttvar = (3*e.rttvar + d) / 4
+		e.srtt = (7*e.srtt + rtt) / 8
+	}
+	e.samples++
+}
 
 // rtoFor returns an adaptive timeout: srtt plus four deviations, with slack
 // for jitter the samples have not shown yet.

@@ -161,30 +161,20 @@ func (n *Node) observeGlobalRTT(rtt time.Duration) {
 	}
 	n.gmaxAt = now
 	n.gmax = max(n.gmax, rtt)
-	if n.gN == 0 {
-		n.gsrtt, n.grttvar = rtt, rtt/2
-	} else {
-		d := n.gsrtt - rtt
-		if d < 0 {
-			d = -d
-		}
-		n.grttvar = (3*n.grttvar + d) / 4
-		n.gsrtt = (7*n.gsrtt + rtt) / 8
-	}
-	n.gN++
+	n.global.observe(rtt)
 }
 
 // rto is the adaptive timeout for an RPC to id. Nodes never measured get a
 // generous timeout from the largest RTTs seen lately: a premature timeout
 // would mark a live node unreachable.
 func (n *Node) rto(id ID) time.Duration {
-	if p := n.peers.get(id); p != nil && p.rttN > 0 {
+	if p := n.peers.get(id); p != nil && p.samples > 0 {
 		return rtoFor(p.srtt, p.rttvar, n.cfg.MinRTO, n.cfg.MaxRTO)
 	}
-	if n.gN == 0 {
+	if n.global.samples == 0 {
 		return n.cfg.InitialRTO
 	}
-	return rtoFor(2*n.gmax, n.grttvar, n.cfg.MinRTO, n.cfg.MaxRTO)
+	return rtoFor(2*n.gmax, n.global.rttvar, n.cfg.MinRTO, n.cfg.MaxRTO)
 }
 
 // clusterClaims is what this node tells every peer about its clusters. The

@@ -5,20 +5,13 @@ import (
 	"encoding/binary"
 	"math"
 	"slices"
-	"time"
-
-	kbucket "github.com/libp2p/go-libp2p-kbucket"
-	"github.com/libp2p/go-libp2p/core/peer"
-	"github.com/libp2p/go-libp2p/core/peerstore"
 )
 
-// kadID is a position in the routing space. go-libp2p-kbucket places a peer
-// at SHA-256 of its peer.ID bytes and offers no way to supply the position
-// directly, so the DSHT hands kbucket a synthetic peer.ID made of the node
-// ID's 32 bytes and routes in that hashed space everywhere: a node's
-// position is SHA-256(node ID), a key's is SHA-256(key ID). The relabelling
-// is fixed and uniform, so XOR distance, bucket splitting and lookups behave
-// exactly as in Kademlia, and the well-tested table is used unchanged.
+// kadID is a position in the routing space: a node's position is
+// SHA-256(node ID), a key's is SHA-256(key ID). Hashing spreads IDs that are
+// not uniform themselves (the simulator's, or IDs derived from structured
+// transport identities) evenly over the space; the relabelling is fixed, so
+// XOR distance, buckets and lookups behave exactly as in Kademlia.
 type kadID [32]byte
 
 func kadOf(id ID) kadID { return sha256.Sum256(id[:]) }
@@ -55,31 +48,15 @@ func cpl(a, b kadID) int {
 	return 256
 }
 
-func peerIDOf(id ID) peer.ID { return peer.ID(id[:]) }
-
-func idOfPeer(p peer.ID) (id ID) {
-	copy(id[:], p)
-	return id
-}
-
-// noMetrics satisfies kbucket's latency filter without filtering: level
-// membership is decided by cluster IDs, not by each peer's own RTT.
-type noMetrics struct{}
-
-var _ peerstore.Metrics = noMetrics{}
-
-func (noMetrics) RecordLatency(peer.ID, time.Duration) {}
-func (noMetrics) LatencyEWMA(peer.ID) time.Duration    { return 0 }
-func (noMetrics) RemovePeer(peer.ID)                   {}
-
-// table is one level's k-bucket routing table. kbucket decides membership
-// (bucket splitting, which newcomer a full bucket refuses); nearest-node
-// queries are answered from a mirror of the members grouped by common
-// prefix length with their positions precomputed, because kbucket's
-// NearestPeers allocates and compares a big-integer distance per peer and
-// the simulator asks millions of them.
+// table is one level's Kademlia routing table: members grouped by the
+// length of the prefix they share with self, at most k per group, with
+// their positions precomputed (nearest-node queries run millions of times
+// in the simulator). A full group refuses newcomers: Kademlia keeps its
+// long-lived entries, which are the likeliest to stay up. This is the
+// membership a splitting k-bucket table (go-libp2p-kbucket's) reaches: there
+// a bucket below the last holds exactly the members of one prefix length,
+// and the last one splits until the newcomer's group has room.
 type table struct {
-	rt      *kbucket.RoutingTable
 	k       int
 	self    kadID
 	idx     map[ID]slot
@@ -95,64 +72,43 @@ type member struct {
 }
 
 func newTable(self ID, k int) *table {
-	selfKad := kadOf(self)
-	rt, err := kbucket.NewRoutingTable(k, kbucket.ID(selfKad[:]), time.Hour, noMetrics{}, time.Hour, nil)
-	if err != nil {
-		// NewRoutingTable has no failure path without a diversity filter.
-		panic("dsht: kbucket.NewRoutingTable: " + err.Error())
-	}
-	t := &table{rt: rt, k: k, self: selfKad, idx: map[ID]slot{}}
-	rt.PeerAdded = func(p peer.ID) {
-		id := idOfPeer(p)
-		if _, ok := t.idx[id]; ok {
-			return
-		}
-		m := member{id: id, kad: kadOf(id)}
-		b := cpl(selfKad, m.kad)
-		for len(t.buckets) <= b {
-			t.buckets = append(t.buckets, nil)
-		}
-		t.idx[id] = slot{b, len(t.buckets[b])}
-		t.buckets[b] = append(t.buckets[b], m)
-		t.n++
-	}
-	rt.PeerRemoved = func(p peer.ID) {
-		id := idOfPeer(p)
-		s, ok := t.idx[id]
-		if !ok {
-			return
-		}
-		bk := t.buckets[s.b]
-		last := len(bk) - 1
-		bk[s.i] = bk[last]
-		t.idx[bk[s.i].id] = s
-		t.buckets[s.b] = bk[:last]
-		delete(t.idx, id)
-		t.n--
-	}
-	return t
+	return &table{k: k, self: kadOf(self), idx: map[ID]slot{}}
 }
 
 // add inserts a node (kad is its position) that answered or contacted this
-// node. Kademlia keeps the long-lived entries of a full bucket, so a
-// newcomer may be refused; when the mirror already holds k members sharing
-// its prefix length, kbucket would refuse it (that bucket is, or would split
-// into, a full one), so it is not asked.
+// node, unless it is already there or its group is full.
 func (t *table) add(id ID, kad kadID) bool {
 	if _, ok := t.idx[id]; ok {
 		return false
 	}
-	if b := cpl(t.self, kad); b < len(t.buckets) && len(t.buckets[b]) >= t.k {
+	b := cpl(t.self, kad)
+	if b == 256 { // self
 		return false
 	}
-	added, _ := t.rt.TryAddPeer(peerIDOf(id), true, false)
-	return added
+	for len(t.buckets) <= b {
+		t.buckets = append(t.buckets, nil)
+	}
+	if len(t.buckets[b]) >= t.k {
+		return false
+	}
+	t.idx[id] = slot{b, len(t.buckets[b])}
+	t.buckets[b] = append(t.buckets[b], member{id: id, kad: kad})
+	t.n++
+	return true
 }
 
 func (t *table) remove(id ID) {
-	if _, ok := t.idx[id]; ok {
-		t.rt.RemovePeer(peerIDOf(id))
+	s, ok := t.idx[id]
+	if !ok {
+		return
 	}
+	bk := t.buckets[s.b]
+	last := len(bk) - 1
+	bk[s.i] = bk[last]
+	t.idx[bk[s.i].id] = s
+	t.buckets[s.b] = bk[:last]
+	delete(t.idx, id)
+	t.n--
 }
 
 func (t *table) has(id ID) bool {
@@ -224,13 +180,18 @@ func (t *table) list() []ID {
 }
 
 func (t *table) clear() {
-	for _, id := range t.list() {
-		t.rt.RemovePeer(peerIDOf(id))
-	}
+	t.idx = map[ID]slot{}
+	t.buckets = nil
+	t.n = 0
 }
 
 // bucketFill returns how many members share exactly c prefix bits with self.
-func (t *table) bucketFill(c int) int { return t.rt.NPeersForCpl(uint(c)) }
+func (t *table) bucketFill(c int) int {
+	if c < 0 || c >= len(t.buckets) {
+		return 0
+	}
+	return len(t.buckets[c])
+}
 
 // estimateSize estimates how many nodes the table's cluster has, counting
 // this node, from the members keep accepts (nil: all): exactly when fewer
@@ -261,8 +222,7 @@ func (t *table) estimateSize(k int, keep func(ID) bool) int64 {
 }
 
 // randomKadWithCpl returns a random position sharing exactly c prefix bits
-// with self (kbucket's own generator reads crypto/rand, which would break the
-// simulator's determinism).
+// with self, drawn from r so that the simulator stays deterministic.
 func randomKadWithCpl(self kadID, c int, r func() uint64) kadID {
 	var out kadID
 	for i := 0; i < 32; i += 8 {

@@ -63,7 +63,7 @@ func TestTableClosestMatchesBruteForce(t *testing.T) {
 			}
 		}
 	}
-	// Removal keeps the mirror and kbucket in step.
+	// Removal frees the member's place.
 	for _, id := range in[:len(in)/2] {
 		tb.remove(id)
 	}
@@ -75,8 +75,8 @@ func TestTableClosestMatchesBruteForce(t *testing.T) {
 		t.Fatal("closest after removal differs from brute force")
 	}
 	tb.clear()
-	if tb.size() != 0 || tb.rt.Size() != 0 {
-		t.Fatalf("clear left %d/%d", tb.size(), tb.rt.Size())
+	if tb.size() != 0 || len(tb.list()) != 0 || tb.has(rest[0]) {
+		t.Fatalf("clear left %d", tb.size())
 	}
 }
 
@@ -107,5 +107,48 @@ func TestRandomKadWithCpl(t *testing.T) {
 		if got := cpl(self, k); got != c {
 			t.Fatalf("cpl %d: got %d", c, got)
 		}
+	}
+}
+
+// A group of k members sharing a prefix length with self refuses the next
+// node of that length (Kademlia keeps its long-lived entries) and admits it
+// once a member leaves; other lengths are unaffected.
+func TestTableFullGroupRefusesNewcomers(t *testing.T) {
+	const k = 4
+	self := ID{0x42}
+	tb := newTable(self, k)
+	byCpl := map[int][]ID{}
+	for _, id := range nodeIDs(400, 11) {
+		c := cpl(kadOf(self), kadOf(id))
+		byCpl[c] = append(byCpl[c], id)
+	}
+	group := byCpl[1] // about a quarter of all nodes share exactly one bit
+	if len(group) < k+1 {
+		t.Fatalf("test data: only %d ids with cpl 1", len(group))
+	}
+	for i, id := range group[:k] {
+		if !tb.add(id, kadOf(id)) {
+			t.Fatalf("member %d of a group with room was refused", i)
+		}
+	}
+	newcomer := group[k]
+	if tb.add(newcomer, kadOf(newcomer)) {
+		t.Fatal("a full group admitted a newcomer")
+	}
+	if got := tb.bucketFill(1); got != k {
+		t.Fatalf("bucketFill(1) = %d, want %d", got, k)
+	}
+	if other := byCpl[0][0]; !tb.add(other, kadOf(other)) {
+		t.Fatal("a node of another prefix length was refused")
+	}
+	if tb.add(group[0], kadOf(group[0])) {
+		t.Fatal("a member was added twice")
+	}
+	tb.remove(group[0])
+	if !tb.add(newcomer, kadOf(newcomer)) {
+		t.Fatal("the newcomer was refused after a member left")
+	}
+	if tb.add(self, kadOf(self)) {
+		t.Fatal("the table admitted its own node")
 	}
 }

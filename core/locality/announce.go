@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 
+	"github.com/coralcdn/coral/core/wire"
 	"github.com/fxamacker/cbor/v2"
 )
 
@@ -71,19 +72,6 @@ func (a Announcement) Marshal() ([]byte, error) {
 	return b, nil
 }
 
-var announceDec = func() cbor.DecMode {
-	dm, err := cbor.DecOptions{
-		MaxArrayElements: 64,
-		MaxMapPairs:      64,
-		MaxNestedLevels:  4,
-		DupMapKey:        cbor.DupMapKeyEnforcedAPF,
-	}.DecMode()
-	if err != nil {
-		panic(err) // the options are constants
-	}
-	return dm
-}()
-
 // ParseAnnouncement decodes a peer's announcement. Anything malformed or
 // over the limits is an error wrapping ErrBadAnnouncement.
 func ParseAnnouncement(b []byte) (Announcement, error) {
@@ -92,7 +80,7 @@ func ParseAnnouncement(b []byte) (Announcement, error) {
 		return a, fmt.Errorf("%w: %d bytes exceeds %d", ErrBadAnnouncement, len(b), MaxAnnouncementBytes)
 	}
 	var w wireAnnouncement
-	if err := announceDec.Unmarshal(b, &w); err != nil {
+	if err := wire.Unmarshal(b, &w); err != nil {
 		return a, fmt.Errorf("%w: %v", ErrBadAnnouncement, err)
 	}
 	if len(w.Addrs) > MaxAnnouncedAddrs {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/coralcdn/coral/core/dnsserver"
 	"github.com/coralcdn/coral/core/dsht"
+	"github.com/hashicorp/golang-lru/v2/simplelru"
 	"golang.org/x/time/rate"
 )
 
@@ -54,7 +55,7 @@ type Hints struct {
 	wg     sync.WaitGroup
 
 	mu       sync.Mutex
-	cache    *lru[netip.Prefix, hintSet]
+	cache    *simplelru.LRU[netip.Prefix, hintSet]
 	inflight map[netip.Prefix]chan struct{}
 	closed   bool
 }
@@ -121,7 +122,7 @@ func (h *Hints) RTTs(ctx context.Context, network netip.Prefix) map[string]time.
 	}
 	now := h.cfg.Clock()
 	h.mu.Lock()
-	e, have := h.cache.get(n)
+	e, have := h.cache.Get(n)
 	if have && now.Sub(e.at) < h.cfg.Fresh {
 		h.mu.Unlock()
 		return h.withLocal(n, e.rtts)
@@ -138,7 +139,7 @@ func (h *Hints) RTTs(ctx context.Context, network netip.Prefix) map[string]time.
 		}
 	}
 	h.mu.Lock()
-	e, have = h.cache.peek(n)
+	e, have = h.cache.Peek(n)
 	h.mu.Unlock()
 	if have && now.Sub(e.at) < h.cfg.Fresh+h.cfg.Stale {
 		return h.withLocal(n, e.rtts)
@@ -175,13 +176,13 @@ func (h *Hints) fetch(n netip.Prefix, done chan struct{}) {
 	now := h.cfg.Clock()
 	if err != nil {
 		h.log.Debug("RTT hint lookup failed", "network", n, "err", err)
-		if old, ok := h.cache.peek(n); ok {
+		if old, ok := h.cache.Peek(n); ok {
 			// Keep what we had rather than retrying on every query.
-			h.cache.put(n, hintSet{rtts: old.rtts, at: now})
+			h.cache.Add(n, hintSet{rtts: old.rtts, at: now})
 			return
 		}
 	}
-	h.cache.put(n, hintSet{rtts: rtts, at: now})
+	h.cache.Add(n, hintSet{rtts: rtts, at: now})
 }
 
 // decode keeps, per proxy, the hint with the longest remaining lifetime

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/coralcdn/coral/core/dsht"
+	"github.com/hashicorp/golang-lru/v2/simplelru"
 )
 
 // Putter stores a value in the DSHT; *dsht.Node implements it.
@@ -41,7 +42,7 @@ type Meter struct {
 	log *slog.Logger
 
 	mu   sync.Mutex
-	nets *lru[netip.Prefix, *netStat]
+	nets *simplelru.LRU[netip.Prefix, *netStat]
 }
 
 type netStat struct {
@@ -100,10 +101,10 @@ func (m *Meter) Observe(visitor netip.Addr, rtt time.Duration) {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	s, ok := m.nets.get(n)
+	s, ok := m.nets.Get(n)
 	if !ok {
 		s = &netStat{}
-		m.nets.put(n, s)
+		m.nets.Add(n, s)
 	}
 	if s.samples == 0 || rtt < s.winMin {
 		s.winMin = rtt
@@ -121,7 +122,7 @@ func (m *Meter) RTT(network netip.Prefix) (time.Duration, bool) {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	s, ok := m.nets.peek(n)
+	s, ok := m.nets.Peek(n)
 	switch {
 	case !ok:
 		return 0, false
@@ -137,7 +138,7 @@ func (m *Meter) RTT(network netip.Prefix) (time.Duration, bool) {
 func (m *Meter) Networks() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.nets.len()
+	return m.nets.Len()
 }
 
 type pending struct {
@@ -169,11 +170,11 @@ func (m *Meter) Publish(ctx context.Context) (int, error) {
 	now := m.cfg.Clock()
 	var work []pending
 	m.mu.Lock()
-	m.nets.each(func(n netip.Prefix, s *netStat) {
-		if m.due(s, now) {
+	for _, n := range m.nets.Keys() {
+		if s, _ := m.nets.Peek(n); m.due(s, now) {
 			work = append(work, pending{n: n, s: s, rtt: quantize(s.winMin), samples: s.samples, first: s.pubAt.IsZero()})
 		}
-	})
+	}
 	slices.SortStableFunc(work, func(a, b pending) int {
 		if a.first != b.first {
 			if a.first {

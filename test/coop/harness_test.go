@@ -31,6 +31,7 @@ import (
 	"github.com/coralcdn/coral/core/store"
 	"github.com/coralcdn/coral/p2p"
 	"github.com/coralcdn/coral/test/cluster"
+	"github.com/coralcdn/coral/test/testkit"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
@@ -320,18 +321,7 @@ func hasReferral(rs []coop.Referral, peerID string, state int) bool {
 	return slices.ContainsFunc(rs, func(r coop.Referral) bool { return r.Peer == peerID && r.State == state })
 }
 
-// eventually polls cond until it holds or the deadline passes; it waits for
-// background effects (announcements, clusters), never as a timed assertion.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
+var eventually = testkit.Eventually
 
 func recv[T any](t *testing.T, what string, ch <-chan T) T {
 	t.Helper()

@@ -1,0 +1,71 @@
+// Package testkit is what Coral's tests share: waiting for a condition with
+// a deadline (never a bare sleep as synchronisation) and a settable clock.
+// It links nothing of Coral, so any package's tests may import it.
+package testkit
+
+import (
+	"sync"
+	"testing"
+	"time"
+)
+
+// pollEvery is how often Eventually re-checks: short enough that a test
+// waits little past the moment its condition holds, long enough not to spin.
+const pollEvery = 10 * time.Millisecond
+
+// Eventually polls cond until it holds and returns how long that took; it
+// fails the test, naming what it waited for, once timeout has passed. It is
+// for background effects (an announcement stored, a cluster formed), never a
+// timed assertion: pick a timeout far above the expected time.
+func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	deadline := start.Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(pollEvery)
+	}
+	return time.Since(start)
+}
+
+// Clock is a settable clock, safe for concurrent use. Its zero value reads
+// a fixed instant in 2026; Now is what components take as their clock.
+type Clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+// epoch is the zero Clock's time: fixed, so runs repeat.
+var epoch = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+
+// NewClock returns a clock that reads at.
+func NewClock(at time.Time) *Clock { return &Clock{t: at} }
+
+// Now returns the clock's time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.t.IsZero() {
+		c.t = epoch
+	}
+	return c.t
+}
+
+// Advance moves the clock forward by d.
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.t.IsZero() {
+		c.t = epoch
+	}
+	c.t = c.t.Add(d)
+}
+
+// Set moves the clock to t.
+func (c *Clock) Set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = t
+}
