@@ -19,7 +19,21 @@
 // than a truncated body that looks complete. A transfer from another proxy
 // that breaks off is continued from the origin instead (a range request
 // guarded by If-Range, or the whole body again with the bytes already sent
-// checked against it), so its visitors still get the whole response. When the origin fails (connect
+// checked against it), so its visitors still get the whole response.
+//
+// While a stale copy exists, no visitor gets a broken response because its
+// refresh failed: the new version's body is held back until it arrived
+// complete and was stored (for bodies up to refetchHoldBack, 8 MiB), then
+// sent whole; if it truncates, resets or stalls, every visitor waiting on it
+// gets the stale copy (STALE, within MaxStale; an error page when the copy
+// forbids stale use), and the stale copy is served without another refresh
+// for NegativeTTL, so a crowd does not wait on a failing origin one by one.
+// The trade-off: when refreshing a stale object, the first byte reaches the
+// visitors only once the last one arrived from the origin. A new version
+// larger than 8 MiB, or one that is not stored, streams as it arrives, and
+// if it breaks off its visitors see a broken connection, as on a miss.
+//
+// When the origin fails (connect
 // error, timeout, 5xx, 403/404/408/429) a stale copy is served (STALE) for up
 // to MaxStale unless the response forbids it. Unreachable origins are
 // remembered for NegativeTTL, so a crowd asking for a dead site causes one
@@ -162,9 +176,12 @@ const (
 	defaultNegativeTTL    = 60 * time.Second
 	defaultOriginTimeout  = 30 * time.Second
 	defaultMaxFetches     = 64
-	spoolMemLimit         = 256 << 10
-	pipeWindow            = 1 << 20
-	copyBufSize           = 32 << 10
+	// refetchHoldBack bounds the new body of a stale object held back
+	// until complete (see the package doc).
+	refetchHoldBack = 8 << 20
+	spoolMemLimit   = 256 << 10
+	pipeWindow      = 1 << 20
+	copyBufSize     = 32 << 10
 )
 
 // Cache status values for the X-Coral-Cache response header.
@@ -191,6 +208,9 @@ type Proxy struct {
 	transport *http.Transport
 	sem       *semaphore.Weighted
 	neg       *negativeCache
+	// brokenRefetch remembers objects whose new version broke off while
+	// a stale copy was kept (keyed by object key, not origin).
+	brokenRefetch *negativeCache
 
 	mu       sync.Mutex
 	inflight map[string]*fetch
@@ -261,20 +281,21 @@ func New(opts Options, st Store) (*Proxy, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &Proxy{
-		opts:      opts,
-		zone:      zone,
-		token:     opts.NodeToken,
-		st:        st,
-		peers:     opts.Peers,
-		log:       opts.Logger.With("component", "proxy"),
-		now:       opts.Now,
-		policy:    httpcache.Policy{HeuristicTTL: opts.HeuristicTTL, MaxStale: opts.MaxStale},
-		transport: newOriginTransport(opts.OriginTimeout, opts.AllowPrivateOrigins),
-		sem:       semaphore.NewWeighted(int64(opts.MaxOriginFetches)),
-		neg:       newNegativeCache(),
-		inflight:  map[string]*fetch{},
-		ctx:       ctx,
-		cancel:    cancel,
+		opts:          opts,
+		zone:          zone,
+		token:         opts.NodeToken,
+		st:            st,
+		peers:         opts.Peers,
+		log:           opts.Logger.With("component", "proxy"),
+		now:           opts.Now,
+		policy:        httpcache.Policy{HeuristicTTL: opts.HeuristicTTL, MaxStale: opts.MaxStale},
+		transport:     newOriginTransport(opts.OriginTimeout, opts.AllowPrivateOrigins),
+		sem:           semaphore.NewWeighted(int64(opts.MaxOriginFetches)),
+		neg:           newNegativeCache(),
+		brokenRefetch: newNegativeCache(),
+		inflight:      map[string]*fetch{},
+		ctx:           ctx,
+		cancel:        cancel,
 	}
 	if gs, ok := st.(GenerationStore); ok && opts.MemoryBytes >= 0 {
 		if opts.MemoryBytes == 0 {

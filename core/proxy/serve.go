@@ -76,6 +76,13 @@ func (p *Proxy) serveCached(w http.ResponseWriter, r *http.Request, o coralurl.O
 		p.failurePage(w, r, fail, true)
 		return
 	}
+	if _, broken := p.brokenRefetch.get(objKey, now); broken && stale != nil && p.policy.StaleOnError(entryOf(*stale), now) {
+		tr.Step("the new version broke off recently")
+		tr.Source("cache (stale)")
+		if p.serveStored(w, r, o, objKey, CacheStale) {
+			return
+		}
+	}
 	f := p.newFetch(objKey, pkey, objKey, canon, o, r.Header, stale)
 	f.noStore = rq.NoStore
 	f.personal = isPersonal(r.Header, p.opts.StripCookies)
