@@ -266,6 +266,14 @@ func (p *Proxy) failed(f *fetch, fail originFailure) {
 	f.body.Finish(nil)
 }
 
+// noteOversize remembers that f's object is larger than MaxObjectBytes, so
+// that ranges of it go to the origin for a while instead of a whole
+// download each.
+func (p *Proxy) noteOversize(f *fetch) {
+	now := p.now()
+	p.oversize.put(f.pkey, originFailure{}, now.Add(oversizeMemory), now)
+}
+
 // refetchFailed resolves a refetch whose new body broke off before anyone
 // saw it: the stale copy when it may be served, else an error page; never
 // the broken body. The stale copy is then served without a refetch for
@@ -399,6 +407,7 @@ func (p *Proxy) receive(ctx context.Context, cancel context.CancelFunc, f *fetch
 		storable, why = false, "response sets a cookie (strip_cookies is off)"
 	case length > p.opts.MaxObjectBytes:
 		storable, why = false, fmt.Sprintf("Content-Length %d exceeds max_object_bytes", length)
+		p.noteOversize(f)
 	case status >= 400:
 		if lt, _ := p.policy.Lifetime(httpcache.Entry{Status: status, Header: h, RequestTime: f.reqTime, ResponseTime: f.respTime}); lt <= 0 {
 			storable, why = false, "error response without freshness"
@@ -464,6 +473,9 @@ func (p *Proxy) receive(ctx context.Context, cancel context.CancelFunc, f *fetch
 			if sw != nil {
 				if _, werr := sw.Write(chunk); werr != nil {
 					p.log.Info("not storing", "url", f.canon, "reason", werr)
+					if errors.Is(werr, store.ErrTooLarge) {
+						p.noteOversize(f)
+					}
 					sw.Abort()
 					sw = nil
 					f.body.StopRetaining()

@@ -179,9 +179,12 @@ const (
 	// refetchHoldBack bounds the new body of a stale object held back
 	// until complete (see the package doc).
 	refetchHoldBack = 8 << 20
-	spoolMemLimit   = 256 << 10
-	pipeWindow      = 1 << 20
-	copyBufSize     = 32 << 10
+	// oversizeMemory is how long an object found larger than
+	// MaxObjectBytes has its ranges passed to the origin.
+	oversizeMemory = time.Hour
+	spoolMemLimit  = 256 << 10
+	pipeWindow     = 1 << 20
+	copyBufSize    = 32 << 10
 )
 
 // Cache status values for the X-Coral-Cache response header.
@@ -211,6 +214,9 @@ type Proxy struct {
 	// brokenRefetch remembers objects whose new version broke off while
 	// a stale copy was kept (keyed by object key, not origin).
 	brokenRefetch *negativeCache
+	// oversize remembers objects found larger than MaxObjectBytes, whose
+	// ranges go to the origin (keyed by primary key).
+	oversize *negativeCache
 
 	mu       sync.Mutex
 	inflight map[string]*fetch
@@ -293,6 +299,7 @@ func New(opts Options, st Store) (*Proxy, error) {
 		sem:           semaphore.NewWeighted(int64(opts.MaxOriginFetches)),
 		neg:           newNegativeCache(),
 		brokenRefetch: newNegativeCache(),
+		oversize:      newNegativeCache(),
 		inflight:      map[string]*fetch{},
 		ctx:           ctx,
 		cancel:        cancel,
@@ -453,7 +460,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				"Coral only serves GET and HEAD requests.")
 			return
 		}
-		p.passThrough(w, r, o, canon)
+		p.passThrough(w, r, o, canon, true)
 	}
 }
 

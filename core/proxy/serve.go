@@ -83,6 +83,15 @@ func (p *Proxy) serveCached(w http.ResponseWriter, r *http.Request, o coralurl.O
 			return
 		}
 	}
+	if stale == nil && r.Method == http.MethodGet && r.Header.Get("Range") != "" {
+		if _, large := p.oversize.get(pkey, now); large {
+			// Too large to store: let the origin answer the range.
+			tr.Step("larger than max_object_bytes: range passed to the origin")
+			tr.Source("origin")
+			p.passThrough(w, r, o, canon, false)
+			return
+		}
+	}
 	f := p.newFetch(objKey, pkey, objKey, canon, o, r.Header, stale)
 	f.noStore = rq.NoStore
 	f.personal = isPersonal(r.Header, p.opts.StripCookies)
@@ -189,15 +198,26 @@ func (p *Proxy) writeStream(w http.ResponseWriter, r *http.Request, o coralurl.O
 		p.writeNotModified(w, h)
 		return
 	}
+	// A range needs the length; without one the whole body goes.
+	status, off, n := f.status, int64(0), f.length
 	if f.length >= 0 && bodyAllowed(f.status) {
-		h.Set("Content-Length", strconv.FormatInt(f.length, 10))
+		status, off, n = p.rangeOf(r, f.status, h, f.length)
 	}
 	copyHeader(w.Header(), h)
-	w.WriteHeader(f.status)
-	if r.Method == http.MethodHead || !bodyAllowed(f.status) {
+	w.WriteHeader(status)
+	if r.Method == http.MethodHead || !bodyAllowed(status) || status == http.StatusRequestedRangeNotSatisfiable {
 		return
 	}
-	p.copyBody(w, r, rd, true)
+	var body io.Reader = rd
+	if status == http.StatusPartialContent {
+		// The range goes out as soon as its bytes arrive; the fetch
+		// carries on with the whole object for the cache.
+		if _, err := io.CopyN(io.Discard, rd, off); err != nil {
+			panic(http.ErrAbortHandler)
+		}
+		body = io.LimitReader(rd, n)
+	}
+	p.copyBody(w, r, body, true)
 }
 
 // serveStored sends the stored object under key; false (nothing written)
@@ -401,10 +421,15 @@ func (p *Proxy) count(label string) {
 	}
 }
 
-// passThrough forwards an unsafe method to the origin uncached and, when it
-// succeeds, invalidates what the cache holds for the URL (RFC 9111 §4.4).
-func (p *Proxy) passThrough(w http.ResponseWriter, r *http.Request, o coralurl.Origin, canon string) {
-	p.stats.passed.Add(1)
+// passThrough forwards a request to the origin uncached: an unsafe method
+// (unsafe set), which when it succeeds invalidates what the cache holds
+// for the URL (RFC 9111 §4.4), or a range of an object too large to store.
+func (p *Proxy) passThrough(w http.ResponseWriter, r *http.Request, o coralurl.Origin, canon string, unsafe bool) {
+	if !unsafe {
+		p.stats.misses.Add(1)
+	} else {
+		p.stats.passed.Add(1)
+	}
 	now := p.now()
 	if fail, dead := p.neg.get(o.String(), now); dead {
 		p.stats.negativeHits.Add(1)
@@ -445,7 +470,7 @@ func (p *Proxy) passThrough(w http.ResponseWriter, r *http.Request, o coralurl.O
 		return
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode < 400 {
+	if unsafe && resp.StatusCode < 400 {
 		p.invalidate(canon, o, resp.Header)
 	}
 	h := resp.Header
