@@ -195,7 +195,10 @@ func (p *Proxy) writeHot(w http.ResponseWriter, r *http.Request, e *hotEntry, no
 // were; body is closed either way when true is returned.
 func (p *Proxy) fillHot(w http.ResponseWriter, r *http.Request, o coralurl.Origin, pkey string, gen uint64,
 	m store.Meta, body *store.Body) bool {
-	if p.hot == nil || m.Size > hotObjectMax || len(m.Extra[extraVary]) > 0 || !plainRequest(r) {
+	// Only identity-coded bodies: the hot path does not look at
+	// Accept-Encoding (encoded responses are stored as variants anyway).
+	if p.hot == nil || m.Size > hotObjectMax || len(m.Extra[extraVary]) > 0 || !plainRequest(r) ||
+		!httpcache.EncodingAcceptable(m.Header, "") {
 		return false
 	}
 	e := httpcache.Entry{Status: m.Status, Header: m.Header, RequestTime: m.RequestTime, ResponseTime: m.ResponseTime}
