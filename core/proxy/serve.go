@@ -76,21 +76,8 @@ func (p *Proxy) serveCached(w http.ResponseWriter, r *http.Request, o coralurl.O
 		p.failurePage(w, r, fail, true)
 		return
 	}
-	if _, broken := p.brokenRefetch.get(objKey, now); broken && stale != nil && p.policy.StaleOnError(entryOf(*stale), now) {
-		tr.Step("the new version broke off recently")
-		tr.Source("cache (stale)")
-		if p.serveStored(w, r, o, objKey, CacheStale) {
-			return
-		}
-	}
-	if stale == nil && r.Method == http.MethodGet && r.Header.Get("Range") != "" {
-		if _, large := p.oversize.get(pkey, now); large {
-			// Too large to store: let the origin answer the range.
-			tr.Step("larger than max_object_bytes: range passed to the origin")
-			tr.Source("origin")
-			p.passThrough(w, r, o, canon, false)
-			return
-		}
+	if p.answerWithoutFetch(w, r, o, canon, objKey, stale, now) {
+		return
 	}
 	f := p.newFetch(objKey, pkey, objKey, canon, o, r.Header, stale)
 	f.noStore = rq.NoStore
@@ -104,6 +91,33 @@ func (p *Proxy) serveCached(w http.ResponseWriter, r *http.Request, o coralurl.O
 		p.stats.coalesced.Add(1)
 	}
 	p.serveFetch(w, r, o, f, rd, started, false)
+}
+
+// answerWithoutFetch answers, without a fetch, what a fetch would not
+// improve: a stale object whose new version broke off recently (its stale
+// copy), and a range of an object too large to store (the origin answers
+// it). false when the request needs a fetch.
+func (p *Proxy) answerWithoutFetch(w http.ResponseWriter, r *http.Request, o coralurl.Origin, canon, objKey string,
+	stale *store.Meta, now time.Time) bool {
+	tr := TraceFrom(r.Context())
+	if stale != nil {
+		if _, broken := p.brokenRefetch.get(objKey, now); broken && p.policy.StaleOnError(entryOf(*stale), now) {
+			tr.Step("the new version broke off recently")
+			tr.Source("cache (stale)")
+			return p.serveStored(w, r, o, objKey, CacheStale)
+		}
+		return false
+	}
+	if r.Method != http.MethodGet || r.Header.Get("Range") == "" {
+		return false
+	}
+	if _, large := p.oversize.get(CacheKey(canon), now); !large {
+		return false
+	}
+	tr.Step("larger than max_object_bytes: range passed to the origin")
+	tr.Source("origin")
+	p.passThrough(w, r, o, canon, false)
+	return true
 }
 
 // isPersonal reports whether a request carries credentials that will reach
