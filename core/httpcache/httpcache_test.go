@@ -667,7 +667,8 @@ func TestEncodedWithoutVary(t *testing.T) {
 	}
 }
 
-// FuzzParseRange checks that any Range value gives an answer inside the body.
+// FuzzParseRange checks that any Range value gives an answer inside the
+// body, and that If-Range never matches a weak validator.
 func FuzzParseRange(f *testing.F) {
 	for _, s := range []string{"bytes=0-99", "bytes=-100", "bytes=5000-", "bytes=0-1,2-3", "bytes=-", "bytes=99999999999999999999-"} {
 		f.Add(s, int64(10240))
@@ -682,6 +683,9 @@ func FuzzParseRange(f *testing.F) {
 		r, kind := ParseRange(s, size)
 		if kind == RangeServe && (r.Start < 0 || r.Length <= 0 || r.Start+r.Length > size) {
 			t.Fatalf("ParseRange(%q, %d) = %+v: outside the body", s, size, r)
+		}
+		if IfRangeMatches(hdr("If-Range", s), hdr("Etag", s, "Last-Modified", s)) && strings.HasPrefix(strings.TrimSpace(s), "W/") {
+			t.Fatalf("If-Range %q: a weak validator matched", s)
 		}
 	})
 }
