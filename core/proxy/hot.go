@@ -13,10 +13,11 @@ import (
 	"github.com/coralcdn/coral/core/store"
 )
 
-// The hot cache keeps fresh small objects in memory with their response
-// header ready to write, so that a cache hit is a map lookup, a freshness
-// comparison, a generation check with the store and two writes: no store
-// read, no meta decode, no header assembly. It is a copy: the store stays
+// The hot cache keeps fresh objects' response headers ready to write, and
+// the bodies of small ones in memory, so that a cache hit is a map lookup, a
+// freshness comparison, a generation check with the store and two writes
+// (a larger body goes from its file with sendfile): no meta read or decode,
+// no header assembly. It is a copy: the store stays
 // the authority. Every hit asks the store for the object's generation (which
 // also counts the access for the store's eviction), and an entry whose
 // object changed in any way (replaced, revalidated, deleted, evicted) is
@@ -32,16 +33,19 @@ const (
 	// defaultHotBytes is the hot cache's default size.
 	defaultHotBytes = 32 << 20
 	// hotObjectMax is the largest body kept in memory; larger ones are
-	// sent from their files with sendfile, which is faster for them.
+	// sent from their files with sendfile, which is faster for them (their
+	// entries hold only the header).
 	hotObjectMax = 64 << 10
 	// hotOverhead approximates an entry's memory besides its body.
 	hotOverhead = 512
 )
 
-// GenerationStore is implemented by stores that tell when an object
-// changed (*store.Store does); the hot cache needs it.
-type GenerationStore interface {
+// HotStore is implemented by stores that tell when an object changed and
+// open a verified body without its meta (*store.Store does); the hot cache
+// needs it.
+type HotStore interface {
 	Generation(key string) (gen uint64, ok bool)
+	OpenVerified(key string, gen uint64) (*store.Body, bool)
 }
 
 type hotKey struct{ host, target string }
@@ -53,12 +57,14 @@ type hotEntry struct {
 	canon    string
 	status   int
 	header   http.Header // everything but Age
-	body     []byte
+	body     []byte      // nil for a body sent from its file
+	file     bool
 	respTime time.Time
 	initial  time.Duration // age when received (RFC 9111 §4.2.3)
 	until    time.Time     // fresh before this instant
-	size     int64
-	used     atomic.Bool // CLOCK reference bit
+	length   int64         // of the body
+	size     int64         // accounted against the budget
+	used     atomic.Bool   // CLOCK reference bit
 }
 
 // ageAt is the entry's Age at now.
@@ -166,16 +172,33 @@ func (p *Proxy) serveHot(w http.ResponseWriter, r *http.Request) bool {
 	if !now.Before(e.until) {
 		return false
 	}
-	if gen, ok := p.gens.Generation(e.pkey); !ok || gen != e.gen {
-		p.hot.remove(e)
-		return false
+	if e.file {
+		// Opening checks the generation; the file was verified.
+		b, ok := p.hs.OpenVerified(e.pkey, e.gen)
+		if !ok {
+			p.hot.remove(e)
+			return false
+		}
+		defer b.Close()
+		sec, err := b.Section(0, e.length)
+		if err != nil {
+			p.hot.remove(e)
+			return false
+		}
+		p.writeHot(w, r, e, now, sec)
+	} else {
+		if gen, ok := p.hs.Generation(e.pkey); !ok || gen != e.gen {
+			p.hot.remove(e)
+			return false
+		}
+		p.writeHot(w, r, e, now, nil)
 	}
-	p.writeHot(w, r, e, now)
-	p.traces.add(TraceSummary{Time: now, URL: e.canon, Result: CacheHit, Path: "source=cache (memory)"})
+	p.traces.add(TraceSummary{Time: now, URL: e.canon, Result: CacheHit, Path: "source=cache (hot)"})
 	return true
 }
 
-func (p *Proxy) writeHot(w http.ResponseWriter, r *http.Request, e *hotEntry, now time.Time) {
+// writeHot answers r from e: its body, or sec for a body in a file.
+func (p *Proxy) writeHot(w http.ResponseWriter, r *http.Request, e *hotEntry, now time.Time, sec io.Reader) {
 	p.stats.hits.Add(1)
 	h := w.Header()
 	for k, v := range e.header {
@@ -183,22 +206,31 @@ func (p *Proxy) writeHot(w http.ResponseWriter, r *http.Request, e *hotEntry, no
 	}
 	h["Age"] = []string{strconv.FormatInt(int64(e.ageAt(now)/time.Second), 10)}
 	w.WriteHeader(e.status)
-	if r.Method == http.MethodGet && len(e.body) > 0 {
+	if r.Method != http.MethodGet || !bodyAllowed(e.status) {
+		return
+	}
+	if sec != nil {
+		p.sendSection(w, sec, e.length)
+		return
+	}
+	if len(e.body) > 0 {
 		n, _ := w.Write(e.body)
 		p.stats.bytes.Add(uint64(n))
 	}
 }
 
-// fillHot copies a fresh stored object into the hot cache and answers r
-// from it; false, having written nothing, when the object is not one for
-// the hot cache. gen is the object's generation read before m and body
-// were; body is closed either way when true is returned.
+// fillHot answers r from a fresh stored object and keeps the object's
+// header (and a small body) in the hot cache; false, having written and
+// read nothing, when the object is not one for the hot cache. gen is the
+// object's generation read before m and body were. When it returns true,
+// body is closed.
 func (p *Proxy) fillHot(w http.ResponseWriter, r *http.Request, o coralurl.Origin, pkey string, gen uint64,
 	m store.Meta, body *store.Body) bool {
+	inFile := m.Size > hotObjectMax
 	// Only identity-coded bodies: the hot path does not look at
 	// Accept-Encoding (encoded responses are stored as variants anyway).
-	if p.hot == nil || m.Size > hotObjectMax || len(m.Extra[extraVary]) > 0 || !plainRequest(r) ||
-		!httpcache.EncodingAcceptable(m.Header, "") {
+	if p.hot == nil || len(m.Extra[extraVary]) > 0 || !plainRequest(r) ||
+		!httpcache.EncodingAcceptable(m.Header, "") || (inFile && !body.InFile()) {
 		return false
 	}
 	e := httpcache.Entry{Status: m.Status, Header: m.Header, RequestTime: m.RequestTime, ResponseTime: m.ResponseTime}
@@ -207,22 +239,33 @@ func (p *Proxy) fillHot(w http.ResponseWriter, r *http.Request, o coralurl.Origi
 	if httpcache.CoralDirectives(m.Header).NoCache || initial >= lifetime {
 		return false
 	}
-	sec, err := body.Section(0, m.Size)
+	sec, err := body.Section(0, m.Size) // verifies a body not verified yet
 	if err != nil {
 		return false
 	}
-	data := make([]byte, m.Size)
-	if _, err := io.ReadFull(sec, data); err != nil {
-		return false
-	}
-	if now, ok := p.gens.Generation(pkey); !ok || now != gen {
-		return false // changed while it was read: not worth a copy
-	}
+	defer body.Close()
 	he := &hotEntry{
 		key: hotKey{r.Host, r.RequestURI}, pkey: pkey, gen: gen, canon: m.URL, status: m.Status,
-		body: data, respTime: m.ResponseTime, initial: initial,
-		until: m.ResponseTime.Add(lifetime - initial),
+		file: inFile, respTime: m.ResponseTime, initial: initial, until: m.ResponseTime.Add(lifetime - initial),
+		header: p.hotHeader(r, o, m), length: m.Size, size: hotOverhead,
 	}
+	if !inFile {
+		he.body = make([]byte, m.Size)
+		if _, err := io.ReadFull(sec, he.body); err != nil {
+			panic(http.ErrAbortHandler) // nothing written yet, but the body is unusable
+		}
+		he.size += m.Size
+		sec = nil
+	}
+	if now, ok := p.hs.Generation(pkey); ok && now == gen {
+		p.hot.put(he) // else it changed while it was read: served, not kept
+	}
+	p.writeHot(w, r, he, p.now(), sec)
+	return true
+}
+
+// hotHeader is the header of every hit on m, but Age.
+func (p *Proxy) hotHeader(r *http.Request, o coralurl.Origin, m store.Meta) http.Header {
 	h := m.Header.Clone()
 	if h == nil {
 		h = http.Header{}
@@ -235,10 +278,5 @@ func (p *Proxy) fillHot(w http.ResponseWriter, r *http.Request, o coralurl.Origi
 			h.Set("Accept-Ranges", "bytes")
 		}
 	}
-	he.header = h
-	he.size = m.Size + hotOverhead
-	p.hot.put(he)
-	body.Close()
-	p.writeHot(w, r, he, p.now())
-	return true
+	return h
 }

@@ -13,44 +13,56 @@ import (
 // the store: whatever changes the stored object (deleted, revalidated,
 // replaced) is what the next visitor gets.
 func TestHotCacheFollowsStore(t *testing.T) {
-	tests := []struct {
-		name   string
-		change func(e *env, key string)
-		cache  string // X-Coral-Cache after the change
-		body   string
-		xv     string
-	}{
-		{"deleted", func(e *env, key string) { _ = e.st.Delete(key) }, CacheMiss, "v1", "1"},
-		{"meta updated", func(e *env, key string) {
-			_ = e.st.UpdateMeta(key, func(m *store.Meta) error { m.Header.Set("X-V", "2"); return nil })
-		}, CacheHit, "v1", "2"},
-		{"replaced", func(e *env, key string) {
-			old, _ := e.st.Stat(key)
-			w := e.st.Create(key, 0)
-			_, _ = w.Write([]byte("v2"))
-			old.Size = 2
-			if _, err := w.Commit(old); err != nil {
-				panic(err)
-			}
-		}, CacheHit, "v2", "1"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			e := newEnv(t, nil)
-			o := newOrigin(t, e.clock, static("v1", "Cache-Control", "max-age=600", "X-V", "1"))
-			expect(t, "miss", e.get(o, "/h"), 200, CacheMiss, "v1")
-			expect(t, "first hit (fills memory)", e.get(o, "/h"), 200, CacheHit, "v1")
-			expect(t, "hit from memory", e.get(o, "/h"), 200, CacheHit, "v1")
-			if tr := e.p.RecentTraces(); len(tr) == 0 || !strings.Contains(tr[0].Path, "memory") {
-				t.Fatalf("the last hit did not come from memory: %+v", tr)
-			}
-			tt.change(e, CacheKey(o.canon("/h")))
-			r := e.get(o, "/h")
-			expect(t, "after the change", r, 200, tt.cache, tt.body)
-			if r.header.Get("X-V") != tt.xv {
-				t.Errorf("X-V = %q, want %q", r.header.Get("X-V"), tt.xv)
-			}
-		})
+	for _, size := range []int{2, 100 << 10} { // in memory; header only, body from its file
+		v1 := "v1" + strings.Repeat("x", size-2)
+		tests := []struct {
+			name   string
+			change func(e *env, key string)
+			cache  string // X-Coral-Cache after the change
+			body   string
+			xv     string
+		}{
+			{"deleted", func(e *env, key string) { _ = e.st.Delete(key) }, CacheMiss, v1, "1"},
+			{"meta updated", func(e *env, key string) {
+				_ = e.st.UpdateMeta(key, func(m *store.Meta) error { m.Header.Set("X-V", "2"); return nil })
+			}, CacheHit, v1, "2"},
+			{"replaced", func(e *env, key string) {
+				old, _ := e.st.Stat(key)
+				w := e.st.Create(key, 0)
+				_, _ = w.Write([]byte("v2"))
+				old.Size = 2
+				if _, err := w.Commit(old); err != nil {
+					panic(err)
+				}
+			}, CacheHit, "v2", "1"},
+		}
+		for _, tt := range tests {
+			t.Run(fmt.Sprintf("%d/%s", size, tt.name), func(t *testing.T) {
+				e := newEnv(t, nil)
+				o := newOrigin(t, e.clock, static(v1, "Cache-Control", "max-age=600", "X-V", "1"))
+				expect(t, "miss", e.get(o, "/h"), 200, CacheMiss, v1)
+				expect(t, "first hit (fills the hot cache)", e.get(o, "/h"), 200, CacheHit, v1)
+				expect(t, "hot hit", e.get(o, "/h"), 200, CacheHit, v1)
+				// A handler records its trace after the response is out.
+				waitFor(t, "a hit from the hot cache among the traces", func() bool {
+					for _, tr := range e.p.RecentTraces() {
+						if strings.Contains(tr.Path, "hot") {
+							return true
+						}
+					}
+					return false
+				})
+				tt.change(e, CacheKey(o.canon("/h")))
+				r := e.get(o, "/h")
+				expect(t, "after the change", r, 200, tt.cache, tt.body)
+				if r.header.Get("X-V") != tt.xv {
+					t.Errorf("X-V = %q, want %q", r.header.Get("X-V"), tt.xv)
+				}
+				if tt.cache == CacheHit && r.header.Get("Content-Length") != fmt.Sprint(len(tt.body)) {
+					t.Errorf("Content-Length = %q, want %d", r.header.Get("Content-Length"), len(tt.body))
+				}
+			})
+		}
 	}
 }
 

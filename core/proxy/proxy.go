@@ -176,10 +176,10 @@ type Options struct {
 	// reading of the interface addresses (every few seconds at most).
 	SelfAddrs func() []netip.Addr
 
-	// MemoryBytes bounds the hot cache: fresh objects of up to 64 KiB kept
-	// in memory with their response header ready (see hot.go). Default
+	// MemoryBytes bounds the hot cache: fresh objects' response headers
+	// ready to write, and bodies of up to 64 KiB (see hot.go). Default
 	// 32 MiB; negative turns it off. It needs a store that implements
-	// GenerationStore.
+	// HotStore.
 	MemoryBytes int64
 
 	// SpoolDir holds temporary files for in-flight bodies larger than
@@ -257,8 +257,8 @@ type Proxy struct {
 	stats  counters
 	traces traceRing
 
-	hot  *hotCache // nil when off
-	gens GenerationStore
+	hot *hotCache // nil when off
+	hs  HotStore
 }
 
 var _ http.Handler = (*Proxy)(nil)
@@ -348,11 +348,11 @@ func New(opts Options, st Store) (*Proxy, error) {
 		ctx:           ctx,
 		cancel:        cancel,
 	}
-	if gs, ok := st.(GenerationStore); ok && opts.MemoryBytes >= 0 {
+	if hs, ok := st.(HotStore); ok && opts.MemoryBytes >= 0 {
 		if opts.MemoryBytes == 0 {
 			opts.MemoryBytes = defaultHotBytes
 		}
-		p.hot, p.gens = newHotCache(opts.MemoryBytes), gs
+		p.hot, p.hs = newHotCache(opts.MemoryBytes), hs
 	}
 	return p, nil
 }

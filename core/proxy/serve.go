@@ -30,7 +30,7 @@ func (p *Proxy) serveCached(w http.ResponseWriter, r *http.Request, o coralurl.O
 	var gen uint64
 	hotOK := p.hot != nil && plainRequest(r)
 	if hotOK {
-		gen, hotOK = p.gens.Generation(pkey) // before the read, so a change in between is seen
+		gen, hotOK = p.hs.Generation(pkey) // before the read, so a change in between is seen
 	}
 	objKey, meta, body, found := p.lookup(pkey, canon, r.Header)
 	var stale *store.Meta

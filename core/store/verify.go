@@ -217,3 +217,35 @@ func (s *Store) Generation(key string) (gen uint64, ok bool) {
 	s.touchLocked(e)
 	return e.gen, true
 }
+
+// OpenVerified opens the file body of key for reading without its meta,
+// for a caller that kept the meta of generation gen (the proxy's hot
+// cache): ok is false unless key is still at generation gen and its body
+// is a file this process has verified. It counts as an access. The body
+// reads without hashing, like any verified one; the caller closes it.
+func (s *Store) OpenVerified(key string, gen uint64) (_ *Body, ok bool) {
+	s.mu.Lock()
+	e := s.index[key]
+	if e == nil || e.gen != gen || e.body.inline || e.body.size == 0 || !e.verified {
+		s.mu.Unlock()
+		return nil, false
+	}
+	s.touchLocked(e)
+	b := &Body{s: s, key: key, ver: e.body.ver, size: e.body.size, verified: true, held: true}
+	s.refs[b.ver]++ // keeps the file until Close
+	s.mu.Unlock()
+	f, err := os.Open(s.bodyPath(b.ver))
+	if err != nil {
+		b.Close()
+		return nil, false
+	}
+	b.f = f
+	return b, true
+}
+
+// InFile reports whether the body is read from a file (not kept inline).
+func (b *Body) InFile() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.f != nil
+}

@@ -110,3 +110,52 @@ func indexed(s *Store, key string) entry {
 	defer s.mu.Unlock()
 	return *s.index[key]
 }
+
+// TestOpenVerified: a body opened by generation, without its meta, only
+// while the object is unchanged and its file verified.
+func TestOpenVerified(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir, Options{})
+	data := body("k", 1, 3*unit)
+	put(t, s, "k", data, Meta{})
+	put(t, s, "small", []byte("inline"), Meta{})
+	gen, ok := s.Generation("k")
+	if !ok {
+		t.Fatal("no generation for a stored key")
+	}
+	b, ok := s.OpenVerified("k", gen)
+	if !ok {
+		t.Fatal("OpenVerified refused a verified file body at its generation")
+	}
+	sec, err := b.Section(0, int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := io.ReadAll(sec); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("OpenVerified body: %d bytes, err %v", len(got), err)
+	}
+	b.Close()
+	smallGen, _ := s.Generation("small")
+	for _, c := range []struct {
+		name string
+		key  string
+		gen  uint64
+	}{{"old generation", "k", gen - 1}, {"inline body", "small", smallGen}, {"missing key", "none", gen}} {
+		if b, ok := s.OpenVerified(c.key, c.gen); ok {
+			b.Close()
+			t.Errorf("%s: OpenVerified accepted", c.name)
+		}
+	}
+	_ = s.UpdateMeta("k", func(m *Meta) error { m.URL = "changed"; return nil })
+	if b, ok := s.OpenVerified("k", gen); ok {
+		b.Close()
+		t.Error("OpenVerified accepted the generation before a meta update")
+	}
+	s.Close()
+	s = openStore(t, dir, Options{}) // a new process has verified nothing
+	gen, _ = s.Generation("k")
+	if b, ok := s.OpenVerified("k", gen); ok {
+		b.Close()
+		t.Error("OpenVerified accepted a body not verified by this process")
+	}
+}
