@@ -395,7 +395,11 @@ func lookupStep(op string, dt *dsht.Trace, vals []dsht.Value, err error) string 
 	if dt.Elapsed > 0 {
 		fmt.Fprintf(&b, " (%s)", dt.Elapsed.Round(time.Millisecond))
 	}
-	if err != nil {
+	switch {
+	case errors.Is(err, dsht.ErrNoStore):
+		// A node alone in the network, or the first to ask: normal.
+		b.WriteString(": no other node yet")
+	case err != nil:
 		b.WriteString(": failed")
 	}
 	return b.String()

@@ -136,6 +136,9 @@ func parseFast(b []byte) (q fastQuery, ok bool) {
 // fastAnswer appends the answer to query b from client to out, or says
 // the slow path must answer it.
 func (s *Server) fastAnswer(out, b []byte, client netip.Addr) ([]byte, bool) {
+	if s.paused != nil && s.paused() {
+		return out, false // the slow path refuses (WithPause)
+	}
 	q, ok := parseFast(b)
 	if !ok {
 		return out, false

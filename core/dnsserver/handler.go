@@ -15,6 +15,9 @@ import (
 func (s *Server) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 	from, tcp := peer(w.RemoteAddr())
 	m := s.respond(r, from, tcp)
+	if m != nil && s.paused != nil && s.paused() {
+		m = s.refusePaused(r)
+	}
 	if m == nil {
 		return
 	}

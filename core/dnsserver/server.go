@@ -129,6 +129,7 @@ type Server struct {
 	dir    Directory
 	prober Prober
 	hints  Hints
+	paused func() bool // see WithPause
 	log    *slog.Logger
 
 	zone       string   // canonical: lower case, no trailing dot
