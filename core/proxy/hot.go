@@ -65,6 +65,7 @@ type hotEntry struct {
 	length   int64         // of the body
 	size     int64         // accounted against the budget
 	used     atomic.Bool   // CLOCK reference bit
+	slot     int           // index in hotCache.ring, under its lock
 }
 
 // ageAt is the entry's Age at now.
@@ -119,6 +120,7 @@ func (c *hotCache) put(e *hotEntry) {
 		c.removeLocked(v)
 	}
 	c.m[e.key] = e
+	e.slot = len(c.ring)
 	c.ring = append(c.ring, e)
 	c.bytes += e.size
 }
@@ -134,15 +136,11 @@ func (c *hotCache) remove(e *hotEntry) {
 
 func (c *hotCache) removeLocked(e *hotEntry) {
 	delete(c.m, e.key)
-	for i, v := range c.ring {
-		if v == e {
-			last := len(c.ring) - 1
-			c.ring[i] = c.ring[last]
-			c.ring[last] = nil
-			c.ring = c.ring[:last]
-			break
-		}
-	}
+	last := len(c.ring) - 1
+	moved := c.ring[last]
+	c.ring[e.slot], moved.slot = moved, e.slot
+	c.ring[last] = nil
+	c.ring = c.ring[:last]
 	c.bytes -= e.size
 }
 

@@ -99,3 +99,32 @@ func TestHotCacheBudget(t *testing.T) {
 		t.Errorf("origin hits = %d, want 10", n)
 	}
 }
+
+// TestHotCacheRing: under puts, replacements and removals the budget holds
+// and every entry in the map sits in its ring slot.
+func TestHotCacheRing(t *testing.T) {
+	c := newHotCache(10 * 100)
+	entry := func(i int) *hotEntry { return &hotEntry{key: hotKey{"h", fmt.Sprint(i % 37)}, size: 100} }
+	for i := range 500 {
+		e := entry(i)
+		c.put(e)
+		if i%3 == 0 {
+			if got := c.get(e.key); got != nil {
+				got.used.Store(true)
+			}
+		}
+		if i%7 == 0 {
+			c.remove(e)
+		}
+		var sum int64
+		for slot, v := range c.ring {
+			if v.slot != slot || c.m[v.key] != v {
+				t.Fatalf("step %d: ring slot %d holds an entry claiming slot %d (in map: %v)", i, slot, v.slot, c.m[v.key] == v)
+			}
+			sum += v.size
+		}
+		if len(c.m) != len(c.ring) || sum != c.bytes || c.bytes > c.max {
+			t.Fatalf("step %d: %d in map, %d in ring, %d bytes counted, %d summed, budget %d", i, len(c.m), len(c.ring), c.bytes, sum, c.max)
+		}
+	}
+}
