@@ -16,7 +16,7 @@ CONFIG   ?=
 # concurrent core. (app and p2p would race-compile all of libp2p and Fyne,
 # which costs CI minutes; their concurrency is exercised by the multi-process
 # tests.)
-RACE_PKGS := ./core/store/ ./core/proxy/ ./core/coop/ ./core/dsht/... ./core/dnsserver/ ./core/locality/ ./core/httpcache/ ./core/coralurl/ ./core/runstate/
+RACE_PKGS := ./core/store/ ./core/shaping/ ./core/proxy/ ./core/coop/ ./core/dsht/... ./core/dnsserver/ ./core/locality/ ./core/httpcache/ ./core/coralurl/ ./core/runstate/
 
 .PHONY: all deps build run serve test vet fmt-check tidy-check bench demo clean package test-package
 
@@ -78,6 +78,7 @@ bench: build
 	$(GO) run ./test/bench/dnsqps
 	$(GO) run ./test/sim -nodes 1000
 	CORAL_BIN=$(BIN) bash test/bench/flashcrowd/run.sh
+	CORAL_BIN=$(BIN) bash test/bench/shaping/run.sh
 
 # demo: a small local network, an origin and a crowd, live.
 demo: build

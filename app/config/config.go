@@ -46,6 +46,9 @@ type Config struct {
 	Log     Log     `toml:"log"`
 	// Operator is whose signed run-state documents the node follows.
 	Operator Operator `toml:"operator"`
+
+	Bandwidth Bandwidth `toml:"bandwidth"`
+	Sites     []Site    `toml:"sites"`
 }
 
 // HTTP is the visitor-facing proxy listener.
@@ -259,6 +262,8 @@ func Default() Config {
 		},
 		DSHT: DSHT{Level2RTT: Duration(20 * time.Millisecond), Level1RTT: Duration(60 * time.Millisecond)},
 		Log:  Log{Level: "info"},
+
+		Bandwidth: DefaultBandwidth(),
 	}
 }
 
@@ -478,6 +483,7 @@ func (c Config) Validate() error {
 	default:
 		bad("log.level", "want debug, info, warn or error, got %q", c.Log.Level)
 	}
+	errs = append(errs, validateBudget(c.Bandwidth, c.Sites)...)
 	return errors.Join(errs...)
 }
 

@@ -40,6 +40,7 @@ type Status struct {
 	P2P       *P2PStatus    `json:"p2p,omitempty"`
 	DSHT      *DSHTStatus   `json:"dsht,omitempty"`
 	DNS       *DNSStatus    `json:"dns,omitempty"`
+	Budget    *BudgetStatus `json:"budget,omitempty"`
 	Recent    []Trace       `json:"recent,omitempty"`
 	RunState  *RunState     `json:"run_state,omitempty"`
 }

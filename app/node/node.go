@@ -26,6 +26,7 @@ import (
 	"github.com/coralcdn/coral/core/dsht"
 	"github.com/coralcdn/coral/core/proxy"
 	"github.com/coralcdn/coral/core/runstate"
+	"github.com/coralcdn/coral/core/shaping"
 	"github.com/coralcdn/coral/core/store"
 	"github.com/coralcdn/coral/p2p"
 	"github.com/prometheus/client_golang/prometheus"
@@ -87,6 +88,9 @@ type Node struct {
 	restartWhy        string
 	runStateRepublish time.Duration
 
+	settings *config.Live    // live settings (budget.go)
+	budget   *shaping.Budget // caps, schedule, quota, usage (budget.go)
+
 	httpLn, controlLn net.Listener
 	servers           []*http.Server
 
@@ -140,6 +144,9 @@ func New(cfg config.Config, opts Options) (_ *Node, err error) {
 	if err := n.openRunState(joined); err != nil {
 		return nil, err
 	}
+	if err := n.openBudget(); err != nil {
+		return nil, err
+	}
 	n.host, err = p2p.New(context.Background(), p2p.Config{
 		DataDir:             cfg.DataDir,
 		ListenAddrs:         cfg.P2P.Listen,
@@ -150,6 +157,7 @@ func New(cfg config.Config, opts Options) (_ *Node, err error) {
 		DisableRelayService: !cfg.P2P.RelayService,
 		DisableNATPortMap:   !cfg.P2P.NATPortMap,
 		EmulateRTT:          rttRules(cfg.P2P.EmulateRTT),
+		Budget:              n.budget,
 		Logger:              log,
 	})
 	if err != nil {
@@ -169,11 +177,13 @@ func New(cfg config.Config, opts Options) (_ *Node, err error) {
 	if n.loc, err = newLocator(n); err != nil {
 		return nil, err
 	}
+	n.announceHeadroom()
 	n.coop = coop.New(coop.Config{
-		Self:   n.nodeID,
-		PutGet: cfg.P2P.PutGet,
-		Logger: log,
-	}, gatedDSHT{n.dht, n}, peerFetcher{n.host})
+		Self:    n.nodeID,
+		PutGet:  cfg.P2P.PutGet,
+		HasRoom: n.loc.dir.HasRoom,
+		Logger:  log,
+	}, gatedDSHT{n.dht, n}, peerFetcher{host: n.host, budget: n.budget})
 	if err := os.MkdirAll(cfg.Path("tmp"), 0o700); err != nil {
 		return nil, fmt.Errorf("node: spool dir: %w", err)
 	}
@@ -214,6 +224,7 @@ func New(cfg config.Config, opts Options) (_ *Node, err error) {
 		MaxFetchesPerSite:   cfg.HTTP.MaxFetchesPerSite,
 		OriginPorts:         cfg.Cache.OriginPorts,
 		SelfAddrs:           n.reachedAt,
+		OriginConn:          n.originConn,
 		Logger:              log,
 	}, n.store)
 	if err != nil {
@@ -226,21 +237,24 @@ func New(cfg config.Config, opts Options) (_ *Node, err error) {
 			StaticNS:  staticNS(cfg.DNS.Nameservers),
 			Self:      n.nodeID,
 			RateLimit: rateLimit(cfg.DNS),
+			Traffic:   n.countDNS,
 			Logger:    log,
 		}, n.loc.dir, append(n.loc.dnsOptions(), dnsserver.WithPause(func() bool { return !n.serving(runstate.DNS) }))...)
 		if err != nil {
 			return nil, fmt.Errorf("node: dns: %w", err)
 		}
 	}
-	n.host.ServeObjects(n.proxy)
+	n.host.ServeObjects(shapedObjects{src: n.proxy, budget: n.budget})
 	var held []store.Meta
 	n.store.Each(func(m store.Meta) bool { held = append(held, m); return true })
 	n.coop.Seed(held)
 	n.metrics = prometheus.NewRegistry()
 	n.metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	n.metrics.MustRegister(newCollector(n))
+	n.metrics.MustRegister(newCollector(n), budgetCollector{n})
 	n.control = control.NewServer(n, n.token, promhttp.HandlerFor(n.metrics, promhttp.HandlerOpts{}), log)
 	n.registerControlAPI()
+	n.control.EnableSettings(n)
+	n.control.EnableUsage(n)
 	return n, nil
 }
 
@@ -257,7 +271,7 @@ func (n *Node) Start(ctx context.Context) error {
 	}
 	n.control.AllowHost(n.cfg.Control.Listen)
 	n.control.AllowHost(n.controlLn.Addr().String())
-	n.serve(n.httpLn, n.gateProxy(n.proxy))
+	n.serve(n.httpLn, n.gateProxy(newVisitorGate(n.proxy, n.budget, n.cfg.Zone, n.cfg.Path(homeOriginsFile))))
 	n.serve(n.controlLn, n.control)
 	n.wg.Add(1)
 	go n.followPeers(n.ctx)
@@ -361,6 +375,9 @@ func (n *Node) Close() error {
 		if n.store != nil {
 			errs = append(errs, n.store.Close())
 		}
+		if n.budget != nil {
+			errs = append(errs, n.diskFullIsNoFailure(n.budget.Close()))
+		}
 		n.closeErr = errors.Join(errs...)
 	})
 	return n.closeErr
@@ -409,6 +426,7 @@ func (n *Node) Status(ctx context.Context) (control.Status, error) {
 		st.DNS = dnsStatus(ds)
 	}
 	st.RunState = n.runStateStatus()
+	st.Budget = n.budgetStatus()
 	return st, nil
 }
 

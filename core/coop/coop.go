@@ -56,6 +56,9 @@ type Fetcher interface {
 type Config struct {
 	// Self is this proxy's peer ID, as it appears in referrals.
 	Self string
+	// HasRoom says whether a peer last reported headroom (its volunteer's
+	// budget); peers with room are tried first. nil: all alike.
+	HasRoom func(peer string) bool
 	// PutGet makes the lookup before an origin fetch a single put+get
 	// (test-and-set): two proxies missing at once cannot both miss each
 	// other's "downloading" value. Off: a get, then a put.
@@ -427,6 +430,11 @@ func (c *Coop) candidates(vals []dsht.Value) []candidate {
 		out = append(out, cd)
 	}
 	sort.SliceStable(out, func(i, j int) bool { return better(out[i], out[j]) })
+	if c.cfg.HasRoom != nil {
+		// Peers with headroom first: a paused or saturated volunteer is
+		// asked only when no one else has the object.
+		sort.SliceStable(out, func(i, j int) bool { return c.cfg.HasRoom(out[i].Peer) && !c.cfg.HasRoom(out[j].Peer) })
+	}
 	return out
 }
 
@@ -503,7 +511,7 @@ func (c *Coop) race(ctx context.Context, key string, cands []candidate, usable f
 		}()
 	}
 	next, running := 0, 0
-	for ; next < len(cands) && running < c.cfg.Parallel; next++ {
+	for ; next < len(cands) && running < c.cfg.Parallel && !c.reserve(cands, next); next++ {
 		start(next)
 		running++
 	}
@@ -560,6 +568,13 @@ func (c *Coop) race(ctx context.Context, key string, cands []candidate, usable f
 	}
 	c.log.Debug("no peer delivered, going to the origin", "key", key, "tried", len(cands), "errs", errors.Join(errs...))
 	return store.Meta{}, nil, fmt.Errorf("coop: no peer delivered: %w (%w)", store.ErrNotFound, errors.Join(errs...))
+}
+
+// reserve says whether cands[i] is kept back from the first round: a peer
+// without headroom is asked only once those with room have failed
+// (candidates are sorted with room first).
+func (c *Coop) reserve(cands []candidate, i int) bool {
+	return c.cfg.HasRoom != nil && i > 0 && c.cfg.HasRoom(cands[0].Peer) && !c.cfg.HasRoom(cands[i].Peer)
 }
 
 // errUnusable marks a delivered copy the caller's usable check refused.

@@ -58,6 +58,7 @@ func (r *fastReader) ReadUDP(conn *net.UDPConn, _ time.Duration) ([]byte, *dns.S
 		if out = r.s.rateGate(ua, out); out != nil {
 			_, _ = dns.WriteToSessionUDP(conn, out, sess)
 		}
+		r.s.countTraffic(len(out), n)
 	}
 }
 

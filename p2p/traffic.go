@@ -1,0 +1,128 @@
+package p2p
+
+import (
+	"context"
+
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/metrics"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/proto"
+)
+
+// Budget is the volunteer's budget as the host needs it (app/node passes
+// core/shaping's): every byte is counted, and circuits this node relays for
+// other members wait for the upload cap.
+type Budget interface {
+	// Send waits until n bytes of site may be sent under the upload cap
+	// and counts them.
+	Send(ctx context.Context, site string, n int) error
+	// CountSent and CountReceived count bytes without holding them back.
+	CountSent(site string, n int64)
+	CountReceived(site string, n int64)
+}
+
+// RelayedSite is the name relayed circuits are counted under in the usage
+// record and share the upload cap as.
+const RelayedSite = "(relayed)"
+
+// trafficReporter counts the bytes of every stream by protocol, through
+// libp2p's bandwidth reporter hook (libp2p takes one: next is told of
+// everything too): DSHT, info, identify, ping… Object transfers are
+// counted where they are shaped (app/node), and relay streams by
+// relayHost, so those are left out here; a relay's hop and stop streams on
+// a client carry its own streams, already counted.
+func (h *Host) trafficReporter(next metrics.Reporter) metrics.Reporter {
+	if h.cfg.Budget == nil {
+		return next
+	}
+	return &trafficReporter{Reporter: next, budget: h.cfg.Budget, fetch: h.protos.fetch}
+}
+
+type trafficReporter struct {
+	metrics.Reporter
+	budget Budget
+	fetch  protocol.ID
+}
+
+func (t *trafficReporter) counted(p protocol.ID) bool {
+	return p != t.fetch && p != proto.ProtoIDv2Hop && p != proto.ProtoIDv2Stop
+}
+
+func (t *trafficReporter) LogSentMessageStream(n int64, p protocol.ID, id peer.ID) {
+	t.Reporter.LogSentMessageStream(n, p, id)
+	if n > 0 && t.counted(p) {
+		t.budget.CountSent("", n)
+	}
+}
+
+func (t *trafficReporter) LogRecvMessageStream(n int64, p protocol.ID, id peer.ID) {
+	t.Reporter.LogRecvMessageStream(n, p, id)
+	if n > 0 && t.counted(p) {
+		t.budget.CountReceived("", n)
+	}
+}
+
+// relayHost is the host the relay service runs on: the streams it accepts
+// (hop) and opens (stop) write through the upload cap, so the circuits
+// this node relays share the volunteer's upload with everything else. The
+// relay itself is go-libp2p's.
+func (h *Host) relayHost() host.Host {
+	if h.cfg.Budget == nil {
+		return h.host
+	}
+	return &relayHost{Host: h.host, budget: h.cfg.Budget}
+}
+
+type relayHost struct {
+	host.Host
+	budget Budget
+}
+
+func (r *relayHost) SetStreamHandler(pid protocol.ID, handler network.StreamHandler) {
+	r.Host.SetStreamHandler(pid, func(s network.Stream) { handler(&relayStream{Stream: s, budget: r.budget}) })
+}
+
+func (r *relayHost) NewStream(ctx context.Context, p peer.ID, pids ...protocol.ID) (network.Stream, error) {
+	s, err := r.Host.NewStream(ctx, p, pids...)
+	if err != nil {
+		return s, err
+	}
+	return &relayStream{Stream: s, budget: r.budget}, nil
+}
+
+// relayStream waits for the upload cap before each write of relayed bytes
+// and counts what it reads.
+type relayStream struct {
+	network.Stream
+	budget Budget
+}
+
+// relayPiece is the most written between two cap checks.
+const relayPiece = 16 << 10
+
+func (s *relayStream) Write(p []byte) (int, error) {
+	written := 0
+	for len(p) > 0 {
+		piece := p[:min(len(p), relayPiece)]
+		if err := s.budget.Send(context.Background(), RelayedSite, len(piece)); err != nil {
+			return written, err
+		}
+		n, err := s.Stream.Write(piece)
+		written += n
+		if err != nil {
+			return written, err
+		}
+		p = p[n:]
+	}
+	return written, nil
+}
+
+func (s *relayStream) Read(p []byte) (int, error) {
+	n, err := s.Stream.Read(p)
+	if n > 0 {
+		s.budget.CountReceived(RelayedSite, int64(n))
+	}
+	return n, err
+}
