@@ -21,7 +21,9 @@ const getAttempts = 8
 // Body streams one stored body. It reads the version that was current when
 // Get returned, whatever happens to the key afterwards, and verifies length
 // and SHA-256 at the end: a damaged body ends in an error, never in io.EOF.
-// Read and Close may be called from different goroutines.
+// A file body this process already verified is read without the hash (see
+// verify.go: the scrub rechecks it); its length is still checked. Read and
+// Close may be called from different goroutines.
 type Body struct {
 	s    *Store
 	key  string
