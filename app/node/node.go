@@ -215,6 +215,7 @@ func New(cfg config.Config, opts Options) (_ *Node, err error) {
 		SpoolDir:            cfg.Path("tmp"),
 		Peers:               n.coop,
 		MaxObjectBytes:      int64(cfg.Cache.MaxObjectBytes),
+		MemoryBytes:         int64(offWhenZero(time.Duration(cfg.Cache.MemoryBytes))), // "0" turns it off
 		HeuristicTTL:        cfg.Cache.HeuristicTTL.D(),
 		MaxStale:            offWhenZero(cfg.Cache.MaxStale.D()),
 		NegativeTTL:         offWhenZero(cfg.Cache.NegativeTTL.D()),
