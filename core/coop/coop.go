@@ -560,7 +560,8 @@ func (c *Coop) race(ctx context.Context, key string, cands []candidate, usable f
 		c.count(func(s *Stats) { s.PeerFailures++ })
 		tr.Step("try %s: %s", cd, outcome(r.err))
 		errs = append(errs, r.err)
-		if next < len(cands) {
+		// A peer without room waits until every peer with room is done.
+		if next < len(cands) && (running == 0 || !c.reserve(cands, next)) {
 			start(next)
 			next++
 			running++
