@@ -1,6 +1,12 @@
 package control
 
-import "time"
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"time"
+)
 
 // Group is a site group this node is a member of: the manifest in force
 // (empty when none has arrived yet) and where the site owners' CNAMEs
@@ -49,4 +55,34 @@ type GroupMember struct {
 	Peer       string   `json:"peer"`
 	UploadMbps float64  `json:"upload_mbps"`
 	Sites      []string `json:"sites,omitempty"`
+}
+
+// Groups fetches GET /api/groups (token): the node's site groups with
+// their manifests and ledgers, for a settings or status screen.
+func (c *Client) Groups(ctx context.Context) ([]Group, error) {
+	b, err := c.call(ctx, http.MethodGet, "/api/groups", "")
+	if err != nil {
+		return nil, err
+	}
+	var resp struct {
+		Groups []Group `json:"groups"`
+	}
+	if err := json.Unmarshal([]byte(b), &resp); err != nil {
+		return nil, fmt.Errorf("control: /api/groups: %w", err)
+	}
+	return resp.Groups, nil
+}
+
+// JoinGroup sends POST /api/groups/join (token): the node joins the group
+// with key (ed25519:…) at once and at later starts; manifest (a signed
+// manifest, as `coral group init` writes it) may be empty, then it comes
+// from the group's members.
+func (c *Client) JoinGroup(ctx context.Context, key string, manifest []byte) error {
+	req := map[string]any{"key": key}
+	if len(manifest) > 0 {
+		req["manifest"] = json.RawMessage(manifest)
+	}
+	body, _ := json.Marshal(req)
+	_, err := c.call(ctx, http.MethodPost, "/api/groups/join", string(body))
+	return err
 }

@@ -1,7 +1,6 @@
 package node
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/coralcdn/coral/app/config"
+	"github.com/coralcdn/coral/app/control"
 	"github.com/coralcdn/coral/core/group"
 	"github.com/miekg/dns"
 )
@@ -58,9 +58,15 @@ func TestGroupJoinGossipServeAndRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := startNode(t, cfgB)
-	join, _ := json.Marshal(groupJoinRequest{Key: group.FormatPublicKey(pub)})
-	if code, body := controlDo(t, b, "POST", "/api/groups/join", join); code != 200 {
-		t.Fatalf("join: %d %s", code, body)
+	client := &control.Client{BaseURL: "http://" + b.Addrs().Control, Token: b.Token()}
+	if err := (&control.Client{BaseURL: client.BaseURL}).JoinGroup(t.Context(), group.FormatPublicKey(pub), nil); err == nil {
+		t.Error("joined a group without the token")
+	}
+	if err := client.JoinGroup(t.Context(), "ed25519:short", nil); err == nil || !strings.Contains(err.Error(), "group key") {
+		t.Errorf("bad key: %v", err)
+	}
+	if err := client.JoinGroup(t.Context(), group.FormatPublicKey(pub), nil); err != nil {
+		t.Fatalf("join: %v", err)
 	}
 	waitUntil(t, "the group topic to link A and B", func() bool { return a.groupsStatus()[0].Peers > 0 })
 
@@ -100,6 +106,9 @@ func TestGroupJoinGossipServeAndRestart(t *testing.T) {
 		}
 	}
 	checkServes(b)
+	if gs, err := client.Groups(t.Context()); err != nil || len(gs) != 1 || gs[0].Serial != 2 || gs[0].Name != "small blogs" {
+		t.Errorf("client.Groups: %+v %v", gs, err)
+	}
 	for _, h := range hosts {
 		if strings.Contains(h, "site.org") {
 			t.Errorf("the origin was asked for the public name %q", h)
