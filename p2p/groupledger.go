@@ -95,3 +95,10 @@ func (l *LedgerTopic) Close() error {
 	<-l.done
 	return l.h.ps.UnregisterTopicValidator(l.name)
 }
+
+// JoinGroupDirectory subscribes to the network-wide topic where every
+// group's manifest is announced with its key (group.Announcement), so that
+// any node can answer for a group site's self-certifying name.
+func (h *Host) JoinGroupDirectory(cfg SignedTopicConfig) (*SignedTopic, error) {
+	return h.joinSignedTopic("/coral/groups/"+h.cfg.ProtocolVersion, "group directory", cfg)
+}

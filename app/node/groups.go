@@ -52,6 +52,12 @@ type groupSet struct {
 	sites map[string]siteEntry // by public host name
 
 	figuresEvery time.Duration
+
+	// The network-wide directory (groupdir.go): other groups' manifests,
+	// by group ID, for their sites' self-certifying names.
+	dir      map[string]dirEntry
+	dirTopic *p2p.SignedTopic
+	dirNext  int // which own group's announcement is republished next
 }
 
 // openGroups loads every group of the config and of earlier joins, and
@@ -138,6 +144,9 @@ func (n *Node) joinGroupTopic(g *memberGroup) error {
 
 func (n *Node) joinGroupTopics() error {
 	n.refreshBudget() // membership is known now that the node has its peer ID
+	if err := n.joinGroupDirectory(); err != nil {
+		return err
+	}
 	for _, g := range n.groupList() {
 		if err := n.joinGroupTopic(g); err != nil {
 			return err
@@ -147,6 +156,9 @@ func (n *Node) joinGroupTopics() error {
 }
 
 func (n *Node) closeGroups() (errs []error) {
+	if n.groups.dirTopic != nil {
+		errs = append(errs, n.groups.dirTopic.Close())
+	}
 	for _, g := range n.groupList() {
 		if g.ch != nil {
 			errs = append(errs, g.ch.Close())
@@ -174,6 +186,7 @@ func (n *Node) reindexSites() {
 		if !ok {
 			continue
 		}
+		n.indexQualified(idx, g.id, m)
 		for _, s := range m.Sites {
 			o, _, _ := coralurl.ParseOrigin(s.Origin)
 			switch {
@@ -187,6 +200,9 @@ func (n *Node) reindexSites() {
 		}
 	}
 	n.groups.mu.Lock()
+	for id, e := range n.groups.dir {
+		n.indexQualified(idx, id, e.m)
+	}
 	n.groups.sites = idx
 	n.groups.mu.Unlock()
 	n.refreshBudget()
@@ -228,7 +244,7 @@ func (n *Node) groupsStatus() []control.Group {
 			st.Name, st.Serial, st.Issued = m.Name, m.Serial, m.Issued
 			_, st.Member = m.Member(n.nodeID)
 			for _, s := range m.Sites {
-				st.Sites = append(st.Sites, control.GroupSite{Host: s.Host, Origin: s.Origin, Weight: s.Weight, CNAME: s.Host + "." + n.cfg.Zone})
+				st.Sites = append(st.Sites, control.GroupSite{Host: s.Host, Origin: s.Origin, Weight: s.Weight, CNAME: s.Host + "." + g.id + "." + n.cfg.Zone})
 			}
 			for _, mb := range m.Members {
 				st.Members = append(st.Members, control.GroupMember{Peer: mb.Peer, UploadMbps: mb.UploadMbps, Sites: mb.Sites})
@@ -275,6 +291,7 @@ func (n *Node) postManifest(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "control: "+err.Error(), code)
 		return
 	}
+	n.announce(r.Context(), g)
 	n.publishManifest(w, r, g, raw)
 }
 

@@ -90,18 +90,19 @@ func TestGroupJoinGossipServeAndRestart(t *testing.T) {
 	waitUntil(t, "the manifest at B", func() bool { return b.groupsStatus()[0].Serial == 2 })
 	checkServes := func(n *Node) {
 		t.Helper()
-		for _, host := range []string{"www.site.org", "www.site.org.localhost"} {
+		qualified := "www.site.org." + group.ID(pub) + ".localhost"
+		for _, host := range []string{"www.site.org", "www.site.org.localhost", qualified} {
 			if resp, body := coralGet(t, n, host, "/post"); resp.StatusCode != 200 || body != "the site's own content" {
 				t.Errorf("Host %s: %d %q", host, resp.StatusCode, body)
 			}
 		}
 		m := new(dns.Msg)
-		m.SetQuestion("www.site.org.localhost.", dns.TypeA)
+		m.SetQuestion(qualified+".", dns.TypeA)
 		if r, _, err := new(dns.Client).Exchange(m, n.Addrs().DNS); err != nil || r.Rcode != dns.RcodeSuccess || len(r.Answer) == 0 {
 			t.Errorf("DNS for the CNAME target: %v %v", r, err)
 		}
 		st, _ := n.Status(t.Context())
-		if len(st.Groups) != 1 || !st.Groups[0].Member || st.Groups[0].Sites[0].CNAME != "www.site.org.localhost" {
+		if len(st.Groups) != 1 || !st.Groups[0].Member || st.Groups[0].Sites[0].CNAME != qualified {
 			t.Errorf("status groups: %+v", st.Groups)
 		}
 	}
@@ -113,6 +114,24 @@ func TestGroupJoinGossipServeAndRestart(t *testing.T) {
 		if strings.Contains(h, "site.org") {
 			t.Errorf("the origin was asked for the public name %q", h)
 		}
+	}
+	// A node in no group learns the group's manifest from the directory:
+	// it serves and answers the self-certifying name, not the bare one.
+	cfgC := testConfig(t)
+	if _, err := Join(cfgC, strings.TrimSpace(inviteCode)); err != nil {
+		t.Fatal(err)
+	}
+	c := startNode(t, cfgC)
+	qualified := "www.site.org." + group.ID(pub) + ".localhost"
+	waitUntil(t, "the directory at the outsider", func() bool {
+		resp, body := coralGet(t, c, qualified, "/post")
+		return resp.StatusCode == 200 && body == "the site's own content"
+	})
+	if resp, _ := coralGet(t, c, "www.site.org", "/post"); resp.StatusCode != 400 {
+		t.Errorf("outsider and the bare custom domain: %d", resp.StatusCode)
+	}
+	if _, ok := c.siteMembers("www.site.org." + group.ID(pub)); !ok {
+		t.Error("outsider's DNS does not know the group site")
 	}
 	a.Close()
 	b.Close()

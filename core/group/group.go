@@ -243,3 +243,5 @@ func FormatPublicKey(k ed25519.PublicKey) string { return signed.FormatPublicKey
 func ParsePublicKey(s string) (ed25519.PublicKey, error) {
 	return signed.ParsePublicKey(s, "group key")
 }
+
+func decodeStrict(b []byte, v any) error { return signed.DecodeStrict(b, v) }

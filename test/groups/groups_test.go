@@ -3,6 +3,7 @@ package groupstest
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -115,7 +116,19 @@ func TestSiteGroupEndToEnd(t *testing.T) {
 		}
 	}
 	if code, _ := visit(t, c.Nodes[3], "www.site.test"); code != 400 {
-		t.Errorf("a node outside the group served the custom domain: %d", code)
+		t.Errorf("a node outside the group served the bare custom domain: %d", code)
+	}
+	// The CNAME target carries the group's ID: the outsider learns the
+	// manifest from the directory and serves and answers that name.
+	qualified := "www.site.test." + group.ID(mustKey(t, lines)) + ".localhost"
+	testkit.Eventually(t, 30*time.Second, "the outsider serving the CNAME target", func() bool {
+		code, body := visit(t, c.Nodes[3], qualified)
+		return code == 200 && body == "the site's own page"
+	})
+	for _, a := range answers(t, c.Nodes[3], qualified) {
+		if !slices.Contains([]string{proxyIP(0), proxyIP(1), proxyIP(2)}, a) {
+			t.Errorf("the outsider's DNS answered %s for the CNAME target, not a member", a)
+		}
 	}
 	for _, h := range asked {
 		if strings.Contains(h, "site.test") {
@@ -124,12 +137,28 @@ func TestSiteGroupEndToEnd(t *testing.T) {
 	}
 	members := []string{proxyIP(0), proxyIP(1), proxyIP(2)}
 	for _, n := range c.Nodes[:3] {
-		for _, a := range answers(t, n, "www.site.test.localhost") {
+		for _, a := range answers(t, n, "www.site.test.localhost") { // the bare form: members only
 			if !slices.Contains(members, a) {
 				t.Errorf("node %d's DNS answered %s for the group site, not a member", n.Index, a)
 			}
 		}
 	}
+}
+
+// mustKey reads the group key from `coral group init`'s [[groups]] lines.
+func mustKey(t *testing.T, lines string) ed25519.PublicKey {
+	t.Helper()
+	for _, l := range strings.Split(lines, "\n") {
+		if v, ok := strings.CutPrefix(l, "key = "); ok {
+			k, err := group.ParsePublicKey(strings.Trim(v, `"`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return k
+		}
+	}
+	t.Fatalf("no key in %q", lines)
+	return nil
 }
 
 func writeJSON(t *testing.T, path string, m group.Manifest) {
