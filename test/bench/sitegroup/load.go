@@ -162,7 +162,7 @@ func (b *bench) resolve(site int, _ *result) int {
 		return c.nodes[rand.N(len(c.nodes))]
 	}
 	m := new(dns.Msg)
-	m.SetQuestion(siteHost(site)+".localhost.", dns.TypeA)
+	m.SetQuestion(siteHost(site)+"."+b.gid+".localhost.", dns.TypeA)
 	in, _, err := new(dns.Client).Exchange(m, b.c.Nodes[site].DNS)
 	if err != nil {
 		dnsFailures.Add(1)

@@ -9,7 +9,7 @@
 //
 //   - alone: each site's visitors reach only the site's own node;
 //   - group: visitors resolve the site's CNAME target (www.siteN.test.
-//     localhost) at its node's Coral DNS, which answers with the group's
+//     <group ID>.localhost) at its node's Coral DNS, which answers with the group's
 //     nodes that have headroom, and spread over the answers as a resolver
 //     population would.
 //
@@ -68,6 +68,7 @@ type bench struct {
 	c       *cluster.Cluster
 	origins []*origin
 
+	gid      string // the group's ID: the CNAME target is <site>.<gid>.localhost
 	dnsMu    sync.Mutex
 	dnsCache [sites]dnsEntry
 }
@@ -103,6 +104,7 @@ func setup() (*bench, func(), error) {
 		b.origins = append(b.origins, o)
 	}
 	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
+	b.gid = group.ID(pub)
 	dir, _ := os.MkdirTemp("", "coral-sitegroup-bench")
 	bin, err := cluster.BuildBinary(dir)
 	if err != nil {
