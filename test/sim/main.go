@@ -30,6 +30,7 @@ type params struct {
 	raceSpread             time.Duration
 	baseline, off          bool
 	peerCache              int
+	copies                 int
 }
 
 func main() {
@@ -57,6 +58,7 @@ func main() {
 	fs.BoolVar(&p.baseline, "baseline", true, "also run the hot key without sloppy storage")
 	fs.BoolVar(&p.off, "off", true, "also run the faults with indirect routing off")
 	fs.IntVar(&p.peerCache, "peer-cache", 0, "nodes' PeerCacheSize (0: dsht's default); smaller saves memory in large runs")
+	fs.IntVar(&p.copies, "copies", 0, "nodes' Copies, values stored per level per put (0: dsht's default)")
 	_ = fs.Parse(os.Args[1:])
 	if p.keys == 0 {
 		p.keys = min(p.nodes, 2000)
@@ -91,12 +93,16 @@ func indirect(on bool) func(int, *dsht.Config) {
 	return func(_ int, c *dsht.Config) { c.IndirectRouting = on }
 }
 
-// withCache applies -peer-cache on top of a scenario's configuration.
+// withCache applies -peer-cache and -copies on top of a scenario's
+// configuration.
 func withCache(p params, f func(int, *dsht.Config)) func(int, *dsht.Config) {
 	return func(i int, c *dsht.Config) {
 		f(i, c)
 		if p.peerCache > 0 {
 			c.PeerCacheSize = p.peerCache
+		}
+		if p.copies > 0 {
+			c.Copies = p.copies
 		}
 	}
 }
