@@ -2,9 +2,11 @@ package dsht_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -186,8 +188,8 @@ func TestStatusCloseAndHints(t *testing.T) {
 	for _, other := range nodes {
 		stored += other.Status().Levels[0].StoredValues
 	}
-	if stored != 2 {
-		t.Fatalf("%d copies stored for one put, want 2 (Copies: the closest node and the next)", stored)
+	if stored != 3 {
+		t.Fatalf("%d copies stored for one put, want 3 (Copies: the closest node and the next two)", stored)
 	}
 
 	// The transport reports a peer down: it leaves the routing tables.
@@ -362,6 +364,7 @@ func TestValueSurvivesHolderDeath(t *testing.T) {
 	}{
 		{"one copy is lost with its holder", 1, false},
 		{"the second copy answers", 2, true},
+		{"the default's copies answer", 0, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			mn, nodes, _ := newClusterWith(t, 12, func(c *dsht.Config) { c.Copies = tc.copies })
@@ -376,8 +379,8 @@ func TestValueSurvivesHolderDeath(t *testing.T) {
 					holders = append(holders, i)
 				}
 			}
-			if len(holders) != tc.copies {
-				t.Fatalf("holders %v, want %d", holders, tc.copies)
+			if want := cmp.Or(tc.copies, 3); len(holders) != want {
+				t.Fatalf("holders %v, want %d", holders, want)
 			}
 			mn.SetDown(info(holders[0]).Addr, true)
 			getter := nodes[0]
@@ -390,6 +393,53 @@ func TestValueSurvivesHolderDeath(t *testing.T) {
 			}
 			if has(vs, "v") != tc.want {
 				t.Fatalf("after holder %d died: got %v, want found=%v", holders[0], vs, tc.want)
+			}
+		})
+	}
+}
+
+// PutGetNear is test-and-set in one round at the root the routing tables
+// name: of nodes racing for a key, the first meets nothing and every later
+// one meets it; with that root down, the next closest node decides.
+func TestPutGetNearIsTestAndSet(t *testing.T) {
+	for _, rootDown := range []bool{false, true} {
+		t.Run(fmt.Sprintf("root down %v", rootDown), func(t *testing.T) {
+			mn, nodes, _ := newCluster(t, 12)
+			ctx := context.Background()
+			key := dsht.KeyID("crowd")
+			racers := nodes
+			if rootDown {
+				if _, err := nodes[0].PutGetNear(ctx, key, []byte("probe"), time.Minute); err != nil {
+					t.Fatal(err)
+				}
+				root := -1
+				for i, n := range nodes {
+					if n.Stores(key, 0) > 0 {
+						root = i
+					}
+				}
+				mn.SetDown(info(root).Addr, true)
+				// The probe's value is at the dead root only: the next
+				// closest node starts empty and decides the race.
+				racers = slices.Delete(slices.Clone(nodes), root, root+1)
+			}
+			first := ""
+			for i, n := range racers {
+				val := fmt.Sprintf("v%d", i)
+				vs, err := n.PutGetNear(ctx, key, []byte(val), time.Minute)
+				if err != nil {
+					t.Fatalf("racer %d: %v", i, err)
+				}
+				if i == 0 {
+					if len(vs) != 0 {
+						t.Fatalf("first racer met %v", vs)
+					}
+					first = val
+					continue
+				}
+				if !has(vs, first) {
+					t.Fatalf("racer %d met %v, not the first's %q", i, vs, first)
+				}
 			}
 		})
 	}
