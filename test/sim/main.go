@@ -14,6 +14,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"time"
 
 	"github.com/coralcdn/coral/core/dsht"
@@ -31,6 +32,7 @@ type params struct {
 	baseline, off          bool
 	peerCache              int
 	copies                 int
+	cpuProfile, memProfile string
 }
 
 func main() {
@@ -59,6 +61,8 @@ func main() {
 	fs.BoolVar(&p.off, "off", true, "also run the faults with indirect routing off")
 	fs.IntVar(&p.peerCache, "peer-cache", 0, "nodes' PeerCacheSize (0: dsht's default); smaller saves memory in large runs")
 	fs.IntVar(&p.copies, "copies", 0, "nodes' Copies, values stored per level per put (0: dsht's default)")
+	fs.StringVar(&p.cpuProfile, "cpuprofile", "", "write a CPU profile (pprof) to this file")
+	fs.StringVar(&p.memProfile, "memprofile", "", "write a heap profile (pprof) to this file after the first network is built")
 	_ = fs.Parse(os.Args[1:])
 	if p.keys == 0 {
 		p.keys = min(p.nodes, 2000)
@@ -66,7 +70,19 @@ func main() {
 	if p.hot == 0 {
 		p.hot = min(p.nodes, 1000)
 	}
+	if p.cpuProfile != "" {
+		f, err := os.Create(p.cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "sim:", err)
+			os.Exit(1)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	if err := run(os.Stdout, p); err != nil {
+		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "sim:", err)
 		os.Exit(1)
 	}
@@ -84,8 +100,21 @@ func build(w io.Writer, p params, name string, nontransitive float64, configure 
 	}
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
+	if p.memProfile != "" && name == "no faults" {
+		if f, err := os.Create(p.memProfile); err == nil {
+			_ = pprof.WriteHeapProfile(f)
+			f.Close()
+		}
+	}
 	fmt.Fprintf(w, "[%s] built %d nodes: %.1fs wall, %v virtual, %d messages, heap %d MiB\n",
 		name, p.nodes, time.Since(start).Seconds(), s.Elapsed().Round(time.Second), s.Messages, ms.HeapAlloc>>20)
+	fmt.Fprintf(w, "  requests per node by operation:")
+	for op, c := range s.RequestsByOp {
+		if c > 0 {
+			fmt.Fprintf(w, " %v=%.0f", dsht.Op(op), float64(c)/float64(p.nodes))
+		}
+	}
+	fmt.Fprintln(w)
 	return s, nil
 }
 
