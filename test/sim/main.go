@@ -14,6 +14,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"time"
 
@@ -33,6 +34,8 @@ type params struct {
 	peerCache              int
 	copies                 int
 	cpuProfile, memProfile string
+	gcPercent              int
+	memLimit               int64
 }
 
 func main() {
@@ -63,7 +66,11 @@ func main() {
 	fs.IntVar(&p.copies, "copies", 0, "nodes' Copies, values stored per level per put (0: dsht's default)")
 	fs.StringVar(&p.cpuProfile, "cpuprofile", "", "write a CPU profile (pprof) to this file")
 	fs.StringVar(&p.memProfile, "memprofile", "", "write a heap profile (pprof) to this file after the first network is built")
+	fs.IntVar(&p.gcPercent, "gc-percent", 300, "GOGC for the run: a large run spends a quarter of its CPU in the collector at Go's 100")
+	fs.Int64Var(&p.memLimit, "mem-limit-mib", 7<<10, "soft memory limit (MiB): the collector works harder near it, so -gc-percent cannot take a run past it")
 	_ = fs.Parse(os.Args[1:])
+	debug.SetGCPercent(p.gcPercent)
+	debug.SetMemoryLimit(p.memLimit << 20)
 	if p.keys == 0 {
 		p.keys = min(p.nodes, 2000)
 	}
