@@ -34,6 +34,7 @@ type params struct {
 	peerCache              int
 	copies                 int
 	cpuProfile, memProfile string
+	idle                   time.Duration
 	gcPercent              int
 	memLimit               int64
 }
@@ -64,6 +65,7 @@ func main() {
 	fs.BoolVar(&p.off, "off", true, "also run the faults with indirect routing off")
 	fs.IntVar(&p.peerCache, "peer-cache", 0, "nodes' PeerCacheSize (0: dsht's default); smaller saves memory in large runs")
 	fs.IntVar(&p.copies, "copies", 0, "nodes' Copies, values stored per level per put (0: dsht's default)")
+	fs.DurationVar(&p.idle, "idle", 2*time.Minute, "virtual time the built network idles while its maintenance traffic is counted (0: skip)")
 	fs.StringVar(&p.cpuProfile, "cpuprofile", "", "write a CPU profile (pprof) to this file")
 	fs.StringVar(&p.memProfile, "memprofile", "", "write a heap profile (pprof) to this file after the first network is built")
 	fs.IntVar(&p.gcPercent, "gc-percent", 200, "GOGC for the run: a large run spends a quarter of its CPU in the collector at Go's 100")
@@ -211,6 +213,9 @@ func noFaults(w io.Writer, p params, sum *summary) error {
 	if err != nil {
 		return err
 	}
+	if p.idle > 0 {
+		idleTraffic(w, s, p)
+	}
 	levels := s.Node(0).NumLevels()
 	for l := levels - 1; l >= 1; l-- {
 		c := s.Clusters(l)
@@ -283,6 +288,24 @@ func noFaults(w io.Writer, p params, sum *summary) error {
 	sum.crashAfterPut = afterPut
 	printGets(w, fmt.Sprintf("crash %.0f%% more after the puts (copies lost, not yet renewed)", 100*p.crash), afterPut)
 	return nil
+}
+
+// idleTraffic runs the built network with no workload for p.idle and prints
+// the requests a node sends per minute for its upkeep (cluster sampling,
+// table refresh), by operation.
+func idleTraffic(w io.Writer, s *dshtsim.Sim, p params) {
+	before := s.RequestsByOp
+	s.RunFor(p.idle)
+	minutes := p.idle.Minutes() * float64(p.nodes)
+	var total uint64
+	fmt.Fprintf(w, "idle %v: requests per node per minute:", p.idle)
+	for op, c := range s.RequestsByOp {
+		if d := c - before[op]; d > 0 {
+			total += d
+			fmt.Fprintf(w, " %v=%.2f", dsht.Op(op), float64(d)/minutes)
+		}
+	}
+	fmt.Fprintf(w, " all=%.2f\n", float64(total)/minutes)
 }
 
 func noSloppy(w io.Writer, p params) error {
