@@ -81,6 +81,11 @@ type Config struct {
 	// PeerSaveInterval is how often known peers are written to DataDir
 	// (default 2 minutes; they are also written on Close).
 	PeerSaveInterval time.Duration
+	// LinkCheckInterval is how often every direct connection is pinged
+	// (default 2s); LinkPingTimeout is how long an echo may take before a
+	// connection that received nothing meanwhile is closed as dead
+	// (default 2s). See links.go.
+	LinkCheckInterval, LinkPingTimeout time.Duration
 	// BanDuration is how long a peer over the misbehaviour threshold is
 	// refused (default 30 minutes).
 	BanDuration time.Duration
@@ -172,6 +177,12 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.PeerSaveInterval <= 0 {
 		c.PeerSaveInterval = 2 * time.Minute
+	}
+	if c.LinkCheckInterval <= 0 {
+		c.LinkCheckInterval = defaultLinkCheckInterval
+	}
+	if c.LinkPingTimeout <= 0 {
+		c.LinkPingTimeout = defaultLinkPingTimeout
 	}
 	if c.BanDuration <= 0 {
 		c.BanDuration = defaultBan

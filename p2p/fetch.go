@@ -11,9 +11,11 @@ import (
 	"hash"
 	"io"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
+	"github.com/coralcdn/coral/core/proxy"
 	"github.com/coralcdn/coral/core/store"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -42,6 +44,7 @@ const (
 	fetchChunkSize     = 64 << 10
 	fetchHeaderTimeout = 30 * time.Second // request → header, covers opening an in-flight copy
 	fetchIdleTimeout   = 60 * time.Second // longest wait for the next chunk
+	fetchRouteAttempts = 3                // routes tried when links die under a request
 )
 
 const (
@@ -209,17 +212,51 @@ func (h *Host) handleFetch(s network.Stream, src ObjectSource) {
 // penalised and dropped) if they did not — so commit to the store only
 // after io.EOF. A missing object is reported as an error wrapping
 // store.ErrNotFound. Close the body in every case.
+//
+// When the connection the request went out on turns out dead before the
+// header arrived (the link watch closed it), the request is sent once more
+// over a fresh route, typically through a relay (up to fetchRouteAttempts
+// routes in all).
 func (h *Host) FetchObject(ctx context.Context, from peer.ID, key string) (store.Meta, io.ReadCloser, error) {
+	for attempt := 1; ; attempt++ {
+		meta, body, linkDied, err := h.fetchOnce(ctx, from, key)
+		if err == nil || !linkDied || attempt == fetchRouteAttempts || ctx.Err() != nil ||
+			errors.Is(err, ErrBadObject) || errors.Is(err, ErrMalformed) {
+			return meta, body, err
+		}
+		proxy.TraceFrom(ctx).Step("link to %s died: retrying on another route", proxy.ShortPeer(from.String()))
+	}
+}
+
+// fetchOnce is one attempt of FetchObject; linkDied reports that it failed
+// because a connection it was using was closed meanwhile.
+func (h *Host) fetchOnce(ctx context.Context, from peer.ID, key string) (_ store.Meta, _ io.ReadCloser, linkDied bool, _ error) {
 	if err := h.ensureConnected(ctx, from); err != nil {
-		return store.Meta{}, nil, err
+		return store.Meta{}, nil, false, err
 	}
 	if _, err := h.emulateDelay(ctx, from); err != nil {
-		return store.Meta{}, nil, fmt.Errorf("p2p: fetch %q from %s: %w", key, from, err)
+		return store.Meta{}, nil, false, fmt.Errorf("p2p: fetch %q from %s: %w", key, from, err)
 	}
+	// Opening a stream may wait for the peer's protocol answer: a dead
+	// link stalls here already.
+	conns := h.host.Network().ConnsToPeer(from)
+	unwatch := h.watchConns(conns)
 	s, err := h.host.NewStream(network.WithAllowLimitedConn(ctx, "coral-fetch"), from, h.protos.fetch)
+	unwatch()
 	if err != nil {
-		return store.Meta{}, nil, fmt.Errorf("p2p: fetch %q from %s: open stream: %w", key, from, err)
+		died := slices.ContainsFunc(conns, network.Conn.IsClosed)
+		return store.Meta{}, nil, died, fmt.Errorf("p2p: fetch %q from %s: open stream: %w", key, from, err)
 	}
+	conn := s.Conn()
+	if relay, ok := relayOf(conn.RemoteMultiaddr()); ok {
+		proxy.TraceFrom(ctx).Step("route to %s: via relay %s", proxy.ShortPeer(from.String()), proxy.ShortPeer(relay.String()))
+	}
+	meta, body, err := h.fetchOn(ctx, s, from, key)
+	return meta, body, err != nil && conn.IsClosed(), err
+}
+
+// fetchOn sends the request on s and reads the header.
+func (h *Host) fetchOn(ctx context.Context, s network.Stream, from peer.ID, key string) (store.Meta, io.ReadCloser, error) {
 	stop := context.AfterFunc(ctx, func() { _ = s.Reset() })
 	fail := func(err error) (store.Meta, io.ReadCloser, error) {
 		stop()
@@ -236,7 +273,10 @@ func (h *Host) FetchObject(ctx context.Context, from peer.ID, key string) (store
 	_ = s.CloseWrite()
 	br := bufio.NewReaderSize(s, fetchChunkSize)
 	var hdr fetchHeader
-	if err := ReadMsg(br, &hdr, maxFetchHeader); err != nil {
+	unwatch := h.watchConns([]network.Conn{s.Conn()})
+	err := ReadMsg(br, &hdr, maxFetchHeader)
+	unwatch()
+	if err != nil {
 		if errors.Is(err, ErrMalformed) {
 			h.scorer.penalise(from, penaltyMalformed, "fetch header: "+err.Error())
 		}

@@ -22,6 +22,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/pnet"
 	"github.com/libp2p/go-libp2p/p2p/discovery/mdns"
 	"github.com/libp2p/go-libp2p/p2p/host/eventbus"
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	relayv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
@@ -43,6 +44,7 @@ type Host struct {
 	mdns   mdns.Service
 	book   *peerBook
 	boot   []peer.AddrInfo
+	links  *linkWatch
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -128,6 +130,7 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 	}
 	h.reach.Store(int32(network.ReachabilityUnknown))
 	h.res = newReserver(h, cfg.RelayReservations)
+	h.links = newLinkWatch(h, cfg.LinkCheckInterval, cfg.LinkPingTimeout)
 
 	lh, err := h.buildLibp2p(key, psk)
 	if err != nil {
@@ -173,6 +176,9 @@ func (h *Host) buildLibp2p(key crypto.PrivKey, psk pnet.PSK) (host.Host, error) 
 		libp2p.ConnectionManager(cm),
 		libp2p.ResourceManager(rm),
 		libp2p.ConnectionGater(h.scorer),
+		// When a peer last sent bytes tells a busy link from a dead one.
+		libp2p.BandwidthReporter(h.links.recv),
+		libp2p.SwarmOpts(swarm.WithDialRanker(dialRanker)),
 		// Circuit relay v2 client: dial and accept connections through
 		// relays (members behind NATs, non-transitive links).
 		libp2p.EnableRelay(),
@@ -266,6 +272,7 @@ func (h *Host) start() error {
 		}
 	}
 	h.wg.Go(h.maintain)
+	h.wg.Go(h.links.run)
 	return nil
 }
 

@@ -10,6 +10,7 @@ import (
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
 	relayv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
+	"github.com/libp2p/go-libp2p/p2p/protocol/ping"
 	ma "github.com/multiformats/go-multiaddr"
 )
 
@@ -26,7 +27,8 @@ import (
 //     System connections stay well above the connection manager's high
 //     watermark so trimming, not refusing, is what normally bounds peers.
 //   - Coral protocols, all peers together / per peer, inbound streams:
-//     DSHT 512 / 32 (16 MiB), fetch 64 / 8 (64 MiB), peer lookup 128 / 8.
+//     DSHT 512 / 32 (16 MiB), fetch 64 / 8 (64 MiB), peer lookup 128 / 8;
+//     ping 256 / 8 each way (the link watch pings every connection).
 //   - Relay service for members: 1 GiB per direction and 1 hour per relayed
 //     connection (the libp2p defaults, 128 KiB and 2 minutes, would cut
 //     object transfers), 64 reservations, 16 circuits per peer, 16 reservations
@@ -73,6 +75,13 @@ func resourceLimits(memory int64, fd int, protos protocolIDs) rcmgr.ConcreteLimi
 		scaling.AddProtocolLimit(p.id, all, rcmgr.BaseLimitIncrease{})
 		scaling.AddProtocolPeerLimit(p.id, one, rcmgr.BaseLimitIncrease{})
 	}
+	// Every direct connection is pinged every few seconds (links.go): the
+	// ping protocol gets room for one ping per connection in each
+	// direction, plus the nameserver's (libp2p allows 3 streams per peer).
+	scaling.AddProtocolLimit(ping.ID, rcmgr.BaseLimit{StreamsInbound: 256, StreamsOutbound: 256, Streams: 512, Memory: 16 << 20}, rcmgr.BaseLimitIncrease{})
+	scaling.AddProtocolPeerLimit(ping.ID, rcmgr.BaseLimit{StreamsInbound: 8, StreamsOutbound: 8, Streams: 16, Memory: 16 << 20}, rcmgr.BaseLimitIncrease{})
+	scaling.AddServiceLimit(ping.ServiceName, rcmgr.BaseLimit{StreamsInbound: 256, StreamsOutbound: 256, Streams: 512, Memory: 16 << 20}, rcmgr.BaseLimitIncrease{})
+	scaling.AddServicePeerLimit(ping.ServiceName, rcmgr.BaseLimit{StreamsInbound: 8, StreamsOutbound: 8, Streams: 16, Memory: 16 << 20}, rcmgr.BaseLimitIncrease{})
 	base := scaling.Scale(memory, fd)
 
 	partial := rcmgr.PartialLimitConfig{

@@ -9,13 +9,16 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"sync"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/host/eventbus"
 	ma "github.com/multiformats/go-multiaddr"
 )
 
@@ -29,6 +32,9 @@ const (
 	joinDialTimeout  = 10 * time.Second
 	mdnsDialAttempts = 4
 	aloneCheckPeriod = 30 * time.Second
+	// peerSaveGap throttles the saves that follow changes: the first
+	// change is written at once, later ones at most this often.
+	peerSaveGap = 5 * time.Second
 )
 
 // peerBook remembers peers this node has been connected to, so a restarted
@@ -97,8 +103,10 @@ func (b *peerBook) load() error {
 	return nil
 }
 
-// update records the currently connected peers with their direct addresses.
-func (b *peerBook) update(h host.Host) {
+// update records the currently connected peers with their direct
+// addresses. It reports whether that changed what a save would write
+// beyond the last-seen times: a new peer or new addresses.
+func (b *peerBook) update(h host.Host) (changed bool) {
 	now := time.Now()
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -114,8 +122,18 @@ func (b *peerBook) update(h host.Host) {
 		if len(addrs) == 0 {
 			continue
 		}
+		if old, ok := b.peers[p]; !ok || !sameAddrs(old.addrs, addrs) {
+			changed = true
+		}
 		b.peers[p] = &knownPeer{addrs: addrs, lastSeen: now}
 	}
+	return changed
+}
+
+func sameAddrs(a, b []ma.Multiaddr) bool {
+	return len(a) == len(b) && !slices.ContainsFunc(a, func(x ma.Multiaddr) bool {
+		return !slices.ContainsFunc(b, x.Equal)
+	})
 }
 
 // recent returns up to n peers, most recently seen first.
@@ -179,27 +197,64 @@ func (h *Host) savePeers() error {
 }
 
 // maintain keeps the node joined: it dials bootstrap and known peers at
-// start and whenever the node finds itself alone, and saves known peers.
+// start and whenever the node finds itself alone, and saves known peers
+// when they change (throttled to one write per peerSaveGap) and every
+// PeerSaveInterval, so a node killed at any time after it met a peer
+// finds the network again without its bootstrap list.
 func (h *Host) maintain() {
-	h.join()
+	sub, err := h.host.EventBus().Subscribe([]any{
+		new(event.EvtPeerIdentificationCompleted),
+		new(event.EvtPeerConnectednessChanged),
+	}, eventbus.Name("coral-peerbook"))
+	if err != nil {
+		h.log.Warn("known peers are saved on a timer only", "err", err)
+	} else {
+		defer sub.Close()
+	}
+	h.wg.Go(h.join) // concurrently: changes are saved while it dials
 	alone := time.NewTicker(aloneCheckPeriod)
 	defer alone.Stop()
 	save := time.NewTicker(h.cfg.PeerSaveInterval)
 	defer save.Stop()
+	var pending <-chan time.Time // a throttled save is due
+	var lastSave time.Time
+	if h.book.update(h.host) { // peers met before the subscription (mDNS)
+		pending = time.After(0)
+	}
 	for {
 		select {
 		case <-h.ctx.Done():
 			return
 		case <-alone.C:
 			h.scorer.prune()
+			h.links.trimIdle()
 			if len(h.host.Network().Peers()) == 0 {
-				h.join()
+				h.wg.Go(h.join)
 			}
+		case <-subOut(sub):
+			if pending == nil && h.book.update(h.host) {
+				pending = time.After(max(0, peerSaveGap-time.Since(lastSave)))
+			}
+		case <-pending:
+			pending, lastSave = nil, time.Now()
+			h.trySavePeers()
 		case <-save.C:
-			if err := h.savePeers(); err != nil {
-				h.log.Warn("saving known peers failed", "err", err)
-			}
+			lastSave = time.Now()
+			h.trySavePeers()
 		}
+	}
+}
+
+func subOut(sub event.Subscription) <-chan any {
+	if sub == nil {
+		return nil
+	}
+	return sub.Out()
+}
+
+func (h *Host) trySavePeers() {
+	if err := h.savePeers(); err != nil {
+		h.log.Warn("saving known peers failed", "err", err)
 	}
 }
 

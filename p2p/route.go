@@ -2,16 +2,19 @@ package p2p
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/proto"
 	ma "github.com/multiformats/go-multiaddr"
 )
@@ -22,7 +25,9 @@ import (
 // (NAT, firewall, a non-transitive link), to go through a relay. In order:
 //
 //  1. an existing connection (direct or relayed);
-//  2. addresses already in the peerstore, dialled directly;
+//  2. addresses already in the peerstore, with a circuit address through
+//     every connected relay when the peerstore holds none: direct first,
+//     relays relayDialDelay later (dialRanker);
 //  3. addresses asked from a few connected members over /coral/peers (the
 //     member that told the DSHT about the node usually knows it), plus a
 //     circuit address through every connected relay, dialled together —
@@ -35,7 +40,33 @@ const (
 	maxLookupAddrs    = 16
 	learnedAddrTTL    = 10 * time.Minute
 	peersRPCTimeout   = 5 * time.Second
+	relayDialDelay    = 250 * time.Millisecond
+	relayStagger      = 50 * time.Millisecond
 )
+
+// dialRanker is libp2p's default ranking, except for relay addresses:
+// libp2p dials them at once when the peer has only private direct
+// addresses (every home member), so a healthy LAN link also opened a
+// relayed connection, and it spaces them 250 ms apart, so a peer with a
+// few stale circuit addresses first took a second to reach. Here they
+// wait relayDialDelay behind the direct addresses and follow each other
+// relayStagger apart.
+func dialRanker(addrs []ma.Multiaddr) []network.AddrDelay {
+	ranked := swarm.DefaultDialRanker(addrs)
+	base := time.Duration(0)
+	if slices.ContainsFunc(addrs, func(a ma.Multiaddr) bool { return !isRelayed(a) }) {
+		base = relayDialDelay
+	}
+	n := 0
+	for i := range ranked {
+		if isRelayed(ranked[i].Addr) {
+			ranked[i].Delay = base + time.Duration(n)*relayStagger
+			n++
+		}
+	}
+	slices.SortStableFunc(ranked, func(a, b network.AddrDelay) int { return cmp.Compare(a.Delay, b.Delay) })
+	return ranked
+}
 
 // ErrNoRoute means no direct or relayed path to the peer was found.
 var ErrNoRoute = errors.New("p2p: no route to peer")
@@ -52,7 +83,14 @@ func (h *Host) ensureConnected(ctx context.Context, p peer.ID) error {
 		return nil
 	}
 	var firstErr error
-	if len(h.host.Peerstore().Addrs(p)) > 0 {
+	h.forgetRoutesThroughSelf(p)
+	if known := h.host.Peerstore().Addrs(p); len(known) > 0 {
+		// Relay routes go in with the direct addresses: the dial ranker
+		// tries them relayDialDelay after the direct ones, so a broken
+		// direct path costs that delay, not the direct dial's timeout.
+		if !slices.ContainsFunc(known, isRelayed) {
+			h.host.Peerstore().AddAddrs(p, h.relayRoutes(p), learnedAddrTTL)
+		}
 		dctx, cancel := context.WithTimeout(ctx, directDialTimeout)
 		err := h.host.Connect(dctx, peer.AddrInfo{ID: p})
 		cancel()
@@ -78,6 +116,32 @@ func (h *Host) ensureConnected(ctx context.Context, p peer.ID) error {
 		return fmt.Errorf("%w %s: %w", ErrNoRoute, p, err)
 	}
 	return nil
+}
+
+// forgetRoutesThroughSelf drops p's circuit addresses that go through this
+// node (p holds a reservation here): dialling them is a dial to self.
+func (h *Host) forgetRoutesThroughSelf(p peer.ID) {
+	for _, a := range h.host.Peerstore().Addrs(p) {
+		if r, ok := relayOf(a); ok && r == h.ID() {
+			h.host.Peerstore().SetAddr(p, a, 0)
+		}
+	}
+}
+
+// relayOf names the relay of a circuit address (…/p2p/<relay>/p2p-circuit…).
+func relayOf(a ma.Multiaddr) (peer.ID, bool) {
+	var relay peer.ID
+	for _, c := range a {
+		switch c.Code() {
+		case ma.P_P2P:
+			if id, err := peer.IDFromBytes(c.RawValue()); err == nil {
+				relay = id
+			}
+		case ma.P_CIRCUIT:
+			return relay, relay != ""
+		}
+	}
+	return "", false
 }
 
 func hasConn(c network.Connectedness) bool {

@@ -61,7 +61,9 @@ func (h *Host) exchange(ctx context.Context, s network.Stream, p peer.ID, req, r
 		return h.ioErr(ctx, s, p, "send request", err)
 	}
 	_ = s.CloseWrite()
+	unwatch := h.watchConns([]network.Conn{s.Conn()})
 	errMsg, err := readEnvelope(bufio.NewReader(s), resp, limit)
+	unwatch()
 	if err != nil {
 		if errors.Is(err, ErrMalformed) {
 			h.scorer.penalise(p, penaltyMalformed, fmt.Sprintf("%s reply: %v", s.Protocol(), err))

@@ -16,12 +16,15 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/BurntSushi/toml"
 	"github.com/dustin/go-humanize"
 	"github.com/multiformats/go-multiaddr"
+
+	"github.com/coralcdn/coral/core/coralurl"
 )
 
 // Config is the whole node configuration. Field names follow the TOML keys.
@@ -50,6 +53,9 @@ type HTTP struct {
 	OriginTimeout Duration `toml:"origin_timeout"`
 	// MaxOriginFetches caps concurrent origin downloads of this node.
 	MaxOriginFetches int `toml:"max_origin_fetches"`
+	// MaxFetchesPerSite caps the origin downloads of one site (registrable
+	// domain or IP address) at a time; 0: a quarter of MaxOriginFetches.
+	MaxFetchesPerSite int `toml:"max_fetches_per_site"`
 	// Advertise are the IPs visitors use to reach this proxy when the node
 	// cannot see them itself (a port-forwarded router's public address).
 	// Default: the listen address if specific, else the machine's addresses
@@ -77,6 +83,33 @@ type DNS struct {
 	// glue: the node answers for them and names them when it knows no
 	// live volunteer nameserver.
 	Nameservers []NameServer `toml:"nameservers"`
+	// Response rate limiting over UDP, as BIND's RRL: identical responses
+	// (same query name, type and kind) to one client network (IPv4 /24,
+	// IPv6 /56) per second; 0 turns the limiter off.
+	RRLResponsesPerSecond int `toml:"rrl_responses_per_second"`
+	// RRLBurst is how many identical responses may go out at once.
+	RRLBurst int `toml:"rrl_burst"`
+	// RRLSlip: every RRLSlip-th suppressed response is sent empty with TC,
+	// so a real resolver behind a flooded network retries over TCP; 0 never.
+	RRLSlip int `toml:"rrl_slip"`
+	// RRLTableSize is how many responses the limiter tracks at once.
+	RRLTableSize int `toml:"rrl_table_size"`
+}
+
+// validateRRL checks the rate limiter's keys.
+func (d DNS) validateRRL(bad func(key, format string, args ...any)) {
+	if d.RRLResponsesPerSecond < 0 || d.RRLResponsesPerSecond > 1_000_000 {
+		bad("dns.rrl_responses_per_second", "want 0 (off) to 1000000, got %d", d.RRLResponsesPerSecond)
+	}
+	if d.RRLResponsesPerSecond > 0 && (d.RRLBurst < 1 || d.RRLBurst > 1_000_000) {
+		bad("dns.rrl_burst", "want 1 to 1000000 responses, got %d", d.RRLBurst)
+	}
+	if d.RRLSlip < 0 || d.RRLSlip > 10 {
+		bad("dns.rrl_slip", "want 0 (never) to 10, as BIND's slip, got %d", d.RRLSlip)
+	}
+	if d.RRLTableSize < 1024 || d.RRLTableSize > 16<<20 {
+		bad("dns.rrl_table_size", "want 1024 to 16777216 tracked responses, got %d", d.RRLTableSize)
+	}
 }
 
 // NameServer is one nameserver of the parent zone's delegation.
@@ -106,12 +139,14 @@ func (ns NameServer) IPs() ([]netip.Addr, int, error) {
 type Cache struct {
 	MaxBytes            Size     `toml:"max_bytes"`
 	MaxObjectBytes      Size     `toml:"max_object_bytes"`
+	MinFreeBytes        Size     `toml:"min_free_bytes"` // below this much free space on the data dir's filesystem, objects pass through unstored
 	HeuristicTTL        Duration `toml:"heuristic_ttl"`
 	MaxStale            Duration `toml:"max_stale"`
 	NegativeTTL         Duration `toml:"negative_ttl"`
 	AllowPrivateOrigins bool     `toml:"allow_private_origins"`
 	PassUnsafeMethods   bool     `toml:"pass_unsafe_methods"`
 	StripCookies        bool     `toml:"strip_cookies"`
+	OriginPorts         []string `toml:"origin_ports"`
 }
 
 // P2P is the libp2p side: how this node finds and admits other nodes.
@@ -171,6 +206,11 @@ type Log struct {
 	Level string `toml:"level"`
 }
 
+// MinFreeFloor is the smallest cache.min_free_bytes: the store stops
+// writing its database at 64 MiB free (store.BadgerRoom), and objects in
+// flight need room above that.
+const MinFreeFloor = 128 << 20
+
 // Default returns the configuration used for every key the file leaves out.
 func Default() Config {
 	return Config{
@@ -182,14 +222,17 @@ func Default() Config {
 			MaxOriginFetches: 64,
 		},
 		Control: Control{Listen: "127.0.0.1:8081", TokenFile: "control.token"},
-		DNS:     DNS{Listen: "127.0.0.1:5354", Nameserver: "auto"},
+		DNS: DNS{Listen: "127.0.0.1:5354", Nameserver: "auto",
+			RRLResponsesPerSecond: 20, RRLBurst: 40, RRLSlip: 2, RRLTableSize: 65536},
 		Cache: Cache{
 			MaxBytes:       4 << 30,
 			MaxObjectBytes: 50 << 20,
+			MinFreeBytes:   1 << 30,
 			HeuristicTTL:   Duration(12 * time.Hour),
 			MaxStale:       Duration(24 * time.Hour),
 			NegativeTTL:    Duration(60 * time.Second),
 			StripCookies:   true,
+			OriginPorts:    slices.Clone(coralurl.DefaultOriginPorts),
 		},
 		P2P: P2P{
 			Listen:       []string{"/ip4/0.0.0.0/tcp/4100"},
@@ -320,6 +363,7 @@ func (c Config) Validate() error {
 	default:
 		bad("dns.nameserver", `want "auto", "yes" or "no", got %q`, c.DNS.Nameserver)
 	}
+	c.DNS.validateRRL(bad)
 	for i, ns := range c.DNS.Nameservers {
 		key := fmt.Sprintf("dns.nameservers[%d]", i)
 		name := strings.TrimSuffix(strings.ToLower(ns.Name), ".")
@@ -343,8 +387,20 @@ func (c Config) Validate() error {
 	if c.HTTP.MaxOriginFetches <= 0 {
 		bad("http.max_origin_fetches", "must be at least 1")
 	}
+	if c.HTTP.MaxFetchesPerSite < 0 || c.HTTP.MaxFetchesPerSite > c.HTTP.MaxOriginFetches {
+		bad("http.max_fetches_per_site", "want 0 (a quarter of max_origin_fetches) up to max_origin_fetches (%d), got %d",
+			c.HTTP.MaxOriginFetches, c.HTTP.MaxFetchesPerSite)
+	}
+	if len(c.Cache.OriginPorts) == 0 {
+		bad("cache.origin_ports", "must name at least one port")
+	} else if _, err := coralurl.ParsePorts(c.Cache.OriginPorts); err != nil {
+		bad("cache.origin_ports", "%v", err)
+	}
 	if c.Cache.MaxObjectBytes <= 0 {
 		bad("cache.max_object_bytes", "must be positive")
+	}
+	if c.Cache.MinFreeBytes < MinFreeFloor {
+		bad("cache.min_free_bytes", "must be at least %d MiB: the store's database needs that much room to write safely", MinFreeFloor>>20)
 	}
 	if c.Cache.MaxBytes < 0 {
 		bad("cache.max_bytes", "must not be negative")

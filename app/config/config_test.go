@@ -39,19 +39,22 @@ func TestLoadFull(t *testing.T) {
 	want := Default()
 	want.DataDir = filepath.Join("testdata", "state")
 	want.Zone = "nyud.net"
-	want.HTTP = HTTP{Listen: ":9090", OriginTimeout: Duration(10 * time.Second), MaxOriginFetches: 8, Advertise: []string{"203.0.113.7"}}
+	want.HTTP = HTTP{Listen: ":9090", OriginTimeout: Duration(10 * time.Second), MaxOriginFetches: 8, MaxFetchesPerSite: 2, Advertise: []string{"203.0.113.7"}}
 	want.Control.Listen = "127.0.0.1:9091"
 	want.DNS = DNS{Listen: "127.0.0.1:5300", Nameserver: "yes", Nameservers: []NameServer{
-		{Name: "ns1.nyud.net", Addrs: []string{"203.0.113.10", "2001:db8:10::53"}}, {Name: "ns.example.org"}}}
+		{Name: "ns1.nyud.net", Addrs: []string{"203.0.113.10", "2001:db8:10::53"}}, {Name: "ns.example.org"}},
+		RRLResponsesPerSecond: 5, RRLBurst: 7, RRLSlip: 0, RRLTableSize: 2048}
 	want.Cache = Cache{MaxBytes: 1 << 30, MaxObjectBytes: 10 << 20, HeuristicTTL: 0, MaxStale: Duration(time.Hour),
-		NegativeTTL: Duration(30 * time.Second), AllowPrivateOrigins: true, PassUnsafeMethods: true, StripCookies: false}
+		NegativeTTL: Duration(30 * time.Second), AllowPrivateOrigins: true, PassUnsafeMethods: true, StripCookies: false,
+		OriginPorts: []string{"80", "443", "8000-9000"}}
+	want.Cache.MinFreeBytes = 512 << 20
 	want.P2P.Listen = []string{"/ip4/127.0.0.1/tcp/4200"}
 	want.P2P.Bootstrap = []string{"/ip4/127.0.0.1/tcp/4201/p2p/12D3KooWQYhTNQdmr3ArTeUHRYzFg94BKyTkoWBDWez9kSCVe2Xo"}
 	want.P2P.SecretFile = "/etc/coral/network.key"
 	want.P2P.Reachability = "public"
 	want.DSHT = DSHT{Level2RTT: Duration(80 * time.Millisecond), Level1RTT: Duration(240 * time.Millisecond)}
 	if cfg.DataDir != want.DataDir || cfg.Zone != want.Zone || !reflect.DeepEqual(cfg.HTTP, want.HTTP) || cfg.Control != want.Control ||
-		!reflect.DeepEqual(cfg.DNS, want.DNS) || cfg.Cache != want.Cache || strings.Join(cfg.P2P.Listen, ",") != strings.Join(want.P2P.Listen, ",") ||
+		!reflect.DeepEqual(cfg.DNS, want.DNS) || !reflect.DeepEqual(cfg.Cache, want.Cache) || strings.Join(cfg.P2P.Listen, ",") != strings.Join(want.P2P.Listen, ",") ||
 		strings.Join(cfg.P2P.Bootstrap, ",") != strings.Join(want.P2P.Bootstrap, ",") || cfg.P2P.SecretFile != want.P2P.SecretFile ||
 		cfg.P2P.Reachability != want.P2P.Reachability || cfg.DSHT != want.DSHT {
 		t.Errorf("got  %+v\nwant %+v", cfg, want)
@@ -73,6 +76,7 @@ func TestLoadRejects(t *testing.T) {
 		{"unknown_key.toml", []string{"unknown_key.toml", `"cache.max_stail"`}},
 		{"bad_duration.toml", []string{"bad_duration.toml", `"cache.negative_ttl"`, "duration"}},
 		{"bad_size.toml", []string{"bad_size.toml", `"cache.max_bytes"`, "size"}},
+		{"bad_min_free.toml", []string{"bad_min_free.toml", `"cache.min_free_bytes"`, "at least 128 MiB"}},
 		{"bad_zone.toml", []string{"bad_zone.toml", `"zone"`}},
 		{"bad_type.toml", []string{"bad_type.toml", `cache.strip_cookies`}},
 		{"bad_multiaddr.toml", []string{"bad_multiaddr.toml", `"p2p.listen[0]"`}},
@@ -81,6 +85,10 @@ func TestLoadRejects(t *testing.T) {
 		{"bad_rtt.toml", []string{"bad_rtt.toml", `"p2p.emulate_rtt[0].b"`, "region-2"}},
 		{"bad_glue.toml", []string{"bad_glue.toml", `"dns.nameservers[0].addrs"`, "glue"}},
 		{"bad_nameserver.toml", []string{"bad_nameserver.toml", `"dns.nameserver"`, `"sometimes"`}},
+		{"bad_rrl.toml", []string{"bad_rrl.toml", `"dns.rrl_slip"`, "0 (never) to 10", `"dns.rrl_burst"`, `"dns.rrl_table_size"`}},
+		{"bad_rrl_rate.toml", []string{"bad_rrl_rate.toml", `"dns.rrl_responses_per_second"`, "0 (off)"}},
+		{"bad_origin_ports.toml", []string{"bad_origin_ports.toml", `"cache.origin_ports"`, `"8080-80"`}},
+		{"bad_site_fetches.toml", []string{"bad_site_fetches.toml", `"http.max_fetches_per_site"`, "up to max_origin_fetches (8)"}},
 		{"broken.toml", []string{"broken.toml", "line 3", "table name"}},
 		{"missing.toml", []string{"missing.toml", "no such file"}},
 	} {

@@ -68,11 +68,16 @@ type ProxyStatus struct {
 	RefusedRequests int64 `json:"refused"`
 }
 
-// CacheStatus is the store's use of its disk budget.
+// CacheStatus is the store's use of its disk budget, and whether the disk
+// has room for more.
 type CacheStatus struct {
-	Objects  int   `json:"objects"`
-	Bytes    int64 `json:"bytes"`
-	MaxBytes int64 `json:"max_bytes"`
+	Objects      int    `json:"objects"`
+	Bytes        int64  `json:"bytes"`
+	MaxBytes     int64  `json:"max_bytes"`
+	FreeBytes    int64  `json:"free_bytes"`          // free space on the store's filesystem; -1 unknown
+	MinFreeBytes int64  `json:"min_free_bytes"`      // [cache] min_free_bytes
+	Storing      bool   `json:"storing"`             // false: the disk is (nearly) full and new objects pass through
+	DiskNote     string `json:"disk_note,omitempty"` // why not storing, for people
 }
 
 // P2PStatus is the libp2p host's view of the network.
@@ -124,6 +129,7 @@ type Server struct {
 	token string
 	log   *slog.Logger
 	mux   *http.ServeMux
+	hosts hostGuard
 }
 
 // NewServer builds the control handler. token guards every request that
@@ -154,6 +160,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// fetched by other sites' scripts.
 	w.Header().Set("X-Frame-Options", "DENY")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
+	if !s.hosts.allowed(r.Host) {
+		refuseHost(w, r)
+		return
+	}
 	s.mux.ServeHTTP(w, r)
 }
 

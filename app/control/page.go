@@ -55,6 +55,8 @@ type pageData struct {
 	CacheBytes    string
 	CacheMax      string
 	BytesServed   string
+	DiskFree      string // "" when unknown
+	DiskMinFree   string
 }
 
 func (s *Server) page(w http.ResponseWriter, r *http.Request) {
@@ -90,6 +92,10 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request) {
 	}
 	d.CacheBytes = humanize.IBytes(uint64(st.Cache.Bytes))
 	d.BytesServed = humanize.IBytes(uint64(p.BytesServed))
+	if st.Cache.FreeBytes >= 0 && st.Cache.MinFreeBytes > 0 {
+		d.DiskFree = humanize.IBytes(uint64(st.Cache.FreeBytes))
+		d.DiskMinFree = humanize.IBytes(uint64(st.Cache.MinFreeBytes))
+	}
 	var buf bytes.Buffer
 	if err := pageTemplate.Execute(&buf, d); err != nil {
 		http.Error(w, "control: render: "+err.Error(), http.StatusInternalServerError)

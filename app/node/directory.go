@@ -15,6 +15,7 @@ import (
 	"github.com/coralcdn/coral/core/dsht"
 	"github.com/coralcdn/coral/core/locality"
 	"github.com/coralcdn/coral/p2p"
+	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
 )
 
@@ -208,9 +209,27 @@ func (l *locator) httpIP() (ip netip.Addr, v4only, ok bool) {
 	return ap.Addr().Unmap(), host == "0.0.0.0", true
 }
 
-// machineAddrs lists interface addresses and libp2p's observed public
-// addresses, global ones first, at most MaxAnnouncedAddrs.
+// machineAddrs lists the interface addresses and libp2p's addresses for
+// this host that are its own (observed public ones included, relayed ones
+// never), global ones first, at most MaxAnnouncedAddrs.
 func (l *locator) machineAddrs(v4only bool) []netip.Addr {
+	var ifAddrs []netip.Addr
+	if ifs, err := net.InterfaceAddrs(); err == nil {
+		for _, ia := range ifs {
+			if pfx, err := netip.ParsePrefix(ia.String()); err == nil {
+				ifAddrs = append(ifAddrs, pfx.Addr())
+			}
+		}
+	}
+	return ownAddrs(ifAddrs, l.host.Addrs(), v4only)
+}
+
+// ownAddrs merges interface addresses with the IPs of libp2p multiaddrs at
+// which this host itself listens. A relayed address
+// (/ip4/<relay>/tcp/4100/p2p/<relay>/p2p-circuit) carries the relay's IP:
+// visitors sent there would reach the relay, not this proxy, so it is
+// skipped.
+func ownAddrs(ifAddrs []netip.Addr, p2pAddrs []ma.Multiaddr, v4only bool) []netip.Addr {
 	var out []netip.Addr
 	add := func(ip netip.Addr) {
 		ip = ip.Unmap()
@@ -219,17 +238,16 @@ func (l *locator) machineAddrs(v4only bool) []netip.Addr {
 			out = append(out, ip)
 		}
 	}
-	for _, m := range l.host.Addrs() {
+	for _, a := range ifAddrs {
+		add(a)
+	}
+	for _, m := range p2pAddrs {
+		if isRelayedAddr(m) {
+			continue
+		}
 		if ip, err := manet.ToIP(m); err == nil {
 			if a, ok := netip.AddrFromSlice(ip); ok {
 				add(a)
-			}
-		}
-	}
-	if ifs, err := net.InterfaceAddrs(); err == nil {
-		for _, ia := range ifs {
-			if pfx, err := netip.ParsePrefix(ia.String()); err == nil {
-				add(pfx.Addr())
 			}
 		}
 	}
@@ -244,6 +262,12 @@ func (l *locator) machineAddrs(v4only bool) []netip.Addr {
 	}
 	slices.SortStableFunc(out, func(a, b netip.Addr) int { return cmp.Compare(rank(a), rank(b)) })
 	return out[:min(len(out), locality.MaxAnnouncedAddrs)]
+}
+
+// isRelayedAddr reports whether m goes through a circuit relay.
+func isRelayedAddr(m ma.Multiaddr) bool {
+	_, err := m.ValueForProtocol(ma.P_CIRCUIT)
+	return err == nil
 }
 
 // nameserver: this node answers DNS on port 53 at its proxy's addresses,

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/coralcdn/coral/app/config"
 	"github.com/coralcdn/coral/core/dnsserver"
 	"github.com/coralcdn/coral/core/dsht"
 	"github.com/coralcdn/coral/core/locality"
@@ -137,4 +138,22 @@ func (p proxyProber) Ping(ctx context.Context, id string) error {
 	}
 	p.dir.Alive(id, time.Now())
 	return nil
+}
+
+// rateLimit maps the [dns] rrl_* keys to the limiter; 0 means off in the
+// config and "never" for slip, where dnsserver takes 0 as "default".
+func rateLimit(d config.DNS) dnsserver.RateLimit {
+	rl := dnsserver.RateLimit{
+		PerSecond:  float64(d.RRLResponsesPerSecond),
+		Burst:      d.RRLBurst,
+		Slip:       d.RRLSlip,
+		MaxEntries: d.RRLTableSize,
+	}
+	if rl.PerSecond == 0 {
+		rl.PerSecond = -1
+	}
+	if rl.Slip == 0 {
+		rl.Slip = -1
+	}
+	return rl
 }

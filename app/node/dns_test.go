@@ -163,3 +163,25 @@ func TestNameserverFlag(t *testing.T) {
 		}
 	}
 }
+
+// The [dns] rrl_* keys reach the limiter; 0 means off (rate) and never
+// (slip) in the config, where dnsserver reads 0 as "default".
+func TestRateLimitFromConfig(t *testing.T) {
+	cases := []struct {
+		rate, burst, slip, table int
+		want                     dnsserver.RateLimit
+	}{
+		{20, 40, 2, 65536, dnsserver.RateLimit{PerSecond: 20, Burst: 40, Slip: 2, MaxEntries: 65536}},
+		{0, 40, 2, 65536, dnsserver.RateLimit{PerSecond: -1, Burst: 40, Slip: 2, MaxEntries: 65536}},
+		{5, 7, 0, 2048, dnsserver.RateLimit{PerSecond: 5, Burst: 7, Slip: -1, MaxEntries: 2048}},
+	}
+	for _, c := range cases {
+		d := config.DNS{RRLResponsesPerSecond: c.rate, RRLBurst: c.burst, RRLSlip: c.slip, RRLTableSize: c.table}
+		if got := rateLimit(d); got != c.want {
+			t.Errorf("%+v: got %+v, want %+v", d, got, c.want)
+		}
+	}
+	if d := config.Default().DNS; rateLimit(d) != dnsserver.DefaultRateLimit() {
+		t.Errorf("config defaults %+v differ from the limiter as shipped %+v", rateLimit(d), dnsserver.DefaultRateLimit())
+	}
+}

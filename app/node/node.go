@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/coralcdn/coral/app/config"
@@ -139,9 +140,12 @@ func New(cfg config.Config, opts Options) (_ *Node, err error) {
 	if err != nil {
 		return nil, err
 	}
+	// The spool (cfg.Path("tmp")) is on the same filesystem: the proxy
+	// asks the store's watermark before spooling to disk too.
 	n.store, err = store.Open(cfg.Path("store"), store.Options{
-		MaxBytes: int64(cfg.Cache.MaxBytes),
-		Logger:   log,
+		MaxBytes:     int64(cfg.Cache.MaxBytes),
+		MinFreeBytes: int64(cfg.Cache.MinFreeBytes),
+		Logger:       log,
 		OnEvict: func(key string) {
 			if n.proxy != nil {
 				n.proxy.Evicted(key)
@@ -165,6 +169,9 @@ func New(cfg config.Config, opts Options) (_ *Node, err error) {
 		StripCookies:        cfg.Cache.StripCookies,
 		OriginTimeout:       cfg.HTTP.OriginTimeout.D(),
 		MaxOriginFetches:    cfg.HTTP.MaxOriginFetches,
+		MaxFetchesPerSite:   cfg.HTTP.MaxFetchesPerSite,
+		OriginPorts:         cfg.Cache.OriginPorts,
+		SelfAddrs:           n.reachedAt,
 		Logger:              log,
 	}, n.store)
 	if err != nil {
@@ -172,11 +179,12 @@ func New(cfg config.Config, opts Options) (_ *Node, err error) {
 	}
 	if cfg.DNS.Listen != "" {
 		n.dns, err = dnsserver.New(dnsserver.Config{
-			Zone:     cfg.Zone,
-			Listen:   cfg.DNS.Listen,
-			StaticNS: staticNS(cfg.DNS.Nameservers),
-			Self:     n.nodeID,
-			Logger:   log,
+			Zone:      cfg.Zone,
+			Listen:    cfg.DNS.Listen,
+			StaticNS:  staticNS(cfg.DNS.Nameservers),
+			Self:      n.nodeID,
+			RateLimit: rateLimit(cfg.DNS),
+			Logger:    log,
 		}, n.loc.dir, n.loc.dnsOptions()...)
 		if err != nil {
 			return nil, fmt.Errorf("node: dns: %w", err)
@@ -205,6 +213,8 @@ func (n *Node) Start(ctx context.Context) error {
 	if n.controlLn, err = net.Listen("tcp", n.cfg.Control.Listen); err != nil {
 		return fmt.Errorf("node: control listener %s: %w", n.cfg.Control.Listen, err)
 	}
+	n.control.AllowHost(n.cfg.Control.Listen)
+	n.control.AllowHost(n.controlLn.Addr().String())
 	n.serve(n.httpLn, n.proxy)
 	n.serve(n.controlLn, n.control)
 	n.wg.Add(1)
@@ -301,7 +311,7 @@ func (n *Node) Close() error {
 			errs = append(errs, n.dht.Close())
 		}
 		if n.host != nil {
-			errs = append(errs, n.host.Close())
+			errs = append(errs, n.diskFullIsNoFailure(n.host.Close()))
 		}
 		if n.store != nil {
 			errs = append(errs, n.store.Close())
@@ -309,6 +319,17 @@ func (n *Node) Close() error {
 		n.closeErr = errors.Join(errs...)
 	})
 	return n.closeErr
+}
+
+// diskFullIsNoFailure turns a full disk while saving state at shutdown
+// (peers.json is replaced atomically, so the old file stays) into a WARN:
+// shutting down on a full disk is something the node must do cleanly.
+func (n *Node) diskFullIsNoFailure(err error) error {
+	if errors.Is(err, syscall.ENOSPC) {
+		n.log.Warn("disk full at shutdown: state not saved", "err", err)
+		return nil
+	}
+	return err
 }
 
 // Status implements control.API.
@@ -323,7 +344,7 @@ func (n *Node) Status(ctx context.Context) (control.Status, error) {
 		Uptime:    time.Since(n.started),
 		Listen:    n.Addrs(),
 		Proxy:     proxyStatus(ps),
-		Cache:     control.CacheStatus{Objects: u.Objects, Bytes: u.Bytes, MaxBytes: u.MaxBytes},
+		Cache:     cacheStatus(u, n.store.Space()),
 	}
 	hs := n.host.Status()
 	st.P2P = &control.P2PStatus{
@@ -336,7 +357,7 @@ func (n *Node) Status(ctx context.Context) (control.Status, error) {
 	}
 	st.DSHT = dshtStatus(n.dht.Status())
 	for _, t := range n.proxy.RecentTraces() {
-		st.Recent = append(st.Recent, control.Trace{Time: t.Time, URL: t.URL, Result: t.Result, Path: t.Path})
+		st.Recent = append(st.Recent, control.Trace{Time: t.Time, URL: withoutQuery(t.URL), Result: t.Result, Path: t.Path})
 	}
 	if n.dns != nil {
 		ds := n.dns.Stats()

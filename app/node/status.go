@@ -2,11 +2,13 @@ package node
 
 import (
 	"encoding/hex"
+	"strings"
 
 	"github.com/coralcdn/coral/app/control"
 	"github.com/coralcdn/coral/core/dnsserver"
 	"github.com/coralcdn/coral/core/dsht"
 	"github.com/coralcdn/coral/core/proxy"
+	"github.com/coralcdn/coral/core/store"
 )
 
 // viaToken names this node in Via headers. It derives from the node's
@@ -55,4 +57,21 @@ func dshtStatus(s dsht.Status) *control.DSHTStatus {
 		out.StoredValues += l.StoredValues
 	}
 	return out
+}
+
+func cacheStatus(u store.Usage, sp store.Space) control.CacheStatus {
+	return control.CacheStatus{
+		Objects: u.Objects, Bytes: u.Bytes, MaxBytes: u.MaxBytes,
+		FreeBytes: sp.FreeBytes, MinFreeBytes: sp.MinFreeBytes, Storing: sp.Admitting, DiskNote: sp.Note,
+	}
+}
+
+// withoutQuery drops the query (and anything after it) from a visitor's
+// URL: queries carry sessions and tokens, and the status page is readable
+// by anything on this machine.
+func withoutQuery(u string) string {
+	if i := strings.IndexAny(u, "?#"); i >= 0 {
+		return u[:i]
+	}
+	return u
 }

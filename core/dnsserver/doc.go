@@ -23,9 +23,16 @@
 //	other names in Z           NXDOMAIN
 //	outside Z, other classes   REFUSED
 //
-// Every answer for an origin carries the resolver's NS set in the authority
-// section (and its glue), as CoralCDN did, so that resolvers replace the
-// parent's delegation with nameservers near them.
+// Responses are minimal, as with BIND's minimal-responses: an answer holds
+// the records asked for; the authority section holds only the SOA of a
+// negative answer; there is no glue, since every nameserver name is in the
+// zone and the resolver, already talking to this server, can ask for it.
+// CoralCDN put the resolver's NS set (with glue) into every answer; that made
+// each query a 10-26× amplifier for spoofed floods. The nameservers near a
+// resolver are its answer to NS at the apex instead (resolvers that minimise
+// QNAMEs ask for it). Over UDP, no response exceeds MaxAmplification times
+// its query: a synthesised set (proxies, the NS set) is cut from its least
+// preferred end, anything else is sent empty with TC.
 //
 // # Nameserver names
 //
@@ -65,9 +72,20 @@
 //
 // # Abuse
 //
-// UDP responses pass a per-network rate limiter (IPv4 /24, IPv6 /56, as BIND's
-// RRL): over the limit, responses are dropped, and every Slip-th one is sent
-// empty with TC set so that a real resolver retries over TCP, which cannot be
-// spoofed and is not limited. Messages that do not parse, responses, and
-// queries with other than one question are dropped without a reply.
+// UDP responses pass a response rate limiter as BIND's RRL: identical
+// responses (query name, type, and answer / no data; NXDOMAIN per zone;
+// errors as one) to one client network (IPv4 /24, IPv6 /56) are limited to
+// RateLimit.PerSecond; over the limit they are dropped, and every Slip-th one
+// is sent empty with TC so that a real resolver retries over TCP, which
+// cannot be spoofed and is not limited. A resolver asking for many different
+// names is not held back. Over UDP no response is larger than
+// MaxAmplification times its query. Messages that do not parse, responses,
+// and queries with other than one question are dropped without a reply. A
+// TCP connection may carry any number of queries.
+//
+// # Speed
+//
+// Plain A/AAAA queries for Coralized names over UDP are answered in miekg's
+// read loop from the raw packet (fast.go); candidate rankings are cached per
+// kind of request while the directory snapshot stays the same (select.go).
 package dnsserver

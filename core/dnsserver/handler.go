@@ -45,6 +45,8 @@ type query struct {
 	ecsResp *dns.EDNS0_SUBNET
 	ps      []Proxy
 	psDone  bool
+	qlen    int  // the query's size on the wire, for the amplification bound
+	partial bool // the answer is a synthesised set: dropping records from its end keeps it valid
 }
 
 // respond builds the response to r from a client at from, or nil to send
@@ -58,7 +60,7 @@ func (s *Server) respond(r *dns.Msg, from netip.Addr, tcp bool) *dns.Msg {
 	if tcp {
 		s.st.tcp.Add(1)
 	}
-	x := &query{r: r, q: r.Question[0], m: new(dns.Msg), tcp: tcp, max: dns.MinMsgSize}
+	x := &query{r: r, q: r.Question[0], m: new(dns.Msg), tcp: tcp, max: dns.MinMsgSize, qlen: r.Len()}
 	x.m.SetReply(r)
 	x.m.Compress = true
 	if tcp {
@@ -181,16 +183,28 @@ func (s *Server) finish(x *query, rcode int) *dns.Msg {
 	default:
 		s.st.otherErrors.Add(1)
 	}
-	if fit(m, x.max) {
+	limit := x.max
+	if !x.tcp {
+		limit = min(limit, MaxAmplification*x.qlen)
+	}
+	if fit(m, limit, x.partial) {
 		s.st.truncated.Add(1)
 	}
 	return m
 }
 
+// MaxAmplification bounds a UDP response to this many times the size of its
+// query, so that the server is a poor reflector for spoofed queries: a
+// response that would be larger loses records (see fit) or is sent empty
+// with TC, and the full answer is available over TCP.
+const MaxAmplification = 8
+
 // fit shrinks m to at most max bytes: first the optional additional records,
-// then the authority NS set of a positive answer; if the answer itself does
-// not fit, it is dropped and TC tells the client to retry over TCP.
-func fit(m *dns.Msg, max int) bool {
+// then the authority section of a positive answer, then (when partial says
+// the answer is a synthesised set, where any non-empty subset is a valid
+// answer) answer records from the end, the least preferred; if the answer
+// still does not fit, it is dropped and TC tells the client to retry over TCP.
+func fit(m *dns.Msg, max int, partial bool) bool {
 	if m.Len() <= max {
 		return false
 	}
@@ -206,6 +220,9 @@ func fit(m *dns.Msg, max int) bool {
 	}
 	if len(m.Answer) > 0 {
 		m.Ns = nil
+		for partial && len(m.Answer) > 1 && m.Len() > max {
+			m.Answer = m.Answer[:len(m.Answer)-1]
+		}
 		if m.Len() <= max {
 			return false
 		}
@@ -222,16 +239,29 @@ func (s *Server) proxies(x *query) []Proxy {
 	return x.ps
 }
 
+// self is this node's own entry in the directory snapshot ps, remembered
+// per snapshot (a scan per query cost as much as the rest of the answer).
 func (s *Server) self(ps []Proxy) *Proxy {
-	if s.cfg.Self == "" {
+	if s.cfg.Self == "" || len(ps) == 0 {
 		return nil
 	}
+	if c := s.selfCache.Load(); c != nil && c.snap == &ps[0] && c.size == len(ps) {
+		return c.self
+	}
+	c := &selfEntry{snap: &ps[0], size: len(ps)}
 	for i := range ps {
 		if ps[i].ID == s.cfg.Self {
-			return &ps[i]
+			c.self = &ps[i]
+			break
 		}
 	}
-	return nil
+	s.selfCache.Store(c)
+	return c.self
+}
+
+type selfEntry struct {
+	snap, self *Proxy
+	size       int
 }
 
 func ttl(d time.Duration) uint32 { return uint32(d / time.Second) }
@@ -262,21 +292,24 @@ func (s *Server) apex(x *query) *dns.Msg {
 		x.m.Answer = append(x.m.Answer, s.soa(x.q.Name))
 		return s.finish(x, dns.RcodeSuccess)
 	case dns.TypeNS:
-		ns, glue := s.nsSet(x, x.q.Name)
+		ns := s.nsSet(x, x.q.Name)
 		if len(ns) == 0 {
 			return s.negative(x, dns.RcodeSuccess)
 		}
 		x.m.Answer = append(x.m.Answer, ns...)
-		x.m.Extra = append(x.m.Extra, glue...)
+		x.partial = true
 		return s.finish(x, dns.RcodeSuccess)
 	}
 	return s.negative(x, dns.RcodeSuccess)
 }
 
-// nsSet returns the NS records (owner: owner) for the resolver, with glue:
-// live, reachable volunteer nameservers nearest the resolver, or the static
-// delegation when none is known.
-func (s *Server) nsSet(x *query, owner string) (ns, glue []dns.RR) {
+// nsSet returns the NS records (owner: owner) for the resolver: live,
+// reachable volunteer nameservers nearest the resolver, or the static
+// delegation when none is known. No glue goes with them (minimal
+// responses): every name is in this zone, so the resolver, already talking
+// to this server, asks it for their addresses; the parent holds the glue of
+// the registered ones.
+func (s *Server) nsSet(x *query, owner string) (ns []dns.RR) {
 	ps := s.proxies(x)
 	now := s.now()
 	picks := s.choose(ps, chooseReq{
@@ -284,27 +317,18 @@ func (s *Server) nsSet(x *query, owner string) (ns, glue []dns.RR) {
 		hints: s.hintsFor(x.rv.network, now), self: s.self(ps), now: now, rotation: s.rotN.Add(1),
 	})
 	t := ttl(s.cfg.NSTTL)
-	add := func(name string, addrs ...netip.Addr) {
+	add := func(name string) {
 		ns = append(ns, &dns.NS{Hdr: dns.RR_Header{Name: owner, Rrtype: dns.TypeNS, Class: dns.ClassINET, Ttl: t}, Ns: name})
-		for _, a := range addrs {
-			if a.IsValid() {
-				glue = append(glue, addrRR(name, a, t))
-			}
-		}
 	}
 	for _, p := range picks {
-		add(s.nsName(p.p), p.a4, p.a6)
+		add(s.nsName(p.p))
 	}
 	if len(ns) == 0 {
 		for _, n := range s.staticList {
-			if _, inZone := s.static[n.Name]; inZone {
-				add(n.Name, n.Addrs...)
-			} else {
-				add(n.Name)
-			}
+			add(n.Name)
 		}
 	}
-	return ns, glue
+	return ns
 }
 
 func addrRR(name string, a netip.Addr, t uint32) dns.RR {
@@ -351,8 +375,8 @@ func (s *Server) nsHost(x *query, node string) *dns.Msg {
 	return s.negative(x, dns.RcodeNameError)
 }
 
-// origin answers for a Coralized name: A/AAAA of chosen proxies, with the
-// resolver's NS set in the authority section.
+// origin answers for a Coralized name: A/AAAA of chosen proxies and
+// nothing else (minimal responses).
 func (s *Server) origin(x *query) *dns.Msg {
 	var fam family
 	switch x.q.Qtype {
@@ -395,8 +419,6 @@ func (s *Server) origin(x *query) *dns.Msg {
 			x.m.Answer = append(x.m.Answer, addrRR(x.q.Name, a, t))
 		}
 	}
-	ns, glue := s.nsSet(x, s.zoneFQDN)
-	x.m.Ns = append(x.m.Ns, ns...)
-	x.m.Extra = append(x.m.Extra, glue...)
+	x.partial = true
 	return s.finish(x, dns.RcodeSuccess)
 }

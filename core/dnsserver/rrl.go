@@ -2,29 +2,49 @@ package dnsserver
 
 import (
 	"encoding/binary"
+	"hash/maphash"
 	"net"
 	"net/netip"
-	"sync/atomic"
+	"sync"
 	"time"
 
 	"github.com/miekg/dns"
-	"golang.org/x/time/rate"
 )
 
-// limiter is response rate limiting per client network, after BIND's RRL:
-// a spoofed flood aimed at a victim network gets at most PerSecond answers
-// per second out of us, while a real resolver behind that network still gets
-// the slipped truncated replies and retries over TCP.
+// limiter is response rate limiting as BIND's RRL: it counts identical
+// responses to one client network, where a response is identified by its
+// query name, type and kind (answer, no data, NXDOMAIN, error). A spoofed
+// flood of one query aimed at a victim network gets at most PerSecond such
+// responses per second out of us (plus the Slip-th suppressed ones, sent
+// empty with TC), while a resolver in that network asking for many different
+// names is not held back at all: each name has its own budget. NXDOMAIN
+// answers count under the zone and errors under one name, so random names
+// do not multiply the budget for those.
+//
+// The table is sharded by a hash of the key and bounded: when a shard is
+// full, buckets that have refilled completely (equivalent to no entry) are
+// dropped first, then arbitrary ones.
 type limiter struct {
-	limit rate.Limit
-	burst int
-	slip  uint64 // 0: never slip
-	nets  *lru[netip.Prefix, *rrlState]
+	rate     float64 // tokens per nanosecond
+	burst    float64
+	slip     uint32 // 0: never slip
+	maxShard int
+	seed     maphash.Seed
+	shards   [rrlShards]rrlShard
 }
 
-type rrlState struct {
-	lim        *rate.Limiter
-	suppressed atomic.Uint64
+const rrlShards = 64
+
+type rrlShard struct {
+	mu      sync.Mutex
+	buckets map[uint64]rrlBucket
+	_       [48]byte // keep shards on separate cache lines (64 bytes each)
+}
+
+type rrlBucket struct {
+	tokens     float64
+	last       int64 // UnixNano of the last update
+	suppressed uint32
 }
 
 type rrlAction int
@@ -35,10 +55,26 @@ const (
 	rrlSlip
 )
 
+// Response kinds, the last part of a response's identity.
+const (
+	rrlAnswer byte = iota + 1
+	rrlNoData
+	rrlNXDomain
+	rrlError
+)
+
 func newLimiter(rl RateLimit) *limiter {
-	l := &limiter{limit: rate.Limit(rl.PerSecond), burst: rl.Burst, nets: newLRU[netip.Prefix, *rrlState](rl.MaxNetworks)}
+	l := &limiter{
+		rate:     rl.PerSecond / float64(time.Second),
+		burst:    float64(rl.Burst),
+		maxShard: max(1, rl.MaxEntries/rrlShards),
+		seed:     maphash.MakeSeed(),
+	}
 	if rl.Slip > 0 {
-		l.slip = uint64(rl.Slip)
+		l.slip = uint32(rl.Slip)
+	}
+	for i := range l.shards {
+		l.shards[i].buckets = make(map[uint64]rrlBucket)
 	}
 	return l
 }
@@ -55,18 +91,123 @@ func rrlNetwork(a netip.Addr) netip.Prefix {
 	return p
 }
 
-func (l *limiter) decide(a netip.Addr, now time.Time) rrlAction {
-	st := l.nets.getOrAdd(rrlNetwork(a), func() *rrlState {
-		return &rrlState{lim: rate.NewLimiter(l.limit, l.burst)}
-	})
-	if st.lim.AllowN(now, 1) {
-		return rrlSend
+// responseKey hashes what identifies a packed response b to a client at a:
+// the client's network, and the query name (lower-cased), type and the kind
+// of response. ok is false when b is not a response with one question.
+func (l *limiter) responseKey(a netip.Addr, b []byte) (key uint64, ok bool) {
+	if len(b) < 12 || binary.BigEndian.Uint16(b[4:]) != 1 {
+		return 0, false
 	}
-	n := st.suppressed.Add(1)
-	if l.slip > 0 && n%l.slip == 0 {
-		return rrlSlip
+	end := questionEnd(b)
+	if end < 0 {
+		return 0, false
 	}
-	return rrlDrop
+	var h maphash.Hash
+	h.SetSeed(l.seed)
+	n := rrlNetwork(a)
+	ab := n.Addr().As16()
+	h.Write(ab[:])
+	kind := rrlError
+	switch rcode := b[3] & 0x0F; {
+	case rcode == dns.RcodeSuccess && binary.BigEndian.Uint16(b[6:]) > 0:
+		kind = rrlAnswer
+	case rcode == dns.RcodeSuccess:
+		kind = rrlNoData
+	case rcode == dns.RcodeNameError:
+		kind = rrlNXDomain
+	}
+	h.WriteByte(kind)
+	if kind == rrlAnswer || kind == rrlNoData {
+		for _, c := range b[12 : end-4] {
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			h.WriteByte(c)
+		}
+		h.Write(b[end-4 : end-2]) // qtype
+	}
+	return h.Sum64(), true
+}
+
+// questionEnd is the offset just past the only question of packed message
+// b, or -1. The question name of a query is never compressed.
+func questionEnd(b []byte) int {
+	off := 12
+	for {
+		if off >= len(b) {
+			return -1
+		}
+		l := int(b[off])
+		if l == 0 {
+			off++
+			break
+		}
+		if l&0xC0 != 0 {
+			return -1
+		}
+		off += 1 + l
+	}
+	if off+4 > len(b) {
+		return -1
+	}
+	return off + 4
+}
+
+// decide spends a token of the bucket for key at now.
+func (l *limiter) decide(key uint64, now time.Time) rrlAction {
+	t := now.UnixNano()
+	sh := &l.shards[key%rrlShards]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	bk, found := sh.buckets[key]
+	if !found {
+		if len(sh.buckets) >= l.maxShard {
+			l.evict(sh, t)
+		}
+		bk = rrlBucket{tokens: l.burst, last: t}
+	}
+	bk.tokens = min(l.burst, bk.tokens+float64(max(0, t-bk.last))*l.rate)
+	bk.last = t
+	action := rrlSend
+	if bk.tokens >= 1 {
+		bk.tokens--
+	} else {
+		bk.suppressed++
+		action = rrlDrop
+		if l.slip > 0 && bk.suppressed%l.slip == 0 {
+			action = rrlSlip
+		}
+	}
+	sh.buckets[key] = bk
+	return action
+}
+
+// evict makes room in a full shard: buckets that have refilled are the
+// same as no bucket; if that frees too little, arbitrary ones go too (map
+// order is random), down to three quarters, so sweeps stay rare.
+func (l *limiter) evict(sh *rrlShard, now int64) {
+	for k, bk := range sh.buckets {
+		if bk.tokens+float64(now-bk.last)*l.rate >= l.burst {
+			delete(sh.buckets, k)
+		}
+	}
+	for k := range sh.buckets {
+		if len(sh.buckets) <= l.maxShard*3/4 {
+			break
+		}
+		delete(sh.buckets, k)
+	}
+}
+
+// len is the number of buckets held.
+func (l *limiter) len() int {
+	n := 0
+	for i := range l.shards {
+		l.shards[i].mu.Lock()
+		n += len(l.shards[i].buckets)
+		l.shards[i].mu.Unlock()
+	}
+	return n
 }
 
 // accept runs on the raw header before the message is parsed. Anything that
@@ -112,54 +253,52 @@ func (g *gateWriter) Write(b []byte) (int, error) {
 	if len(b) >= 12 && int(b[3]&0x0F) == dns.RcodeFormatError && b[10] == 0 && b[11] == 0 {
 		return len(b), nil
 	}
-	if ua, ok := g.remote.(*net.UDPAddr); ok && g.s.rrl != nil {
-		switch g.s.rrl.decide(ua.AddrPort().Addr(), g.s.now()) {
-		case rrlDrop:
-			g.s.st.rateDropped.Add(1)
-			return len(b), nil
-		case rrlSlip:
-			t := slipped(b)
-			if t == nil {
-				g.s.st.rateDropped.Add(1)
-				return len(b), nil
-			}
-			if _, err := g.next.Write(t); err != nil {
-				return 0, err
-			}
-			g.s.st.rateSlipped.Add(1)
-			return len(b), nil
+	n := len(b)
+	if ua, ok := g.remote.(*net.UDPAddr); ok {
+		if b = g.s.rateGate(ua, b); b == nil {
+			return n, nil
 		}
 	}
-	return g.next.Write(b)
+	if _, err := g.next.Write(b); err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+// rateGate applies the limiter to a UDP response b: it returns b, its
+// slipped (truncated) form, or nil to send nothing.
+func (s *Server) rateGate(ua *net.UDPAddr, b []byte) []byte {
+	if s.rrl == nil {
+		return b
+	}
+	key, ok := s.rrl.responseKey(ua.AddrPort().Addr(), b)
+	if !ok {
+		return nil // not a reply this server makes
+	}
+	switch s.rrl.decide(key, s.now()) {
+	case rrlDrop:
+		s.st.rateDropped.Add(1)
+		return nil
+	case rrlSlip:
+		if t := slipped(b); t != nil {
+			s.st.rateSlipped.Add(1)
+			return t
+		}
+		s.st.rateDropped.Add(1)
+		return nil
+	}
+	return b
 }
 
 // slipped turns a packed response into the header and question only, with
 // TC set: no larger than the query, useless to an attacker, and a signal to a
 // real resolver to ask again over TCP.
 func slipped(b []byte) []byte {
-	if len(b) < 12 || binary.BigEndian.Uint16(b[4:]) != 1 {
+	end := questionEnd(b)
+	if end < 0 || binary.BigEndian.Uint16(b[4:]) != 1 {
 		return nil
 	}
-	off := 12
-	for {
-		if off >= len(b) {
-			return nil
-		}
-		l := int(b[off])
-		if l == 0 {
-			off++
-			break
-		}
-		if l&0xC0 != 0 { // the first name is never compressed; refuse oddities
-			return nil
-		}
-		off += 1 + l
-	}
-	off += 4 // type, class
-	if off > len(b) {
-		return nil
-	}
-	t := append([]byte(nil), b[:off]...)
+	t := append([]byte(nil), b[:end]...)
 	t[2] |= 0x02   // TC
 	clear(t[6:12]) // ancount, nscount, arcount
 	t[3] &^= 0x0F  // rcode NOERROR: the truncated reply claims nothing

@@ -147,8 +147,108 @@ type chooseReq struct {
 }
 
 // choose returns up to r.n live proxies reachable by r.v, nearest first.
+// Candidates come ranked (see ranking) in groups of equally good ones; each
+// group is rotated by r.rotation for load balance. Unknown ones (not heard
+// from recently) ranked above the n-th live one are pinged (at most n of
+// them) and slot in where they ranked.
 func (s *Server) choose(ps []Proxy, r chooseReq) []pick {
+	rk := s.ranking(ps, r)
+	type ranked struct {
+		pos int
+		c   pick
+	}
+	var chosen, pending []ranked
+	pos, start := 0, 0
+	for _, end := range rk.groups {
+		if len(chosen) >= r.n {
+			break
+		}
+		g := rk.cands[start:end]
+		k := int(r.rotation % uint64(len(g)))
+		for j := 0; j < len(g) && len(chosen) < r.n; j++ {
+			c := g[(k+j)%len(g)]
+			if !c.probe {
+				chosen = append(chosen, ranked{pos, c})
+			} else if len(pending) < r.n {
+				pending = append(pending, ranked{pos, c})
+			}
+			pos++
+		}
+		start = end
+	}
+	if len(pending) > 0 {
+		ids := make([]string, len(pending))
+		for k, p := range pending {
+			ids[k] = p.c.p.ID
+		}
+		for k, ok := range s.probe(ids) {
+			if ok {
+				chosen = append(chosen, pending[k])
+			}
+		}
+		slices.SortFunc(chosen, func(a, b ranked) int { return cmp.Compare(a.pos, b.pos) })
+		chosen = chosen[:min(len(chosen), r.n)]
+	}
+	out := make([]pick, len(chosen))
+	for k, c := range chosen {
+		out[k] = c.c
+	}
+	return out
+}
+
+// ranking is every candidate proxy for one kind of request, best first:
+// cands[groups[i-1]:groups[i]] is the i-th group of equally good ones,
+// ordered by ID.
+type ranking struct {
+	cands   []pick
+	groups  []int
+	probing bool   // some candidates are to be pinged first
+	snap    *Proxy // the directory snapshot it was made from (identity)
+	size    int
+	from    time.Time
+}
+
+// rankKey is what a ranking depends on besides the directory snapshot and
+// the clock: who asks (as far as reachability and hints go) and for what.
+type rankKey struct {
+	network                  netip.Prefix
+	exact, private, loopback bool
+	fam                      family
+	nsOnly                   bool
+}
+
+// rankTTL is how long a ranking is reused while the directory snapshot is
+// the same: a proxy whose LiveWindow runs out, or a new RTT hint, takes
+// effect this much later at most. Ranking every proxy was most of the cost
+// of a query.
+const rankTTL = time.Second
+
+// ranking returns the cached ranking for r, or makes one. A ranking with
+// candidates to ping is never cached: the pings' outcome changes it.
+func (s *Server) ranking(ps []Proxy, r chooseReq) *ranking {
+	key := rankKey{network: r.v.network, exact: r.v.exact, private: r.v.private, loopback: r.v.addr.IsLoopback(), fam: r.fam, nsOnly: r.nsOnly}
+	var snap *Proxy
+	if len(ps) > 0 {
+		snap = &ps[0]
+	}
+	if rk, ok := s.ranks.get(key); ok && rk.snap == snap && rk.size == len(ps) &&
+		!r.now.Before(rk.from) && r.now.Sub(rk.from) < rankTTL {
+		return rk
+	}
+	rk, cacheable := s.rank(ps, r)
+	rk.snap, rk.size, rk.from = snap, len(ps), r.now
+	if cacheable {
+		s.ranks.put(key, rk)
+	}
+	return rk
+}
+
+// rank orders the candidates: those on the visitor's own network first,
+// then by RTT hint (10 ms buckets), then by cluster levels shared with this
+// node; ties by ID.
+func (s *Server) rank(ps []Proxy, r chooseReq) (*ranking, bool) {
 	cands := make([]pick, 0, len(ps))
+	cacheable := true
 	for i := range ps {
 		p := &ps[i]
 		if r.nsOnly && !p.Nameserver {
@@ -169,7 +269,7 @@ func (s *Server) choose(ps []Proxy, r chooseReq) []pick {
 		case dead:
 			continue
 		case unknown:
-			c.probe = true
+			c.probe, cacheable = true, false
 		}
 		if rtt, ok := r.hints[p.ID]; ok && !local4 && !local6 {
 			c.tier, c.sub = 1, int64(rtt/rttBucket)
@@ -178,64 +278,16 @@ func (s *Server) choose(ps []Proxy, r chooseReq) []pick {
 		}
 		cands = append(cands, c)
 	}
-	// Walk groups of equally good candidates, best first, until n live ones
-	// are found. Only the groups needed are ordered (a full sort dominated
-	// the cost of a query); each is sorted by ID and rotated for load
-	// balance. cands[:done] is the final order.
-	less := func(a, b *pick) bool { return a.tier < b.tier || a.tier == b.tier && a.sub < b.sub }
-	var chosen, pending []int // indices into cands, in rank order
-	for done := 0; done < len(cands) && len(chosen) < r.n; {
-		rest := cands[done:]
-		best := 0
-		for i := range rest {
-			if less(&rest[i], &rest[best]) {
-				best = i
-			}
+	slices.SortFunc(cands, func(a, b pick) int {
+		return cmp.Or(cmp.Compare(a.tier, b.tier), cmp.Compare(a.sub, b.sub), cmp.Compare(a.p.ID, b.p.ID))
+	})
+	rk := &ranking{cands: cands, probing: !cacheable}
+	for i := range cands {
+		if i == len(cands)-1 || cands[i+1].tier != cands[i].tier || cands[i+1].sub != cands[i].sub {
+			rk.groups = append(rk.groups, i+1)
 		}
-		tier, sub := rest[best].tier, rest[best].sub
-		j := 0
-		for i := range rest {
-			if rest[i].tier == tier && rest[i].sub == sub {
-				rest[i], rest[j] = rest[j], rest[i]
-				j++
-			}
-		}
-		g := rest[:j]
-		slices.SortFunc(g, func(a, b pick) int { return cmp.Compare(a.p.ID, b.p.ID) })
-		if k := int(r.rotation % uint64(len(g))); k > 0 {
-			slices.Reverse(g[:k])
-			slices.Reverse(g[k:])
-			slices.Reverse(g)
-		}
-		// Take live ones in order; unknown ones ranked above the n-th live
-		// one are pinged (at most n of them) and slot in where they ranked.
-		for i := done; i < done+j && len(chosen) < r.n; i++ {
-			if !cands[i].probe {
-				chosen = append(chosen, i)
-			} else if len(pending) < r.n {
-				pending = append(pending, i)
-			}
-		}
-		done += j
 	}
-	if len(pending) > 0 {
-		ids := make([]string, len(pending))
-		for k, i := range pending {
-			ids[k] = cands[i].p.ID
-		}
-		for k, ok := range s.probe(ids) {
-			if ok {
-				chosen = append(chosen, pending[k])
-			}
-		}
-		slices.Sort(chosen)
-		chosen = chosen[:min(len(chosen), r.n)]
-	}
-	out := make([]pick, len(chosen))
-	for k, i := range chosen {
-		out[k] = cands[i]
-	}
-	return out
+	return rk, cacheable
 }
 
 // probe pings ids concurrently and reports which answered within
@@ -256,7 +308,10 @@ func (s *Server) probe(ids []string) []bool {
 				s.st.probeFailures.Add(1)
 				s.log.Debug("proxy did not answer ping", "proxy", id, "err", err)
 			}
-			if ctx.Err() == nil || err == nil {
+			// A ping that timed out is a failure like any other and is
+			// remembered, or every query would wait ProbeTimeout on the
+			// same hung proxy; only a ping cut short by Close is not.
+			if s.ctx.Err() == nil || err == nil {
 				s.probeCache.put(id, probeResult{ok: err == nil, at: s.now()})
 			}
 			return err == nil, nil
@@ -278,6 +333,18 @@ func (s *Server) probe(ids []string) []bool {
 type hintEntry struct {
 	rtts    map[string]time.Duration
 	expires time.Time
+}
+
+// cachedHints returns the RTT hints for a network without asking Hints:
+// ok is false when they are not cached (hintsFor asks).
+func (s *Server) cachedHints(network netip.Prefix, now time.Time) (map[string]time.Duration, bool) {
+	if s.hints == nil || !network.IsValid() {
+		return nil, true
+	}
+	if e, ok := s.hintCache.get(network); ok && now.Before(e.expires) {
+		return e.rtts, true
+	}
+	return nil, false
 }
 
 // hintsFor returns cached RTT hints for a network, asking Hints on a miss

@@ -51,12 +51,20 @@ type NameServer struct {
 	Addrs []netip.Addr // glue; required when Name is inside the zone
 }
 
-// RateLimit configures response rate limiting per client network over UDP.
+// RateLimit configures response rate limiting over UDP, as BIND's RRL:
+// per client network (IPv4 /24, IPv6 /56) and response (query name, type,
+// and answer / no data / NXDOMAIN / error).
 type RateLimit struct {
-	PerSecond   float64 // responses per second per network; 0 = 50; negative = no limit
-	Burst       int     // 0 = 2*PerSecond
-	Slip        int     // every Slip-th suppressed response is sent truncated; 0 = 2; negative = never
-	MaxNetworks int     // networks tracked at once (least recently seen forgotten); 0 = 16384
+	PerSecond  float64 // identical responses per second per network; 0 = 20; negative = no limit
+	Burst      int     // 0 = 2*PerSecond
+	Slip       int     // every Slip-th suppressed response is sent truncated; 0 = 2; negative = never
+	MaxEntries int     // responses tracked at once; 0 = 65536
+}
+
+// DefaultRateLimit is the limiter as shipped: 20 identical responses per
+// second to one network, a burst of 40, every 2nd suppressed one slipped.
+func DefaultRateLimit() RateLimit {
+	return RateLimit{PerSecond: 20, Burst: 40, Slip: 2, MaxEntries: 65536}
 }
 
 // Config configures a Server. Zero values take the documented defaults.
@@ -137,6 +145,9 @@ type Server struct {
 	hintCache  *lru[netip.Prefix, hintEntry]
 	probeCache *lru[string, probeResult]
 	labels     *lru[string, string]
+	ranks      *lru[rankKey, *ranking]
+	classes    *lru[string, nameKind] // fast path: lower-case FQDN -> kind
+	selfCache  atomic.Pointer[selfEntry]
 	probeSF    singleflight.Group
 	hintSF     singleflight.Group
 	rotA, rotN atomic.Uint64
@@ -180,6 +191,8 @@ func New(cfg Config, dir Directory, opts ...Option) (*Server, error) {
 		hintCache:  newLRU[netip.Prefix, hintEntry](4096),
 		probeCache: newLRU[string, probeResult](16384),
 		labels:     newLRU[string, string](16384),
+		ranks:      newLRU[rankKey, *ranking](1024),
+		classes:    newLRU[string, nameKind](16384),
 	}
 	nsZone := cfg.NSZone
 	if nsZone == "" {
@@ -258,18 +271,18 @@ func applyDefaults(c *Config) error {
 	if c.UDPSize == 0 {
 		c.UDPSize = 1232 // DNS flag day 2020: avoids IP fragmentation
 	}
-	rl := &c.RateLimit
+	rl, shipped := &c.RateLimit, DefaultRateLimit()
 	if rl.PerSecond == 0 {
-		rl.PerSecond = 50
+		rl.PerSecond = shipped.PerSecond
 	}
 	if rl.Burst == 0 {
 		rl.Burst = int(2*rl.PerSecond + 0.5)
 	}
 	if rl.Slip == 0 {
-		rl.Slip = 2
+		rl.Slip = shipped.Slip
 	}
-	if rl.MaxNetworks == 0 {
-		rl.MaxNetworks = 16384
+	if rl.MaxEntries == 0 {
+		rl.MaxEntries = shipped.MaxEntries
 	}
 	if c.Clock == nil {
 		c.Clock = time.Now
@@ -298,6 +311,8 @@ func applyDefaults(c *Config) error {
 	return nil
 }
 
+const udpReadBuffer = 4 << 20
+
 // Start listens on Config.Listen over UDP and TCP (the same port; with port
 // 0 both get the same ephemeral port) and serves until ctx ends or Close.
 func (s *Server) Start(ctx context.Context) error {
@@ -317,15 +332,22 @@ func (s *Server) Start(ctx context.Context) error {
 		MsgAcceptFunc:  s.accept,
 		MsgInvalidFunc: s.invalid,
 		DecorateWriter: s.decorate,
+		DecorateReader: s.decorateReader, // the fast path (fast.go)
 	}
 	s.tcp = &dns.Server{
 		Listener:       l,
 		Handler:        s,
+		MaxTCPQueries:  -1, // a resolver may keep one connection for many queries (RFC 7766)
 		ReadTimeout:    2 * time.Second,
 		WriteTimeout:   2 * time.Second,
 		MsgAcceptFunc:  s.accept,
 		MsgInvalidFunc: s.invalid,
 		DecorateWriter: s.decorate,
+	}
+	if uc, ok := pc.(*net.UDPConn); ok {
+		// Absorb bursts instead of dropping them in the kernel (capped by
+		// net.core.rmem_max; failure leaves the default).
+		_ = uc.SetReadBuffer(udpReadBuffer)
 	}
 	s.udpAddr, s.tcpAddr = pc.LocalAddr(), l.Addr()
 	// Wait until both loops run: ShutdownContext refuses a server that has

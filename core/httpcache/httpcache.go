@@ -62,7 +62,13 @@ var heuristicStatus = map[int]bool{
 func errorStatus(code int) bool { return code >= 400 }
 
 // Storable decides whether a shared cache may store the response to a
-// request (RFC 9111 §3). reason explains a refusal, for logs.
+// request (RFC 9111 §3). reqHeader is the request as sent to the origin.
+// reason explains a refusal, for logs.
+//
+// A request that sent a Cookie, and a response that sets one, are treated
+// like a request with Authorization (RFC 9111 §3.5): the response is
+// personal unless it explicitly allows shared caching, as nginx and Varnish
+// decide by default. A Set-Cookie field itself is never stored.
 func Storable(method string, reqHeader http.Header, status int, respHeader http.Header) (ok bool, reason string) {
 	if method != http.MethodGet {
 		return false, "method " + method + " is not cached"
@@ -81,8 +87,15 @@ func Storable(method string, reqHeader http.Header, status int, respHeader http.
 	if cc.Private {
 		return false, "response is private"
 	}
-	if reqHeader.Get("Authorization") != "" && !cc.Public && !cc.SMaxAge.IsSet() && !cc.MustRevalidate {
-		return false, "request has Authorization and the response does not allow sharing"
+	if !SharedExplicitly(cc) {
+		switch {
+		case reqHeader.Get("Authorization") != "":
+			return false, "request has Authorization and the response does not allow sharing"
+		case reqHeader.Get("Cookie") != "":
+			return false, "request sent a cookie and the response does not allow sharing"
+		case len(respHeader.Values("Set-Cookie")) > 0:
+			return false, "response sets a cookie and does not allow sharing"
+		}
 	}
 	if _, star := VaryFields(respHeader); star {
 		return false, "response has Vary: *"
@@ -92,6 +105,13 @@ func Storable(method string, reqHeader http.Header, status int, respHeader http.
 		return false, "status " + strconv.Itoa(status) + " has no explicit freshness"
 	}
 	return true, ""
+}
+
+// SharedExplicitly reports whether response directives allow a shared
+// cache to store a response to a request with credentials: public,
+// s-maxage or must-revalidate (RFC 9111 §3.5).
+func SharedExplicitly(cc Directives) bool {
+	return cc.Public || cc.SMaxAge.IsSet() || cc.MustRevalidate
 }
 
 // Source says where a freshness lifetime came from.

@@ -3,6 +3,7 @@ package httpcache
 import (
 	"net/http"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -95,6 +96,17 @@ func TestStorable(t *testing.T) {
 		{"authorization public", "GET", hdr("Authorization", "Basic x"), 200, hdr("Cache-Control", "public"), true},
 		{"authorization s-maxage", "GET", hdr("Authorization", "Basic x"), 200, hdr("Cache-Control", "s-maxage=5"), true},
 		{"authorization must-revalidate", "GET", hdr("Authorization", "Basic x"), 200, hdr("Cache-Control", "must-revalidate"), true},
+		{"cookie", "GET", hdr("Cookie", "session=alice"), 200, hdr(), false},
+		{"cookie max-age", "GET", hdr("Cookie", "session=alice"), 200, hdr("Cache-Control", "max-age=60"), false},
+		{"cookie public", "GET", hdr("Cookie", "session=alice"), 200, hdr("Cache-Control", "public, max-age=60"), true},
+		{"cookie s-maxage", "GET", hdr("Cookie", "session=alice"), 200, hdr("Cache-Control", "s-maxage=60"), true},
+		{"cookie must-revalidate", "GET", hdr("Cookie", "a=b"), 200, hdr("Cache-Control", "must-revalidate, max-age=9"), true},
+		{"set-cookie", "GET", hdr(), 200, hdr("Set-Cookie", "session=bob"), false},
+		{"set-cookie max-age", "GET", hdr(), 200, hdr("Set-Cookie", "session=bob", "Cache-Control", "max-age=600"), false},
+		{"set-cookie public", "GET", hdr(), 200, hdr("Set-Cookie", "s=b", "Cache-Control", "public, max-age=600"), true},
+		{"set-cookie s-maxage", "GET", hdr(), 200, hdr("Set-Cookie", "s=b", "Cache-Control", "s-maxage=600"), true},
+		{"set-cookie private", "GET", hdr(), 200, hdr("Set-Cookie", "s=b", "Cache-Control", "private, s-maxage=6"), false},
+		{"cookie and set-cookie public", "GET", hdr("Cookie", "a=b"), 200, hdr("Set-Cookie", "s=b", "Cache-Control", "public"), true},
 		{"vary star", "GET", hdr(), 200, hdr("Vary", "Accept, *"), false},
 		{"vary", "GET", hdr(), 200, hdr("Vary", "Accept-Encoding"), true},
 		{"404 heuristic", "GET", hdr(), 404, hdr(), true},
@@ -392,4 +404,91 @@ func FuzzParseCacheControl(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestNormalizeAcceptEncoding(t *testing.T) {
+	tests := []struct {
+		lines []string
+		want  string
+	}{
+		{nil, ""},
+		{[]string{""}, ""},
+		{[]string{"gzip"}, "gzip"},
+		{[]string{"gzip, deflate, br, zstd"}, "gzip"},
+		{[]string{"br", "GZIP;q=0.5"}, "gzip"},
+		{[]string{"x-gzip"}, "gzip"},
+		{[]string{"br, deflate"}, ""},
+		{[]string{"identity"}, ""},
+		{[]string{"gzip;q=0"}, ""},
+		{[]string{"gzip; q=0.000"}, ""},
+		{[]string{"*"}, "gzip"},
+		{[]string{"*;q=0"}, ""},
+		{[]string{"*, gzip;q=0"}, ""},
+		{[]string{"gzip;q=abc"}, ""},
+		{[]string{"gzip;q=2"}, ""},
+		{[]string{"gzip;level=1;q=0.3"}, "gzip"},
+	}
+	for _, tt := range tests {
+		if got := NormalizeAcceptEncoding(tt.lines); got != tt.want {
+			t.Errorf("NormalizeAcceptEncoding(%q) = %q, want %q", tt.lines, got, tt.want)
+		}
+	}
+}
+
+func TestEncodedWithoutVary(t *testing.T) {
+	tests := []struct {
+		h    http.Header
+		want bool
+	}{
+		{hdr(), false},
+		{hdr("Content-Encoding", "identity"), false},
+		{hdr("Content-Encoding", "gzip"), true},
+		{hdr("Content-Encoding", "br", "Vary", "Accept"), true},
+		{hdr("Content-Encoding", "gzip", "Vary", "accept-encoding"), false},
+		{hdr("Content-Encoding", "gzip", "Vary", "Accept, Accept-Encoding"), false},
+		{hdr("Content-Encoding", "gzip", "Vary", "*"), false},
+	}
+	for _, tt := range tests {
+		if got := EncodedWithoutVary(tt.h); got != tt.want {
+			t.Errorf("EncodedWithoutVary(%v) = %v, want %v", tt.h, got, tt.want)
+		}
+	}
+}
+
+// FuzzNormalizeAcceptEncoding: any header normalises to "gzip" or "", and
+// "gzip" only when the header names gzip or *.
+func FuzzNormalizeAcceptEncoding(f *testing.F) {
+	for _, s := range []string{"gzip", "gzip;q=0", "*;q=0.1", "br;q=1, gzip;q=", ";;;,,=q", "x-gzip;Q=0.9"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got := NormalizeAcceptEncoding([]string{s})
+		if got != "" && got != "gzip" {
+			t.Fatalf("%q normalised to %q", s, got)
+		}
+		if got == "gzip" && !strings.Contains(strings.ToLower(s), "gzip") && !strings.Contains(s, "*") {
+			t.Fatalf("%q normalised to gzip", s)
+		}
+	})
+}
+
+func TestEncodingAcceptable(t *testing.T) {
+	tests := []struct {
+		h    http.Header
+		ae   string
+		want bool
+	}{
+		{hdr(), "", true},
+		{hdr("Content-Encoding", "identity"), "", true},
+		{hdr("Content-Encoding", "gzip"), "gzip", true},
+		{hdr("Content-Encoding", "X-GZIP"), "gzip", true},
+		{hdr("Content-Encoding", "gzip"), "", false},
+		{hdr("Content-Encoding", "br"), "gzip", false},
+		{hdr("Content-Encoding", "gzip, br"), "gzip", false},
+	}
+	for _, tt := range tests {
+		if got := EncodingAcceptable(tt.h, tt.ae); got != tt.want {
+			t.Errorf("EncodingAcceptable(%v, %q) = %v, want %v", tt.h, tt.ae, got, tt.want)
+		}
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -81,13 +82,22 @@ func (f *fetch) resolve(fn func()) {
 }
 
 func (p *Proxy) newFetch(key, pkey, objKey, canon string, o coralurl.Origin, reqHdr http.Header, stale *store.Meta) *fetch {
-	return &fetch{
+	f := &fetch{
 		key: key, pkey: pkey, objKey: objKey, canon: canon, origin: o,
 		reqHdr: reqHdr.Clone(), stale: stale, length: -1,
 		body:  newSpool(p.opts.SpoolDir, spoolMemLimit, pipeWindow, p.opts.OriginTimeout),
 		ready: make(chan struct{}),
 		trace: &Trace{},
 	}
+	f.body.room = p.admit
+	f.body.onDiskTrouble = func(err error) {
+		level := slog.LevelWarn
+		if errors.Is(err, store.ErrDiskFull) {
+			level = slog.LevelDebug // the watermark, not a failure: the store warns once
+		}
+		p.log.Log(context.Background(), level, "spool cannot use the disk: passing the body through", "url", canon, "err", err)
+	}
+	return f
 }
 
 // acquire joins the fetch in progress for key or starts one; the returned
@@ -171,19 +181,26 @@ func (p *Proxy) start(f *fetch) {
 }
 
 func (p *Proxy) run(ctx context.Context, cancel context.CancelFunc, f *fetch) {
+	// An origin the node may not fetch is refused before the DSHT hears
+	// of it (a lookup with put+get announces a download).
+	if err := p.guard.screen(ctx, f.origin, p.opts.OriginTimeout); err != nil {
+		f.trace.Step("origin refused: %v", err)
+		p.log.Info("origin refused", "origin", f.origin.String(), "err", err)
+		p.failed(f, classify(err))
+		return
+	}
 	if f.stale == nil && f.objKey == f.pkey && p.peers != nil && !f.personal {
 		if p.fromPeers(ctx, f) {
 			return
 		}
 	}
 
-	err := p.acquireSlot(ctx)
+	release, err := p.acquireSlot(ctx, f.origin)
 	if err != nil {
-		p.failed(f, originFailure{http.StatusServiceUnavailable, "Coral is busy",
-			"Too many origin fetches are in progress on this node; try again shortly.", false})
+		p.failed(f, busyFailure(err))
 		return
 	}
-	defer p.sem.Release(1)
+	defer release()
 	p.stats.inflight.Add(1)
 	defer p.stats.inflight.Add(-1)
 	if p.peers != nil {
@@ -272,7 +289,7 @@ func (p *Proxy) originRequest(ctx context.Context, f *fetch) (*http.Request, err
 	if err != nil {
 		return nil, fmt.Errorf("proxy: origin request: %w", err)
 	}
-	req.Header = p.forwardHeader(f.reqHdr)
+	req.Header = p.forwardHeader(f.reqHdr, true)
 	// The proxy fetches whole objects and answers the visitor's own
 	// conditions and ranges itself.
 	for _, h := range []string{"If-None-Match", "If-Modified-Since", "If-Match", "If-Unmodified-Since", "If-Range", "Range"} {
@@ -286,21 +303,6 @@ func (p *Proxy) originRequest(ctx context.Context, f *fetch) (*http.Request, err
 	}
 	req.Host = f.origin.Authority()
 	return req, nil
-}
-
-// forwardHeader is a visitor's request header as sent on to an origin.
-func (p *Proxy) forwardHeader(in http.Header) http.Header {
-	h := in.Clone()
-	if h == nil {
-		h = http.Header{}
-	}
-	httpcache.RemoveHopByHop(h)
-	if p.opts.StripCookies {
-		h.Del("Cookie")
-	}
-	h.Del(DebugHeader)
-	h.Add("Via", p.via())
-	return h
 }
 
 // merge304 applies a 304 to the stored copy; false when it does not match
@@ -341,11 +343,18 @@ func (p *Proxy) receive(ctx context.Context, cancel context.CancelFunc, f *fetch
 	src := body // the peer's body, or the origin's once resumed
 	defer func() { src.Close() }()
 
-	hasCookie := false
+	// Decided on the response as the origin sent it, Set-Cookie included.
+	storable, why := httpcache.Storable(http.MethodGet, p.sentHeader(f.reqHdr), status, h)
+	setsCookie := len(h.Values("Set-Cookie")) > 0
+	hasCookie := false // a cookie that goes on to the visitor
 	if p.opts.StripCookies {
 		h.Del("Set-Cookie")
 	} else {
-		hasCookie = len(h.Values("Set-Cookie")) > 0
+		hasCookie = setsCookie
+	}
+	personalResp := setsCookie && !httpcache.SharedExplicitly(httpcache.ResponseDirectives(h))
+	if httpcache.EncodedWithoutVary(h) {
+		h.Add("Vary", "Accept-Encoding")
 	}
 	httpcache.StripQualified(h)
 	if h.Get("Date") == "" {
@@ -363,15 +372,20 @@ func (p *Proxy) receive(ctx context.Context, cancel context.CancelFunc, f *fetch
 		}
 	}
 
-	storable, why := httpcache.Storable(http.MethodGet, f.reqHdr, status, h)
 	switch {
 	case !storable:
+	case !httpcache.EncodingAcceptable(h, f.reqHdr.Get("Accept-Encoding")):
+		storable, why = false, "content coding the request did not accept"
 	case f.noStore:
 		storable, why = false, "request asked for no-store"
 	case hasCookie:
 		storable, why = false, "response sets a cookie (strip_cookies is off)"
 	case length > p.opts.MaxObjectBytes:
 		storable, why = false, fmt.Sprintf("Content-Length %d exceeds max_object_bytes", length)
+	case p.admit() != nil:
+		// The store warns when this starts; spooling it would fill the
+		// disk just the same.
+		storable, why = false, "disk nearly full"
 	case status >= 400:
 		if lt, _ := p.policy.Lifetime(httpcache.Entry{Status: status, Header: h, RequestTime: f.reqTime, ResponseTime: f.respTime}); lt <= 0 {
 			storable, why = false, "error response without freshness"
@@ -401,7 +415,7 @@ func (p *Proxy) receive(ctx context.Context, cancel context.CancelFunc, f *fetch
 			f.status, f.header, f.length = status, h, length
 			f.varyFields, f.varyVals = fields, varyVals
 			// "Vary: *" matches no other request, so no one joins it.
-			f.shareable = !cc.Private && !cc.NoStore && !hasCookie && !f.personal && !varyStar
+			f.shareable = !cc.Private && !cc.NoStore && !hasCookie && !personalResp && !f.personal && !varyStar
 			f.storing = storable
 		})
 	}
@@ -415,7 +429,7 @@ func (p *Proxy) receive(ctx context.Context, cancel context.CancelFunc, f *fetch
 	if peerMeta != nil {
 		sum = sha256.New()
 	}
-	guard := newStallGuard(p.opts.OriginTimeout, cancel)
+	guard := newTransferGuard(p.opts.OriginTimeout, p.opts.MinOriginRate, length, cancel)
 	defer func() { guard.stop() }()
 
 	buf := make([]byte, copyBufSize)
@@ -432,7 +446,7 @@ func (p *Proxy) receive(ctx context.Context, cancel context.CancelFunc, f *fetch
 			}
 			if sw != nil {
 				if _, werr := sw.Write(chunk); werr != nil {
-					p.log.Info("not storing", "url", f.canon, "reason", werr)
+					p.logNotStoring(ctx, f.canon, werr)
 					sw.Abort()
 					sw = nil
 					f.body.StopRetaining()
@@ -492,7 +506,11 @@ func (p *Proxy) receive(ctx context.Context, cancel context.CancelFunc, f *fetch
 		cancel() // the peer transfer is over
 		src, cancel = next, ncancel
 		defer ncancel() // once at most: resumed is set
-		guard = newStallGuard(p.opts.OriginTimeout, ncancel)
+		rest := int64(-1)
+		if length >= 0 {
+			rest = length - written
+		}
+		guard = newTransferGuard(p.opts.OriginTimeout, p.opts.MinOriginRate, rest, ncancel)
 	}
 	if rerr == nil && peerMeta != nil {
 		rerr = verifyPeerBody(peerMeta, written, sum)
@@ -545,6 +563,16 @@ func (p *Proxy) receive(ctx context.Context, cancel context.CancelFunc, f *fetch
 		}
 	}
 	f.body.Finish(nil)
+}
+
+// logNotStoring logs why a body that was being stored no longer is: at
+// DEBUG for the disk watermark (the store warns once when the disk fills).
+func (p *Proxy) logNotStoring(ctx context.Context, url string, err error) {
+	level := slog.LevelInfo
+	if errors.Is(err, store.ErrDiskFull) {
+		level = slog.LevelDebug
+	}
+	p.log.Log(ctx, level, "not storing", "url", url, "reason", err)
 }
 
 // writeVaryIndex records under the primary key which request fields select
@@ -633,6 +661,8 @@ func (p *Proxy) judgePeerCopy(f *fetch, meta store.Meta, reqTime, respTime time.
 	switch d := p.policy.Decide(f.reqHdr, e, p.now()); {
 	case star || len(fields) > 0:
 		why = "it has variants"
+	case !httpcache.EncodingAcceptable(h, f.reqHdr.Get("Accept-Encoding")):
+		why = "its content coding is not one the visitor accepts"
 	case meta.Status < 200:
 		why = fmt.Sprintf("status %d", meta.Status)
 	case d.Action != httpcache.Serve && !d.Fresh:
@@ -667,7 +697,8 @@ var errResumeMismatch = errors.New("proxy: the origin's copy differs from the pe
 // origin slot. how says which way it went.
 func (p *Proxy) resumeFromOrigin(ctx context.Context, f *fetch, h http.Header, length, written int64,
 	sum hash.Hash) (_ io.ReadCloser, _ context.CancelFunc, how string, _ error) {
-	if err := p.acquireSlot(ctx); err != nil {
+	slot, err := p.acquireSlot(ctx, f.origin)
+	if err != nil {
 		return nil, nil, "", fmt.Errorf("no origin fetch slot: %w", err)
 	}
 	p.stats.inflight.Add(1)
@@ -675,7 +706,7 @@ func (p *Proxy) resumeFromOrigin(ctx context.Context, f *fetch, h http.Header, l
 	release := func() {
 		done()
 		p.stats.inflight.Add(-1)
-		p.sem.Release(1)
+		slot()
 	}
 	rctx, rcancel := context.WithCancel(ctx)
 	fail := func(err error) (io.ReadCloser, context.CancelFunc, string, error) {

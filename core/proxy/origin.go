@@ -7,21 +7,11 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
 )
-
-// blockedAddrError is returned by the dialer for an address the proxy must
-// not connect to.
-type blockedAddrError struct {
-	addr   netip.Addr
-	reason string
-}
-
-func (e *blockedAddrError) Error() string {
-	return fmt.Sprintf("proxy: refusing to connect to %s: %s address", e.addr, e.reason)
-}
 
 var (
 	cgnat     = netip.MustParsePrefix("100.64.0.0/10")
@@ -58,22 +48,17 @@ func blockedReason(a netip.Addr) string {
 }
 
 // newOriginTransport builds the HTTP transport for origin fetches: no proxy
-// from the environment, timeouts on every phase, and (unless allowPrivate) a
-// dialer that checks the address actually being connected to, after DNS
+// from the environment, timeouts on every phase, and a dialer that asks
+// guard about the address actually being connected to, after DNS
 // resolution, so a name that re-resolves to 127.0.0.1 is still refused.
-func newOriginTransport(timeout time.Duration, allowPrivate bool) *http.Transport {
+func newOriginTransport(timeout time.Duration, guard *originGuard) *http.Transport {
 	d := &net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}
-	if !allowPrivate {
-		d.Control = func(network, address string, _ syscall.RawConn) error {
-			ap, err := netip.ParseAddrPort(address)
-			if err != nil {
-				return fmt.Errorf("proxy: unexpected dial address %q: %w", address, err)
-			}
-			if why := blockedReason(ap.Addr()); why != "" {
-				return &blockedAddrError{addr: ap.Addr(), reason: why}
-			}
-			return nil
+	d.Control = func(network, address string, _ syscall.RawConn) error {
+		ap, err := netip.ParseAddrPort(address)
+		if err != nil {
+			return fmt.Errorf("proxy: unexpected dial address %q: %w", address, err)
 		}
+		return guard.check(ap)
 	}
 	gate := newConnectGate(time.Now)
 	return &http.Transport{
@@ -196,32 +181,38 @@ type originFailure struct {
 	negative    bool   // remember the origin as unreachable
 }
 
+// allowPrivateHint tells the visitor (often the volunteer, trying Coral on
+// a local server) how such origins can be allowed.
+const allowPrivateHint = " Coral only fetches from public Internet addresses, so that it cannot be " +
+	"used to reach the volunteer's own machine or home network. A node run for a LAN or for tests can " +
+	"allow such origins with allow_private_origins = true in the [cache] section of its configuration."
+
 // classify turns a transport error into what the visitor is told and
 // whether the origin counts as unreachable for the negative cache.
+//
+// Every failure to get an HTTP response from a reachable address (refused,
+// unreachable, timed out, reset, not HTTP) gets the same answer, so the
+// node's pages cannot be used to tell a closed port from an open one
+// running something else. A refused address or port is a property of the
+// URL, not of the origin, and is not remembered as a dead origin.
 func classify(err error) originFailure {
 	var blocked *blockedAddrError
+	var badPort *blockedPortError
 	var dnsErr *net.DNSError
-	var netErr net.Error
 	switch {
 	case errors.As(err, &blocked):
 		return originFailure{http.StatusForbidden, "Origin address refused",
-			"The origin resolves to a " + blocked.reason + " address (" + blocked.addr.String() +
-				"). Coral only fetches from public Internet addresses.", true}
+			"The origin's address " + blocked.addr.String() + " is " + blocked.what + "." + allowPrivateHint, false}
+	case errors.As(err, &badPort):
+		return originFailure{http.StatusForbidden, "Origin port refused",
+			"Coral does not connect to port " + strconv.Itoa(badPort.port) + ". Origins are fetched on ports 80, 443 " +
+				"and 1024-65535 except the ports browsers refuse too (the origin_ports setting of the node).", false}
 	case errors.As(err, &dnsErr):
 		return originFailure{http.StatusBadGateway, "Origin not found",
 			"The origin's host name could not be resolved: " + dnsErr.Err + ".", true}
-	case errors.Is(err, syscall.ECONNREFUSED):
-		return originFailure{http.StatusBadGateway, "Origin unreachable",
-			"The origin server refused the connection.", true}
-	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
-		return originFailure{http.StatusBadGateway, "Origin unreachable",
-			"There is no route to the origin server.", true}
-	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
-		return originFailure{http.StatusGatewayTimeout, "Origin timed out",
-			"The origin server did not answer in time.", true}
 	}
-	return originFailure{http.StatusBadGateway, "Origin error",
-		"The connection to the origin server failed.", false}
+	return originFailure{http.StatusBadGateway, "Origin unreachable",
+		"Coral could not get an HTTP response from the origin server.", true}
 }
 
 // negativeCache remembers unreachable origins (CoralCDN: a flash crowd for a

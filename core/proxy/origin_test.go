@@ -8,9 +8,12 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/coralcdn/coral/core/coralurl"
 )
 
 func TestBlockedReason(t *testing.T) {
@@ -50,17 +53,29 @@ func TestBlockedReason(t *testing.T) {
 	}
 }
 
-// The dialer refuses private addresses itself, whatever the name resolved to.
+func defaultPorts(t *testing.T) coralurl.PortSet {
+	t.Helper()
+	ports, err := coralurl.ParsePorts(coralurl.DefaultOriginPorts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ports
+}
+
+// The dialer refuses private addresses itself, whatever the name resolved
+// to, and says how a LAN node can allow them; the refusal is not a dead
+// origin.
 func TestTransportRefusesPrivateDial(t *testing.T) {
-	tr := newOriginTransport(5*time.Second, false)
+	tr := newOriginTransport(5*time.Second, newOriginGuard(defaultPorts(t), false, nil))
 	defer tr.CloseIdleConnections()
-	req, _ := http.NewRequest("GET", "http://localhost:1/", nil)
+	req, _ := http.NewRequest("GET", "http://localhost:8080/", nil)
 	_, err := tr.RoundTrip(req)
 	var blocked *blockedAddrError
 	if !errors.As(err, &blocked) {
 		t.Fatalf("dial to localhost: %v, want a blockedAddrError", err)
 	}
-	if f := classify(err); f.status != http.StatusForbidden || !f.negative {
+	f := classify(err)
+	if f.status != http.StatusForbidden || f.negative || !strings.Contains(f.text, "allow_private_origins") {
 		t.Errorf("classify: %+v", f)
 	}
 }
@@ -82,13 +97,19 @@ func TestClassify(t *testing.T) {
 		{"dns", fmt.Errorf("x: %w", &net.DNSError{Err: "no such host", Name: "nx.invalid", IsNotFound: true}), 502, true},
 		{"refused", refused, 502, true},
 		{"unreachable", &net.OpError{Op: "dial", Err: os.NewSyscallError("connect", syscall.EHOSTUNREACH)}, 502, true},
-		{"timeout", &net.OpError{Op: "dial", Err: timeoutErr{}}, 504, true},
-		{"deadline", context.DeadlineExceeded, 504, true},
-		{"reset", &net.OpError{Op: "read", Err: os.NewSyscallError("read", syscall.ECONNRESET)}, 502, false},
-		{"other", errors.New("malformed HTTP response"), 502, false},
+		{"timeout", &net.OpError{Op: "dial", Err: timeoutErr{}}, 502, true},
+		{"deadline", context.DeadlineExceeded, 502, true},
+		{"reset", &net.OpError{Op: "read", Err: os.NewSyscallError("read", syscall.ECONNRESET)}, 502, true},
+		{"not http", errors.New("malformed HTTP response"), 502, true},
+		{"blocked address", &blockedAddrError{addr: netip.MustParseAddr("192.0.2.1"), what: ownNetwork, why: "own"}, 403, false},
+		{"blocked port", &blockedPortError{port: 22}, 403, false},
 	}
+	unreachable := classify(refused)
 	for _, tt := range tests {
 		f := classify(tt.err)
+		if tt.status == 502 && tt.name != "dns" && f != unreachable {
+			t.Errorf("%s: classify = %+v, want the same answer as a closed port %+v", tt.name, f, unreachable)
+		}
 		if f.status != tt.status || f.negative != tt.negative || f.title == "" || f.text == "" {
 			t.Errorf("%s: classify = %+v, want status %d negative %v", tt.name, f, tt.status, tt.negative)
 		}

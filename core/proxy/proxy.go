@@ -26,8 +26,15 @@
 // connection attempt per NegativeTTL, not one per visitor. A 410 evicts.
 //
 // Origins resolving to loopback, private, link-local, multicast, CGNAT or
-// unspecified addresses are refused at dial time (so DNS rebinding cannot get
-// around it) unless AllowPrivateOrigins; the node's Via token detects loops.
+// unspecified addresses, to the machine's own addresses or on-link
+// networks, or to the addresses the node is reached at are refused at dial
+// time (so DNS rebinding cannot get around it) unless AllowPrivateOrigins,
+// and checked once before the DSHT hears of the fetch; only OriginPorts are
+// dialled. Each site gets at most MaxFetchesPerSite of the origin slots, and
+// a transfer has a total deadline that grows with its size. What of a
+// visitor's request reaches the origin, and which responses are personal,
+// is in forward.go and httpcache.Storable; the node's Via token detects
+// loops.
 //
 // Cooperative caching (other Coral proxies, found through the DSHT) plugs in
 // through the Peers interface; nil means a single node.
@@ -47,7 +54,9 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -137,6 +146,21 @@ type Options struct {
 	OriginTimeout time.Duration
 	// MaxOriginFetches caps concurrent origin fetches. Default 64.
 	MaxOriginFetches int
+	// MaxFetchesPerSite caps the origin fetches of one site (registrable
+	// domain or IP address) at a time. Default a quarter of
+	// MaxOriginFetches, at least 1; at most MaxOriginFetches.
+	MaxFetchesPerSite int
+	// MinOriginRate (bytes per second) sets a transfer's total deadline:
+	// OriginTimeout plus its size at this rate. Default 1 KiB/s.
+	MinOriginRate int64
+	// OriginPorts are the ports origins may be fetched on, as
+	// coralurl.ParsePorts reads them. Default coralurl.DefaultOriginPorts.
+	OriginPorts []string
+	// SelfAddrs, when set, lists addresses the node is reached at that
+	// are not on its interfaces (an advertised router address); origins
+	// there are refused unless AllowPrivateOrigins. Called with each
+	// reading of the interface addresses (every few seconds at most).
+	SelfAddrs func() []netip.Addr
 
 	// SpoolDir holds temporary files for in-flight bodies larger than
 	// 256 KiB (unlinked at once). Default os.TempDir().
@@ -156,6 +180,7 @@ const (
 	defaultNegativeTTL    = 60 * time.Second
 	defaultOriginTimeout  = 30 * time.Second
 	defaultMaxFetches     = 64
+	defaultMinOriginRate  = 1 << 10
 	spoolMemLimit         = 256 << 10
 	pipeWindow            = 1 << 20
 	copyBufSize           = 32 << 10
@@ -182,8 +207,10 @@ type Proxy struct {
 	now    func() time.Time
 	policy httpcache.Policy
 
+	guard     *originGuard
 	transport *http.Transport
 	sem       *semaphore.Weighted
+	sites     *siteLimiter
 	neg       *negativeCache
 
 	mu       sync.Mutex
@@ -241,6 +268,20 @@ func New(opts Options, st Store) (*Proxy, error) {
 	if opts.MaxOriginFetches <= 0 {
 		opts.MaxOriginFetches = defaultMaxFetches
 	}
+	if opts.MaxFetchesPerSite <= 0 {
+		opts.MaxFetchesPerSite = max(1, opts.MaxOriginFetches/4)
+	}
+	opts.MaxFetchesPerSite = min(opts.MaxFetchesPerSite, opts.MaxOriginFetches)
+	if opts.MinOriginRate <= 0 {
+		opts.MinOriginRate = defaultMinOriginRate
+	}
+	if opts.OriginPorts == nil {
+		opts.OriginPorts = slices.Clone(coralurl.DefaultOriginPorts)
+	}
+	ports, err := coralurl.ParsePorts(opts.OriginPorts)
+	if err != nil {
+		return nil, fmt.Errorf("proxy: origin ports: %w", err)
+	}
 	if opts.SpoolDir == "" {
 		opts.SpoolDir = os.TempDir()
 	}
@@ -250,6 +291,7 @@ func New(opts Options, st Store) (*Proxy, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	guard := newOriginGuard(ports, opts.AllowPrivateOrigins, opts.SelfAddrs)
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &Proxy{
 		opts:      opts,
@@ -260,8 +302,10 @@ func New(opts Options, st Store) (*Proxy, error) {
 		log:       opts.Logger.With("component", "proxy"),
 		now:       opts.Now,
 		policy:    httpcache.Policy{HeuristicTTL: opts.HeuristicTTL, MaxStale: opts.MaxStale},
-		transport: newOriginTransport(opts.OriginTimeout, opts.AllowPrivateOrigins),
+		guard:     guard,
+		transport: newOriginTransport(opts.OriginTimeout, guard),
 		sem:       semaphore.NewWeighted(int64(opts.MaxOriginFetches)),
+		sites:     newSiteLimiter(opts.MaxFetchesPerSite),
 		neg:       newNegativeCache(),
 		inflight:  map[string]*fetch{},
 		ctx:       ctx,
@@ -364,17 +408,17 @@ func (p *Proxy) Stats() Stats {
 	}
 }
 
-// acquireSlot waits (at most OriginTimeout) for one of the MaxOriginFetches
-// origin fetch slots; the caller releases it with p.sem.Release(1).
-func (p *Proxy) acquireSlot(ctx context.Context) error {
-	if p.sem.TryAcquire(1) {
-		return nil
+// admitter is implemented by a Store that refuses new objects when its disk
+// is nearly full (*store.Store: store.ErrDiskFull).
+type admitter interface{ Admit() error }
+
+// admit returns an error when a new object would not be stored now; such a
+// body is then passed through, not spooled to disk either.
+func (p *Proxy) admit() error {
+	if a, ok := p.st.(admitter); ok {
+		return a.Admit()
 	}
-	p.stats.queued.Add(1)
-	defer p.stats.queued.Add(-1)
-	wctx, cancel := context.WithTimeout(ctx, p.opts.OriginTimeout)
-	defer cancel()
-	return p.sem.Acquire(wctx, 1)
+	return nil
 }
 
 // ServeHTTP handles one visitor request.
@@ -386,6 +430,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			"This request has already passed through this Coral node ("+p.token+"); it would loop forever.")
 		return
 	}
+	prepareRequest(r)
 	o, err := coralurl.Parse(r.Host, p.zone)
 	switch {
 	case errors.Is(err, coralurl.ErrBareZone):

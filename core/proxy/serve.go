@@ -98,6 +98,11 @@ func (p *Proxy) lookup(pkey, canon string, h http.Header) (objKey string, m stor
 		return pkey, store.Meta{}, nil, false
 	}
 	if m.Extra[extraKind] != kindVary {
+		if !httpcache.EncodingAcceptable(m.Header, h.Get("Accept-Encoding")) {
+			// A copy stored before encodings got their Vary.
+			body.Close()
+			return pkey, store.Meta{}, nil, false
+		}
 		return pkey, m, body, true
 	}
 	body.Close()
@@ -340,13 +345,12 @@ func (p *Proxy) passThrough(w http.ResponseWriter, r *http.Request, o coralurl.O
 		p.failurePage(w, r, fail, true)
 		return
 	}
-	if err := p.acquireSlot(r.Context()); err != nil {
-		p.stats.errors.Add(1)
-		p.errorPage(w, r, http.StatusServiceUnavailable, "Coral is busy",
-			"Too many origin fetches are in progress on this node; try again shortly.")
+	release, err := p.acquireSlot(r.Context(), o)
+	if err != nil {
+		p.failurePage(w, r, busyFailure(err), false)
 		return
 	}
-	defer p.sem.Release(1)
+	defer release()
 	p.stats.inflight.Add(1)
 	defer p.stats.inflight.Add(-1)
 
@@ -360,7 +364,7 @@ func (p *Proxy) passThrough(w http.ResponseWriter, r *http.Request, o coralurl.O
 	if r.ContentLength == 0 {
 		req.Body = http.NoBody
 	}
-	req.Header = p.forwardHeader(r.Header)
+	req.Header = p.forwardHeader(r.Header, false)
 	req.Host = o.Authority()
 	p.stats.originFetches.Add(1)
 	resp, err := p.transport.RoundTrip(req)

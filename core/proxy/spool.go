@@ -37,6 +37,12 @@ type spool struct {
 	memLimit int
 	window   int
 	stall    time.Duration // longest a piped write waits for readers
+	// room, when set, says whether more may be put on disk; the spool
+	// switches to a pipe rather than spill (or keep spilling) without it.
+	room func() error
+	// onDiskTrouble, when set, hears why the spool switched to a pipe
+	// because of the disk (called with the spool locked).
+	onDiskTrouble func(error)
 
 	mu      sync.Mutex
 	changed chan struct{} // closed and replaced whenever the state changes
@@ -78,24 +84,16 @@ func (s *spool) Write(ctx context.Context, p []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.retain {
-		if s.file == nil && len(s.mem)+len(p) > s.memLimit {
-			if err := s.spillLocked(); err != nil {
-				return err
-			}
+		err := s.retainLocked(p)
+		if err == nil {
+			return nil
 		}
-		if s.file != nil {
-			// Readers only read below retainedEnd, so writing past it
-			// while they read is safe.
-			if _, err := s.file.WriteAt(p, s.retainedEnd); err != nil {
-				return fmt.Errorf("proxy: spool write: %w", err)
-			}
-		} else {
-			s.mem = append(s.mem, p...)
+		// The disk cannot take the body: the readers attached so far
+		// still get all of it, through the pipe.
+		s.stopRetainingLocked()
+		if s.onDiskTrouble != nil {
+			s.onDiskTrouble(err)
 		}
-		s.retainedEnd += int64(len(p))
-		s.size += int64(len(p))
-		s.broadcastLocked()
-		return nil
 	}
 	var stuck *time.Timer
 	for {
@@ -129,8 +127,40 @@ func (s *spool) Write(ctx context.Context, p []byte) error {
 	return nil
 }
 
+// retainLocked appends p to the retained bytes, in memory or on disk.
+func (s *spool) retainLocked(p []byte) error {
+	if s.file == nil && len(s.mem)+len(p) > s.memLimit {
+		if err := s.spillLocked(); err != nil {
+			return err
+		}
+	}
+	if s.file != nil {
+		if s.room != nil {
+			if err := s.room(); err != nil {
+				return fmt.Errorf("proxy: spool: %w", err)
+			}
+		}
+		// Readers only read below retainedEnd, so writing past it while
+		// they read is safe.
+		if _, err := s.file.WriteAt(p, s.retainedEnd); err != nil {
+			return fmt.Errorf("proxy: spool write: %w", err)
+		}
+	} else {
+		s.mem = append(s.mem, p...)
+	}
+	s.retainedEnd += int64(len(p))
+	s.size += int64(len(p))
+	s.broadcastLocked()
+	return nil
+}
+
 // spillLocked moves the retained bytes from memory to a temporary file.
 func (s *spool) spillLocked() error {
+	if s.room != nil {
+		if err := s.room(); err != nil {
+			return fmt.Errorf("proxy: spool: %w", err)
+		}
+	}
 	f, err := os.CreateTemp(s.dir, "coral-spool-*")
 	if err != nil {
 		return fmt.Errorf("proxy: spool file: %w", err)
@@ -164,6 +194,10 @@ func (s *spool) trimLocked() {
 func (s *spool) StopRetaining() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.stopRetainingLocked()
+}
+
+func (s *spool) stopRetainingLocked() {
 	if !s.retain {
 		return
 	}

@@ -16,6 +16,11 @@
 // (measured: a 200 MiB budget grew to over 2 GiB on disk), and keeping them
 // in the LSM tree instead multiplies writes and memory.
 //
+// The store keeps its filesystem from filling (Options.MinFreeBytes, see
+// space.go): below the watermark it admits no new objects, closer to full it
+// writes nothing to Badger, whose memory-mapped files turn ENOSPC into a
+// crash, and on a full disk it opens without Badger at all.
+//
 // A body is written under a fresh version that no meta names; only the final
 // Badger transaction points the meta at it. So a crash at any moment leaves
 // at worst bodies no meta refers to, which Open deletes. A replaced version
@@ -52,6 +57,14 @@ type Options struct {
 	MaxBytes int64            // disk budget; least recently used objects are evicted beyond it (0 = unlimited)
 	Logger   *slog.Logger     // nil: slog.Default()
 	OnEvict  func(key string) // called (outside locks) after an object is evicted for space (not on Delete)
+	// MinFreeBytes is the free space on the store's filesystem below which
+	// no new object is stored (Create's Writers fail with ErrDiskFull);
+	// below BadgerRoom nothing is written to Badger, and Open runs without
+	// the store (see Space). 0: no watermark.
+	MinFreeBytes int64
+	// FreeBytes reports the free space of the store's filesystem; nil
+	// means statfs of the store's directory. Tests plant a fake disk.
+	FreeBytes func() (int64, error)
 }
 
 // Usage is the store's accounted size.
@@ -88,6 +101,9 @@ const (
 	gcEvery = 10 * time.Minute
 	// gcRounds bounds the value-log files rewritten per GC run.
 	gcRounds = 4
+	// spaceEvery is how often free space is checked without any traffic,
+	// so the status page follows the disk.
+	spaceEvery = 5 * time.Second
 )
 
 // entry is the in-memory index record of one stored object: just enough for
@@ -119,6 +135,10 @@ type Store struct {
 	opts    Options
 	codec   codec
 	lastVer atomic.Uint64
+	space   *spaceGuard
+	// offline: opened on a full disk, so Badger runs in memory and the
+	// store on disk is left untouched; nothing is admitted until restart.
+	offline bool
 
 	// wmu serialises every change to meta records, so Badger and the index
 	// below change in the same order.
@@ -164,7 +184,19 @@ func Open(dir string, opts Options) (*Store, error) {
 	if err := os.MkdirAll(bodies, 0o700); err != nil {
 		return nil, fmt.Errorf("store: create %s: %w", bodies, err)
 	}
-	db, err := badger.Open(badgerOptions(filepath.Join(dir, "meta"), log))
+	space := newSpaceGuard(dir, opts, log)
+	offline := space.check() >= diskFull
+	bopts := badgerOptions(filepath.Join(dir, "meta"), log)
+	if offline {
+		// Badger writes its new log files through memory mappings as it
+		// opens, which on a full disk crashes the process. Leave the store
+		// on disk as it is and run with an empty one in memory.
+		log.Warn("disk full at start: running without the cache, passing every object through; free some space and restart",
+			"dir", dir, "free_bytes", space.last.Load(), "badger_room_bytes", BadgerRoom)
+		space.state.Store(int32(diskOffline))
+		bopts = bopts.WithDir("").WithValueDir("").WithInMemory(true)
+	}
+	db, err := badger.Open(bopts)
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", dir, err)
 	}
@@ -175,6 +207,8 @@ func Open(dir string, opts Options) (*Store, error) {
 		log:     log,
 		opts:    opts,
 		codec:   c,
+		space:   space,
+		offline: offline,
 		index:   make(map[string]*entry),
 		lru:     list.New(),
 		dirty:   make(map[*entry]struct{}),
@@ -184,6 +218,10 @@ func Open(dir string, opts Options) (*Store, error) {
 		bgDone:  make(chan struct{}),
 	}
 	s.gcond.L = &s.gmu
+	if offline {
+		go s.background()
+		return s, nil
+	}
 	if err := s.load(); err != nil {
 		_ = db.Close()
 		return nil, err
@@ -250,6 +288,9 @@ func (s *Store) view(fn func(txn *badger.Txn) error) error {
 }
 
 func (s *Store) update(fn func(txn *badger.Txn) error) error {
+	if err := s.space.writable(); err != nil {
+		return err
+	}
 	if err := s.enter(); err != nil {
 		return err
 	}
@@ -855,6 +896,15 @@ func (s *Store) Usage() Usage {
 	return Usage{Bytes: s.bytes, Objects: len(s.index), MaxBytes: s.opts.MaxBytes}
 }
 
+// Space reports the free space of the store's filesystem as last checked
+// and whether new objects are being stored.
+func (s *Store) Space() Space { return s.space.space() }
+
+// Admit returns ErrDiskFull when a new object would not be stored now (the
+// disk is below the watermark); the proxy then passes the object through
+// without spooling it to disk either.
+func (s *Store) Admit() error { return s.space.admit() }
+
 // flushAccess writes the access times that changed since they were last
 // written, so the LRU order survives a restart.
 func (s *Store) flushAccess() {
@@ -901,6 +951,8 @@ func (s *Store) background() {
 	defer flush.Stop()
 	gc := time.NewTicker(gcEvery)
 	defer gc.Stop()
+	space := time.NewTicker(spaceEvery)
+	defer space.Stop()
 	for {
 		select {
 		case <-s.stop:
@@ -909,6 +961,8 @@ func (s *Store) background() {
 			s.flushAccess()
 		case <-gc.C:
 			s.runGC()
+		case <-space.C:
+			s.space.check()
 		}
 	}
 }
@@ -921,6 +975,9 @@ func (s *Store) runGC() {
 		case <-s.stop:
 			return
 		default:
+		}
+		if s.space.writable() != nil {
+			return // rewriting needs room first
 		}
 		if err := s.enter(); err != nil {
 			return
@@ -950,9 +1007,19 @@ func (s *Store) Close() error {
 			s.gcond.Wait()
 		}
 		s.gmu.Unlock()
+		if !s.offline && !s.space.roomToFlush(filepath.Join(s.dir, "meta")) {
+			// Closing flushes the memtable into a new table through a
+			// memory mapping: on a full disk, a crash. Leave the log for
+			// the next Open to replay (it opens Badger only with room).
+			s.log.Warn("disk full: leaving the store's log unflushed; it is replayed at the next start")
+			return
+		}
 		if err := s.db.Close(); err != nil {
 			s.closeErr = fmt.Errorf("store: close: %w", err)
 			return
+		}
+		if s.offline {
+			return // the store on disk was never opened
 		}
 		if err := os.WriteFile(filepath.Join(s.dir, cleanMarker), nil, 0o600); err != nil {
 			s.log.Debug("writing clean marker failed", "err", err)

@@ -22,19 +22,27 @@ type Writer struct {
 	max int64
 	ver uint64
 
-	mu   sync.Mutex
-	buf  []byte // the body while it fits inline
-	f    *os.File
-	bw   *bufio.Writer
-	n    int64
-	h    hash.Hash
-	err  error // sticky failure
-	done bool
+	mu  sync.Mutex
+	buf []byte // the body while it fits inline
+	f   *os.File
+	bw  *bufio.Writer
+	n   int64
+	h   hash.Hash
+	// unchecked counts file bytes written since free space was checked.
+	unchecked int64
+	err       error // sticky failure
+	done      bool
 }
 
 // Create starts a new body for key. maxBytes <= 0 means no per-object cap.
+// On a disk below the watermark (see Admit) the Writer fails at once with
+// ErrDiskFull.
 func (s *Store) Create(key string, maxBytes int64) *Writer {
-	return &Writer{s: s, key: key, max: maxBytes, ver: s.lastVer.Add(1), h: sha256.New()}
+	w := &Writer{s: s, key: key, max: maxBytes, ver: s.lastVer.Add(1), h: sha256.New()}
+	if err := s.space.admit(); err != nil {
+		w.err = fmt.Errorf("%w: not storing %q", err, key)
+	}
+	return w
 }
 
 // Write appends p to the body. Past the Writer's cap it fails with
@@ -59,6 +67,14 @@ func (w *Writer) Write(p []byte) (int, error) {
 	if w.f == nil && len(w.buf)+len(p) <= inlineMax {
 		w.buf = append(w.buf, p...)
 	} else {
+		if w.unchecked += int64(len(p)); w.f == nil || w.unchecked >= checkEvery {
+			// Stop before the disk fills, not when a write fails.
+			w.unchecked = 0
+			if err := w.s.space.admit(); err != nil {
+				w.err = fmt.Errorf("%w: not storing %q", err, w.key)
+				return 0, w.err
+			}
+		}
 		if w.f == nil {
 			if err := w.open(); err != nil {
 				w.err = err

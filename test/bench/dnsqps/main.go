@@ -1,126 +1,63 @@
-// Command dnsqps measures how many queries per second the Coral DNS server
-// answers on this machine: it starts the real server on loopback with a
-// directory of proxies and drives it over UDP with miekg/dns clients from a
-// few goroutines, all asking for one repeated Coralized name.
+// Command dnsqps measures Coral's DNS server against NSD on this machine, in
+// one run, with dnsperf as the client: each server pinned to CPU 0 (Coral
+// with GOMAXPROCS=1), dnsperf pinned to CPU 1. Two workloads:
 //
-//	go run ./test/bench/dnsqps -duration 5s -workers 4
+//   - distinct: 10,000 different Coralized names from one client address,
+//     Coral's response rate limiter on as shipped (a busy resolver);
+//   - repeat: one name over and over, Coral's limiter off (raw speed).
 //
-// The last line is key=value pairs: qps=... queries=... seconds=... errors=...
+// NSD serves a zone file with the same names and three A records each (as
+// Coral answers), minimal responses, its own rate limiting off.
+//
+//	go run ./test/bench/dnsqps -duration 10s
+//
+// To profile Coral's server alone: run it with -serve 127.0.0.1:5300
+// -rrl=false -cpuprofile cpu.out, drive it with dnsperf, stop it with
+// SIGINT, and read cpu.out with go tool pprof.
+//
+// It needs nsd, dnsperf and taskset (packaging/install-deps.sh). The last
+// line is:
+//
+//	coral_distinct_qps=… nsd_distinct_qps=… coral_repeat_qps=… nsd_repeat_qps=… ratio=…
+//
+// where ratio is the lower of the two coral/nsd ratios.
 package main
 
 import (
-	"context"
 	"flag"
 	"fmt"
-	"log/slog"
-	"net/netip"
 	"os"
-	"runtime"
-	"sync"
-	"sync/atomic"
-	"time"
-
-	"github.com/coralcdn/coral/core/dnsserver"
-	"github.com/miekg/dns"
+	"os/exec"
 )
 
-type staticDir []dnsserver.Proxy
-
-func (d staticDir) Proxies() []dnsserver.Proxy { return d }
-
 func main() {
-	duration := flag.Duration("duration", 5*time.Second, "how long to send queries")
-	workers := flag.Int("workers", 4, "concurrent clients, one UDP socket each")
-	nproxies := flag.Int("proxies", 100, "proxies in the directory")
+	serve := flag.String("serve", "", "internal: run Coral's DNS server on this address (used by the benchmark itself)")
+	rrl := flag.Bool("rrl", true, "internal, with -serve: the response rate limiter as shipped")
+	profile := flag.String("cpuprofile", "", "with -serve: write the server's CPU profile here")
+	duration := flag.Duration("duration", 10e9, "how long each dnsperf run lasts")
+	names := flag.Int("names", 10000, "distinct names in the distinct workload")
 	zone := flag.String("zone", "nyud.net", "zone served")
-	name := flag.String("name", "", "name queried (default www.example.com.<zone>)")
+	serverCPU := flag.Int("server-cpu", 0, "CPU the servers are pinned to")
+	clientCPU := flag.Int("client-cpu", 1, "CPU dnsperf is pinned to")
 	flag.Parse()
-	if *name == "" {
-		*name = "www.example.com." + *zone
+	var err error
+	if *serve != "" {
+		err = runCoral(*serve, *zone, *rrl, *profile)
+	} else {
+		err = compare(bench{duration: *duration, names: *names, zone: *zone, serverCPU: *serverCPU, clientCPU: *clientCPU})
 	}
-	if err := run(*duration, *workers, *nproxies, *zone, dns.Fqdn(*name)); err != nil {
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "dnsqps:", err)
 		os.Exit(1)
 	}
 }
 
-func run(duration time.Duration, workers, nproxies int, zone, name string) error {
-	now := time.Now()
-	dir := make(staticDir, nproxies)
-	for i := range dir {
-		dir[i] = dnsserver.Proxy{
-			ID:         fmt.Sprintf("proxy-%d", i),
-			Addrs:      []netip.Addr{netip.AddrFrom4([4]byte{192, 0, byte(2 + i/250), byte(1 + i%250)})},
-			LastHeard:  now,
-			Public:     true,
-			Nameserver: i%10 == 0,
-			Cluster:    [3]string{fmt.Sprintf("r%d", i%7), fmt.Sprintf("c%d", i%3), "g"},
+// needTools checks that the external programs are installed.
+func needTools() error {
+	for _, tool := range []string{"nsd", "dnsperf", "taskset"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			return fmt.Errorf("%s not found (install nsd, dnsperf and util-linux: bash packaging/install-deps.sh): %w", tool, err)
 		}
 	}
-	srv, err := dnsserver.New(dnsserver.Config{
-		Zone:       zone,
-		Listen:     "127.0.0.1:0",
-		Self:       "proxy-0",
-		LiveWindow: duration + time.Minute,
-		RateLimit:  dnsserver.RateLimit{PerSecond: -1}, // one client address: RRL would measure itself
-		Logger:     slog.New(slog.DiscardHandler),
-	}, dir)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	if err := srv.Start(ctx); err != nil {
-		return err
-	}
-	defer srv.Close()
-	udp, _ := srv.Addr()
-	fmt.Printf("server=%s name=%s proxies=%d workers=%d cpus=%d\n", udp, name, nproxies, workers, runtime.NumCPU())
-
-	var ok, bad atomic.Uint64
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			client := &dns.Client{Net: "udp"}
-			conn, err := client.Dial(udp.String())
-			if err != nil {
-				bad.Add(1)
-				return
-			}
-			defer conn.Close()
-			q := new(dns.Msg)
-			q.SetQuestion(name, dns.TypeA)
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				q.Id = dns.Id()
-				conn.SetDeadline(time.Now().Add(time.Second))
-				if err := conn.WriteMsg(q); err != nil {
-					bad.Add(1)
-					continue
-				}
-				r, err := conn.ReadMsg()
-				if err != nil || r.Id != q.Id || r.Rcode != dns.RcodeSuccess || len(r.Answer) == 0 {
-					bad.Add(1)
-					continue
-				}
-				ok.Add(1)
-			}
-		}()
-	}
-	start := time.Now()
-	time.Sleep(duration)
-	close(stop)
-	wg.Wait()
-	secs := time.Since(start).Seconds()
-	st := srv.Stats()
-	fmt.Printf("server_queries=%d server_answers=%d\n", st.Queries, st.Answers)
-	fmt.Printf("qps=%.0f queries=%d seconds=%.2f errors=%d\n", float64(ok.Load())/secs, ok.Load(), secs, bad.Load())
 	return nil
 }

@@ -1,0 +1,89 @@
+package dnsserver
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// No UDP query gets a response larger than MaxAmplification times its own
+// size, whatever it asks: the apex NS set with six registered nameservers
+// and thirteen volunteer nameservers in different clusters, four AAAA
+// records, a negative answer with its SOA, with and without EDNS, in a long
+// and in a one-label zone. The largest ratio seen is logged (it goes into
+// the README).
+func TestAmplificationBound(t *testing.T) {
+	worst, worstWhat := 0.0, ""
+	for _, zone := range []string{testZone, "x"} {
+		var static []NameServer
+		for i := range 6 {
+			static = append(static, NameServer{Name: fmt.Sprintf("ns%d.%s", i+1, zone),
+				Addrs: []netip.Addr{netip.AddrFrom4([4]byte{198, 51, 100, byte(i + 1)}), netip.MustParseAddr(fmt.Sprintf("2001:db8:1::%x", i+1))}})
+		}
+		for _, volunteers := range []bool{false, true} {
+			dir := &fakeDir{}
+			ps := publicProxies(8)
+			if volunteers {
+				ps = append(ps, nameservers(13)...)
+			}
+			dir.set(ps...)
+			ts := startServer(t, Config{Zone: zone, StaticNS: static, NSCount: 13, Answers: 4}, dir)
+			queries := []struct {
+				name  string
+				qtype uint16
+			}{
+				{zone, dns.TypeNS}, {zone, dns.TypeSOA}, {zone, dns.TypeANY}, {"a.co." + zone, dns.TypeA},
+				{"a.co." + zone, dns.TypeAAAA}, {"a.co." + zone, dns.TypeANY}, {"a.co." + zone, dns.TypeTXT},
+				{"ns1." + zone, dns.TypeA}, {"ns1." + zone, dns.TypeAAAA}, {"-." + zone, dns.TypeA},
+				{ts.nsName(&ps[len(ps)-1]), dns.TypeAAAA}, {"com." + zone, dns.TypeA},
+			}
+			for _, q := range queries {
+				for _, edns := range []uint16{0, 4096} {
+					ratio := amplification(t, ts.udp, q.name, q.qtype, edns)
+					what := fmt.Sprintf("%s %s edns=%d volunteers=%v", q.name, dns.TypeToString[q.qtype], edns, volunteers)
+					if ratio > MaxAmplification {
+						t.Errorf("%s: response %.1f× the query, over the bound %d×", what, ratio, MaxAmplification)
+					}
+					if ratio > worst {
+						worst, worstWhat = ratio, what
+					}
+				}
+			}
+		}
+	}
+	t.Logf("largest response/query ratio: %.2f× (%s)", worst, worstWhat)
+}
+
+// amplification sends one query over UDP and returns the response's size
+// divided by the query's, both as sent on the wire.
+func amplification(t *testing.T, addr, name string, qtype, edns uint16) float64 {
+	t.Helper()
+	m := new(dns.Msg)
+	m.SetQuestion(dns.Fqdn(name), qtype)
+	if edns > 0 {
+		m.SetEdns0(edns, false)
+	}
+	q, err := m.Pack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.Dial("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Write(q); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 65536)
+	n, err := c.Read(buf)
+	if err != nil {
+		t.Fatalf("%s %s: %v", name, dns.TypeToString[qtype], err)
+	}
+	return float64(n) / float64(len(q))
+}

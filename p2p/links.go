@@ -1,0 +1,373 @@
+package p2p
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/metrics"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+	"github.com/libp2p/go-libp2p/p2p/protocol/ping"
+	manet "github.com/multiformats/go-multiaddr/net"
+	msmux "github.com/multiformats/go-multistream"
+)
+
+// Dead links. A path between two homes can stop carrying packets without
+// either end hearing a reset (a router reboots, a NAT forgets the mapping, a
+// firewall starts dropping). TCP and yamux then keep the connection for tens
+// of seconds while every stream opened on it stalls, and because a live
+// connection exists nobody dials the relay route that would work.
+//
+// The link watch pings every direct connection on the connection itself
+// (libp2p's ping protocol, which every host serves) every LinkCheckInterval
+// and closes a connection whose ping gets no echo within LinkPingTimeout —
+// unless the peer's streams delivered bytes meanwhile, which means the link
+// is busy, not dead (a ping queued behind a large transfer on a slow uplink).
+// A request that waits on a connection for longer than linkSuspectAfter
+// has that connection pinged at once instead of at the next tick, so a
+// fetch started right after the cut learns of it within about
+// linkSuspectAfter+LinkPingTimeout and retries over a fresh route.
+//
+// Relayed connections are not pinged: they ride on the connection to the
+// relay, which is. A peer whose direct path was closed is dialled directly
+// again every linkHealEvery intervals (for up to linkHealFor) while it is
+// reached through a relay, so a path that comes back is used again.
+const (
+	defaultLinkCheckInterval = 2 * time.Second
+	defaultLinkPingTimeout   = 2 * time.Second
+	linkSuspectAfter         = 750 * time.Millisecond
+	linkHealEvery            = 10 // intervals between direct dials to a cut peer
+	linkHealFor              = time.Hour
+	pingSize                 = 32
+)
+
+// linkWatch probes connections and closes the ones that stopped carrying
+// packets.
+type linkWatch struct {
+	h       *Host
+	recv    *recvClock
+	every   time.Duration
+	timeout time.Duration
+
+	mu      sync.Mutex
+	probing map[network.Conn]bool
+	cut     map[peer.ID]time.Time // peers whose direct path was closed as dead, and when
+
+	closed atomic.Int64 // dead connections closed since start
+}
+
+func newLinkWatch(h *Host, every, timeout time.Duration) *linkWatch {
+	return &linkWatch{
+		h: h, recv: &recvClock{last: map[peer.ID]*atomic.Int64{}},
+		every: every, timeout: timeout,
+		probing: map[network.Conn]bool{}, cut: map[peer.ID]time.Time{},
+	}
+}
+
+// run probes every direct connection each interval, and tries the direct
+// path of cut peers again every linkHealEvery intervals, until the host
+// stops.
+func (w *linkWatch) run() {
+	t := time.NewTicker(w.every)
+	defer t.Stop()
+	for tick := 1; ; tick++ {
+		select {
+		case <-w.h.ctx.Done():
+			return
+		case <-t.C:
+			w.probeAll()
+			if tick%linkHealEvery == 0 {
+				w.healAll()
+			}
+		}
+	}
+}
+
+// healAll dials peers whose direct path was cut directly again: a path
+// that came back should carry their traffic, not a volunteer's relay
+// (libp2p's hole punching only tries when a relayed connection opens).
+// Peers reached directly meanwhile, and cuts older than linkHealFor, are
+// forgotten.
+func (w *linkWatch) healAll() {
+	w.mu.Lock()
+	var try []peer.ID
+	for p, at := range w.cut {
+		switch {
+		case w.directConns(p) > 0: // the peer dialled us
+			w.h.log.Info("direct link is back", "peer", p)
+			delete(w.cut, p)
+		case time.Since(at) > linkHealFor:
+			delete(w.cut, p)
+		case hasConn(w.h.host.Network().Connectedness(p)):
+			try = append(try, p) // still talking, through a relay
+		}
+	}
+	w.mu.Unlock()
+	for _, p := range try {
+		go w.heal(p)
+	}
+}
+
+func (w *linkWatch) heal(p peer.ID) {
+	ctx, cancel := context.WithTimeout(w.h.ctx, directDialTimeout)
+	defer cancel()
+	err := w.h.host.Connect(network.WithForceDirectDial(ctx, "link heal"), peer.AddrInfo{ID: p})
+	if err != nil || w.directConns(p) == 0 {
+		return
+	}
+	w.h.log.Info("direct link is back", "peer", p)
+	w.mu.Lock()
+	delete(w.cut, p)
+	w.mu.Unlock()
+}
+
+func (w *linkWatch) directConns(p peer.ID) int {
+	n := 0
+	for _, c := range w.h.host.Network().ConnsToPeer(p) {
+		if !c.Stat().Limited && !isRelayed(c.RemoteMultiaddr()) && !c.IsClosed() {
+			n++
+		}
+	}
+	return n
+}
+
+// probeAll probes every connection, spread over the first half of the
+// interval so that a node with many peers does not burst past the ping
+// protocol's stream limits.
+func (w *linkWatch) probeAll() {
+	conns := w.h.host.Network().Conns()
+	if len(conns) == 0 {
+		return
+	}
+	gap := w.every / 2 / time.Duration(len(conns))
+	for i, c := range conns {
+		if i > 0 && gap > 0 {
+			select {
+			case <-w.h.ctx.Done():
+				return
+			case <-time.After(gap):
+			}
+		}
+		w.probe(c)
+	}
+}
+
+// suspect probes c now: a request on it is waiting longer than a live
+// link would make it.
+func (w *linkWatch) suspect(c network.Conn) {
+	if c != nil {
+		w.probe(c)
+	}
+}
+
+// probe starts one ping on c unless c is relayed, closed or already being
+// probed.
+func (w *linkWatch) probe(c network.Conn) {
+	if c.Stat().Limited || isRelayed(c.RemoteMultiaddr()) || c.IsClosed() || w.h.ctx.Err() != nil {
+		return
+	}
+	w.mu.Lock()
+	if w.probing[c] {
+		w.mu.Unlock()
+		return
+	}
+	w.probing[c] = true
+	w.mu.Unlock()
+	// Not in h.wg: suspect runs from request goroutines, possibly while
+	// Close waits. The ping is bounded by the timeout and by h.ctx.
+	go func() {
+		defer func() {
+			w.mu.Lock()
+			delete(w.probing, c)
+			w.mu.Unlock()
+		}()
+		w.check(c)
+	}()
+}
+
+// check pings c once and closes it if the link looks dead.
+func (w *linkWatch) check(c network.Conn) {
+	p := c.RemotePeer()
+	start := time.Now()
+	err := pingConn(w.h.ctx, c, w.timeout)
+	if err == nil || c.IsClosed() || w.h.ctx.Err() != nil {
+		return
+	}
+	if !errors.Is(err, context.DeadlineExceeded) {
+		// Refused or reset (a stream limit on either side): whatever
+		// came back came over the link, so it is alive.
+		w.h.log.Debug("link ping failed without a timeout", "peer", p, "err", err)
+		return
+	}
+	// Bytes from p mean a busy link only if this is p's only path: bytes
+	// over a relayed connection to p prove nothing about this one.
+	if w.recv.since(p, start) && !w.hasRelayedConn(p) {
+		w.h.log.Debug("link ping failed but the peer is sending: busy, not dead", "peer", p, "err", err)
+		return
+	}
+	w.h.log.Info("link stopped carrying packets: closing the connection",
+		"peer", p, "addr", c.RemoteMultiaddr(), "silent_for", time.Since(start).Round(time.Millisecond), "err", err)
+	// The others on this path first: a request waiting on c fails when c
+	// closes and is retried at once, and must not land on one of them.
+	w.sharedFate(c)
+	w.closed.Add(1)
+	_ = c.Close()
+	w.mu.Lock()
+	w.cut[p] = time.Now()
+	w.mu.Unlock()
+}
+
+// sharedFate closes the other direct connections to c's peer between the
+// same two addresses (both ends dialling at once leaves two): they ride
+// the same dead path, and a request retried on one would stall again.
+// Connections over other addresses are probed instead.
+func (w *linkWatch) sharedFate(dead network.Conn) {
+	ip := func(c network.Conn) string {
+		a, _ := manet.ToIP(c.RemoteMultiaddr())
+		b, _ := manet.ToIP(c.LocalMultiaddr())
+		return a.String() + "|" + b.String()
+	}
+	path := ip(dead)
+	for _, c := range w.h.host.Network().ConnsToPeer(dead.RemotePeer()) {
+		switch {
+		case c == dead || c.IsClosed() || c.Stat().Limited || isRelayed(c.RemoteMultiaddr()):
+		case ip(c) == path:
+			w.h.log.Info("closing another connection over the same dead path", "peer", c.RemotePeer(), "addr", c.RemoteMultiaddr())
+			w.closed.Add(1)
+			_ = c.Close()
+		default:
+			w.probe(c)
+		}
+	}
+}
+
+func (w *linkWatch) hasRelayedConn(p peer.ID) bool {
+	return slices.ContainsFunc(w.h.host.Network().ConnsToPeer(p), func(c network.Conn) bool {
+		return c.Stat().Limited || isRelayed(c.RemoteMultiaddr())
+	})
+}
+
+// trimIdle forgets peers idle for an hour.
+func (w *linkWatch) trimIdle() {
+	w.recv.TrimIdle(time.Now().Add(-time.Hour))
+}
+
+// recvClock is the bandwidth reporter libp2p's swarm calls on every stream
+// read; it keeps only when each peer last delivered bytes, which is what
+// tells a busy link from a dead one. The byte totals it is asked for are
+// not kept (zero).
+type recvClock struct {
+	mu   sync.RWMutex
+	last map[peer.ID]*atomic.Int64 // unix nanoseconds
+}
+
+var _ metrics.Reporter = (*recvClock)(nil)
+
+func (r *recvClock) LogRecvMessageStream(n int64, _ protocol.ID, p peer.ID) {
+	if n <= 0 {
+		return // the swarm reports failed reads too
+	}
+	now := time.Now().UnixNano()
+	r.mu.RLock()
+	t := r.last[p]
+	r.mu.RUnlock()
+	if t == nil {
+		r.mu.Lock()
+		if t = r.last[p]; t == nil {
+			t = new(atomic.Int64)
+			r.last[p] = t
+		}
+		r.mu.Unlock()
+	}
+	t.Store(now)
+}
+
+// since reports whether p delivered bytes at or after t.
+func (r *recvClock) since(p peer.ID, t time.Time) bool {
+	r.mu.RLock()
+	last := r.last[p]
+	r.mu.RUnlock()
+	return last != nil && last.Load() >= t.UnixNano()
+}
+
+func (r *recvClock) TrimIdle(since time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for p, t := range r.last {
+		if t.Load() < since.UnixNano() {
+			delete(r.last, p)
+		}
+	}
+}
+
+func (r *recvClock) LogSentMessage(int64)                                  {}
+func (r *recvClock) LogRecvMessage(int64)                                  {}
+func (r *recvClock) LogSentMessageStream(int64, protocol.ID, peer.ID)      {}
+func (r *recvClock) GetBandwidthForPeer(peer.ID) metrics.Stats             { return metrics.Stats{} }
+func (r *recvClock) GetBandwidthForProtocol(protocol.ID) metrics.Stats     { return metrics.Stats{} }
+func (r *recvClock) GetBandwidthTotals() metrics.Stats                     { return metrics.Stats{} }
+func (r *recvClock) GetBandwidthByPeer() map[peer.ID]metrics.Stats         { return nil }
+func (r *recvClock) GetBandwidthByProtocol() map[protocol.ID]metrics.Stats { return nil }
+func (r *recvClock) Reset()                                                {}
+
+// pingConn sends one ping on c itself (not on whichever connection the
+// host would pick) and waits for the echo.
+func pingConn(ctx context.Context, c network.Conn, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	s, err := c.NewStream(ctx)
+	if err != nil {
+		return fmt.Errorf("open stream: %w", err)
+	}
+	// No stream deadline: the context alone ends a ping, so a ping
+	// that timed out reports context.DeadlineExceeded.
+	stop := context.AfterFunc(ctx, func() { _ = s.Reset() })
+	defer stop()
+	if err := s.SetProtocol(ping.ID); err != nil {
+		_ = s.Reset()
+		return err
+	}
+	rw := msmux.NewMSSelect[protocol.ID](s, ping.ID)
+	out := make([]byte, pingSize)
+	if _, err := rand.Read(out); err != nil {
+		_ = s.Reset()
+		return err
+	}
+	in := make([]byte, pingSize)
+	_, err = rw.Write(out)
+	if err == nil {
+		_, err = io.ReadFull(rw, in)
+	}
+	if err != nil {
+		_ = s.Reset()
+		if cerr := ctx.Err(); cerr != nil {
+			return cerr
+		}
+		return err
+	}
+	_ = s.Reset() // one ping is all we wanted; the handler expects more
+	if string(in) != string(out) {
+		return fmt.Errorf("ping echo differs")
+	}
+	return nil
+}
+
+// watchConns asks for a probe of conns if the returned stop is not called
+// within linkSuspectAfter: a request waiting that long on a LAN or a
+// home link is a sign the link died.
+func (h *Host) watchConns(conns []network.Conn) (stop func()) {
+	t := time.AfterFunc(linkSuspectAfter, func() {
+		for _, c := range conns {
+			h.links.suspect(c)
+		}
+	})
+	return func() { t.Stop() }
+}
