@@ -66,7 +66,7 @@ type linkWatch struct {
 
 func newLinkWatch(h *Host, every, timeout time.Duration) *linkWatch {
 	return &linkWatch{
-		h: h, recv: &recvClock{last: map[peer.ID]*atomic.Int64{}},
+		h: h, recv: &recvClock{last: map[peer.ID]*atomic.Int64{}, tally: newTraffic()},
 		every: every, timeout: timeout,
 		probing: map[network.Conn]bool{}, cut: map[peer.ID]time.Time{},
 	}
@@ -265,16 +265,18 @@ func (w *linkWatch) trimIdle() {
 // tells a busy link from a dead one. The byte totals it is asked for are
 // not kept (zero).
 type recvClock struct {
-	mu   sync.RWMutex
-	last map[peer.ID]*atomic.Int64 // unix nanoseconds
+	mu    sync.RWMutex
+	last  map[peer.ID]*atomic.Int64 // unix nanoseconds
+	tally *traffic                  // per-protocol counts (traffic.go); nil: none
 }
 
 var _ metrics.Reporter = (*recvClock)(nil)
 
-func (r *recvClock) LogRecvMessageStream(n int64, _ protocol.ID, p peer.ID) {
+func (r *recvClock) LogRecvMessageStream(n int64, proto protocol.ID, p peer.ID) {
 	if n <= 0 {
 		return // the swarm reports failed reads too
 	}
+	r.tally.read(proto)
 	now := time.Now().UnixNano()
 	r.mu.RLock()
 	t := r.last[p]
@@ -308,9 +310,13 @@ func (r *recvClock) TrimIdle(since time.Time) {
 	}
 }
 
-func (r *recvClock) LogSentMessage(int64)                                  {}
-func (r *recvClock) LogRecvMessage(int64)                                  {}
-func (r *recvClock) LogSentMessageStream(int64, protocol.ID, peer.ID)      {}
+func (r *recvClock) LogSentMessage(int64) {}
+func (r *recvClock) LogRecvMessage(int64) {}
+func (r *recvClock) LogSentMessageStream(n int64, proto protocol.ID, _ peer.ID) {
+	if n > 0 {
+		r.tally.wrote(proto)
+	}
+}
 func (r *recvClock) GetBandwidthForPeer(peer.ID) metrics.Stats             { return metrics.Stats{} }
 func (r *recvClock) GetBandwidthForProtocol(protocol.ID) metrics.Stats     { return metrics.Stats{} }
 func (r *recvClock) GetBandwidthTotals() metrics.Stats                     { return metrics.Stats{} }
