@@ -27,7 +27,8 @@ import (
 // connection exists nobody dials the relay route that would work.
 //
 // The link watch pings every direct connection on the connection itself
-// (libp2p's ping protocol, which every host serves) every LinkCheckInterval
+// (libp2p's ping protocol, which every host serves) every LinkCheckInterval,
+// unless the peer delivered bytes on it during the last interval,
 // and closes a connection whose ping gets no echo within LinkPingTimeout —
 // unless the peer's streams delivered bytes meanwhile, which means the link
 // is busy, not dead (a ping queued behind a large transfer on a slow uplink).
@@ -148,7 +149,11 @@ func (w *linkWatch) probeAll() {
 		return
 	}
 	gap := w.every / 2 / time.Duration(len(conns))
+	heardSince := time.Now().Add(-w.every)
 	for i, c := range conns {
+		if w.heardOn(c, heardSince) {
+			continue
+		}
 		if i > 0 && gap > 0 {
 			select {
 			case <-w.h.ctx.Done():
@@ -158,6 +163,17 @@ func (w *linkWatch) probeAll() {
 		}
 		w.probe(c)
 	}
+}
+
+// heardOn reports whether c's peer delivered bytes since t over c, its
+// only connection: the link carried packets this interval, so a ping would
+// tell nothing new. This is what makes an idle pair ping once per interval
+// instead of twice (each side hears the other's pings), and a pair that
+// exchanges traffic not at all. A half-dead link (our packets lost) is the
+// peer's to find: its pings to us go unanswered.
+func (w *linkWatch) heardOn(c network.Conn, t time.Time) bool {
+	p := c.RemotePeer()
+	return w.recv.since(p, t) && len(w.h.host.Network().ConnsToPeer(p)) == 1
 }
 
 // suspect probes c now: a request on it is waiting longer than a live
