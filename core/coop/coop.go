@@ -276,12 +276,12 @@ func (c *Coop) Fetch(ctx context.Context, key, canonicalURL string, usable func(
 		// The DSHT is slow (in a flash crowd it is): a full test-and-set
 		// would time out too, and every node of the crowd would then go
 		// to the origin at once.
-		vals, err = c.slowDSHT(ctx, key, id)
+		vals, err = c.slowDSHT(ctx, id)
 		cands = c.candidates(vals)
 	case c.cfg.PutGet:
 		vals, err = c.testAndSet(ctx, key, id)
 		if err != nil {
-			vals, err = c.slowDSHT(ctx, key, id)
+			vals, err = c.slowDSHT(ctx, id)
 		}
 		cands = c.candidates(vals)
 	default:
@@ -346,7 +346,7 @@ func (c *Coop) testAndSet(ctx context.Context, key string, id dsht.ID) (vals []d
 // nobody and downloads). If that fails too, it waits a random time up to
 // FallbackSpread, so the crowd's origin fallbacks are spread out rather than
 // simultaneous, and returns the error.
-func (c *Coop) slowDSHT(ctx context.Context, key string, id dsht.ID) ([]dsht.Value, error) {
+func (c *Coop) slowDSHT(ctx context.Context, id dsht.ID) ([]dsht.Value, error) {
 	tr := proxy.TraceFrom(ctx)
 	err := errors.New("coop: DSHT has no near put+get")
 	if near, ok := c.dht.(nearTestAndSet); ok {
@@ -358,8 +358,9 @@ func (c *Coop) slowDSHT(ctx context.Context, key string, id dsht.ID) ([]dsht.Val
 		cancel()
 		took := c.cfg.Now().Sub(start).Round(time.Millisecond)
 		if err == nil {
+			// Not marked announced: the value sits at one node of one
+			// level, so Downloading still announces at every level.
 			tr.Step("near put+get: %d values (%s)", len(vals), took)
-			c.markAnnounced(key)
 			return vals, nil
 		}
 		tr.Step("near put+get (%s): failed", took)
