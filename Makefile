@@ -6,16 +6,19 @@ export PATH := $(PATH):/usr/local/go/bin
 GO       ?= go
 BIN      := bin/coral
 PKG      := github.com/coralcdn/coral
-VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+# The release number (FyneApp.toml) and the commit: run-state documents'
+# min_version compares the release number.
+APP_VERSION := $(shell sed -n 's/^Version = "\(.*\)"$$/\1/p' FyneApp.toml)
+VERSION  ?= $(APP_VERSION)+$(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -s -w -X main.version=$(VERSION)
 CONFIG   ?=
 # Packages whose tests also run under the race detector in `make test`: the
 # concurrent core. (app and p2p would race-compile all of libp2p and Fyne,
 # which costs CI minutes; their concurrency is exercised by the multi-process
 # tests.)
-RACE_PKGS := ./core/store/ ./core/proxy/ ./core/coop/ ./core/dsht/... ./core/dnsserver/ ./core/locality/ ./core/httpcache/ ./core/coralurl/
+RACE_PKGS := ./core/store/ ./core/shaping/ ./core/proxy/ ./core/coop/ ./core/dsht/... ./core/dnsserver/ ./core/locality/ ./core/httpcache/ ./core/coralurl/ ./core/runstate/
 
-.PHONY: all deps build run serve test vet fmt-check tidy-check bench demo clean
+.PHONY: all deps build run serve test vet fmt-check tidy-check bench demo clean package test-package
 
 all: build
 
@@ -55,9 +58,19 @@ fmt-check:
 # time of the test, and mDNS in tests running beside it (p2p's LAN
 # discovery) then announces on that interface and misses its peers.
 test: deps fmt-check tidy-check vet build
-	CORAL_BIN=$(abspath $(BIN)) $(GO) test -count=1 -timeout 20m $$($(GO) list ./... | grep -v '/test/netns$$')
+	CORAL_BIN=$(abspath $(BIN)) $(GO) test -count=1 -timeout 20m $$($(GO) list ./... | grep -v -e '/test/netns$$' -e '/test/package$$')
 	CORAL_BIN=$(abspath $(BIN)) $(GO) test -count=1 -timeout 10m ./test/netns/
 	$(GO) test -count=1 -race -timeout 20m -short $(RACE_PKGS)
+
+# package: the .deb and the desktop bundle in dist/ (packaging/build-packages.sh).
+package: build
+	GO=$(GO) BIN=$(BIN) bash packaging/build-packages.sh
+
+# test-package: builds the packages, then installs, runs and purges the .deb
+# on this machine (root; CI's throwaway machine). Not in `make test`: it
+# changes the system.
+test-package: package
+	CORAL_DEB=$(abspath $(wildcard dist/coral_*.deb)) CORAL_BUNDLE=$(abspath $(wildcard dist/coral-desktop-*.tar.xz)) $(GO) test -count=1 -timeout 10m ./test/package/
 
 # bench: benchmarks that print figures (never part of `make test`).
 bench: build
@@ -65,10 +78,11 @@ bench: build
 	$(GO) run ./test/bench/dnsqps
 	$(GO) run ./test/sim -nodes 1000
 	CORAL_BIN=$(BIN) bash test/bench/flashcrowd/run.sh
+	CORAL_BIN=$(BIN) bash test/bench/shaping/run.sh
 
 # demo: a small local network, an origin and a crowd, live.
 demo: build
 	$(GO) run ./test/demo -bin $(BIN)
 
 clean:
-	rm -rf bin
+	rm -rf bin dist

@@ -97,6 +97,9 @@ type Config struct {
 	Registerer prometheus.Registerer
 	// Logger defaults to slog.Default(); a component=p2p attribute is added.
 	Logger *slog.Logger
+
+	// Budget is told of the bytes the host carries (traffic.go): nil, none.
+	Budget Budget
 }
 
 type protocolIDs struct {

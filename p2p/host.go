@@ -105,7 +105,7 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 			return nil, err
 		}
 		if errors.Is(statErr, fs.ErrNotExist) {
-			log.Warn("created a new network secret: this node starts its own network; copy the file to every member",
+			log.Warn("created a new network secret: this node starts its own network; `coral invite` prints a code that lets others join it",
 				"secret_file", cfg.SecretFile)
 		}
 	}
@@ -176,8 +176,9 @@ func (h *Host) buildLibp2p(key crypto.PrivKey, psk pnet.PSK) (host.Host, error) 
 		libp2p.ConnectionManager(cm),
 		libp2p.ResourceManager(rm),
 		libp2p.ConnectionGater(h.scorer),
-		// When a peer last sent bytes tells a busy link from a dead one.
-		libp2p.BandwidthReporter(h.links.recv),
+		// When a peer last sent bytes tells a busy link from a dead one;
+		// the volunteer's budget counts the bytes (traffic.go).
+		libp2p.BandwidthReporter(h.trafficReporter(h.links.recv)),
 		libp2p.SwarmOpts(swarm.WithDialRanker(dialRanker)),
 		// Circuit relay v2 client: dial and accept connections through
 		// relays (members behind NATs, non-transitive links).
@@ -245,7 +246,7 @@ func (h *Host) start() error {
 	})
 
 	if !h.cfg.DisableRelayService {
-		r, err := relayv2.New(h.host, relayOptions()...)
+		r, err := relayv2.New(h.relayHost(), relayOptions()...)
 		if err != nil {
 			return fmt.Errorf("p2p: start relay service: %w", err)
 		}

@@ -67,7 +67,7 @@ type linkWatch struct {
 
 func newLinkWatch(h *Host, every, timeout time.Duration) *linkWatch {
 	return &linkWatch{
-		h: h, recv: &recvClock{last: map[peer.ID]*atomic.Int64{}, tally: newTraffic()},
+		h: h, recv: &recvClock{last: map[peer.ID]*atomic.Int64{}, tally: newStreamCounts()},
 		every: every, timeout: timeout,
 		probing: map[network.Conn]bool{}, cut: map[peer.ID]time.Time{},
 	}
@@ -283,7 +283,7 @@ func (w *linkWatch) trimIdle() {
 type recvClock struct {
 	mu    sync.RWMutex
 	last  map[peer.ID]*atomic.Int64 // unix nanoseconds
-	tally *traffic                  // per-protocol counts (traffic.go); nil: none
+	tally *streamCounts             // per-protocol counts (streamcount.go); nil: none
 }
 
 var _ metrics.Reporter = (*recvClock)(nil)

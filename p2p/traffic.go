@@ -1,73 +1,128 @@
 package p2p
 
 import (
-	"slices"
-	"strings"
-	"sync"
-	"sync/atomic"
+	"context"
 
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/metrics"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
+	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/proto"
 )
 
-// traffic counts stream writes and reads by protocol, as the swarm reports
-// them to the bandwidth reporter (recvClock): a small RPC message is one
-// write, so writes approximate messages sent. It tells which protocol keeps
-// an idle node busy; p2p/internal/memfig prints it per second. Every stream
-// read and write passes here, so a known protocol costs a read lock and an
-// atomic add.
-type traffic struct {
-	mu sync.RWMutex
-	by map[protocol.ID]*[2]atomic.Uint64 // [0] writes, [1] reads
+// Budget is the volunteer's budget as the host needs it (app/node passes
+// core/shaping's): every byte is counted, and circuits this node relays for
+// other members wait for the upload cap.
+type Budget interface {
+	// Send waits until n bytes of site may be sent under the upload cap
+	// and counts them.
+	Send(ctx context.Context, site string, n int) error
+	// CountSent and CountReceived count bytes without holding them back.
+	CountSent(site string, n int64)
+	CountReceived(site string, n int64)
 }
 
-func newTraffic() *traffic { return &traffic{by: map[protocol.ID]*[2]atomic.Uint64{}} }
+// RelayedSite is the name relayed circuits are counted under in the usage
+// record and share the upload cap as.
+const RelayedSite = "(relayed)"
 
-// wrote and read count one stream write or read; a nil traffic counts
-// nothing.
-func (t *traffic) wrote(p protocol.ID) { t.add(p, 0) }
-func (t *traffic) read(p protocol.ID)  { t.add(p, 1) }
+// trafficReporter counts the bytes of every stream by protocol, through
+// libp2p's bandwidth reporter hook (libp2p takes one: next is told of
+// everything too): DSHT, info, identify, ping… Object transfers are
+// counted where they are shaped (app/node), and relay streams by
+// relayHost, so those are left out here; a relay's hop and stop streams on
+// a client carry its own streams, already counted.
+func (h *Host) trafficReporter(next metrics.Reporter) metrics.Reporter {
+	if h.cfg.Budget == nil {
+		return next
+	}
+	return &trafficReporter{Reporter: next, budget: h.cfg.Budget, fetch: h.protos.fetch}
+}
 
-func (t *traffic) add(p protocol.ID, i int) {
-	if t == nil {
-		return
+type trafficReporter struct {
+	metrics.Reporter
+	budget Budget
+	fetch  protocol.ID
+}
+
+func (t *trafficReporter) counted(p protocol.ID) bool {
+	return p != t.fetch && p != proto.ProtoIDv2Hop && p != proto.ProtoIDv2Stop
+}
+
+func (t *trafficReporter) LogSentMessageStream(n int64, p protocol.ID, id peer.ID) {
+	t.Reporter.LogSentMessageStream(n, p, id)
+	if n > 0 && t.counted(p) {
+		t.budget.CountSent("", n)
 	}
-	if p == "" {
-		p = "(negotiating)"
+}
+
+func (t *trafficReporter) LogRecvMessageStream(n int64, p protocol.ID, id peer.ID) {
+	t.Reporter.LogRecvMessageStream(n, p, id)
+	if n > 0 && t.counted(p) {
+		t.budget.CountReceived("", n)
 	}
-	t.mu.RLock()
-	c := t.by[p]
-	t.mu.RUnlock()
-	if c == nil {
-		t.mu.Lock()
-		if c = t.by[p]; c == nil {
-			c = new([2]atomic.Uint64)
-			t.by[p] = c
+}
+
+// relayHost is the host the relay service runs on: the streams it accepts
+// (hop) and opens (stop) write through the upload cap, so the circuits
+// this node relays share the volunteer's upload with everything else. The
+// relay itself is go-libp2p's.
+func (h *Host) relayHost() host.Host {
+	if h.cfg.Budget == nil {
+		return h.host
+	}
+	return &relayHost{Host: h.host, budget: h.cfg.Budget}
+}
+
+type relayHost struct {
+	host.Host
+	budget Budget
+}
+
+func (r *relayHost) SetStreamHandler(pid protocol.ID, handler network.StreamHandler) {
+	r.Host.SetStreamHandler(pid, func(s network.Stream) { handler(&relayStream{Stream: s, budget: r.budget}) })
+}
+
+func (r *relayHost) NewStream(ctx context.Context, p peer.ID, pids ...protocol.ID) (network.Stream, error) {
+	s, err := r.Host.NewStream(ctx, p, pids...)
+	if err != nil {
+		return s, err
+	}
+	return &relayStream{Stream: s, budget: r.budget}, nil
+}
+
+// relayStream waits for the upload cap before each write of relayed bytes
+// and counts what it reads.
+type relayStream struct {
+	network.Stream
+	budget Budget
+}
+
+// relayPiece is the most written between two cap checks.
+const relayPiece = 16 << 10
+
+func (s *relayStream) Write(p []byte) (int, error) {
+	written := 0
+	for len(p) > 0 {
+		piece := p[:min(len(p), relayPiece)]
+		if err := s.budget.Send(context.Background(), RelayedSite, len(piece)); err != nil {
+			return written, err
 		}
-		t.mu.Unlock()
+		n, err := s.Stream.Write(piece)
+		written += n
+		if err != nil {
+			return written, err
+		}
+		p = p[n:]
 	}
-	c[i].Add(1)
+	return written, nil
 }
 
-// ProtocolTraffic is the stream writes and reads of one protocol since the
-// host started.
-type ProtocolTraffic struct {
-	Protocol      string
-	Writes, Reads uint64
-}
-
-// Traffic returns the host's stream writes and reads by protocol since it
-// started, ordered by protocol.
-func (h *Host) Traffic() []ProtocolTraffic {
-	t := h.links.recv.tally
-	if t == nil {
-		return nil
+func (s *relayStream) Read(p []byte) (int, error) {
+	n, err := s.Stream.Read(p)
+	if n > 0 {
+		s.budget.CountReceived(RelayedSite, int64(n))
 	}
-	t.mu.RLock()
-	defer t.mu.RUnlock()
-	out := make([]ProtocolTraffic, 0, len(t.by))
-	for p, c := range t.by {
-		out = append(out, ProtocolTraffic{Protocol: string(p), Writes: c[0].Load(), Reads: c[1].Load()})
-	}
-	slices.SortFunc(out, func(a, b ProtocolTraffic) int { return strings.Compare(a.Protocol, b.Protocol) })
-	return out
+	return n, err
 }

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+	"github.com/coralcdn/coral/core/runstate"
 	"github.com/dustin/go-humanize"
 	"github.com/multiformats/go-multiaddr"
 
@@ -43,6 +44,11 @@ type Config struct {
 	P2P     P2P     `toml:"p2p"`
 	DSHT    DSHT    `toml:"dsht"`
 	Log     Log     `toml:"log"`
+	// Operator is whose signed run-state documents the node follows.
+	Operator Operator `toml:"operator"`
+
+	Bandwidth Bandwidth `toml:"bandwidth"`
+	Sites     []Site    `toml:"sites"`
 }
 
 // HTTP is the visitor-facing proxy listener.
@@ -200,6 +206,14 @@ type DSHT struct {
 	Level1RTT Duration `toml:"level1_rtt"`
 }
 
+// Operator names the network operator whose signed run-state documents
+// (pauses, minimum version, secret rotation, message) this node applies.
+type Operator struct {
+	// Key is the operator's public key, "ed25519:..." (`coral operator
+	// keygen` prints it). Empty: the key `coral join` recorded, if any.
+	Key string `toml:"key"`
+}
+
 // Log sets logging.
 type Log struct {
 	// Level is one of debug, info, warn, error.
@@ -246,6 +260,8 @@ func Default() Config {
 		},
 		DSHT: DSHT{Level2RTT: Duration(20 * time.Millisecond), Level1RTT: Duration(60 * time.Millisecond)},
 		Log:  Log{Level: "info"},
+
+		Bandwidth: DefaultBandwidth(),
 	}
 }
 
@@ -284,6 +300,11 @@ func Load(path string) (Config, error) {
 	if !filepath.IsAbs(cfg.DataDir) {
 		cfg.DataDir = filepath.Join(base, cfg.DataDir)
 	}
+	// Resolved once, here, to an absolute path: the parts that join file
+	// names to it (p2p, the store) must not resolve it a second time.
+	if cfg.DataDir, err = filepath.Abs(cfg.DataDir); err != nil {
+		return cfg, fmt.Errorf("config: %s: data_dir: %w", path, err)
+	}
 	return cfg, nil
 }
 
@@ -303,6 +324,8 @@ func Parse(data []byte) (Config, error) {
 	if cfg.P2P.Bootstrap == nil {
 		cfg.P2P.Bootstrap = []string{}
 	}
+	// Names are case-insensitive: "Nyud.Net." is the zone nyud.net.
+	cfg.Zone = strings.TrimSuffix(strings.ToLower(cfg.Zone), ".")
 	if und := md.Undecoded(); len(und) > 0 {
 		keys := make([]string, len(und))
 		for i, k := range und {
@@ -445,11 +468,17 @@ func (c Config) Validate() error {
 	default:
 		bad("p2p.reachability", "want auto, public or private, got %q", c.P2P.Reachability)
 	}
+	if c.Operator.Key != "" {
+		if _, err := runstate.ParsePublicKey(c.Operator.Key); err != nil {
+			bad("operator.key", "want \"ed25519:\" and 43 base64url characters, as `coral operator keygen` prints")
+		}
+	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
 		bad("log.level", "want debug, info, warn or error, got %q", c.Log.Level)
 	}
+	errs = append(errs, validateBudget(c.Bandwidth, c.Sites)...)
 	return errors.Join(errs...)
 }
 

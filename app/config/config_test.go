@@ -37,7 +37,7 @@ func TestLoadFull(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Default()
-	want.DataDir = filepath.Join("testdata", "state")
+	want.DataDir, _ = filepath.Abs(filepath.Join("testdata", "state"))
 	want.Zone = "nyud.net"
 	want.HTTP = HTTP{Listen: ":9090", OriginTimeout: Duration(10 * time.Second), MaxOriginFetches: 8, MaxFetchesPerSite: 2, Advertise: []string{"203.0.113.7"}}
 	want.Control.Listen = "127.0.0.1:9091"
@@ -62,7 +62,7 @@ func TestLoadFull(t *testing.T) {
 	if got := cfg.Path(cfg.P2P.SecretFile); got != "/etc/coral/network.key" {
 		t.Errorf("absolute secret path changed: %s", got)
 	}
-	if got := cfg.Path("control.token"); got != filepath.Join("testdata", "state", "control.token") {
+	if got := cfg.Path("control.token"); got != filepath.Join(want.DataDir, "control.token") {
 		t.Errorf("relative path: %s", got)
 	}
 }
@@ -85,6 +85,7 @@ func TestLoadRejects(t *testing.T) {
 		{"bad_rtt.toml", []string{"bad_rtt.toml", `"p2p.emulate_rtt[0].b"`, "region-2"}},
 		{"bad_glue.toml", []string{"bad_glue.toml", `"dns.nameservers[0].addrs"`, "glue"}},
 		{"bad_nameserver.toml", []string{"bad_nameserver.toml", `"dns.nameserver"`, `"sometimes"`}},
+		{"bad_operator.toml", []string{"bad_operator.toml", `"operator.key"`, "coral operator keygen"}},
 		{"bad_rrl.toml", []string{"bad_rrl.toml", `"dns.rrl_slip"`, "0 (never) to 10", `"dns.rrl_burst"`, `"dns.rrl_table_size"`}},
 		{"bad_rrl_rate.toml", []string{"bad_rrl_rate.toml", `"dns.rrl_responses_per_second"`, "0 (off)"}},
 		{"bad_origin_ports.toml", []string{"bad_origin_ports.toml", `"cache.origin_ports"`, `"8080-80"`}},
@@ -138,4 +139,42 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A relative data_dir in a config given by a relative path is resolved
+// once, against the file's directory, to an absolute path: the network key
+// lands in <config dir>/<data_dir>/network.key wherever the node runs from
+// (issue 15: it landed in state/state/).
+func TestRelativeDataDirResolvedOnce(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	if err := os.MkdirAll("etc", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile("etc/coral.toml", []byte("data_dir = \"state\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Load("etc/coral.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(dir, "etc", "state"); cfg.DataDir != want {
+		t.Errorf("data_dir = %q, want %q", cfg.DataDir, want)
+	}
+	if got, want := cfg.Path(cfg.P2P.SecretFile), filepath.Join(dir, "etc", "state", "network.key"); got != want {
+		t.Errorf("secret file = %q, want %q", got, want)
+	}
+}
+
+// Zones are DNS names, so case-insensitive: "Nyud.Net" is nyud.net.
+func TestZoneCaseInsensitive(t *testing.T) {
+	for _, in := range []string{"Nyud.Net", "NYUD.NET", "nyud.net."} {
+		cfg, err := Parse([]byte("zone = \"" + in + "\"\n"))
+		if err != nil || cfg.Zone != "nyud.net" {
+			t.Errorf("zone %q: got %q, %v", in, cfg.Zone, err)
+		}
+	}
+	if _, err := Parse([]byte("zone = \"nyud_net\"\n")); err == nil {
+		t.Error("zone with '_' accepted")
+	}
 }

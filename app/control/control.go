@@ -40,7 +40,25 @@ type Status struct {
 	P2P       *P2PStatus    `json:"p2p,omitempty"`
 	DSHT      *DSHTStatus   `json:"dsht,omitempty"`
 	DNS       *DNSStatus    `json:"dns,omitempty"`
+	Budget    *BudgetStatus `json:"budget,omitempty"`
 	Recent    []Trace       `json:"recent,omitempty"`
+	RunState  *RunState     `json:"run_state,omitempty"`
+}
+
+// RunState is the network operator's signed run-state document in force on
+// this node, and what it means here.
+type RunState struct {
+	Operator   string     `json:"operator"` // the trusted key; empty: none
+	Serial     uint64     `json:"serial,omitempty"`
+	Issued     time.Time  `json:"issued,omitzero"`
+	Paused     []string   `json:"paused,omitempty"`
+	MinVersion string     `json:"min_version,omitempty"`
+	RotateAt   *time.Time `json:"secret_rotation_at,omitempty"`
+	Message    string     `json:"message,omitempty"`
+	// Serving says which components serve (proxy, dns, dsht); Why says
+	// why any does not.
+	Serving map[string]bool `json:"serving"`
+	Why     string          `json:"why,omitempty"`
 }
 
 // Listen says where the node's listeners are bound.

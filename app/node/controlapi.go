@@ -15,6 +15,9 @@ import (
 func (n *Node) registerControlAPI() {
 	n.control.Handle("POST /api/dsht/put", n.dshtPut)
 	n.control.Handle("GET /api/dsht/get", n.dshtGet)
+	n.control.Handle("POST /api/runstate", n.postRunState)
+	n.control.Handle("GET /api/invite", n.getInvite)
+	n.control.Handle("POST /api/join", n.postJoin)
 }
 
 type dshtPutRequest struct {

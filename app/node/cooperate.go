@@ -7,14 +7,19 @@ import (
 
 	"github.com/coralcdn/coral/core/coop"
 	"github.com/coralcdn/coral/core/dsht"
+	"github.com/coralcdn/coral/core/shaping"
 	"github.com/coralcdn/coral/core/store"
 	"github.com/coralcdn/coral/p2p"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
 // peerFetcher adapts the libp2p host to coop.Fetcher, which names peers by
-// their ID string so core stays free of libp2p types.
-type peerFetcher struct{ host *p2p.Host }
+// their ID string so core stays free of libp2p types. Bodies come in
+// through the download cap.
+type peerFetcher struct {
+	host   *p2p.Host
+	budget *shaping.Budget
+}
 
 var _ coop.Fetcher = peerFetcher{}
 
@@ -23,7 +28,11 @@ func (f peerFetcher) FetchObject(ctx context.Context, from, key string) (store.M
 	if err != nil {
 		return store.Meta{}, nil, err
 	}
-	return f.host.FetchObject(ctx, id, key)
+	m, body, err := f.host.FetchObject(ctx, id, key)
+	if err != nil {
+		return m, body, err
+	}
+	return m, receiveShaped(ctx, f.budget, siteOf(m.URL), body), nil
 }
 
 // followPeers feeds the DSHT the members libp2p is connected to, with the

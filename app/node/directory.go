@@ -14,6 +14,7 @@ import (
 	"github.com/coralcdn/coral/core/dnsserver"
 	"github.com/coralcdn/coral/core/dsht"
 	"github.com/coralcdn/coral/core/locality"
+	"github.com/coralcdn/coral/core/shaping"
 	"github.com/coralcdn/coral/p2p"
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
@@ -155,6 +156,7 @@ func (l *locator) refreshSelf() {
 		Public:     a.Public,
 		Nameserver: a.Nameserver,
 		Cluster:    a.Cluster,
+		Full:       !a.Headroom.HasRoom(),
 	})
 }
 
@@ -172,8 +174,12 @@ func (l *locator) announcement(string) []byte {
 // observed, with AnyAddr so peers add the address they see us at.
 func (l *locator) selfAnnouncement() locality.Announcement {
 	a := locality.Announcement{
-		Public:  l.host.Reachability() == p2p.ReachabilityPublic,
-		Cluster: l.clusters(),
+		Public:   l.host.Reachability() == p2p.ReachabilityPublic,
+		Cluster:  l.clusters(),
+		Headroom: shaping.Unbounded,
+	}
+	if l.headroom != nil {
+		a.Headroom = l.headroom()
 	}
 	switch {
 	case len(l.advertise) > 0:

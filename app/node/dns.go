@@ -14,6 +14,7 @@ import (
 	"github.com/coralcdn/coral/core/dnsserver"
 	"github.com/coralcdn/coral/core/dsht"
 	"github.com/coralcdn/coral/core/locality"
+	"github.com/coralcdn/coral/core/shaping"
 	"github.com/coralcdn/coral/p2p"
 )
 
@@ -42,6 +43,8 @@ type locator struct {
 	meter *locality.Meter
 	hints *locality.Hints
 	wake  chan string // peers to ask now (just connected)
+
+	headroom func() shaping.Headroom // this node's budget (set by openBudget); nil: unbounded
 }
 
 // newLocator builds the locator and starts answering peers' /coral/info

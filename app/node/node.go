@@ -6,13 +6,16 @@ package node
 import (
 	"cmp"
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -22,6 +25,8 @@ import (
 	"github.com/coralcdn/coral/core/dnsserver"
 	"github.com/coralcdn/coral/core/dsht"
 	"github.com/coralcdn/coral/core/proxy"
+	"github.com/coralcdn/coral/core/runstate"
+	"github.com/coralcdn/coral/core/shaping"
 	"github.com/coralcdn/coral/core/store"
 	"github.com/coralcdn/coral/p2p"
 	"github.com/prometheus/client_golang/prometheus"
@@ -36,6 +41,10 @@ type Options struct {
 	// HeaderTimeout bounds how long a visitor may take to send a request's
 	// headers (default 10s); tests shorten it.
 	HeaderTimeout time.Duration
+	// RunStateRepublish is how often the run-state document in force is
+	// sent to the network again (default p2p.DefaultRunStateRepublish);
+	// tests shorten it.
+	RunStateRepublish time.Duration
 }
 
 const (
@@ -68,6 +77,20 @@ type Node struct {
 	control *control.Server
 	metrics *prometheus.Registry
 
+	// Run state (runstate.go): the operator key trusted, the document in
+	// force and its effect, the gossip channel, restart requests.
+	operatorKey       ed25519.PublicKey
+	runState          *runstate.Tracker
+	runStateCh        *p2p.RunStateChannel
+	effect            atomic.Pointer[runstate.Effect]
+	restart           chan struct{}
+	restartOnce       sync.Once
+	restartWhy        string
+	runStateRepublish time.Duration
+
+	settings *config.Live    // live settings (budget.go)
+	budget   *shaping.Budget // caps, schedule, quota, usage (budget.go)
+
 	httpLn, controlLn net.Listener
 	servers           []*http.Server
 
@@ -87,12 +110,18 @@ func New(cfg config.Config, opts Options) (_ *Node, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("node: config: %w", err)
 	}
+	// One absolute data directory for every part (p2p joins relative file
+	// names to it again; a relative one would be resolved twice).
+	if cfg.DataDir, err = filepath.Abs(cfg.DataDir); err != nil {
+		return nil, fmt.Errorf("node: data dir: %w", err)
+	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.Default()
 	}
 	n := &Node{cfg: cfg, log: log.With("component", "node"), parts: log, version: opts.Version, started: time.Now(),
-		headerTimeout: cmp.Or(opts.HeaderTimeout, defaultHeaderTimeout)}
+		headerTimeout: cmp.Or(opts.HeaderTimeout, defaultHeaderTimeout), restart: make(chan struct{})}
+	n.runStateRepublish = opts.RunStateRepublish
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	defer func() {
 		if err != nil {
@@ -102,16 +131,33 @@ func New(cfg config.Config, opts Options) (_ *Node, err error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("node: data dir: %w", err)
 	}
+	if err := checkDataFormat(cfg.DataDir); err != nil {
+		return nil, err
+	}
+	if err := p2p.CheckListenPorts(cfg.P2P.Listen); err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	joined, err := readJoined(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := n.openRunState(joined); err != nil {
+		return nil, err
+	}
+	if err := n.openBudget(); err != nil {
+		return nil, err
+	}
 	n.host, err = p2p.New(context.Background(), p2p.Config{
 		DataDir:             cfg.DataDir,
 		ListenAddrs:         cfg.P2P.Listen,
-		Bootstrap:           cfg.P2P.Bootstrap,
+		Bootstrap:           withJoined(cfg.P2P.Bootstrap, joined),
 		SecretFile:          cfg.Path(cfg.P2P.SecretFile),
 		DisableMDNS:         !cfg.P2P.MDNS,
 		Reachability:        cfg.P2P.Reachability,
 		DisableRelayService: !cfg.P2P.RelayService,
 		DisableNATPortMap:   !cfg.P2P.NATPortMap,
 		EmulateRTT:          rttRules(cfg.P2P.EmulateRTT),
+		Budget:              n.budget,
 		Logger:              log,
 	})
 	if err != nil {
@@ -124,15 +170,20 @@ func New(cfg config.Config, opts Options) (_ *Node, err error) {
 	if n.dht, err = dsht.New(dcfg, n.host.DSHTNetwork()); err != nil {
 		return nil, fmt.Errorf("node: dsht: %w", err)
 	}
-	n.host.ServeDSHT(n.dht)
+	n.host.ServeDSHT(dshtGate{n, n.dht})
+	if err := n.joinRunStateTopic(); err != nil {
+		return nil, err
+	}
 	if n.loc, err = newLocator(n); err != nil {
 		return nil, err
 	}
+	n.announceHeadroom()
 	n.coop = coop.New(coop.Config{
-		Self:   n.nodeID,
-		PutGet: cfg.P2P.PutGet,
-		Logger: log,
-	}, n.dht, peerFetcher{n.host})
+		Self:    n.nodeID,
+		PutGet:  cfg.P2P.PutGet,
+		HasRoom: n.loc.dir.HasRoom,
+		Logger:  log,
+	}, gatedDSHT{n.dht, n}, peerFetcher{host: n.host, budget: n.budget})
 	if err := os.MkdirAll(cfg.Path("tmp"), 0o700); err != nil {
 		return nil, fmt.Errorf("node: spool dir: %w", err)
 	}
@@ -172,6 +223,7 @@ func New(cfg config.Config, opts Options) (_ *Node, err error) {
 		MaxFetchesPerSite:   cfg.HTTP.MaxFetchesPerSite,
 		OriginPorts:         cfg.Cache.OriginPorts,
 		SelfAddrs:           n.reachedAt,
+		OriginConn:          n.originConn,
 		Logger:              log,
 	}, n.store)
 	if err != nil {
@@ -184,21 +236,24 @@ func New(cfg config.Config, opts Options) (_ *Node, err error) {
 			StaticNS:  staticNS(cfg.DNS.Nameservers),
 			Self:      n.nodeID,
 			RateLimit: rateLimit(cfg.DNS),
+			Traffic:   n.countDNS,
 			Logger:    log,
-		}, n.loc.dir, n.loc.dnsOptions()...)
+		}, n.loc.dir, append(n.loc.dnsOptions(), dnsserver.WithPause(func() bool { return !n.serving(runstate.DNS) }))...)
 		if err != nil {
 			return nil, fmt.Errorf("node: dns: %w", err)
 		}
 	}
-	n.host.ServeObjects(n.proxy)
+	n.host.ServeObjects(shapedObjects{src: n.proxy, budget: n.budget})
 	var held []store.Meta
 	n.store.Each(func(m store.Meta) bool { held = append(held, m); return true })
 	n.coop.Seed(held)
 	n.metrics = prometheus.NewRegistry()
 	n.metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	n.metrics.MustRegister(newCollector(n))
+	n.metrics.MustRegister(newCollector(n), budgetCollector{n})
 	n.control = control.NewServer(n, n.token, promhttp.HandlerFor(n.metrics, promhttp.HandlerOpts{}), log)
 	n.registerControlAPI()
+	n.control.EnableSettings(n)
+	n.control.EnableUsage(n)
 	return n, nil
 }
 
@@ -215,7 +270,7 @@ func (n *Node) Start(ctx context.Context) error {
 	}
 	n.control.AllowHost(n.cfg.Control.Listen)
 	n.control.AllowHost(n.controlLn.Addr().String())
-	n.serve(n.httpLn, n.proxy)
+	n.serve(n.httpLn, n.gateProxy(newVisitorGate(n.proxy, n.budget, n.cfg.Zone, n.cfg.Path(homeOriginsFile))))
 	n.serve(n.controlLn, n.control)
 	n.wg.Add(1)
 	go n.followPeers(n.ctx)
@@ -307,6 +362,9 @@ func (n *Node) Close() error {
 		if n.coop != nil {
 			errs = append(errs, n.coop.Close())
 		}
+		if n.runStateCh != nil {
+			errs = append(errs, n.runStateCh.Close())
+		}
 		if n.dht != nil {
 			errs = append(errs, n.dht.Close())
 		}
@@ -315,6 +373,9 @@ func (n *Node) Close() error {
 		}
 		if n.store != nil {
 			errs = append(errs, n.store.Close())
+		}
+		if n.budget != nil {
+			errs = append(errs, n.diskFullIsNoFailure(n.budget.Close()))
 		}
 		n.closeErr = errors.Join(errs...)
 	})
@@ -363,6 +424,8 @@ func (n *Node) Status(ctx context.Context) (control.Status, error) {
 		ds := n.dns.Stats()
 		st.DNS = dnsStatus(ds)
 	}
+	st.RunState = n.runStateStatus()
+	st.Budget = n.budgetStatus()
 	return st, nil
 }
 

@@ -66,6 +66,9 @@ type Fetcher interface {
 type Config struct {
 	// Self is this proxy's peer ID, as it appears in referrals.
 	Self string
+	// HasRoom says whether a peer last reported headroom (its volunteer's
+	// budget); peers with room are tried first. nil: all alike.
+	HasRoom func(peer string) bool
 	// PutGet makes the lookup before an origin fetch a single put+get
 	// (test-and-set): two proxies missing at once cannot both miss each
 	// other's "downloading" value. Off: a get, then a put.
@@ -463,7 +466,11 @@ func lookupStep(op string, dt *dsht.Trace, vals []dsht.Value, err error) string 
 	if dt.Elapsed > 0 {
 		fmt.Fprintf(&b, " (%s)", dt.Elapsed.Round(time.Millisecond))
 	}
-	if err != nil {
+	switch {
+	case errors.Is(err, dsht.ErrNoStore):
+		// A node alone in the network, or the first to ask: normal.
+		b.WriteString(": no other node yet")
+	case err != nil:
 		b.WriteString(": failed")
 	}
 	return b.String()
@@ -491,6 +498,11 @@ func (c *Coop) candidates(vals []dsht.Value) []candidate {
 		out = append(out, cd)
 	}
 	sort.SliceStable(out, func(i, j int) bool { return better(out[i], out[j]) })
+	if c.cfg.HasRoom != nil {
+		// Peers with headroom first: a paused or saturated volunteer is
+		// asked only when no one else has the object.
+		sort.SliceStable(out, func(i, j int) bool { return c.cfg.HasRoom(out[i].Peer) && !c.cfg.HasRoom(out[j].Peer) })
+	}
 	return out
 }
 
@@ -567,7 +579,7 @@ func (c *Coop) race(ctx context.Context, key string, cands []candidate, usable f
 		}()
 	}
 	next, running := 0, 0
-	for ; next < len(cands) && running < c.cfg.Parallel; next++ {
+	for ; next < len(cands) && running < c.cfg.Parallel && !c.reserve(cands, next); next++ {
 		start(next)
 		running++
 	}
@@ -624,6 +636,13 @@ func (c *Coop) race(ctx context.Context, key string, cands []candidate, usable f
 	}
 	c.log.Debug("no peer delivered, going to the origin", "key", key, "tried", len(cands), "errs", errors.Join(errs...))
 	return store.Meta{}, nil, fmt.Errorf("coop: no peer delivered: %w (%w)", store.ErrNotFound, errors.Join(errs...))
+}
+
+// reserve says whether cands[i] is kept back from the first round: a peer
+// without headroom is asked only once those with room have failed
+// (candidates are sorted with room first).
+func (c *Coop) reserve(cands []candidate, i int) bool {
+	return c.cfg.HasRoom != nil && i > 0 && c.cfg.HasRoom(cands[0].Peer) && !c.cfg.HasRoom(cands[i].Peer)
 }
 
 // errUnusable marks a delivered copy the caller's usable check refused.

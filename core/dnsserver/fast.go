@@ -58,6 +58,7 @@ func (r *fastReader) ReadUDP(conn *net.UDPConn, _ time.Duration) ([]byte, *dns.S
 		if out = r.s.rateGate(ua, out); out != nil {
 			_, _ = dns.WriteToSessionUDP(conn, out, sess)
 		}
+		r.s.countTraffic(len(out), n)
 	}
 }
 
@@ -136,6 +137,9 @@ func parseFast(b []byte) (q fastQuery, ok bool) {
 // fastAnswer appends the answer to query b from client to out, or says
 // the slow path must answer it.
 func (s *Server) fastAnswer(out, b []byte, client netip.Addr) ([]byte, bool) {
+	if s.paused != nil && s.paused() {
+		return out, false // the slow path refuses (WithPause)
+	}
 	q, ok := parseFast(b)
 	if !ok {
 		return out, false

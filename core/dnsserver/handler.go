@@ -15,12 +15,16 @@ import (
 func (s *Server) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 	from, tcp := peer(w.RemoteAddr())
 	m := s.respond(r, from, tcp)
+	if m != nil && s.paused != nil && s.paused() {
+		m = s.refusePaused(r)
+	}
 	if m == nil {
 		return
 	}
 	if err := w.WriteMsg(m); err != nil {
 		s.log.Debug("writing DNS response failed", "client", from, "err", err)
 	}
+	s.countTraffic(m.Len(), r.Len())
 }
 
 func peer(a net.Addr) (netip.Addr, bool) {
@@ -421,4 +425,11 @@ func (s *Server) origin(x *query) *dns.Msg {
 	}
 	x.partial = true
 	return s.finish(x, dns.RcodeSuccess)
+}
+
+// countTraffic reports a query's and its answer's bytes (Config.Traffic).
+func (s *Server) countTraffic(sent, received int) {
+	if s.cfg.Traffic != nil {
+		s.cfg.Traffic(sent, received)
+	}
 }

@@ -278,6 +278,9 @@ func (s *Server) rank(ps []Proxy, r chooseReq) (*ranking, bool) {
 		}
 		cands = append(cands, c)
 	}
+	if !r.nsOnly {
+		cands = withoutFull(cands)
+	}
 	slices.SortFunc(cands, func(a, b pick) int {
 		return cmp.Or(cmp.Compare(a.tier, b.tier), cmp.Compare(a.sub, b.sub), cmp.Compare(a.p.ID, b.p.ID))
 	})
@@ -372,4 +375,14 @@ func (s *Server) hintsFor(network netip.Prefix, now time.Time) map[string]time.D
 	case <-timer.C:
 		return nil
 	}
+}
+
+// withoutFull leaves out proxies without headroom when any other live (or
+// possibly live) proxy is left: a paused or saturated volunteer is handed
+// out only when nothing else is.
+func withoutFull(cands []pick) []pick {
+	if !slices.ContainsFunc(cands, func(c pick) bool { return !c.p.Full }) {
+		return cands
+	}
+	return slices.DeleteFunc(cands, func(c pick) bool { return c.p.Full })
 }

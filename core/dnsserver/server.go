@@ -25,6 +25,9 @@ type Proxy struct {
 	Public     bool         // reachable from the Internet at its global addresses
 	Nameserver bool         // also answers DNS on port 53 at Addrs
 	Cluster    [3]string    // cluster IDs at level 2 (regional), 1, 0 (global); "" = none
+	// Full: no headroom (paused, over its quota or its upload cap in use):
+	// handed out only when no other live proxy is.
+	Full bool
 }
 
 // Directory lists the proxies this node knows. The server does not modify
@@ -74,6 +77,9 @@ type Config struct {
 	StaticNS []NameServer // the parent's delegation; NS set of last resort
 	Listen   string       // UDP and TCP address; default "127.0.0.1:5354"
 	Self     string       // this node's proxy ID, for the own-cluster preference
+	// Traffic counts the bytes of each query and answer (their encoded
+	// sizes; for the volunteer's usage record, never held back); nil: none.
+	Traffic func(sent, received int)
 
 	TTL          time.Duration // A/AAAA and negative TTL, 30s..60s; default 30s
 	NSTTL        time.Duration // NS and glue TTL, TTL..24h; default 5m
@@ -129,6 +135,7 @@ type Server struct {
 	dir    Directory
 	prober Prober
 	hints  Hints
+	paused func() bool // see WithPause
 	log    *slog.Logger
 
 	zone       string   // canonical: lower case, no trailing dot

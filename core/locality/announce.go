@@ -1,6 +1,8 @@
 package locality
 
 import (
+	"github.com/coralcdn/coral/core/shaping"
+
 	"errors"
 	"fmt"
 	"net/netip"
@@ -23,6 +25,9 @@ type Announcement struct {
 	Nameserver bool
 	// Cluster IDs at level 2 (regional), 1 and 0 (global); "" for none.
 	Cluster [3]string
+	// Headroom is what the node can still give (the volunteer's budget);
+	// a node that sends none is taken as unbounded.
+	Headroom shaping.Headroom
 }
 
 // Limits on an announcement from the wire: a few addresses and short IDs.
@@ -38,17 +43,22 @@ var ErrBadAnnouncement = errors.New("locality: bad announcement")
 // wireAnnouncement is Announcement on the wire. Integer keys keep it small;
 // a decoder ignores keys it does not know, so fields can be added.
 type wireAnnouncement struct {
-	Addrs      [][]byte `cbor:"1,keyasint,omitempty"` // 4 or 16 bytes each
-	AnyAddr    bool     `cbor:"2,keyasint,omitempty"`
-	Public     bool     `cbor:"3,keyasint,omitempty"`
-	Nameserver bool     `cbor:"4,keyasint,omitempty"`
-	Cluster    []string `cbor:"5,keyasint,omitempty"`
+	Addrs      [][]byte          `cbor:"1,keyasint,omitempty"` // 4 or 16 bytes each
+	AnyAddr    bool              `cbor:"2,keyasint,omitempty"`
+	Public     bool              `cbor:"3,keyasint,omitempty"`
+	Nameserver bool              `cbor:"4,keyasint,omitempty"`
+	Cluster    []string          `cbor:"5,keyasint,omitempty"`
+	Headroom   *shaping.Headroom `cbor:"6,keyasint,omitempty"`
 }
 
 // Marshal encodes a for a peer. Addresses beyond MaxAnnouncedAddrs and
 // invalid ones are left out, so what is sent always parses.
 func (a Announcement) Marshal() ([]byte, error) {
 	w := wireAnnouncement{AnyAddr: a.AnyAddr, Public: a.Public, Nameserver: a.Nameserver}
+	if a.Headroom != shaping.Unbounded && a.Headroom != (shaping.Headroom{}) { // zero: not told
+		h := a.Headroom
+		w.Headroom = &h
+	}
 	for _, ip := range a.Addrs {
 		if len(w.Addrs) == MaxAnnouncedAddrs {
 			break
@@ -103,5 +113,9 @@ func ParseAnnouncement(b []byte) (Announcement, error) {
 		a.Cluster[i] = c
 	}
 	a.AnyAddr, a.Public, a.Nameserver = w.AnyAddr, w.Public, w.Nameserver
+	a.Headroom = shaping.Unbounded
+	if w.Headroom != nil {
+		a.Headroom = *w.Headroom
+	}
 	return a, nil
 }

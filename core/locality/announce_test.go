@@ -6,8 +6,12 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fxamacker/cbor/v2"
+
+	"github.com/coralcdn/coral/core/dnsserver"
+	"github.com/coralcdn/coral/core/shaping"
 )
 
 func TestAnnouncementRoundTrip(t *testing.T) {
@@ -119,4 +123,34 @@ func FuzzParseAnnouncement(f *testing.F) {
 			t.Fatalf("re-parse: %+v %v, want %+v", a2, err, a)
 		}
 	})
+}
+
+// Headroom rides in the announcement; an announcement without it (an older
+// node) is taken as unbounded, and a paused node is marked full in the
+// directory.
+func TestAnnouncementHeadroom(t *testing.T) {
+	for _, h := range []shaping.Headroom{
+		{Paused: true, SpareRate: 0, QuotaLeft: 5},
+		{SpareRate: 1 << 20, QuotaLeft: -1},
+		shaping.Unbounded,
+	} {
+		b, err := Announcement{Headroom: h}.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := ParseAnnouncement(b)
+		if err != nil || got.Headroom != h {
+			t.Errorf("headroom %+v came back as %+v, %v", h, got.Headroom, err)
+		}
+	}
+	old, _ := Announcement{Public: true}.Marshal()
+	if got, _ := ParseAnnouncement(old); got.Headroom != shaping.Unbounded {
+		t.Errorf("no headroom on the wire read as %+v", got.Headroom)
+	}
+	d := NewDirectory(dnsserver.Proxy{ID: "self"})
+	d.Heard("paused", Announcement{Headroom: shaping.Headroom{Paused: true, SpareRate: -1, QuotaLeft: -1}}, nil, time.Now())
+	d.Heard("fine", Announcement{Headroom: shaping.Unbounded}, nil, time.Now())
+	if d.HasRoom("paused") || !d.HasRoom("fine") || !d.HasRoom("unknown") {
+		t.Errorf("HasRoom: paused %v fine %v unknown %v", d.HasRoom("paused"), d.HasRoom("fine"), d.HasRoom("unknown"))
+	}
 }

@@ -1,6 +1,8 @@
 package locality
 
 import (
+	"github.com/coralcdn/coral/core/shaping"
+
 	"net/netip"
 	"slices"
 	"sync"
@@ -82,6 +84,8 @@ func (d *Directory) Heard(id string, a Announcement, seen []netip.Addr, at time.
 		Public:     a.Public,
 		Nameserver: a.Nameserver,
 		Cluster:    a.Cluster,
+		Full:       a.Headroom != (shaping.Headroom{}) && !a.Headroom.HasRoom(), // zero: not told
+
 	}
 	if at.After(m.lastOK) {
 		m.lastOK, m.fails = at, 0
@@ -245,4 +249,14 @@ func ProxyAddrs(a Announcement, seen []netip.Addr) []netip.Addr {
 // IPv6 ULA and RFC 6598 carrier-grade NAT space.
 func isPrivate(a netip.Addr) bool {
 	return a.IsPrivate() || (a.Is4() && a.As4()[0] == 100 && a.As4()[1]&0xC0 == 64)
+}
+
+// HasRoom says whether peer id last said it has headroom (an unknown peer
+// is given the benefit of the doubt): cooperative fetches try peers with
+// room first.
+func (d *Directory) HasRoom(id string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	m := d.members[id]
+	return m == nil || !m.proxy.Full
 }

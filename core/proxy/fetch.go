@@ -521,7 +521,7 @@ func (p *Proxy) receive(ctx context.Context, cancel context.CancelFunc, f *fetch
 		}
 		if !errors.Is(rerr, errNoReaders) {
 			p.stats.originErrors.Add(1)
-			p.log.Info("transfer broke off; keeping the old copy", "url", f.canon, "bytes", written, "err", rerr)
+			p.log.Info("transfer broke off; "+p.keptCopy(f.objKey), "url", f.canon, "bytes", written, "err", rerr)
 		}
 		p.forget(f)
 		publish()
@@ -904,4 +904,13 @@ func bodyAllowed(status int) bool {
 func drainClose(b io.ReadCloser) {
 	_, _ = io.CopyN(io.Discard, b, 4<<10)
 	_ = b.Close()
+}
+
+// keptCopy says, for a log line about a download that broke off, whether a
+// stored copy stays in place (nothing replaces it) or there was none.
+func (p *Proxy) keptCopy(objKey string) string {
+	if _, err := p.st.Stat(objKey); err == nil {
+		return "keeping the old copy"
+	}
+	return "nothing stored (there was no copy)"
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -51,7 +52,7 @@ func blockedReason(a netip.Addr) string {
 // from the environment, timeouts on every phase, and a dialer that asks
 // guard about the address actually being connected to, after DNS
 // resolution, so a name that re-resolves to 127.0.0.1 is still refused.
-func newOriginTransport(timeout time.Duration, guard *originGuard) *http.Transport {
+func newOriginTransport(timeout time.Duration, guard *originGuard, wrap func(host string, c net.Conn) net.Conn) *http.Transport {
 	d := &net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}
 	d.Control = func(network, address string, _ syscall.RawConn) error {
 		ap, err := netip.ParseAddrPort(address)
@@ -64,7 +65,12 @@ func newOriginTransport(timeout time.Duration, guard *originGuard) *http.Transpo
 	return &http.Transport{
 		Proxy: nil,
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			return gate.dial(ctx, network, addr, d.DialContext)
+			c, err := gate.dial(ctx, network, addr, d.DialContext)
+			if err != nil || wrap == nil {
+				return c, err
+			}
+			host, _, _ := net.SplitHostPort(addr)
+			return wrap(strings.ToLower(host), c), nil
 		},
 		ForceAttemptHTTP2:      true,
 		TLSHandshakeTimeout:    timeout,

@@ -66,7 +66,7 @@ func defaultPorts(t *testing.T) coralurl.PortSet {
 // to, and says how a LAN node can allow them; the refusal is not a dead
 // origin.
 func TestTransportRefusesPrivateDial(t *testing.T) {
-	tr := newOriginTransport(5*time.Second, newOriginGuard(defaultPorts(t), false, nil))
+	tr := newOriginTransport(5*time.Second, newOriginGuard(defaultPorts(t), false, nil), nil)
 	defer tr.CloseIdleConnections()
 	req, _ := http.NewRequest("GET", "http://localhost:8080/", nil)
 	_, err := tr.RoundTrip(req)

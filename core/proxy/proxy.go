@@ -53,6 +53,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/netip"
 	"os"
@@ -161,6 +162,9 @@ type Options struct {
 	// there are refused unless AllowPrivateOrigins. Called with each
 	// reading of the interface addresses (every few seconds at most).
 	SelfAddrs func() []netip.Addr
+	// OriginConn wraps each new connection to an origin host (the
+	// volunteer's download cap and byte counting); nil: none.
+	OriginConn func(host string, c net.Conn) net.Conn
 
 	// SpoolDir holds temporary files for in-flight bodies larger than
 	// 256 KiB (unlinked at once). Default os.TempDir().
@@ -303,7 +307,7 @@ func New(opts Options, st Store) (*Proxy, error) {
 		now:       opts.Now,
 		policy:    httpcache.Policy{HeuristicTTL: opts.HeuristicTTL, MaxStale: opts.MaxStale},
 		guard:     guard,
-		transport: newOriginTransport(opts.OriginTimeout, guard),
+		transport: newOriginTransport(opts.OriginTimeout, guard, opts.OriginConn),
 		sem:       semaphore.NewWeighted(int64(opts.MaxOriginFetches)),
 		sites:     newSiteLimiter(opts.MaxFetchesPerSite),
 		neg:       newNegativeCache(),

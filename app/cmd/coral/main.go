@@ -4,10 +4,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"strings"
@@ -30,7 +32,13 @@ Usage:
   coral [-config FILE]            run a node; opens the GUI when a display is present
   coral serve [-config FILE]      run a headless node (servers, systemd)
   coral gui [-config FILE]        run a node with the GUI
-  coral coralize [-zone Z] URL    print the Coralized form of an origin URL
+  coral coralize [-config FILE] [-zone Z] [-port P] URL
+                                  print the Coralized form of an origin URL for this node
+  coral invite [-config FILE]     print this node's invite code (network secret + addresses)
+  coral join [-config FILE] CODE  make this node a member of an invite code's network
+  coral operator keygen [-out F]  make a network operator key (prints the public key)
+  coral operator publish [-key F] [-config FILE] DOC.json
+                                  sign a run-state document and send it into the network
   coral version                   print the version
 
 Settings live in a TOML file; every key has a default (see README.md).
@@ -42,7 +50,7 @@ func main() {
 
 func run(args []string, stdout, stderr io.Writer) int {
 	cmd := ""
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+	if len(args) > 0 && (!strings.HasPrefix(args[0], "-") || isHelpFlag(args[0])) {
 		cmd, args = args[0], args[1:]
 	}
 	switch cmd {
@@ -54,10 +62,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runNode(args, stdout, stderr, true)
 	case "coralize":
 		return coralize(args, stdout, stderr)
+	case "invite":
+		return invite(args, stdout, stderr)
+	case "join":
+		return join(args, stdout, stderr)
+	case "operator":
+		return operator(args, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "coral", version)
 		return 0
-	case "help", "-h", "--help":
+	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
 	default:
@@ -67,11 +81,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 func runNode(args []string, stdout, stderr io.Writer, withGUI bool) int {
-	fs := flag.NewFlagSet("coral serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("coral serve", stdout, stderr)
 	cfgPath := fs.String("config", "", "path to the TOML config file (default: built-in defaults)")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, done := parseFlags(fs, args); done {
+		return code
 	}
 	cfg, err := config.Load(*cfgPath)
 	if err != nil {
@@ -79,31 +92,59 @@ func runNode(args []string, stdout, stderr io.Writer, withGUI bool) int {
 		return 1
 	}
 	log := newLogger(stderr, cfg.Log.Level)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	for {
+		code, again := runNodeOnce(ctx, cfg, log, stdout, stderr, withGUI)
+		if !again {
+			return code
+		}
+	}
+}
+
+// runNodeOnce runs one node until the signal, the window's close, or the
+// node asking to be restarted (again: a rotated network secret takes
+// effect only in a new libp2p host).
+func runNodeOnce(ctx context.Context, cfg config.Config, log *slog.Logger, stdout, stderr io.Writer, withGUI bool) (code int, again bool) {
 	n, err := node.New(cfg, node.Options{Logger: log, Version: version})
 	if err != nil {
 		fmt.Fprintf(stderr, "coral: %v\n", err)
-		return 1
+		return 1, false
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	if err := n.Start(ctx); err != nil {
 		n.Close()
 		fmt.Fprintf(stderr, "coral: %v\n", err)
-		return 1
+		return 1, false
 	}
 	printListeners(stdout, n, cfg)
 	if withGUI {
-		gui.Run(ctx, n, gui.Info{ControlURL: "http://" + n.Addrs().Control})
+		gctx, stop := context.WithCancel(ctx)
+		go func() {
+			select {
+			case <-n.RestartRequested():
+				log.Warn("restart coral to apply: " + n.RestartReason())
+			case <-gctx.Done():
+			}
+		}()
+		gui.Run(gctx, n, gui.Info{ControlURL: "http://" + n.Addrs().Control})
 		stop()
 	} else {
-		<-ctx.Done()
+		select {
+		case <-ctx.Done():
+		case <-n.RestartRequested():
+			again = true
+		}
 	}
-	fmt.Fprintln(stdout, "coral: shutting down")
+	if again {
+		fmt.Fprintf(stdout, "coral: restarting: %s\n", n.RestartReason())
+	} else {
+		fmt.Fprintln(stdout, "coral: shutting down")
+	}
 	if err := n.Close(); err != nil {
 		fmt.Fprintf(stderr, "coral: close: %v\n", err)
-		return 1
+		return 1, false
 	}
-	return 0
+	return 0, again && ctx.Err() == nil
 }
 
 func printListeners(w io.Writer, n *node.Node, cfg config.Config) {
@@ -127,24 +168,73 @@ func portSuffix(addr string) string {
 	return ""
 }
 
+// coralize prints the Coralized form of an origin URL for the node the
+// config describes: its zone, and its proxy's port unless that is 80, so
+// that the printed link opens on that node.
 func coralize(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("coral coralize", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	zone := fs.String("zone", config.Default().Zone, "the network's zone")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	fs := newFlagSet("coral coralize", stdout, stderr)
+	cfgPath := fs.String("config", "", "the node's config file: its zone and proxy port (default: built-in defaults)")
+	zone := fs.String("zone", "", "the network's zone (default: the config's)")
+	port := fs.String("port", "", "the proxy's port (default: the config's [http] listen port)")
+	if code, done := parseFlags(fs, args); done {
+		return code
 	}
 	if fs.NArg() != 1 {
-		fmt.Fprintln(stderr, "coral coralize: want exactly one URL")
+		fmt.Fprintln(stderr, "coral coralize: want exactly one origin URL, e.g. coral coralize https://www.example.org/a")
 		return 2
 	}
-	out, err := coralurl.Coralize(fs.Arg(0), *zone)
+	cfg, err := config.Load(*cfgPath)
 	if err != nil {
 		fmt.Fprintf(stderr, "coral coralize: %v\n", err)
 		return 1
 	}
+	if *zone == "" {
+		*zone = cfg.Zone
+	}
+	if *port == "" {
+		if _, p, err := net.SplitHostPort(cfg.HTTP.Listen); err == nil {
+			*port = p
+		}
+	}
+	out, err := coralurl.CoralizeURL(fs.Arg(0), *zone, *port)
+	if err != nil {
+		// ErrInvalid names a bad Coralized name; here the input is an
+		// origin URL, so say that instead.
+		reason := strings.TrimPrefix(err.Error(), coralurl.ErrInvalid.Error()+": ")
+		fmt.Fprintf(stderr, "coral coralize: cannot Coralize %q: %s (want an http:// or https:// origin URL)\n", fs.Arg(0), reason)
+		return 1
+	}
 	fmt.Fprintln(stdout, out)
 	return 0
+}
+
+func isHelpFlag(s string) bool { return s == "-h" || s == "-help" || s == "--help" }
+
+// newFlagSet makes a sub-command's flags; -h prints them with the list of
+// commands, to stdout, and exits 0.
+func newFlagSet(name string, stdout, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage of %s:\n", name)
+		fs.PrintDefaults()
+		fmt.Fprintf(fs.Output(), "\n%s", usage)
+	}
+	return fs
+}
+
+// parseFlags parses args; done reports that the command ends here with
+// code (help asked for: 0; bad flags: 2).
+func parseFlags(fs *flag.FlagSet, args []string) (code int, done bool) {
+	err := fs.Parse(args)
+	switch {
+	case err == nil:
+		return 0, false
+	case errors.Is(err, flag.ErrHelp):
+		return 0, true
+	default:
+		return 2, true
+	}
 }
 
 func newLogger(w io.Writer, level string) *slog.Logger {

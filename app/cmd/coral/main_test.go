@@ -12,6 +12,8 @@ func TestCommands(t *testing.T) {
 	dir := t.TempDir()
 	badCfg := filepath.Join(dir, "bad.toml")
 	os.WriteFile(badCfg, []byte("[cache]\nmax_stail = \"1h\"\n"), 0o644)
+	port80 := filepath.Join(dir, "port80.toml")
+	os.WriteFile(port80, []byte("zone = \"Nyud.Net\"\n[http]\nlisten = \":80\"\n"), 0o644)
 	badVal := filepath.Join(dir, "badval.toml")
 	os.WriteFile(badVal, []byte("[cache]\nmax_bytes = \"lots\"\n"), 0o644)
 
@@ -24,9 +26,14 @@ func TestCommands(t *testing.T) {
 	}{
 		{"version", []string{"version"}, 0, []string{"coral "}, nil},
 		{"help", []string{"help"}, 0, []string{"coral serve [-config FILE]"}, nil},
-		{"coralize", []string{"coralize", "https://www.example.com:8443/a?b=c"}, 0, []string{"http://www.example.com.8443.https.localhost/a?b=c"}, nil},
-		{"coralize zone", []string{"coralize", "-zone", "nyud.net", "http://127.0.0.1:8000/"}, 0, []string{"http://127.0.0.1.8000.nyud.net/"}, nil},
-		{"coralize garbage", []string{"coralize", "ftp://x"}, 1, nil, []string{"coral coralize:"}},
+		{"help flag", []string{"--help"}, 0, []string{"coral serve [-config FILE]", "coral coralize"}, nil},
+		{"-h", []string{"-h"}, 0, []string{"coral serve [-config FILE]"}, nil},
+		{"serve -h", []string{"serve", "-h"}, 0, nil, []string{"-config", "coral coralize"}},
+		{"coralize", []string{"coralize", "https://www.example.com:8443/a?b=c"}, 0, []string{"http://www.example.com.8443.https.localhost:8080/a?b=c"}, nil},
+		{"coralize zone", []string{"coralize", "-zone", "nyud.net", "http://127.0.0.1:8000/"}, 0, []string{"http://127.0.0.1.8000.nyud.net:8080/"}, nil},
+		{"coralize port 80", []string{"coralize", "-config", port80, "http://www.example.com/"}, 0, []string{"http://www.example.com.nyud.net/\n"}, nil},
+		{"coralize garbage", []string{"coralize", "ftp://x"}, 1, nil, []string{`cannot Coralize "ftp://x"`, "origin URL"}},
+		{"coralize no URL", []string{"coralize"}, 2, nil, []string{"want exactly one origin URL"}},
 		{"unknown command", []string{"frobnicate"}, 2, nil, []string{`unknown command "frobnicate"`}},
 		{"unknown key", []string{"serve", "-config", badCfg}, 1, nil, []string{"bad.toml", `"cache.max_stail"`}},
 		{"bad value", []string{"serve", "-config", badVal}, 1, nil, []string{"badval.toml", `"cache.max_bytes"`}},

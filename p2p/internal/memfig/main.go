@@ -87,7 +87,7 @@ func runCentral() error {
 			_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 			fmt.Printf("CPU %d\n", ru.Utime.Nano()+ru.Stime.Nano())
 		case "TRAFFIC":
-			for _, t := range h.Traffic() {
+			for _, t := range h.StreamCounts() {
 				fmt.Printf("T %s %d %d\n", t.Protocol, t.Writes, t.Reads)
 			}
 			fmt.Println("END")

@@ -1,0 +1,268 @@
+package config
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+)
+
+// Settings are the values a volunteer changes while the node runs (from
+// the desktop app or `PUT /api/settings`). They start from the config file;
+// changes are kept in SettingsFile in the data directory, layered over it.
+// Later issues add the cache size and location, groups and network here.
+type Settings struct {
+	// Paused stops serving visitors and peers; the node keeps its DSHT
+	// membership and cache.
+	Paused    bool      `json:"paused"`
+	Bandwidth Bandwidth `json:"bandwidth"`
+	Sites     []Site    `json:"sites"`
+}
+
+// SettingsFile is the name, in the data directory, of the changes made
+// through the control API.
+const SettingsFile = "settings.json"
+
+// Settings are the config file's values for the live settings.
+func (c Config) Settings() Settings {
+	return Settings{Bandwidth: c.Bandwidth, Sites: slices.Clone(c.Sites)}
+}
+
+// Validate checks the settings; each KeyError names the key.
+func (s Settings) Validate() error { return errors.Join(validateBudget(s.Bandwidth, s.Sites)...) }
+
+// Live holds the settings in force and tells subscribers of every change,
+// as syncthing's config wrapper does: components register once instead of
+// polling.
+type Live struct {
+	updating  sync.Mutex // one Update at a time, subscribers told in order
+	mu        sync.Mutex
+	base      Settings       // from the config file
+	overrides map[string]any // the changes, a JSON merge patch over base
+	cur       Settings
+	path      string // "" keeps changes in memory only
+	subs      []func(Settings)
+}
+
+// OpenLive starts from cfg's values and the changes saved in path (""
+// for none). A damaged or invalid settings file is an error naming it.
+func OpenLive(cfg Config, path string) (*Live, error) {
+	l := &Live{base: cfg.Settings(), overrides: map[string]any{}, path: path}
+	l.cur = l.base
+	if path == "" {
+		return l, nil
+	}
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return l, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("settings: %w", err)
+	}
+	if err := json.Unmarshal(b, &l.overrides); err != nil {
+		return nil, fmt.Errorf("settings: %s: not JSON: %v", path, err)
+	}
+	cur, err := l.apply(l.overrides)
+	if err != nil {
+		return nil, fmt.Errorf("settings: %s: %w", path, err)
+	}
+	l.cur = cur
+	return l, nil
+}
+
+// Get returns the settings in force.
+func (l *Live) Get() Settings {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.cur
+}
+
+// Subscribe registers fn for every change; it is called with the new
+// settings after each successful Update, in order.
+func (l *Live) Subscribe(fn func(Settings)) {
+	l.mu.Lock()
+	l.subs = append(l.subs, fn)
+	l.mu.Unlock()
+}
+
+// Update applies a partial change: a JSON object holding only the keys to
+// change (a JSON merge patch, RFC 7396: objects merge, lists replace, null
+// returns a key to the config file's value). Invalid changes leave
+// everything as it was and name the key. The change is saved before
+// subscribers hear of it.
+func (l *Live) Update(patch []byte) (Settings, error) {
+	var p any
+	dec := json.NewDecoder(bytes.NewReader(patch))
+	dec.UseNumber()
+	if err := dec.Decode(&p); err != nil {
+		return Settings{}, fmt.Errorf("settings: not JSON: %v", err)
+	}
+	if _, ok := p.(map[string]any); !ok {
+		return Settings{}, errors.New("settings: want a JSON object of the keys to change")
+	}
+	l.updating.Lock()
+	defer l.updating.Unlock()
+	l.mu.Lock()
+	merged, _ := mergePatch(deepCopy(l.overrides), p).(map[string]any)
+	old := l.cur
+	l.mu.Unlock()
+	cur, err := l.apply(merged)
+	if err != nil {
+		return old, err
+	}
+	if l.path != "" {
+		b, _ := json.MarshalIndent(merged, "", "  ")
+		if err := writeFileAtomic(l.path, append(b, '\n')); err != nil {
+			return old, fmt.Errorf("settings: save: %w", err)
+		}
+	}
+	l.mu.Lock()
+	l.overrides, l.cur = merged, cur
+	subs := slices.Clone(l.subs)
+	l.mu.Unlock()
+	for _, fn := range subs {
+		fn(cur)
+	}
+	return cur, nil
+}
+
+// apply lays overrides over the base and validates the result.
+func (l *Live) apply(overrides map[string]any) (Settings, error) {
+	baseJSON, _ := json.Marshal(l.base)
+	var doc any
+	dec := json.NewDecoder(bytes.NewReader(baseJSON))
+	dec.UseNumber()
+	dec.Decode(&doc)
+	doc = mergePatch(doc, deepCopy(overrides))
+	s, err := decodeSettings(doc)
+	if err != nil {
+		return s, err
+	}
+	return s, s.Validate()
+}
+
+// mergePatch applies an RFC 7396 merge patch to target.
+func mergePatch(target, patch any) any {
+	p, ok := patch.(map[string]any)
+	if !ok {
+		return patch
+	}
+	t, ok := target.(map[string]any)
+	if !ok {
+		t = map[string]any{}
+	}
+	for k, v := range p {
+		if v == nil {
+			delete(t, k)
+		} else {
+			t[k] = mergePatch(t[k], v)
+		}
+	}
+	return t
+}
+
+func deepCopy(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[k] = deepCopy(e)
+		}
+		return out
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = deepCopy(e)
+		}
+		return out
+	}
+	return v
+}
+
+// decodeSettings decodes key by key so an error names the key it is about
+// ("bandwidth.upload: not a rate …").
+func decodeSettings(doc any) (Settings, error) {
+	var s Settings
+	fields := map[string]any{
+		"paused":                    &s.Paused,
+		"bandwidth.upload":          &s.Bandwidth.Upload,
+		"bandwidth.download":        &s.Bandwidth.Download,
+		"bandwidth.monthly_quota":   &s.Bandwidth.MonthlyQuota,
+		"bandwidth.quota_reset_day": &s.Bandwidth.QuotaResetDay,
+		"bandwidth.schedule":        &s.Bandwidth.Schedule,
+		"sites":                     &s.Sites,
+	}
+	return s, decodeObject("", doc, fields)
+}
+
+func decodeObject(prefix string, doc any, fields map[string]any) error {
+	obj, ok := doc.(map[string]any)
+	if !ok {
+		return &KeyError{Key: strings.TrimSuffix(prefix, "."), Msg: "want a JSON object"}
+	}
+	keys := make([]string, 0, len(obj))
+	for k := range obj {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		key := prefix + k
+		if dst, ok := fields[key]; ok {
+			raw, _ := json.Marshal(obj[k])
+			dec := json.NewDecoder(bytes.NewReader(raw))
+			dec.DisallowUnknownFields()
+			if err := dec.Decode(dst); err != nil {
+				return &KeyError{Key: key, Msg: strings.TrimPrefix(err.Error(), "json: ")}
+			}
+			continue
+		}
+		if hasPrefix(fields, key+".") {
+			if err := decodeObject(key+".", obj[k], fields); err != nil {
+				return err
+			}
+			continue
+		}
+		return &KeyError{Key: key, Msg: "unknown setting"}
+	}
+	return nil
+}
+
+func hasPrefix(fields map[string]any, p string) bool {
+	for k := range fields {
+		if strings.HasPrefix(k, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// writeFileAtomic replaces path through a temporary file and a rename, so a
+// crash leaves the old or the new settings, never half of them.
+func writeFileAtomic(path string, b []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}

@@ -1,0 +1,135 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/coralcdn/coral/core/shaping"
+)
+
+func openLive(t *testing.T, path string) *Live {
+	t.Helper()
+	cfg, err := Load("testdata/bandwidth.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := OpenLive(cfg, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+func TestSettingsPartialUpdate(t *testing.T) {
+	l := openLive(t, "")
+	var heard []Settings
+	l.Subscribe(func(s Settings) { heard = append(heard, s) })
+	s, err := l.Update([]byte(`{"paused": true, "bandwidth": {"download": "10MiB/s"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.Paused || s.Bandwidth.Download != 10<<20 {
+		t.Errorf("update not applied: %+v", s)
+	}
+	if s.Bandwidth.Upload != 2<<20 || len(s.Bandwidth.Schedule) != 2 || len(s.Sites) != 1 {
+		t.Errorf("keys not in the change lost their config values: %+v", s)
+	}
+	if len(heard) != 1 || !heard[0].Paused {
+		t.Errorf("subscribers heard %+v", heard)
+	}
+	// null returns a key to the config file's value; lists replace.
+	s, err = l.Update([]byte(`{"paused": null, "sites": [{"host": "a.example", "weight": 3}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Paused || len(s.Sites) != 1 || s.Sites[0].Host != "a.example" {
+		t.Errorf("after null and a new list: %+v", s)
+	}
+}
+
+func TestSettingsRejectNamingTheKey(t *testing.T) {
+	for _, tc := range []struct {
+		name, patch, key string
+	}{
+		{"bad rate", `{"bandwidth": {"upload": "fast"}}`, "bandwidth.upload"},
+		{"wrong type", `{"paused": "yes"}`, "paused"},
+		{"unknown key", `{"bandwidth": {"uplaod": "1MiB/s"}}`, "bandwidth.uplaod"},
+		{"unknown top key", `{"color": "red"}`, "color"},
+		{"reset day", `{"bandwidth": {"quota_reset_day": 30}}`, "bandwidth.quota_reset_day"},
+		{"window", `{"bandwidth": {"schedule": [{"days": ["mon"], "from": "08:00", "to": "07:60", "upload": "off"}]}}`, "bandwidth.schedule[0].to"},
+		{"window field", `{"bandwidth": {"schedule": [{"dayz": ["mon"]}]}}`, "bandwidth.schedule"},
+		{"site weight", `{"sites": [{"host": "a.example", "weight": -1}]}`, "sites[0].weight"},
+		{"bandwidth not an object", `{"bandwidth": 5}`, "bandwidth"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := openLive(t, "")
+			before := l.Get()
+			_, err := l.Update([]byte(tc.patch))
+			var ke *KeyError
+			if !errors.As(err, &ke) || ke.Key != tc.key {
+				t.Fatalf("error %v, want one naming %q", err, tc.key)
+			}
+			if after := l.Get(); after.Bandwidth.Upload != before.Bandwidth.Upload || after.Paused != before.Paused {
+				t.Errorf("a refused change was applied")
+			}
+		})
+	}
+	l := openLive(t, "")
+	for _, bad := range []string{`[1]`, `nope`, ``} {
+		if _, err := l.Update([]byte(bad)); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+func TestSettingsPersistAcrossRestart(t *testing.T) {
+	path := filepath.Join(t.TempDir(), SettingsFile)
+	l := openLive(t, path)
+	if _, err := l.Update([]byte(`{"paused": true, "bandwidth": {"upload": "512KiB/s"}}`)); err != nil {
+		t.Fatal(err)
+	}
+	s := openLive(t, path).Get()
+	if !s.Paused || s.Bandwidth.Upload != 512<<10 || s.Bandwidth.MonthlyQuota != 300<<30 {
+		t.Fatalf("after restart: %+v", s)
+	}
+	b, _ := os.ReadFile(path)
+	if strings.Contains(string(b), "monthly_quota") {
+		t.Errorf("the settings file holds more than the changes: %s", b)
+	}
+}
+
+func TestDamagedSettingsFileNamesIt(t *testing.T) {
+	path := filepath.Join(t.TempDir(), SettingsFile)
+	os.WriteFile(path, []byte(`{"bandwidth": {"upload": "fast"}}`), 0o600)
+	cfg, _ := Parse(nil)
+	if _, err := OpenLive(cfg, path); err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "bandwidth.upload") {
+		t.Fatalf("error %v", err)
+	}
+}
+
+func TestSettingsPolicy(t *testing.T) {
+	s := openLive(t, "").Get()
+	p := s.Bandwidth.Policy(s.Paused, s.Sites)
+	if p.Weights["www.example.com"] != 2 || p.Schedule[1].Upload == nil || *p.Schedule[1].Upload != shaping.Off {
+		t.Fatalf("policy %+v", p)
+	}
+}
+
+func FuzzSettingsUpdate(f *testing.F) {
+	for _, s := range []string{`{"paused":true}`, `{"bandwidth":{"upload":"1MiB/s","schedule":[{"days":["mon"],"from":"08:00","to":"09:00","upload":"off"}]}}`, `{"sites":null}`, `{"bandwidth":{"quota_reset_day":1e99}}`} {
+		f.Add([]byte(s))
+	}
+	cfg, _ := Parse(nil)
+	f.Fuzz(func(t *testing.T, patch []byte) {
+		l, _ := OpenLive(cfg, "")
+		s, err := l.Update(patch)
+		if err == nil {
+			if verr := s.Validate(); verr != nil {
+				t.Fatalf("accepted invalid settings: %v", verr)
+			}
+		}
+	})
+}

@@ -1,0 +1,132 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/coralcdn/coral/app/config"
+	"github.com/coralcdn/coral/app/control"
+	"github.com/coralcdn/coral/core/shaping"
+)
+
+// usageFile is the usage record's name in the data directory.
+const usageFile = "usage.json"
+
+// openBudget loads the live settings (config file + data_dir/settings.json)
+// and starts the budget that applies them; a settings change reaches the
+// budget through its subscription, within the PUT that made it.
+func (n *Node) openBudget() error {
+	var err error
+	if n.settings, err = config.OpenLive(n.cfg, n.cfg.Path(config.SettingsFile)); err != nil {
+		return fmt.Errorf("node: %w", err)
+	}
+	s := n.settings.Get()
+	n.budget, err = shaping.New(s.Bandwidth.Policy(s.Paused, s.Sites), shaping.Options{
+		UsagePath: n.cfg.Path(usageFile),
+		Log:       n.parts.With("component", "budget"),
+	})
+	if err != nil {
+		return fmt.Errorf("node: %w", err)
+	}
+	n.settings.Subscribe(func(s config.Settings) {
+		n.budget.SetPolicy(s.Bandwidth.Policy(s.Paused, s.Sites))
+	})
+	n.budget.Subscribe(func(st shaping.State) {
+		n.log.Info("budget", "serving", st.Serving, "reason", st.Reason, "upload", st.Caps.Upload, "download", st.Caps.Download)
+	})
+	return nil
+}
+
+// announceHeadroom puts the budget's headroom into this node's
+// announcement (the heartbeat peers read), refreshed at once when serving
+// or the caps change.
+func (n *Node) announceHeadroom() {
+	n.loc.headroom = n.budget.Headroom
+	n.budget.Subscribe(func(shaping.State) { n.loc.refreshSelf() })
+	n.loc.refreshSelf()
+}
+
+// Settings implements control.SettingsAPI.
+func (n *Node) Settings(context.Context) (json.RawMessage, error) {
+	return json.Marshal(n.settings.Get())
+}
+
+// UpdateSettings implements control.SettingsAPI.
+func (n *Node) UpdateSettings(_ context.Context, patch json.RawMessage) (json.RawMessage, error) {
+	s, err := n.settings.Update(patch)
+	var ke *config.KeyError
+	if errors.As(err, &ke) {
+		return nil, &control.FieldError{Field: ke.Key, Msg: ke.Msg}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(s)
+}
+
+// Usage implements control.UsageAPI.
+func (n *Node) Usage(site string, since time.Time) []control.UsageBucket {
+	out := []control.UsageBucket{}
+	for _, b := range n.budget.Usage().Series(strings.ToLower(site), since) {
+		out = append(out, control.UsageBucket{Start: b.Start, Sent: b.Sent, Received: b.Received})
+	}
+	return out
+}
+
+// budgetStatus is the budget's section of /api/status.
+func (n *Node) budgetStatus() *control.BudgetStatus {
+	s := n.settings.Get()
+	st := n.budget.State()
+	h := n.budget.Headroom()
+	sent, recv := n.budget.Rates()
+	now := time.Now()
+	start := shaping.PeriodStart(now, s.Bandwidth.QuotaResetDay, time.Local)
+	out := &control.BudgetStatus{
+		Serving: st.Serving, Reason: st.Reason, ResumeAt: st.ResumeAt,
+		Upload: st.Caps.Upload.String(), Download: st.Caps.Download.String(), Window: st.Window,
+		QuotaBytes: int64(s.Bandwidth.MonthlyQuota), QuotaUsed: st.QuotaUsed, QuotaWarn: st.QuotaWarn,
+		QuotaResetAt: shaping.NextPeriod(now, s.Bandwidth.QuotaResetDay, time.Local),
+		SentRate:     sent, ReceivedRate: recv,
+		SpareRate: h.SpareRate, QuotaLeft: h.QuotaLeft,
+		Sites: map[string]control.SiteUsage{},
+	}
+	for site, c := range n.budget.Usage().SiteTotals(start) {
+		out.Sites[site] = control.SiteUsage{Sent: c.Sent, Received: c.Received}
+	}
+	for _, b := range n.budget.Usage().Series("", start) {
+		out.MonthSent += b.Sent
+		out.MonthReceived += b.Received
+	}
+	out.Note = budgetNote(out)
+	return out
+}
+
+// budgetNote is the warning the status page shows, "" when all is well.
+func budgetNote(b *control.BudgetStatus) string {
+	quota := ""
+	if b.QuotaBytes > 0 {
+		quota = fmt.Sprintf("%d %% of the monthly quota used (resets %s)", b.QuotaUsed*100/b.QuotaBytes, b.QuotaResetAt.Format("2 Jan 15:04"))
+	}
+	switch b.Reason {
+	case "paused":
+		return "paused: not serving visitors or other proxies."
+	case "off window":
+		return "an \"off\" window of the schedule is in force: not serving visitors or other proxies."
+	case "quota reached":
+		return "the monthly quota is used up: not serving visitors or other proxies; " + quota + "."
+	}
+	if b.QuotaWarn {
+		return quota + "."
+	}
+	return ""
+}
+
+// countDNS is dnsserver.Config.Traffic: DNS is counted, never held back.
+func (n *Node) countDNS(sent, received int) {
+	n.budget.CountSent("", int64(sent))
+	n.budget.CountReceived("", int64(received))
+}

@@ -1,0 +1,162 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"html"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/coralcdn/coral/core/coralurl"
+	"github.com/coralcdn/coral/core/shaping"
+)
+
+// The visitor side of the budget: every response byte a visitor gets goes
+// through the upload cap as its origin site's traffic, and while the node
+// does not serve (paused, an "off" window, the quota reached) visitors who
+// still arrive — from a DNS answer cached before the change — are sent home
+// or told to come back.
+
+// ControlHeader is the header an origin sends to steer Coral;
+// "redirect-home" asks that visitors go to the origin when a proxy cannot
+// serve them.
+const ControlHeader = "X-Coral-Control"
+
+// homeOriginsMax is how many origins asking for redirect-home are
+// remembered.
+const homeOriginsMax = 4096
+
+// sendPiece is the most written to a visitor between two cap checks.
+const sendPiece = 16 << 10
+
+type visitorGate struct {
+	next   http.Handler
+	budget *shaping.Budget
+	zone   string
+	home   *homeOrigins // origins that sent redirect-home
+}
+
+func newVisitorGate(next http.Handler, b *shaping.Budget, zone, homePath string) *visitorGate {
+	return &visitorGate{next: next, budget: b, zone: zone, home: loadHomeOrigins(homePath)}
+}
+
+func (g *visitorGate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	site, origin := "", ""
+	if o, err := coralurl.Parse(r.Host, g.zone); err == nil {
+		site = o.Host
+		origin = originBase(o)
+	}
+	if site != "" && !g.budget.Serving() {
+		g.refuse(w, r, origin)
+		return
+	}
+	sw := &shapedWriter{ResponseWriter: w, ctx: r.Context(), site: site, budget: g.budget, gate: g, origin: origin}
+	g.next.ServeHTTP(sw, r)
+}
+
+func originBase(o coralurl.Origin) string {
+	if o.Port == coralurl.DefaultPort(o.Scheme) {
+		return o.Scheme + "://" + o.Host
+	}
+	return fmt.Sprintf("%s://%s:%d", o.Scheme, o.Host, o.Port)
+}
+
+// refuse answers a visitor while the node does not serve: the origin's own
+// URL when the origin asked for that, else 503 with a link to it.
+func (g *visitorGate) refuse(w http.ResponseWriter, r *http.Request, origin string) {
+	target := origin + r.URL.RequestURI()
+	if g.home.has(origin) {
+		w.Header().Set("Cache-Control", "no-store")
+		http.Redirect(w, r, target, http.StatusFound)
+		return
+	}
+	w.Header().Set("Retry-After", strconv.Itoa(g.retryAfter()))
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(http.StatusServiceUnavailable)
+	link := html.EscapeString(target)
+	fmt.Fprintf(w, "<!doctype html><title>Coral: this proxy is resting</title>"+
+		"<h1>This Coral proxy is not serving right now</h1>"+
+		"<p>Its volunteer has paused it or its bandwidth for now is used up. "+
+		"Go to the site itself: <a href=\"%s\">%s</a></p>\n", link, link)
+}
+
+// retryAfter is the seconds until the node serves again by itself (an off
+// window's end, the next quota month), between a minute and a day; five
+// minutes when only the volunteer can resume it.
+func (g *visitorGate) retryAfter() int {
+	at := g.budget.State().ResumeAt
+	if at.IsZero() {
+		return 300
+	}
+	return int(min(max(time.Until(at), time.Minute), 24*time.Hour) / time.Second)
+}
+
+// shapedWriter sends a visitor's response through the upload cap.
+type shapedWriter struct {
+	http.ResponseWriter
+	ctx         context.Context
+	site        string
+	origin      string
+	budget      *shaping.Budget
+	gate        *visitorGate
+	wroteHeader bool
+}
+
+func (s *shapedWriter) WriteHeader(code int) {
+	if !s.wroteHeader {
+		s.wroteHeader = true
+		if s.origin != "" && strings.Contains(strings.ToLower(s.Header().Get(ControlHeader)), "redirect-home") {
+			s.gate.home.add(s.origin)
+		}
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *shapedWriter) Write(p []byte) (int, error) {
+	if !s.wroteHeader {
+		s.WriteHeader(http.StatusOK)
+	}
+	written := 0
+	for len(p) > 0 {
+		piece := p[:min(len(p), sendPiece)]
+		if err := s.budget.Send(s.ctx, s.site, len(piece)); err != nil {
+			return written, err
+		}
+		n, err := s.ResponseWriter.Write(piece)
+		written += n
+		if err != nil {
+			return written, err
+		}
+		p = p[n:]
+	}
+	return written, nil
+}
+
+// ReadFrom keeps the kernel's sendfile for stored bodies when no cap is in
+// force (the bytes are counted after), and shapes piece by piece otherwise.
+func (s *shapedWriter) ReadFrom(src io.Reader) (int64, error) {
+	if !s.wroteHeader {
+		s.WriteHeader(http.StatusOK)
+	}
+	if rf, ok := s.ResponseWriter.(io.ReaderFrom); ok && !s.budget.State().Caps.Upload.Capped() {
+		n, err := rf.ReadFrom(src)
+		s.budget.CountSent(s.site, n)
+		return n, err
+	}
+	return io.CopyBuffer(writerOnly{s}, src, make([]byte, sendPiece))
+}
+
+type writerOnly struct{ io.Writer }
+
+func (s *shapedWriter) Flush() {
+	if f, ok := s.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Unwrap lets http.ResponseController reach the connection's deadlines.
+func (s *shapedWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }

@@ -1,0 +1,57 @@
+package dnsserver
+
+import (
+	"sync/atomic"
+	"testing"
+
+	"github.com/miekg/dns"
+)
+
+// Proxies without headroom (paused, over quota, saturated) are left out of
+// answers while others are alive, and handed out when nothing else is.
+func TestFullProxiesLeftOutUnlessAlone(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		full []int
+		want []int
+	}{
+		{"none full", nil, []int{0, 1, 2}},
+		{"one full", []int{1}, []int{0, 2}},
+		{"all but one full", []int{0, 2}, []int{1}},
+		{"all full", []int{0, 1, 2}, []int{0, 1, 2}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ps := publicProxies(3)
+			for _, i := range tc.full {
+				ps[i].Full = true
+			}
+			dir := &fakeDir{}
+			dir.set(ps...)
+			ts := startServer(t, Config{Answers: 3}, dir)
+			for range 3 { // every rotation
+				got := addrSet(answerAddrs(ts.exchange(t, "udp", "example.com."+testZone, dns.TypeA, 0)))
+				if len(got) != len(tc.want) {
+					t.Fatalf("answer %v, want proxies %v", got, tc.want)
+				}
+				for _, i := range tc.want {
+					if !got[v4(i)] {
+						t.Fatalf("answer %v lacks proxy %d", got, i)
+					}
+				}
+			}
+		})
+	}
+}
+
+// Every answer is counted for the volunteer's usage record.
+func TestTrafficCounted(t *testing.T) {
+	var sent, received atomic.Int64
+	dir := &fakeDir{}
+	dir.set(publicProxies(2)...)
+	ts := startServer(t, Config{Traffic: func(s, r int) { sent.Add(int64(s)); received.Add(int64(r)) }}, dir)
+	r := ts.exchange(t, "udp", "example.com."+testZone, dns.TypeA, 0)
+	if len(answerAddrs(r)) == 0 {
+		t.Fatal("no answer")
+	}
+	waitFor(t, "the answer counted", func() bool { return sent.Load() > 0 && received.Load() > 0 })
+}

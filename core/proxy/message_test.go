@@ -1,0 +1,60 @@
+package proxy
+
+import (
+	"bytes"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// logBuffer is a log sink the fetch goroutines may write to while the test
+// reads it.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// A download that breaks off says "keeping the old copy" only when there
+// was one; on a first miss it says nothing was stored (issue 15).
+func TestBrokenTransferLogSaysWhatIsKept(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		fillFirst  bool
+		want, lack string
+	}{
+		{"first miss", false, "nothing stored (there was no copy)", "keeping the old copy"},
+		{"refresh of a stored copy", true, "keeping the old copy", "there was no copy"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var logs logBuffer
+			e := newEnv(t, func(o *Options) { o.Logger = slog.New(slog.NewTextHandler(&logs, nil)) })
+			o := newOrigin(t, e.clock, static("old copy", "Cache-Control", "max-age=60"))
+			if tc.fillFirst {
+				expect(t, "fill", e.get(o, "/p"), 200, CacheMiss, "old copy")
+				e.clock.Advance(2 * time.Minute)
+			}
+			o.set(brokenBody(true, nil))
+			if r := e.get(o, "/p"); r.readErr == nil {
+				t.Fatalf("visitor read a complete-looking body %q", trunc(r.body))
+			}
+			waitFor(t, "the broken transfer's log line", func() bool { return strings.Contains(logs.String(), "transfer broke off") })
+			if got := logs.String(); !strings.Contains(got, tc.want) || strings.Contains(got, tc.lack) {
+				t.Errorf("log %q: want %q, not %q", got, tc.want, tc.lack)
+			}
+		})
+	}
+}

@@ -1,0 +1,214 @@
+package shaping
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+)
+
+// clock is a settable time source.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
+
+func newBudget(t *testing.T, p Policy, c *clock, path string) *Budget {
+	t.Helper()
+	b, err := New(p, Options{Location: testLoc(t, "Europe/Berlin"), Now: c.now, UsagePath: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
+}
+
+func TestBudgetServingDecisions(t *testing.T) {
+	berlin := testLoc(t, "Europe/Berlin")
+	c := &clock{t: time.Date(2026, 12, 7, 9, 0, 0, 0, berlin)} // a Monday
+	off := Window{Days: []string{"mon"}, From: "08:00", To: "10:00", Upload: rp(Off)}
+	b := newBudget(t, Policy{Upload: 1 << 20}, c, "")
+	var mu sync.Mutex
+	var seen []State
+	b.Subscribe(func(s State) { mu.Lock(); seen = append(seen, s); mu.Unlock() })
+	for _, step := range []struct {
+		name   string
+		p      Policy
+		at     time.Time
+		serves bool
+		reason string
+	}{
+		{"plain", Policy{Upload: 1 << 20}, c.now(), true, ""},
+		{"paused", Policy{Upload: 1 << 20, Paused: true}, c.now(), false, "paused"},
+		{"off window", Policy{Upload: 1 << 20, Schedule: []Window{off}}, c.now(), false, "off window"},
+		{"after the off window", Policy{Upload: 1 << 20, Schedule: []Window{off}}, time.Date(2026, 12, 7, 10, 0, 0, 0, berlin), true, ""},
+	} {
+		c.set(step.at)
+		b.SetPolicy(step.p)
+		st := b.State()
+		if st.Serving != step.serves || st.Reason != step.reason {
+			t.Errorf("%s: serving %v (%q), want %v (%q)", step.name, st.Serving, st.Reason, step.serves, step.reason)
+		}
+		if h := b.Headroom(); h.HasRoom() != step.serves {
+			t.Errorf("%s: headroom %+v HasRoom %v", step.name, h, h.HasRoom())
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) < 3 {
+		t.Errorf("subscribers saw %d changes, want at least 3", len(seen))
+	}
+}
+
+func TestQuotaStopsServingAndResets(t *testing.T) {
+	berlin := testLoc(t, "Europe/Berlin")
+	c := &clock{t: time.Date(2026, 12, 14, 12, 0, 0, 0, berlin)}
+	b := newBudget(t, Policy{MonthlyQuota: 1000, QuotaResetDay: 15}, c, "")
+	b.CountSent("a.example", 899)
+	if st := b.State(); st.QuotaWarn {
+		t.Fatal("warned below 90 %")
+	}
+	b.CountSent("a.example", 1)
+	b.SetPolicy(Policy{MonthlyQuota: 1000, QuotaResetDay: 15})
+	if st := b.State(); !st.QuotaWarn || !st.Serving {
+		t.Fatalf("at 90 %%: %+v, want a warning and still serving", st)
+	}
+	b.CountSent("", 100) // DSHT traffic counts too
+	waitFor(t, func() bool { return !b.Serving() }, "quota reached stops serving")
+	if got := b.State().Reason; got != "quota reached" {
+		t.Errorf("reason %q", got)
+	}
+	if h := b.Headroom(); h.QuotaLeft != 0 || h.HasRoom() {
+		t.Errorf("headroom %+v at the quota", h)
+	}
+	c.set(time.Date(2026, 12, 15, 0, 0, 0, 0, berlin)) // reset day, local midnight
+	b.SetPolicy(Policy{MonthlyQuota: 1000, QuotaResetDay: 15})
+	if st := b.State(); !st.Serving || st.QuotaUsed != 0 {
+		t.Fatalf("after the reset day: %+v", st)
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool, what string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting: %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestUsageSurvivesRestart(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "usage.json")
+	c := &clock{t: time.Date(2026, 12, 6, 12, 2, 0, 0, time.UTC)}
+	b, err := New(Policy{MonthlyQuota: 1 << 30}, Options{Now: c.now, UsagePath: path, Location: time.UTC})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.CountSent("a.example", 1000)
+	b.CountReceived("a.example", 300)
+	b.CountSent("b.example", 50)
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b2 := newBudget(t, Policy{MonthlyQuota: 1 << 30}, c, path)
+	if st := b2.State(); st.QuotaUsed != 1050 {
+		t.Fatalf("month to date after restart %d, want 1050", st.QuotaUsed)
+	}
+	series := b2.Usage().Series("a.example", c.now().Add(-time.Hour))
+	if len(series) != 1 || series[0].Sent != 1000 || series[0].Received != 300 ||
+		!series[0].Start.Equal(time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)) {
+		t.Fatalf("series %+v", series)
+	}
+}
+
+func TestUsageKeeps31DaysAndPrunesOlder(t *testing.T) {
+	u, _ := OpenUsage("")
+	now := time.Date(2026, 12, 31, 12, 0, 0, 0, time.UTC)
+	u.Add(now.Add(-31*24*time.Hour), "a", Counts{Sent: 1})
+	u.Add(now.Add(-40*24*time.Hour), "a", Counts{Sent: 2})
+	u.Flush(now)
+	if got := u.SentSince(now.Add(-50 * 24 * time.Hour)); got != 1 {
+		t.Fatalf("after pruning %d bytes, want the 31-day-old 1", got)
+	}
+}
+
+func TestUsageBoundsSites(t *testing.T) {
+	u, _ := OpenUsage("")
+	now := time.Now()
+	for i := range maxSites + 50 {
+		u.Add(now, "site"+string(rune('a'+i%26))+time.Duration(i).String(), Counts{Sent: 1})
+	}
+	if n := len(u.SiteTotals(now.Add(-time.Hour))); n > maxSites+1 {
+		t.Fatalf("%d sites tracked, bound %d", n, maxSites)
+	}
+	if u.SiteTotals(now.Add(-time.Hour))[OtherSite].Sent != 50 {
+		t.Fatalf("overflow not counted as %s", OtherSite)
+	}
+}
+
+func TestDamagedUsageFileIsAClearError(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "usage.json")
+	os.WriteFile(path, []byte("{not json"), 0o600)
+	if _, err := OpenUsage(path); err == nil {
+		t.Fatal("a damaged usage file opened silently")
+	}
+}
+
+func TestSendCountsAndHoldsBack(t *testing.T) {
+	c := &clock{t: time.Now()}
+	b := newBudget(t, Policy{Upload: 1 << 10}, c, "")
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if err := b.Send(ctx, "a", 64<<10); err == nil {
+		t.Fatal("64 KiB passed a 1 KiB/s cap at once")
+	}
+	if err := b.Send(context.Background(), "a", 100); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A crash (no Close) loses at most one flush interval of counting.
+func TestUsageSurvivesCrash(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "usage.json")
+	c := &clock{t: time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)}
+	b, err := New(Policy{}, Options{Now: c.now, UsagePath: path, Location: time.UTC, FlushEvery: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	b.CountSent("a.example", 4242)
+	waitFor(t, func() bool {
+		u, err := OpenUsage(path) // what a restart after a crash now would read
+		return err == nil && u.SentSince(c.now().Add(-time.Hour)) == 4242
+	}, "the count on disk within a flush interval")
+}
+
+// Schedule windows take effect at their boundary without any settings
+// change: the budget re-evaluates on its own.
+func TestWindowAppliesAtItsBoundary(t *testing.T) {
+	berlin := testLoc(t, "Europe/Berlin")
+	c := &clock{t: time.Date(2026, 12, 7, 7, 59, 0, 0, berlin)}
+	off := Window{Days: []string{"mon"}, From: "08:00", To: "09:00", Upload: rp(Off)}
+	b, err := New(Policy{Schedule: []Window{off}}, Options{Now: c.now, Location: berlin, EvalEvery: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if !b.Serving() {
+		t.Fatal("not serving before the window")
+	}
+	c.set(time.Date(2026, 12, 7, 8, 0, 0, 0, berlin))
+	waitFor(t, func() bool { return !b.Serving() }, "the off window applies at 08:00")
+	if got := b.State().ResumeAt; !got.Equal(time.Date(2026, 12, 7, 9, 0, 0, 0, berlin)) {
+		t.Errorf("resume at %v, want the window's end 09:00", got)
+	}
+	c.set(time.Date(2026, 12, 7, 9, 0, 0, 0, berlin))
+	waitFor(t, func() bool { return b.Serving() }, "serving again at 09:00")
+}

@@ -1,0 +1,195 @@
+package p2p
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/coralcdn/coral/core/runstate"
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// Run-state documents travel by gossipsub (go-libp2p-pubsub) on one topic
+// per protocol version. A document is one small message for every member:
+// a broadcast, which is what gossip does in O(log n) hops with duplicate
+// suppression, where the DSHT is made for many keys each wanted by a few
+// (a key everyone polls would land on the same few nodes). Each node's
+// validator verifies a document before it is passed on, so a forged or
+// stale one dies at the first honest hop.
+//
+// Gossip does not replay old messages to newcomers, so every node that
+// holds a document publishes it again every RepublishInterval. A member
+// that has it already ignores the copy (not newer) and does not pass it on,
+// so a republish costs one small message per neighbour; a newcomer accepts
+// it and passes it on.
+
+// DefaultRunStateRepublish is how often a node re-publishes the document in
+// force, for members that joined since.
+const DefaultRunStateRepublish = time.Minute
+
+// RunStateConfig wires a RunStateChannel to the node's tracker.
+type RunStateConfig struct {
+	// Offer considers a document received from a peer (runstate.Tracker.
+	// Offer): nil accepts it and lets it spread, an error wrapping
+	// runstate.ErrNotNewer ignores it quietly, any other drops it and
+	// counts against the peer that sent it.
+	Offer func(raw []byte) error
+	// Current is the signed document in force, nil if none: what this node
+	// re-publishes.
+	Current func() []byte
+	// RepublishInterval defaults to DefaultRunStateRepublish.
+	RepublishInterval time.Duration
+}
+
+// RunStateChannel is this node's membership of the run-state topic.
+type RunStateChannel struct {
+	h      *Host
+	cfg    RunStateConfig
+	ps     *pubsub.PubSub
+	topic  *pubsub.Topic
+	sub    *pubsub.Subscription
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+func (h *Host) runStateTopic() string { return "/coral/runstate/" + h.cfg.ProtocolVersion }
+
+// JoinRunState subscribes to the network's run-state topic.
+func (h *Host) JoinRunState(cfg RunStateConfig) (*RunStateChannel, error) {
+	if cfg.Offer == nil || cfg.Current == nil {
+		return nil, errors.New("p2p: run state: Offer and Current are required")
+	}
+	if cfg.RepublishInterval <= 0 {
+		cfg.RepublishInterval = DefaultRunStateRepublish
+	}
+	ctx, cancel := context.WithCancel(h.ctx)
+	c := &RunStateChannel{h: h, cfg: cfg, cancel: cancel}
+	var err error
+	c.ps, err = pubsub.NewGossipSub(ctx, h.host, pubsub.WithMaxMessageSize(runstate.MaxSignedBytes+1024))
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("p2p: run state: %w", err)
+	}
+	name := h.runStateTopic()
+	if err := c.ps.RegisterTopicValidator(name, c.validate); err != nil {
+		cancel()
+		return nil, fmt.Errorf("p2p: run state: %w", err)
+	}
+	if c.topic, err = c.ps.Join(name); err != nil {
+		cancel()
+		return nil, fmt.Errorf("p2p: run state: %w", err)
+	}
+	if c.sub, err = c.topic.Subscribe(); err != nil {
+		cancel()
+		return nil, fmt.Errorf("p2p: run state: %w", err)
+	}
+	events, err := c.topic.EventHandler()
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("p2p: run state: %w", err)
+	}
+	c.wg.Add(2)
+	go c.drain(ctx)
+	go c.republish(ctx, events)
+	return c, nil
+}
+
+// validate applies a peer's document before gossip passes it on; this
+// node's own publications (already accepted) pass.
+func (c *RunStateChannel) validate(_ context.Context, from peer.ID, m *pubsub.Message) pubsub.ValidationResult {
+	if from == c.h.host.ID() {
+		return pubsub.ValidationAccept
+	}
+	err := c.cfg.Offer(m.Data)
+	switch {
+	case err == nil:
+		return pubsub.ValidationAccept // Offer logged it
+	case errors.Is(err, runstate.ErrNotNewer):
+		return pubsub.ValidationIgnore
+	default:
+		c.h.log.Warn("run state: refused a document", "from", from, "err", err)
+		return pubsub.ValidationReject
+	}
+}
+
+// drain reads the subscription; documents were applied in validate.
+func (c *RunStateChannel) drain(ctx context.Context) {
+	defer c.wg.Done()
+	for {
+		if _, err := c.sub.Next(ctx); err != nil {
+			return
+		}
+	}
+}
+
+// republish sends the document in force every RepublishInterval (with
+// jitter, so members do not republish in step), and soon after a member
+// joins the topic: gossip does not replay what it missed.
+func (c *RunStateChannel) republish(ctx context.Context, events *pubsub.TopicEventHandler) {
+	defer c.wg.Done()
+	joined := make(chan struct{}, 1)
+	go func() {
+		defer events.Cancel()
+		for {
+			ev, err := events.NextPeerEvent(ctx)
+			if err != nil {
+				return
+			}
+			if ev.Type == pubsub.PeerJoin {
+				select {
+				case joined <- struct{}{}:
+				default:
+				}
+			}
+		}
+	}()
+	timer := time.NewTimer(c.cfg.RepublishInterval)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-joined:
+			// Give the newcomer's side of the topic a moment to settle;
+			// a message sent in the same instant can be lost.
+			timer.Reset(newPeerDelay)
+			continue
+		case <-timer.C:
+		}
+		timer.Reset(c.cfg.RepublishInterval/2 + rand.N(c.cfg.RepublishInterval))
+		if raw := c.cfg.Current(); raw != nil {
+			if err := c.topic.Publish(ctx, raw); err != nil && ctx.Err() == nil {
+				c.h.log.Debug("run state: republish failed", "err", err)
+			}
+		}
+	}
+}
+
+// newPeerDelay is how soon after a member joins the topic the document in
+// force is sent again.
+const newPeerDelay = 2 * time.Second
+
+// Publish sends a document (accepted by this node already) to the network.
+func (c *RunStateChannel) Publish(ctx context.Context, raw []byte) error {
+	if err := c.topic.Publish(ctx, raw); err != nil {
+		return fmt.Errorf("p2p: run state: publish: %w", err)
+	}
+	return nil
+}
+
+// Peers is how many members this node hears the topic from.
+func (c *RunStateChannel) Peers() int { return len(c.topic.ListPeers()) }
+
+// Close leaves the topic. Call before the Host's Close.
+func (c *RunStateChannel) Close() error {
+	c.cancel()
+	c.sub.Cancel()
+	c.wg.Wait()
+	// The topic goes with the PubSub (its context is cancelled); Close on
+	// it would only race the subscription's asynchronous cancel.
+	return nil
+}

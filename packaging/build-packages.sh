@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Builds Coral's packages into dist/ from bin/coral (`make package`):
+#   dist/coral_<version>_<arch>.deb            for servers and desktops (nfpm)
+#   dist/coral-desktop-<version>-linux-<arch>.tar.xz  a desktop bundle (fyne package)
+# Both tools run at pinned versions from the Go module proxy (`go run`), so
+# nothing is installed and go.mod does not grow.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+GO=${GO:-go}
+BIN=${BIN:-bin/coral}
+NFPM_MOD=github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.48.0
+FYNE_MOD=fyne.io/tools/cmd/fyne@v1.7.4
+
+app_version=$(sed -n 's/^Version = "\(.*\)"$/\1/p' FyneApp.toml)
+git_version=$(git describe --always --dirty 2>/dev/null || echo dev)
+version="${app_version}+git${git_version//-/.}"
+arch=$(dpkg --print-architecture 2>/dev/null || "$GO" env GOARCH)
+[ -x "$BIN" ] || { echo "build-packages: $BIN is missing (make build)" >&2; exit 1; }
+mkdir -p dist
+rm -f dist/coral_*.deb dist/coral-desktop-*.tar.xz
+
+ARCH=$arch VERSION=$version "$GO" run "$NFPM_MOD" package -f packaging/nfpm.yaml -p deb -t dist/
+
+# fyne package reads FyneApp.toml from the current directory and bumps its
+# Build number in place; keep the committed file as it is.
+cp FyneApp.toml dist/.FyneApp.toml.keep
+trap 'mv -f dist/.FyneApp.toml.keep FyneApp.toml' EXIT
+"$GO" run "$FYNE_MOD" package --os linux --exe "$BIN" --app-version "$app_version"
+mv -f Coral.tar.xz "dist/coral-desktop-${version}-linux-${arch}.tar.xz"
+ls -l dist/
