@@ -145,6 +145,7 @@ func (ns NameServer) IPs() ([]netip.Addr, int, error) {
 type Cache struct {
 	MaxBytes            Size     `toml:"max_bytes"`
 	MaxObjectBytes      Size     `toml:"max_object_bytes"`
+	MemoryBytes         Size     `toml:"memory_bytes"`   // hot objects kept in memory, ready to send
 	MinFreeBytes        Size     `toml:"min_free_bytes"` // below this much free space on the data dir's filesystem, objects pass through unstored
 	HeuristicTTL        Duration `toml:"heuristic_ttl"`
 	MaxStale            Duration `toml:"max_stale"`
@@ -241,6 +242,7 @@ func Default() Config {
 		Cache: Cache{
 			MaxBytes:       4 << 30,
 			MaxObjectBytes: 50 << 20,
+			MemoryBytes:    32 << 20,
 			MinFreeBytes:   1 << 30,
 			HeuristicTTL:   Duration(12 * time.Hour),
 			MaxStale:       Duration(24 * time.Hour),
@@ -427,6 +429,9 @@ func (c Config) Validate() error {
 	}
 	if c.Cache.MaxBytes < 0 {
 		bad("cache.max_bytes", "must not be negative")
+	}
+	if c.Cache.MemoryBytes < 0 {
+		bad("cache.memory_bytes", "must not be negative")
 	}
 	if c.Cache.MaxBytes > 0 && c.Cache.MaxObjectBytes > c.Cache.MaxBytes {
 		bad("cache.max_object_bytes", "larger than cache.max_bytes")

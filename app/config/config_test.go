@@ -48,6 +48,7 @@ func TestLoadFull(t *testing.T) {
 		NegativeTTL: Duration(30 * time.Second), AllowPrivateOrigins: true, PassUnsafeMethods: true, StripCookies: false,
 		OriginPorts: []string{"80", "443", "8000-9000"}}
 	want.Cache.MinFreeBytes = 512 << 20
+	want.Cache.MemoryBytes = 8 << 20
 	want.P2P.Listen = []string{"/ip4/127.0.0.1/tcp/4200"}
 	want.P2P.Bootstrap = []string{"/ip4/127.0.0.1/tcp/4201/p2p/12D3KooWQYhTNQdmr3ArTeUHRYzFg94BKyTkoWBDWez9kSCVe2Xo"}
 	want.P2P.SecretFile = "/etc/coral/network.key"

@@ -628,9 +628,8 @@ func (c *Coop) race(ctx context.Context, key string, cands []candidate, usable f
 		c.count(func(s *Stats) { s.PeerFailures++ })
 		tr.Step("try %s: %s", cd, outcome(r.err))
 		errs = append(errs, r.err)
-		// The next candidate takes the freed slot, unless it is kept back
-		// (reserve) and an attempt at a peer with room is still running.
-		for next < len(cands) && running < c.cfg.Parallel && (running == 0 || !c.reserve(cands, next)) {
+		// A peer without room waits until every peer with room is done.
+		if next < len(cands) && (running == 0 || !c.reserve(cands, next)) {
 			start(next)
 			next++
 			running++

@@ -40,6 +40,7 @@ type Directives struct {
 	NoTransform     bool
 	OnlyIfCached    bool
 	Immutable       bool
+	MustUnderstand  bool // store only if the status code is understood (RFC 9111 §5.2.2.3)
 
 	MaxAge               Seconds
 	SMaxAge              Seconds
@@ -92,6 +93,8 @@ func ParseCacheControl(lines []string) Directives {
 				d.OnlyIfCached = true
 			case "immutable":
 				d.Immutable = true
+			case "must-understand":
+				d.MustUnderstand = true
 			case "max-age":
 				d.MaxAge = deltaOr(arg, hasArg, 0)
 			case "s-maxage":
@@ -150,6 +153,7 @@ func (d Directives) String() string {
 	flag(d.NoTransform, "no-transform")
 	flag(d.OnlyIfCached, "only-if-cached")
 	flag(d.Immutable, "immutable")
+	flag(d.MustUnderstand, "must-understand")
 	delta(d.MaxAge, "max-age")
 	delta(d.SMaxAge, "s-maxage")
 	delta(d.MaxStale, "max-stale")

@@ -133,13 +133,26 @@ func Matches304(stored, resp http.Header) bool {
 	return true
 }
 
+// bodyBound are the fields that describe the stored bytes themselves: a 304
+// never changes them (RFC 9111 §3.2 and §4.3.4), since the body it keeps is
+// the one they describe, and a stored body relabelled with another encoding
+// or type would be served corrupt.
+var bodyBound = []string{
+	"Content-Length", "Content-Encoding", "Content-Range", "Content-Md5", "Content-Type",
+	"Digest", "Content-Digest", "Repr-Digest",
+}
+
 // Merge304 updates a stored header with the fields of a 304 response
 // (RFC 9111 §3.2): every field present in the 304 replaces the stored one,
-// except Content-Length and hop-by-hop fields. resp is not modified.
+// except hop-by-hop fields and the fields bound to the stored body
+// (Content-Length, Content-Encoding, Content-Range, Content-MD5,
+// Content-Type and digests). resp is not modified.
 func Merge304(stored, resp http.Header) {
 	fresh := resp.Clone()
 	RemoveHopByHop(fresh)
-	fresh.Del("Content-Length")
+	for _, f := range bodyBound {
+		fresh.Del(f)
+	}
 	for k, v := range fresh {
 		stored[k] = v
 	}

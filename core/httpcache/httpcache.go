@@ -58,6 +58,18 @@ var heuristicStatus = map[int]bool{
 	404: true, 405: true, 410: true, 414: true, 501: true,
 }
 
+// understoodStatus lists the final status codes whose caching requirements
+// this cache implements, for must-understand: those of RFC 9110 except 206
+// (no partial content is stored) and 304 (it only updates a stored response).
+var understoodStatus = map[int]bool{
+	200: true, 201: true, 202: true, 203: true, 204: true, 205: true,
+	300: true, 301: true, 302: true, 303: true, 305: true, 307: true, 308: true,
+	400: true, 401: true, 402: true, 403: true, 404: true, 405: true, 406: true, 407: true, 408: true,
+	409: true, 410: true, 411: true, 412: true, 413: true, 414: true, 415: true, 416: true, 417: true,
+	421: true, 422: true, 426: true,
+	500: true, 501: true, 502: true, 503: true, 504: true, 505: true,
+}
+
 // errorStatus: heuristically cacheable, but not fresh without Last-Modified.
 func errorStatus(code int) bool { return code >= 400 }
 
@@ -80,7 +92,15 @@ func Storable(method string, reqHeader http.Header, status int, respHeader http.
 	if rq.NoStore {
 		return false, "request has no-store"
 	}
-	cc := ParseCacheControl(respHeader.Values("Cache-Control"))
+	cc := CoralDirectives(respHeader)
+	if cc.MustUnderstand {
+		if !understoodStatus[status] {
+			return false, "must-understand and status " + strconv.Itoa(status) + " is not understood"
+		}
+		// A cache that understands the status ignores the no-store that
+		// comes with must-understand for older caches (RFC 9111 §5.2.2.3).
+		cc.NoStore = false
+	}
 	if cc.NoStore {
 		return false, "response has no-store"
 	}
@@ -128,7 +148,7 @@ const (
 
 // Lifetime is the response's freshness lifetime (RFC 9111 §4.2.1).
 func (p Policy) Lifetime(e Entry) (time.Duration, Source) {
-	cc := ParseCacheControl(e.Header.Values("Cache-Control"))
+	cc := CoralDirectives(e.Header)
 	if cc.SMaxAge.IsSet() {
 		return cc.SMaxAge.Duration(), FromSMaxAge
 	}
@@ -177,9 +197,12 @@ func Age(e Entry, now time.Time) time.Duration {
 	if apparent < 0 {
 		apparent = 0
 	}
+	// A list-valued Age counts by its first member; an invalid one is
+	// ignored (RFC 9111 §5.1).
 	var ageValue time.Duration
-	if v := strings.TrimSpace(e.Header.Get("Age")); v != "" {
-		if s := deltaOr(v, true, 0); s.IsSet() {
+	first, _, _ := strings.Cut(e.Header.Get("Age"), ",")
+	if v := strings.TrimSpace(first); v != "" {
+		if s := deltaOr(v, true, Unset); s.IsSet() {
 			ageValue = s.Duration()
 		}
 	}
@@ -245,7 +268,7 @@ func (d Decision) StaleBy() time.Duration {
 // (RFC 9111 §4, §4.2.4; RFC 5861 §3).
 func (p Policy) Decide(reqHeader http.Header, e Entry, now time.Time) Decision {
 	rq := RequestDirectives(reqHeader)
-	rs := ResponseDirectives(e.Header)
+	rs := CoralDirectives(e.Header)
 	d := Decision{Age: Age(e, now)}
 	d.Lifetime, _ = p.Lifetime(e)
 	d.Fresh = d.Age < d.Lifetime
@@ -283,7 +306,7 @@ func ForbidsStale(rs Directives) bool {
 // Policy.MaxStale or the response's stale-if-error window past expiry,
 // unless the response forbids stale use.
 func (p Policy) StaleOnError(e Entry, now time.Time) bool {
-	rs := ResponseDirectives(e.Header)
+	rs := CoralDirectives(e.Header)
 	if ForbidsStale(rs) {
 		return false
 	}

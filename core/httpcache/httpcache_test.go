@@ -117,6 +117,19 @@ func TestStorable(t *testing.T) {
 		{"302 public", "GET", hdr(), 302, hdr("Cache-Control", "public"), true},
 		{"206", "GET", hdr(), 206, hdr("Cache-Control", "max-age=5"), false},
 		{"304", "GET", hdr(), 304, hdr(), false},
+		{"unknown status max-age", "GET", hdr(), 599, hdr("Cache-Control", "max-age=60"), true},
+		{"must-understand unknown status", "GET", hdr(), 599, hdr("Cache-Control", "must-understand, max-age=60"), false},
+		{"must-understand unknown status no-store", "GET", hdr(), 599, hdr("Cache-Control", "must-understand, no-store, max-age=60"), false},
+		{"must-understand known status ignores no-store", "GET", hdr(), 200, hdr("Cache-Control", "no-store, must-understand, max-age=60"), true},
+		{"must-understand 206", "GET", hdr(), 206, hdr("Cache-Control", "must-understand, max-age=60"), false},
+		{"must-understand keeps private", "GET", hdr(), 200, hdr("Cache-Control", "must-understand, private, max-age=60"), false},
+		{"surrogate no-store", "GET", hdr(), 200, hdr("Cache-Control", "max-age=60", "Surrogate-Control", "no-store"), false},
+		{"surrogate no-store-remote", "GET", hdr(), 200, hdr("Cache-Control", "max-age=60", "Surrogate-Control", "no-store-remote"), false},
+		{"surrogate no-store for another device", "GET", hdr(), 200, hdr("Cache-Control", "max-age=60", "Surrogate-Control", "no-store;varnish"), true},
+		{"surrogate max-age over cc no-store", "GET", hdr(), 200, hdr("Cache-Control", "no-store", "Surrogate-Control", "max-age=60"), true},
+		{"surrogate max-age keeps private", "GET", hdr(), 200, hdr("Cache-Control", "private", "Surrogate-Control", "max-age=60"), false},
+		{"surrogate content only", "GET", hdr(), 200, hdr("Cache-Control", "no-store", "Surrogate-Control", `content="ESI/1.0"`), false},
+		{"surrogate gives 302 freshness", "GET", hdr(), 302, hdr("Surrogate-Control", "max-age=60;coral"), true},
 	}
 	for _, tt := range tests {
 		got, reason := Storable(tt.method, tt.req, tt.status, tt.resp)
@@ -148,6 +161,11 @@ func TestLifetime(t *testing.T) {
 		{"404 with last-modified", 404, hdr("Date", date(t0), "Last-Modified", date(t0.Add(-10*time.Minute))), time.Minute, FromHeuristic},
 		{"302 not heuristic", 302, hdr("Date", date(t0)), 0, FromNone},
 		{"302 public is heuristic", 302, hdr("Date", date(t0), "Cache-Control", "public"), 12 * time.Hour, FromHeuristic},
+		{"surrogate over s-maxage", 200, hdr("Cache-Control", "max-age=10, s-maxage=20", "Surrogate-Control", "max-age=300"), 300 * time.Second, FromMaxAge},
+		{"surrogate over expires", 200, hdr("Expires", date(t0.Add(time.Hour)), "Date", date(t0), "Surrogate-Control", "max-age=30+600"), 30 * time.Second, FromMaxAge},
+		{"surrogate targeted wins", 200, hdr("Cache-Control", "max-age=10", "Surrogate-Control", "max-age=5, max-age=50;Coral"), 50 * time.Second, FromMaxAge},
+		{"surrogate for others ignored", 200, hdr("Cache-Control", "max-age=10", "Surrogate-Control", "max-age=50;fastly"), 10 * time.Second, FromMaxAge},
+		{"surrogate invalid max-age is 0", 200, hdr("Cache-Control", "max-age=10", "Surrogate-Control", "no-store;other, max-age=bad"), 0, FromMaxAge},
 	}
 	for _, tt := range tests {
 		got, src := p.Lifetime(Entry{Status: tt.status, Header: tt.h, ResponseTime: t0})
@@ -179,6 +197,10 @@ func TestAge(t *testing.T) {
 		{"apparent age from old Date", hdr("Date", date(t0.Add(-50*time.Second))), t0, t0, t0.Add(10 * time.Second), 60 * time.Second},
 		{"date in future ignored", hdr("Date", date(t0.Add(time.Hour))), t0, t0, t0, 0},
 		{"garbage age ignored", hdr("Date", date(t0), "Age", "-3"), t0, t0, t0, 0},
+		{"age list takes first member", hdr("Date", date(t0), "Age", "7200,0"), t0, t0, t0, 2 * time.Hour},
+		{"age list with spaces", hdr("Date", date(t0), "Age", " 60 , 7200"), t0, t0, t0, time.Minute},
+		{"age lines take the first", hdr("Date", date(t0), "Age", "30", "Age", "900"), t0, t0, t0, 30 * time.Second},
+		{"age list invalid first member ignored", hdr("Date", date(t0), "Age", "x, 7200"), t0, t0, t0, 0},
 	}
 	for _, tt := range tests {
 		if got := Age(Entry{Header: tt.h, RequestTime: tt.req, ResponseTime: tt.resp}, tt.now); got != tt.want {
@@ -349,6 +371,111 @@ func TestMatchesAndMerge304(t *testing.T) {
 	}
 }
 
+// TestMerge304KeepsBodyFields: a 304 never relabels the stored body
+// (RFC 9111 §3.2, §4.3.4).
+func TestMerge304KeepsBodyFields(t *testing.T) {
+	tests := []struct {
+		field, stored, in string
+		updated           bool
+	}{
+		{"Content-Length", "10", "0", false},
+		{"Content-Encoding", "gzip", "br", false},
+		{"Content-Range", "bytes 0-9/10", "bytes 0-4/5", false},
+		{"Content-Md5", "Q2hlY2sgSW50ZWdyaXR5IQ==", "AAAAAAAAAAAAAAAAAAAAAA==", false},
+		{"Content-Type", "text/html", "image/png", false},
+		{"Digest", "sha-256=abc", "sha-256=def", false},
+		{"Transfer-Encoding", "", "chunked", false},
+		{"Cache-Control", "max-age=10", "max-age=99", true},
+		{"Expires", date(t0), date(t0.Add(time.Hour)), true},
+		{"X-Extra", "a", "b", true},
+	}
+	for _, tt := range tests {
+		stored := hdr("Etag", `"v1"`)
+		if tt.stored != "" {
+			stored.Set(tt.field, tt.stored)
+		}
+		Merge304(stored, hdr("Etag", `"v1"`, tt.field, tt.in))
+		want := tt.stored
+		if tt.updated {
+			want = tt.in
+		}
+		if got := stored.Get(tt.field); got != want {
+			t.Errorf("%s: after 304 with %q: stored %q, want %q", tt.field, tt.in, got, want)
+		}
+	}
+}
+
+func TestParseSurrogateControl(t *testing.T) {
+	none := Surrogate{MaxAge: Unset, StaleWindow: Unset}
+	with := func(f func(*Surrogate)) Surrogate { s := none; f(&s); return s }
+	tests := []struct {
+		in   []string
+		want Surrogate
+	}{
+		{nil, none},
+		{[]string{`content="ESI/1.0"`}, none},
+		{[]string{"max-age=60"}, with(func(s *Surrogate) { s.MaxAge = 60 })},
+		{[]string{"max-age=60+3600"}, with(func(s *Surrogate) { s.MaxAge = 60; s.StaleWindow = 3600 })},
+		{[]string{"max-age=60+x"}, with(func(s *Surrogate) { s.MaxAge = 60 })},
+		{[]string{"max-age=x"}, with(func(s *Surrogate) { s.MaxAge = 0 })},
+		{[]string{"no-store"}, with(func(s *Surrogate) { s.NoStore = true })},
+		{[]string{"No-Store-Remote"}, with(func(s *Surrogate) { s.NoStore = true })},
+		{[]string{"no-store;varnish, max-age=5;fastly"}, none},
+		{[]string{"max-age=5, max-age=50;coral"}, with(func(s *Surrogate) { s.MaxAge = 50 })},
+		{[]string{"max-age=50;CORAL", "max-age=5"}, with(func(s *Surrogate) { s.MaxAge = 50 })},
+		{[]string{"max-age=1, max-age=2"}, with(func(s *Surrogate) { s.MaxAge = 1 })},
+		{[]string{`content="a;b", max-age=9;coral`}, with(func(s *Surrogate) { s.MaxAge = 9 })},
+		{[]string{"max-age=9;bad target"}, none},
+		{[]string{";;;,=,max-age"}, with(func(s *Surrogate) { s.MaxAge = 0 })},
+	}
+	for _, tt := range tests {
+		if got := ParseSurrogateControl(tt.in); got != tt.want {
+			t.Errorf("ParseSurrogateControl(%q) = %+v, want %+v", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestCoralDirectives(t *testing.T) {
+	tests := []struct {
+		name string
+		h    http.Header
+		want string
+	}{
+		{"cache-control alone", hdr("Cache-Control", "no-cache, max-age=5"), "no-cache, max-age=5"},
+		{"surrogate replaces no-store and no-cache", hdr("Cache-Control", "no-store, no-cache", "Surrogate-Control", "max-age=60"), "max-age=60"},
+		{"surrogate s-maxage keeps its revalidation", hdr("Cache-Control", "s-maxage=5", "Surrogate-Control", "max-age=60"), "proxy-revalidate, max-age=60"},
+		{"surrogate stale window", hdr("Cache-Control", "max-age=1, stale-if-error=5", "Surrogate-Control", "max-age=60+600"), "max-age=60, stale-if-error=600"},
+		{"surrogate keeps private and must-revalidate", hdr("Cache-Control", "private, must-revalidate", "Surrogate-Control", "max-age=60"), "private, must-revalidate, max-age=60"},
+		{"surrogate no-store", hdr("Cache-Control", "max-age=5", "Surrogate-Control", "no-store"), "no-store, max-age=5"},
+		{"pragma without surrogate", hdr("Pragma", "no-cache"), "no-cache"},
+	}
+	for _, tt := range tests {
+		if got := CoralDirectives(tt.h).String(); got != tt.want {
+			t.Errorf("%s: CoralDirectives = %q, want %q", tt.name, got, tt.want)
+		}
+	}
+}
+
+// FuzzParseSurrogateControl checks that parsing outside input never panics
+// and yields deltas in range.
+func FuzzParseSurrogateControl(f *testing.F) {
+	for _, s := range []string{
+		"max-age=60", "max-age=60+600;coral, no-store;varnish", `content="ESI/1.0;x", no-store-remote`,
+		";;;,=,", "max-age=+", `max-age="5+6";coral`, "max-age=99999999999999999999+99999999999999999999",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		sc := ParseSurrogateControl([]string{s})
+		for _, v := range []Seconds{sc.MaxAge, sc.StaleWindow} {
+			if v < Unset || v > MaxDelta {
+				t.Fatalf("%q: delta %d out of range", s, v)
+			}
+		}
+		_ = CoralDirectives(http.Header{"Surrogate-Control": {s}, "Cache-Control": {s}})
+	})
+}
+
 func TestNotModified(t *testing.T) {
 	h := hdr("Etag", `"abc"`, "Last-Modified", date(t0), "Date", date(t0.Add(time.Hour)))
 	tests := []struct {
@@ -406,6 +533,91 @@ func FuzzParseCacheControl(f *testing.F) {
 	})
 }
 
+// TestDecideSurrogate: a Surrogate-Control max-age lets Coral serve what
+// Cache-Control tells browsers to revalidate every time.
+func TestDecideSurrogate(t *testing.T) {
+	p := Policy{HeuristicTTL: 12 * time.Hour, MaxStale: 24 * time.Hour}
+	e := Entry{Status: 200, RequestTime: t0, ResponseTime: t0,
+		Header: hdr("Date", date(t0), "Cache-Control", "no-cache, max-age=0", "Surrogate-Control", "max-age=60")}
+	if d := p.Decide(hdr(), e, t0.Add(30*time.Second)); d.Action != Serve {
+		t.Errorf("within surrogate max-age: %v, want serve", d.Action)
+	}
+	if d := p.Decide(hdr(), e, t0.Add(61*time.Second)); d.Action != Revalidate {
+		t.Errorf("past surrogate max-age: %v, want revalidate", d.Action)
+	}
+}
+
+func TestParseRange(t *testing.T) {
+	tests := []struct {
+		in         string
+		size       int64
+		start, len int64
+		kind       RangeKind
+	}{
+		{"", 100, 0, 0, RangeIgnore},
+		{"bytes=0-99", 10240, 0, 100, RangeServe},
+		{"bytes=-100", 10240, 10140, 100, RangeServe},
+		{"bytes=5000-", 10240, 5000, 5240, RangeServe},
+		{"bytes=0-0", 10, 0, 1, RangeServe},
+		{"bytes=9-20", 10, 9, 1, RangeServe}, // last position cut to the end
+		{"bytes=-20", 10, 0, 10, RangeServe}, // suffix longer than the body
+		{"Bytes=2-3", 10, 2, 2, RangeServe},  // unit is case-insensitive
+		{"bytes = 2-3", 10, 0, 0, RangeIgnore},
+		{"bytes=0-99999999999999999999", 10, 0, 10, RangeServe},
+		{"bytes=10-", 10, 0, 0, RangeUnsatisfiable},
+		{"bytes=20000-30000", 10240, 0, 0, RangeUnsatisfiable},
+		{"bytes=-0", 10, 0, 0, RangeUnsatisfiable},
+		{"bytes=0-", 0, 0, 0, RangeUnsatisfiable},
+		{"bytes=-5", 0, 0, 0, RangeUnsatisfiable},
+		{"bytes=0-1,5-6", 10, 0, 0, RangeIgnore}, // several ranges: whole body
+		{"bytes=5-2", 10, 0, 0, RangeIgnore},
+		{"bytes=a-b", 10, 0, 0, RangeIgnore},
+		{"bytes=-", 10, 0, 0, RangeIgnore},
+		{"bytes=--5", 10, 0, 0, RangeIgnore},
+		{"bytes=+1-2", 10, 0, 0, RangeIgnore},
+		{"items=0-1", 10, 0, 0, RangeIgnore},
+		{"bytes 0-1", 10, 0, 0, RangeIgnore},
+	}
+	for _, tt := range tests {
+		r, kind := ParseRange(tt.in, tt.size)
+		if kind != tt.kind || (kind == RangeServe && (r.Start != tt.start || r.Length != tt.len)) {
+			t.Errorf("ParseRange(%q, %d) = %+v %v, want {%d %d} %v", tt.in, tt.size, r, kind, tt.start, tt.len, tt.kind)
+		}
+	}
+	if got := (ByteRange{Start: 0, Length: 100}).ContentRange(10240); got != "bytes 0-99/10240" {
+		t.Errorf("ContentRange = %q", got)
+	}
+	if got := UnsatisfiedRange(10240); got != "bytes */10240" {
+		t.Errorf("UnsatisfiedRange = %q", got)
+	}
+}
+
+func TestIfRangeMatches(t *testing.T) {
+	h := hdr("Etag", `"v1"`, "Last-Modified", date(t0), "Date", date(t0.Add(time.Hour)))
+	weak := hdr("Etag", `W/"v1"`, "Last-Modified", date(t0), "Date", date(t0))
+	tests := []struct {
+		name string
+		ir   string
+		h    http.Header
+		want bool
+	}{
+		{"absent", "", h, true},
+		{"strong etag match", `"v1"`, h, true},
+		{"etag mismatch", `"v2"`, h, false},
+		{"weak validator never matches", `W/"v1"`, h, false},
+		{"stored weak etag", `"v1"`, weak, false},
+		{"date equals strong last-modified", date(t0), h, true},
+		{"date differs", date(t0.Add(time.Second)), h, false},
+		{"last-modified not strong", date(t0), weak, false},
+		{"garbage", "yesterday", h, false},
+	}
+	for _, tt := range tests {
+		if got := IfRangeMatches(hdr("If-Range", tt.ir), tt.h); got != tt.want {
+			t.Errorf("%s: IfRangeMatches = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
 func TestNormalizeAcceptEncoding(t *testing.T) {
 	tests := []struct {
 		lines []string
@@ -453,6 +665,29 @@ func TestEncodedWithoutVary(t *testing.T) {
 			t.Errorf("EncodedWithoutVary(%v) = %v, want %v", tt.h, got, tt.want)
 		}
 	}
+}
+
+// FuzzParseRange checks that any Range value gives an answer inside the
+// body, and that If-Range never matches a weak validator.
+func FuzzParseRange(f *testing.F) {
+	for _, s := range []string{"bytes=0-99", "bytes=-100", "bytes=5000-", "bytes=0-1,2-3", "bytes=-", "bytes=99999999999999999999-"} {
+		f.Add(s, int64(10240))
+	}
+	f.Fuzz(func(t *testing.T, s string, size int64) {
+		if size < 0 {
+			size = -size
+		}
+		if size < 0 {
+			return
+		}
+		r, kind := ParseRange(s, size)
+		if kind == RangeServe && (r.Start < 0 || r.Length <= 0 || r.Start+r.Length > size) {
+			t.Fatalf("ParseRange(%q, %d) = %+v: outside the body", s, size, r)
+		}
+		if IfRangeMatches(hdr("If-Range", s), hdr("Etag", s, "Last-Modified", s)) && strings.HasPrefix(strings.TrimSpace(s), "W/") {
+			t.Fatalf("If-Range %q: a weak validator matched", s)
+		}
+	})
 }
 
 // FuzzNormalizeAcceptEncoding: any header normalises to "gzip" or "", and

@@ -283,6 +283,41 @@ func (p *Proxy) failed(f *fetch, fail originFailure) {
 	f.body.Finish(nil)
 }
 
+// noteOversize remembers that f's object is larger than MaxObjectBytes, so
+// that ranges of it go to the origin for a while instead of a whole
+// download each.
+func (p *Proxy) noteOversize(f *fetch) {
+	now := p.now()
+	p.oversize.put(f.pkey, originFailure{}, now.Add(oversizeMemory), now)
+}
+
+// refetchFailed resolves a refetch whose new body broke off before anyone
+// saw it: the stale copy when it may be served, else an error page; never
+// the broken body. The stale copy is then served without a refetch for
+// NegativeTTL, so a crowd does not wait on a failing origin one by one.
+func (p *Proxy) refetchFailed(f *fetch, cause error) {
+	fail := originFailure{http.StatusBadGateway, "Origin error",
+		"The origin's response broke off before it was complete; try again.", false}
+	if errors.Is(cause, errStalled) {
+		fail = originFailure{http.StatusGatewayTimeout, "Origin timed out",
+			"The origin stopped sending its response; try again.", false}
+	}
+	f.trace.Step("new version broke off: %v", cause)
+	p.forget(f)
+	now := p.now()
+	f.resolve(func() {
+		if f.stale != nil && p.policy.StaleOnError(entryOf(*f.stale), now) {
+			f.outcome, f.label = outStored, CacheStale
+			f.trace.Source("cache (stale)")
+			return
+		}
+		f.outcome, f.fail = outError, fail
+	})
+	if p.opts.NegativeTTL > 0 {
+		p.brokenRefetch.put(f.objKey, fail, now.Add(p.opts.NegativeTTL), now)
+	}
+}
+
 // originRequest builds the GET sent to the origin for f.
 func (p *Proxy) originRequest(ctx context.Context, f *fetch) (*http.Request, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, f.canon, nil)
@@ -382,6 +417,7 @@ func (p *Proxy) receive(ctx context.Context, cancel context.CancelFunc, f *fetch
 		storable, why = false, "response sets a cookie (strip_cookies is off)"
 	case length > p.opts.MaxObjectBytes:
 		storable, why = false, fmt.Sprintf("Content-Length %d exceeds max_object_bytes", length)
+		p.noteOversize(f)
 	case p.admit() != nil:
 		// The store warns when this starts; spooling it would fill the
 		// disk just the same.
@@ -391,7 +427,7 @@ func (p *Proxy) receive(ctx context.Context, cancel context.CancelFunc, f *fetch
 			storable, why = false, "error response without freshness"
 		}
 	}
-	cc := httpcache.ResponseDirectives(h)
+	cc := httpcache.CoralDirectives(h)
 	fields, varyStar := httpcache.VaryFields(h)
 	storeKey, varyVals := f.pkey, ""
 	if len(fields) > 0 {
@@ -419,9 +455,13 @@ func (p *Proxy) receive(ctx context.Context, cancel context.CancelFunc, f *fetch
 			f.storing = storable
 		})
 	}
-	// An empty body completes at once: a visitor would have the whole
-	// response as soon as it sees the header, so commit before publishing.
-	if length != 0 {
+	// A refetch of a stale copy holds the new body back until it arrived
+	// complete (see the package doc), while it is being stored and within
+	// refetchHoldBack bytes. An empty body completes at once: a visitor
+	// would have the whole response as soon as it sees the header, so
+	// commit before publishing.
+	holdBack := f.stale != nil && sw != nil && length <= refetchHoldBack
+	if length != 0 && !holdBack {
 		publish()
 	}
 
@@ -447,6 +487,9 @@ func (p *Proxy) receive(ctx context.Context, cancel context.CancelFunc, f *fetch
 			if sw != nil {
 				if _, werr := sw.Write(chunk); werr != nil {
 					p.logNotStoring(ctx, f.canon, werr)
+					if errors.Is(werr, store.ErrTooLarge) {
+						p.noteOversize(f)
+					}
 					sw.Abort()
 					sw = nil
 					f.body.StopRetaining()
@@ -461,6 +504,10 @@ func (p *Proxy) receive(ctx context.Context, cancel context.CancelFunc, f *fetch
 				chunk = chunk[:n-1]
 			}
 			written += int64(n)
+			if holdBack && (sw == nil || written > refetchHoldBack) {
+				holdBack = false // no longer stored, or too long to wait for
+				publish()
+			}
 			if werr := f.body.Write(ctx, chunk); werr != nil {
 				rerr = werr
 				break
@@ -524,7 +571,11 @@ func (p *Proxy) receive(ctx context.Context, cancel context.CancelFunc, f *fetch
 			p.log.Info("transfer broke off; "+p.keptCopy(f.objKey), "url", f.canon, "bytes", written, "err", rerr)
 		}
 		p.forget(f)
-		publish()
+		if holdBack {
+			p.refetchFailed(f, rerr)
+		} else {
+			publish()
+		}
 		f.body.Finish(fmt.Errorf("proxy: transfer of %s broke off: %w", f.canon, rerr))
 		return
 	}
@@ -540,7 +591,11 @@ func (p *Proxy) receive(ctx context.Context, cancel context.CancelFunc, f *fetch
 		switch {
 		case errors.Is(err, store.ErrIncomplete):
 			p.forget(f)
-			publish()
+			if holdBack {
+				p.refetchFailed(f, err)
+			} else {
+				publish()
+			}
 			f.body.Finish(fmt.Errorf("proxy: transfer of %s incomplete: %w", f.canon, err))
 			return
 		case err != nil:

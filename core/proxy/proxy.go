@@ -19,7 +19,21 @@
 // than a truncated body that looks complete. A transfer from another proxy
 // that breaks off is continued from the origin instead (a range request
 // guarded by If-Range, or the whole body again with the bytes already sent
-// checked against it), so its visitors still get the whole response. When the origin fails (connect
+// checked against it), so its visitors still get the whole response.
+//
+// While a stale copy exists, no visitor gets a broken response because its
+// refresh failed: the new version's body is held back until it arrived
+// complete and was stored (for bodies up to refetchHoldBack, 8 MiB), then
+// sent whole; if it truncates, resets or stalls, every visitor waiting on it
+// gets the stale copy (STALE, within MaxStale; an error page when the copy
+// forbids stale use), and the stale copy is served without another refresh
+// for NegativeTTL, so a crowd does not wait on a failing origin one by one.
+// The trade-off: when refreshing a stale object, the first byte reaches the
+// visitors only once the last one arrived from the origin. A new version
+// larger than 8 MiB, or one that is not stored, streams as it arrives, and
+// if it breaks off its visitors see a broken connection, as on a miss.
+//
+// When the origin fails (connect
 // error, timeout, 5xx, 403/404/408/429) a stale copy is served (STALE) for up
 // to MaxStale unless the response forbids it. Unreachable origins are
 // remembered for NegativeTTL, so a crowd asking for a dead site causes one
@@ -166,6 +180,12 @@ type Options struct {
 	// volunteer's download cap and byte counting); nil: none.
 	OriginConn func(host string, c net.Conn) net.Conn
 
+	// MemoryBytes bounds the hot cache: fresh objects' response headers
+	// ready to write, and bodies of up to 64 KiB (see hot.go). Default
+	// 32 MiB; negative turns it off. It needs a store that implements
+	// HotStore.
+	MemoryBytes int64
+
 	// SpoolDir holds temporary files for in-flight bodies larger than
 	// 256 KiB (unlinked at once). Default os.TempDir().
 	SpoolDir string
@@ -188,6 +208,12 @@ const (
 	spoolMemLimit         = 256 << 10
 	pipeWindow            = 1 << 20
 	copyBufSize           = 32 << 10
+	// refetchHoldBack bounds the new body of a stale object held back
+	// until complete (see the package doc).
+	refetchHoldBack = 8 << 20
+	// oversizeMemory is how long an object found larger than
+	// MaxObjectBytes has its ranges passed to the origin.
+	oversizeMemory = time.Hour
 )
 
 // Cache status values for the X-Coral-Cache response header.
@@ -216,6 +242,12 @@ type Proxy struct {
 	sem       *semaphore.Weighted
 	sites     *siteLimiter
 	neg       *negativeCache
+	// brokenRefetch remembers objects whose new version broke off while
+	// a stale copy was kept (keyed by object key, not origin).
+	brokenRefetch *negativeCache
+	// oversize remembers objects found larger than MaxObjectBytes, whose
+	// ranges go to the origin (keyed by primary key).
+	oversize *negativeCache
 
 	mu       sync.Mutex
 	inflight map[string]*fetch
@@ -228,6 +260,9 @@ type Proxy struct {
 
 	stats  counters
 	traces traceRing
+
+	hot *hotCache // nil when off
+	hs  HotStore
 }
 
 var _ http.Handler = (*Proxy)(nil)
@@ -298,22 +333,30 @@ func New(opts Options, st Store) (*Proxy, error) {
 	guard := newOriginGuard(ports, opts.AllowPrivateOrigins, opts.SelfAddrs)
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &Proxy{
-		opts:      opts,
-		zone:      zone,
-		token:     opts.NodeToken,
-		st:        st,
-		peers:     opts.Peers,
-		log:       opts.Logger.With("component", "proxy"),
-		now:       opts.Now,
-		policy:    httpcache.Policy{HeuristicTTL: opts.HeuristicTTL, MaxStale: opts.MaxStale},
-		guard:     guard,
-		transport: newOriginTransport(opts.OriginTimeout, guard, opts.OriginConn),
-		sem:       semaphore.NewWeighted(int64(opts.MaxOriginFetches)),
-		sites:     newSiteLimiter(opts.MaxFetchesPerSite),
-		neg:       newNegativeCache(),
-		inflight:  map[string]*fetch{},
-		ctx:       ctx,
-		cancel:    cancel,
+		opts:          opts,
+		zone:          zone,
+		token:         opts.NodeToken,
+		st:            st,
+		peers:         opts.Peers,
+		log:           opts.Logger.With("component", "proxy"),
+		now:           opts.Now,
+		policy:        httpcache.Policy{HeuristicTTL: opts.HeuristicTTL, MaxStale: opts.MaxStale},
+		guard:         guard,
+		transport:     newOriginTransport(opts.OriginTimeout, guard, opts.OriginConn),
+		sem:           semaphore.NewWeighted(int64(opts.MaxOriginFetches)),
+		sites:         newSiteLimiter(opts.MaxFetchesPerSite),
+		neg:           newNegativeCache(),
+		brokenRefetch: newNegativeCache(),
+		oversize:      newNegativeCache(),
+		inflight:      map[string]*fetch{},
+		ctx:           ctx,
+		cancel:        cancel,
+	}
+	if hs, ok := st.(HotStore); ok && opts.MemoryBytes >= 0 {
+		if opts.MemoryBytes == 0 {
+			opts.MemoryBytes = defaultHotBytes
+		}
+		p.hot, p.hs = newHotCache(opts.MemoryBytes), hs
 	}
 	return p, nil
 }
@@ -434,6 +477,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			"This request has already passed through this Coral node ("+p.token+"); it would loop forever.")
 		return
 	}
+	if p.hot != nil && plainRequest(r) && p.serveHot(w, r) {
+		return
+	}
 	prepareRequest(r)
 	o, err := coralurl.Parse(r.Host, p.zone)
 	switch {
@@ -463,7 +509,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				"Coral only serves GET and HEAD requests.")
 			return
 		}
-		p.passThrough(w, r, o, canon)
+		p.passThrough(w, r, o, canon, true)
 	}
 }
 

@@ -344,8 +344,8 @@ func TestGoneEvicts(t *testing.T) {
 }
 
 // brokenBody sends the header and part of a body, then either cuts the
-// connection or (stall) blocks until released.
-func brokenBody(declare bool, stall chan struct{}) http.HandlerFunc {
+// connection, resets it (reset), or (stall) blocks until released.
+func brokenBody(declare bool, stall chan struct{}, reset bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "max-age=60")
 		if declare {
@@ -360,32 +360,40 @@ func brokenBody(declare bool, stall chan struct{}) http.HandlerFunc {
 		}
 		conn, _, err := http.NewResponseController(w).Hijack()
 		if err == nil {
+			if tc, ok := conn.(*net.TCPConn); ok && reset {
+				_ = tc.SetLinger(0) // close sends RST
+			}
 			conn.Close()
 		}
 	}
 }
 
-func TestInterruptedTransferKeepsOldCopy(t *testing.T) {
-	for _, tc := range []struct {
-		name    string
-		declare bool
-		stall   bool
-	}{
-		{"short content-length", true, false},
-		{"unterminated chunked", false, false},
-		{"stalled", true, true},
-	} {
+// originFaults are the ways an origin breaks a body off.
+var originFaults = []struct {
+	name           string
+	declare, reset bool
+	stall          bool
+}{
+	{"truncated (short content-length)", true, false, false},
+	{"unterminated chunked", false, false, false},
+	{"reset", true, true, false},
+	{"stalled", true, false, true},
+}
+
+// TestInterruptedTransferOnMiss: with no copy to fall back on, a body that
+// breaks off reaches the visitor as a broken connection (never a
+// complete-looking truncated body) and nothing is stored.
+func TestInterruptedTransferOnMiss(t *testing.T) {
+	for _, tc := range originFaults {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, func(o *Options) { o.OriginTimeout = 300 * time.Millisecond })
-			o := newOrigin(t, e.clock, static("old copy", "Cache-Control", "max-age=60"))
-			expect(t, "fill", e.get(o, "/p"), 200, CacheMiss, "old copy")
+			o := newOrigin(t, e.clock, nil)
 			var stall chan struct{}
-			if tc.stall {
+			if tc.stall { // released before the origin closes (cleanups run last-first)
 				stall = make(chan struct{})
 				t.Cleanup(func() { close(stall) })
 			}
-			o.set(brokenBody(tc.declare, stall))
-			e.clock.Advance(2 * time.Minute)
+			o.set(brokenBody(tc.declare, stall, tc.reset))
 			r := e.get(o, "/p")
 			if r.readErr == nil {
 				t.Fatalf("visitor read a complete-looking %d-byte body; want a broken connection", len(r.body))
@@ -393,12 +401,71 @@ func TestInterruptedTransferKeepsOldCopy(t *testing.T) {
 			if !strings.HasPrefix(r.body, "NNNN") {
 				t.Errorf("visitor got %q before the break, want the new bytes streamed", trunc(r.body))
 			}
-			if _, body, ok := e.stored(o.canon("/p")); !ok || body != "old copy" {
-				t.Fatalf("stored copy after broken transfer: %q %v, want the old copy", trunc(body), ok)
+			if _, body, ok := e.stored(o.canon("/p")); ok {
+				t.Fatalf("a broken transfer was stored: %q", trunc(body))
 			}
-			o.set(status(502, "bad"))
-			expect(t, "old copy still serves", e.get(o, "/p"), 200, CacheStale, "old copy")
 		})
+	}
+}
+
+// TestRefetchNeverBroken (issue 11, point 2): while a stale copy exists, a
+// refetch whose body truncates, resets or stalls reaches no visitor: all
+// of them (three at once, coalesced) get the complete stale copy, marked
+// STALE, or, when the copy forbids stale use, a complete error page. The
+// stored copy stays, and is served at once for the next NegativeTTL.
+func TestRefetchNeverBroken(t *testing.T) {
+	for _, tc := range originFaults {
+		for _, mustRevalidate := range []bool{false, true} {
+			name := tc.name
+			if mustRevalidate {
+				name += ", must-revalidate"
+			}
+			t.Run(name, func(t *testing.T) {
+				e := newEnv(t, func(o *Options) { o.OriginTimeout = 300 * time.Millisecond })
+				cc := "max-age=60"
+				if mustRevalidate {
+					cc += ", must-revalidate"
+				}
+				old := strings.Repeat("old copy ", 2000)
+				o := newOrigin(t, e.clock, static(old, "Cache-Control", cc))
+				expect(t, "fill", e.get(o, "/p"), 200, CacheMiss, old)
+				var stall chan struct{}
+				if tc.stall {
+					stall = make(chan struct{})
+					t.Cleanup(func() { close(stall) })
+				}
+				o.set(brokenBody(tc.declare, stall, tc.reset))
+				e.clock.Advance(2 * time.Minute)
+				results := make(chan result, 3)
+				for range 3 {
+					go func() { results <- e.get(o, "/p") }()
+				}
+				for i := range 3 {
+					r := recv(t, "a visitor's response", results)
+					if mustRevalidate {
+						if r.readErr != nil || r.status < 500 || strings.Contains(r.body, "NNNN") {
+							t.Fatalf("visitor %d: %d %v %q; want a complete error page", i, r.status, r.readErr, trunc(r.body))
+						}
+						continue
+					}
+					expect(t, fmt.Sprintf("visitor %d", i), r, 200, CacheStale, old)
+				}
+				if _, body, ok := e.stored(o.canon("/p")); !ok || body != old {
+					t.Fatalf("stored copy after broken transfer: %q %v, want the old copy", trunc(body), ok)
+				}
+				if mustRevalidate {
+					return
+				}
+				before := o.hits.Load()
+				expect(t, "right after", e.get(o, "/p"), 200, CacheStale, old)
+				if o.hits.Load() != before {
+					t.Error("the origin was asked again right after its body broke off")
+				}
+				e.clock.Advance(2 * time.Minute) // past NegativeTTL
+				o.set(static("new copy", "Cache-Control", "max-age=60"))
+				expect(t, "origin well again", e.get(o, "/p"), 200, CacheMiss, "new copy")
+			})
+		}
 	}
 }
 
@@ -976,9 +1043,16 @@ func TestNewValidates(t *testing.T) {
 	}
 }
 
-// BenchmarkCacheHit1KiB measures a 1 KiB cache hit through a real server and
-// client on loopback (compare with test/bench/cachehit for wrk figures).
-func BenchmarkCacheHit1KiB(b *testing.B) {
+// BenchmarkCacheHit measures 1 KiB and 1 MiB cache hits through a real
+// server and client on loopback (compare with test/bench/cachehit for wrk
+// figures); profile the hit path with -cpuprofile.
+func BenchmarkCacheHit(b *testing.B) {
+	for _, size := range []int{1 << 10, 1 << 20} {
+		b.Run(strconv.Itoa(size>>10)+"KiB", func(b *testing.B) { benchCacheHit(b, size) })
+	}
+}
+
+func benchCacheHit(b *testing.B, size int) {
 	clock := newFakeClock()
 	st, err := store.Open(b.TempDir(), store.Options{Logger: quiet()})
 	if err != nil {
@@ -991,7 +1065,7 @@ func BenchmarkCacheHit1KiB(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer p.Close()
-	body := strings.Repeat("x", 1024)
+	body := strings.Repeat("x", size)
 	originSrv := httptest.NewServer(static(body, "Cache-Control", "max-age=3600"))
 	defer originSrv.Close()
 	srv := httptest.NewServer(p)
@@ -1008,14 +1082,17 @@ func BenchmarkCacheHit1KiB(b *testing.B) {
 		if err != nil {
 			return err
 		}
-		_, err = io.Copy(io.Discard, resp.Body)
+		n, err := io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
+		if err == nil && n != int64(size) {
+			err = fmt.Errorf("got %d bytes", n)
+		}
 		return err
 	}
 	if err := get(); err != nil {
 		b.Fatal(err)
 	}
-	b.SetBytes(1024)
+	b.SetBytes(int64(size))
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {

@@ -27,6 +27,11 @@ func (p *Proxy) serveCached(w http.ResponseWriter, r *http.Request, o coralurl.O
 	defer func() {
 		p.traces.add(TraceSummary{Time: now, URL: canon, Result: tr.resultOf(), Path: tr.String(), Duration: time.Since(began)})
 	}()
+	var gen uint64
+	hotOK := p.hot != nil && plainRequest(r)
+	if hotOK {
+		gen, hotOK = p.hs.Generation(pkey) // before the read, so a change in between is seen
+	}
 	objKey, meta, body, found := p.lookup(pkey, canon, r.Header)
 	var stale *store.Meta
 	if found {
@@ -34,18 +39,24 @@ func (p *Proxy) serveCached(w http.ResponseWriter, r *http.Request, o coralurl.O
 		switch d.Action {
 		case httpcache.Serve:
 			tr.Source("cache")
-			p.serveObject(w, r, o, meta, body, CacheHit)
-			return
+			if hotOK && objKey == pkey && p.fillHot(w, r, o, pkey, gen, meta, body) {
+				return
+			}
+			if p.serveObject(w, r, o, meta, body, CacheHit) {
+				return
+			}
 		case httpcache.ServeStale:
 			tr.Source("cache (stale, revalidating in the background)")
-			p.serveObject(w, r, o, meta, body, CacheStale)
-			if !isPersonal(r.Header, p.opts.StripCookies) {
-				p.startBackground(p.newFetch(objKey, pkey, objKey, canon, o, r.Header, &meta))
+			if p.serveObject(w, r, o, meta, body, CacheStale) {
+				if !isPersonal(r.Header, p.opts.StripCookies) {
+					p.startBackground(p.newFetch(objKey, pkey, objKey, canon, o, r.Header, &meta))
+				}
+				return
 			}
-			return
+		default:
+			body.Close()
+			stale = &meta
 		}
-		body.Close()
-		stale = &meta
 	}
 	if rq.OnlyIfCached {
 		p.stats.errors.Add(1)
@@ -65,6 +76,9 @@ func (p *Proxy) serveCached(w http.ResponseWriter, r *http.Request, o coralurl.O
 		p.failurePage(w, r, fail, true)
 		return
 	}
+	if p.answerWithoutFetch(w, r, o, canon, objKey, stale, now) {
+		return
+	}
 	f := p.newFetch(objKey, pkey, objKey, canon, o, r.Header, stale)
 	f.noStore = rq.NoStore
 	f.personal = isPersonal(r.Header, p.opts.StripCookies)
@@ -77,6 +91,33 @@ func (p *Proxy) serveCached(w http.ResponseWriter, r *http.Request, o coralurl.O
 		p.stats.coalesced.Add(1)
 	}
 	p.serveFetch(w, r, o, f, rd, started, false)
+}
+
+// answerWithoutFetch answers, without a fetch, what a fetch would not
+// improve: a stale object whose new version broke off recently (its stale
+// copy), and a range of an object too large to store (the origin answers
+// it). false when the request needs a fetch.
+func (p *Proxy) answerWithoutFetch(w http.ResponseWriter, r *http.Request, o coralurl.Origin, canon, objKey string,
+	stale *store.Meta, now time.Time) bool {
+	tr := TraceFrom(r.Context())
+	if stale != nil {
+		if _, broken := p.brokenRefetch.get(objKey, now); broken && p.policy.StaleOnError(entryOf(*stale), now) {
+			tr.Step("the new version broke off recently")
+			tr.Source("cache (stale)")
+			return p.serveStored(w, r, o, objKey, CacheStale)
+		}
+		return false
+	}
+	if r.Method != http.MethodGet || r.Header.Get("Range") == "" {
+		return false
+	}
+	if _, large := p.oversize.get(CacheKey(canon), now); !large {
+		return false
+	}
+	tr.Step("larger than max_object_bytes: range passed to the origin")
+	tr.Source("origin")
+	p.passThrough(w, r, o, canon, false)
+	return true
 }
 
 // isPersonal reports whether a request carries credentials that will reach
@@ -176,15 +217,26 @@ func (p *Proxy) writeStream(w http.ResponseWriter, r *http.Request, o coralurl.O
 		p.writeNotModified(w, h)
 		return
 	}
+	// A range needs the length; without one the whole body goes.
+	status, off, n := f.status, int64(0), f.length
 	if f.length >= 0 && bodyAllowed(f.status) {
-		h.Set("Content-Length", strconv.FormatInt(f.length, 10))
+		status, off, n = p.rangeOf(r, f.status, h, f.length)
 	}
 	copyHeader(w.Header(), h)
-	w.WriteHeader(f.status)
-	if r.Method == http.MethodHead || !bodyAllowed(f.status) {
+	w.WriteHeader(status)
+	if r.Method == http.MethodHead || !bodyAllowed(status) || status == http.StatusRequestedRangeNotSatisfiable {
 		return
 	}
-	p.copyBody(w, r, rd, true)
+	var body io.Reader = rd
+	if status == http.StatusPartialContent {
+		// The range goes out as soon as its bytes arrive; the fetch
+		// carries on with the whole object for the cache.
+		if _, err := io.CopyN(io.Discard, rd, off); err != nil {
+			panic(http.ErrAbortHandler)
+		}
+		body = io.LimitReader(rd, n)
+	}
+	p.copyBody(w, r, body, true)
 }
 
 // serveStored sends the stored object under key; false (nothing written)
@@ -201,35 +253,85 @@ func (p *Proxy) serveStored(w http.ResponseWriter, r *http.Request, o coralurl.O
 		body.Close()
 		return false
 	}
-	p.serveObject(w, r, o, m, body, label)
-	return true
+	return p.serveObject(w, r, o, m, body, label)
 }
 
-// serveObject answers from a stored object and closes its body.
-func (p *Proxy) serveObject(w http.ResponseWriter, r *http.Request, o coralurl.Origin, m store.Meta, body *store.Body, label string) {
+// serveObject answers from a stored object, whole or the range asked for,
+// and closes its body. It returns false, having written nothing, when the
+// body turned out damaged (the store then dropped it).
+func (p *Proxy) serveObject(w http.ResponseWriter, r *http.Request, o coralurl.Origin, m store.Meta, body *store.Body, label string) bool {
 	defer body.Close()
-	p.count(label)
 	h := m.Header.Clone()
 	if h == nil {
 		h = http.Header{}
 	}
 	h.Set("Age", httpcache.AgeHeader(httpcache.Age(entryOf(m), p.now())))
+	status, off, n := m.Status, int64(0), int64(0)
+	var sec io.Reader
+	if bodyAllowed(m.Status) && !httpcache.NotModified(r.Header, m.Status, m.Header) {
+		status, off, n = p.rangeOf(r, m.Status, h, m.Size)
+		if r.Method == http.MethodGet && status != http.StatusRequestedRangeNotSatisfiable {
+			var err error
+			if sec, err = body.Section(off, n); err != nil {
+				p.log.Warn("stored body unusable", "url", m.URL, "err", err)
+				return false
+			}
+		}
+	}
+	p.count(label)
 	p.decorate(h, r, o, label)
 	if httpcache.NotModified(r.Header, m.Status, m.Header) {
 		p.writeNotModified(w, h)
-		return
-	}
-	if bodyAllowed(m.Status) {
-		h.Set("Content-Length", strconv.FormatInt(m.Size, 10))
+		return true
 	}
 	copyHeader(w.Header(), h)
-	w.WriteHeader(m.Status)
-	if r.Method == http.MethodHead || !bodyAllowed(m.Status) {
-		return
+	w.WriteHeader(status)
+	if sec != nil {
+		p.sendSection(w, sec, n)
 	}
-	// A stored body is complete: the server's buffer sends it in as few
-	// writes as it can, with no flush per chunk.
-	p.copyBody(w, r, body, false)
+	return true
+}
+
+// rangeOf decides between the whole body and a range for a GET (RFC 9110
+// §14): the status to send, the section of the body, and the matching
+// Content-Length, Content-Range and Accept-Ranges fields in h. Only a single
+// byte range of a 200 is served; several ranges get the whole body.
+func (p *Proxy) rangeOf(r *http.Request, status int, h http.Header, size int64) (int, int64, int64) {
+	h.Set("Content-Length", strconv.FormatInt(size, 10))
+	if status != http.StatusOK {
+		return status, 0, size
+	}
+	h.Set("Accept-Ranges", "bytes")
+	rv := r.Header.Get("Range")
+	if rv == "" || r.Method != http.MethodGet || !httpcache.IfRangeMatches(r.Header, h) {
+		return status, 0, size
+	}
+	br, kind := httpcache.ParseRange(rv, size)
+	switch kind {
+	case httpcache.RangeServe:
+		h.Set("Content-Range", br.ContentRange(size))
+		h.Set("Content-Length", strconv.FormatInt(br.Length, 10))
+		return http.StatusPartialContent, br.Start, br.Length
+	case httpcache.RangeUnsatisfiable:
+		h.Set("Content-Range", httpcache.UnsatisfiedRange(size))
+		h.Set("Content-Length", "0")
+		h.Del("Content-Type")
+		h.Del("Content-Encoding")
+		return http.StatusRequestedRangeNotSatisfiable, 0, 0
+	}
+	return status, 0, size
+}
+
+// sendSection writes n bytes of a stored body that is complete and
+// verified. io.Copy lets net/http send a file section with sendfile. A
+// short or failed copy aborts the connection: the header is sent, and
+// that is the only way to tell the visitor the body is incomplete.
+func (p *Proxy) sendSection(w http.ResponseWriter, sec io.Reader, n int64) {
+	sent, err := io.Copy(w, sec)
+	p.stats.bytes.Add(uint64(sent))
+	if err != nil || sent != n {
+		panic(http.ErrAbortHandler)
+	}
 }
 
 // copyBody streams a body to the visitor, flushing as bytes arrive when
@@ -277,6 +379,9 @@ func (p *Proxy) writeNotModified(w http.ResponseWriter, h http.Header) {
 
 // decorate adds the proxy's own response fields and rewrites origin links.
 func (p *Proxy) decorate(h http.Header, r *http.Request, o coralurl.Origin, label string) {
+	// Surrogate-Control speaks to Coral (and its peers, which get the
+	// stored header), never to the visitor.
+	h.Del("Surrogate-Control")
 	h.Add("Via", p.via())
 	h.Set("X-Coral-Cache", label)
 	if tr := TraceFrom(r.Context()); tr != nil {
@@ -335,10 +440,15 @@ func (p *Proxy) count(label string) {
 	}
 }
 
-// passThrough forwards an unsafe method to the origin uncached and, when it
-// succeeds, invalidates what the cache holds for the URL (RFC 9111 §4.4).
-func (p *Proxy) passThrough(w http.ResponseWriter, r *http.Request, o coralurl.Origin, canon string) {
-	p.stats.passed.Add(1)
+// passThrough forwards a request to the origin uncached: an unsafe method
+// (unsafe set), which when it succeeds invalidates what the cache holds
+// for the URL (RFC 9111 §4.4), or a range of an object too large to store.
+func (p *Proxy) passThrough(w http.ResponseWriter, r *http.Request, o coralurl.Origin, canon string, unsafe bool) {
+	if !unsafe {
+		p.stats.misses.Add(1)
+	} else {
+		p.stats.passed.Add(1)
+	}
 	now := p.now()
 	if fail, dead := p.neg.get(o.String(), now); dead {
 		p.stats.negativeHits.Add(1)
@@ -378,7 +488,7 @@ func (p *Proxy) passThrough(w http.ResponseWriter, r *http.Request, o coralurl.O
 		return
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode < 400 {
+	if unsafe && resp.StatusCode < 400 {
 		p.invalidate(canon, o, resp.Header)
 	}
 	h := resp.Header

@@ -21,7 +21,9 @@ const getAttempts = 8
 // Body streams one stored body. It reads the version that was current when
 // Get returned, whatever happens to the key afterwards, and verifies length
 // and SHA-256 at the end: a damaged body ends in an error, never in io.EOF.
-// Read and Close may be called from different goroutines.
+// A file body this process already verified is read without the hash (see
+// verify.go: the scrub rechecks it); its length is still checked. Read and
+// Close may be called from different goroutines.
 type Body struct {
 	s    *Store
 	key  string
@@ -29,14 +31,17 @@ type Body struct {
 	size int64
 	want [32]byte
 
-	mu     sync.Mutex
-	data   []byte   // unread rest of an inline body
-	f      *os.File // file body
-	got    int64
-	h      hash.Hash
-	held   bool // holds a reference on ver in s.refs
-	closed bool
-	err    error // sticky: io.EOF or the failure
+	mu   sync.Mutex
+	data []byte   // unread rest of an inline body
+	f    *os.File // file body
+	got  int64
+	h    hash.Hash
+	held bool // holds a reference on ver in s.refs
+	// verified: a file body this process already hashed whole and found
+	// intact; it is read without hashing (the scrub rechecks it).
+	verified bool
+	closed   bool
+	err      error // sticky: io.EOF or the failure
 }
 
 // Get returns the meta and body of key. The body is a consistent snapshot
@@ -102,6 +107,7 @@ func (s *Store) Get(key string) (Meta, *Body, error) {
 		if !rec.Inline {
 			s.refs[b.ver]++ // keeps the file until Close
 			b.held = true
+			b.verified = e.verified
 		}
 		s.mu.Unlock()
 
@@ -140,13 +146,7 @@ func (b *Body) Read(p []byte) (int, error) {
 	}
 	left := b.size - b.got
 	if left == 0 {
-		var sum [32]byte
-		b.h.Sum(sum[:0])
-		if sum != b.want {
-			b.err = b.corrupt(fmt.Errorf("%w: body hash mismatch", errCorrupt))
-		} else {
-			b.err = io.EOF
-		}
+		b.err = b.checkSum()
 		return 0, b.err
 	}
 	if int64(len(p)) > left {
@@ -168,9 +168,28 @@ func (b *Body) Read(p []byte) (int, error) {
 			return 0, b.err
 		}
 	}
-	b.h.Write(p[:n])
+	if !b.verified {
+		b.h.Write(p[:n])
+	}
 	b.got += int64(n)
 	return n, nil
+}
+
+// checkSum ends a complete read: io.EOF when the body is intact (a file
+// body is then known verified), the corruption otherwise.
+func (b *Body) checkSum() error {
+	if b.verified {
+		return io.EOF
+	}
+	var sum [32]byte
+	b.h.Sum(sum[:0])
+	if sum != b.want {
+		return b.corrupt(fmt.Errorf("%w: body hash mismatch", errCorrupt))
+	}
+	if b.f != nil {
+		b.s.markVerified(b.key, b.ver)
+	}
+	return io.EOF
 }
 
 // Close releases the body; it never fails.

@@ -116,6 +116,9 @@ type entry struct {
 	atime int64  // last access, Unix nanoseconds (strictly increasing store-wide)
 	saved int64  // atime last written to a/<key>
 	elem  *list.Element
+
+	verified bool  // file body hashed whole by this process (written or read) and found intact
+	checked  int64 // when the scrub last hashed it, Unix nanoseconds (0: never)
 }
 
 // bodyRef names one stored body version. An empty body is inline with no
@@ -943,14 +946,16 @@ func (s *Store) flushAccess() {
 	}
 }
 
-// background saves access times and garbage-collects the value log until
-// Close.
+// background saves access times, garbage-collects the value log and scrubs
+// file bodies until Close.
 func (s *Store) background() {
 	defer close(s.bgDone)
 	flush := time.NewTicker(accessFlushEvery)
 	defer flush.Stop()
 	gc := time.NewTicker(gcEvery)
 	defer gc.Stop()
+	scrub := time.NewTicker(scrubEvery)
+	defer scrub.Stop()
 	space := time.NewTicker(spaceEvery)
 	defer space.Stop()
 	for {
@@ -961,6 +966,8 @@ func (s *Store) background() {
 			s.flushAccess()
 		case <-gc.C:
 			s.runGC()
+		case <-scrub.C:
+			s.Scrub(scrubBytes)
 		case <-space.C:
 			s.space.check()
 		}

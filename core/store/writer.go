@@ -167,6 +167,9 @@ func (w *Writer) Commit(meta Meta) (Meta, error) {
 		return Meta{}, err
 	}
 	w.buf = nil
+	if !inline {
+		w.s.markVerified(w.key, w.ver) // hashed as it was written
+	}
 	return meta, nil
 }
 
