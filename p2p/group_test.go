@@ -23,16 +23,22 @@ func joinGroup(t *testing.T, h *Host, key ed25519.PublicKey) groupMember {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ch, err := h.JoinGroup(group.ID(key), SignedTopicConfig{
-		Offer:             func(raw []byte) error { _, err := tr.Offer(raw); return err },
-		Current:           func() []byte { _, raw, _ := tr.Current(); return raw },
-		RepublishInterval: time.Second,
-	})
+	ch := joinTracked(t, func(cfg SignedTopicConfig) (*SignedTopic, error) { return h.JoinGroup(group.ID(key), cfg) },
+		func(raw []byte) error { _, err := tr.Offer(raw); return err },
+		func() []byte { _, raw, _ := tr.Current(); return raw })
+	return groupMember{h, tr, ch}
+}
+
+// joinTracked joins a signed-document topic wired to a tracker's Offer and
+// Current, republishing every second, left at the test's end.
+func joinTracked(t *testing.T, join func(SignedTopicConfig) (*SignedTopic, error), offer func([]byte) error, current func() []byte) *SignedTopic {
+	t.Helper()
+	ch, err := join(SignedTopicConfig{Offer: offer, Current: current, RepublishInterval: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ch.Close() })
-	return groupMember{h, tr, ch}
+	return ch
 }
 
 func manifestSerial(m groupMember) uint64 { d, _, _ := m.tr.Current(); return d.Serial }

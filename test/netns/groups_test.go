@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"net/netip"
 	"os"
@@ -15,7 +14,6 @@ import (
 
 	"github.com/coralcdn/coral/app/control"
 	"github.com/coralcdn/coral/core/group"
-	"github.com/miekg/dns"
 )
 
 // Five real coral processes with the default configuration, one per
@@ -138,25 +136,4 @@ func testkitEventually(ctx context.Context, t *testing.T, what string, cond func
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
-}
-
-// queryName asks the DNS server at addr for name's A records.
-func queryName(ctx context.Context, addr netip.Addr, name string) ([]netip.Addr, error) {
-	m := new(dns.Msg)
-	m.SetQuestion(name, dns.TypeA)
-	r, _, err := (&dns.Client{Net: "tcp", Timeout: 2 * time.Second}).ExchangeContext(ctx, m, netip.AddrPortFrom(addr, dnsPort).String())
-	if err != nil {
-		return nil, err
-	}
-	if r.Rcode != dns.RcodeSuccess {
-		return nil, fmt.Errorf("rcode %s", dns.RcodeToString[r.Rcode])
-	}
-	var out []netip.Addr
-	for _, rr := range r.Answer {
-		if a, ok := rr.(*dns.A); ok {
-			ip, _ := netip.AddrFromSlice(a.A)
-			out = append(out, ip.Unmap())
-		}
-	}
-	return out, nil
 }
