@@ -20,6 +20,10 @@ import (
 // group cannot claim another group's names). Member nodes re-announce
 // their groups' manifests every republish interval.
 
+// maxDirectoryGroups bounds the directory: a member flooding the network
+// with made-up groups costs each node at most this many manifests.
+const maxDirectoryGroups = 1024
+
 // dirEntry is another group's manifest in force here.
 type dirEntry struct {
 	m   group.Manifest
@@ -59,6 +63,10 @@ func (n *Node) offerAnnouncement(raw []byte) error {
 	if old, ok := n.groups.dir[id]; ok && old.m.Serial >= m.Serial {
 		n.groups.mu.Unlock()
 		return fmt.Errorf("%w: group %s serial %d, in force %d", signed.ErrNotNewer, id, m.Serial, old.m.Serial)
+	}
+	if _, known := n.groups.dir[id]; !known && len(n.groups.dir) >= maxDirectoryGroups {
+		n.groups.mu.Unlock()
+		return fmt.Errorf("group directory: full (%d groups); group %s not kept", maxDirectoryGroups, id)
 	}
 	if n.groups.dir == nil {
 		n.groups.dir = map[string]dirEntry{}
