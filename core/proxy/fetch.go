@@ -81,10 +81,20 @@ func (f *fetch) resolve(fn func()) {
 	})
 }
 
-func (p *Proxy) newFetch(key, pkey, objKey, canon string, o coralurl.Origin, reqHdr http.Header, stale *store.Meta) *fetch {
+// fetchSpec names what a fetch downloads, and for which request.
+type fetchSpec struct {
+	pkey   string // primary key: CacheKey(canon)
+	objKey string // the stored object revalidated or filled; also the in-flight key
+	canon  string
+	origin coralurl.Origin
+	reqHdr http.Header // the request that starts it (copied)
+	stale  *store.Meta // the stored copy being revalidated; nil on a miss
+}
+
+func (p *Proxy) newFetch(s fetchSpec) *fetch {
 	f := &fetch{
-		key: key, pkey: pkey, objKey: objKey, canon: canon, origin: o,
-		reqHdr: reqHdr.Clone(), stale: stale, length: -1,
+		key: s.objKey, pkey: s.pkey, objKey: s.objKey, canon: s.canon, origin: s.origin,
+		reqHdr: s.reqHdr.Clone(), stale: s.stale, length: -1,
 		body:  newSpool(p.opts.SpoolDir, spoolMemLimit, pipeWindow, p.opts.OriginTimeout),
 		ready: make(chan struct{}),
 		trace: &Trace{},
@@ -95,7 +105,7 @@ func (p *Proxy) newFetch(key, pkey, objKey, canon string, o coralurl.Origin, req
 		if errors.Is(err, store.ErrDiskFull) {
 			level = slog.LevelDebug // the watermark, not a failure: the store warns once
 		}
-		p.log.Log(context.Background(), level, "spool cannot use the disk: passing the body through", "url", canon, "err", err)
+		p.log.Log(context.Background(), level, "spool cannot use the disk: passing the body through", "url", s.canon, "err", err)
 	}
 	return f
 }
@@ -208,6 +218,12 @@ func (p *Proxy) run(ctx context.Context, cancel context.CancelFunc, f *fetch) {
 		defer done()
 	}
 
+	p.fromOrigin(ctx, cancel, f)
+}
+
+// fromOrigin asks the origin (again without conditions when a 304 does
+// not match the stored copy) and receives its answer.
+func (p *Proxy) fromOrigin(ctx context.Context, cancel context.CancelFunc, f *fetch) {
 	for {
 		req, err := p.originRequest(ctx, f)
 		if err != nil {
@@ -219,32 +235,14 @@ func (p *Proxy) run(ctx context.Context, cancel context.CancelFunc, f *fetch) {
 		f.trace.Source("origin")
 		resp, err := p.transport.RoundTrip(req)
 		if err != nil {
-			p.stats.originErrors.Add(1)
-			fail := classify(err)
-			if ctx.Err() != nil {
-				fail = originFailure{http.StatusServiceUnavailable, "Coral is shutting down", "Try again shortly.", false}
-			} else if fail.negative && p.opts.NegativeTTL > 0 {
-				now := p.now()
-				p.neg.put(f.origin.String(), fail, now.Add(p.opts.NegativeTTL), now)
-			}
-			p.log.Info("origin unreachable", "origin", f.origin.String(), "url", f.canon, "err", err)
-			f.trace.Step("origin failed: %s", fail.title)
-			p.failed(f, fail)
+			p.originUnreachable(ctx, f, err)
 			return
 		}
 		f.respTime = p.now()
 		httpcache.RemoveHopByHop(resp.Header)
-
 		if f.stale != nil && resp.StatusCode == http.StatusNotModified {
 			drainClose(resp.Body)
-			if p.merge304(f, resp.Header) {
-				f.trace.Step("revalidated with origin: 304")
-				f.trace.Source("cache (revalidated)")
-				// Forget before resolving: a visitor served the result must
-				// not find this finished fetch on its next request.
-				p.forget(f)
-				f.resolve(func() { f.outcome, f.label = outStored, CacheRevalidated })
-				f.body.Finish(nil)
+			if p.revalidated(f, resp.Header) {
 				return
 			}
 			// The 304 is for another version, or the copy vanished:
@@ -257,15 +255,49 @@ func (p *Proxy) run(ctx context.Context, cancel context.CancelFunc, f *fetch) {
 			drainClose(resp.Body)
 			p.log.Info("origin failing, serving stale", "url", f.canon, "status", resp.StatusCode)
 			f.trace.Step("origin failed: %d", resp.StatusCode)
-			f.trace.Source("cache (stale)")
-			p.forget(f)
-			f.resolve(func() { f.outcome, f.label = outStored, CacheStale })
-			f.body.Finish(nil)
+			p.resolveStored(f, CacheStale, "cache (stale)")
 			return
 		}
 		p.receive(ctx, cancel, f, response{status: resp.StatusCode, header: resp.Header, length: resp.ContentLength, body: resp.Body, label: CacheMiss})
 		return
 	}
+}
+
+// originUnreachable resolves f when the origin gave no response at all,
+// and remembers a failure worth remembering (negative cache).
+func (p *Proxy) originUnreachable(ctx context.Context, f *fetch, err error) {
+	p.stats.originErrors.Add(1)
+	fail := classify(err)
+	if ctx.Err() != nil {
+		fail = originFailure{http.StatusServiceUnavailable, "Coral is shutting down", "Try again shortly.", false}
+	} else if fail.negative && p.opts.NegativeTTL > 0 {
+		now := p.now()
+		p.neg.put(f.origin.String(), fail, now.Add(p.opts.NegativeTTL), now)
+	}
+	p.log.Info("origin unreachable", "origin", f.origin.String(), "url", f.canon, "err", err)
+	f.trace.Step("origin failed: %s", fail.title)
+	p.failed(f, fail)
+}
+
+// revalidated applies a 304 to the stored copy and resolves f to serve it;
+// false when the 304 does not match it.
+func (p *Proxy) revalidated(f *fetch, h http.Header) bool {
+	if !p.merge304(f, h) {
+		return false
+	}
+	f.trace.Step("revalidated with origin: 304")
+	p.resolveStored(f, CacheRevalidated, "cache (revalidated)")
+	return true
+}
+
+// resolveStored resolves f to serve the stored copy with label.
+func (p *Proxy) resolveStored(f *fetch, label, source string) {
+	f.trace.Source("%s", source)
+	// Forget before resolving: a visitor served the result must not find
+	// this finished fetch on its next request.
+	p.forget(f)
+	f.resolve(func() { f.outcome, f.label = outStored, label })
+	f.body.Finish(nil)
 }
 
 // failed resolves f after the origin could not be used: the stale copy if
@@ -414,27 +446,36 @@ func (p *Proxy) fromPeers(ctx context.Context, f *fetch) bool {
 	pctx, pcancel := context.WithCancel(ctx)
 	defer pcancel()
 	reqTime := p.now()
+	// The Peers implementation judges each delivered copy with usable and
+	// returns the one accepted: its judgment is kept, not made again.
+	var accepted *peerJudgment
 	usable := func(m store.Meta) error {
-		if _, _, _, why := p.judgePeerCopy(f, m, reqTime, p.now()); why != "" {
-			return errors.New(why)
+		j := p.judgePeerCopy(f, m, reqTime, p.now())
+		if j.why != "" {
+			return errors.New(j.why)
 		}
+		accepted = &j
 		return nil
 	}
 	meta, body, err := p.peers.Fetch(pctx, f.pkey, f.canon, usable)
-	respTime := p.now()
 	if err != nil {
 		if !errors.Is(err, store.ErrNotFound) {
 			p.log.Debug("peer fetch failed", "url", f.canon, "err", err)
 		}
 		return false
 	}
-	h, reqTime, respTime, why := p.judgePeerCopy(f, meta, reqTime, respTime)
-	if why != "" {
+	j := accepted
+	if j == nil { // an implementation that does not call usable
+		jj := p.judgePeerCopy(f, meta, reqTime, p.now())
+		j = &jj
+	}
+	if j.why != "" {
 		// Copies this request may not use go to the origin.
 		body.Close()
-		f.trace.Step("peer copy not used: %s", why)
+		f.trace.Step("peer copy not used: %s", j.why)
 		return false
 	}
+	h, reqTime, respTime := j.header, j.reqTime, j.respTime
 	f.reqTime, f.respTime = reqTime, respTime
 	if f.trace.sourceOf() == "" {
 		f.trace.Source("peer")
@@ -443,12 +484,19 @@ func (p *Proxy) fromPeers(ctx context.Context, f *fetch) bool {
 	return true
 }
 
-// judgePeerCopy treats a peer as an upstream cache: it returns the copy's
-// header without hop-by-hop fields, the request and response times its age
-// is reckoned from (the Peers implementation's readings around its own
-// request to the peer when they fall within ours, else ours), and why this
-// request may not use it ("" when it may).
-func (p *Proxy) judgePeerCopy(f *fetch, meta store.Meta, reqTime, respTime time.Time) (http.Header, time.Time, time.Time, string) {
+// peerJudgment is judgePeerCopy's verdict on one peer copy: its header
+// without hop-by-hop fields, the request and response times its age is
+// reckoned from, and why this request may not use it ("" when it may).
+type peerJudgment struct {
+	header            http.Header
+	reqTime, respTime time.Time
+	why               string
+}
+
+// judgePeerCopy treats a peer as an upstream cache: the times its age is
+// reckoned from are the Peers implementation's readings around its own
+// request to the peer when they fall within ours, else ours.
+func (p *Proxy) judgePeerCopy(f *fetch, meta store.Meta, reqTime, respTime time.Time) peerJudgment {
 	// Times the Peers implementation measured around its own request to
 	// the peer are tighter bounds than ours (which include the lookup);
 	// anything else (a peer's clock readings) is not ours to use.
@@ -475,7 +523,7 @@ func (p *Proxy) judgePeerCopy(f *fetch, meta store.Meta, reqTime, respTime time.
 	case d.Action != httpcache.Serve:
 		why = "the request wants the origin's answer"
 	}
-	return h, reqTime, respTime, why
+	return peerJudgment{header: h, reqTime: reqTime, respTime: respTime, why: why}
 }
 
 // mayResume reports whether a peer transfer that broke off after written

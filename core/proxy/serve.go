@@ -49,7 +49,7 @@ func (p *Proxy) serveCached(w http.ResponseWriter, r *http.Request, o coralurl.O
 			tr.Source("cache (stale, revalidating in the background)")
 			if p.serveObject(w, r, o, meta, body, CacheStale) {
 				if !isPersonal(r.Header, p.opts.StripCookies) {
-					p.startBackground(p.newFetch(objKey, pkey, objKey, canon, o, r.Header, &meta))
+					p.startBackground(p.newFetch(fetchSpec{pkey: pkey, objKey: objKey, canon: canon, origin: o, reqHdr: r.Header, stale: &meta}))
 				}
 				return
 			}
@@ -76,10 +76,10 @@ func (p *Proxy) serveCached(w http.ResponseWriter, r *http.Request, o coralurl.O
 		p.failurePage(w, r, fail, true)
 		return
 	}
-	if p.answerWithoutFetch(w, r, o, canon, objKey, stale, now) {
+	if p.answerWithoutFetch(w, r, o, canon, pkey, objKey, stale, now) {
 		return
 	}
-	f := p.newFetch(objKey, pkey, objKey, canon, o, r.Header, stale)
+	f := p.newFetch(fetchSpec{pkey: pkey, objKey: objKey, canon: canon, origin: o, reqHdr: r.Header, stale: stale})
 	f.noStore = rq.NoStore
 	f.personal = isPersonal(r.Header, p.opts.StripCookies)
 	if f.noStore || f.personal {
@@ -97,7 +97,7 @@ func (p *Proxy) serveCached(w http.ResponseWriter, r *http.Request, o coralurl.O
 // improve: a stale object whose new version broke off recently (its stale
 // copy), and a range of an object too large to store (the origin answers
 // it). false when the request needs a fetch.
-func (p *Proxy) answerWithoutFetch(w http.ResponseWriter, r *http.Request, o coralurl.Origin, canon, objKey string,
+func (p *Proxy) answerWithoutFetch(w http.ResponseWriter, r *http.Request, o coralurl.Origin, canon, pkey, objKey string,
 	stale *store.Meta, now time.Time) bool {
 	tr := TraceFrom(r.Context())
 	if stale != nil {
@@ -111,7 +111,7 @@ func (p *Proxy) answerWithoutFetch(w http.ResponseWriter, r *http.Request, o cor
 	if r.Method != http.MethodGet || r.Header.Get("Range") == "" {
 		return false
 	}
-	if _, large := p.oversize.get(CacheKey(canon), now); !large {
+	if _, large := p.oversize.get(pkey, now); !large {
 		return false
 	}
 	tr.Step("larger than max_object_bytes: range passed to the origin")
@@ -198,7 +198,7 @@ func (p *Proxy) serveFetch(w http.ResponseWriter, r *http.Request, o coralurl.Or
 	}
 	// This visitor cannot use the shared result (another variant, a private
 	// response, or a copy that vanished): fetch for it alone.
-	nf := p.newFetch("", f.pkey, f.pkey, f.canon, o, r.Header, nil)
+	nf := p.newFetch(fetchSpec{pkey: f.pkey, objKey: f.pkey, canon: f.canon, origin: o, reqHdr: r.Header})
 	nf.personal = true
 	p.serveFetch(w, r, o, nf, p.startPrivate(r.Context(), nf), true, true)
 }
