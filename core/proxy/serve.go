@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
+	"net/http/httputil"
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/coralcdn/coral/core/coralurl"
@@ -443,6 +446,12 @@ func (p *Proxy) count(label string) {
 // passThrough forwards a request to the origin uncached: an unsafe method
 // (unsafe set), which when it succeeds invalidates what the cache holds
 // for the URL (RFC 9111 §4.4), or a range of an object too large to store.
+//
+// It is an httputil.ReverseProxy on the guarded origin transport (so the
+// origin guard screens every address it dials): the negative cache and the
+// fetch slots are checked before it, its Rewrite sends only what
+// forwardHeader keeps, ModifyResponse decorates and invalidates, and its
+// errors get the same pages as a cached fetch's.
 func (p *Proxy) passThrough(w http.ResponseWriter, r *http.Request, o coralurl.Origin, canon string, unsafe bool) {
 	if !unsafe {
 		p.stats.misses.Add(1)
@@ -455,6 +464,12 @@ func (p *Proxy) passThrough(w http.ResponseWriter, r *http.Request, o coralurl.O
 		p.failurePage(w, r, fail, true)
 		return
 	}
+	target, err := url.Parse(canon)
+	if err != nil {
+		p.stats.errors.Add(1)
+		p.errorPage(w, r, http.StatusBadRequest, "Bad request", err.Error())
+		return
+	}
 	release, err := p.acquireSlot(r.Context(), o)
 	if err != nil {
 		p.failurePage(w, r, busyFailure(err), false)
@@ -463,47 +478,58 @@ func (p *Proxy) passThrough(w http.ResponseWriter, r *http.Request, o coralurl.O
 	defer release()
 	p.stats.inflight.Add(1)
 	defer p.stats.inflight.Add(-1)
-
-	req, err := http.NewRequestWithContext(r.Context(), r.Method, canon, r.Body)
-	if err != nil {
-		p.stats.errors.Add(1)
-		p.errorPage(w, r, http.StatusBadRequest, "Bad request", err.Error())
-		return
-	}
-	req.ContentLength = r.ContentLength
-	if r.ContentLength == 0 {
-		req.Body = http.NoBody
-	}
-	req.Header = p.forwardHeader(r.Header, false)
-	req.Host = o.Authority()
 	p.stats.originFetches.Add(1)
-	resp, err := p.transport.RoundTrip(req)
-	if err != nil {
-		p.stats.originErrors.Add(1)
-		fail := classify(err)
-		if fail.negative && p.opts.NegativeTTL > 0 && r.Context().Err() == nil {
-			p.neg.put(o.String(), fail, now.Add(p.opts.NegativeTTL), now)
-		}
-		p.failurePage(w, r, fail, false)
-		return
-	}
-	defer resp.Body.Close()
-	if unsafe && resp.StatusCode < 400 {
-		p.invalidate(canon, o, resp.Header)
-	}
-	h := resp.Header
-	httpcache.RemoveHopByHop(h)
-	if p.opts.StripCookies {
-		h.Del("Set-Cookie")
-	}
-	p.decorate(h, r, o, CacheMiss)
-	copyHeader(w.Header(), h)
-	w.WriteHeader(resp.StatusCode)
-	if r.Method == http.MethodHead {
-		return
-	}
-	p.copyBody(w, r, resp.Body, true)
+	p.originProxy(r, o, target, canon, unsafe).ServeHTTP(&countingWriter{ResponseWriter: w, n: &p.stats.bytes}, r)
 }
+
+// originProxy is the ReverseProxy for one pass-through request.
+func (p *Proxy) originProxy(r *http.Request, o coralurl.Origin, target *url.URL, canon string, unsafe bool) *httputil.ReverseProxy {
+	return &httputil.ReverseProxy{
+		Transport:     p.transport,
+		FlushInterval: -1, // a response passed through streams as it comes
+		ErrorLog:      slog.NewLogLogger(p.log.Handler(), slog.LevelDebug),
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.Out.URL = target
+			pr.Out.Host = o.Authority()
+			pr.Out.Header = p.forwardHeader(r.Header, false)
+		},
+		ModifyResponse: func(resp *http.Response) error {
+			if unsafe && resp.StatusCode < 400 {
+				p.invalidate(canon, o, resp.Header)
+			}
+			httpcache.RemoveHopByHop(resp.Header)
+			if p.opts.StripCookies {
+				resp.Header.Del("Set-Cookie")
+			}
+			p.decorate(resp.Header, r, o, CacheMiss)
+			return nil
+		},
+		ErrorHandler: func(w http.ResponseWriter, req *http.Request, err error) {
+			p.stats.originErrors.Add(1)
+			fail := classify(err)
+			if fail.negative && p.opts.NegativeTTL > 0 && req.Context().Err() == nil {
+				now := p.now()
+				p.neg.put(o.String(), fail, now.Add(p.opts.NegativeTTL), now)
+			}
+			p.failurePage(w, r, fail, false)
+		},
+	}
+}
+
+// countingWriter adds the body bytes written to n.
+type countingWriter struct {
+	http.ResponseWriter
+	n *atomic.Uint64
+}
+
+func (c *countingWriter) Write(b []byte) (int, error) {
+	k, err := c.ResponseWriter.Write(b)
+	c.n.Add(uint64(k))
+	return k, err
+}
+
+// Unwrap lets http.ResponseController reach the connection (to flush).
+func (c *countingWriter) Unwrap() http.ResponseWriter { return c.ResponseWriter }
 
 // invalidate drops the stored copies of a URL changed by an unsafe method,
 // and of the same-origin URLs its Location and Content-Location name.
