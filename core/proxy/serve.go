@@ -479,6 +479,11 @@ func (p *Proxy) passThrough(w http.ResponseWriter, r *http.Request, o coralurl.O
 	p.stats.inflight.Add(1)
 	defer p.stats.inflight.Add(-1)
 	p.stats.originFetches.Add(1)
+	// ReverseProxy would carry a protocol upgrade over into a tunnel that
+	// no cap or guard sees; Coral forwards HTTP only (forwardHeader drops
+	// these hop-by-hop fields anyway).
+	r.Header.Del("Upgrade")
+	r.Header.Del("Connection")
 	p.originProxy(r, o, target, canon, unsafe).ServeHTTP(&countingWriter{ResponseWriter: w, n: &p.stats.bytes}, r)
 }
 
@@ -494,6 +499,9 @@ func (p *Proxy) originProxy(r *http.Request, o coralurl.Origin, target *url.URL,
 			pr.Out.Header = p.forwardHeader(r.Header, false)
 		},
 		ModifyResponse: func(resp *http.Response) error {
+			if resp.StatusCode == http.StatusSwitchingProtocols {
+				return errSwitchedProtocols // a tunnel, not HTTP: ErrorHandler answers
+			}
 			if unsafe && resp.StatusCode < 400 {
 				p.invalidate(canon, o, resp.Header)
 			}
@@ -507,6 +515,10 @@ func (p *Proxy) originProxy(r *http.Request, o coralurl.Origin, target *url.URL,
 		ErrorHandler: func(w http.ResponseWriter, req *http.Request, err error) {
 			p.stats.originErrors.Add(1)
 			fail := classify(err)
+			if errors.Is(err, errSwitchedProtocols) {
+				fail = originFailure{http.StatusBadGateway, "Origin error",
+					"The origin answered by switching protocols; Coral passes HTTP only.", false}
+			}
 			if fail.negative && p.opts.NegativeTTL > 0 && req.Context().Err() == nil {
 				now := p.now()
 				p.neg.put(o.String(), fail, now.Add(p.opts.NegativeTTL), now)
@@ -515,6 +527,10 @@ func (p *Proxy) originProxy(r *http.Request, o coralurl.Origin, target *url.URL,
 		},
 	}
 }
+
+// errSwitchedProtocols: an origin answered a passed-through request with
+// 101; Coral does not tunnel.
+var errSwitchedProtocols = errors.New("proxy: origin switched protocols")
 
 // countingWriter adds the body bytes written to n.
 type countingWriter struct {
