@@ -15,8 +15,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/coralcdn/coral/core/object"
 	"github.com/coralcdn/coral/core/proxy"
-	"github.com/coralcdn/coral/core/store"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
@@ -60,9 +60,9 @@ var ErrBadObject = errors.New("p2p: object failed verification")
 // ObjectSource serves cached objects to peers; core/proxy implements it.
 // OpenForPeer returns a stored copy, or an in-flight download streamed as
 // bytes arrive (Meta.SHA256 zero: size and hash not known yet), or an error
-// wrapping store.ErrNotFound.
+// wrapping object.ErrNotFound.
 type ObjectSource interface {
-	OpenForPeer(ctx context.Context, key string) (store.Meta, io.ReadCloser, error)
+	OpenForPeer(ctx context.Context, key string) (object.Meta, io.ReadCloser, error)
 }
 
 type fetchRequest struct {
@@ -83,7 +83,7 @@ type fetchTrailer struct {
 	Err    string `cbor:"3,keyasint,omitempty"`
 }
 
-// wireMeta is store.Meta on the wire, with explicit tags so the store can
+// wireMeta is object.Meta on the wire, with explicit tags so the store can
 // change its Go struct without changing the protocol.
 type wireMeta struct {
 	Key          string              `cbor:"1,keyasint"`
@@ -95,13 +95,13 @@ type wireMeta struct {
 	Extra        map[string]string   `cbor:"7,keyasint,omitempty"`
 }
 
-func toWireMeta(m store.Meta) *wireMeta {
+func toWireMeta(m object.Meta) *wireMeta {
 	return &wireMeta{Key: m.Key, URL: m.URL, Status: m.Status, Header: m.Header,
 		RequestTime: m.RequestTime, ResponseTime: m.ResponseTime, Extra: m.Extra}
 }
 
-func (w *wireMeta) meta() store.Meta {
-	m := store.Meta{Key: w.Key, URL: w.URL, Status: w.Status,
+func (w *wireMeta) meta() object.Meta {
+	m := object.Meta{Key: w.Key, URL: w.URL, Status: w.Status,
 		RequestTime: w.RequestTime, ResponseTime: w.ResponseTime, Extra: w.Extra}
 	if w.Header != nil {
 		m.Header = http.Header(w.Header)
@@ -133,7 +133,7 @@ func (h *Host) handleFetch(s network.Stream, src ObjectSource) {
 	meta, body, err := src.OpenForPeer(ctx, req.Key)
 	if err != nil {
 		hdr := fetchHeader{Status: fetchFailed, Msg: "object unavailable", Size: -1}
-		if errors.Is(err, store.ErrNotFound) {
+		if errors.Is(err, object.ErrNotFound) {
 			hdr.Status, hdr.Msg = fetchNotFound, "not found"
 		} else {
 			h.log.Debug("fetch: source failed", "key", req.Key, "peer", from, "err", err)
@@ -211,13 +211,13 @@ func (h *Host) handleFetch(s network.Stream, src ObjectSource) {
 // what the sender stated, and an error wrapping ErrBadObject (the peer is
 // penalised and dropped) if they did not — so commit to the store only
 // after io.EOF. A missing object is reported as an error wrapping
-// store.ErrNotFound. Close the body in every case.
+// object.ErrNotFound. Close the body in every case.
 //
 // When the connection the request went out on turns out dead before the
 // header arrived (the link watch closed it), the request is sent once more
 // over a fresh route, typically through a relay (up to fetchRouteAttempts
 // routes in all).
-func (h *Host) FetchObject(ctx context.Context, from peer.ID, key string) (store.Meta, io.ReadCloser, error) {
+func (h *Host) FetchObject(ctx context.Context, from peer.ID, key string) (object.Meta, io.ReadCloser, error) {
 	for attempt := 1; ; attempt++ {
 		meta, body, linkDied, err := h.fetchOnce(ctx, from, key)
 		if err == nil || !linkDied || attempt == fetchRouteAttempts || ctx.Err() != nil ||
@@ -230,12 +230,12 @@ func (h *Host) FetchObject(ctx context.Context, from peer.ID, key string) (store
 
 // fetchOnce is one attempt of FetchObject; linkDied reports that it failed
 // because a connection it was using was closed meanwhile.
-func (h *Host) fetchOnce(ctx context.Context, from peer.ID, key string) (_ store.Meta, _ io.ReadCloser, linkDied bool, _ error) {
+func (h *Host) fetchOnce(ctx context.Context, from peer.ID, key string) (_ object.Meta, _ io.ReadCloser, linkDied bool, _ error) {
 	if err := h.ensureConnected(ctx, from); err != nil {
-		return store.Meta{}, nil, false, err
+		return object.Meta{}, nil, false, err
 	}
 	if _, err := h.emulateDelay(ctx, from); err != nil {
-		return store.Meta{}, nil, false, fmt.Errorf("p2p: fetch %q from %s: %w", key, from, err)
+		return object.Meta{}, nil, false, fmt.Errorf("p2p: fetch %q from %s: %w", key, from, err)
 	}
 	// Opening a stream may wait for the peer's protocol answer: a dead
 	// link stalls here already.
@@ -245,7 +245,7 @@ func (h *Host) fetchOnce(ctx context.Context, from peer.ID, key string) (_ store
 	unwatch()
 	if err != nil {
 		died := slices.ContainsFunc(conns, network.Conn.IsClosed)
-		return store.Meta{}, nil, died, fmt.Errorf("p2p: fetch %q from %s: open stream: %w", key, from, err)
+		return object.Meta{}, nil, died, fmt.Errorf("p2p: fetch %q from %s: open stream: %w", key, from, err)
 	}
 	conn := s.Conn()
 	if relay, ok := relayOf(conn.RemoteMultiaddr()); ok {
@@ -256,15 +256,15 @@ func (h *Host) fetchOnce(ctx context.Context, from peer.ID, key string) (_ store
 }
 
 // fetchOn sends the request on s and reads the header.
-func (h *Host) fetchOn(ctx context.Context, s network.Stream, from peer.ID, key string) (store.Meta, io.ReadCloser, error) {
+func (h *Host) fetchOn(ctx context.Context, s network.Stream, from peer.ID, key string) (object.Meta, io.ReadCloser, error) {
 	stop := context.AfterFunc(ctx, func() { _ = s.Reset() })
-	fail := func(err error) (store.Meta, io.ReadCloser, error) {
+	fail := func(err error) (object.Meta, io.ReadCloser, error) {
 		stop()
 		_ = s.Reset()
 		if cerr := ctx.Err(); cerr != nil && !errors.Is(err, ErrMalformed) && !errors.Is(err, ErrBadObject) {
 			err = cerr
 		}
-		return store.Meta{}, nil, fmt.Errorf("p2p: fetch %q from %s: %w", key, from, err)
+		return object.Meta{}, nil, fmt.Errorf("p2p: fetch %q from %s: %w", key, from, err)
 	}
 	_ = s.SetDeadline(time.Now().Add(fetchHeaderTimeout))
 	if err := WriteMsg(s, &fetchRequest{Key: key}); err != nil {
@@ -287,11 +287,11 @@ func (h *Host) fetchOn(ctx context.Context, s network.Stream, from peer.ID, key 
 	case fetchNotFound:
 		stop()
 		_ = s.Close()
-		return store.Meta{}, nil, fmt.Errorf("p2p: fetch %q from %s: %w", key, from, store.ErrNotFound)
+		return object.Meta{}, nil, fmt.Errorf("p2p: fetch %q from %s: %w", key, from, object.ErrNotFound)
 	case fetchFailed:
 		stop()
 		_ = s.Close()
-		return store.Meta{}, nil, fmt.Errorf("p2p: fetch %q: %w", key, &RemoteError{Peer: from.String(), Msg: hdr.Msg})
+		return object.Meta{}, nil, fmt.Errorf("p2p: fetch %q: %w", key, &RemoteError{Peer: from.String(), Msg: hdr.Msg})
 	default:
 		h.scorer.penalise(from, penaltyMalformed, "fetch header: unknown status")
 		return fail(fmt.Errorf("%w: unknown status %d", ErrMalformed, hdr.Status))

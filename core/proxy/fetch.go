@@ -18,10 +18,10 @@ import (
 
 	"github.com/coralcdn/coral/core/coralurl"
 	"github.com/coralcdn/coral/core/httpcache"
-	"github.com/coralcdn/coral/core/store"
+	"github.com/coralcdn/coral/core/object"
 )
 
-// Keys in store.Meta.Extra.
+// Keys in object.Meta.Extra.
 const (
 	extraKind = "coral-kind" // "vary" marks a Vary index under the primary key
 	extraVary = "coral-vary" // comma-separated field names the response varies on
@@ -47,8 +47,8 @@ type fetch struct {
 	objKey   string // key of the stored object being revalidated or filled
 	canon    string
 	origin   coralurl.Origin
-	reqHdr   http.Header // header of the request that started it
-	stale    *store.Meta // stored copy being revalidated; nil on a miss
+	reqHdr   http.Header  // header of the request that started it
+	stale    *object.Meta // stored copy being revalidated; nil on a miss
 	noStore  bool
 	personal bool // carries credentials: never shared, never from peers
 
@@ -81,7 +81,7 @@ func (f *fetch) resolve(fn func()) {
 	})
 }
 
-func (p *Proxy) newFetch(key, pkey, objKey, canon string, o coralurl.Origin, reqHdr http.Header, stale *store.Meta) *fetch {
+func (p *Proxy) newFetch(key, pkey, objKey, canon string, o coralurl.Origin, reqHdr http.Header, stale *object.Meta) *fetch {
 	f := &fetch{
 		key: key, pkey: pkey, objKey: objKey, canon: canon, origin: o,
 		reqHdr: reqHdr.Clone(), stale: stale, length: -1,
@@ -92,7 +92,7 @@ func (p *Proxy) newFetch(key, pkey, objKey, canon string, o coralurl.Origin, req
 	f.body.room = p.admit
 	f.body.onDiskTrouble = func(err error) {
 		level := slog.LevelWarn
-		if errors.Is(err, store.ErrDiskFull) {
+		if errors.Is(err, object.ErrDiskFull) {
 			level = slog.LevelDebug // the watermark, not a failure: the store warns once
 		}
 		p.log.Log(context.Background(), level, "spool cannot use the disk: passing the body through", "url", canon, "err", err)
@@ -345,7 +345,7 @@ func (p *Proxy) originRequest(ctx context.Context, f *fetch) (*http.Request, err
 func (p *Proxy) merge304(f *fetch, h http.Header) bool {
 	fresh := h.Clone()
 	fresh.Del("Set-Cookie") // never store cookies
-	err := p.st.UpdateMeta(f.objKey, func(m *store.Meta) error {
+	err := p.st.UpdateMeta(f.objKey, func(m *object.Meta) error {
 		if m.Extra[extraKind] == kindVary || !httpcache.Matches304(m.Header, fresh) {
 			return errors.New("proxy: 304 does not match the stored version")
 		}
@@ -374,7 +374,7 @@ func (p *Proxy) merge304(f *fetch, h http.Header) bool {
 // peerMeta is set) to f's readers and, if it may be stored, into the store;
 // the new version replaces the old only if it arrived complete.
 func (p *Proxy) receive(ctx context.Context, cancel context.CancelFunc, f *fetch, status int, h http.Header,
-	length int64, body io.ReadCloser, label string, peerMeta *store.Meta) {
+	length int64, body io.ReadCloser, label string, peerMeta *object.Meta) {
 	src := body // the peer's body, or the origin's once resumed
 	defer func() { src.Close() }()
 
@@ -441,7 +441,7 @@ func (p *Proxy) receive(ctx context.Context, cancel context.CancelFunc, f *fetch
 		f.body.StopRetaining()
 		p.forget(f)
 	}
-	var sw *store.Writer
+	var sw object.Writer
 	if storable {
 		sw = p.st.Create(storeKey, p.opts.MaxObjectBytes)
 	}
@@ -487,7 +487,7 @@ func (p *Proxy) receive(ctx context.Context, cancel context.CancelFunc, f *fetch
 			if sw != nil {
 				if _, werr := sw.Write(chunk); werr != nil {
 					p.logNotStoring(ctx, f.canon, werr)
-					if errors.Is(werr, store.ErrTooLarge) {
+					if errors.Is(werr, object.ErrTooLarge) {
 						p.noteOversize(f)
 					}
 					sw.Abort()
@@ -580,7 +580,7 @@ func (p *Proxy) receive(ctx context.Context, cancel context.CancelFunc, f *fetch
 		return
 	}
 	if sw != nil {
-		meta := store.Meta{
+		meta := object.Meta{
 			URL: f.canon, Status: status, Header: h.Clone(),
 			RequestTime: f.reqTime, ResponseTime: f.respTime, Size: length,
 		}
@@ -589,7 +589,7 @@ func (p *Proxy) receive(ctx context.Context, cancel context.CancelFunc, f *fetch
 		}
 		m, err := sw.Commit(meta)
 		switch {
-		case errors.Is(err, store.ErrIncomplete):
+		case errors.Is(err, object.ErrIncomplete):
 			p.forget(f)
 			if holdBack {
 				p.refetchFailed(f, err)
@@ -624,7 +624,7 @@ func (p *Proxy) receive(ctx context.Context, cancel context.CancelFunc, f *fetch
 // DEBUG for the disk watermark (the store warns once when the disk fills).
 func (p *Proxy) logNotStoring(ctx context.Context, url string, err error) {
 	level := slog.LevelInfo
-	if errors.Is(err, store.ErrDiskFull) {
+	if errors.Is(err, object.ErrDiskFull) {
 		level = slog.LevelDebug
 	}
 	p.log.Log(ctx, level, "not storing", "url", url, "reason", err)
@@ -634,7 +634,7 @@ func (p *Proxy) logNotStoring(ctx context.Context, url string, err error) {
 // among the variants stored under variant keys.
 func (p *Proxy) writeVaryIndex(pkey, canon string, fields []string) {
 	w := p.st.Create(pkey, 0)
-	if _, err := w.Commit(store.Meta{URL: canon, Size: 0,
+	if _, err := w.Commit(object.Meta{URL: canon, Size: 0,
 		Extra: map[string]string{extraKind: kindVary, extraVary: strings.Join(fields, ",")}}); err != nil {
 		p.log.Warn("vary index not stored", "url", canon, "err", err)
 	}
@@ -643,7 +643,7 @@ func (p *Proxy) writeVaryIndex(pkey, canon string, fields []string) {
 // remove deletes a stored object and tells the peers.
 func (p *Proxy) remove(key string) {
 	err := p.st.Delete(key)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
+	if err != nil && !errors.Is(err, object.ErrNotFound) {
 		p.log.Warn("delete failed", "key", key, "err", err)
 		return
 	}
@@ -664,7 +664,7 @@ func (p *Proxy) fromPeers(ctx context.Context, f *fetch) bool {
 	pctx, pcancel := context.WithCancel(ctx)
 	defer pcancel()
 	reqTime := p.now()
-	usable := func(m store.Meta) error {
+	usable := func(m object.Meta) error {
 		if _, _, _, why := p.judgePeerCopy(f, m, reqTime, p.now()); why != "" {
 			return errors.New(why)
 		}
@@ -673,7 +673,7 @@ func (p *Proxy) fromPeers(ctx context.Context, f *fetch) bool {
 	meta, body, err := p.peers.Fetch(pctx, f.pkey, f.canon, usable)
 	respTime := p.now()
 	if err != nil {
-		if !errors.Is(err, store.ErrNotFound) {
+		if !errors.Is(err, object.ErrNotFound) {
 			p.log.Debug("peer fetch failed", "url", f.canon, "err", err)
 		}
 		return false
@@ -698,7 +698,7 @@ func (p *Proxy) fromPeers(ctx context.Context, f *fetch) bool {
 // is reckoned from (the Peers implementation's readings around its own
 // request to the peer when they fall within ours, else ours), and why this
 // request may not use it ("" when it may).
-func (p *Proxy) judgePeerCopy(f *fetch, meta store.Meta, reqTime, respTime time.Time) (http.Header, time.Time, time.Time, string) {
+func (p *Proxy) judgePeerCopy(f *fetch, meta object.Meta, reqTime, respTime time.Time) (http.Header, time.Time, time.Time, string) {
 	// Times the Peers implementation measured around its own request to
 	// the peer are tighter bounds than ours (which include the lookup);
 	// anything else (a peer's clock readings) is not ours to use.
@@ -931,7 +931,7 @@ func (g *stallGuard) stalled() bool { return g.fired.Load() }
 func (g *stallGuard) stop()         { g.t.Stop() }
 
 // verifyPeerBody checks a peer's body against the length and hash it claimed.
-func verifyPeerBody(m *store.Meta, written int64, sum hash.Hash) error {
+func verifyPeerBody(m *object.Meta, written int64, sum hash.Hash) error {
 	if m.Size >= 0 && written != m.Size {
 		return fmt.Errorf("peer sent %d bytes, announced %d", written, m.Size)
 	}
@@ -945,7 +945,7 @@ func verifyPeerBody(m *store.Meta, written int64, sum hash.Hash) error {
 	return nil
 }
 
-func entryOf(m store.Meta) httpcache.Entry {
+func entryOf(m object.Meta) httpcache.Entry {
 	return httpcache.Entry{Status: m.Status, Header: m.Header, RequestTime: m.RequestTime, ResponseTime: m.ResponseTime}
 }
 

@@ -41,15 +41,6 @@ var rules = []rule{
 		name:      "only core/store links Badger",
 		scope:     func(pkg string) bool { return !under("core/store")(pkg) && !under("app")(pkg) && !under("test")(pkg) },
 		forbidden: badger,
-		exempt: map[string]string{
-			// The store's own types (Meta, Body, Writer) cross these
-			// packages' interfaces; they link Badger through them until
-			// the types move to a package of their own.
-			module + "/core/proxy":          "store types in its API",
-			module + "/core/coop":           "store types in its API",
-			module + "/p2p":                 "store types in its API",
-			module + "/p2p/internal/memfig": "links p2p",
-		},
 	},
 	{name: "gui links no libp2p", scope: under("gui"), forbidden: libp2p},
 	{name: "gui links no Badger", scope: under("gui"), forbidden: badger},
