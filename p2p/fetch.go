@@ -15,6 +15,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/coralcdn/coral/core/coop"
+	"github.com/coralcdn/coral/core/coralurl"
 	"github.com/coralcdn/coral/core/object"
 	"github.com/coralcdn/coral/core/proxy"
 	"github.com/libp2p/go-libp2p/core/network"
@@ -57,13 +59,9 @@ const (
 // or hash). The peer has been penalised; fall back to another source.
 var ErrBadObject = errors.New("p2p: object failed verification")
 
-// ObjectSource serves cached objects to peers; core/proxy implements it.
-// OpenForPeer returns a stored copy, or an in-flight download streamed as
-// bytes arrive (Meta.SHA256 zero: size and hash not known yet), or an error
-// wrapping object.ErrNotFound.
-type ObjectSource interface {
-	OpenForPeer(ctx context.Context, key string) (object.Meta, io.ReadCloser, error)
-}
+// The host fetches for cooperation as core declares it, and serves from
+// what core declares a node serves its peers from.
+var _ coop.Fetcher = (*Host)(nil)
 
 type fetchRequest struct {
 	Key string `cbor:"1,keyasint"`
@@ -110,11 +108,11 @@ func (w *wireMeta) meta() object.Meta {
 }
 
 // ServeObjects answers /coral/fetch streams from src.
-func (h *Host) ServeObjects(src ObjectSource) {
+func (h *Host) ServeObjects(src object.Source) {
 	h.host.SetStreamHandler(h.protos.fetch, func(s network.Stream) { h.handleFetch(s, src) })
 }
 
-func (h *Host) handleFetch(s network.Stream, src ObjectSource) {
+func (h *Host) handleFetch(s network.Stream, src object.Source) {
 	defer h.recoverStream(s)
 	from := s.Conn().RemotePeer()
 	_ = s.SetDeadline(time.Now().Add(fetchHeaderTimeout))
@@ -204,7 +202,8 @@ func (h *Host) handleFetch(s network.Stream, src ObjectSource) {
 	_ = s.Close()
 }
 
-// FetchObject asks peer from for the object stored under key. The returned
+// FetchObject asks peer from (its peer ID as text, as referrals name it)
+// for the object stored under key. The returned
 // Meta has Size and SHA256 as the sender stated them (Size -1 and a zero
 // hash when it was still downloading). The body streams as the sender
 // sends; Read returns io.EOF only after the byte count and SHA-256 matched
@@ -216,8 +215,21 @@ func (h *Host) handleFetch(s network.Stream, src ObjectSource) {
 // When the connection the request went out on turns out dead before the
 // header arrived (the link watch closed it), the request is sent once more
 // over a fresh route, typically through a relay (up to fetchRouteAttempts
-// routes in all).
-func (h *Host) FetchObject(ctx context.Context, from peer.ID, key string) (object.Meta, io.ReadCloser, error) {
+// routes in all). With a Budget, the body comes in through the download
+// cap, counted as its origin site's traffic.
+func (h *Host) FetchObject(ctx context.Context, from, key string) (object.Meta, io.ReadCloser, error) {
+	id, err := peer.Decode(from)
+	if err != nil {
+		return object.Meta{}, nil, fmt.Errorf("p2p: fetch %q: %w", key, err)
+	}
+	m, body, err := h.fetchObject(ctx, id, key)
+	if err != nil {
+		return m, body, err
+	}
+	return m, h.receiveShaped(ctx, coralurl.SiteOf(m.URL), body), nil
+}
+
+func (h *Host) fetchObject(ctx context.Context, from peer.ID, key string) (object.Meta, io.ReadCloser, error) {
 	for attempt := 1; ; attempt++ {
 		meta, body, linkDied, err := h.fetchOnce(ctx, from, key)
 		if err == nil || !linkDied || attempt == fetchRouteAttempts || ctx.Err() != nil ||

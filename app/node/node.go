@@ -183,7 +183,7 @@ func New(cfg config.Config, opts Options) (_ *Node, err error) {
 		PutGet:  cfg.P2P.PutGet,
 		HasRoom: n.loc.dir.HasRoom,
 		Logger:  log,
-	}, gatedDSHT{n.dht, n}, peerFetcher{host: n.host, budget: n.budget})
+	}, gatedDSHT{n.dht, n}, n.host)
 	if err := os.MkdirAll(cfg.Path("tmp"), 0o700); err != nil {
 		return nil, fmt.Errorf("node: spool dir: %w", err)
 	}
