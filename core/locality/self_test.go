@@ -76,4 +76,3 @@ func TestNameserverFlag(t *testing.T) {
 		}
 	}
 }
-
