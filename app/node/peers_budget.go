@@ -9,7 +9,6 @@ import (
 	"github.com/coralcdn/coral/core/coralurl"
 	"github.com/coralcdn/coral/core/object"
 	"github.com/coralcdn/coral/core/shaping"
-	"github.com/coralcdn/coral/core/store"
 )
 
 // The peer side of the budget: objects sent to other proxies go through
@@ -25,9 +24,9 @@ type shapedObjects struct {
 
 var _ object.Source = shapedObjects{}
 
-func (s shapedObjects) OpenForPeer(ctx context.Context, key string) (store.Meta, io.ReadCloser, error) {
+func (s shapedObjects) OpenForPeer(ctx context.Context, key string) (object.Meta, io.ReadCloser, error) {
 	if !s.budget.Serving() {
-		return store.Meta{}, nil, fmt.Errorf("node: not serving peers now (%s): %w", s.budget.State().Reason, store.ErrNotFound)
+		return object.Meta{}, nil, fmt.Errorf("node: not serving peers now (%s): %w", s.budget.State().Reason, object.ErrNotFound)
 	}
 	m, body, err := s.src.OpenForPeer(ctx, key)
 	if err != nil {
