@@ -531,6 +531,9 @@ func (p *Proxy) invalidate(canon string, o coralurl.Origin, h http.Header) {
 	}
 }
 
+// The proxy is what a node serves its peers from.
+var _ object.Source = (*Proxy)(nil)
+
 // OpenForPeer gives another proxy the object stored under key: the stored
 // copy, or a download in progress streamed as its bytes arrive (Size -1 and
 // a zero SHA256 when not yet known). Objects with Vary are not shared.
