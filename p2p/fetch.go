@@ -59,8 +59,7 @@ const (
 // or hash). The peer has been penalised; fall back to another source.
 var ErrBadObject = errors.New("p2p: object failed verification")
 
-// The host fetches for cooperation as core declares it, and serves from
-// what core declares a node serves its peers from.
+// The host is cooperation's Fetcher (core/coop declares it).
 var _ coop.Fetcher = (*Host)(nil)
 
 type fetchRequest struct {

@@ -56,7 +56,8 @@ type nearTestAndSet interface {
 
 var _ nearTestAndSet = (*dsht.Node)(nil)
 
-// Fetcher transfers an object from another proxy, streaming as it arrives.
+// Fetcher transfers an object from another proxy (peer: its ID as text, as
+// referrals carry it), streaming as it arrives; p2p.Host implements it.
 // The body must return io.EOF only after the length and hash were checked.
 type Fetcher interface {
 	FetchObject(ctx context.Context, peer string, key string) (object.Meta, io.ReadCloser, error)
