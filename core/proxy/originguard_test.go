@@ -169,7 +169,7 @@ func TestPrivateOriginRefusedQuietly(t *testing.T) {
 
 // A closed port and an open port that does not speak HTTP look the same.
 func TestClosedAndNonHTTPPortsLookAlike(t *testing.T) {
-	e := newEnv(t, func(o *Options) { o.NegativeTTL = -1 })
+	e := newEnv(t, func(o *Options) { o.NegativeTTL = Off })
 	closed, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -62,7 +62,7 @@ func TestHeuristicFreshness(t *testing.T) {
 	e.clock.Advance(2 * time.Hour)
 	expect(t, "past heuristic_ttl: refetched", e.get(o, "/"), 200, CacheMiss, "x")
 
-	off := newEnv(t, func(o *Options) { o.HeuristicTTL = 0 })
+	off := newEnv(t, func(o *Options) { o.HeuristicTTL = Off })
 	o2 := newOrigin(t, off.clock, static("y"))
 	expect(t, "heuristic off", off.get(o2, "/"), 200, CacheMiss, "y")
 	expect(t, "heuristic off again", off.get(o2, "/"), 200, CacheMiss, "y")
