@@ -55,10 +55,7 @@ func TestConnectGateSharesFailure(t *testing.T) {
 			}
 			// The others are waiting on the first attempt (none dialled).
 			waitFor(t, "the others to wait", func() bool {
-				g.mu.Lock()
-				defer g.mu.Unlock()
-				a := g.inflight["tcp origin.example:80"]
-				return a != nil && a.waiters == n-1 && dials.Load() == 1
+				return g.joined.Load() == n && dials.Load() == 1
 			})
 			close(release)
 			wg.Wait()
@@ -124,10 +121,7 @@ func TestConnectGateForgetsTrustOnFailure(t *testing.T) {
 	if _, err := g.dial(context.Background(), "tcp", "a:80", dial); !errors.Is(err, syscall.ECONNREFUSED) {
 		t.Fatalf("dial to the dead origin: %v", err)
 	}
-	g.mu.Lock()
-	_, trusted := g.trusted["tcp a:80"]
-	g.mu.Unlock()
-	if trusted {
+	if g.isTrusted("tcp a:80") {
 		t.Error("an address whose connect just failed is still trusted")
 	}
 }

@@ -225,7 +225,7 @@ func (p *Proxy) run(ctx context.Context, cancel context.CancelFunc, f *fetch) {
 				fail = originFailure{http.StatusServiceUnavailable, "Coral is shutting down", "Try again shortly.", false}
 			} else if fail.negative && p.opts.NegativeTTL > 0 {
 				now := p.now()
-				p.neg.put(f.origin.String(), fail, now.Add(p.opts.NegativeTTL), now)
+				p.neg.put(f.origin.String(), fail, now.Add(p.opts.NegativeTTL))
 			}
 			p.log.Info("origin unreachable", "origin", f.origin.String(), "url", f.canon, "err", err)
 			f.trace.Step("origin failed: %s", fail.title)
@@ -288,7 +288,7 @@ func (p *Proxy) failed(f *fetch, fail originFailure) {
 // download each.
 func (p *Proxy) noteOversize(f *fetch) {
 	now := p.now()
-	p.oversize.put(f.pkey, originFailure{}, now.Add(oversizeMemory), now)
+	p.oversize.put(f.pkey, originFailure{}, now.Add(oversizeMemory))
 }
 
 // refetchFailed resolves a refetch whose new body broke off before anyone
@@ -314,7 +314,7 @@ func (p *Proxy) refetchFailed(f *fetch, cause error) {
 		f.outcome, f.fail = outError, fail
 	})
 	if p.opts.NegativeTTL > 0 {
-		p.brokenRefetch.put(f.objKey, fail, now.Add(p.opts.NegativeTTL), now)
+		p.brokenRefetch.put(f.objKey, fail, now.Add(p.opts.NegativeTTL))
 	}
 }
 

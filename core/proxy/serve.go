@@ -482,7 +482,7 @@ func (p *Proxy) passThrough(w http.ResponseWriter, r *http.Request, o coralurl.O
 		p.stats.originErrors.Add(1)
 		fail := classify(err)
 		if fail.negative && p.opts.NegativeTTL > 0 && r.Context().Err() == nil {
-			p.neg.put(o.String(), fail, now.Add(p.opts.NegativeTTL), now)
+			p.neg.put(o.String(), fail, now.Add(p.opts.NegativeTTL))
 		}
 		p.failurePage(w, r, fail, false)
 		return
