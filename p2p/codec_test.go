@@ -68,6 +68,7 @@ func TestReadMsgRejectsMalformed(t *testing.T) {
 	}{
 		{"length over limit", frame(make([]byte, 100))[:3]},
 		{"length prefix overflows", overflow},
+		{"non-minimal length prefix", []byte{0x81, 0x00, 0x00}},
 		{"not cbor", frame([]byte{0xff, 0xff, 0xff})},
 		{"cbor but not an envelope", frame(mustCBOR(t, "hello"))},
 		{"wrong version", frame(mustCBOR(t, envelope{V: 99, Body: mustCBOR(t, fetchRequest{Key: "k"})}))},
