@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/fxamacker/cbor/v2"
+
+	"github.com/coralcdn/coral/core/wire"
 )
 
 // Meta is everything the proxy needs to serve a stored response.
@@ -47,6 +49,8 @@ type record struct {
 }
 
 // codec encodes and decodes meta records; it is immutable after creation.
+// Decoding goes through core/wire, the hardened decoder for bytes from
+// outside: a damaged disk or another version may have written them.
 type codec struct {
 	enc cbor.EncMode
 	dec cbor.DecMode
@@ -57,16 +61,7 @@ func newCodec() (codec, error) {
 	if err != nil {
 		return codec{}, fmt.Errorf("store: cbor encoder: %w", err)
 	}
-	dec, err := cbor.DecOptions{
-		DupMapKey:        cbor.DupMapKeyEnforcedAPF,
-		MaxNestedLevels:  8,
-		MaxArrayElements: 1 << 16,
-		MaxMapPairs:      1 << 16,
-	}.DecMode()
-	if err != nil {
-		return codec{}, fmt.Errorf("store: cbor decoder: %w", err)
-	}
-	return codec{enc: enc, dec: dec}, nil
+	return codec{enc: enc, dec: wire.DecMode()}, nil
 }
 
 func timeToNanos(t time.Time) int64 {
