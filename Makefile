@@ -18,7 +18,7 @@ CONFIG   ?=
 # tests.)
 RACE_PKGS := ./core/store/ ./core/shaping/ ./core/proxy/ ./core/coop/ ./core/dsht/... ./core/dnsserver/ ./core/locality/ ./core/httpcache/ ./core/coralurl/ ./core/runstate/
 
-.PHONY: all deps build run serve test vet fmt-check tidy-check bench demo clean package test-package
+.PHONY: all deps build run serve test vet fmt-check tidy-check bench demo screenshots clean package test-package
 
 all: build
 
@@ -83,6 +83,15 @@ bench: build
 # demo: a small local network, an origin and a crowd, live.
 demo: build
 	$(GO) run ./test/demo -bin $(BIN)
+
+# screenshots: the README's pictures, into assets/screenshots: every tab of
+# the window in the light and dark themes (Fyne's test driver), the real
+# window under Xvfb and the status page in headless Chromium.
+SHOTS := $(abspath assets/screenshots)
+screenshots: build
+	@mkdir -p $(SHOTS)
+	CORAL_GUI_SHOTS=$(SHOTS) $(GO) test -count=1 -run TestNothingCutOff ./gui/
+	CORAL_SHOTS=$(SHOTS) CORAL_BIN=$(abspath $(BIN)) $(GO) test -count=1 -run 'TestRealWindowUnderXvfb|TestStatusPageInChromium' ./test/desktop/
 
 clean:
 	rm -rf bin dist

@@ -9,6 +9,9 @@ have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok
 for p in gcc pkg-config libgl1-mesa-dev xorg-dev; do have_pkg "$p" || need+=("$p"); done
 # Multi-host tests (network namespaces, non-transitive links) and benchmarks.
 for p in iproute2 iptables wrk nginx-light xvfb; do have_pkg "$p" || need+=("$p"); done
+# Desktop tests (test/desktop): the real window on Xvfb read back by xwd and
+# OCR, the status page in headless Chromium.
+for p in x11-apps tesseract-ocr tesseract-ocr-eng chromium; do have_pkg "$p" || need+=("$p"); done
 # The packaging test (make test-package): systemd-analyze checks the unit.
 for p in systemd; do have_pkg "$p" || need+=("$p"); done
 # make bench: the DNS benchmark compares Coral's server with NSD, driven by dnsperf.

@@ -42,6 +42,7 @@ type Status struct {
 	DNS       *DNSStatus    `json:"dns,omitempty"`
 	Budget    *BudgetStatus `json:"budget,omitempty"`
 	Recent    []Trace       `json:"recent,omitempty"`
+	Events    []Event       `json:"events,omitempty"` // warnings since start, newest last
 	RunState  *RunState     `json:"run_state,omitempty"`
 }
 

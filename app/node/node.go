@@ -76,6 +76,7 @@ type Node struct {
 	loc     *locator // directory of live proxies, RTT meter and hints (dns.go)
 	control *control.Server
 	metrics *prometheus.Registry
+	events  *eventLog // warnings for the Log tab and the status page
 
 	// Run state (runstate.go): the operator key trusted, the document in
 	// force and its effect, the gossip channel, restart requests.
@@ -119,7 +120,9 @@ func New(cfg config.Config, opts Options) (_ *Node, err error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	n := &Node{cfg: cfg, log: log.With("component", "node"), parts: log, version: opts.Version, started: time.Now(),
+	events := &eventLog{}
+	log = slog.New(events.tee(log.Handler()))
+	n := &Node{cfg: cfg, log: log.With("component", "node"), parts: log, events: events, version: opts.Version, started: time.Now(),
 		headerTimeout: cmp.Or(opts.HeaderTimeout, defaultHeaderTimeout), restart: make(chan struct{})}
 	n.runStateRepublish = opts.RunStateRepublish
 	n.ctx, n.cancel = context.WithCancel(context.Background())
@@ -250,7 +253,7 @@ func New(cfg config.Config, opts Options) (_ *Node, err error) {
 	n.coop.Seed(held)
 	n.metrics = prometheus.NewRegistry()
 	n.metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	n.metrics.MustRegister(newCollector(n), budgetCollector{n})
+	n.metrics.MustRegister(newCollector(n), budgetCollector{n}, networkCollector{n})
 	n.control = control.NewServer(n, n.token, promhttp.HandlerFor(n.metrics, promhttp.HandlerOpts{}), log)
 	n.registerControlAPI()
 	n.control.EnableSettings(n)
@@ -425,6 +428,7 @@ func (n *Node) Status(ctx context.Context) (control.Status, error) {
 		ds := n.dns.Stats()
 		st.DNS = dnsStatus(ds)
 	}
+	st.Events = n.events.list()
 	st.RunState = n.runStateStatus()
 	st.Budget = n.budgetStatus()
 	return st, nil

@@ -32,6 +32,7 @@ Usage:
   coral [-config FILE]            run a node; opens the GUI when a display is present
   coral serve [-config FILE]      run a headless node (servers, systemd)
   coral gui [-config FILE]        run a node with the GUI
+  coral gui -attach URL [-token-file F]  show and change a node running elsewhere
   coral coralize [-config FILE] [-zone Z] [-port P] URL
                                   print the Coralized form of an origin URL for this node
   coral invite [-config FILE]     print this node's invite code (network secret + addresses)
@@ -55,11 +56,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	switch cmd {
 	case "":
-		return runNode(args, stdout, stderr, gui.DisplayAvailable())
+		return runNode(args, stdout, stderr, displayOrSay(stderr), "")
 	case "serve":
-		return runNode(args, stdout, stderr, false)
+		return runNode(args, stdout, stderr, false, "")
 	case "gui":
-		return runNode(args, stdout, stderr, true)
+		return runGUI(args, stdout, stderr)
 	case "coralize":
 		return coralize(args, stdout, stderr)
 	case "invite":
@@ -80,13 +81,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 }
 
-func runNode(args []string, stdout, stderr io.Writer, withGUI bool) int {
+// runNode runs a node; cfgPath is the -config that `coral gui` already parsed.
+func runNode(args []string, stdout, stderr io.Writer, withGUI bool, cfgPath string) int {
 	fs := newFlagSet("coral serve", stdout, stderr)
-	cfgPath := fs.String("config", "", "path to the TOML config file (default: built-in defaults)")
+	fs.StringVar(&cfgPath, "config", cfgPath, "path to the TOML config file (default: built-in defaults)")
 	if code, done := parseFlags(fs, args); done {
 		return code
 	}
-	cfg, err := config.Load(*cfgPath)
+	cfg, err := config.Load(cfgPath)
 	if err != nil {
 		fmt.Fprintf(stderr, "coral: %v\n", err)
 		return 1
@@ -95,7 +97,7 @@ func runNode(args []string, stdout, stderr io.Writer, withGUI bool) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	for {
-		code, again := runNodeOnce(ctx, cfg, log, stdout, stderr, withGUI)
+		code, again := runNodeOnce(ctx, cfg, log, stdout, stderr, withGUI, cfgPath)
 		if !again {
 			return code
 		}
@@ -105,7 +107,7 @@ func runNode(args []string, stdout, stderr io.Writer, withGUI bool) int {
 // runNodeOnce runs one node until the signal, the window's close, or the
 // node asking to be restarted (again: a rotated network secret takes
 // effect only in a new libp2p host).
-func runNodeOnce(ctx context.Context, cfg config.Config, log *slog.Logger, stdout, stderr io.Writer, withGUI bool) (code int, again bool) {
+func runNodeOnce(ctx context.Context, cfg config.Config, log *slog.Logger, stdout, stderr io.Writer, withGUI bool, cfgPath string) (code int, again bool) {
 	n, err := node.New(cfg, node.Options{Logger: log, Version: version})
 	if err != nil {
 		fmt.Fprintf(stderr, "coral: %v\n", err)
@@ -126,7 +128,7 @@ func runNodeOnce(ctx context.Context, cfg config.Config, log *slog.Logger, stdou
 			case <-gctx.Done():
 			}
 		}()
-		gui.Run(gctx, n, gui.Info{ControlURL: "http://" + n.Addrs().Control})
+		gui.Run(gctx, localClient(n.Addrs().Control, cfg), guiInfo(n.Addrs().Control, cfgPath))
 		stop()
 	} else {
 		select {

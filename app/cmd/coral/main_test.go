@@ -38,6 +38,9 @@ func TestCommands(t *testing.T) {
 		{"unknown key", []string{"serve", "-config", badCfg}, 1, nil, []string{"bad.toml", `"cache.max_stail"`}},
 		{"bad value", []string{"serve", "-config", badVal}, 1, nil, []string{"badval.toml", `"cache.max_bytes"`}},
 		{"missing file", []string{"serve", "-config", filepath.Join(dir, "nope.toml")}, 1, nil, []string{"nope.toml"}},
+		{"attach not a URL", []string{"gui", "-attach", "127.0.0.1:8081"}, 1, nil, []string{"want a URL such as http://127.0.0.1:8081"}},
+		{"token file without attach", []string{"gui", "-token-file", "x"}, 2, nil, []string{"-token-file needs -attach"}},
+		{"attach unreadable token", []string{"gui", "-attach", "http://127.0.0.1:1", "-token-file", dir}, 1, nil, []string{"token file:"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out, errb bytes.Buffer
