@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/coralcdn/coral/test/testkit"
 )
 
 // Many URLs of one dead origin requested at once: the connects wait for
@@ -54,7 +56,7 @@ func TestConnectGateSharesFailure(t *testing.T) {
 				wg.Go(connect)
 			}
 			// The others are waiting on the first attempt (none dialled).
-			waitFor(t, "the others to wait", func() bool {
+			testkit.Eventually(t, 10*time.Second, "the others to wait", func() bool {
 				return g.joined.Load() == n && dials.Load() == 1
 			})
 			close(release)

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/coralcdn/coral/test/testkit"
 )
 
 // logBuffer is a log sink the fetch goroutines may write to while the test
@@ -55,7 +57,7 @@ func TestBrokenTransferLogSaysWhatIsKept(t *testing.T) {
 			case r.readErr == nil:
 				t.Fatalf("visitor read a complete-looking body %q", trunc(r.body))
 			}
-			waitFor(t, "the broken transfer's log line", func() bool { return strings.Contains(logs.String(), "transfer broke off") })
+			testkit.Eventually(t, 10*time.Second, "the broken transfer's log line", func() bool { return strings.Contains(logs.String(), "transfer broke off") })
 			if got := logs.String(); !strings.Contains(got, tc.want) || strings.Contains(got, tc.lack) {
 				t.Errorf("log %q: want %q, not %q", got, tc.want, tc.lack)
 			}
