@@ -254,23 +254,36 @@ func (h *Host) lookupAddrs(ctx context.Context, p peer.ID) []ma.Multiaddr {
 	}
 }
 
-// handlePeers answers an address lookup from the peerstore, adding a circuit
-// address through this node when it relays and is directly connected to the
-// peer (which then likely holds a reservation here).
+// handlePeers answers an address lookup (answerPeers) on its stream; a
+// malformed request counts against the sender.
 func (h *Host) handlePeers(s network.Stream) {
 	defer h.recoverStream(s)
 	from := s.Conn().RemotePeer()
 	_ = s.SetDeadline(time.Now().Add(peersRPCTimeout))
-	br := bufio.NewReader(s)
-	var req peersRequest
-	if err := ReadMsg(br, &req, maxPeersMsg); err != nil {
+	resp, err := h.answerPeers(bufio.NewReader(s))
+	if err != nil {
 		h.streamFailed(s, from, err)
 		return
 	}
+	if err := WriteMsg(s, &resp); err != nil {
+		_ = s.Reset()
+		return
+	}
+	_ = s.Close()
+}
+
+// answerPeers reads one address lookup and answers it from the peerstore,
+// adding a circuit address through this node when it relays and is
+// directly connected to the peer (which then likely holds a reservation
+// here).
+func (h *Host) answerPeers(r *bufio.Reader) (peersResponse, error) {
+	var req peersRequest
+	if err := ReadMsg(r, &req, maxPeersMsg); err != nil {
+		return peersResponse{}, err
+	}
 	target, err := peer.IDFromBytes(req.Peer)
 	if err != nil {
-		h.streamFailed(s, from, fmt.Errorf("%w: bad peer id: %v", ErrMalformed, err))
-		return
+		return peersResponse{}, fmt.Errorf("%w: bad peer id: %v", ErrMalformed, err)
 	}
 	var resp peersResponse
 	for _, a := range h.host.Peerstore().Addrs(target) {
@@ -284,9 +297,5 @@ func (h *Host) handlePeers(s network.Stream) {
 			resp.Addrs = append(resp.Addrs, a.Bytes())
 		}
 	}
-	if err := WriteMsg(s, &resp); err != nil {
-		_ = s.Reset()
-		return
-	}
-	_ = s.Close()
+	return resp, nil
 }
