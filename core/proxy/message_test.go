@@ -31,7 +31,7 @@ func (b *logBuffer) String() string {
 }
 
 // A download that breaks off says "keeping the old copy" only when there
-// was one; on a first miss it says nothing was stored (issue 15).
+// was one; on a first miss it says nothing was stored.
 func TestBrokenTransferLogSaysWhatIsKept(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
@@ -52,7 +52,7 @@ func TestBrokenTransferLogSaysWhatIsKept(t *testing.T) {
 			o.set(brokenBody(true, nil, false))
 			r := e.get(o, "/p")
 			switch {
-			case tc.fillFirst: // the refresh broke off: the stale copy, whole (issue 11)
+			case tc.fillFirst: // the refresh broke off: the stale copy, whole
 				expect(t, "refresh broke off", r, 200, CacheStale, "old copy")
 			case r.readErr == nil:
 				t.Fatalf("visitor read a complete-looking body %q", trunc(r.body))

@@ -96,7 +96,7 @@ type Store interface {
 
 var _ Store = (*store.Store)(nil)
 
-// Peers is the seam for cooperative proxies (issue 5): the DSHT and the p2p
+// Peers is the seam for cooperative proxies (core/coop): the DSHT and the p2p
 // object transfer live behind it. All methods must be safe for concurrent
 // use and must not block for long except Fetch.
 type Peers interface {

@@ -409,7 +409,7 @@ func TestInterruptedTransferOnMiss(t *testing.T) {
 	}
 }
 
-// TestRefetchNeverBroken (issue 11, point 2): while a stale copy exists, a
+// TestRefetchNeverBroken: while a stale copy exists, a
 // refetch whose body truncates, resets or stalls reaches no visitor: all
 // of them (three at once, coalesced) get the complete stale copy, marked
 // STALE, or, when the copy forbids stale use, a complete error page. The

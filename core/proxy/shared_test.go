@@ -27,7 +27,7 @@ func personalPage(kv ...string) http.HandlerFunc {
 }
 
 // A response is shared with the next visitor only when it is not personal
-// or explicitly allows shared caching (issue 10 point 7).
+// or explicitly allows shared caching.
 func TestPersonalResponsesNotShared(t *testing.T) {
 	tests := []struct {
 		name      string

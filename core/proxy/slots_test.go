@@ -84,7 +84,7 @@ func (d *dripOrigin) host() string {
 
 // Eight slow-drip downloads from one site hold that site's share of the
 // slots (a quarter of 8), not all of them: a miss on another site is
-// served meanwhile (issue 10 point 6).
+// served meanwhile.
 func TestSlowSiteCannotStarveOthers(t *testing.T) {
 	e := newEnv(t, func(o *Options) { o.MaxOriginFetches = 8 })
 	stop := make(chan struct{})
