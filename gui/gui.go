@@ -39,9 +39,24 @@ func Run(ctx context.Context, api control.API, info Info) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go d.view.Follow(ctx, 2*time.Second)
+	loopDone := make(chan struct{})
 	go func() {
-		<-ctx.Done()
-		fyne.Do(a.Quit)
+		select {
+		case <-ctx.Done():
+			fyne.Do(func() { quitOnce(a) })
+		case <-loopDone:
+		}
 	}()
 	d.win.ShowAndRun()
+	close(loopDone)
+}
+
+// quitOnce quits the app unless its loop is already ending. Fyne quits by
+// itself on SIGINT and SIGTERM, the signals that also end ctx: a Quit queued
+// just before its loop stopped then runs after GLFW is gone and panics
+// (NotInitialized) although nothing is left to close, so that panic is
+// dropped here.
+func quitOnce(a fyne.App) {
+	defer func() { _ = recover() }()
+	a.Quit()
 }

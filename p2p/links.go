@@ -27,7 +27,8 @@ import (
 // connection exists nobody dials the relay route that would work.
 //
 // The link watch pings every direct connection on the connection itself
-// (libp2p's ping protocol, which every host serves) every LinkCheckInterval
+// (libp2p's ping protocol, which every host serves) every LinkCheckInterval,
+// unless the peer delivered bytes on it during the last interval,
 // and closes a connection whose ping gets no echo within LinkPingTimeout —
 // unless the peer's streams delivered bytes meanwhile, which means the link
 // is busy, not dead (a ping queued behind a large transfer on a slow uplink).
@@ -66,7 +67,7 @@ type linkWatch struct {
 
 func newLinkWatch(h *Host, every, timeout time.Duration) *linkWatch {
 	return &linkWatch{
-		h: h, recv: &recvClock{last: map[peer.ID]*atomic.Int64{}},
+		h: h, recv: &recvClock{last: map[peer.ID]*atomic.Int64{}, tally: newStreamCounts()},
 		every: every, timeout: timeout,
 		probing: map[network.Conn]bool{}, cut: map[peer.ID]time.Time{},
 	}
@@ -148,7 +149,11 @@ func (w *linkWatch) probeAll() {
 		return
 	}
 	gap := w.every / 2 / time.Duration(len(conns))
+	heardSince := time.Now().Add(-w.every)
 	for i, c := range conns {
+		if w.heardOn(c, heardSince) {
+			continue
+		}
 		if i > 0 && gap > 0 {
 			select {
 			case <-w.h.ctx.Done():
@@ -158,6 +163,17 @@ func (w *linkWatch) probeAll() {
 		}
 		w.probe(c)
 	}
+}
+
+// heardOn reports whether c's peer delivered bytes since t over c, its
+// only connection: the link carried packets this interval, so a ping would
+// tell nothing new. This is what makes an idle pair ping once per interval
+// instead of twice (each side hears the other's pings), and a pair that
+// exchanges traffic not at all. A half-dead link (our packets lost) is the
+// peer's to find: its pings to us go unanswered.
+func (w *linkWatch) heardOn(c network.Conn, t time.Time) bool {
+	p := c.RemotePeer()
+	return w.recv.since(p, t) && len(w.h.host.Network().ConnsToPeer(p)) == 1
 }
 
 // suspect probes c now: a request on it is waiting longer than a live
@@ -265,16 +281,18 @@ func (w *linkWatch) trimIdle() {
 // tells a busy link from a dead one. The byte totals it is asked for are
 // not kept (zero).
 type recvClock struct {
-	mu   sync.RWMutex
-	last map[peer.ID]*atomic.Int64 // unix nanoseconds
+	mu    sync.RWMutex
+	last  map[peer.ID]*atomic.Int64 // unix nanoseconds
+	tally *streamCounts             // per-protocol counts (streamcount.go); nil: none
 }
 
 var _ metrics.Reporter = (*recvClock)(nil)
 
-func (r *recvClock) LogRecvMessageStream(n int64, _ protocol.ID, p peer.ID) {
+func (r *recvClock) LogRecvMessageStream(n int64, proto protocol.ID, p peer.ID) {
 	if n <= 0 {
 		return // the swarm reports failed reads too
 	}
+	r.tally.read(proto)
 	now := time.Now().UnixNano()
 	r.mu.RLock()
 	t := r.last[p]
@@ -308,9 +326,13 @@ func (r *recvClock) TrimIdle(since time.Time) {
 	}
 }
 
-func (r *recvClock) LogSentMessage(int64)                                  {}
-func (r *recvClock) LogRecvMessage(int64)                                  {}
-func (r *recvClock) LogSentMessageStream(int64, protocol.ID, peer.ID)      {}
+func (r *recvClock) LogSentMessage(int64) {}
+func (r *recvClock) LogRecvMessage(int64) {}
+func (r *recvClock) LogSentMessageStream(n int64, proto protocol.ID, _ peer.ID) {
+	if n > 0 {
+		r.tally.wrote(proto)
+	}
+}
 func (r *recvClock) GetBandwidthForPeer(peer.ID) metrics.Stats             { return metrics.Stats{} }
 func (r *recvClock) GetBandwidthForProtocol(protocol.ID) metrics.Stats     { return metrics.Stats{} }
 func (r *recvClock) GetBandwidthTotals() metrics.Stats                     { return metrics.Stats{} }

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"sort"
 	"strings"
 	"sync"
@@ -45,6 +46,15 @@ type clusterView interface {
 }
 
 var _ clusterView = (*dsht.Node)(nil)
+
+// nearTestAndSet is the one-round put+get used when lookups time out;
+// *dsht.Node has it. A DSHT without it goes straight to the spread-out
+// origin fallback.
+type nearTestAndSet interface {
+	PutGetNear(ctx context.Context, key dsht.ID, value []byte, ttl time.Duration) ([]dsht.Value, error)
+}
+
+var _ nearTestAndSet = (*dsht.Node)(nil)
 
 // Fetcher transfers an object from another proxy, streaming as it arrives.
 // The body must return io.EOF only after the length and hash were checked.
@@ -85,8 +95,13 @@ type Config struct {
 	FetchTimeout time.Duration
 	// MaxAnnouncements bounds concurrent background puts (16).
 	MaxAnnouncements int
-	Logger           *slog.Logger
-	Now              func() time.Time
+	// FallbackSpread: when the DSHT could not say whether anyone is
+	// downloading an object (its operations timed out), the node waits a
+	// random time up to this before going to the origin, so a crowd's
+	// fallbacks do not hit it together (2s).
+	FallbackSpread time.Duration
+	Logger         *slog.Logger
+	Now            func() time.Time
 }
 
 func (c *Config) defaults() {
@@ -110,6 +125,9 @@ func (c *Config) defaults() {
 	}
 	if c.MaxAnnouncements <= 0 {
 		c.MaxAnnouncements = 16
+	}
+	if c.FallbackSpread <= 0 {
+		c.FallbackSpread = 2 * time.Second
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -185,6 +203,10 @@ var _ proxy.Peers = (*Coop)(nil)
 // Stats counts cooperation since start.
 type Stats struct {
 	Lookups, LookupHits, PeerFetches, PeerFailures, Announcements uint64
+	// NearTestAndSets counts one-round put+gets run because the DSHT timed
+	// out; SpreadFallbacks the origin fallbacks delayed because even that
+	// failed.
+	NearTestAndSets, SpreadFallbacks uint64
 	// FromLevel counts objects fetched from peers by the DSHT level whose
 	// cluster held the referral (index = level).
 	FromLevel [3]uint64
@@ -253,8 +275,17 @@ func (c *Coop) Fetch(ctx context.Context, key, canonicalURL string, usable func(
 	cands := c.candidates(vals)
 	switch {
 	case len(cands) > 0:
+	case err != nil:
+		// The DSHT is slow (in a flash crowd it is): a full test-and-set
+		// would time out too, and every node of the crowd would then go
+		// to the origin at once.
+		vals, err = c.slowDSHT(ctx, id)
+		cands = c.candidates(vals)
 	case c.cfg.PutGet:
 		vals, err = c.testAndSet(ctx, key, id)
+		if err != nil {
+			vals, err = c.slowDSHT(ctx, id)
+		}
 		cands = c.candidates(vals)
 	default:
 		// Without put+get, the "I am downloading" value still goes in
@@ -310,6 +341,43 @@ func (c *Coop) testAndSet(ctx context.Context, key string, id dsht.ID) (vals []d
 		c.markAnnounced(key)
 	}
 	return vals, err
+}
+
+// slowDSHT decides, when DSHT lookups time out, whether someone else is
+// already downloading: a one-round put+get at the root this node's routing
+// table names (a cluster's racing nodes meet there, and one of them meets
+// nobody and downloads). If that fails too, it waits a random time up to
+// FallbackSpread, so the crowd's origin fallbacks are spread out rather than
+// simultaneous, and returns the error.
+func (c *Coop) slowDSHT(ctx context.Context, id dsht.ID) ([]dsht.Value, error) {
+	tr := proxy.TraceFrom(ctx)
+	err := errors.New("coop: DSHT has no near put+get")
+	if near, ok := c.dht.(nearTestAndSet); ok {
+		c.count(func(s *Stats) { s.NearTestAndSets++ })
+		nctx, cancel := context.WithTimeout(ctx, c.cfg.LookupTimeout)
+		start := c.cfg.Now()
+		var vals []dsht.Value
+		vals, err = near.PutGetNear(nctx, id, EncodeReferral(Referral{Peer: c.cfg.Self, State: StateDownloading}), c.cfg.DownloadingTTL)
+		cancel()
+		took := c.cfg.Now().Sub(start).Round(time.Millisecond)
+		if err == nil {
+			// Not marked announced: the value sits at one node of one
+			// level, so Downloading still announces at every level.
+			tr.Step("near put+get: %d values (%s)", len(vals), took)
+			return vals, nil
+		}
+		tr.Step("near put+get (%s): failed", took)
+	}
+	c.count(func(s *Stats) { s.SpreadFallbacks++ })
+	wait := rand.N(c.cfg.FallbackSpread)
+	tr.Step("DSHT timed out: origin in %s", wait.Round(time.Millisecond))
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	return nil, err
 }
 
 // putDownloading stores this node's "I am downloading" value at every

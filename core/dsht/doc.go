@@ -13,7 +13,10 @@
 // closest node that is not both full (l values with long TTLs) and loaded
 // (β requests a minute), so a hot key spreads over the nodes leading to its
 // root instead of melting the root; values expire unless their owners renew
-// them. Put+get inserts and returns the values met, as a test-and-set.
+// them. Each put also stores copies at the next closest nodes down its path
+// (Config.Copies), so a value outlives a holder that dies before the owner
+// renews it. Put+get inserts and returns the values met, as a test-and-set;
+// PutGetNear is its one-round form for when lookups time out.
 //
 // Lookups are iterative with a window of outstanding RPCs and adaptive
 // timeouts. A cache of recently live and unreachable nodes follows MIT

@@ -2,9 +2,11 @@ package dsht_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -28,6 +30,12 @@ func info(i int) dsht.NodeInfo {
 // answer at once).
 func newCluster(t *testing.T, n int) (*dshttest.MemNet, []*dsht.Node, *testkit.Clock) {
 	t.Helper()
+	return newClusterWith(t, n, func(*dsht.Config) {})
+}
+
+// newClusterWith is newCluster with each node's configuration adjusted.
+func newClusterWith(t *testing.T, n int, configure func(*dsht.Config)) (*dshttest.MemNet, []*dsht.Node, *testkit.Clock) {
+	t.Helper()
 	clock := testkit.NewClock(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC))
 	mn := &dshttest.MemNet{}
 	var nodes []*dsht.Node
@@ -36,6 +44,7 @@ func newCluster(t *testing.T, n int) (*dshttest.MemNet, []*dsht.Node, *testkit.C
 		cfg.Clock = clock.Now
 		cfg.Rand = rand.NewPCG(1, uint64(i))
 		cfg.Logger = quiet
+		configure(&cfg)
 		node, err := dsht.New(cfg, mn.Endpoint(info(i)))
 		if err != nil {
 			t.Fatal(err)
@@ -179,8 +188,8 @@ func TestStatusCloseAndHints(t *testing.T) {
 	for _, other := range nodes {
 		stored += other.Status().Levels[0].StoredValues
 	}
-	if stored != 1 {
-		t.Fatalf("%d copies stored for one put", stored)
+	if stored != 3 {
+		t.Fatalf("%d copies stored for one put, want 3 (Copies: the closest node and the next two)", stored)
 	}
 
 	// The transport reports a peer down: it leaves the routing tables.
@@ -342,5 +351,96 @@ func TestPutPopsStackOnStoreFailure(t *testing.T) {
 		if vs, err := nodes[g].Get(ctx, key); err != nil || !has(vs, "fallback") {
 			t.Errorf("get from node %d: %v %+v", g, err, vs)
 		}
+	}
+}
+
+// A put leaves a second copy at the next closest node, so the value
+// survives its holder dying before the owner renews it.
+func TestValueSurvivesHolderDeath(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		copies int
+		want   bool
+	}{
+		{"one copy is lost with its holder", 1, false},
+		{"the second copy answers", 2, true},
+		{"the default's copies answer", 0, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			mn, nodes, _ := newClusterWith(t, 12, func(c *dsht.Config) { c.Copies = tc.copies })
+			ctx := context.Background()
+			key := dsht.KeyID("survivor")
+			if err := nodes[0].Put(ctx, key, []byte("v"), time.Minute, dsht.Levels(0, 0)); err != nil {
+				t.Fatal(err)
+			}
+			var holders []int
+			for i, n := range nodes {
+				if n.Stores(key, 0) > 0 {
+					holders = append(holders, i)
+				}
+			}
+			if want := cmp.Or(tc.copies, 3); len(holders) != want {
+				t.Fatalf("holders %v, want %d", holders, want)
+			}
+			mn.SetDown(info(holders[0]).Addr, true)
+			getter := nodes[0]
+			for i := 0; slices.Contains(holders, i); i++ {
+				getter = nodes[i+1] // not a holder: it must ask the others
+			}
+			vs, err := getter.Get(ctx, key, dsht.Levels(0, 0))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if has(vs, "v") != tc.want {
+				t.Fatalf("after holder %d died: got %v, want found=%v", holders[0], vs, tc.want)
+			}
+		})
+	}
+}
+
+// PutGetNear is test-and-set in one round at the root the routing tables
+// name: of nodes racing for a key, the first meets nothing and every later
+// one meets it; with that root down, the next closest node decides.
+func TestPutGetNearIsTestAndSet(t *testing.T) {
+	for _, rootDown := range []bool{false, true} {
+		t.Run(fmt.Sprintf("root down %v", rootDown), func(t *testing.T) {
+			mn, nodes, _ := newCluster(t, 12)
+			ctx := context.Background()
+			key := dsht.KeyID("crowd")
+			racers := nodes
+			if rootDown {
+				if _, err := nodes[0].PutGetNear(ctx, key, []byte("probe"), time.Minute); err != nil {
+					t.Fatal(err)
+				}
+				root := -1
+				for i, n := range nodes {
+					if n.Stores(key, 0) > 0 {
+						root = i
+					}
+				}
+				mn.SetDown(info(root).Addr, true)
+				// The probe's value is at the dead root only: the next
+				// closest node starts empty and decides the race.
+				racers = slices.Delete(slices.Clone(nodes), root, root+1)
+			}
+			first := ""
+			for i, n := range racers {
+				val := fmt.Sprintf("v%d", i)
+				vs, err := n.PutGetNear(ctx, key, []byte(val), time.Minute)
+				if err != nil {
+					t.Fatalf("racer %d: %v", i, err)
+				}
+				if i == 0 {
+					if len(vs) != 0 {
+						t.Fatalf("first racer met %v", vs)
+					}
+					first = val
+					continue
+				}
+				if !has(vs, first) {
+					t.Fatalf("racer %d met %v, not the first's %q", i, vs, first)
+				}
+			}
+		})
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -149,6 +150,9 @@ type putOp struct {
 	storeRPCs  int
 	found      []Value
 	storedAny  bool
+	copying    int  // extra-copy stores in flight (see storeCopies)
+	ended      bool // every level done; completes when copying reaches 0
+	endErr     error
 	done       func([]Value, error)
 	finished   bool
 	stopTimer  func() bool
@@ -244,6 +248,7 @@ func (p *putOp) reverse(l *lookup) {
 		resp := n.serve(n.self.ID, &req, n.now())
 		p.noteValues(resp.Values)
 		if resp.Code == CodeOK {
+			p.storeCopies(req, slices.Clone(p.stack))
 			p.levelDone(l, top)
 		} else {
 			p.reverse(l)
@@ -262,11 +267,64 @@ func (p *putOp) reverse(l *lookup) {
 		if err == nil {
 			p.noteValues(resp.Values)
 			if resp.Code == CodeOK {
+				p.storeCopies(req, slices.Clone(p.stack))
 				p.levelDone(l, top)
 				return
 			}
 		}
 		p.reverse(l)
+	})
+}
+
+// copyTries bounds the nodes tried for one extra copy.
+const copyTries = 2
+
+// storeCopies stores Copies-1 more copies of the value at the next nodes
+// down the stack (the next closest to the key after the node that took it),
+// so a get still finds it there when that node dies before the owner renews
+// it. This node itself is skipped: its copy dies with its own referral. The
+// stores run while the put goes on to the next level; the put completes
+// when they are answered.
+func (p *putOp) storeCopies(req Request, rest []*cand) {
+	var remote []*cand
+	for i := len(rest) - 1; i >= 0; i-- { // closest first
+		if !rest[i].self {
+			remote = append(remote, rest[i])
+		}
+	}
+	req.WantValues = false
+	for range p.n.cfg.Copies - 1 {
+		if len(remote) == 0 {
+			return
+		}
+		k := min(copyTries, len(remote))
+		p.copying++
+		p.storeCopy(req, remote[:k])
+		remote = remote[k:]
+	}
+}
+
+// storeCopy stores req at the first of tries that accepts it.
+func (p *putOp) storeCopy(req Request, tries []*cand) {
+	n := p.n
+	c := tries[0]
+	timeout := n.rto(c.info.ID)
+	if c.via != nil {
+		timeout += n.rto(c.via.ID)
+	}
+	p.storeRPCs++
+	n.call(c.info, c.via, &req, timeout, func(resp *Response, err error) {
+		if p.finished {
+			return
+		}
+		if (err != nil || resp.Code != CodeOK) && len(tries) > 1 {
+			p.storeCopy(req, tries[1:])
+			return
+		}
+		p.copying--
+		if p.copying == 0 && p.ended {
+			p.complete(p.endErr)
+		}
 	})
 }
 
@@ -293,10 +351,12 @@ func (p *putOp) levelDone(l *lookup, at *cand) {
 		return
 	}
 	if !p.storedAny {
-		p.complete(ErrNoStore)
-		return
+		p.endErr = ErrNoStore
 	}
-	p.complete(nil)
+	p.ended = true
+	if p.copying == 0 {
+		p.complete(p.endErr)
+	}
 }
 
 func (p *putOp) complete(err error) {

@@ -152,3 +152,21 @@ func TestTableFullGroupRefusesNewcomers(t *testing.T) {
 		t.Fatal("the table admitted its own node")
 	}
 }
+
+// BenchmarkClosest is the nearest-node query every find_node answer runs:
+// a full table of 10,000 known nodes, K+8 nearest to a random target.
+func BenchmarkClosest(b *testing.B) {
+	ids := nodeIDs(10000, 7)
+	t := newTable(ids[0], 20)
+	for _, id := range ids[1:] {
+		t.add(id, kadOf(id))
+	}
+	targets := make([]kadID, 256)
+	for i := range targets {
+		targets[i] = kadOf(nodeIDs(1, uint64(1000+i))[0])
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		t.closest(targets[i%len(targets)], 28)
+	}
+}

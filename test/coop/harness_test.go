@@ -97,6 +97,8 @@ type netOptions struct {
 	dsht func(*dsht.Config)
 	// proxy adjusts each node's proxy options.
 	proxy func(*proxy.Options)
+	// coop adjusts each node's cooperation options.
+	coop func(*coop.Config)
 }
 
 // network is a set of in-process nodes that know each other.
@@ -198,7 +200,11 @@ func (nw *network) start(name, dir, secret string, rtt func(a, b dsht.ID) time.D
 		t.Fatalf("%s: dsht: %v", name, err)
 	}
 	h.ServeDSHT(nd.dht)
-	nd.coop = coop.New(coop.Config{Self: h.ID().String(), Logger: log}, nd.dht, fetcher{h})
+	ccfg := coop.Config{Self: h.ID().String(), Logger: log}
+	if opts.coop != nil {
+		opts.coop(&ccfg)
+	}
+	nd.coop = coop.New(ccfg, nd.dht, fetcher{h})
 	if nd.store, err = store.Open(filepath.Join(dir, "store"), store.Options{
 		Logger: log,
 		OnEvict: func(key string) {

@@ -14,6 +14,8 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"runtime/debug"
+	"runtime/pprof"
 	"time"
 
 	"github.com/coralcdn/coral/core/dsht"
@@ -30,6 +32,11 @@ type params struct {
 	raceSpread             time.Duration
 	baseline, off          bool
 	peerCache              int
+	copies                 int
+	cpuProfile, memProfile string
+	idle                   time.Duration
+	gcPercent              int
+	memLimit               int64
 }
 
 func main() {
@@ -57,14 +64,34 @@ func main() {
 	fs.BoolVar(&p.baseline, "baseline", true, "also run the hot key without sloppy storage")
 	fs.BoolVar(&p.off, "off", true, "also run the faults with indirect routing off")
 	fs.IntVar(&p.peerCache, "peer-cache", 0, "nodes' PeerCacheSize (0: dsht's default); smaller saves memory in large runs")
+	fs.IntVar(&p.copies, "copies", 0, "nodes' Copies, values stored per level per put (0: dsht's default)")
+	fs.DurationVar(&p.idle, "idle", 2*time.Minute, "virtual time the built network idles while its maintenance traffic is counted (0: skip)")
+	fs.StringVar(&p.cpuProfile, "cpuprofile", "", "write a CPU profile (pprof) to this file")
+	fs.StringVar(&p.memProfile, "memprofile", "", "write a heap profile (pprof) to this file after the first network is built")
+	fs.IntVar(&p.gcPercent, "gc-percent", 200, "GOGC for the run: a large run spends a quarter of its CPU in the collector at Go's 100")
+	fs.Int64Var(&p.memLimit, "mem-limit-mib", 6<<10, "soft memory limit (MiB): the collector works harder near it, so -gc-percent cannot take a run past it")
 	_ = fs.Parse(os.Args[1:])
+	debug.SetGCPercent(p.gcPercent)
+	debug.SetMemoryLimit(p.memLimit << 20)
 	if p.keys == 0 {
 		p.keys = min(p.nodes, 2000)
 	}
 	if p.hot == 0 {
 		p.hot = min(p.nodes, 1000)
 	}
+	if p.cpuProfile != "" {
+		f, err := os.Create(p.cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "sim:", err)
+			os.Exit(1)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	if err := run(os.Stdout, p); err != nil {
+		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "sim:", err)
 		os.Exit(1)
 	}
@@ -82,8 +109,21 @@ func build(w io.Writer, p params, name string, nontransitive float64, configure 
 	}
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
+	if p.memProfile != "" && name == "no faults" {
+		if f, err := os.Create(p.memProfile); err == nil {
+			_ = pprof.WriteHeapProfile(f)
+			f.Close()
+		}
+	}
 	fmt.Fprintf(w, "[%s] built %d nodes: %.1fs wall, %v virtual, %d messages, heap %d MiB\n",
 		name, p.nodes, time.Since(start).Seconds(), s.Elapsed().Round(time.Second), s.Messages, ms.HeapAlloc>>20)
+	fmt.Fprintf(w, "  requests per node by operation:")
+	for op, c := range s.RequestsByOp {
+		if c > 0 {
+			fmt.Fprintf(w, " %v=%.0f", dsht.Op(op), float64(c)/float64(p.nodes))
+		}
+	}
+	fmt.Fprintln(w)
 	return s, nil
 }
 
@@ -91,12 +131,16 @@ func indirect(on bool) func(int, *dsht.Config) {
 	return func(_ int, c *dsht.Config) { c.IndirectRouting = on }
 }
 
-// withCache applies -peer-cache on top of a scenario's configuration.
+// withCache applies -peer-cache and -copies on top of a scenario's
+// configuration.
 func withCache(p params, f func(int, *dsht.Config)) func(int, *dsht.Config) {
 	return func(i int, c *dsht.Config) {
 		f(i, c)
 		if p.peerCache > 0 {
 			c.PeerCacheSize = p.peerCache
+		}
+		if p.copies > 0 {
+			c.Copies = p.copies
 		}
 	}
 }
@@ -168,6 +212,9 @@ func noFaults(w io.Writer, p params, sum *summary) error {
 	s, err := build(w, p, "no faults", 0, indirect(true))
 	if err != nil {
 		return err
+	}
+	if p.idle > 0 {
+		idleTraffic(w, s, p)
 	}
 	levels := s.Node(0).NumLevels()
 	for l := levels - 1; l >= 1; l-- {
@@ -241,6 +288,24 @@ func noFaults(w io.Writer, p params, sum *summary) error {
 	sum.crashAfterPut = afterPut
 	printGets(w, fmt.Sprintf("crash %.0f%% more after the puts (copies lost, not yet renewed)", 100*p.crash), afterPut)
 	return nil
+}
+
+// idleTraffic runs the built network with no workload for p.idle and prints
+// the requests a node sends per minute for its upkeep (cluster sampling,
+// table refresh), by operation.
+func idleTraffic(w io.Writer, s *dshtsim.Sim, p params) {
+	before := s.RequestsByOp
+	s.RunFor(p.idle)
+	minutes := p.idle.Minutes() * float64(p.nodes)
+	var total uint64
+	fmt.Fprintf(w, "idle %v: requests per node per minute:", p.idle)
+	for op, c := range s.RequestsByOp {
+		if d := c - before[op]; d > 0 {
+			total += d
+			fmt.Fprintf(w, " %v=%.2f", dsht.Op(op), float64(d)/minutes)
+		}
+	}
+	fmt.Fprintf(w, " all=%.2f\n", float64(total)/minutes)
 }
 
 func noSloppy(w io.Writer, p params) error {

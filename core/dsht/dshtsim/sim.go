@@ -68,6 +68,8 @@ type Sim struct {
 
 	// Messages sent and dropped (loss, crash, blocked pair).
 	Messages, Dropped uint64
+	// RequestsByOp counts requests sent, by operation (index: dsht.Op).
+	RequestsByOp [8]uint64
 }
 
 type simNode struct {
@@ -304,6 +306,7 @@ func (e *endpoint) Call(context.Context, dsht.NodeInfo, *dsht.Request) (*dsht.Re
 func (e *endpoint) CallAsync(to dsht.NodeInfo, req *dsht.Request, done func(*dsht.Response, error)) {
 	s := e.s
 	s.Messages++
+	s.RequestsByOp[req.Op%8]++
 	j, err := strconv.Atoi(to.Addr)
 	if err != nil || j < 0 || j >= len(s.nodes) || s.nodes[j].info.ID != to.ID {
 		s.Dropped++

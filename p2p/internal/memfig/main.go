@@ -1,9 +1,11 @@
-// Command memfig measures a Coral node's memory with many connected peers:
-// it runs one "central" node in a child process (so its heap and RSS are
-// its own), connects -peers in-process nodes to it, and prints the central
-// node's Go heap and resident set size before and after.
+// Command memfig measures a Coral node's idle cost with many connected
+// peers: it runs one "central" node in a child process (so its heap, RSS and
+// CPU time are its own), connects -peers in-process nodes to it, and prints
+// the central node's Go heap and resident set size before and after, then
+// its CPU use (share of one core) and stream writes and reads per second by
+// protocol over an idle -window.
 //
-//	go run ./p2p/internal/memfig -peers 50
+//	go run ./p2p/internal/memfig -peers 96
 package main
 
 import (
@@ -21,6 +23,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/coralcdn/coral/p2p"
@@ -32,12 +35,13 @@ func main() {
 	central := flag.Bool("central", false, "run as the measured node (internal)")
 	peers := flag.Int("peers", 50, "number of peers to connect")
 	settle := flag.Duration("settle", 5*time.Second, "time to let identify, AutoNAT and relay reservations settle")
+	window := flag.Duration("window", 30*time.Second, "idle time over which CPU and traffic are measured (0: skip)")
 	flag.Parse()
 	var err error
 	if *central {
 		err = runCentral()
 	} else {
-		err = runParent(*peers, *settle)
+		err = runParent(*peers, *settle, *window)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "memfig:", err)
@@ -78,6 +82,15 @@ func runCentral() error {
 			var ms runtime.MemStats
 			runtime.ReadMemStats(&ms)
 			fmt.Printf("MEM %d %d %d %d %d\n", ms.HeapInuse, ms.Sys, rssBytes(), runtime.NumGoroutine(), len(h.ConnectedPeers()))
+		case "CPU":
+			var ru syscall.Rusage
+			_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+			fmt.Printf("CPU %d\n", ru.Utime.Nano()+ru.Stime.Nano())
+		case "TRAFFIC":
+			for _, t := range h.StreamCounts() {
+				fmt.Printf("T %s %d %d\n", t.Protocol, t.Writes, t.Reads)
+			}
+			fmt.Println("END")
 		case "QUIT":
 			return nil
 		}
@@ -101,7 +114,7 @@ func rssBytes() int64 {
 
 type mem struct{ heap, sys, rss, goroutines, peers int64 }
 
-func runParent(n int, settle time.Duration) error {
+func runParent(n int, settle, window time.Duration) error {
 	psk := make([]byte, 32)
 	for i := range psk {
 		psk[i] = byte(i*7 + 1)
@@ -148,8 +161,13 @@ func runParent(n int, settle time.Duration) error {
 	var mu sync.Mutex
 	var hosts []*p2p.Host
 	errs := make(chan error, n)
+	// Dials in batches: the central node refuses more than 32 inbound
+	// connections still being set up at once (its transient limit).
+	dialing := make(chan struct{}, 16)
 	for i := 0; i < n; i++ {
 		wg.Go(func() {
+			dialing <- struct{}{}
+			defer func() { <-dialing }()
 			dir, err := os.MkdirTemp("", "memfig-peer")
 			if err != nil {
 				errs <- err
@@ -209,5 +227,69 @@ func runParent(n int, settle time.Duration) error {
 		fmt.Printf("per peer: heap %.0f KiB, rss %.0f KiB\n",
 			float64(loaded.heap-base.heap)/1024/float64(loaded.peers), float64(loaded.rss-base.rss)/1024/float64(loaded.peers))
 	}
+	if window <= 0 {
+		return nil
+	}
+	return idleCost(stdin, out, loaded.peers, window)
+}
+
+// idleCost reads the central node's CPU time and per-protocol traffic
+// before and after window and prints the rates.
+func idleCost(stdin io.Writer, out *bufio.Scanner, peers int64, window time.Duration) error {
+	cpu := func() (int64, error) {
+		fmt.Fprintln(stdin, "CPU")
+		var ns int64
+		if !out.Scan() {
+			return 0, fmt.Errorf("central node gone")
+		}
+		_, err := fmt.Sscanf(out.Text(), "CPU %d", &ns)
+		return ns, err
+	}
+	traffic := func() (map[string][2]int64, error) {
+		fmt.Fprintln(stdin, "TRAFFIC")
+		m := map[string][2]int64{}
+		for out.Scan() && out.Text() != "END" {
+			var proto string
+			var w, r int64
+			if _, err := fmt.Sscanf(out.Text(), "T %s %d %d", &proto, &w, &r); err != nil {
+				return nil, fmt.Errorf("traffic line %q: %w", out.Text(), err)
+			}
+			m[proto] = [2]int64{w, r}
+		}
+		return m, out.Err()
+	}
+	c0, err := cpu()
+	if err != nil {
+		return err
+	}
+	t0, err := traffic()
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	time.Sleep(window) // a figure, not a test: the node idles for the window
+	c1, err := cpu()
+	if err != nil {
+		return err
+	}
+	t1, err := traffic()
+	if err != nil {
+		return err
+	}
+	secs := time.Since(start).Seconds()
+	fmt.Printf("idle %.0fs with %d peers: CPU %.2f%% of a core\n", secs, peers, 100*float64(c1-c0)/1e9/secs)
+	fmt.Printf("%-28s %10s %10s\n", "protocol", "writes/s", "reads/s")
+	var protos []string
+	for p := range t1 {
+		protos = append(protos, p)
+	}
+	slices.Sort(protos)
+	var tw, tr float64
+	for _, p := range protos {
+		w, r := float64(t1[p][0]-t0[p][0])/secs, float64(t1[p][1]-t0[p][1])/secs
+		tw, tr = tw+w, tr+r
+		fmt.Printf("%-28s %10.1f %10.1f\n", p, w, r)
+	}
+	fmt.Printf("%-28s %10.1f %10.1f\n", "all", tw, tr)
 	return nil
 }

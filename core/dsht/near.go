@@ -1,0 +1,115 @@
+package dsht
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// nearTries bounds the nodes a near put+get tries, closest first.
+const nearTries = 2
+
+// PutGetNear is a one-round put+get for when lookups are too slow to
+// finish (a DSHT overwhelmed by a flash crowd): it stores value at the node
+// closest to key in this node's most local non-empty routing table, the
+// root as far as this node knows, without walking toward it, and returns
+// the other values that node already held. Cluster-mates with complete
+// tables pick the same root, which answers them one at a time, so of a
+// crowd racing there exactly one meets nothing: test-and-set in one RPC
+// instead of a lookup per level. Each try waits up to MaxRTO, since the
+// point is a slow network; the next closest node is tried when one fails.
+// It stores at no other level: the caller's regular announcement does.
+func (n *Node) PutGetNear(ctx context.Context, key ID, value []byte, ttl time.Duration) ([]Value, error) {
+	return wait(n, ctx, "near put+get", func(done func([]Value, error)) func() {
+		n.startPutGetNear(key, value, ttl, done)
+		return nil
+	})
+}
+
+func (n *Node) startPutGetNear(key ID, value []byte, ttl time.Duration, done func([]Value, error)) {
+	switch {
+	case n.closed:
+		done(nil, ErrClosed)
+		return
+	case len(value) == 0 || len(value) > n.cfg.MaxValueBytes:
+		done(nil, fmt.Errorf("dsht: near put+get: value of %d bytes (limit %d)", len(value), n.cfg.MaxValueBytes))
+		return
+	case ttl < time.Millisecond || ttl > n.cfg.MaxTTL:
+		done(nil, fmt.Errorf("dsht: near put+get: ttl %v outside [1ms, %v]", ttl, n.cfg.MaxTTL))
+		return
+	}
+	level := 0
+	for l := len(n.levels) - 1; l > 0; l-- {
+		if n.levels[l].table.size() > 0 {
+			level = l
+			break
+		}
+	}
+	target := kadOf(key)
+	req := Request{Op: OpStore, Level: uint8(level), Target: ID(target), Value: bytes.Clone(value),
+		TTLMs: ttl.Milliseconds(), WantValues: true}
+	if level > 0 {
+		req.Cluster = n.levels[level].cluster
+	}
+	roots := n.nearRoots(level, target)
+	n.tryNear(req, level, roots, done)
+}
+
+// nearRoots returns up to nearTries nodes closest to target among this
+// node's level-l peers that are closer than itself, closest first, then
+// this node itself if the list is shorter. It reads
+// the peer cache, not the routing table: a slow network gets peers dropped
+// from tables for timing out, each node a different few, and cluster-mates
+// must still agree on the root.
+func (n *Node) nearRoots(level int, target kadID) []NodeInfo {
+	now := n.now()
+	selfDist := xorKad(n.selfKad, target)
+	var closer []*peerState
+	for _, p := range n.peers.m {
+		if p.lastOK == 0 || !lessKad(xorKad(p.kad, target), selfDist) {
+			continue
+		}
+		if c, ok := p.claimAt(level, now, n.cfg.ClaimTTL); !ok || level > 0 && c.id != n.levels[level].cluster {
+			continue
+		}
+		closer = append(closer, p)
+	}
+	slices.SortFunc(closer, func(a, b *peerState) int {
+		if lessKad(xorKad(a.kad, target), xorKad(b.kad, target)) {
+			return -1
+		}
+		return 1
+	})
+	var out []NodeInfo
+	for _, p := range closer[:min(len(closer), nearTries)] {
+		out = append(out, p.info)
+	}
+	if len(out) < nearTries {
+		out = append(out, n.self) // next in line after the closer ones
+	}
+	return out
+}
+
+// tryNear stores req at the first of roots that answers (this node's own
+// storage when its turn comes).
+func (n *Node) tryNear(req Request, level int, roots []NodeInfo, done func([]Value, error)) {
+	now := n.cfg.Clock()
+	if roots[0].ID == n.self.ID {
+		resp := n.serve(n.self.ID, &req, now.UnixNano())
+		done(toValues(resp.Values, level, now, nil), nil)
+		return
+	}
+	n.call(roots[0], nil, &req, n.cfg.MaxRTO, func(resp *Response, err error) {
+		if err != nil || resp.Code != CodeOK && resp.Code != CodeRefused {
+			if len(roots) > 1 {
+				n.tryNear(req, level, roots[1:], done)
+				return
+			}
+			done(nil, fmt.Errorf("dsht: near put+get: %w", ErrTimeout))
+			return
+		}
+		done(toValues(resp.Values, level, n.cfg.Clock(), nil), nil)
+	})
+}
