@@ -40,8 +40,11 @@ const (
 	maxLookupAddrs    = 16
 	learnedAddrTTL    = 10 * time.Minute
 	peersRPCTimeout   = 5 * time.Second
-	relayDialDelay    = 250 * time.Millisecond
-	relayStagger      = 50 * time.Millisecond
+	// connectTimeout bounds one shared connection attempt: the direct
+	// dial, the lookup and the dial of what it found.
+	connectTimeout = 20 * time.Second
+	relayDialDelay = 250 * time.Millisecond
+	relayStagger   = 50 * time.Millisecond
 )
 
 // dialRanker is libp2p's default ranking, except for relay addresses:
@@ -72,6 +75,11 @@ func dialRanker(addrs []ma.Multiaddr) []network.AddrDelay {
 var ErrNoRoute = errors.New("p2p: no route to peer")
 
 // ensureConnected makes sure a connection (possibly relayed) to p exists.
+// Concurrent calls for one peer share one attempt (singleflight): a burst
+// of fetches from a peer not yet connected costs one address lookup. The
+// attempt runs on the host's context, bounded by connectTimeout, so one
+// caller giving up does not fail the others; each caller still returns
+// when its own ctx ends.
 func (h *Host) ensureConnected(ctx context.Context, p peer.ID) error {
 	if p == h.ID() {
 		return fmt.Errorf("p2p: refusing to dial self")
@@ -82,6 +90,21 @@ func (h *Host) ensureConnected(ctx context.Context, p peer.ID) error {
 	if hasConn(h.host.Network().Connectedness(p)) {
 		return nil
 	}
+	ch := h.connects.DoChan(string(p), func() (any, error) {
+		cctx, cancel := context.WithTimeout(h.ctx, connectTimeout)
+		defer cancel()
+		return nil, h.connect(cctx, p)
+	})
+	select {
+	case r := <-ch:
+		return r.Err
+	case <-ctx.Done():
+		return fmt.Errorf("p2p: dial %s: %w", p, ctx.Err())
+	}
+}
+
+// connect finds a route to p and connects (see the order above).
+func (h *Host) connect(ctx context.Context, p peer.ID) error {
 	var firstErr error
 	h.forgetRoutesThroughSelf(p)
 	if known := h.host.Peerstore().Addrs(p); len(known) > 0 {
