@@ -40,11 +40,8 @@ const (
 	maxLookupAddrs    = 16
 	learnedAddrTTL    = 10 * time.Minute
 	peersRPCTimeout   = 5 * time.Second
-	// connectTimeout bounds one shared connection attempt: the direct
-	// dial, the lookup and the dial of what it found.
-	connectTimeout = 20 * time.Second
-	relayDialDelay = 250 * time.Millisecond
-	relayStagger   = 50 * time.Millisecond
+	relayDialDelay    = 250 * time.Millisecond
+	relayStagger      = 50 * time.Millisecond
 )
 
 // dialRanker is libp2p's default ranking, except for relay addresses:
@@ -77,9 +74,9 @@ var ErrNoRoute = errors.New("p2p: no route to peer")
 // ensureConnected makes sure a connection (possibly relayed) to p exists.
 // Concurrent calls for one peer share one attempt (singleflight): a burst
 // of fetches from a peer not yet connected costs one address lookup. The
-// attempt runs on the host's context, bounded by connectTimeout, so one
-// caller giving up does not fail the others; each caller still returns
-// when its own ctx ends.
+// attempt runs under the context of the caller that started it, as each
+// call's own attempt did before; if that caller gives up, the others try
+// again for themselves rather than inherit its cancellation.
 func (h *Host) ensureConnected(ctx context.Context, p peer.ID) error {
 	if p == h.ID() {
 		return fmt.Errorf("p2p: refusing to dial self")
@@ -87,21 +84,35 @@ func (h *Host) ensureConnected(ctx context.Context, p peer.ID) error {
 	if h.scorer.isBanned(p) {
 		return fmt.Errorf("p2p: peer %s is blocked for misbehaviour", p)
 	}
-	if hasConn(h.host.Network().Connectedness(p)) {
-		return nil
+	for !hasConn(h.host.Network().Connectedness(p)) {
+		var own error // the result of this caller's attempt, if it made it
+		ran := false
+		ch := h.connects.DoChan(string(p), func() (any, error) {
+			ran = true
+			own = h.connect(ctx, p)
+			if own != nil && ctx.Err() != nil {
+				return nil, errConnectAbandoned
+			}
+			return nil, own
+		})
+		select {
+		case r := <-ch:
+			if ran {
+				return own
+			}
+			if !errors.Is(r.Err, errConnectAbandoned) {
+				return r.Err
+			}
+		case <-ctx.Done():
+			return fmt.Errorf("p2p: dial %s: %w", p, ctx.Err())
+		}
 	}
-	ch := h.connects.DoChan(string(p), func() (any, error) {
-		cctx, cancel := context.WithTimeout(h.ctx, connectTimeout)
-		defer cancel()
-		return nil, h.connect(cctx, p)
-	})
-	select {
-	case r := <-ch:
-		return r.Err
-	case <-ctx.Done():
-		return fmt.Errorf("p2p: dial %s: %w", p, ctx.Err())
-	}
+	return nil
 }
+
+// errConnectAbandoned is what a shared attempt hands the callers that
+// joined it when the caller that started it gave up.
+var errConnectAbandoned = errors.New("p2p: connect abandoned by its caller")
 
 // connect finds a route to p and connects (see the order above).
 func (h *Host) connect(ctx context.Context, p peer.ID) error {
