@@ -38,7 +38,8 @@ func newGroupsBox(api groupsAPI) *groupsBox {
 	g := &groupsBox{api: api, list: wrapped("This node is in no site group."), key: widget.NewEntry(),
 		manifest: widget.NewMultiLineEntry(), keyErr: errLabel(), manErr: errLabel(), msg: wrapped("")}
 	g.key.SetPlaceHolder("the group's public key, ed25519:…")
-	g.manifest.SetPlaceHolder("the signed manifest (JSON, as `coral group init` or `coral group sign` wrote it); empty: it comes from the group's members")
+	g.manifest.SetPlaceHolder("the signed manifest (group.signed); may stay empty")
+	g.manifest.Wrapping = fyne.TextWrapWord
 	g.manifest.SetMinRowsVisible(3)
 	g.join = widget.NewButton("Join group", func() { g.joinGroup(context.Background()) })
 	g.content = container.NewVBox(
@@ -145,10 +146,10 @@ func ledgerText(groups []control.Group) string {
 			b.WriteString("  No member has published its figures yet.\n\n")
 			continue
 		}
-		fmt.Fprintf(&b, "  %-18s %12s %12s %12s %12s\n", "Member", "p95 day", "p95 month", "Contributed", "Received")
+		fmt.Fprintf(&b, "  %-16s %10s %10s %11s %10s\n", "Member", "p95 day", "p95 month", "Contributed", "Received")
 		sites := map[string]bool{}
 		for _, r := range gr.Ledger {
-			fmt.Fprintf(&b, "  %-18s %12s %12s %12s %12s\n", control.NodeName(r.Peer),
+			fmt.Fprintf(&b, "  %-16s %10s %10s %11s %10s\n", control.NodeName(r.Peer),
 				rate(r.P95Day), rate(r.P95Month), bytesOf(r.Contributed), bytesOf(r.Received))
 			for s := range r.Sites {
 				sites[s] = true
@@ -159,14 +160,16 @@ func ledgerText(groups []control.Group) string {
 			hosts = append(hosts, s)
 		}
 		sort.Strings(hosts)
+		if len(hosts) > 0 {
+			b.WriteString("  Bytes per site this month, by member:\n")
+		}
 		for _, h := range hosts {
-			fmt.Fprintf(&b, "  %s this month:", h)
+			fmt.Fprintf(&b, "  %s\n", h)
 			for _, r := range gr.Ledger {
 				if n := r.Sites[h]; n > 0 {
-					fmt.Fprintf(&b, " %s %s", control.NodeName(r.Peer), bytesOf(n))
+					fmt.Fprintf(&b, "    %-16s %10s\n", control.NodeName(r.Peer), bytesOf(n))
 				}
 			}
-			b.WriteString("\n")
 		}
 		b.WriteString("\n")
 	}

@@ -154,9 +154,29 @@ func TestSitesTabShowsGroupLedger(t *testing.T) {
 	}
 	alice, bob := control.NodeName(st.Groups[0].Ledger[0].Peer), control.NodeName(st.Groups[0].Ledger[1].Peer)
 	for _, want := range []string{"blogs (serial 7)", alice, bob, "2.0MiB/s", "1.0MiB/s", "512KiB/s", "1.0GiB",
-		"www.a.org this month: " + alice + " 5.0GiB", "www.b.org this month: " + alice + " 1.0GiB " + bob + " 3.0GiB"} {
+		"  www.a.org\n    " + fmt.Sprintf("%-16s %10s", alice, "5.0GiB"),
+		"  www.b.org\n    " + fmt.Sprintf("%-16s %10s", alice, "1.0GiB") + "\n    " + fmt.Sprintf("%-16s %10s", bob, "3.0GiB")} {
 		if !strings.Contains(text, want) {
 			t.Errorf("ledger lacks %q:\n%s", want, text)
 		}
 	}
+}
+
+// joiningNode adds joining groups to a node with usage (the pictures'
+// node).
+type joiningNode struct{ *usageNode }
+
+func (joiningNode) JoinGroup(context.Context, string, []byte) error { return nil }
+
+// sampleGroups is a group of three member nodes, for the pictures.
+func sampleGroups() []control.Group {
+	alice, bob, carol := "12D3KooWAliceAAAAAAAAAAAAAAAAAAAAAAAAAAA", "12D3KooWBobBBBBBBBBBBBBBBBBBBBBBBBBBBBBB", "12D3KooWCarolCCCCCCCCCCCCCCCCCCCCCCCCCC"
+	return []control.Group{{Key: "ed25519:qVm6NaDqKtrvbr8qRQdK_ICHOLV", Name: "small-blogs", Serial: 4, Member: true, Peers: 2,
+		Members: []control.GroupMember{{Peer: alice}, {Peer: bob}, {Peer: carol}},
+		Sites:   []control.GroupSite{{Host: "www.example.com"}, {Host: "news.example.org"}, {Host: "blog.example.net"}},
+		Ledger: []control.LedgerRow{
+			{Peer: alice, P95Day: 900 << 10, P95Month: 700 << 10, Sites: map[string]int64{"www.example.com": 30 << 30, "news.example.org": 2 << 30}, Contributed: 2 << 30, Received: 5 << 30},
+			{Peer: bob, P95Day: 800 << 10, P95Month: 650 << 10, Sites: map[string]int64{"news.example.org": 8 << 30, "www.example.com": 4 << 30}, Contributed: 4 << 30, Received: 2 << 30},
+			{Peer: carol, P95Day: 750 << 10, P95Month: 600 << 10, Sites: map[string]int64{"blog.example.net": 6 << 30, "www.example.com": 1 << 30}, Contributed: 1 << 30, Received: 0},
+		}}}
 }
