@@ -173,7 +173,7 @@ func (sp *stalledPath) fetch(t *testing.T) *proxy.Trace {
 	tr := &proxy.Trace{}
 	ctx, cancel := context.WithTimeout(proxy.WithTrace(context.Background(), tr), 5*time.Second)
 	defer cancel()
-	_, rc, err := sp.b.FetchObject(ctx, sp.a.ID(), "obj")
+	_, rc, err := sp.b.FetchObject(ctx, sp.a.ID().String(), "obj")
 	if err != nil {
 		t.Fatalf("fetch: %v (trace: %s)", err, tr)
 	}

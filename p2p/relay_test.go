@@ -86,7 +86,7 @@ func TestNonTransitiveLinkRoutedThroughRelay(t *testing.T) {
 	counter := &storeCounter{}
 	a.ServeDSHT(counter)
 
-	meta, rc, err := b.FetchObject(testCtx(t), a.ID(), "only-on-a")
+	meta, rc, err := b.FetchObject(testCtx(t), a.ID().String(), "only-on-a")
 	if err != nil {
 		t.Fatalf("fetch through the relay: %v", err)
 	}

@@ -51,13 +51,12 @@ func (n *Node) followCacheSize() {
 	})
 }
 
-// announceHeadroom puts the budget's headroom into this node's
-// announcement (the heartbeat peers read), refreshed at once when serving
-// or the caps change.
+// announceHeadroom refreshes this node's announcement (the heartbeat peers
+// read; it carries the budget's headroom) at once when serving or the caps
+// change.
 func (n *Node) announceHeadroom() {
-	n.loc.headroom = n.budget.Headroom
-	n.budget.Subscribe(func(shaping.State) { n.loc.refreshSelf() })
-	n.loc.refreshSelf()
+	n.budget.Subscribe(func(shaping.State) { n.loc.Refresh() })
+	n.loc.Refresh()
 }
 
 // Settings implements control.SettingsAPI.

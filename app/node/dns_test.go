@@ -76,26 +76,26 @@ func TestDirectoryLearnsPeersOverInfo(t *testing.T) {
 	b := startDNSNode(t, secret, "127.0.0.22:0", boot...)
 
 	dnsWaitFor(t, 10*time.Second, "a lists b's proxy at 127.0.0.22", func() bool {
-		p, ok := proxyByID(a.loc.dir.Proxies(), b.nodeID)
+		p, ok := proxyByID(a.loc.Directory().Proxies(), b.nodeID)
 		return ok && slices.Equal(p.Addrs, []netip.Addr{netip.MustParseAddr("127.0.0.22")}) &&
 			!p.LastHeard.IsZero() && p.Public
 	})
-	self, ok := proxyByID(a.loc.dir.Proxies(), a.nodeID)
+	self, ok := proxyByID(a.loc.Directory().Proxies(), a.nodeID)
 	if !ok || !slices.Equal(self.Addrs, []netip.Addr{netip.MustParseAddr("127.0.0.21")}) || self.LastHeard.IsZero() {
 		t.Errorf("a's own entry: %+v %v", self, ok)
 	}
 	// The synchronous probe reaches b and counts as hearing from it.
-	if err := (proxyProber{host: a.host, dir: a.loc.dir}).Ping(context.Background(), b.nodeID); err != nil {
+	if err := a.loc.Ping(context.Background(), b.nodeID); err != nil {
 		t.Errorf("probe b: %v", err)
 	}
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
 	}
 	dnsWaitFor(t, 10*time.Second, "b leaves a's directory", func() bool {
-		_, ok := proxyByID(a.loc.dir.Proxies(), b.nodeID)
+		_, ok := proxyByID(a.loc.Directory().Proxies(), b.nodeID)
 		return !ok
 	})
-	if err := (proxyProber{host: a.host, dir: a.loc.dir}).Ping(context.Background(), b.nodeID); err == nil {
+	if err := a.loc.Ping(context.Background(), b.nodeID); err == nil {
 		t.Error("probe of a stopped node succeeded")
 	}
 }
@@ -117,7 +117,7 @@ func TestAnnouncementFollowsListener(t *testing.T) {
 	}
 	for _, c := range cases {
 		n := startDNSNode(t, secret, c.listen)
-		a := n.loc.selfAnnouncement()
+		a := n.loc.SelfAnnouncement()
 		if a.AnyAddr != c.anyAddr || !slices.Contains(a.Addrs, netip.MustParseAddr(c.has)) ||
 			(c.hasNot != "" && slices.Contains(a.Addrs, netip.MustParseAddr(c.hasNot))) {
 			t.Errorf("listen %s: announcement %+v", c.listen, a)
@@ -126,41 +126,6 @@ func TestAnnouncementFollowsListener(t *testing.T) {
 			t.Errorf("listen %s: public %v nameserver %v (DNS is not on port 53)", c.listen, a.Public, a.Nameserver)
 		}
 		n.Close()
-	}
-}
-
-func TestNameserverFlag(t *testing.T) {
-	proxy := []netip.Addr{netip.MustParseAddr("192.0.2.7")}
-	for listen, want := range map[string]bool{
-		":53":            true,
-		"0.0.0.0:53":     true,
-		"[::]:53":        true,
-		"192.0.2.7:53":   true,
-		"192.0.2.8:53":   false, // DNS elsewhere than the proxy
-		"192.0.2.7:5354": false,
-		"127.0.0.1:5354": false,
-		"":               false,
-		"garbage":        false,
-	} {
-		l := &locator{dnsOn: listen != "", dnsListen: listen, nsMode: "auto"}
-		if got := l.nameserver(proxy); got != want {
-			t.Errorf("dns listen %q: nameserver %v, want %v", listen, got, want)
-		}
-	}
-	// The operator's word wins: a port-53 redirect to 5354 makes a
-	// nameserver; "no" keeps a port-53 listener out of NS sets.
-	for _, tc := range []struct {
-		mode, listen string
-		want         bool
-	}{
-		{"yes", "127.0.0.1:5354", true},
-		{"yes", "", false}, // no DNS server at all
-		{"no", ":53", false},
-	} {
-		l := &locator{dnsOn: tc.listen != "", dnsListen: tc.listen, nsMode: tc.mode}
-		if got := l.nameserver(proxy); got != tc.want {
-			t.Errorf("nameserver %q, listen %q: %v, want %v", tc.mode, tc.listen, got, tc.want)
-		}
 	}
 }
 

@@ -24,6 +24,7 @@ import (
 	"github.com/coralcdn/coral/core/coop"
 	"github.com/coralcdn/coral/core/dnsserver"
 	"github.com/coralcdn/coral/core/dsht"
+	"github.com/coralcdn/coral/core/locality"
 	"github.com/coralcdn/coral/core/proxy"
 	"github.com/coralcdn/coral/core/runstate"
 	"github.com/coralcdn/coral/core/shaping"
@@ -76,7 +77,7 @@ type Node struct {
 	store   *store.Store
 	proxy   *proxy.Proxy
 	dns     *dnsserver.Server
-	loc     *locator // directory of live proxies, RTT meter and hints (dns.go)
+	loc     *locality.Locator // directory of live proxies, RTT meter and hints (dns.go)
 	control *control.Server
 	metrics *prometheus.Registry
 	events  *eventLog // warnings for the Log tab and the status page
@@ -208,9 +209,9 @@ func New(cfg config.Config, opts Options) (_ *Node, err error) {
 	n.coop = coop.New(coop.Config{
 		Self:    n.nodeID,
 		PutGet:  cfg.P2P.PutGet,
-		HasRoom: n.loc.dir.HasRoom,
+		HasRoom: n.loc.Directory().HasRoom,
 		Logger:  log,
-	}, gatedDSHT{n.dht, n}, peerFetcher{host: n.host, budget: n.budget})
+	}, gatedDSHT{n.dht, n}, n.host)
 	if err := os.MkdirAll(cfg.Path("tmp"), 0o700); err != nil {
 		return nil, fmt.Errorf("node: spool dir: %w", err)
 	}
@@ -268,7 +269,7 @@ func New(cfg config.Config, opts Options) (_ *Node, err error) {
 			RateLimit: rateLimit(cfg.DNS),
 			Traffic:   n.countDNS,
 			Logger:    log,
-		}, n.loc.dir, append(n.loc.dnsOptions(), dnsserver.WithPause(func() bool { return !n.serving(runstate.DNS) }), dnsserver.WithSites(n.siteMembers))...)
+		}, n.loc.Directory(), append(n.loc.DNSOptions(), dnsserver.WithPause(func() bool { return !n.serving(runstate.DNS) }), dnsserver.WithSites(n.siteMembers))...)
 		if err != nil {
 			return nil, fmt.Errorf("node: dns: %w", err)
 		}
@@ -294,7 +295,7 @@ func (n *Node) Start(ctx context.Context) error {
 	if n.httpLn, err = net.Listen("tcp", n.cfg.HTTP.Listen); err != nil {
 		return fmt.Errorf("node: http listener %s: %w", n.cfg.HTTP.Listen, err)
 	}
-	n.httpLn = n.loc.measure(n.httpLn)
+	n.httpLn = n.loc.Measure(n.httpLn)
 	if n.controlLn, err = net.Listen("tcp", n.cfg.Control.Listen); err != nil {
 		return fmt.Errorf("node: control listener %s: %w", n.cfg.Control.Listen, err)
 	}
@@ -306,7 +307,7 @@ func (n *Node) Start(ctx context.Context) error {
 	n.serve(n.controlLn, n.control)
 	n.wg.Add(1)
 	go n.followPeers(n.ctx)
-	n.loc.start(n.ctx, &n.wg)
+	n.loc.Start(n.ctx, &n.wg)
 	if n.dns != nil {
 		if err := n.dns.Start(ctx); err != nil {
 			return fmt.Errorf("node: dns listener %s: %w", n.cfg.DNS.Listen, err)

@@ -15,6 +15,13 @@ import (
 	"github.com/coralcdn/coral/core/store"
 )
 
+// The real store is what the proxy runs on (the guard lives here so the
+// proxy itself does not link Badger).
+var (
+	_ Store    = (*store.Store)(nil)
+	_ HotStore = (*store.Store)(nil)
+)
+
 const (
 	testZone  = "coral.test"
 	testToken = "coral-0000test"

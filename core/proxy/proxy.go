@@ -81,20 +81,18 @@ import (
 
 	"github.com/coralcdn/coral/core/coralurl"
 	"github.com/coralcdn/coral/core/httpcache"
-	"github.com/coralcdn/coral/core/store"
+	"github.com/coralcdn/coral/core/object"
 )
 
 // Store is what the proxy needs from the object store; *store.Store
-// satisfies it.
+// satisfies it (guarded in the tests, so the proxy does not link Badger).
 type Store interface {
-	Stat(key string) (store.Meta, error)
-	Get(key string) (store.Meta, *store.Body, error)
-	Create(key string, maxBytes int64) *store.Writer
-	UpdateMeta(key string, fn func(*store.Meta) error) error
+	Stat(key string) (object.Meta, error)
+	Get(key string) (object.Meta, object.Body, error)
+	Create(key string, maxBytes int64) object.Writer
+	UpdateMeta(key string, fn func(*object.Meta) error) error
 	Delete(key string) error
 }
-
-var _ Store = (*store.Store)(nil)
 
 // Peers is the seam for cooperative proxies (issue 5): the DSHT and the p2p
 // object transfer live behind it. All methods must be safe for concurrent
@@ -104,7 +102,7 @@ type Peers interface {
 	// CacheKey) on a local miss, before the origin is contacted. It returns
 	// the response's meta (Status, Header; Size and SHA256 when known, Size
 	// -1 otherwise) and a body stream, or an error wrapping
-	// store.ErrNotFound when no peer delivers. The peer is an upstream
+	// object.ErrNotFound when no peer delivers. The peer is an upstream
 	// cache: Header carries the copy's current Age (OpenForPeer sets it).
 	// RequestTime and ResponseTime, when they are this node's clock readings
 	// around the request to the peer that delivered, are used for the age
@@ -117,13 +115,13 @@ type Peers interface {
 	// this request, say) is closed and the next referral tried, so one
 	// stale copy does not send the request to the origin while another
 	// peer holds a fresh one.
-	Fetch(ctx context.Context, key, canonicalURL string, usable func(store.Meta) error) (store.Meta, io.ReadCloser, error)
+	Fetch(ctx context.Context, key, canonicalURL string, usable func(object.Meta) error) (object.Meta, io.ReadCloser, error)
 	// Downloading is called when an origin download for key starts (so the
 	// node can announce "I am downloading"); done is called when it ends,
 	// whatever the outcome.
 	Downloading(key, canonicalURL string) (done func())
 	// Cached is called once an object is completely stored.
-	Cached(meta store.Meta)
+	Cached(meta object.Meta)
 	// Removed is called when the proxy deletes an object (410, invalidation
 	// by an unsafe method) and from Proxy.Evicted.
 	Removed(key string)
@@ -470,7 +468,7 @@ func (p *Proxy) Stats() Stats {
 }
 
 // admitter is implemented by a Store that refuses new objects when its disk
-// is nearly full (*store.Store: store.ErrDiskFull).
+// is nearly full (*store.Store: object.ErrDiskFull).
 type admitter interface{ Admit() error }
 
 // admit returns an error when a new object would not be stored now; such a

@@ -41,13 +41,16 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+
+	"github.com/coralcdn/coral/core/object"
 )
 
-// Errors returned by the store.
+// Errors returned by the store (declared in core/object, so the store's
+// users test for them without linking Badger).
 var (
-	ErrNotFound   = errors.New("store: object not found")
-	ErrIncomplete = errors.New("store: body length does not match")
-	ErrTooLarge   = errors.New("store: object exceeds size limit")
+	ErrNotFound   = object.ErrNotFound
+	ErrIncomplete = object.ErrIncomplete
+	ErrTooLarge   = object.ErrTooLarge
 )
 
 var errClosed = errors.New("store: closed")
