@@ -320,3 +320,13 @@ func writeFileAtomic(path string, b []byte) error {
 	}
 	return os.Rename(tmp.Name(), path)
 }
+
+// RunPath is like Path, in the data directory the node runs in: the one
+// chosen through the settings (cache.data_dir) when there is one. Tools
+// that read the running node's files (its control token) use it.
+func (c Config) RunPath(name string) string {
+	if dir, err := SavedDataDir(c.Path(SettingsFile)); err == nil && dir != "" {
+		c.DataDir = dir
+	}
+	return c.Path(name)
+}

@@ -50,6 +50,9 @@ func TestCacheSettings(t *testing.T) {
 	if got, err := SavedDataDir(path); err != nil || got != moved {
 		t.Fatalf("SavedDataDir = %q, %v, want %s", got, err, moved)
 	}
+	if got := cfg.RunPath("control.token"); got != filepath.Join(moved, "control.token") {
+		t.Fatalf("RunPath = %s, want the token in the chosen data dir %s", got, moved)
+	}
 	if l2, err := OpenLive(cfg, path); err != nil || l2.Get().Cache.MaxBytes != 0 || l2.Get().Cache.DataDir != moved {
 		t.Fatalf("reopened settings %+v, %v", l2.Get().Cache, err)
 	}
