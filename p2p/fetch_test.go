@@ -17,6 +17,8 @@ import (
 	"github.com/coralcdn/coral/core/object"
 	"github.com/coralcdn/coral/core/store"
 	"github.com/libp2p/go-libp2p/core/network"
+
+	"github.com/coralcdn/coral/test/testkit"
 )
 
 type sourceFunc func(ctx context.Context, key string) (store.Meta, io.ReadCloser, error)
@@ -239,7 +241,7 @@ func TestFetchGarbageIsRejectedAndSenderDropped(t *testing.T) {
 			if !receiver.scorer.isBanned(liar.ID()) {
 				t.Fatal("a sender of garbage was not blocked")
 			}
-			eventually(t, 5*time.Second, "liar disconnected", func() bool {
+			testkit.Eventually(t, 5*time.Second, "liar disconnected", func() bool {
 				return !slices.Contains(receiver.ConnectedPeers(), liar.ID())
 			})
 			if _, _, err := receiver.FetchObject(testCtx(t), liar.ID().String(), "k"); err == nil {

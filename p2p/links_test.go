@@ -23,6 +23,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
+
+	"github.com/coralcdn/coral/test/testkit"
 )
 
 // stallForwarder is a TCP path between two nodes that can stop carrying
@@ -147,7 +149,7 @@ func newStalledPath(t *testing.T, mods ...func(*Config)) *stalledPath {
 	gateB.set(a.ID(), fw.addr())
 	mustConnect(t, a, c)
 	mustConnect(t, b, c)
-	eventually(t, 15*time.Second, "A's reservation on C", func() bool {
+	testkit.Eventually(t, 15*time.Second, "A's reservation on C", func() bool {
 		return slices.Contains(a.Status().RelayReservations, c.ID().String())
 	})
 	if err := b.Connect(testCtx(t), peer.AddrInfo{ID: a.ID(), Addrs: []ma.Multiaddr{fw.addr()}}); err != nil {
@@ -199,8 +201,8 @@ func TestSilentLinkIsClosedAndFetchGoesThroughRelay(t *testing.T) {
 	if want := "via relay " + proxy.ShortPeer(sp.c.ID().String()); !strings.Contains(tr.String(), want) {
 		t.Errorf("trace %q does not say %q", tr, want)
 	}
-	eventually(t, 15*time.Second, "B closes the dead connection to A", func() bool { return directConns(sp.b, sp.a.ID()) == 0 })
-	eventually(t, 15*time.Second, "A closes the dead connection to B", func() bool { return directConns(sp.a, sp.b.ID()) == 0 })
+	testkit.Eventually(t, 15*time.Second, "B closes the dead connection to A", func() bool { return directConns(sp.b, sp.a.ID()) == 0 })
+	testkit.Eventually(t, 15*time.Second, "A closes the dead connection to B", func() bool { return directConns(sp.a, sp.b.ID()) == 0 })
 	t.Logf("dead connection closed on both ends %v after the cut", time.Since(cut).Round(time.Millisecond))
 }
 
@@ -210,9 +212,9 @@ func TestHealedLinkIsUsedAgain(t *testing.T) {
 	sp := newStalledPath(t, func(cfg *Config) { cfg.LinkCheckInterval = 200 * time.Millisecond })
 	sp.fw.stalled.Store(true)
 	sp.fetch(t)
-	eventually(t, 15*time.Second, "B closes the dead connection to A", func() bool { return directConns(sp.b, sp.a.ID()) == 0 })
+	testkit.Eventually(t, 15*time.Second, "B closes the dead connection to A", func() bool { return directConns(sp.b, sp.a.ID()) == 0 })
 	sp.fw.stalled.Store(false) // new connections through the forwarder work again
-	eventually(t, 15*time.Second, "B reaches A directly again", func() bool { return directConns(sp.b, sp.a.ID()) > 0 })
+	testkit.Eventually(t, 15*time.Second, "B reaches A directly again", func() bool { return directConns(sp.b, sp.a.ID()) > 0 })
 	if tr := sp.fetch(t); strings.Contains(tr.String(), "via relay") {
 		t.Errorf("fetch after the path healed still went through a relay: %s", tr)
 	}
@@ -258,7 +260,7 @@ func TestPeersSavedWhenFirstConnected(t *testing.T) {
 	b := newTestHost(t, psk) // PeerSaveInterval: the default 2 minutes
 	mustConnect(t, b, a)
 	path := filepath.Join(b.cfg.DataDir, peersFile)
-	eventually(t, 5*time.Second, "peers.json naming A with an address", func() bool {
+	testkit.Eventually(t, 5*time.Second, "peers.json naming A with an address", func() bool {
 		data, err := os.ReadFile(path)
 		if err != nil {
 			return false

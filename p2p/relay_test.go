@@ -15,6 +15,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/coralcdn/coral/test/testkit"
 )
 
 // cutLink breaks the direct link to one peer, as a failed route or a
@@ -66,7 +68,7 @@ func TestNonTransitiveLinkRoutedThroughRelay(t *testing.T) {
 		t.Fatal("A reached B directly")
 	}
 
-	eventually(t, 15*time.Second, "A's reservation on C", func() bool {
+	testkit.Eventually(t, 15*time.Second, "A's reservation on C", func() bool {
 		return slices.Contains(a.Status().RelayReservations, c.ID().String())
 	})
 	if !a.Status().Relayed {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/coralcdn/coral/core/shaping"
 	"github.com/coralcdn/coral/core/store"
+	"github.com/coralcdn/coral/test/testkit"
 )
 
 func newBudget(t *testing.T, up shaping.Rate) *shaping.Budget {
@@ -34,7 +35,7 @@ func TestRelayedCircuitUnderUploadCap(t *testing.T) {
 	cutB.block(a.ID())
 	mustConnect(t, a, c)
 	mustConnect(t, b, c)
-	eventually(t, 15*time.Second, "A's reservation on C", func() bool {
+	testkit.Eventually(t, 15*time.Second, "A's reservation on C", func() bool {
 		for _, r := range a.Status().RelayReservations {
 			if r == c.ID().String() {
 				return true

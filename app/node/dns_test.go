@@ -13,6 +13,7 @@ import (
 
 	"github.com/coralcdn/coral/app/config"
 	"github.com/coralcdn/coral/core/dnsserver"
+	"github.com/coralcdn/coral/test/testkit"
 )
 
 func dnsTestLogger() *slog.Logger {
@@ -47,17 +48,6 @@ func startDNSNode(t *testing.T, secret, httpListen string, bootstrap ...string) 
 	return n
 }
 
-func dnsWaitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %v: %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func proxyByID(ps []dnsserver.Proxy, id string) (dnsserver.Proxy, bool) {
 	for _, p := range ps {
 		if p.ID == id {
@@ -75,7 +65,7 @@ func TestDirectoryLearnsPeersOverInfo(t *testing.T) {
 	boot := a.Addrs().P2P
 	b := startDNSNode(t, secret, "127.0.0.22:0", boot...)
 
-	dnsWaitFor(t, 10*time.Second, "a lists b's proxy at 127.0.0.22", func() bool {
+	testkit.Eventually(t, 10*time.Second, "a lists b's proxy at 127.0.0.22", func() bool {
 		p, ok := proxyByID(a.loc.Directory().Proxies(), b.nodeID)
 		return ok && slices.Equal(p.Addrs, []netip.Addr{netip.MustParseAddr("127.0.0.22")}) &&
 			!p.LastHeard.IsZero() && p.Public
@@ -91,7 +81,7 @@ func TestDirectoryLearnsPeersOverInfo(t *testing.T) {
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
 	}
-	dnsWaitFor(t, 10*time.Second, "b leaves a's directory", func() bool {
+	testkit.Eventually(t, 10*time.Second, "b leaves a's directory", func() bool {
 		_, ok := proxyByID(a.loc.Directory().Proxies(), b.nodeID)
 		return !ok
 	})

@@ -241,10 +241,10 @@ func New(cfg config.Config, opts Options) (_ *Node, err error) {
 		SpoolDir:            cfg.Path("tmp"),
 		Peers:               n.coop,
 		MaxObjectBytes:      int64(cfg.Cache.MaxObjectBytes),
-		MemoryBytes:         int64(offWhenZero(time.Duration(cfg.Cache.MemoryBytes))), // "0" turns it off
-		HeuristicTTL:        cfg.Cache.HeuristicTTL.D(),
-		MaxStale:            offWhenZero(cfg.Cache.MaxStale.D()),
-		NegativeTTL:         offWhenZero(cfg.Cache.NegativeTTL.D()),
+		MemoryBytes:         zeroIsOff(int64(cfg.Cache.MemoryBytes)),
+		HeuristicTTL:        zeroIsOff(cfg.Cache.HeuristicTTL.D()),
+		MaxStale:            zeroIsOff(cfg.Cache.MaxStale.D()),
+		NegativeTTL:         zeroIsOff(cfg.Cache.NegativeTTL.D()),
 		AllowPrivateOrigins: cfg.Cache.AllowPrivateOrigins,
 		PassUnsafeMethods:   cfg.Cache.PassUnsafeMethods,
 		StripCookies:        cfg.Cache.StripCookies,
@@ -465,13 +465,14 @@ func (n *Node) Status(ctx context.Context) (control.Status, error) {
 	return st, nil
 }
 
-// offWhenZero maps a config duration where "0" means off to proxy.Options,
-// where zero means the default and a negative value means off.
-func offWhenZero(d time.Duration) time.Duration {
-	if d == 0 {
-		return -1
+// zeroIsOff maps a config key the user turns off with "0" (the config
+// file's defaults are already filled in) to the Options convention, where
+// zero means the default and proxy.Off means off.
+func zeroIsOff[T int64 | time.Duration](v T) T {
+	if v == 0 {
+		return proxy.Off
 	}
-	return d
+	return v
 }
 
 // staticNS is the parent zone's delegation from config (validated there).

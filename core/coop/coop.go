@@ -105,7 +105,8 @@ type Config struct {
 	Now            func() time.Time
 }
 
-func (c *Config) defaults() {
+// setDefaults fills zero (or negative) fields with their defaults.
+func (c *Config) setDefaults() {
 	if c.DownloadingTTL <= 0 {
 		c.DownloadingTTL = 20 * time.Second
 	}
@@ -227,7 +228,7 @@ func New(cfg Config, d DSHT, f Fetcher) *Coop {
 }
 
 func newCoop(cfg Config, d DSHT, f Fetcher, tick tickerFunc) *Coop {
-	cfg.defaults()
+	cfg.setDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &Coop{
 		cfg: cfg, dht: d, fetch: f, log: cfg.Logger.With("component", "coop"),

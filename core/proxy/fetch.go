@@ -272,7 +272,7 @@ func (p *Proxy) originUnreachable(ctx context.Context, f *fetch, err error) {
 		fail = originFailure{http.StatusServiceUnavailable, "Coral is shutting down", "Try again shortly.", false}
 	} else if fail.negative && p.opts.NegativeTTL > 0 {
 		now := p.now()
-		p.neg.put(f.origin.String(), fail, now.Add(p.opts.NegativeTTL), now)
+		p.neg.put(f.origin.String(), fail, now.Add(p.opts.NegativeTTL))
 	}
 	p.log.Info("origin unreachable", "origin", f.origin.String(), "url", f.canon, "err", err)
 	f.trace.Step("origin failed: %s", fail.title)
@@ -320,7 +320,7 @@ func (p *Proxy) failed(f *fetch, fail originFailure) {
 // download each.
 func (p *Proxy) noteOversize(f *fetch) {
 	now := p.now()
-	p.oversize.put(f.pkey, originFailure{}, now.Add(oversizeMemory), now)
+	p.oversize.put(f.pkey, originFailure{}, now.Add(oversizeMemory))
 }
 
 // refetchFailed resolves a refetch whose new body broke off before anyone
@@ -346,7 +346,7 @@ func (p *Proxy) refetchFailed(f *fetch, cause error) {
 		f.outcome, f.fail = outError, fail
 	})
 	if p.opts.NegativeTTL > 0 {
-		p.brokenRefetch.put(f.objKey, fail, now.Add(p.opts.NegativeTTL), now)
+		p.brokenRefetch.put(f.objKey, fail, now.Add(p.opts.NegativeTTL))
 	}
 }
 

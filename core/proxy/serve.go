@@ -421,8 +421,10 @@ func (p *Proxy) rewriteLocations(h http.Header, o coralurl.Origin, visitorHost s
 		nu := *u
 		nu.Scheme, nu.User = "http", nil
 		nu.Host = o.CoralHost(p.zone)
-		if port != "" && port != "80" {
-			nu.Host += ":" + port
+		// The visitor's own port, when it is one (a Host header is the
+		// visitor's text: "x:abc" must not make the URL unparsable).
+		if n, err := strconv.Atoi(port); err == nil && n > 0 && n < 65536 && n != 80 {
+			nu.Host += ":" + strconv.Itoa(n)
 		}
 		h.Set(field, nu.String())
 	}
@@ -521,7 +523,7 @@ func (p *Proxy) originProxy(r *http.Request, o coralurl.Origin, target *url.URL,
 			}
 			if fail.negative && p.opts.NegativeTTL > 0 && req.Context().Err() == nil {
 				now := p.now()
-				p.neg.put(o.String(), fail, now.Add(p.opts.NegativeTTL), now)
+				p.neg.put(o.String(), fail, now.Add(p.opts.NegativeTTL))
 			}
 			p.failurePage(w, r, fail, false)
 		},

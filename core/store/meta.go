@@ -8,6 +8,8 @@ import (
 
 	"github.com/coralcdn/coral/core/object"
 	"github.com/fxamacker/cbor/v2"
+
+	"github.com/coralcdn/coral/core/wire"
 )
 
 // Meta is everything the proxy needs to serve a stored response; it lives
@@ -39,6 +41,8 @@ type record struct {
 }
 
 // codec encodes and decodes meta records; it is immutable after creation.
+// Decoding goes through core/wire, the hardened decoder for bytes from
+// outside: a damaged disk or another version may have written them.
 type codec struct {
 	enc cbor.EncMode
 	dec cbor.DecMode
@@ -49,16 +53,7 @@ func newCodec() (codec, error) {
 	if err != nil {
 		return codec{}, fmt.Errorf("store: cbor encoder: %w", err)
 	}
-	dec, err := cbor.DecOptions{
-		DupMapKey:        cbor.DupMapKeyEnforcedAPF,
-		MaxNestedLevels:  8,
-		MaxArrayElements: 1 << 16,
-		MaxMapPairs:      1 << 16,
-	}.DecMode()
-	if err != nil {
-		return codec{}, fmt.Errorf("store: cbor decoder: %w", err)
-	}
-	return codec{enc: enc, dec: dec}, nil
+	return codec{enc: enc, dec: wire.DecMode()}, nil
 }
 
 func timeToNanos(t time.Time) int64 {
