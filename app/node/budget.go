@@ -21,7 +21,9 @@ const usageFile = "usage.json"
 // budget through its subscription, within the PUT that made it.
 func (n *Node) openBudget() error {
 	var err error
-	if n.settings, err = config.OpenLive(n.cfg, n.cfg.Path(config.SettingsFile)); err != nil {
+	home := n.cfg
+	home.DataDir = n.homeDataDir // the base a reset (null) returns to
+	if n.settings, err = config.OpenLive(home, n.settingsPath); err != nil {
 		return fmt.Errorf("node: %w", err)
 	}
 	s := n.settings.Get()
@@ -39,6 +41,14 @@ func (n *Node) openBudget() error {
 		n.log.Info("budget", "serving", st.Serving, "reason", st.Reason, "upload", st.Caps.Upload, "download", st.Caps.Download)
 	})
 	return nil
+}
+
+// followCacheSize keeps the store's disk budget at the cache size in the
+// live settings: a smaller size evicts at once, within the PUT that set it.
+func (n *Node) followCacheSize() {
+	n.settings.Subscribe(func(s config.Settings) {
+		n.store.SetMaxBytes(int64(s.Cache.MaxBytes))
+	})
 }
 
 // announceHeadroom refreshes this node's announcement (the heartbeat peers

@@ -93,9 +93,12 @@ type Node struct {
 	restartWhy        string
 	runStateRepublish time.Duration
 
-	groups   groupSet        // site groups (groups.go)
-	settings *config.Live    // live settings (budget.go)
-	budget   *shaping.Budget // caps, schedule, quota, usage (budget.go)
+	groups   groupSet     // site groups (groups.go)
+	settings *config.Live // live settings (budget.go)
+	// settingsPath is the settings file, in homeDataDir (the config
+	// file's data_dir) even when the settings moved the data dir.
+	settingsPath, homeDataDir string
+	budget                    *shaping.Budget // caps, schedule, quota, usage (budget.go)
 
 	httpLn, controlLn net.Listener
 	servers           []*http.Server
@@ -121,6 +124,15 @@ func New(cfg config.Config, opts Options) (_ *Node, err error) {
 	if cfg.DataDir, err = filepath.Abs(cfg.DataDir); err != nil {
 		return nil, fmt.Errorf("node: data dir: %w", err)
 	}
+	// The settings file stays in the config's data dir; a data dir chosen
+	// through the settings (cache.data_dir) takes over from this start on.
+	settingsPath := cfg.Path(config.SettingsFile)
+	homeDataDir := cfg.DataDir
+	if moved, err := config.SavedDataDir(settingsPath); err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	} else if moved != "" {
+		cfg.DataDir = moved
+	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.Default()
@@ -129,6 +141,7 @@ func New(cfg config.Config, opts Options) (_ *Node, err error) {
 	log = slog.New(events.tee(log.Handler()))
 	n := &Node{cfg: cfg, log: log.With("component", "node"), parts: log, events: events, version: opts.Version, started: time.Now(),
 		headerTimeout: cmp.Or(opts.HeaderTimeout, defaultHeaderTimeout), restart: make(chan struct{})}
+	n.settingsPath, n.homeDataDir = settingsPath, homeDataDir
 	n.runStateRepublish = opts.RunStateRepublish
 	n.groups.figuresEvery = cmp.Or(opts.GroupFigures, DefaultGroupFigures)
 	n.ctx, n.cancel = context.WithCancel(context.Background())
@@ -209,7 +222,7 @@ func New(cfg config.Config, opts Options) (_ *Node, err error) {
 	// The spool (cfg.Path("tmp")) is on the same filesystem: the proxy
 	// asks the store's watermark before spooling to disk too.
 	n.store, err = store.Open(cfg.Path("store"), store.Options{
-		MaxBytes:     int64(cfg.Cache.MaxBytes),
+		MaxBytes:     int64(n.settings.Get().Cache.MaxBytes),
 		MinFreeBytes: int64(cfg.Cache.MinFreeBytes),
 		Logger:       log,
 		OnEvict: func(key string) {
@@ -221,6 +234,7 @@ func New(cfg config.Config, opts Options) (_ *Node, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("node: open store: %w", err)
 	}
+	n.followCacheSize()
 	n.proxy, err = proxy.New(proxy.Options{
 		Zone:                cfg.Zone,
 		NodeToken:           viaToken(n.host.Self().ID),

@@ -1037,3 +1037,17 @@ func (s *Store) Close() error {
 	})
 	return s.closeErr
 }
+
+// SetMaxBytes changes the disk budget while the store is open (0 =
+// unlimited) and evicts down to it at once, so a smaller cache size set in
+// the settings frees the space without a restart.
+func (s *Store) SetMaxBytes(n int64) {
+	s.wmu.Lock()
+	s.mu.Lock()
+	s.opts.MaxBytes = n
+	s.mu.Unlock()
+	evicted, drops := s.evictLocked()
+	s.wmu.Unlock()
+	s.dropBodies(drops)
+	s.notifyEvicted(evicted)
+}
