@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/hex"
+	"fmt"
 	"net"
 	"net/netip"
 	"slices"
@@ -30,53 +31,56 @@ import (
 // the peers whose liveness this node can vouch for (the connected ones), and
 // needs no lookup per peer.
 //
-// Every heartbeatInterval the node asks each connected peer (no dial,
-// heartbeatTimeout each); a newly connected peer is asked at once. A failed
-// exchange makes the peer "not heard from" until one succeeds again, so the
-// nameserver pings it synchronously (libp2p ping) before handing it out; a
-// second failure in a row drops it from the answers until it answers again;
-// and a peer whose last connection closes is dropped at once. A crashed proxy
-// therefore leaves the answers when the kernel closes its connections, and
-// a hung one within heartbeatInterval+heartbeatTimeout; dnsserver's
-// LiveWindow (60 s) is only the bound for a stalled heartbeat loop.
+// A newly connected peer is asked at once. After that a peer is asked
+// again only when it says its announcement changed (p2p.NotifyInfoChanged,
+// sent by refreshSelf's caller on every change that matters to peers:
+// addresses, reachability, clusters, room to serve) or when heartbeatRefresh
+// has passed — so an idle node with many peers costs a few exchanges a
+// second, not one per peer every few seconds (issue 17). Peers reached only
+// through a relay, and peers whose last exchange failed, are still asked
+// every heartbeatInterval: the link watch does not ping relayed connections,
+// so for those the heartbeat is the liveness check.
+//
+// A failed exchange makes the peer "not heard from" until one succeeds
+// again, so the nameserver pings it synchronously (libp2p ping) before
+// handing it out; a second failure in a row drops it from the answers until
+// it answers again; and a peer whose last connection closes is dropped at
+// once. A crashed proxy therefore leaves the answers when the kernel closes
+// its connections, and a hung one when the link watch (p2p/links.go,
+// pinging every direct connection that carried nothing for 2 s, 2 s
+// timeout) closes its connection; dnsserver's LiveWindow (60 s, longer
+// than heartbeatRefresh) is only the bound for a stalled heartbeat loop.
 const (
 	heartbeatInterval = 5 * time.Second
+	heartbeatRefresh  = 30 * time.Second
 	heartbeatTimeout  = 2 * time.Second
 	heartbeatParallel = 16
-	startupRetry      = 500 * time.Millisecond
 )
 
-// heartbeat keeps the directory current until ctx ends.
+// heartbeat keeps the directory current, and tells connected peers when
+// this node's announcement changed, until ctx ends.
 func (l *locator) heartbeat(ctx context.Context) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	t := time.NewTicker(heartbeatInterval)
 	defer t.Stop()
+	sched := newAskSchedule()
 	sem := make(chan struct{}, heartbeatParallel)
-	var mu sync.Mutex
-	busy := map[string]bool{}
-	ask := func(id string) {
-		mu.Lock()
-		if busy[id] {
-			mu.Unlock()
-			return
-		}
-		busy[id] = true
-		mu.Unlock()
+	run := func(f func()) {
 		select {
 		case sem <- struct{}{}:
 		case <-ctx.Done():
 			return
 		}
 		wg.Go(func() {
-			defer func() {
-				<-sem
-				mu.Lock()
-				delete(busy, id)
-				mu.Unlock()
-			}()
-			l.exchange(ctx, id)
+			defer func() { <-sem }()
+			f()
 		})
+	}
+	ask := func(id string) {
+		if sched.start(id) {
+			run(func() { sched.done(id, l.exchange(ctx, id), time.Now()) })
+		}
 	}
 	beat := func() {
 		l.refreshSelf()
@@ -84,8 +88,13 @@ func (l *locator) heartbeat(ctx context.Context) {
 			return
 		}
 		l.dir.Retain(l.host.IsConnected)
+		sched.retain(l.host.IsConnected)
+		now := time.Now()
 		for _, p := range l.host.ConnectedPeers() {
-			ask(p.String())
+			id := p.String()
+			if sched.due(id, now, len(l.host.PeerIPs(id)) == 0) {
+				ask(id)
+			}
 		}
 	}
 	beat()
@@ -97,14 +106,92 @@ func (l *locator) heartbeat(ctx context.Context) {
 			if l.dnsOn {
 				ask(id)
 			}
+		case <-l.changed:
+			for _, p := range l.host.ConnectedPeers() {
+				id := p.String()
+				run(func() { l.notifyChanged(ctx, id) })
+			}
 		case <-t.C:
 			beat()
 		}
 	}
 }
 
-// exchange asks one peer for its announcement and records the outcome.
-func (l *locator) exchange(ctx context.Context, id string) {
+// notifyChanged tells one peer that this node's announcement changed.
+// Peers that do not listen (an older version) refresh on their own.
+func (l *locator) notifyChanged(ctx context.Context, id string) {
+	cctx, cancel := context.WithTimeout(ctx, heartbeatTimeout)
+	defer cancel()
+	if err := l.host.NotifyInfoChanged(cctx, id); err != nil && ctx.Err() == nil {
+		l.log.Debug("telling a peer our announcement changed", "peer", id, "err", err)
+	}
+}
+
+// askSchedule remembers, per connected peer, whether an exchange is under
+// way and when the last one succeeded.
+type askSchedule struct {
+	mu   sync.Mutex
+	busy map[string]bool
+	ok   map[string]time.Time // last successful exchange; absent: none, or the last failed
+}
+
+func newAskSchedule() *askSchedule {
+	return &askSchedule{busy: map[string]bool{}, ok: map[string]time.Time{}}
+}
+
+// due says whether peer id should be asked at now: never heard, last
+// exchange failed, reached only through a relay (relayOnly) and
+// heartbeatInterval passed, or heartbeatRefresh passed.
+func (s *askSchedule) due(id string, now time.Time, relayOnly bool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	last, ok := s.ok[id]
+	every := heartbeatRefresh
+	if relayOnly {
+		every = heartbeatInterval
+	}
+	// A tick's slack, so a peer asked just after a tick is not a whole
+	// interval late at the one a refresh later.
+	return !ok || now.Sub(last) >= every-heartbeatInterval/2
+}
+
+// start marks id busy; false if it already was.
+func (s *askSchedule) start(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.busy[id] {
+		return false
+	}
+	s.busy[id] = true
+	return true
+}
+
+// done records the outcome of the exchange start began.
+func (s *askSchedule) done(id string, ok bool, at time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.busy, id)
+	if ok {
+		s.ok[id] = at
+	} else {
+		delete(s.ok, id)
+	}
+}
+
+// retain forgets peers for which keep is false (disconnected).
+func (s *askSchedule) retain(keep func(id string) bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id := range s.ok {
+		if !keep(id) {
+			delete(s.ok, id)
+		}
+	}
+}
+
+// exchange asks one peer for its announcement, records the outcome and
+// reports whether it succeeded.
+func (l *locator) exchange(ctx context.Context, id string) bool {
 	cctx, cancel := context.WithTimeout(ctx, heartbeatTimeout)
 	data, _, err := l.host.PeerInfo(cctx, id)
 	cancel()
@@ -114,35 +201,36 @@ func (l *locator) exchange(ctx context.Context, id string) {
 			l.dir.Failed(id, now)
 			l.log.Debug("proxy heartbeat failed", "peer", id, "err", err)
 		}
-		return
+		return false
 	}
 	ann, err := locality.ParseAnnouncement(data)
 	if err != nil {
 		l.dir.Failed(id, now)
 		l.log.Debug("bad proxy announcement", "peer", id, "err", err)
-		return
+		return false
 	}
 	l.dir.Heard(id, ann, l.host.PeerIPs(id), now)
 	if !l.host.IsConnected(id) {
 		l.dir.Forget(id) // it left while we were asking
-		return
+		return false
 	}
-	if len(ann.Addrs) == 0 && !ann.AnyAddr {
-		// A node connects before its HTTP listener is bound; ask again
-		// soon rather than a heartbeat later.
-		time.AfterFunc(startupRetry, func() {
-			select {
-			case l.wake <- id:
-			default:
-			}
-		})
-	}
+	// A node connects before its HTTP listener is bound: not done with
+	// it yet (asked again at the next sweep, or sooner when binding
+	// changes its announcement and it tells us).
+	return len(ann.Addrs) > 0 || ann.AnyAddr
 }
 
 // refreshSelf recomputes this node's announcement (served to peers) and
 // its own directory entry.
 func (l *locator) refreshSelf() {
 	a := l.selfAnnouncement()
+	key := peersSee(a)
+	if old := l.seen.Swap(&key); old == nil || *old != key {
+		select {
+		case l.changed <- struct{}{}:
+		default: // a notice is already pending
+		}
+	}
 	if b, err := a.Marshal(); err == nil {
 		l.announce.Store(&b)
 	} else {
@@ -158,6 +246,12 @@ func (l *locator) refreshSelf() {
 		Cluster:    a.Cluster,
 		Full:       !a.Headroom.HasRoom(),
 	})
+}
+
+// peersSee is what of an announcement peers act on: spare upload and quota
+// left change all the time, but peers only ask whether there is room.
+func peersSee(a locality.Announcement) string {
+	return fmt.Sprint(a.Addrs, a.AnyAddr, a.Public, a.Nameserver, a.Cluster, a.Headroom.HasRoom())
 }
 
 // announcement is what ServeInfo sends.

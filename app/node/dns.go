@@ -42,7 +42,10 @@ type locator struct {
 	dir   *locality.Directory
 	meter *locality.Meter
 	hints *locality.Hints
-	wake  chan string // peers to ask now (just connected)
+	wake  chan string // peers to ask now (just connected, or told us of a change)
+
+	seen    atomic.Pointer[string] // peersSee of the last self announcement
+	changed chan struct{}          // the announcement changed: tell the peers
 
 	headroom func() shaping.Headroom // this node's budget (set by openBudget); nil: unbounded
 }
@@ -60,6 +63,7 @@ func newLocator(n *Node) (*locator, error) {
 		nsMode:     n.cfg.DNS.Nameserver,
 		httpListen: n.cfg.HTTP.Listen,
 		wake:       make(chan string, 64),
+		changed:    make(chan struct{}, 1),
 	}
 	for _, s := range n.advertiseSetting() {
 		ip, err := netip.ParseAddr(s)
@@ -78,6 +82,12 @@ func newLocator(n *Node) (*locator, error) {
 	}
 	l.refreshSelf()
 	n.host.ServeInfo(l.announcement)
+	n.host.OnInfoChanged(func(id string) {
+		select {
+		case l.wake <- id:
+		default: // full: the next refresh asks it
+		}
+	})
 	n.host.WatchPeers(
 		func(id string) {
 			select {
