@@ -208,11 +208,7 @@ func runParent(n int, settle, window time.Duration) error {
 		return err
 	}
 	nodes, err := startPeers(work, secret, boot, n)
-	defer func() {
-		for _, p := range nodes {
-			p.Close()
-		}
-	}()
+	defer closeAll(nodes)
 	if err != nil {
 		return err
 	}
@@ -246,6 +242,16 @@ func startPeers(work, secret string, boot []string, n int) ([]*node.Node, error)
 	}
 	wg.Wait()
 	return nodes, first
+}
+
+// closeAll closes the peer nodes in parallel: each waits briefly for
+// in-flight requests, which one by one adds up to minutes.
+func closeAll(nodes []*node.Node) {
+	var wg sync.WaitGroup
+	for _, p := range nodes {
+		wg.Go(func() { p.Close() })
+	}
+	wg.Wait()
 }
 
 // idleCost prints the central node's peers, RSS, CPU share and traffic by
