@@ -79,6 +79,7 @@ bench: build
 	$(GO) run ./test/sim -nodes 1000
 	CORAL_BIN=$(BIN) bash test/bench/flashcrowd/run.sh
 	CORAL_BIN=$(BIN) bash test/bench/shaping/run.sh
+	CORAL_BIN=$(BIN) bash test/bench/sitegroup/run.sh
 
 # demo: a small local network, an origin and a crowd, live.
 demo: build

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p"
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/host"
@@ -45,6 +46,10 @@ type Host struct {
 	book   *peerBook
 	boot   []peer.AddrInfo
 	links  *linkWatch
+
+	psOnce sync.Once // pubsub: the gossipsub router, made on first use
+	ps     *pubsub.PubSub
+	psErr  error
 
 	ctx    context.Context
 	cancel context.CancelFunc

@@ -22,15 +22,9 @@ func joinRunState(t *testing.T, h *Host, key ed25519.PublicKey) runStateMember {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ch, err := h.JoinRunState(RunStateConfig{
-		Offer:             func(raw []byte) error { _, err := tr.Offer(raw); return err },
-		Current:           func() []byte { _, raw, _ := tr.Current(); return raw },
-		RepublishInterval: time.Second,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ch.Close() })
+	ch := joinTracked(t, h.JoinRunState,
+		func(raw []byte) error { _, err := tr.Offer(raw); return err },
+		func() []byte { _, raw, _ := tr.Current(); return raw })
 	return runStateMember{h, tr, ch}
 }
 

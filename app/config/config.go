@@ -26,6 +26,7 @@ import (
 	"github.com/multiformats/go-multiaddr"
 
 	"github.com/coralcdn/coral/core/coralurl"
+	"github.com/coralcdn/coral/core/group"
 )
 
 // Config is the whole node configuration. Field names follow the TOML keys.
@@ -46,6 +47,11 @@ type Config struct {
 	Log     Log     `toml:"log"`
 	// Operator is whose signed run-state documents the node follows.
 	Operator Operator `toml:"operator"`
+	// Groups are the site groups this node is a member of ([[groups]]).
+	Groups []Group `toml:"groups"`
+	// GroupsReserve is the least share of a member node's upload cap that
+	// other sites keep while its groups' sites are busy (0 to 0.9).
+	GroupsReserve float64 `toml:"groups_reserve"`
 
 	Bandwidth Bandwidth `toml:"bandwidth"`
 	Sites     []Site    `toml:"sites"`
@@ -215,6 +221,16 @@ type Operator struct {
 	Key string `toml:"key"`
 }
 
+// Group is one site group the node belongs to: the group's public key
+// (`coral group init` prints it) and, optionally, a signed manifest file
+// to start from (newer versions then arrive over the network).
+type Group struct {
+	Key string `toml:"key"`
+	// Manifest is a file holding a signed manifest (`coral group sign`);
+	// relative paths are relative to the config file.
+	Manifest string `toml:"manifest"`
+}
+
 // Log sets logging.
 type Log struct {
 	// Level is one of debug, info, warn, error.
@@ -229,8 +245,9 @@ const MinFreeFloor = 128 << 20
 // Default returns the configuration used for every key the file leaves out.
 func Default() Config {
 	return Config{
-		DataDir: defaultDataDir(),
-		Zone:    "localhost",
+		DataDir:       defaultDataDir(),
+		Zone:          "localhost",
+		GroupsReserve: 0.2,
 		HTTP: HTTP{
 			Listen:           ":8080",
 			OriginTimeout:    Duration(30 * time.Second),
@@ -301,6 +318,11 @@ func Load(path string) (Config, error) {
 	base := filepath.Dir(path)
 	if !filepath.IsAbs(cfg.DataDir) {
 		cfg.DataDir = filepath.Join(base, cfg.DataDir)
+	}
+	for i, g := range cfg.Groups {
+		if g.Manifest != "" && !filepath.IsAbs(g.Manifest) {
+			cfg.Groups[i].Manifest, _ = filepath.Abs(filepath.Join(base, g.Manifest))
+		}
 	}
 	// Resolved once, here, to an absolute path: the parts that join file
 	// names to it (p2p, the store) must not resolve it a second time.
@@ -476,6 +498,14 @@ func (c Config) Validate() error {
 	if c.Operator.Key != "" {
 		if _, err := runstate.ParsePublicKey(c.Operator.Key); err != nil {
 			bad("operator.key", "want \"ed25519:\" and 43 base64url characters, as `coral operator keygen` prints")
+		}
+	}
+	if !(c.GroupsReserve >= 0.05 && c.GroupsReserve <= 0.9) {
+		bad("groups_reserve", "want a share from 0.05 to 0.9 of the upload cap, got %g", c.GroupsReserve)
+	}
+	for i, g := range c.Groups {
+		if _, err := group.ParsePublicKey(g.Key); err != nil {
+			bad(fmt.Sprintf("groups[%d].key", i), "want \"ed25519:\" and 43 base64url characters, as `coral group init` prints")
 		}
 	}
 	switch c.Log.Level {

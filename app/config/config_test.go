@@ -87,6 +87,8 @@ func TestLoadRejects(t *testing.T) {
 		{"bad_glue.toml", []string{"bad_glue.toml", `"dns.nameservers[0].addrs"`, "glue"}},
 		{"bad_nameserver.toml", []string{"bad_nameserver.toml", `"dns.nameserver"`, `"sometimes"`}},
 		{"bad_operator.toml", []string{"bad_operator.toml", `"operator.key"`, "coral operator keygen"}},
+		{"bad_groups_reserve.toml", []string{"bad_groups_reserve.toml", `"groups_reserve"`, "0.05 to 0.9"}},
+		{"bad_group.toml", []string{"bad_group.toml", `"groups[0].key"`, "coral group init"}},
 		{"bad_rrl.toml", []string{"bad_rrl.toml", `"dns.rrl_slip"`, "0 (never) to 10", `"dns.rrl_burst"`, `"dns.rrl_table_size"`}},
 		{"bad_rrl_rate.toml", []string{"bad_rrl_rate.toml", `"dns.rrl_responses_per_second"`, "0 (off)"}},
 		{"bad_origin_ports.toml", []string{"bad_origin_ports.toml", `"cache.origin_ports"`, `"8080-80"`}},
@@ -105,6 +107,18 @@ func TestLoadRejects(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A [[groups]] entry's manifest file is found next to the config file.
+func TestGroupManifestFollowsFile(t *testing.T) {
+	cfg, err := Load(filepath.Join("testdata", "group.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := filepath.Abs(filepath.Join("testdata", "blogs.signed"))
+	if len(cfg.Groups) != 1 || cfg.Groups[0].Manifest != want {
+		t.Errorf("groups: %+v, want manifest %s", cfg.Groups, want)
 	}
 }
 

@@ -44,6 +44,7 @@ type Status struct {
 	Recent    []Trace       `json:"recent,omitempty"`
 	Events    []Event       `json:"events,omitempty"` // warnings since start, newest last
 	RunState  *RunState     `json:"run_state,omitempty"`
+	Groups    []Group       `json:"groups,omitempty"`
 }
 
 // RunState is the network operator's signed run-state document in force on

@@ -25,7 +25,7 @@ func (n *Node) openBudget() error {
 		return fmt.Errorf("node: %w", err)
 	}
 	s := n.settings.Get()
-	n.budget, err = shaping.New(s.Bandwidth.Policy(s.Paused, s.Sites), shaping.Options{
+	n.budget, err = shaping.New(n.budgetPolicy(s), shaping.Options{
 		UsagePath: n.cfg.Path(usageFile),
 		Log:       n.parts.With("component", "budget"),
 	})
@@ -33,7 +33,7 @@ func (n *Node) openBudget() error {
 		return fmt.Errorf("node: %w", err)
 	}
 	n.settings.Subscribe(func(s config.Settings) {
-		n.budget.SetPolicy(s.Bandwidth.Policy(s.Paused, s.Sites))
+		n.budget.SetPolicy(n.budgetPolicy(s))
 	})
 	n.budget.Subscribe(func(st shaping.State) {
 		n.log.Info("budget", "serving", st.Serving, "reason", st.Reason, "upload", st.Caps.Upload, "download", st.Caps.Download)

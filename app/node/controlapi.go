@@ -18,6 +18,7 @@ func (n *Node) registerControlAPI() {
 	n.control.Handle("POST /api/runstate", n.postRunState)
 	n.control.Handle("GET /api/invite", n.getInvite)
 	n.control.Handle("POST /api/join", n.postJoin)
+	n.registerGroupsAPI()
 }
 
 type dshtPutRequest struct {

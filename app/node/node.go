@@ -45,6 +45,9 @@ type Options struct {
 	// sent to the network again (default p2p.DefaultRunStateRepublish);
 	// tests shorten it.
 	RunStateRepublish time.Duration
+	// GroupFigures is how often a member node publishes its figures to its
+	// site groups (default DefaultGroupFigures); tests shorten it.
+	GroupFigures time.Duration
 }
 
 const (
@@ -89,6 +92,7 @@ type Node struct {
 	restartWhy        string
 	runStateRepublish time.Duration
 
+	groups   groupSet        // site groups (groups.go)
 	settings *config.Live    // live settings (budget.go)
 	budget   *shaping.Budget // caps, schedule, quota, usage (budget.go)
 
@@ -125,6 +129,7 @@ func New(cfg config.Config, opts Options) (_ *Node, err error) {
 	n := &Node{cfg: cfg, log: log.With("component", "node"), parts: log, events: events, version: opts.Version, started: time.Now(),
 		headerTimeout: cmp.Or(opts.HeaderTimeout, defaultHeaderTimeout), restart: make(chan struct{})}
 	n.runStateRepublish = opts.RunStateRepublish
+	n.groups.figuresEvery = cmp.Or(opts.GroupFigures, DefaultGroupFigures)
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	defer func() {
 		if err != nil {
@@ -145,6 +150,9 @@ func New(cfg config.Config, opts Options) (_ *Node, err error) {
 		return nil, err
 	}
 	if err := n.openRunState(joined); err != nil {
+		return nil, err
+	}
+	if err := n.openGroups(); err != nil {
 		return nil, err
 	}
 	if err := n.openBudget(); err != nil {
@@ -175,6 +183,9 @@ func New(cfg config.Config, opts Options) (_ *Node, err error) {
 	}
 	n.host.ServeDSHT(dshtGate{n, n.dht})
 	if err := n.joinRunStateTopic(); err != nil {
+		return nil, err
+	}
+	if err := n.joinGroupTopics(); err != nil {
 		return nil, err
 	}
 	if n.loc, err = newLocator(n); err != nil {
@@ -227,6 +238,7 @@ func New(cfg config.Config, opts Options) (_ *Node, err error) {
 		MaxFetchesPerSite:   cfg.HTTP.MaxFetchesPerSite,
 		OriginPorts:         cfg.Cache.OriginPorts,
 		SelfAddrs:           n.reachedAt,
+		Sites:               n.siteOrigin,
 		OriginConn:          n.originConn,
 		Logger:              log,
 	}, n.store)
@@ -242,7 +254,7 @@ func New(cfg config.Config, opts Options) (_ *Node, err error) {
 			RateLimit: rateLimit(cfg.DNS),
 			Traffic:   n.countDNS,
 			Logger:    log,
-		}, n.loc.dir, append(n.loc.dnsOptions(), dnsserver.WithPause(func() bool { return !n.serving(runstate.DNS) }))...)
+		}, n.loc.dir, append(n.loc.dnsOptions(), dnsserver.WithPause(func() bool { return !n.serving(runstate.DNS) }), dnsserver.WithSites(n.siteMembers))...)
 		if err != nil {
 			return nil, fmt.Errorf("node: dns: %w", err)
 		}
@@ -274,7 +286,9 @@ func (n *Node) Start(ctx context.Context) error {
 	}
 	n.control.AllowHost(n.cfg.Control.Listen)
 	n.control.AllowHost(n.controlLn.Addr().String())
-	n.serve(n.httpLn, n.gateProxy(newVisitorGate(n.proxy, n.budget, n.cfg.Zone, n.cfg.Path(homeOriginsFile))))
+	gate := newVisitorGate(n.proxy, n.budget, n.cfg.Zone, n.cfg.Path(homeOriginsFile))
+	gate.custom = n.customSite
+	n.serve(n.httpLn, n.gateProxy(gate))
 	n.serve(n.controlLn, n.control)
 	n.wg.Add(1)
 	go n.followPeers(n.ctx)
@@ -369,6 +383,7 @@ func (n *Node) Close() error {
 		if n.runStateCh != nil {
 			errs = append(errs, n.runStateCh.Close())
 		}
+		errs = append(errs, n.closeGroups()...)
 		if n.dht != nil {
 			errs = append(errs, n.dht.Close())
 		}
@@ -430,6 +445,7 @@ func (n *Node) Status(ctx context.Context) (control.Status, error) {
 	}
 	st.Events = n.events.list()
 	st.RunState = n.runStateStatus()
+	st.Groups = n.groupsStatus()
 	st.Budget = n.budgetStatus()
 	return st, nil
 }

@@ -37,6 +37,9 @@ type visitorGate struct {
 	budget *shaping.Budget
 	zone   string
 	home   *homeOrigins // origins that sent redirect-home
+	// custom maps a site group's custom domain (or its Coralized name) to
+	// the site and its origin (groups.go); nil: none.
+	custom func(host string) (site string, o coralurl.Origin, ok bool)
 }
 
 func newVisitorGate(next http.Handler, b *shaping.Budget, zone, homePath string) *visitorGate {
@@ -45,7 +48,9 @@ func newVisitorGate(next http.Handler, b *shaping.Budget, zone, homePath string)
 
 func (g *visitorGate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	site, origin := "", ""
-	if o, err := coralurl.Parse(r.Host, g.zone); err == nil {
+	if s, o, ok := g.customSite(r.Host); ok {
+		site, origin = s, originBase(o)
+	} else if o, err := coralurl.Parse(r.Host, g.zone); err == nil {
 		site = o.Host
 		origin = originBase(o)
 	}
@@ -55,6 +60,13 @@ func (g *visitorGate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	sw := &shapedWriter{ResponseWriter: w, ctx: r.Context(), site: site, budget: g.budget, gate: g, origin: origin}
 	g.next.ServeHTTP(sw, r)
+}
+
+func (g *visitorGate) customSite(host string) (string, coralurl.Origin, bool) {
+	if g.custom == nil {
+		return "", coralurl.Origin{}, false
+	}
+	return g.custom(host)
 }
 
 func originBase(o coralurl.Origin) string {

@@ -148,6 +148,9 @@ func (s *Server) fastAnswer(out, b []byte, client netip.Addr) ([]byte, bool) {
 	if cls != kindOrigin {
 		return out, false
 	}
+	if _, site := s.siteMembers(q.name); site {
+		return out, false // the slow path picks the group's proxies
+	}
 	fam, rtype, rlen := fam4, dns.TypeA, 4
 	if q.qtype == dns.TypeAAAA {
 		fam, rtype, rlen = fam6, dns.TypeAAAA, 16

@@ -395,10 +395,27 @@ func (s *Server) origin(x *query) *dns.Msg {
 		x.ecsResp.SourceScope = uint8(x.cv.network.Bits()) // the answer is for this network only
 	}
 	ps := s.proxies(x)
+	self := s.self(ps)
+	subset := false
+	if members, ok := s.siteMembers(x.q.Name); ok {
+		in := onlyMembers(ps, members)
+		// Members with headroom first (ranking leaves full ones out while
+		// any other is there); with every member full or dead, the rest of
+		// the network carries the site.
+		if picks := s.choose(in, chooseReq{v: x.cv, fam: famAny, n: 1, now: s.now(), subset: true}); len(picks) > 0 && !picks[0].p.Full {
+			ps, subset = in, true
+		}
+	}
+	if subset {
+		// A group's nodes share its sites' spikes: none is preferred for
+		// sharing this nameserver's clusters (a site's own node is the one
+		// its owner's resolvers reach first).
+		self = nil
+	}
 	now := s.now()
 	req := chooseReq{
-		v: x.cv, fam: fam, n: s.cfg.Answers,
-		hints: s.hintsFor(x.cv.network, now), self: s.self(ps), now: now, rotation: s.rotA.Add(1),
+		v: x.cv, fam: fam, n: s.cfg.Answers, subset: subset,
+		hints: s.hintsFor(x.cv.network, now), self: self, now: now, rotation: s.rotA.Add(1),
 	}
 	picks := s.choose(ps, req)
 	if len(picks) == 0 {

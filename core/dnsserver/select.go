@@ -144,6 +144,7 @@ type chooseReq struct {
 	self     *Proxy
 	now      time.Time
 	rotation uint64
+	subset   bool // ps is a group's part of the directory (WithSites)
 }
 
 // choose returns up to r.n live proxies reachable by r.v, nearest first.
@@ -215,6 +216,7 @@ type rankKey struct {
 	exact, private, loopback bool
 	fam                      family
 	nsOnly                   bool
+	subset                   bool
 }
 
 // rankTTL is how long a ranking is reused while the directory snapshot is
@@ -226,7 +228,7 @@ const rankTTL = time.Second
 // ranking returns the cached ranking for r, or makes one. A ranking with
 // candidates to ping is never cached: the pings' outcome changes it.
 func (s *Server) ranking(ps []Proxy, r chooseReq) *ranking {
-	key := rankKey{network: r.v.network, exact: r.v.exact, private: r.v.private, loopback: r.v.addr.IsLoopback(), fam: r.fam, nsOnly: r.nsOnly}
+	key := rankKey{network: r.v.network, exact: r.v.exact, private: r.v.private, loopback: r.v.addr.IsLoopback(), fam: r.fam, nsOnly: r.nsOnly, subset: r.subset}
 	var snap *Proxy
 	if len(ps) > 0 {
 		snap = &ps[0]

@@ -136,6 +136,7 @@ type Server struct {
 	prober Prober
 	hints  Hints
 	paused func() bool // see WithPause
+	sites  Sites       // see WithSites
 	log    *slog.Logger
 
 	zone       string   // canonical: lower case, no trailing dot

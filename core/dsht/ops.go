@@ -280,48 +280,69 @@ func (p *putOp) reverse(l *lookup) {
 const copyTries = 2
 
 // storeCopies stores Copies-1 more copies of the value at the next nodes
-// down the stack (the next closest to the key after the node that took it),
-// so a get still finds it there when that node dies before the owner renews
-// it. This node itself is skipped: its copy dies with its own referral. The
-// stores run while the put goes on to the next level; the put completes
-// when they are answered.
+// down the stack: the next closest to the key after the node that took it,
+// this node included when it is one of them. Every put for a key thus lands
+// on the same few nodes, so a get that meets any of them finds the same
+// values as at the first, and still finds them when that node dies before
+// the owners renew. The stores run while the put goes on to the next level;
+// the put completes when they are answered.
 func (p *putOp) storeCopies(req Request, rest []*cand) {
-	var remote []*cand
+	queue := make([]*cand, 0, len(rest))
 	for i := len(rest) - 1; i >= 0; i-- { // closest first
-		if !rest[i].self {
-			remote = append(remote, rest[i])
-		}
+		queue = append(queue, rest[i])
 	}
 	req.WantValues = false
+	copies := &copySet{queue: queue, failsLeft: (copyTries - 1) * (p.n.cfg.Copies - 1)}
 	for range p.n.cfg.Copies - 1 {
-		if len(remote) == 0 {
-			return
-		}
-		k := min(copyTries, len(remote))
-		p.copying++
-		p.storeCopy(req, remote[:k])
-		remote = remote[k:]
+		p.storeCopy(req, copies)
 	}
 }
 
-// storeCopy stores req at the first of tries that accepts it.
-func (p *putOp) storeCopy(req Request, tries []*cand) {
+// copySet is one level's extra copies: the nodes not yet asked, closest
+// first, and how many more refusals may be passed over.
+type copySet struct {
+	queue     []*cand
+	failsLeft int
+}
+
+func (cs *copySet) next() *cand {
+	if len(cs.queue) == 0 {
+		return nil
+	}
+	c := cs.queue[0]
+	cs.queue = cs.queue[1:]
+	return c
+}
+
+// storeCopy stores req at the next node of cs that accepts it.
+func (p *putOp) storeCopy(req Request, cs *copySet) {
 	n := p.n
-	c := tries[0]
+	c := cs.next()
+	if c == nil {
+		return
+	}
+	if c.self {
+		if n.serve(n.self.ID, &req, n.now()).Code != CodeOK && cs.failsLeft > 0 {
+			cs.failsLeft--
+			p.storeCopy(req, cs)
+		}
+		return
+	}
 	timeout := n.rto(c.info.ID)
 	if c.via != nil {
 		timeout += n.rto(c.via.ID)
 	}
 	p.storeRPCs++
+	p.copying++
 	n.call(c.info, c.via, &req, timeout, func(resp *Response, err error) {
 		if p.finished {
 			return
 		}
-		if (err != nil || resp.Code != CodeOK) && len(tries) > 1 {
-			p.storeCopy(req, tries[1:])
-			return
-		}
 		p.copying--
+		if (err != nil || resp.Code != CodeOK) && cs.failsLeft > 0 {
+			cs.failsLeft--
+			p.storeCopy(req, cs)
+		}
 		if p.copying == 0 && p.ended {
 			p.complete(p.endErr)
 		}

@@ -180,6 +180,12 @@ type Options struct {
 	// volunteer's download cap and byte counting); nil: none.
 	OriginConn func(host string, c net.Conn) net.Conn
 
+	// Sites maps a custom domain (a site group's public name, "www.site.org",
+	// lower case, no port) to the origin it is fetched from; the proxy asks
+	// it for the Host and for the Host's Coralized form (the name the
+	// domain's CNAME points at). nil: no custom domains.
+	Sites func(host string) (coralurl.Origin, bool)
+
 	// MemoryBytes bounds the hot cache: fresh objects' response headers
 	// ready to write, and bodies of up to 64 KiB (see hot.go). Default
 	// 32 MiB; negative turns it off. It needs a store that implements
@@ -481,7 +487,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	prepareRequest(r)
-	o, err := coralurl.Parse(r.Host, p.zone)
+	o, err := p.originOf(r.Host)
 	switch {
 	case errors.Is(err, coralurl.ErrBareZone):
 		p.serveFront(w, r)
@@ -511,6 +517,25 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		p.passThrough(w, r, o, canon, true)
 	}
+}
+
+// originOf maps a Host header to its origin: a custom domain (Options.
+// Sites) to the origin its group's manifest names — never to the public name,
+// which leads back to Coral — else the Coralized name to its origin.
+func (p *Proxy) originOf(hostHeader string) (coralurl.Origin, error) {
+	if p.opts.Sites != nil {
+		host, _ := coralurl.StripPort(hostHeader)
+		host = strings.TrimSuffix(strings.ToLower(host), ".")
+		if o, ok := p.opts.Sites(host); ok {
+			return o, nil
+		}
+		if site, ok := strings.CutSuffix(host, "."+p.zone); ok {
+			if o, ok := p.opts.Sites(site); ok {
+				return o, nil
+			}
+		}
+	}
+	return coralurl.Parse(hostHeader, p.zone)
 }
 
 // isLoop reports whether the request already went through this node.

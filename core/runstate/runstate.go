@@ -14,18 +14,16 @@
 package runstate
 
 import (
-	"bytes"
 	"crypto/ed25519"
-	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	sdoc "github.com/coralcdn/coral/core/signed"
 )
 
 // Components that a document can pause.
@@ -50,12 +48,18 @@ const signingContext = "coral run-state document v1\n"
 
 // Reasons a document is refused. Every refusal wraps one of these.
 var (
-	ErrMalformed    = errors.New("runstate: malformed document")
-	ErrUnsigned     = errors.New("runstate: document is not signed")
-	ErrBadSignature = errors.New("runstate: signature does not verify with the trusted operator key")
-	ErrNotNewer     = errors.New("runstate: document is not newer than the one in force")
+	ErrMalformed    = sdoc.ErrMalformed
+	ErrUnsigned     = sdoc.ErrUnsigned
+	ErrBadSignature = sdoc.ErrBadSignature
+	ErrNotNewer     = sdoc.ErrNotNewer
 	ErrNoOperator   = errors.New("runstate: this node trusts no operator key")
 )
+
+// kind is how run-state documents are signed, verified and tracked.
+var kind = sdoc.Kind[Document]{
+	Name: "runstate", Context: signingContext, MaxBytes: MaxSignedBytes,
+	Parse: ParseDocument, Serial: func(d Document) uint64 { return d.Serial }, NoKey: ErrNoOperator,
+}
 
 // Document is what an operator decides for the whole network.
 type Document struct {
@@ -81,82 +85,24 @@ type Rotation struct {
 	From   time.Time `json:"from"`
 }
 
-// Signed is a document as it travels and is stored: the exact bytes the
-// operator signed, and the signature.
-type Signed struct {
-	Document  []byte `json:"document"`  // JSON of a Document (base64 in the envelope)
-	Signature []byte `json:"signature"` // ed25519 over signingContext + Document
-}
+// Signed is a document as it travels and is stored (sdoc.Envelope).
+type Signed = sdoc.Envelope
 
 // Sign makes the signed envelope of doc with the operator's private key.
-func Sign(doc Document, key ed25519.PrivateKey) ([]byte, error) {
-	if err := doc.Validate(); err != nil {
-		return nil, err
-	}
-	body, err := json.Marshal(doc)
-	if err != nil {
-		return nil, fmt.Errorf("runstate: encode: %w", err)
-	}
-	sig := ed25519.Sign(key, append([]byte(signingContext), body...))
-	return json.Marshal(Signed{Document: body, Signature: sig})
-}
+func Sign(doc Document, key ed25519.PrivateKey) ([]byte, error) { return kind.Sign(doc, key) }
 
 // Open parses a signed envelope, verifies it against the trusted key and
 // returns the document. It never panics on any input.
-func Open(raw []byte, trusted ed25519.PublicKey) (Document, error) {
-	if len(trusted) != ed25519.PublicKeySize {
-		return Document{}, ErrNoOperator
-	}
-	s, err := parseEnvelope(raw)
-	if err != nil {
-		return Document{}, err
-	}
-	if len(s.Signature) == 0 {
-		return Document{}, ErrUnsigned
-	}
-	if len(s.Signature) != ed25519.SignatureSize ||
-		!ed25519.Verify(trusted, append([]byte(signingContext), s.Document...), s.Signature) {
-		return Document{}, ErrBadSignature
-	}
-	return ParseDocument(s.Document)
-}
-
-func parseEnvelope(raw []byte) (Signed, error) {
-	var s Signed
-	if len(raw) > MaxSignedBytes {
-		return s, fmt.Errorf("%w: %d bytes, more than %d", ErrMalformed, len(raw), MaxSignedBytes)
-	}
-	if err := decodeStrict(raw, &s); err != nil {
-		return s, fmt.Errorf("%w: envelope: %v", ErrMalformed, err)
-	}
-	if len(s.Document) == 0 {
-		return s, fmt.Errorf("%w: no document in the envelope", ErrMalformed)
-	}
-	return s, nil
-}
+func Open(raw []byte, trusted ed25519.PublicKey) (Document, error) { return kind.Open(raw, trusted) }
 
 // ParseDocument decodes and validates a document's JSON (as an operator
 // writes it, or as it was signed).
 func ParseDocument(b []byte) (Document, error) {
 	var d Document
-	if err := decodeStrict(b, &d); err != nil {
+	if err := sdoc.DecodeStrict(b, &d); err != nil {
 		return d, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
 	return d, d.Validate()
-}
-
-// decodeStrict decodes exactly one JSON value with no unknown fields: a
-// field this release does not know could be an order it would ignore.
-func decodeStrict(b []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return err
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return errors.New("trailing data after the JSON value")
-	}
-	return nil
 }
 
 // Validate checks that every field makes sense.
@@ -212,24 +158,12 @@ func (d Document) SecretAt(now time.Time) (secret []byte, ok bool) {
 
 // ---- operator keys ----
 
-// publicKeyPrefix marks an operator public key in text form.
-const publicKeyPrefix = "ed25519:"
-
 // FormatPublicKey is the text form of an operator key ("ed25519:<base64url>"),
 // for config files and invite codes.
-func FormatPublicKey(k ed25519.PublicKey) string {
-	return publicKeyPrefix + base64.RawURLEncoding.EncodeToString(k)
-}
+func FormatPublicKey(k ed25519.PublicKey) string { return sdoc.FormatPublicKey(k) }
 
 // ParsePublicKey reads FormatPublicKey's form.
 func ParsePublicKey(s string) (ed25519.PublicKey, error) {
-	rest, ok := strings.CutPrefix(strings.TrimSpace(s), publicKeyPrefix)
-	if !ok {
-		return nil, fmt.Errorf("runstate: operator key %q: want \"ed25519:\" and 43 base64url characters", s)
-	}
-	b, err := base64.RawURLEncoding.DecodeString(rest)
-	if err != nil || len(b) != ed25519.PublicKeySize {
-		return nil, fmt.Errorf("runstate: operator key %q: want \"ed25519:\" and 43 base64url characters", s)
-	}
-	return ed25519.PublicKey(b), nil
+	k, err := sdoc.ParsePublicKey(s, "runstate: operator key")
+	return k, err
 }

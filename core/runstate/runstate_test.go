@@ -233,7 +233,8 @@ func FuzzOpen(f *testing.F) {
 // whatever the order, and what is in force always verifies.
 func TestTrackerConcurrentOffers(t *testing.T) {
 	pub, priv := newKey(t)
-	tr, _ := NewTracker(filepath.Join(t.TempDir(), "runstate"), pub)
+	path := filepath.Join(t.TempDir(), "runstate")
+	tr, _ := NewTracker(path, pub)
 	docs := make([][]byte, 40)
 	for i := range docs {
 		docs[i] = signed(t, Document{Serial: uint64(i + 1)}, priv)
@@ -257,7 +258,7 @@ func TestTrackerConcurrentOffers(t *testing.T) {
 	if d, _, _ := tr.Current(); d.Serial != uint64(len(docs)) {
 		t.Errorf("in force: serial %d, want %d", d.Serial, len(docs))
 	}
-	again, _ := NewTracker(tr.path, pub)
+	again, _ := NewTracker(path, pub)
 	if d, _, _ := again.Current(); d.Serial != uint64(len(docs)) {
 		t.Errorf("on disk: serial %d, want %d", d.Serial, len(docs))
 	}

@@ -2,96 +2,24 @@ package runstate
 
 import (
 	"crypto/ed25519"
-	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
+
+	sdoc "github.com/coralcdn/coral/core/signed"
 )
 
 // Tracker holds the document in force on one node: the last one accepted,
 // kept in a file so that it applies across restarts with or without the
-// network. It is safe for concurrent use.
-type Tracker struct {
-	key  ed25519.PublicKey // nil: no operator trusted
-	path string
-
-	mu      sync.Mutex
-	current *Document
-	raw     []byte // the signed envelope of current, to pass on to peers
-}
+// network (see core/signed). It is safe for concurrent use.
+type Tracker = sdoc.Tracker[Document]
 
 // NewTracker loads the last accepted document from path, if any. trusted
 // may be nil (the node follows no operator). A stored document that no
 // longer verifies (the key changed, the file was damaged) is not applied,
 // and the error says why; the tracker is usable either way.
 func NewTracker(path string, trusted ed25519.PublicKey) (*Tracker, error) {
-	t := &Tracker{key: trusted, path: path}
-	if trusted == nil {
-		return t, nil
-	}
-	raw, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return t, nil
-	}
-	if err != nil {
-		return t, fmt.Errorf("runstate: %w", err)
-	}
-	doc, err := Open(raw, trusted)
-	if err != nil {
-		return t, fmt.Errorf("runstate: stored document %s not applied: %w", path, err)
-	}
-	t.current, t.raw = &doc, raw
-	return t, nil
-}
-
-// Trusts reports whether the tracker follows an operator.
-func (t *Tracker) Trusts() bool { return t.key != nil }
-
-// Offer considers a signed document from anywhere (a peer, the operator's
-// command). It is accepted — stored, then in force — only if it verifies
-// with the trusted key, is well-formed and has a higher serial than the
-// one in force. Otherwise the state stays as it was and the error (wrapping
-// one of the Err values) says why.
-func (t *Tracker) Offer(raw []byte) (Document, error) {
-	doc, err := Open(raw, t.key)
-	if err != nil {
-		return Document{}, err
-	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.current != nil && doc.Serial <= t.current.Serial {
-		return Document{}, fmt.Errorf("%w: serial %d, in force %d", ErrNotNewer, doc.Serial, t.current.Serial)
-	}
-	if err := writeAtomic(t.path, raw); err != nil {
-		return Document{}, fmt.Errorf("runstate: keeping the document: %w", err)
-	}
-	t.current, t.raw = &doc, append([]byte(nil), raw...)
-	return doc, nil
-}
-
-// Current is the document in force and its signed form; ok is false when
-// there is none (every component runs).
-func (t *Tracker) Current() (doc Document, raw []byte, ok bool) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.current == nil {
-		return Document{}, nil, false
-	}
-	return *t.current, t.raw, true
-}
-
-func writeAtomic(path string, data []byte) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return err
-	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return sdoc.NewTracker(kind, path, trusted)
 }
 
 // Effect is what a document means for one node of a given version.

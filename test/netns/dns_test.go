@@ -267,8 +267,13 @@ var queryN atomic.Int64
 // queryA asks the DNS server at addr for a Coralized name in the default
 // zone and returns the A records' addresses.
 func queryA(ctx context.Context, addr netip.Addr) ([]netip.Addr, error) {
+	return queryName(ctx, addr, fmt.Sprintf("site%d.example.com.localhost.", queryN.Add(1)))
+}
+
+// queryName asks the DNS server at addr for name's A records.
+func queryName(ctx context.Context, addr netip.Addr, name string) ([]netip.Addr, error) {
 	m := new(dns.Msg)
-	m.SetQuestion(fmt.Sprintf("site%d.example.com.localhost.", queryN.Add(1)), dns.TypeA)
+	m.SetQuestion(name, dns.TypeA)
 	c := &dns.Client{Timeout: time.Second}
 	r, _, err := c.ExchangeContext(ctx, m, netip.AddrPortFrom(addr, dnsPort).String())
 	if err != nil {

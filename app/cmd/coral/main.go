@@ -40,6 +40,10 @@ Usage:
   coral operator keygen [-out F]  make a network operator key (prints the public key)
   coral operator publish [-key F] [-config FILE] DOC.json
                                   sign a run-state document and send it into the network
+  coral group init -name N -site HOST=ORIGIN[,W] [-member PEER=MBPS[,SITE]] [-key F]
+                                  make a site group's key and first manifest (see README)
+  coral group sign [-key F] [-out F] [-publish [-config FILE]] GROUP.json
+                                  sign a new version of a group's manifest, optionally send it
   coral version                   print the version
 
 Settings live in a TOML file; every key has a default (see README.md).
@@ -69,6 +73,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return join(args, stdout, stderr)
 	case "operator":
 		return operator(args, stdout, stderr)
+	case "group":
+		return groupCmd(args, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "coral", version)
 		return 0

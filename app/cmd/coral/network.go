@@ -103,26 +103,34 @@ func operatorKeygen(args []string, stdout, stderr io.Writer) int {
 	if code, done := parseFlags(fs, args); done {
 		return code
 	}
-	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	pub, err := writeNewKey(*out)
 	if err != nil {
-		fmt.Fprintf(stderr, "coral operator keygen: %v\n", err)
-		return 1
-	}
-	der, _ := x509.MarshalPKCS8PrivateKey(priv)
-	f, err := os.OpenFile(*out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		fmt.Fprintf(stderr, "coral operator keygen: %v\n", err)
-		return 1
-	}
-	werr := pem.Encode(f, &pem.Block{Type: "PRIVATE KEY", Bytes: der})
-	if err := errors.Join(werr, f.Close()); err != nil {
-		os.Remove(*out)
 		fmt.Fprintf(stderr, "coral operator keygen: %v\n", err)
 		return 1
 	}
 	fmt.Fprintf(stderr, "coral operator keygen: private key in %s: keep it offline and backed up\n", *out)
 	fmt.Fprintln(stdout, runstate.FormatPublicKey(pub))
 	return 0
+}
+
+// writeNewKey makes an Ed25519 key and writes its private half to path
+// (PEM, mode 0600, never overwriting a file).
+func writeNewKey(path string) (ed25519.PublicKey, error) {
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	der, _ := x509.MarshalPKCS8PrivateKey(priv)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	werr := pem.Encode(f, &pem.Block{Type: "PRIVATE KEY", Bytes: der})
+	if err := errors.Join(werr, f.Close()); err != nil {
+		os.Remove(path)
+		return nil, err
+	}
+	return pub, nil
 }
 
 func loadOperatorKey(path string) (ed25519.PrivateKey, error) {

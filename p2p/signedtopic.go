@@ -8,13 +8,16 @@ import (
 	"sync"
 	"time"
 
+	"github.com/coralcdn/coral/core/group"
 	"github.com/coralcdn/coral/core/runstate"
+	"github.com/coralcdn/coral/core/signed"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
-// Run-state documents travel by gossipsub (go-libp2p-pubsub) on one topic
-// per protocol version. A document is one small message for every member:
+// Signed documents (run state, group manifests: core/signed) travel by
+// gossipsub (go-libp2p-pubsub), one topic per kind and scope: run state per
+// protocol version, a manifest per group. A document is one small message for every member:
 // a broadcast, which is what gossip does in O(log n) hops with duplicate
 // suppression, where the DSHT is made for many keys each wanted by a few
 // (a key everyone polls would land on the same few nodes). Each node's
@@ -31,11 +34,14 @@ import (
 // force, for members that joined since.
 const DefaultRunStateRepublish = time.Minute
 
-// RunStateConfig wires a RunStateChannel to the node's tracker.
-type RunStateConfig struct {
-	// Offer considers a document received from a peer (runstate.Tracker.
+// maxSignedMessage bounds a gossip message: the largest signed document.
+const maxSignedMessage = max(runstate.MaxSignedBytes, group.MaxSignedBytes) + 1024
+
+// SignedTopicConfig wires a SignedTopic to the node's tracker.
+type SignedTopicConfig struct {
+	// Offer considers a document received from a peer (signed.Tracker.
 	// Offer): nil accepts it and lets it spread, an error wrapping
-	// runstate.ErrNotNewer ignores it quietly, any other drops it and
+	// signed.ErrNotNewer ignores it quietly, any other drops it and
 	// counts against the peer that sent it.
 	Offer func(raw []byte) error
 	// Current is the signed document in force, nil if none: what this node
@@ -45,10 +51,17 @@ type RunStateConfig struct {
 	RepublishInterval time.Duration
 }
 
+// RunStateConfig wires the run-state topic to the node's tracker.
+type RunStateConfig = SignedTopicConfig
+
 // RunStateChannel is this node's membership of the run-state topic.
-type RunStateChannel struct {
+type RunStateChannel = SignedTopic
+
+// SignedTopic is this node's membership of one signed-document topic.
+type SignedTopic struct {
 	h      *Host
-	cfg    RunStateConfig
+	cfg    SignedTopicConfig
+	name   string // for logs: "run state", "group g…"
 	ps     *pubsub.PubSub
 	topic  *pubsub.Topic
 	sub    *pubsub.Subscription
@@ -60,37 +73,55 @@ func (h *Host) runStateTopic() string { return "/coral/runstate/" + h.cfg.Protoc
 
 // JoinRunState subscribes to the network's run-state topic.
 func (h *Host) JoinRunState(cfg RunStateConfig) (*RunStateChannel, error) {
+	return h.joinSignedTopic(h.runStateTopic(), "run state", cfg)
+}
+
+// JoinGroup subscribes to the topic of the site group with ID id
+// (group.ID), where its manifests travel.
+func (h *Host) JoinGroup(id string, cfg SignedTopicConfig) (*SignedTopic, error) {
+	return h.joinSignedTopic("/coral/group/"+id, "group "+id, cfg)
+}
+
+// pubsub is the node's one gossipsub router, shared by its topics (a host
+// can run only one).
+func (h *Host) pubsub() (*pubsub.PubSub, error) {
+	h.psOnce.Do(func() {
+		h.ps, h.psErr = pubsub.NewGossipSub(h.ctx, h.host, pubsub.WithMaxMessageSize(maxSignedMessage))
+	})
+	return h.ps, h.psErr
+}
+
+func (h *Host) joinSignedTopic(topic, name string, cfg SignedTopicConfig) (*SignedTopic, error) {
 	if cfg.Offer == nil || cfg.Current == nil {
-		return nil, errors.New("p2p: run state: Offer and Current are required")
+		return nil, fmt.Errorf("p2p: %s: Offer and Current are required", name)
 	}
 	if cfg.RepublishInterval <= 0 {
 		cfg.RepublishInterval = DefaultRunStateRepublish
 	}
-	ctx, cancel := context.WithCancel(h.ctx)
-	c := &RunStateChannel{h: h, cfg: cfg, cancel: cancel}
-	var err error
-	c.ps, err = pubsub.NewGossipSub(ctx, h.host, pubsub.WithMaxMessageSize(runstate.MaxSignedBytes+1024))
+	ps, err := h.pubsub()
 	if err != nil {
-		cancel()
-		return nil, fmt.Errorf("p2p: run state: %w", err)
+		return nil, fmt.Errorf("p2p: %s: %w", name, err)
 	}
-	name := h.runStateTopic()
-	if err := c.ps.RegisterTopicValidator(name, c.validate); err != nil {
+	ctx, cancel := context.WithCancel(h.ctx)
+	c := &SignedTopic{h: h, cfg: cfg, name: name, ps: ps, cancel: cancel}
+	fail := func(err error) (*SignedTopic, error) {
 		cancel()
-		return nil, fmt.Errorf("p2p: run state: %w", err)
+		ps.UnregisterTopicValidator(topic)
+		return nil, fmt.Errorf("p2p: %s: %w", name, err)
 	}
-	if c.topic, err = c.ps.Join(name); err != nil {
-		cancel()
-		return nil, fmt.Errorf("p2p: run state: %w", err)
+	if err := ps.RegisterTopicValidator(topic, c.validate); err != nil {
+		return fail(err)
+	}
+	if c.topic, err = ps.Join(topic); err != nil {
+		return fail(err)
 	}
 	if c.sub, err = c.topic.Subscribe(); err != nil {
-		cancel()
-		return nil, fmt.Errorf("p2p: run state: %w", err)
+		return fail(err)
 	}
 	events, err := c.topic.EventHandler()
 	if err != nil {
-		cancel()
-		return nil, fmt.Errorf("p2p: run state: %w", err)
+		c.sub.Cancel()
+		return fail(err)
 	}
 	c.wg.Add(2)
 	go c.drain(ctx)
@@ -100,7 +131,7 @@ func (h *Host) JoinRunState(cfg RunStateConfig) (*RunStateChannel, error) {
 
 // validate applies a peer's document before gossip passes it on; this
 // node's own publications (already accepted) pass.
-func (c *RunStateChannel) validate(_ context.Context, from peer.ID, m *pubsub.Message) pubsub.ValidationResult {
+func (c *SignedTopic) validate(_ context.Context, from peer.ID, m *pubsub.Message) pubsub.ValidationResult {
 	if from == c.h.host.ID() {
 		return pubsub.ValidationAccept
 	}
@@ -108,16 +139,16 @@ func (c *RunStateChannel) validate(_ context.Context, from peer.ID, m *pubsub.Me
 	switch {
 	case err == nil:
 		return pubsub.ValidationAccept // Offer logged it
-	case errors.Is(err, runstate.ErrNotNewer):
+	case errors.Is(err, signed.ErrNotNewer):
 		return pubsub.ValidationIgnore
 	default:
-		c.h.log.Warn("run state: refused a document", "from", from, "err", err)
+		c.h.log.Warn(c.name+": refused a document", "from", from, "err", err)
 		return pubsub.ValidationReject
 	}
 }
 
 // drain reads the subscription; documents were applied in validate.
-func (c *RunStateChannel) drain(ctx context.Context) {
+func (c *SignedTopic) drain(ctx context.Context) {
 	defer c.wg.Done()
 	for {
 		if _, err := c.sub.Next(ctx); err != nil {
@@ -129,7 +160,7 @@ func (c *RunStateChannel) drain(ctx context.Context) {
 // republish sends the document in force every RepublishInterval (with
 // jitter, so members do not republish in step), and soon after a member
 // joins the topic: gossip does not replay what it missed.
-func (c *RunStateChannel) republish(ctx context.Context, events *pubsub.TopicEventHandler) {
+func (c *SignedTopic) republish(ctx context.Context, events *pubsub.TopicEventHandler) {
 	defer c.wg.Done()
 	joined := make(chan struct{}, 1)
 	go func() {
@@ -163,7 +194,7 @@ func (c *RunStateChannel) republish(ctx context.Context, events *pubsub.TopicEve
 		timer.Reset(c.cfg.RepublishInterval/2 + rand.N(c.cfg.RepublishInterval))
 		if raw := c.cfg.Current(); raw != nil {
 			if err := c.topic.Publish(ctx, raw); err != nil && ctx.Err() == nil {
-				c.h.log.Debug("run state: republish failed", "err", err)
+				c.h.log.Debug(c.name+": republish failed", "err", err)
 			}
 		}
 	}
@@ -174,22 +205,23 @@ func (c *RunStateChannel) republish(ctx context.Context, events *pubsub.TopicEve
 const newPeerDelay = 2 * time.Second
 
 // Publish sends a document (accepted by this node already) to the network.
-func (c *RunStateChannel) Publish(ctx context.Context, raw []byte) error {
+func (c *SignedTopic) Publish(ctx context.Context, raw []byte) error {
 	if err := c.topic.Publish(ctx, raw); err != nil {
-		return fmt.Errorf("p2p: run state: publish: %w", err)
+		return fmt.Errorf("p2p: %s: publish: %w", c.name, err)
 	}
 	return nil
 }
 
 // Peers is how many members this node hears the topic from.
-func (c *RunStateChannel) Peers() int { return len(c.topic.ListPeers()) }
+func (c *SignedTopic) Peers() int { return len(c.topic.ListPeers()) }
 
 // Close leaves the topic. Call before the Host's Close.
-func (c *RunStateChannel) Close() error {
+func (c *SignedTopic) Close() error {
 	c.cancel()
 	c.sub.Cancel()
 	c.wg.Wait()
-	// The topic goes with the PubSub (its context is cancelled); Close on
-	// it would only race the subscription's asynchronous cancel.
-	return nil
+	// The topic's name is free again once its validator is gone; the topic
+	// itself goes with the PubSub (Close on it would only race the
+	// subscription's asynchronous cancel).
+	return c.ps.UnregisterTopicValidator(c.topic.String())
 }

@@ -1,0 +1,389 @@
+package node
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coralcdn/coral/app/control"
+	"github.com/coralcdn/coral/core/coralurl"
+	"github.com/coralcdn/coral/core/group"
+	"github.com/coralcdn/coral/p2p"
+)
+
+// groupsDir holds, per site group, the manifest in force (<id>.signed) and,
+// for groups joined through the control API, the key (<id>.key).
+const groupsDir = "groups"
+
+// memberGroup is one site group the node belongs to.
+type memberGroup struct {
+	key ed25519.PublicKey
+	id  string
+	tr  *group.Tracker
+	ch  *p2p.SignedTopic // nil until the host runs
+	why string           // why the stored manifest was not applied, if so
+
+	ledger *p2p.LedgerTopic
+	figsMu sync.Mutex
+	figs   map[string]group.Figures // latest figures per member node
+}
+
+// siteEntry is what the proxy and DNS need to know of a custom domain.
+type siteEntry struct {
+	origin coralurl.Origin
+	peers  []string
+	group  string
+}
+
+// groupSet is the node's site groups and the index of their sites.
+type groupSet struct {
+	mu    sync.Mutex
+	list  []*memberGroup
+	sites map[string]siteEntry // by public host name
+
+	figuresEvery time.Duration
+
+	// The network-wide directory (groupdir.go): other groups' manifests,
+	// by group ID, for their sites' self-certifying names.
+	dir      map[string]dirEntry
+	dirTopic *p2p.SignedTopic
+	dirNext  int // which own group's announcement is republished next
+}
+
+// openGroups loads every group of the config and of earlier joins, and
+// offers each config manifest file. A manifest file that is not the
+// group's (bad signature, malformed) stops the start: it is the user's own
+// input. An older one is no error (a newer one came over the network).
+func (n *Node) openGroups() error {
+	keys := map[string]string{} // key text -> manifest file
+	for _, g := range n.cfg.Groups {
+		keys[g.Key] = g.Manifest
+	}
+	joined, _ := filepath.Glob(filepath.Join(n.cfg.Path(groupsDir), "*.key"))
+	for _, f := range joined {
+		if b, err := os.ReadFile(f); err == nil {
+			if k := strings.TrimSpace(string(b)); keys[k] == "" {
+				keys[k] = ""
+			}
+		}
+	}
+	for keyText, file := range keys {
+		g, err := n.openGroup(keyText)
+		if err != nil {
+			return err
+		}
+		if file == "" {
+			continue
+		}
+		raw, err := os.ReadFile(file)
+		if err != nil {
+			return fmt.Errorf("node: group %s: %w", g.id, err)
+		}
+		if err := n.offerManifest(g, raw); err != nil && !errors.Is(err, group.ErrNotNewer) {
+			return fmt.Errorf("node: group %s: manifest %s: %w", g.id, file, err)
+		}
+	}
+	n.reindexSites()
+	return nil
+}
+
+func (n *Node) openGroup(keyText string) (*memberGroup, error) {
+	key, err := group.ParsePublicKey(keyText)
+	if err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	g := &memberGroup{key: key, id: group.ID(key), figs: map[string]group.Figures{}}
+	if g.tr, err = group.NewTracker(filepath.Join(n.cfg.Path(groupsDir), g.id+".signed"), key); err != nil {
+		g.why = err.Error()
+		n.log.Warn("group manifest not applied", "group", g.id, "err", err)
+	}
+	n.groups.mu.Lock()
+	n.groups.list = append(n.groups.list, g)
+	n.groups.mu.Unlock()
+	return g, nil
+}
+
+// offerManifest considers a signed manifest for g and, if accepted,
+// updates the site index.
+func (n *Node) offerManifest(g *memberGroup, raw []byte) error {
+	m, err := g.tr.Offer(raw)
+	if err != nil {
+		return err
+	}
+	g.why = ""
+	n.log.Info("group manifest accepted", "group", g.id, "name", m.Name, "serial", m.Serial, "sites", len(m.Sites), "members", len(m.Members))
+	n.reindexSites()
+	return nil
+}
+
+// joinGroupTopic connects g's tracker to the group's gossip topic.
+func (n *Node) joinGroupTopic(g *memberGroup) error {
+	ch, err := n.host.JoinGroup(g.id, p2p.SignedTopicConfig{
+		Offer:             func(raw []byte) error { return n.offerManifest(g, raw) },
+		Current:           func() []byte { _, raw, _ := g.tr.Current(); return raw },
+		RepublishInterval: n.runStateRepublish,
+	})
+	if err != nil {
+		return fmt.Errorf("node: %w", err)
+	}
+	n.groups.mu.Lock()
+	g.ch = ch
+	n.groups.mu.Unlock()
+	return n.joinLedger(g)
+}
+
+func (n *Node) joinGroupTopics() error {
+	n.refreshBudget() // membership is known now that the node has its peer ID
+	if err := n.joinGroupDirectory(); err != nil {
+		return err
+	}
+	for _, g := range n.groupList() {
+		if err := n.joinGroupTopic(g); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (n *Node) closeGroups() (errs []error) {
+	if n.groups.dirTopic != nil {
+		errs = append(errs, n.groups.dirTopic.Close())
+	}
+	for _, g := range n.groupList() {
+		if g.ch != nil {
+			errs = append(errs, g.ch.Close())
+		}
+		if g.ledger != nil {
+			errs = append(errs, g.ledger.Close())
+		}
+	}
+	return errs
+}
+
+func (n *Node) groupList() []*memberGroup {
+	n.groups.mu.Lock()
+	defer n.groups.mu.Unlock()
+	return slices.Clone(n.groups.list)
+}
+
+// reindexSites rebuilds the custom-domain index from the manifests in
+// force. A site whose name or origin is inside Coral's zone would loop and
+// is left out (with a warning), as is a name two groups claim (first wins).
+func (n *Node) reindexSites() {
+	idx := map[string]siteEntry{}
+	for _, g := range n.groupList() {
+		m, _, ok := g.tr.Current()
+		if !ok {
+			continue
+		}
+		n.indexQualified(idx, g.id, m)
+		for _, s := range m.Sites {
+			o, _, _ := coralurl.ParseOrigin(s.Origin)
+			switch {
+			case inZone(s.Host, n.cfg.Zone) || inZone(o.Host, n.cfg.Zone):
+				n.log.Warn("group site left out: its name or origin is inside Coral's zone", "group", g.id, "site", s.Host, "origin", s.Origin)
+			case idx[s.Host].group != "":
+				n.log.Warn("group site left out: another group serves it", "group", g.id, "site", s.Host, "other", idx[s.Host].group)
+			default:
+				idx[s.Host] = siteEntry{origin: o, peers: m.Peers(), group: g.id}
+			}
+		}
+	}
+	n.groups.mu.Lock()
+	for id, e := range n.groups.dir {
+		n.indexQualified(idx, id, e.m)
+	}
+	n.groups.sites = idx
+	n.groups.mu.Unlock()
+	n.refreshBudget()
+}
+
+func inZone(host, zone string) bool {
+	host, zone = strings.ToLower(host), strings.ToLower(zone)
+	return host == zone || strings.HasSuffix(host, "."+zone)
+}
+
+func (n *Node) site(host string) (siteEntry, bool) {
+	n.groups.mu.Lock()
+	defer n.groups.mu.Unlock()
+	e, ok := n.groups.sites[host]
+	return e, ok
+}
+
+// siteOrigin is the proxy's custom-domain map (proxy.Options.Sites).
+func (n *Node) siteOrigin(host string) (coralurl.Origin, bool) {
+	e, ok := n.site(host)
+	return e.origin, ok
+}
+
+// siteMembers is the DNS server's group lookup (dnsserver.WithSites).
+func (n *Node) siteMembers(host string) ([]string, bool) {
+	e, ok := n.site(host)
+	return e.peers, ok
+}
+
+// groupsStatus is the status page's and /api/groups' view of the groups.
+func (n *Node) groupsStatus() []control.Group {
+	var out []control.Group
+	for _, g := range n.groupList() {
+		st := control.Group{ID: g.id, Key: group.FormatPublicKey(g.key), Why: g.why}
+		if g.ch != nil {
+			st.Peers = g.ch.Peers()
+		}
+		if m, _, ok := g.tr.Current(); ok {
+			st.Name, st.Serial, st.Issued = m.Name, m.Serial, m.Issued
+			_, st.Member = m.Member(n.nodeID)
+			for _, s := range m.Sites {
+				st.Sites = append(st.Sites, control.GroupSite{Host: s.Host, Origin: s.Origin, Weight: s.Weight, CNAME: s.Host + "." + g.id + "." + n.cfg.Zone})
+			}
+			for _, mb := range m.Members {
+				st.Members = append(st.Members, control.GroupMember{Peer: mb.Peer, UploadMbps: mb.UploadMbps, Sites: mb.Sites})
+			}
+			st.Ledger = n.ledgerRows(g, m)
+		}
+		out = append(out, st)
+	}
+	return out
+}
+
+// ---- control API ----
+
+func (n *Node) registerGroupsAPI() {
+	n.control.Handle("GET /api/groups", n.getGroups)
+	n.control.Handle("POST /api/groups/manifest", n.postManifest)
+	n.control.Handle("POST /api/groups/join", n.postGroupJoin)
+}
+
+func (n *Node) getGroups(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(map[string]any{"groups": n.groupsStatus()})
+}
+
+// postManifest is POST /api/groups/manifest (token): a signed manifest
+// (`coral group sign -publish`) for one of the node's groups, applied here
+// and sent to the group.
+func (n *Node) postManifest(w http.ResponseWriter, r *http.Request) {
+	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, group.MaxSignedBytes+1))
+	if err != nil {
+		http.Error(w, "control: group manifest: "+err.Error(), http.StatusRequestEntityTooLarge)
+		return
+	}
+	g, err := n.groupOf(raw)
+	if err != nil {
+		http.Error(w, "control: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	if err := n.offerManifest(g, raw); err != nil {
+		code := http.StatusBadRequest
+		if errors.Is(err, group.ErrNotNewer) {
+			code = http.StatusConflict
+		}
+		http.Error(w, "control: "+err.Error(), code)
+		return
+	}
+	n.announce(r.Context(), g)
+	n.publishManifest(w, r, g, raw)
+}
+
+// groupOf finds the group whose key signed raw.
+func (n *Node) groupOf(raw []byte) (*memberGroup, error) {
+	var last error = errors.New("this node is in no site group (add [[groups]] to its config, or join one)")
+	for _, g := range n.groupList() {
+		if _, err := group.Open(raw, g.key); err == nil || !errors.Is(err, group.ErrBadSignature) {
+			return g, nil
+		} else {
+			last = fmt.Errorf("the manifest is not signed by the key of any group this node is in: %w", err)
+		}
+	}
+	return nil, last
+}
+
+func (n *Node) publishManifest(w http.ResponseWriter, r *http.Request, g *memberGroup, raw []byte) {
+	peers := 0
+	if g.ch != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+		defer cancel()
+		if err := g.ch.Publish(ctx, raw); err != nil {
+			http.Error(w, "control: accepted here, but "+err.Error(), http.StatusBadGateway)
+			return
+		}
+		peers = g.ch.Peers()
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(map[string]any{"accepted": true, "group": g.id, "sent_to_peers": peers})
+}
+
+// groupJoinRequest is POST /api/groups/join's body: the group's key and,
+// optionally, a signed manifest (else it arrives from the group's members).
+type groupJoinRequest struct {
+	Key      string          `json:"key"`
+	Manifest json.RawMessage `json:"manifest,omitempty"`
+}
+
+// postGroupJoin is POST /api/groups/join (token): the settings' way to
+// join a group, at once and for later starts.
+func (n *Node) postGroupJoin(w http.ResponseWriter, r *http.Request) {
+	var req groupJoinRequest
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, group.MaxSignedBytes+1024)).Decode(&req); err != nil {
+		http.Error(w, "control: bad request body: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	key, err := group.ParsePublicKey(req.Key)
+	if err != nil {
+		http.Error(w, "control: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	if len(req.Manifest) > 0 {
+		if _, err := group.Open(req.Manifest, key); err != nil {
+			http.Error(w, "control: manifest: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+	}
+	g, err := n.joinGroup(key)
+	if err != nil {
+		http.Error(w, "control: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	if len(req.Manifest) > 0 {
+		if err := n.offerManifest(g, req.Manifest); err != nil && !errors.Is(err, group.ErrNotNewer) {
+			http.Error(w, "control: manifest: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(map[string]any{"joined": true, "group": g.id})
+}
+
+// joinGroup makes the node a member of the group with key now and at
+// later starts (its key is kept in the groups directory).
+func (n *Node) joinGroup(key ed25519.PublicKey) (*memberGroup, error) {
+	id := group.ID(key)
+	for _, g := range n.groupList() {
+		if g.id == id {
+			return g, nil
+		}
+	}
+	keyFile := filepath.Join(n.cfg.Path(groupsDir), id+".key")
+	if err := os.MkdirAll(filepath.Dir(keyFile), 0o700); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(keyFile, []byte(group.FormatPublicKey(key)+"\n"), 0o600); err != nil {
+		return nil, err
+	}
+	g, err := n.openGroup(group.FormatPublicKey(key))
+	if err != nil {
+		return nil, err
+	}
+	n.reindexSites()
+	return g, n.joinGroupTopic(g)
+}

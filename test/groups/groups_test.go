@@ -1,0 +1,229 @@
+package groupstest
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	mdns "github.com/miekg/dns"
+
+	"github.com/coralcdn/coral/core/group"
+	"github.com/coralcdn/coral/test/cluster"
+	"github.com/coralcdn/coral/test/testkit"
+)
+
+func proxyIP(i int) string { return fmt.Sprintf("127.0.0.%d", 31+i) }
+
+func coral(t *testing.T, bin string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(bin, args...).Output()
+	if err != nil {
+		var stderr []byte
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = ee.Stderr
+		}
+		t.Fatalf("coral %v: %v\n%s", args, err, stderr)
+	}
+	return string(out)
+}
+
+// Four nodes, three of them in a group: the owner makes the group with the
+// commands, a new version published on one member reaches the others; a
+// member and the outsider alike serve www.site.test (and its Coralized
+// name) from the origin the manifest names, never the public name; DNS
+// answers the site's CNAME target with the members' proxies only.
+func TestSiteGroupEndToEnd(t *testing.T) {
+	var asked []string
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		asked = append(asked, r.Host)
+		io.WriteString(w, "the site's own page")
+	}))
+	defer origin.Close()
+	bin, err := cluster.BuildBinary(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	key, manifest, signed := filepath.Join(dir, "group.key"), filepath.Join(dir, "group.json"), filepath.Join(dir, "group.signed")
+	lines := coral(t, bin, "group", "init", "-name", "test group", "-key", key, "-out", manifest, "-signed", signed,
+		"-site", "www.site.test="+origin.URL)
+
+	lw := &cluster.LogBuffer{}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	c, err := cluster.Start(ctx, cluster.Options{
+		Nodes: 4, Binary: bin, Dir: t.TempDir(), MinPeers: 3, Log: lw,
+		HTTP: func(i int) string { return fmt.Sprintf("listen = %q\n", proxyIP(i)+":0") },
+		Extra: func(i int) string {
+			extra := "[cache]\nallow_private_origins = true\n"
+			if i < 3 {
+				extra += lines
+			}
+			return extra
+		},
+	})
+	t.Cleanup(func() {
+		if c != nil {
+			c.Stop()
+		}
+		if t.Failed() {
+			t.Logf("node logs:\n%s", lw.String())
+		}
+	})
+	if err != nil {
+		t.Fatalf("start cluster: %v\n%s", err, lw.String())
+	}
+
+	raw, _ := os.ReadFile(manifest)
+	m, err := group.ParseManifest(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Serial = 2
+	for _, n := range c.Nodes[:3] {
+		m.Members = append(m.Members, group.Member{Peer: n.PeerID, UploadMbps: 10})
+	}
+	m.Members[0].Sites = []string{"www.site.test"}
+	writeJSON(t, manifest, m)
+	// The cluster's control listeners are on ephemeral ports the config
+	// does not name, so the signed file goes to node 0 as -publish sends it.
+	coral(t, bin, "group", "sign", "-key", key, "-out", signed, manifest)
+	publish(t, c.Nodes[0], signed)
+	for _, n := range c.Nodes[1:3] {
+		testkit.Eventually(t, 30*time.Second, "the new manifest at "+n.PeerID, func() bool {
+			st, err := n.Status(context.Background())
+			return err == nil && len(st.Groups) == 1 && st.Groups[0].Serial == 2
+		})
+	}
+
+	for _, n := range c.Nodes[1:3] {
+		for _, host := range []string{"www.site.test", "www.site.test.localhost"} {
+			if code, body := visit(t, n, host); code != 200 || body != "the site's own page" {
+				t.Errorf("node %d, Host %s: %d %q", n.Index, host, code, body)
+			}
+		}
+	}
+	if code, _ := visit(t, c.Nodes[3], "www.site.test"); code != 400 {
+		t.Errorf("a node outside the group served the bare custom domain: %d", code)
+	}
+	// The CNAME target carries the group's ID: the outsider learns the
+	// manifest from the directory and serves and answers that name.
+	qualified := "www.site.test." + group.ID(mustKey(t, lines)) + ".localhost"
+	testkit.Eventually(t, 30*time.Second, "the outsider serving the CNAME target", func() bool {
+		code, body := visit(t, c.Nodes[3], qualified)
+		return code == 200 && body == "the site's own page"
+	})
+	for _, a := range answers(t, c.Nodes[3], qualified) {
+		if !slices.Contains([]string{proxyIP(0), proxyIP(1), proxyIP(2)}, a) {
+			t.Errorf("the outsider's DNS answered %s for the CNAME target, not a member", a)
+		}
+	}
+	for _, h := range asked {
+		if strings.Contains(h, "site.test") {
+			t.Errorf("the origin was asked for the public name %q", h)
+		}
+	}
+	members := []string{proxyIP(0), proxyIP(1), proxyIP(2)}
+	for _, n := range c.Nodes[:3] {
+		for _, a := range answers(t, n, "www.site.test.localhost") { // the bare form: members only
+			if !slices.Contains(members, a) {
+				t.Errorf("node %d's DNS answered %s for the group site, not a member", n.Index, a)
+			}
+		}
+	}
+}
+
+// mustKey reads the group key from `coral group init`'s [[groups]] lines.
+func mustKey(t *testing.T, lines string) ed25519.PublicKey {
+	t.Helper()
+	for _, l := range strings.Split(lines, "\n") {
+		if v, ok := strings.CutPrefix(l, "key = "); ok {
+			k, err := group.ParsePublicKey(strings.Trim(v, `"`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return k
+		}
+	}
+	t.Fatalf("no key in %q", lines)
+	return nil
+}
+
+func writeJSON(t *testing.T, path string, m group.Manifest) {
+	t.Helper()
+	raw, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func publish(t *testing.T, node *cluster.Node, file string) {
+	t.Helper()
+	raw, _ := os.ReadFile(file)
+	tok, err := os.ReadFile(filepath.Join(filepath.Dir(node.Config), "data", "control.token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodPost, "http://"+node.Control+"/api/groups/manifest", bytes.NewReader(raw))
+	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(tok)))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("POST /api/groups/manifest: %s %s", resp.Status, b)
+	}
+}
+
+func visit(t *testing.T, node *cluster.Node, host string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, "http://"+node.HTTP+"/page", nil)
+	req.Host = host
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// answers is the set of proxies node's DNS hands out over a few queries.
+func answers(t *testing.T, node *cluster.Node, name string) []string {
+	t.Helper()
+	var out []string
+	for range 6 {
+		m := new(mdns.Msg)
+		m.SetQuestion(mdns.Fqdn(name), mdns.TypeA)
+		r, _, err := (&mdns.Client{Net: "tcp", Timeout: 5 * time.Second}).Exchange(m, node.DNS)
+		if err != nil {
+			t.Fatalf("query %s: %v", node.DNS, err)
+		}
+		for _, rr := range r.Answer {
+			if a, ok := rr.(*mdns.A); ok && !slices.Contains(out, a.A.String()) {
+				out = append(out, a.A.String())
+			}
+		}
+	}
+	if len(out) == 0 {
+		t.Fatalf("node %d's DNS gave no answer for %s", node.Index, name)
+	}
+	return out
+}
