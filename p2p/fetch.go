@@ -60,7 +60,9 @@ var ErrBadObject = errors.New("p2p: object failed verification")
 // ObjectSource serves cached objects to peers; core/proxy implements it.
 // OpenForPeer returns a stored copy, or an in-flight download streamed as
 // bytes arrive (Meta.SHA256 zero: size and hash not known yet), or an error
-// wrapping store.ErrNotFound.
+// wrapping store.ErrNotFound. A stored copy's body (SHA256 set) verifies
+// itself: its Read fails rather than end on bytes that do not match the
+// stated hash, so the sender does not hash it again.
 type ObjectSource interface {
 	OpenForPeer(ctx context.Context, key string) (store.Meta, io.ReadCloser, error)
 }
@@ -132,21 +134,35 @@ func (h *Host) handleFetch(s network.Stream, src ObjectSource) {
 	defer cancel()
 	meta, body, err := src.OpenForPeer(ctx, req.Key)
 	if err != nil {
-		hdr := fetchHeader{Status: fetchFailed, Msg: "object unavailable", Size: -1}
-		if errors.Is(err, store.ErrNotFound) {
-			hdr.Status, hdr.Msg = fetchNotFound, "not found"
-		} else {
-			h.log.Debug("fetch: source failed", "key", req.Key, "peer", from, "err", err)
-		}
-		if WriteMsg(s, &hdr) != nil {
-			_ = s.Reset()
-			return
-		}
-		_ = s.Close()
+		h.refuseFetch(s, from, req.Key, err)
 		return
 	}
 	defer body.Close()
+	h.sendObject(s, from, req.Key, meta, body)
+}
 
+// refuseFetch answers a fetch whose object the source could not open.
+func (h *Host) refuseFetch(s network.Stream, from peer.ID, key string, err error) {
+	hdr := fetchHeader{Status: fetchFailed, Msg: "object unavailable", Size: -1}
+	if errors.Is(err, store.ErrNotFound) {
+		hdr.Status, hdr.Msg = fetchNotFound, "not found"
+	} else {
+		h.log.Debug("fetch: source failed", "key", key, "peer", from, "err", err)
+	}
+	if WriteMsg(s, &hdr) != nil {
+		_ = s.Reset()
+		return
+	}
+	_ = s.Close()
+}
+
+// sendObject writes the header, the chunks and the trailer of one object.
+//
+// A stored copy's size and hash are stated up front, and its body is not
+// hashed here: the store's reader fails rather than end on bytes that do
+// not match the recorded hash (ObjectSource), so the trailer repeats the
+// recorded hash. Only a download in progress is hashed as it is sent.
+func (h *Host) sendObject(s network.Stream, from peer.ID, key string, meta store.Meta, body io.Reader) {
 	hdr := fetchHeader{Status: fetchOK, Meta: toWireMeta(meta), Size: -1}
 	stated := meta.SHA256 != [32]byte{}
 	if stated {
@@ -156,41 +172,28 @@ func (h *Host) handleFetch(s network.Stream, src ObjectSource) {
 		_ = s.Reset()
 		return
 	}
-
-	sum := sha256.New()
-	var total int64
-	buf := make([]byte, binary.MaxVarintLen64+fetchChunkSize)
-	var srcErr error
-	for {
-		n, rerr := body.Read(buf[binary.MaxVarintLen64:])
-		if n > 0 {
-			sum.Write(buf[binary.MaxVarintLen64 : binary.MaxVarintLen64+n])
-			total += int64(n)
-			// One write per chunk: the prefix goes right before the data.
-			var pre [binary.MaxVarintLen64]byte
-			k := binary.PutUvarint(pre[:], uint64(n))
-			start := binary.MaxVarintLen64 - k
-			copy(buf[start:], pre[:k])
-			_ = s.SetWriteDeadline(time.Now().Add(fetchIdleTimeout))
-			if _, err := s.Write(buf[start : binary.MaxVarintLen64+n]); err != nil {
-				_ = s.Reset()
-				return
-			}
-		}
-		if rerr == io.EOF {
-			break
-		}
-		if rerr != nil {
-			srcErr = rerr
-			break
-		}
+	var sum hash.Hash
+	if !stated {
+		sum = sha256.New()
 	}
-	tr := fetchTrailer{Size: total, SHA256: sum.Sum(nil)}
-	if srcErr != nil {
-		h.log.Debug("fetch: source stopped", "key", req.Key, "peer", from, "err", srcErr)
-		tr = fetchTrailer{Size: total, Err: "source download failed"}
-	} else if stated && (total != meta.Size || !bytes.Equal(tr.SHA256, meta.SHA256[:])) {
-		h.log.Error("fetch: stored object does not match its recorded size/hash", "key", req.Key, "size", total, "want_size", meta.Size)
+	total, srcErr, werr := sendChunks(s, body, sum)
+	if werr != nil {
+		_ = s.Reset()
+		return
+	}
+	tr := fetchTrailer{Size: total}
+	switch {
+	case srcErr != nil:
+		h.log.Debug("fetch: source stopped", "key", key, "peer", from, "err", srcErr)
+		tr.Err = "source download failed"
+	case stated:
+		if total != meta.Size {
+			// The receiver sees the mismatch and drops the copy.
+			h.log.Error("fetch: stored object does not match its recorded size", "key", key, "size", total, "want_size", meta.Size)
+		}
+		tr.SHA256 = meta.SHA256[:]
+	default:
+		tr.SHA256 = sum.Sum(nil)
 	}
 	_ = s.SetWriteDeadline(time.Now().Add(fetchIdleTimeout))
 	if _, err := s.Write([]byte{0}); err != nil {
@@ -202,6 +205,37 @@ func (h *Host) handleFetch(s network.Stream, src ObjectSource) {
 		return
 	}
 	_ = s.Close()
+}
+
+// sendChunks copies body to s as length-prefixed chunks, adding each to
+// sum when it is not nil: the bytes sent, and the error of the source
+// (srcErr) or of the stream (werr) that ended the copy early.
+func sendChunks(s network.Stream, body io.Reader, sum hash.Hash) (total int64, srcErr, werr error) {
+	buf := make([]byte, binary.MaxVarintLen64+fetchChunkSize)
+	for {
+		n, rerr := body.Read(buf[binary.MaxVarintLen64:])
+		if n > 0 {
+			if sum != nil {
+				sum.Write(buf[binary.MaxVarintLen64 : binary.MaxVarintLen64+n])
+			}
+			total += int64(n)
+			// One write per chunk: the prefix goes right before the data.
+			var pre [binary.MaxVarintLen64]byte
+			k := binary.PutUvarint(pre[:], uint64(n))
+			start := binary.MaxVarintLen64 - k
+			copy(buf[start:], pre[:k])
+			_ = s.SetWriteDeadline(time.Now().Add(fetchIdleTimeout))
+			if _, err := s.Write(buf[start : binary.MaxVarintLen64+n]); err != nil {
+				return total, nil, err
+			}
+		}
+		if rerr == io.EOF {
+			return total, nil, nil
+		}
+		if rerr != nil {
+			return total, rerr, nil
+		}
+	}
 }
 
 // FetchObject asks peer from for the object stored under key. The returned

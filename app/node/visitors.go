@@ -12,6 +12,7 @@ import (
 
 	"github.com/coralcdn/coral/core/coralurl"
 	"github.com/coralcdn/coral/core/shaping"
+	lru "github.com/hashicorp/golang-lru/v2"
 )
 
 // The visitor side of the budget: every response byte a visitor gets goes
@@ -32,27 +33,51 @@ const homeOriginsMax = 4096
 // sendPiece is the most written to a visitor between two cap checks.
 const sendPiece = 16 << 10
 
+// hostSitesMax is how many Host headers' sites the gate remembers, so that
+// a cache hit does not parse its Host twice (here and in the proxy).
+const hostSitesMax = 4096
+
 type visitorGate struct {
 	next   http.Handler
 	budget *shaping.Budget
 	zone   string
-	home   *homeOrigins // origins that sent redirect-home
+	home   *homeOrigins                 // origins that sent redirect-home
+	sites  *lru.Cache[string, hostSite] // Coralized Host header -> its site
 	// custom maps a site group's custom domain (or its Coralized name) to
-	// the site and its origin (groups.go); nil: none.
+	// the site and its origin (groups.go); nil: none. Not cached: a new
+	// manifest may change it.
 	custom func(host string) (site string, o coralurl.Origin, ok bool)
 }
 
+// hostSite is what the gate needs of a Host header: the origin site's name
+// and base URL ("" both when it is not a Coralized name).
+type hostSite struct{ site, origin string }
+
 func newVisitorGate(next http.Handler, b *shaping.Budget, zone, homePath string) *visitorGate {
-	return &visitorGate{next: next, budget: b, zone: zone, home: loadHomeOrigins(homePath)}
+	sites, _ := lru.New[string, hostSite](hostSitesMax) // errors only for a size <= 0
+	return &visitorGate{next: next, budget: b, zone: zone, home: loadHomeOrigins(homePath), sites: sites}
+}
+
+// siteOf parses host once per distinct Host header.
+func (g *visitorGate) siteOf(host string) hostSite {
+	if hs, ok := g.sites.Get(host); ok {
+		return hs
+	}
+	var hs hostSite
+	if o, err := coralurl.Parse(host, g.zone); err == nil {
+		hs = hostSite{site: o.Host, origin: originBase(o)}
+	}
+	g.sites.Add(host, hs)
+	return hs
 }
 
 func (g *visitorGate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	site, origin := "", ""
+	var site, origin string
 	if s, o, ok := g.customSite(r.Host); ok {
 		site, origin = s, originBase(o)
-	} else if o, err := coralurl.Parse(r.Host, g.zone); err == nil {
-		site = o.Host
-		origin = originBase(o)
+	} else {
+		hs := g.siteOf(r.Host)
+		site, origin = hs.site, hs.origin
 	}
 	if site != "" && !g.budget.Serving() {
 		g.refuse(w, r, origin)

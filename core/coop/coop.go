@@ -540,44 +540,7 @@ func (c *Coop) race(ctx context.Context, key string, cands []candidate, usable f
 	results := make(chan result, len(cands))
 	cancels := make([]context.CancelFunc, len(cands))
 	finished := make([]bool, len(cands))
-	start := func(i int) {
-		cd := cands[i]
-		actx, cancel := context.WithCancel(ctx)
-		cancels[i] = cancel
-		go func() {
-			wait := c.cfg.FetchTimeout
-			if cd.State == StateDownloading {
-				wait += c.cfg.LookupTimeout + c.cfg.TestAndSetTimeout
-			}
-			hctx, hcancel := context.WithTimeout(actx, wait)
-			defer hcancel()
-			type hdr struct {
-				meta store.Meta
-				body io.ReadCloser
-				err  error
-			}
-			ch := make(chan hdr, 1)
-			go func() {
-				// This node's clock around its request: with the Age the
-				// peer states, that is what the copy's age is reckoned from.
-				sent := c.cfg.Now()
-				m, b, err := c.fetch.FetchObject(actx, cd.Peer, key)
-				m.RequestTime, m.ResponseTime = sent, c.cfg.Now()
-				ch <- hdr{m, b, err}
-			}()
-			select {
-			case h := <-ch:
-				results <- result{meta: h.meta, body: h.body, err: h.err, idx: i, cancel: cancel}
-			case <-hctx.Done():
-				cancel()
-				h := <-ch
-				if h.body != nil {
-					h.body.Close()
-				}
-				results <- result{err: fmt.Errorf("coop: peer %s: no response: %w", cd.Peer, hctx.Err()), idx: i, cancel: cancel}
-			}
-		}()
-	}
+	start := func(i int) { cancels[i] = c.attempt(ctx, cands[i], key, i, results) }
 	next, running := 0, 0
 	for ; next < len(cands) && running < c.cfg.Parallel && !c.reserve(cands, next); next++ {
 		start(next)
@@ -612,16 +575,7 @@ func (c *Coop) race(ctx context.Context, key string, cands []candidate, usable f
 					cancels[j]()
 				}
 			}
-			go func(n int) {
-				for ; n > 0; n-- {
-					l := <-results
-					if l.body != nil {
-						l.body.Close()
-					}
-					l.cancel()
-					tr.Step("try %s: cancelled", cands[l.idx])
-				}
-			}(running)
+			go drainLosers(tr, cands, results, running)
 			return r.meta, &cancelOnClose{ReadCloser: r.body, cancel: r.cancel}, nil
 		}
 		r.cancel()
@@ -637,6 +591,59 @@ func (c *Coop) race(ctx context.Context, key string, cands []candidate, usable f
 	}
 	c.log.Debug("no peer delivered, going to the origin", "key", key, "tried", len(cands), "errs", errors.Join(errs...))
 	return store.Meta{}, nil, fmt.Errorf("coop: no peer delivered: %w (%w)", store.ErrNotFound, errors.Join(errs...))
+}
+
+// attempt asks one candidate for key in the background and sends the
+// outcome on results; the returned cancel ends the attempt.
+func (c *Coop) attempt(ctx context.Context, cd candidate, key string, idx int, results chan<- result) context.CancelFunc {
+	actx, cancel := context.WithCancel(ctx)
+	go func() {
+		wait := c.cfg.FetchTimeout
+		if cd.State == StateDownloading {
+			wait += c.cfg.LookupTimeout + c.cfg.TestAndSetTimeout
+		}
+		hctx, hcancel := context.WithTimeout(actx, wait)
+		defer hcancel()
+		type hdr struct {
+			meta store.Meta
+			body io.ReadCloser
+			err  error
+		}
+		ch := make(chan hdr, 1)
+		go func() {
+			// This node's clock around its request: with the Age the
+			// peer states, that is what the copy's age is reckoned from.
+			sent := c.cfg.Now()
+			m, b, err := c.fetch.FetchObject(actx, cd.Peer, key)
+			m.RequestTime, m.ResponseTime = sent, c.cfg.Now()
+			ch <- hdr{m, b, err}
+		}()
+		select {
+		case h := <-ch:
+			results <- result{meta: h.meta, body: h.body, err: h.err, idx: idx, cancel: cancel}
+		case <-hctx.Done():
+			cancel()
+			h := <-ch
+			if h.body != nil {
+				h.body.Close()
+			}
+			results <- result{err: fmt.Errorf("coop: peer %s: no response: %w", cd.Peer, hctx.Err()), idx: idx, cancel: cancel}
+		}
+	}()
+	return cancel
+}
+
+// drainLosers collects the n attempts still running after the race was
+// won, closing any body one delivered meanwhile.
+func drainLosers(tr *proxy.Trace, cands []candidate, results <-chan result, n int) {
+	for ; n > 0; n-- {
+		l := <-results
+		if l.body != nil {
+			l.body.Close()
+		}
+		l.cancel()
+		tr.Step("try %s: cancelled", cands[l.idx])
+	}
 }
 
 // reserve says whether cands[i] is kept back from the first round: a peer

@@ -151,9 +151,9 @@ func (s *Server) fastAnswer(out, b []byte, client netip.Addr) ([]byte, bool) {
 	if _, site := s.siteMembers(q.name); site {
 		return out, false // the slow path picks the group's proxies
 	}
-	fam, rtype, rlen := fam4, dns.TypeA, 4
+	fam, rlen := fam4, 4
 	if q.qtype == dns.TypeAAAA {
-		fam, rtype, rlen = fam6, dns.TypeAAAA, 16
+		fam, rlen = fam6, 16
 	}
 	v := newVisitor(client, 128)
 	now := s.now()
@@ -183,7 +183,24 @@ func (s *Server) fastAnswer(out, b []byte, client netip.Addr) ([]byte, bool) {
 	}
 	out = append(out, b[0], b[1], 0x80|0x04|b[2]&0x01, b[3]&0x10, 0, 1, 0, 0, 0, 0, 0, byte(btoi(q.edns)))
 	out = append(out, b[12:q.qend]...)
-	t := ttl(s.cfg.TTL)
+	out, k := appendAddrRecords(out, picks, fam, n, ttl(s.cfg.TTL))
+	binary.BigEndian.PutUint16(out[6:], uint16(k))
+	if q.edns {
+		out = appendOPT(out, s.cfg.UDPSize, q.do)
+	}
+	s.st.queries.Add(1)
+	s.st.answers.Add(1)
+	return out, true
+}
+
+// appendAddrRecords appends up to n A or AAAA records (by fam) of distinct
+// addresses of picks, each named by a pointer to the question, and says how
+// many it wrote.
+func appendAddrRecords(out []byte, picks []pick, fam family, n int, t uint32) ([]byte, int) {
+	rtype, rlen := dns.TypeA, 4
+	if fam == fam6 {
+		rtype, rlen = dns.TypeAAAA, 16
+	}
 	var used [4]netip.Addr
 	k := 0
 	for _, p := range picks {
@@ -191,7 +208,7 @@ func (s *Server) fastAnswer(out, b []byte, client netip.Addr) ([]byte, bool) {
 		if fam == fam6 {
 			a = p.a6
 		}
-		if k == n || slices.Contains(used[:k], a) {
+		if k == n || k == len(used) || slices.Contains(used[:k], a) {
 			continue
 		}
 		used[k] = a
@@ -205,17 +222,16 @@ func (s *Server) fastAnswer(out, b []byte, client netip.Addr) ([]byte, bool) {
 			out = append(out, a16[:]...)
 		}
 	}
-	binary.BigEndian.PutUint16(out[6:], uint16(k))
-	if q.edns {
-		var do byte
-		if q.do {
-			do = 0x80
-		}
-		out = append(out, 0, 0, 41, byte(s.cfg.UDPSize>>8), byte(s.cfg.UDPSize), 0, 0, do, 0, 0, 0)
+	return out, k
+}
+
+// appendOPT appends the EDNS OPT record of a fast answer.
+func appendOPT(out []byte, udpSize int, do bool) []byte {
+	var flags byte
+	if do {
+		flags = 0x80
 	}
-	s.st.queries.Add(1)
-	s.st.answers.Add(1)
-	return out, true
+	return append(out, 0, 0, 41, byte(udpSize>>8), byte(udpSize), 0, 0, flags, 0, 0, 0)
 }
 
 func btoi(b bool) int {

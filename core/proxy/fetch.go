@@ -81,10 +81,20 @@ func (f *fetch) resolve(fn func()) {
 	})
 }
 
-func (p *Proxy) newFetch(key, pkey, objKey, canon string, o coralurl.Origin, reqHdr http.Header, stale *store.Meta) *fetch {
+// fetchSpec names what a fetch downloads, and for which request.
+type fetchSpec struct {
+	pkey   string // primary key: CacheKey(canon)
+	objKey string // the stored object revalidated or filled; also the in-flight key
+	canon  string
+	origin coralurl.Origin
+	reqHdr http.Header // the request that starts it (copied)
+	stale  *store.Meta // the stored copy being revalidated; nil on a miss
+}
+
+func (p *Proxy) newFetch(s fetchSpec) *fetch {
 	f := &fetch{
-		key: key, pkey: pkey, objKey: objKey, canon: canon, origin: o,
-		reqHdr: reqHdr.Clone(), stale: stale, length: -1,
+		key: s.objKey, pkey: s.pkey, objKey: s.objKey, canon: s.canon, origin: s.origin,
+		reqHdr: s.reqHdr.Clone(), stale: s.stale, length: -1,
 		body:  newSpool(p.opts.SpoolDir, spoolMemLimit, pipeWindow, p.opts.OriginTimeout),
 		ready: make(chan struct{}),
 		trace: &Trace{},
@@ -95,7 +105,7 @@ func (p *Proxy) newFetch(key, pkey, objKey, canon string, o coralurl.Origin, req
 		if errors.Is(err, store.ErrDiskFull) {
 			level = slog.LevelDebug // the watermark, not a failure: the store warns once
 		}
-		p.log.Log(context.Background(), level, "spool cannot use the disk: passing the body through", "url", canon, "err", err)
+		p.log.Log(context.Background(), level, "spool cannot use the disk: passing the body through", "url", s.canon, "err", err)
 	}
 	return f
 }
@@ -208,6 +218,12 @@ func (p *Proxy) run(ctx context.Context, cancel context.CancelFunc, f *fetch) {
 		defer done()
 	}
 
+	p.fromOrigin(ctx, cancel, f)
+}
+
+// fromOrigin asks the origin (again without conditions when a 304 does
+// not match the stored copy) and receives its answer.
+func (p *Proxy) fromOrigin(ctx context.Context, cancel context.CancelFunc, f *fetch) {
 	for {
 		req, err := p.originRequest(ctx, f)
 		if err != nil {
@@ -219,32 +235,14 @@ func (p *Proxy) run(ctx context.Context, cancel context.CancelFunc, f *fetch) {
 		f.trace.Source("origin")
 		resp, err := p.transport.RoundTrip(req)
 		if err != nil {
-			p.stats.originErrors.Add(1)
-			fail := classify(err)
-			if ctx.Err() != nil {
-				fail = originFailure{http.StatusServiceUnavailable, "Coral is shutting down", "Try again shortly.", false}
-			} else if fail.negative && p.opts.NegativeTTL > 0 {
-				now := p.now()
-				p.neg.put(f.origin.String(), fail, now.Add(p.opts.NegativeTTL), now)
-			}
-			p.log.Info("origin unreachable", "origin", f.origin.String(), "url", f.canon, "err", err)
-			f.trace.Step("origin failed: %s", fail.title)
-			p.failed(f, fail)
+			p.originUnreachable(ctx, f, err)
 			return
 		}
 		f.respTime = p.now()
 		httpcache.RemoveHopByHop(resp.Header)
-
 		if f.stale != nil && resp.StatusCode == http.StatusNotModified {
 			drainClose(resp.Body)
-			if p.merge304(f, resp.Header) {
-				f.trace.Step("revalidated with origin: 304")
-				f.trace.Source("cache (revalidated)")
-				// Forget before resolving: a visitor served the result must
-				// not find this finished fetch on its next request.
-				p.forget(f)
-				f.resolve(func() { f.outcome, f.label = outStored, CacheRevalidated })
-				f.body.Finish(nil)
+			if p.revalidated(f, resp.Header) {
 				return
 			}
 			// The 304 is for another version, or the copy vanished:
@@ -257,15 +255,49 @@ func (p *Proxy) run(ctx context.Context, cancel context.CancelFunc, f *fetch) {
 			drainClose(resp.Body)
 			p.log.Info("origin failing, serving stale", "url", f.canon, "status", resp.StatusCode)
 			f.trace.Step("origin failed: %d", resp.StatusCode)
-			f.trace.Source("cache (stale)")
-			p.forget(f)
-			f.resolve(func() { f.outcome, f.label = outStored, CacheStale })
-			f.body.Finish(nil)
+			p.resolveStored(f, CacheStale, "cache (stale)")
 			return
 		}
-		p.receive(ctx, cancel, f, resp.StatusCode, resp.Header, resp.ContentLength, resp.Body, CacheMiss, nil)
+		p.receive(ctx, cancel, f, response{status: resp.StatusCode, header: resp.Header, length: resp.ContentLength, body: resp.Body, label: CacheMiss})
 		return
 	}
+}
+
+// originUnreachable resolves f when the origin gave no response at all,
+// and remembers a failure worth remembering (negative cache).
+func (p *Proxy) originUnreachable(ctx context.Context, f *fetch, err error) {
+	p.stats.originErrors.Add(1)
+	fail := classify(err)
+	if ctx.Err() != nil {
+		fail = originFailure{http.StatusServiceUnavailable, "Coral is shutting down", "Try again shortly.", false}
+	} else if fail.negative && p.opts.NegativeTTL > 0 {
+		now := p.now()
+		p.neg.put(f.origin.String(), fail, now.Add(p.opts.NegativeTTL), now)
+	}
+	p.log.Info("origin unreachable", "origin", f.origin.String(), "url", f.canon, "err", err)
+	f.trace.Step("origin failed: %s", fail.title)
+	p.failed(f, fail)
+}
+
+// revalidated applies a 304 to the stored copy and resolves f to serve it;
+// false when the 304 does not match it.
+func (p *Proxy) revalidated(f *fetch, h http.Header) bool {
+	if !p.merge304(f, h) {
+		return false
+	}
+	f.trace.Step("revalidated with origin: 304")
+	p.resolveStored(f, CacheRevalidated, "cache (revalidated)")
+	return true
+}
+
+// resolveStored resolves f to serve the stored copy with label.
+func (p *Proxy) resolveStored(f *fetch, label, source string) {
+	f.trace.Source("%s", source)
+	// Forget before resolving: a visitor served the result must not find
+	// this finished fetch on its next request.
+	p.forget(f)
+	f.resolve(func() { f.outcome, f.label = outStored, label })
+	f.body.Finish(nil)
 }
 
 // failed resolves f after the origin could not be used: the stale copy if
@@ -370,256 +402,6 @@ func (p *Proxy) merge304(f *fetch, h http.Header) bool {
 	return true
 }
 
-// receive streams a response (from the origin, or from a peer when
-// peerMeta is set) to f's readers and, if it may be stored, into the store;
-// the new version replaces the old only if it arrived complete.
-func (p *Proxy) receive(ctx context.Context, cancel context.CancelFunc, f *fetch, status int, h http.Header,
-	length int64, body io.ReadCloser, label string, peerMeta *store.Meta) {
-	src := body // the peer's body, or the origin's once resumed
-	defer func() { src.Close() }()
-
-	// Decided on the response as the origin sent it, Set-Cookie included.
-	storable, why := httpcache.Storable(http.MethodGet, p.sentHeader(f.reqHdr), status, h)
-	setsCookie := len(h.Values("Set-Cookie")) > 0
-	hasCookie := false // a cookie that goes on to the visitor
-	if p.opts.StripCookies {
-		h.Del("Set-Cookie")
-	} else {
-		hasCookie = setsCookie
-	}
-	personalResp := setsCookie && !httpcache.SharedExplicitly(httpcache.ResponseDirectives(h))
-	if httpcache.EncodedWithoutVary(h) {
-		h.Add("Vary", "Accept-Encoding")
-	}
-	httpcache.StripQualified(h)
-	if h.Get("Date") == "" {
-		h.Set("Date", f.respTime.UTC().Format(http.TimeFormat))
-	}
-	h.Del("Content-Length") // set from the real length when serving
-	if !bodyAllowed(status) {
-		length = 0
-	}
-
-	if status == http.StatusGone {
-		p.remove(f.pkey)
-		if f.objKey != f.pkey {
-			p.remove(f.objKey)
-		}
-	}
-
-	switch {
-	case !storable:
-	case !httpcache.EncodingAcceptable(h, f.reqHdr.Get("Accept-Encoding")):
-		storable, why = false, "content coding the request did not accept"
-	case f.noStore:
-		storable, why = false, "request asked for no-store"
-	case hasCookie:
-		storable, why = false, "response sets a cookie (strip_cookies is off)"
-	case length > p.opts.MaxObjectBytes:
-		storable, why = false, fmt.Sprintf("Content-Length %d exceeds max_object_bytes", length)
-		p.noteOversize(f)
-	case p.admit() != nil:
-		// The store warns when this starts; spooling it would fill the
-		// disk just the same.
-		storable, why = false, "disk nearly full"
-	case status >= 400:
-		if lt, _ := p.policy.Lifetime(httpcache.Entry{Status: status, Header: h, RequestTime: f.reqTime, ResponseTime: f.respTime}); lt <= 0 {
-			storable, why = false, "error response without freshness"
-		}
-	}
-	cc := httpcache.CoralDirectives(h)
-	fields, varyStar := httpcache.VaryFields(h)
-	storeKey, varyVals := f.pkey, ""
-	if len(fields) > 0 {
-		varyVals = httpcache.VaryValues(fields, f.reqHdr)
-		storeKey = variantKey(f.canon, varyVals)
-	}
-	if !storable {
-		p.log.Debug("not storing", "url", f.canon, "status", status, "reason", why)
-		// Nothing to keep: pipe the body to the visitors already attached
-		// and let later ones start their own fetch.
-		f.body.StopRetaining()
-		p.forget(f)
-	}
-	var sw *store.Writer
-	if storable {
-		sw = p.st.Create(storeKey, p.opts.MaxObjectBytes)
-	}
-	publish := func() {
-		f.resolve(func() {
-			f.outcome, f.label = outStream, label
-			f.status, f.header, f.length = status, h, length
-			f.varyFields, f.varyVals = fields, varyVals
-			// "Vary: *" matches no other request, so no one joins it.
-			f.shareable = !cc.Private && !cc.NoStore && !hasCookie && !personalResp && !f.personal && !varyStar
-			f.storing = storable
-		})
-	}
-	// A refetch of a stale copy holds the new body back until it arrived
-	// complete (see the package doc), while it is being stored and within
-	// refetchHoldBack bytes. An empty body completes at once: a visitor
-	// would have the whole response as soon as it sees the header, so
-	// commit before publishing.
-	holdBack := f.stale != nil && sw != nil && length <= refetchHoldBack
-	if length != 0 && !holdBack {
-		publish()
-	}
-
-	var sum hash.Hash
-	if peerMeta != nil {
-		sum = sha256.New()
-	}
-	guard := newTransferGuard(p.opts.OriginTimeout, p.opts.MinOriginRate, length, cancel)
-	defer func() { guard.stop() }()
-
-	buf := make([]byte, copyBufSize)
-	var written int64
-	var pending []byte // the final byte, published only after the commit
-	var rerr error
-	resumed := false
-	for {
-		n, err := guard.read(src, buf)
-		if n > 0 {
-			chunk := buf[:n]
-			if sum != nil {
-				sum.Write(chunk)
-			}
-			if sw != nil {
-				if _, werr := sw.Write(chunk); werr != nil {
-					p.logNotStoring(ctx, f.canon, werr)
-					if errors.Is(werr, store.ErrTooLarge) {
-						p.noteOversize(f)
-					}
-					sw.Abort()
-					sw = nil
-					f.body.StopRetaining()
-					p.forget(f)
-				}
-			}
-			// With a known length, a visitor holds the complete response
-			// once the last byte arrives; keep it back until the commit so
-			// that its next request finds the stored copy.
-			if sw != nil && length > 0 && written+int64(n) == length {
-				pending = []byte{chunk[n-1]}
-				chunk = chunk[:n-1]
-			}
-			written += int64(n)
-			if holdBack && (sw == nil || written > refetchHoldBack) {
-				holdBack = false // no longer stored, or too long to wait for
-				publish()
-			}
-			if werr := f.body.Write(ctx, chunk); werr != nil {
-				rerr = werr
-				break
-			}
-		}
-		if err == io.EOF && peerMeta != nil && !resumed && length >= 0 && written < length {
-			err = io.ErrUnexpectedEOF // a peer that ended early: worth resuming
-		}
-		if err == io.EOF {
-			break
-		}
-		if err == nil {
-			continue
-		}
-		if guard.stalled() {
-			err = errStalled
-		}
-		if peerMeta == nil || resumed || !p.mayResume(ctx, f, status, length, written) {
-			rerr = err
-			break
-		}
-		// A peer's transfer broke off after the visitors got part of the
-		// body. Rather than break their connections, continue the same
-		// body from the origin.
-		resumed = true
-		f.trace.Step("peer transfer broke off after %d bytes", written)
-		p.log.Info("peer transfer broke off; resuming from the origin", "url", f.canon, "bytes", written, "err", err)
-		next, ncancel, how, rsErr := p.resumeFromOrigin(ctx, f, h, length, written, sum)
-		if rsErr != nil {
-			f.trace.Step("resume from origin failed: %v", rsErr)
-			rerr = fmt.Errorf("%w (resuming from the origin: %w)", err, rsErr)
-			break
-		}
-		p.stats.peerResumes.Add(1)
-		f.trace.Step("resumed from origin at byte %d (%s)", written, how)
-		if from := f.trace.sourceOf(); from != "" {
-			f.trace.Source("%s, then origin from byte %d", from, written)
-		} else {
-			f.trace.Source("origin from byte %d", written)
-		}
-		guard.stop()
-		src.Close()
-		cancel() // the peer transfer is over
-		src, cancel = next, ncancel
-		defer ncancel() // once at most: resumed is set
-		rest := int64(-1)
-		if length >= 0 {
-			rest = length - written
-		}
-		guard = newTransferGuard(p.opts.OriginTimeout, p.opts.MinOriginRate, rest, ncancel)
-	}
-	if rerr == nil && peerMeta != nil {
-		rerr = verifyPeerBody(peerMeta, written, sum)
-	}
-	if rerr != nil {
-		if sw != nil {
-			sw.Abort()
-		}
-		if !errors.Is(rerr, errNoReaders) {
-			p.stats.originErrors.Add(1)
-			p.log.Info("transfer broke off; "+p.keptCopy(f.objKey), "url", f.canon, "bytes", written, "err", rerr)
-		}
-		p.forget(f)
-		if holdBack {
-			p.refetchFailed(f, rerr)
-		} else {
-			publish()
-		}
-		f.body.Finish(fmt.Errorf("proxy: transfer of %s broke off: %w", f.canon, rerr))
-		return
-	}
-	if sw != nil {
-		meta := store.Meta{
-			URL: f.canon, Status: status, Header: h.Clone(),
-			RequestTime: f.reqTime, ResponseTime: f.respTime, Size: length,
-		}
-		if len(fields) > 0 {
-			meta.Extra = map[string]string{extraVary: strings.Join(fields, ",")}
-		}
-		m, err := sw.Commit(meta)
-		switch {
-		case errors.Is(err, store.ErrIncomplete):
-			p.forget(f)
-			if holdBack {
-				p.refetchFailed(f, err)
-			} else {
-				publish()
-			}
-			f.body.Finish(fmt.Errorf("proxy: transfer of %s incomplete: %w", f.canon, err))
-			return
-		case err != nil:
-			p.log.Warn("store commit failed", "url", f.canon, "err", err)
-		default:
-			if len(fields) > 0 {
-				p.writeVaryIndex(f.pkey, f.canon, fields)
-			}
-			if p.peers != nil {
-				p.peers.Cached(m)
-			}
-		}
-	}
-	p.forget(f)
-	publish()
-	if len(pending) > 0 {
-		if err := f.body.Write(ctx, pending); err != nil {
-			f.body.Finish(err)
-			return
-		}
-	}
-	f.body.Finish(nil)
-}
-
 // logNotStoring logs why a body that was being stored no longer is: at
 // DEBUG for the disk watermark (the store warns once when the disk fills).
 func (p *Proxy) logNotStoring(ctx context.Context, url string, err error) {
@@ -664,41 +446,57 @@ func (p *Proxy) fromPeers(ctx context.Context, f *fetch) bool {
 	pctx, pcancel := context.WithCancel(ctx)
 	defer pcancel()
 	reqTime := p.now()
+	// The Peers implementation judges each delivered copy with usable and
+	// returns the one accepted: its judgment is kept, not made again.
+	var accepted *peerJudgment
 	usable := func(m store.Meta) error {
-		if _, _, _, why := p.judgePeerCopy(f, m, reqTime, p.now()); why != "" {
-			return errors.New(why)
+		j := p.judgePeerCopy(f, m, reqTime, p.now())
+		if j.why != "" {
+			return errors.New(j.why)
 		}
+		accepted = &j
 		return nil
 	}
 	meta, body, err := p.peers.Fetch(pctx, f.pkey, f.canon, usable)
-	respTime := p.now()
 	if err != nil {
 		if !errors.Is(err, store.ErrNotFound) {
 			p.log.Debug("peer fetch failed", "url", f.canon, "err", err)
 		}
 		return false
 	}
-	h, reqTime, respTime, why := p.judgePeerCopy(f, meta, reqTime, respTime)
-	if why != "" {
+	j := accepted
+	if j == nil { // an implementation that does not call usable
+		jj := p.judgePeerCopy(f, meta, reqTime, p.now())
+		j = &jj
+	}
+	if j.why != "" {
 		// Copies this request may not use go to the origin.
 		body.Close()
-		f.trace.Step("peer copy not used: %s", why)
+		f.trace.Step("peer copy not used: %s", j.why)
 		return false
 	}
+	h, reqTime, respTime := j.header, j.reqTime, j.respTime
 	f.reqTime, f.respTime = reqTime, respTime
 	if f.trace.sourceOf() == "" {
 		f.trace.Source("peer")
 	}
-	p.receive(ctx, pcancel, f, meta.Status, h, meta.Size, body, CachePeer, &meta)
+	p.receive(ctx, pcancel, f, response{status: meta.Status, header: h, length: meta.Size, body: body, label: CachePeer, peerMeta: &meta})
 	return true
 }
 
-// judgePeerCopy treats a peer as an upstream cache: it returns the copy's
-// header without hop-by-hop fields, the request and response times its age
-// is reckoned from (the Peers implementation's readings around its own
-// request to the peer when they fall within ours, else ours), and why this
-// request may not use it ("" when it may).
-func (p *Proxy) judgePeerCopy(f *fetch, meta store.Meta, reqTime, respTime time.Time) (http.Header, time.Time, time.Time, string) {
+// peerJudgment is judgePeerCopy's verdict on one peer copy: its header
+// without hop-by-hop fields, the request and response times its age is
+// reckoned from, and why this request may not use it ("" when it may).
+type peerJudgment struct {
+	header            http.Header
+	reqTime, respTime time.Time
+	why               string
+}
+
+// judgePeerCopy treats a peer as an upstream cache: the times its age is
+// reckoned from are the Peers implementation's readings around its own
+// request to the peer when they fall within ours, else ours.
+func (p *Proxy) judgePeerCopy(f *fetch, meta store.Meta, reqTime, respTime time.Time) peerJudgment {
 	// Times the Peers implementation measured around its own request to
 	// the peer are tighter bounds than ours (which include the lookup);
 	// anything else (a peer's clock readings) is not ours to use.
@@ -725,7 +523,7 @@ func (p *Proxy) judgePeerCopy(f *fetch, meta store.Meta, reqTime, respTime time.
 	case d.Action != httpcache.Serve:
 		why = "the request wants the origin's answer"
 	}
-	return h, reqTime, respTime, why
+	return peerJudgment{header: h, reqTime: reqTime, respTime: respTime, why: why}
 }
 
 // mayResume reports whether a peer transfer that broke off after written

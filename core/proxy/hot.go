@@ -66,6 +66,25 @@ type hotEntry struct {
 	size     int64         // accounted against the budget
 	used     atomic.Bool   // CLOCK reference bit
 	slot     int           // index in hotCache.ring, under its lock
+	age      atomic.Pointer[hotAge]
+}
+
+// hotAge is an entry's Age header value for one second, shared by the hits
+// in that second (net/http copies header values when it writes them).
+type hotAge struct {
+	secs  int64
+	value []string
+}
+
+// ageHeader is the entry's Age header value at now.
+func (e *hotEntry) ageHeader(now time.Time) []string {
+	secs := int64(e.ageAt(now) / time.Second)
+	if a := e.age.Load(); a != nil && a.secs == secs {
+		return a.value
+	}
+	a := &hotAge{secs: secs, value: []string{strconv.FormatInt(secs, 10)}}
+	e.age.Store(a)
+	return a.value
 }
 
 // ageAt is the entry's Age at now.
@@ -202,7 +221,7 @@ func (p *Proxy) writeHot(w http.ResponseWriter, r *http.Request, e *hotEntry, no
 	for k, v := range e.header {
 		h[k] = v
 	}
-	h["Age"] = []string{strconv.FormatInt(int64(e.ageAt(now)/time.Second), 10)}
+	h["Age"] = e.ageHeader(now)
 	w.WriteHeader(e.status)
 	if r.Method != http.MethodGet || !bodyAllowed(e.status) {
 		return

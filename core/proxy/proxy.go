@@ -282,15 +282,55 @@ func New(opts Options, st Store) (*Proxy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("proxy: %w", err)
 	}
+	if err := opts.fillDefaults(); err != nil {
+		return nil, err
+	}
+	ports, err := coralurl.ParsePorts(opts.OriginPorts)
+	if err != nil {
+		return nil, fmt.Errorf("proxy: origin ports: %w", err)
+	}
+	guard := newOriginGuard(ports, opts.AllowPrivateOrigins, opts.SelfAddrs)
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &Proxy{
+		opts:          opts,
+		zone:          zone,
+		token:         opts.NodeToken,
+		st:            st,
+		peers:         opts.Peers,
+		log:           opts.Logger.With("component", "proxy"),
+		now:           opts.Now,
+		policy:        httpcache.Policy{HeuristicTTL: opts.HeuristicTTL, MaxStale: opts.MaxStale},
+		guard:         guard,
+		transport:     newOriginTransport(opts.OriginTimeout, guard, opts.OriginConn),
+		sem:           semaphore.NewWeighted(int64(opts.MaxOriginFetches)),
+		sites:         newSiteLimiter(opts.MaxFetchesPerSite),
+		neg:           newNegativeCache(),
+		brokenRefetch: newNegativeCache(),
+		oversize:      newNegativeCache(),
+		inflight:      map[string]*fetch{},
+		ctx:           ctx,
+		cancel:        cancel,
+	}
+	if hs, ok := st.(HotStore); ok && opts.MemoryBytes >= 0 {
+		if opts.MemoryBytes == 0 {
+			opts.MemoryBytes = defaultHotBytes
+		}
+		p.hot, p.hs = newHotCache(opts.MemoryBytes), hs
+	}
+	return p, nil
+}
+
+// fillDefaults replaces zero (and out-of-range) options with their defaults.
+func (opts *Options) fillDefaults() error {
 	if opts.NodeToken == "" {
 		var b [4]byte
 		if _, err := rand.Read(b[:]); err != nil {
-			return nil, fmt.Errorf("proxy: node token: %w", err)
+			return fmt.Errorf("proxy: node token: %w", err)
 		}
 		opts.NodeToken = "coral-" + hex.EncodeToString(b[:])
 	}
 	if strings.ContainsAny(opts.NodeToken, " ,;()\t\r\n\"") {
-		return nil, fmt.Errorf("proxy: node token %q must be a single token", opts.NodeToken)
+		return fmt.Errorf("proxy: node token %q must be a single token", opts.NodeToken)
 	}
 	if opts.MaxObjectBytes <= 0 {
 		opts.MaxObjectBytes = defaultMaxObjectBytes
@@ -323,10 +363,6 @@ func New(opts Options, st Store) (*Proxy, error) {
 	if opts.OriginPorts == nil {
 		opts.OriginPorts = slices.Clone(coralurl.DefaultOriginPorts)
 	}
-	ports, err := coralurl.ParsePorts(opts.OriginPorts)
-	if err != nil {
-		return nil, fmt.Errorf("proxy: origin ports: %w", err)
-	}
 	if opts.SpoolDir == "" {
 		opts.SpoolDir = os.TempDir()
 	}
@@ -336,35 +372,7 @@ func New(opts Options, st Store) (*Proxy, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	guard := newOriginGuard(ports, opts.AllowPrivateOrigins, opts.SelfAddrs)
-	ctx, cancel := context.WithCancel(context.Background())
-	p := &Proxy{
-		opts:          opts,
-		zone:          zone,
-		token:         opts.NodeToken,
-		st:            st,
-		peers:         opts.Peers,
-		log:           opts.Logger.With("component", "proxy"),
-		now:           opts.Now,
-		policy:        httpcache.Policy{HeuristicTTL: opts.HeuristicTTL, MaxStale: opts.MaxStale},
-		guard:         guard,
-		transport:     newOriginTransport(opts.OriginTimeout, guard, opts.OriginConn),
-		sem:           semaphore.NewWeighted(int64(opts.MaxOriginFetches)),
-		sites:         newSiteLimiter(opts.MaxFetchesPerSite),
-		neg:           newNegativeCache(),
-		brokenRefetch: newNegativeCache(),
-		oversize:      newNegativeCache(),
-		inflight:      map[string]*fetch{},
-		ctx:           ctx,
-		cancel:        cancel,
-	}
-	if hs, ok := st.(HotStore); ok && opts.MemoryBytes >= 0 {
-		if opts.MemoryBytes == 0 {
-			opts.MemoryBytes = defaultHotBytes
-		}
-		p.hot, p.hs = newHotCache(opts.MemoryBytes), hs
-	}
-	return p, nil
+	return nil
 }
 
 // Token is the node's Via token.

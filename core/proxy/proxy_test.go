@@ -1135,3 +1135,25 @@ func TestCloseStopsFetches(t *testing.T) {
 		t.Errorf("request after Close: %d", r.status)
 	}
 }
+
+// A passed-through request never becomes a tunnel: the upgrade a visitor
+// asks for does not reach the origin, and an origin that switches protocols
+// anyway gets the visitor an error, not a 101.
+func TestPassThroughNoUpgrade(t *testing.T) {
+	e := newEnv(t, func(o *Options) { o.PassUnsafeMethods = true })
+	var sawUpgrade atomic.Bool
+	o := newOrigin(t, e.clock, func(w http.ResponseWriter, r *http.Request) {
+		sawUpgrade.Store(r.Header.Get("Upgrade") != "")
+		w.Header().Set("Connection", "Upgrade")
+		w.Header().Set("Upgrade", "websocket")
+		w.WriteHeader(http.StatusSwitchingProtocols)
+	})
+	resp := e.do("POST", o.host(), "/ws", strings.NewReader("x"), "Connection", "Upgrade", "Upgrade", "websocket")
+	resp.Body.Close()
+	if resp.StatusCode == http.StatusSwitchingProtocols || resp.StatusCode < 400 {
+		t.Fatalf("status %d %v (origin saw Upgrade: %v), want an error page", resp.StatusCode, resp.Header, sawUpgrade.Load())
+	}
+	if sawUpgrade.Load() {
+		t.Error("the visitor's Upgrade reached the origin")
+	}
+}

@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
+	"net/http/httputil"
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/coralcdn/coral/core/coralurl"
@@ -49,7 +52,7 @@ func (p *Proxy) serveCached(w http.ResponseWriter, r *http.Request, o coralurl.O
 			tr.Source("cache (stale, revalidating in the background)")
 			if p.serveObject(w, r, o, meta, body, CacheStale) {
 				if !isPersonal(r.Header, p.opts.StripCookies) {
-					p.startBackground(p.newFetch(objKey, pkey, objKey, canon, o, r.Header, &meta))
+					p.startBackground(p.newFetch(fetchSpec{pkey: pkey, objKey: objKey, canon: canon, origin: o, reqHdr: r.Header, stale: &meta}))
 				}
 				return
 			}
@@ -76,10 +79,10 @@ func (p *Proxy) serveCached(w http.ResponseWriter, r *http.Request, o coralurl.O
 		p.failurePage(w, r, fail, true)
 		return
 	}
-	if p.answerWithoutFetch(w, r, o, canon, objKey, stale, now) {
+	if p.answerWithoutFetch(w, r, o, canon, pkey, objKey, stale, now) {
 		return
 	}
-	f := p.newFetch(objKey, pkey, objKey, canon, o, r.Header, stale)
+	f := p.newFetch(fetchSpec{pkey: pkey, objKey: objKey, canon: canon, origin: o, reqHdr: r.Header, stale: stale})
 	f.noStore = rq.NoStore
 	f.personal = isPersonal(r.Header, p.opts.StripCookies)
 	if f.noStore || f.personal {
@@ -97,7 +100,7 @@ func (p *Proxy) serveCached(w http.ResponseWriter, r *http.Request, o coralurl.O
 // improve: a stale object whose new version broke off recently (its stale
 // copy), and a range of an object too large to store (the origin answers
 // it). false when the request needs a fetch.
-func (p *Proxy) answerWithoutFetch(w http.ResponseWriter, r *http.Request, o coralurl.Origin, canon, objKey string,
+func (p *Proxy) answerWithoutFetch(w http.ResponseWriter, r *http.Request, o coralurl.Origin, canon, pkey, objKey string,
 	stale *store.Meta, now time.Time) bool {
 	tr := TraceFrom(r.Context())
 	if stale != nil {
@@ -111,7 +114,7 @@ func (p *Proxy) answerWithoutFetch(w http.ResponseWriter, r *http.Request, o cor
 	if r.Method != http.MethodGet || r.Header.Get("Range") == "" {
 		return false
 	}
-	if _, large := p.oversize.get(CacheKey(canon), now); !large {
+	if _, large := p.oversize.get(pkey, now); !large {
 		return false
 	}
 	tr.Step("larger than max_object_bytes: range passed to the origin")
@@ -198,7 +201,7 @@ func (p *Proxy) serveFetch(w http.ResponseWriter, r *http.Request, o coralurl.Or
 	}
 	// This visitor cannot use the shared result (another variant, a private
 	// response, or a copy that vanished): fetch for it alone.
-	nf := p.newFetch("", f.pkey, f.pkey, f.canon, o, r.Header, nil)
+	nf := p.newFetch(fetchSpec{pkey: f.pkey, objKey: f.pkey, canon: f.canon, origin: o, reqHdr: r.Header})
 	nf.personal = true
 	p.serveFetch(w, r, o, nf, p.startPrivate(r.Context(), nf), true, true)
 }
@@ -443,6 +446,12 @@ func (p *Proxy) count(label string) {
 // passThrough forwards a request to the origin uncached: an unsafe method
 // (unsafe set), which when it succeeds invalidates what the cache holds
 // for the URL (RFC 9111 §4.4), or a range of an object too large to store.
+//
+// It is an httputil.ReverseProxy on the guarded origin transport (so the
+// origin guard screens every address it dials): the negative cache and the
+// fetch slots are checked before it, its Rewrite sends only what
+// forwardHeader keeps, ModifyResponse decorates and invalidates, and its
+// errors get the same pages as a cached fetch's.
 func (p *Proxy) passThrough(w http.ResponseWriter, r *http.Request, o coralurl.Origin, canon string, unsafe bool) {
 	if !unsafe {
 		p.stats.misses.Add(1)
@@ -455,6 +464,12 @@ func (p *Proxy) passThrough(w http.ResponseWriter, r *http.Request, o coralurl.O
 		p.failurePage(w, r, fail, true)
 		return
 	}
+	target, err := url.Parse(canon)
+	if err != nil {
+		p.stats.errors.Add(1)
+		p.errorPage(w, r, http.StatusBadRequest, "Bad request", err.Error())
+		return
+	}
 	release, err := p.acquireSlot(r.Context(), o)
 	if err != nil {
 		p.failurePage(w, r, busyFailure(err), false)
@@ -463,47 +478,74 @@ func (p *Proxy) passThrough(w http.ResponseWriter, r *http.Request, o coralurl.O
 	defer release()
 	p.stats.inflight.Add(1)
 	defer p.stats.inflight.Add(-1)
-
-	req, err := http.NewRequestWithContext(r.Context(), r.Method, canon, r.Body)
-	if err != nil {
-		p.stats.errors.Add(1)
-		p.errorPage(w, r, http.StatusBadRequest, "Bad request", err.Error())
-		return
-	}
-	req.ContentLength = r.ContentLength
-	if r.ContentLength == 0 {
-		req.Body = http.NoBody
-	}
-	req.Header = p.forwardHeader(r.Header, false)
-	req.Host = o.Authority()
 	p.stats.originFetches.Add(1)
-	resp, err := p.transport.RoundTrip(req)
-	if err != nil {
-		p.stats.originErrors.Add(1)
-		fail := classify(err)
-		if fail.negative && p.opts.NegativeTTL > 0 && r.Context().Err() == nil {
-			p.neg.put(o.String(), fail, now.Add(p.opts.NegativeTTL), now)
-		}
-		p.failurePage(w, r, fail, false)
-		return
-	}
-	defer resp.Body.Close()
-	if unsafe && resp.StatusCode < 400 {
-		p.invalidate(canon, o, resp.Header)
-	}
-	h := resp.Header
-	httpcache.RemoveHopByHop(h)
-	if p.opts.StripCookies {
-		h.Del("Set-Cookie")
-	}
-	p.decorate(h, r, o, CacheMiss)
-	copyHeader(w.Header(), h)
-	w.WriteHeader(resp.StatusCode)
-	if r.Method == http.MethodHead {
-		return
-	}
-	p.copyBody(w, r, resp.Body, true)
+	// ReverseProxy would carry a protocol upgrade over into a tunnel that
+	// no cap or guard sees; Coral forwards HTTP only (forwardHeader drops
+	// these hop-by-hop fields anyway).
+	r.Header.Del("Upgrade")
+	r.Header.Del("Connection")
+	p.originProxy(r, o, target, canon, unsafe).ServeHTTP(&countingWriter{ResponseWriter: w, n: &p.stats.bytes}, r)
 }
+
+// originProxy is the ReverseProxy for one pass-through request.
+func (p *Proxy) originProxy(r *http.Request, o coralurl.Origin, target *url.URL, canon string, unsafe bool) *httputil.ReverseProxy {
+	return &httputil.ReverseProxy{
+		Transport:     p.transport,
+		FlushInterval: -1, // a response passed through streams as it comes
+		ErrorLog:      slog.NewLogLogger(p.log.Handler(), slog.LevelDebug),
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.Out.URL = target
+			pr.Out.Host = o.Authority()
+			pr.Out.Header = p.forwardHeader(r.Header, false)
+		},
+		ModifyResponse: func(resp *http.Response) error {
+			if resp.StatusCode == http.StatusSwitchingProtocols {
+				return errSwitchedProtocols // a tunnel, not HTTP: ErrorHandler answers
+			}
+			if unsafe && resp.StatusCode < 400 {
+				p.invalidate(canon, o, resp.Header)
+			}
+			httpcache.RemoveHopByHop(resp.Header)
+			if p.opts.StripCookies {
+				resp.Header.Del("Set-Cookie")
+			}
+			p.decorate(resp.Header, r, o, CacheMiss)
+			return nil
+		},
+		ErrorHandler: func(w http.ResponseWriter, req *http.Request, err error) {
+			p.stats.originErrors.Add(1)
+			fail := classify(err)
+			if errors.Is(err, errSwitchedProtocols) {
+				fail = originFailure{http.StatusBadGateway, "Origin error",
+					"The origin answered by switching protocols; Coral passes HTTP only.", false}
+			}
+			if fail.negative && p.opts.NegativeTTL > 0 && req.Context().Err() == nil {
+				now := p.now()
+				p.neg.put(o.String(), fail, now.Add(p.opts.NegativeTTL), now)
+			}
+			p.failurePage(w, r, fail, false)
+		},
+	}
+}
+
+// errSwitchedProtocols: an origin answered a passed-through request with
+// 101; Coral does not tunnel.
+var errSwitchedProtocols = errors.New("proxy: origin switched protocols")
+
+// countingWriter adds the body bytes written to n.
+type countingWriter struct {
+	http.ResponseWriter
+	n *atomic.Uint64
+}
+
+func (c *countingWriter) Write(b []byte) (int, error) {
+	k, err := c.ResponseWriter.Write(b)
+	c.n.Add(uint64(k))
+	return k, err
+}
+
+// Unwrap lets http.ResponseController reach the connection (to flush).
+func (c *countingWriter) Unwrap() http.ResponseWriter { return c.ResponseWriter }
 
 // invalidate drops the stored copies of a URL changed by an unsafe method,
 // and of the same-origin URLs its Location and Content-Location name.

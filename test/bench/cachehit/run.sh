@@ -15,7 +15,10 @@
 #   bash test/bench/cachehit/run.sh      (ROUNDS=3 DURATION=5s CONNS=64)
 #
 # Everything else the machine runs competes for the same cores: compare the
-# ratios of one run, not absolute figures across runs.
+# ratios of one run, not absolute figures across runs. The cpu_us_per_req
+# line (each server's user+system CPU per request, medians) holds better
+# than requests/s on a loaded machine: go_vs_coral_cpu_1k is the 1 KiB
+# ratio a server with a core of its own would reach.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 export PATH=$PATH:/usr/local/go/bin
@@ -88,7 +91,8 @@ taskset -c "$SERVER_CPU" nginx -c "$work/nginx.conf" -p "$work"
 
 go build -o "$work/gohandler" ./test/bench/cachehit/gohandler
 GOMAXPROCS=1 taskset -c "$SERVER_CPU" "$work/gohandler" -listen "127.0.0.1:$GO_PORT" -dir "$work/www" &
-pids+=("$!")
+go_pid=$!
+pids+=("$go_pid")
 
 cat > "$work/coral.toml" <<CONF
 data_dir = "$work/coral"
@@ -132,14 +136,35 @@ rss_kib() { awk '/VmRSS/{print $2}' "/proc/$1/status"; }
 idle_rss=$(rss_kib "$coral_pid")
 peak_rss=$idle_rss
 
-# run SERVER FILE: one wrk run; prints requests/s.
+# cpu_ticks PID...: user+system CPU the processes used so far, in clock ticks.
+cpu_ticks() {
+  local t=0 p
+  for p in "$@"; do
+    t=$(( t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0) ))
+  done
+  echo "$t"
+}
+# server_pids SERVER: the processes serving (nginx: master and workers).
+server_pids() {
+  case $1 in
+    coral) echo "$coral_pid" ;;
+    go) echo "$go_pid" ;;
+    nginx) local m; m=$(cat "$work/nginx.pid"); echo "$m" $(pgrep -P "$m") ;;
+  esac
+}
+tick_us=$(( 1000000 / $(getconf CLK_TCK) ))
+
+# run SERVER FILE: one wrk run; prints requests/s, and appends the server's
+# CPU microseconds per request to $work/cpu-SERVER-FILE (robust to other load on
+# the machine, unlike requests/s).
 run() {
-  local port hdr=()
+  local port hdr=() before
   case $1 in
     coral) port=$CORAL_PORT; hdr=(-H "Host: $host") ;;
     nginx) port=$NGINX_PORT ;;
     go) port=$GO_PORT ;;
   esac
+  before=$(cpu_ticks $(server_pids "$1"))
   taskset -c "$WRK_CPU" wrk -t1 -c"$CONNS" -d"$DURATION" "${hdr[@]}" "http://127.0.0.1:$port/$2" > "$work/wrk.txt" &
   local wrk_pid=$!
   if [ "$1" = coral ]; then
@@ -150,6 +175,10 @@ run() {
   fi
   wait "$wrk_pid"
   if grep -q 'Non-2xx' "$work/wrk.txt"; then echo "cachehit: $1 $2 gave errors" >&2; cat "$work/wrk.txt" >&2; exit 1; fi
+  local used reqs
+  used=$(( $(cpu_ticks $(server_pids "$1")) - before ))
+  reqs=$(awk '/requests in/{print $1}' "$work/wrk.txt")
+  awk -v t="$used" -v us="$tick_us" -v n="$reqs" 'BEGIN{ if (n>0) printf "%.2f ", t*us/n }' >> "$work/cpu-$1-$2"
   awk '/Requests\/sec/{print $2}' "$work/wrk.txt"
 }
 
@@ -176,6 +205,10 @@ coral_1m=$(mbps "$(median <<< "${results[coral/1m.bin]}")")
 nginx_1m=$(mbps "$(median <<< "${results[nginx/1m.bin]}")")
 go_1m=$(mbps "$(median <<< "${results[go/1m.bin]}")")
 
+cpu_of() { median < "$work/cpu-$1-$2"; }
+coral_cpu_1k=$(cpu_of coral 1k.txt)
+go_cpu_1k=$(cpu_of go 1k.txt)
+echo "cpu_us_per_req: coral_1k=$coral_cpu_1k nginx_1k=$(cpu_of nginx 1k.txt) go_1k=$go_cpu_1k go_vs_coral_cpu_1k=$(ratio "$go_cpu_1k" "$coral_cpu_1k") coral_1m=$(cpu_of coral 1m.bin) nginx_1m=$(cpu_of nginx 1m.bin) go_1m=$(cpu_of go 1m.bin)"
 echo "setup: servers on cpu $SERVER_CPU (GOMAXPROCS=1, nginx 1 worker, sendfile on), wrk -t1 -c$CONNS on cpu $WRK_CPU, $ROUNDS rounds of $DURATION"
 echo "go_1m_MBps=$go_1m coral_vs_nginx_1k=$(ratio "$coral_1k" "$nginx_1k")"
 echo "coral_rss_idle_mib=$((idle_rss / 1024)) coral_rss_load_mib=$((peak_rss / 1024))"
