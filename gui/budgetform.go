@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -61,13 +62,15 @@ type budgetForm struct {
 	resetDy *widget.Select
 	sched   *scheduleEditor
 	sites   *sitesEditor
+	size    *widget.Entry            // cache.max_bytes
+	dataDir *widget.Entry            // cache.data_dir
 	errs    map[string]*widget.Label // by the key prefix a refused change names
 	general *widget.Label
 	result  *widget.Label
 	// onPaused hears the paused state the node reports (the tray's label).
 	onPaused func(paused bool)
 
-	bandwidth, schedule, weights, applyBar fyne.CanvasObject // the Settings tab's parts
+	bandwidth, schedule, weights, cache, applyBar fyne.CanvasObject // the Settings tab's parts
 }
 
 func newBudgetForm(api settingsAPI, win func() fyne.Window) *budgetForm {
@@ -83,12 +86,22 @@ func newBudgetForm(api settingsAPI, win func() fyne.Window) *budgetForm {
 	b.quota.SetPlaceHolder("e.g. 300GiB; 0: none")
 	b.sched = newScheduleEditor(win)
 	b.sites = newSitesEditor()
-	quotaErr := errLabel()
+	quotaErr, sizeErr, dirErr := errLabel(), errLabel(), errLabel()
 	b.errs = map[string]*widget.Label{
 		"paused": b.general, "bandwidth.upload": b.upload.err, "bandwidth.download": b.down.err,
 		"bandwidth.monthly_quota": quotaErr, "bandwidth.quota_reset_day": quotaErr,
 		"bandwidth.schedule": b.sched.err, "sites": b.sites.err,
+		"cache.max_bytes": sizeErr, "cache.data_dir": dirErr,
 	}
+	b.size, b.dataDir = widget.NewEntry(), widget.NewEntry()
+	b.size.SetPlaceHolder("e.g. 20GiB; 0: no limit")
+	b.dataDir.SetPlaceHolder("an absolute directory, e.g. /srv/coral")
+	b.cache = container.NewVBox(
+		widget.NewLabel("Cache size: least recently used copies are dropped beyond it (applies at once)"),
+		b.size, sizeErr,
+		widget.NewLabel("Cache location (the node's data directory)"),
+		b.dataDir, dirErr,
+		wrapped("A new location applies at the node's next start; the node starts there afresh (a new identity and an empty cache) unless you move the old directory's contents there first."))
 	apply := widget.NewButton("Apply", func() { b.apply(context.Background()) })
 	apply.Importance = widget.HighImportance
 	b.bandwidth = container.NewVBox(
@@ -127,6 +140,8 @@ func (b *budgetForm) show(doc settingsDoc) {
 	b.resetDy.SetSelected(strconv.Itoa(doc.Bandwidth.QuotaResetDay))
 	b.sched.set(doc.Bandwidth.Schedule)
 	b.sites.set(doc.Sites)
+	b.size.SetText(doc.Cache.MaxBytes)
+	b.dataDir.SetText(doc.Cache.DataDir)
 }
 
 // form is what the form holds now, or the first thing wrong with it.
@@ -144,6 +159,11 @@ func (b *budgetForm) form() (settingsDoc, error) {
 	doc.Bandwidth.Schedule = b.sched.windows()
 	if doc.Sites, err = b.sites.list(); err != nil {
 		return doc, err
+	}
+	doc.Cache.MaxBytes = strings.TrimSpace(b.size.Text)
+	doc.Cache.DataDir = strings.TrimSpace(b.dataDir.Text)
+	if doc.Cache.DataDir != b.loaded.Cache.DataDir && !filepath.IsAbs(doc.Cache.DataDir) {
+		return doc, fmt.Errorf("cache.data_dir: want an absolute directory path, got %q", doc.Cache.DataDir)
 	}
 	return doc, nil
 }

@@ -259,7 +259,8 @@ func TestNothingCutOff(t *testing.T) {
 				map[string]any{"days": []any{"sat", "sun"}, "from": "00:00", "to": "24:00", "upload": "off"},
 			}
 			node.settings["sites"] = []any{map[string]any{"host": "www.example.com", "weight": 2.0}, map[string]any{"host": "news.example.org", "weight": 1.0}}
-			v := NewView(node, Info{ControlURL: "http://127.0.0.1:8081", Autostart: Autostart{Dir: t.TempDir()}})
+			node.st.Groups = sampleGroups()
+			v := NewView(joiningNode{node}, Info{ControlURL: "http://127.0.0.1:8081", Autostart: Autostart{Dir: t.TempDir()}})
 			w := test.NewTempWindow(t, v.Content())
 			v.SetWindow(w)
 			w.Resize(DefaultSize)

@@ -179,3 +179,58 @@ func TestSettingsChangeARealNode(t *testing.T) {
 		t.Errorf("traffic: %q", v.overview.trafficText.Text)
 	}
 }
+
+// The Cache and Groups settings drive a real node: the cache size reaches
+// the store at once (its status reports the new budget), a bad size is
+// refused at its field; a manifest made by `coral group init` joins the
+// group and the Groups list shows it, a tampered one is refused.
+func TestCacheAndGroupsChangeARealNode(t *testing.T) {
+	bin, err := cluster.BuildBinary(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	node := startServe(t, bin)
+	test.NewTempApp(t)
+	v := NewView(node, Info{ControlURL: node.BaseURL, Attached: true})
+	v.Refresh(context.Background())
+	if v.budget == nil || v.groups == nil {
+		t.Fatal("no live settings or groups for a real node")
+	}
+	v.budget.size.SetText("4MB")
+	v.budget.apply(context.Background())
+	if msg := v.budget.errs["cache.max_bytes"].Text; !strings.Contains(msg, "at least 64MiB") {
+		t.Errorf("too small a cache: message %q (general %q)", msg, v.budget.general.Text)
+	}
+	v.budget.size.SetText("1GiB")
+	v.budget.apply(context.Background())
+	st, err := node.Status(context.Background())
+	if err != nil || st.Cache.MaxBytes != 1<<30 || v.budget.result.Text != "Applied and saved." {
+		t.Errorf("cache size: %q / %q, the store's budget is %d (%v)", v.budget.result.Text, v.budget.general.Text, st.Cache.MaxBytes, err)
+	}
+
+	dir := t.TempDir()
+	out, err := exec.Command(bin, "group", "init", "-name", "blogs", "-site", "www.a.org=http://127.0.0.1:9,1",
+		"-key", filepath.Join(dir, "g.key"), "-out", filepath.Join(dir, "g.json"), "-signed", filepath.Join(dir, "g.signed")).CombinedOutput()
+	if err != nil {
+		t.Fatalf("coral group init: %v\n%s", err, out)
+	}
+	key := regexp.MustCompile(`key = "(ed25519:[^"]+)"`).FindStringSubmatch(string(out))
+	signed, err := os.ReadFile(filepath.Join(dir, "g.signed"))
+	if key == nil || err != nil {
+		t.Fatalf("no key in %q or no manifest: %v", out, err)
+	}
+	g := v.groups
+	g.key.SetText(key[1])
+	g.manifest.SetText(strings.Replace(string(signed), `"signature":"`, `"signature":"AAAA`, 1))
+	g.joinGroup(context.Background())
+	if !strings.Contains(g.manErr.Text, "Not joined") {
+		t.Errorf("tampered manifest: message %q / %q", g.manErr.Text, g.keyErr.Text)
+	}
+	g.key.SetText(key[1])
+	g.manifest.SetText(string(signed))
+	g.joinGroup(context.Background())
+	v.Refresh(context.Background())
+	if !strings.Contains(g.msg.Text, "Joined") || !strings.Contains(g.list.Text, "blogs · serial 1") {
+		t.Errorf("after joining: %q / %q / %q; list %q", g.msg.Text, g.keyErr.Text, g.manErr.Text, g.list.Text)
+	}
+}

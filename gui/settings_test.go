@@ -24,7 +24,7 @@ type fakeNode struct {
 
 func newFakeNode() *fakeNode {
 	var s map[string]any
-	json.Unmarshal([]byte(`{"paused":false,"bandwidth":{"upload":"0","download":"0","monthly_quota":"0","quota_reset_day":1,"schedule":[]},"sites":[]}`), &s)
+	json.Unmarshal([]byte(`{"paused":false,"bandwidth":{"upload":"0","download":"0","monthly_quota":"0","quota_reset_day":1,"schedule":[]},"sites":[],"cache":{"max_bytes":"4GiB","data_dir":"/var/lib/coral"}}`), &s)
 	return &fakeNode{fakeAPI: fakeAPI{st: busyNode()}, settings: s}
 }
 
@@ -85,6 +85,13 @@ func validate(s map[string]any) error {
 		if up, ok := w.(map[string]any)["upload"]; ok && !rateRe.MatchString(fmt.Sprint(up)) {
 			return fmt.Errorf(`bandwidth.schedule[%d].upload: not a rate: %q`, i, up)
 		}
+	}
+	cache := s["cache"].(map[string]any)
+	if !sizeRe.MatchString(fmt.Sprint(cache["max_bytes"])) {
+		return fmt.Errorf(`cache.max_bytes: not a size (want e.g. "50MiB"): %q`, cache["max_bytes"])
+	}
+	if dir := fmt.Sprint(cache["data_dir"]); !strings.HasPrefix(dir, "/") {
+		return fmt.Errorf("cache.data_dir: want an absolute directory path, got %q", dir)
 	}
 	for i, site := range s["sites"].([]any) {
 		if w := site.(map[string]any)["weight"].(float64); w <= 0 || w > 1000 {

@@ -28,6 +28,14 @@ type settingsDoc struct {
 	Paused    bool         `json:"paused"`
 	Bandwidth bandwidthDoc `json:"bandwidth"`
 	Sites     []siteDoc    `json:"sites"`
+	Cache     cacheDoc     `json:"cache"`
+}
+
+// cacheDoc is the cache's size ("4GiB", "0": no limit) and location (the
+// data directory, used from the node's next start).
+type cacheDoc struct {
+	MaxBytes string `json:"max_bytes"`
+	DataDir  string `json:"data_dir"`
 }
 
 type bandwidthDoc struct {
@@ -94,6 +102,16 @@ func patchFrom(old, cur settingsDoc) map[string]any {
 	}
 	if len(bw) > 0 {
 		p["bandwidth"] = bw
+	}
+	cache := map[string]any{}
+	if old.Cache.MaxBytes != cur.Cache.MaxBytes {
+		cache["max_bytes"] = cur.Cache.MaxBytes
+	}
+	if old.Cache.DataDir != cur.Cache.DataDir {
+		cache["data_dir"] = cur.Cache.DataDir
+	}
+	if len(cache) > 0 {
+		p["cache"] = cache
 	}
 	if !reflect.DeepEqual(old.Sites, cur.Sites) {
 		p["sites"] = append([]siteDoc{}, cur.Sites...)

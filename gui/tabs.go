@@ -26,7 +26,7 @@ type settingsTab struct {
 	content             fyne.CanvasObject
 }
 
-func newSettingsTab(info Info, budget *budgetForm, network *networkBox) *settingsTab {
+func newSettingsTab(info Info, budget *budgetForm, network *networkBox, groups *groupsBox) *settingsTab {
 	s := &settingsTab{autostart: info.Autostart, budget: budget, loginErr: errLabel(),
 		network: wrapped(""), peerID: wrapped(""), at: wrapped("")}
 	s.login = widget.NewCheck("Start Coral when I log in", s.setLogin)
@@ -45,16 +45,26 @@ func newSettingsTab(info Info, budget *budgetForm, network *networkBox) *setting
 		computer.Add(network.content)
 	}
 	if budget == nil {
-		s.content = container.NewVBox(computer, heading("Bandwidth, schedule and quota"),
+		box := container.NewVBox(computer, heading("Bandwidth, schedule and quota"),
 			wrapped("This node does not offer live settings: set caps, the schedule and the quota in its config file."))
+		if groups != nil {
+			box.Add(heading("Site groups"))
+			box.Add(groups.content)
+		}
+		s.content = container.NewVScroll(box)
 		return s
 	}
-	s.content = container.NewBorder(nil, budget.applyBar, nil, nil, container.NewAppTabs(
+	inner := container.NewAppTabs(
 		container.NewTabItem("Bandwidth", budget.bandwidth),
 		container.NewTabItem("Schedule", budget.schedule),
 		container.NewTabItem("Site weights", budget.weights),
-		container.NewTabItem("This computer", computer),
-	))
+		container.NewTabItem("Cache", budget.cache),
+	)
+	if groups != nil {
+		inner.Append(container.NewTabItem("Groups", container.NewVScroll(groups.content)))
+	}
+	inner.Append(container.NewTabItem("This computer", computer))
+	s.content = container.NewBorder(nil, budget.applyBar, nil, nil, inner)
 	return s
 }
 
@@ -81,6 +91,8 @@ func (s *settingsTab) show(st control.Status) {
 type sitesTab struct {
 	title   *widget.Label
 	table   *widget.Label
+	ledger  *widget.Label // the group ledgers; hidden when in no group
+	ledgerH *widget.Label
 	period  *widget.RadioGroup
 	usage   usageAPI // nil: no per-period figures
 	last    control.Status
@@ -97,18 +109,24 @@ const (
 )
 
 func newSitesTab(usage usageAPI) *sitesTab {
-	t := &sitesTab{title: heading("Sites in the last requests"), table: widget.NewLabel("No visitors yet."), usage: usage}
+	t := &sitesTab{title: heading("Sites in the last requests"), table: widget.NewLabel("No visitors yet."), usage: usage,
+		ledger: widget.NewLabel(""), ledgerH: heading("Group ledger: what each member node carried")}
 	t.table.TextStyle = fyne.TextStyle{Monospace: true}
+	t.ledger.TextStyle = fyne.TextStyle{Monospace: true}
+	t.ledger.Hide()
+	t.ledgerH.Hide()
 	t.period = widget.NewRadioGroup([]string{sitesMonth, sitesDay, sitesHour}, func(string) { t.show(t.last) })
 	t.period.Horizontal = true
 	t.period.Selected = sitesMonth
 	t.period.Hide()
-	t.content = container.NewBorder(container.NewVBox(t.title, t.period), nil, nil, nil, container.NewScroll(t.table))
+	t.content = container.NewBorder(container.NewVBox(t.title, t.period), nil, nil, nil,
+		container.NewScroll(container.NewVBox(t.table, t.ledgerH, t.ledger)))
 	return t
 }
 
 func (t *sitesTab) show(st control.Status) {
 	t.last = st
+	t.showLedger(st.Groups)
 	if st.Budget == nil {
 		t.showRecent(st)
 		return
@@ -166,6 +184,19 @@ func (t *sitesTab) periodRows(month []control.SiteRow) []control.SiteRow {
 	}
 	sort.Slice(rows, func(i, j int) bool { return rows[i].Sent > rows[j].Sent })
 	return rows
+}
+
+// showLedger shows the group ledgers below the sites, when in a group.
+func (t *sitesTab) showLedger(groups []control.Group) {
+	text := ledgerText(groups)
+	t.ledger.SetText(strings.TrimRight(text, "\n"))
+	if text == "" {
+		t.ledger.Hide()
+		t.ledgerH.Hide()
+		return
+	}
+	t.ledger.Show()
+	t.ledgerH.Show()
 }
 
 type siteCount struct {

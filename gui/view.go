@@ -20,6 +20,7 @@ type View struct {
 	win      fyne.Window // for dialogs
 	budget   *budgetForm // nil: the node has no settings API
 	network  *networkBox // nil: the node cannot share or join networks
+	groups   *groupsBox  // nil: the node cannot join site groups
 	usage    usageAPI    // nil: the node keeps no usage buckets
 	usageSt  usageState
 	tabs     *container.AppTabs
@@ -46,7 +47,11 @@ func NewView(api control.API, info Info) *View {
 	if na, ok := api.(networkAPI); ok {
 		v.network = newNetworkBox(na)
 	}
-	v.settings = newSettingsTab(info, v.budget, v.network)
+	if ga, ok := api.(groupsAPI); ok {
+		v.groups = newGroupsBox(ga)
+		v.groups.onJoined = func() { v.Refresh(context.Background()) }
+	}
+	v.settings = newSettingsTab(info, v.budget, v.network, v.groups)
 	v.sites = newSitesTab(v.usage)
 	v.log = newLogTab()
 	v.tabs = container.NewAppTabs(
@@ -131,6 +136,9 @@ func (v *View) show(st control.Status, err error, now time.Time) {
 	v.usageSt.last = st
 	v.showUsage(st, now)
 	v.settings.show(st)
+	if v.groups != nil {
+		v.groups.show(st)
+	}
 	v.sites.show(st)
 }
 

@@ -2,12 +2,15 @@ package p2p
 
 import (
 	"bufio"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 
 	"github.com/fxamacker/cbor/v2"
+	"github.com/libp2p/go-msgio"
+	"github.com/multiformats/go-varint"
+
+	"github.com/coralcdn/coral/core/wire"
 )
 
 // wireVersion is the message-format version carried in every envelope. The
@@ -39,72 +42,42 @@ type envelope struct {
 	Err  string          `cbor:"3,keyasint,omitempty"`
 }
 
-var (
-	encMode cbor.EncMode
-	decMode cbor.DecMode
-)
+// encMode keeps nanoseconds of times on the wire and sorts maps so equal
+// values encode equally (handy for tests and hashing). Decoding uses
+// core/wire, the one hardened decoder for everything from outside.
+var encMode = func() cbor.EncMode {
+	em, err := cbor.EncOptions{Time: cbor.TimeRFC3339Nano, Sort: cbor.SortCoreDeterministic}.EncMode()
+	if err != nil {
+		panic("p2p: " + err.Error()) // the options are constants
+	}
+	return em
+}()
 
-func init() {
-	var err error
-	// Times keep nanoseconds on the wire; maps are sorted so equal values
-	// encode equally (handy for tests and hashing).
-	encMode, err = cbor.EncOptions{Time: cbor.TimeRFC3339Nano, Sort: cbor.SortCoreDeterministic}.EncMode()
-	if err != nil {
-		panic(err)
-	}
-	decMode, err = cbor.DecOptions{
-		MaxNestedLevels:  24,
-		MaxArrayElements: 16384,
-		MaxMapPairs:      4096,
-		IndefLength:      cbor.IndefLengthForbidden,
-		DupMapKey:        cbor.DupMapKeyEnforcedAPF,
-	}.DecMode()
-	if err != nil {
-		panic(err)
-	}
-}
+// Frames are go-msgio's varint framing: a minimal uvarint length, then
+// that many bytes. This is the framing Coral always wrote, so the wire is
+// unchanged (wireVersion stays 1); only non-minimal length prefixes, which
+// no Coral node writes, are now refused as malformed.
 
 // writeFrame writes one uvarint-length-prefixed frame.
 func writeFrame(w io.Writer, payload []byte) error {
-	var hdr [binary.MaxVarintLen64]byte
-	n := binary.PutUvarint(hdr[:], uint64(len(payload)))
-	buf := make([]byte, 0, n+len(payload))
-	buf = append(buf, hdr[:n]...)
-	buf = append(buf, payload...)
-	_, err := w.Write(buf)
-	return err
+	return msgio.NewVarintWriter(w).WriteMsg(payload)
 }
 
 // readFrameLen reads a frame's uvarint length prefix and checks it against
 // limit. Overlong or overflowing prefixes are format errors, not I/O errors.
-func readFrameLen(r io.ByteReader, limit int) (int, error) {
-	var x uint64
-	var shift uint
-	for i := 0; i < binary.MaxVarintLen64; i++ {
-		b, err := r.ReadByte()
-		if err != nil {
-			if i > 0 && errors.Is(err, io.EOF) {
-				err = io.ErrUnexpectedEOF
-			}
-			return 0, err
-		}
-		if b < 0x80 {
-			if i == binary.MaxVarintLen64-1 && b > 1 {
-				break
-			}
-			x |= uint64(b) << shift
-			if x > uint64(limit) {
-				return 0, fmt.Errorf("%w: %d-byte message exceeds the %d-byte limit", ErrMalformed, x, limit)
-			}
-			return int(x), nil
-		}
-		x |= uint64(b&0x7f) << shift
-		shift += 7
+func readFrameLen(r *bufio.Reader, limit int) (int, error) {
+	n, err := msgio.NewVarintReaderSize(r, limit).NextMsgLen()
+	if err != nil {
+		return 0, frameError(err)
 	}
-	return 0, fmt.Errorf("%w: length prefix overflows", ErrMalformed)
+	if n > limit {
+		return 0, fmt.Errorf("%w: %d-byte message exceeds the %d-byte limit", ErrMalformed, n, limit)
+	}
+	return n, nil
 }
 
-// readFrame reads one frame of at most limit bytes.
+// readFrame reads one frame of at most limit bytes. The length is checked
+// before any allocation proportional to it.
 func readFrame(r *bufio.Reader, limit int) ([]byte, error) {
 	n, err := readFrameLen(r, limit)
 	if err != nil {
@@ -118,6 +91,16 @@ func readFrame(r *bufio.Reader, limit int) ([]byte, error) {
 		return nil, err
 	}
 	return buf, nil
+}
+
+// frameError sorts a length-prefix error: a broken prefix is the sender's
+// fault (ErrMalformed); running out of input is I/O.
+func frameError(err error) error {
+	switch {
+	case errors.Is(err, varint.ErrOverflow), errors.Is(err, varint.ErrNotMinimal), errors.Is(err, msgio.ErrMsgTooLarge):
+		return fmt.Errorf("%w: length prefix: %v", ErrMalformed, err)
+	}
+	return err
 }
 
 // WriteMsg encodes v as CBOR inside a versioned envelope and writes it as
@@ -168,7 +151,7 @@ func readEnvelope(r *bufio.Reader, v any, limit int) (string, error) {
 
 func decodeEnvelope(b []byte, v any) (string, error) {
 	var env envelope
-	if err := decMode.Unmarshal(b, &env); err != nil {
+	if err := wire.DecMode().Unmarshal(b, &env); err != nil {
 		return "", fmt.Errorf("%w: envelope: %v", ErrMalformed, err)
 	}
 	if env.V != wireVersion {
@@ -181,7 +164,7 @@ func decodeEnvelope(b []byte, v any) (string, error) {
 		if len(env.Body) == 0 {
 			return "", fmt.Errorf("%w: empty body", ErrMalformed)
 		}
-		if err := decMode.Unmarshal(env.Body, v); err != nil {
+		if err := wire.DecMode().Unmarshal(env.Body, v); err != nil {
 			return "", fmt.Errorf("%w: body: %v", ErrMalformed, err)
 		}
 	}

@@ -13,11 +13,6 @@ import (
 // usually much shorter) and the time a handler may take.
 const dshtTimeout = 10 * time.Second
 
-// DSHTHandler is the node side of the DSHT; *dsht.Node implements it.
-type DSHTHandler interface {
-	HandleRPC(ctx context.Context, from dsht.NodeInfo, req *dsht.Request) (*dsht.Response, error)
-}
-
 // NodeInfoFor is the DSHT's name for a peer: ID = SHA-256 of the peer ID's
 // bytes, Addr = the peer ID string.
 func NodeInfoFor(p peer.ID) dsht.NodeInfo {
@@ -41,7 +36,7 @@ func PeerIDOf(n dsht.NodeInfo) (peer.ID, error) {
 func (h *Host) Self() dsht.NodeInfo { return NodeInfoFor(h.ID()) }
 
 // ServeDSHT answers /coral/dsht streams with handler.
-func (h *Host) ServeDSHT(handler DSHTHandler) {
+func (h *Host) ServeDSHT(handler dsht.Handler) {
 	serveRPC(h, h.protos.dsht, maxDSHTMsg, dshtTimeout,
 		func(ctx context.Context, from peer.ID, req *dsht.Request) (*dsht.Response, error) {
 			return handler.HandleRPC(ctx, NodeInfoFor(from), req)

@@ -11,6 +11,8 @@ import (
 
 	"github.com/coralcdn/coral/core/dsht"
 	"github.com/libp2p/go-libp2p/core/network"
+
+	"github.com/coralcdn/coral/test/testkit"
 )
 
 func TestDSHTCallCarriesRequestAndResponse(t *testing.T) {
@@ -146,7 +148,7 @@ func TestMalformedMessagesResetStreamAndGetPeerBlocked(t *testing.T) {
 	if !a.scorer.isBanned(b.ID()) {
 		t.Fatal("peer not banned after repeated malformed messages")
 	}
-	eventually(t, 5*time.Second, "banned peer disconnected", func() bool {
+	testkit.Eventually(t, 5*time.Second, "banned peer disconnected", func() bool {
 		return !slices.Contains(a.ConnectedPeers(), b.ID()) && !slices.Contains(b.ConnectedPeers(), a.ID())
 	})
 	// The banned peer's dial may complete its handshake (the muxer rides
@@ -156,7 +158,7 @@ func TestMalformedMessagesResetStreamAndGetPeerBlocked(t *testing.T) {
 	if _, err := b.DSHTNetwork().Call(testCtx(t), a.Self(), storeReq()); err == nil {
 		t.Fatal("banned peer got a DSHT request served")
 	}
-	eventually(t, 5*time.Second, "banned peer's new connection dropped", func() bool {
+	testkit.Eventually(t, 5*time.Second, "banned peer's new connection dropped", func() bool {
 		return !slices.Contains(a.ConnectedPeers(), b.ID())
 	})
 	if err := a.Connect(testCtx(t), addrInfo(b)); err == nil {

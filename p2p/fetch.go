@@ -15,8 +15,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/coralcdn/coral/core/coop"
+	"github.com/coralcdn/coral/core/coralurl"
+	"github.com/coralcdn/coral/core/object"
 	"github.com/coralcdn/coral/core/proxy"
-	"github.com/coralcdn/coral/core/store"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
@@ -57,15 +59,8 @@ const (
 // or hash). The peer has been penalised; fall back to another source.
 var ErrBadObject = errors.New("p2p: object failed verification")
 
-// ObjectSource serves cached objects to peers; core/proxy implements it.
-// OpenForPeer returns a stored copy, or an in-flight download streamed as
-// bytes arrive (Meta.SHA256 zero: size and hash not known yet), or an error
-// wrapping store.ErrNotFound. A stored copy's body (SHA256 set) verifies
-// itself: its Read fails rather than end on bytes that do not match the
-// stated hash, so the sender does not hash it again.
-type ObjectSource interface {
-	OpenForPeer(ctx context.Context, key string) (store.Meta, io.ReadCloser, error)
-}
+// The host is cooperation's Fetcher (core/coop declares it).
+var _ coop.Fetcher = (*Host)(nil)
 
 type fetchRequest struct {
 	Key string `cbor:"1,keyasint"`
@@ -85,7 +80,7 @@ type fetchTrailer struct {
 	Err    string `cbor:"3,keyasint,omitempty"`
 }
 
-// wireMeta is store.Meta on the wire, with explicit tags so the store can
+// wireMeta is object.Meta on the wire, with explicit tags so the store can
 // change its Go struct without changing the protocol.
 type wireMeta struct {
 	Key          string              `cbor:"1,keyasint"`
@@ -97,13 +92,13 @@ type wireMeta struct {
 	Extra        map[string]string   `cbor:"7,keyasint,omitempty"`
 }
 
-func toWireMeta(m store.Meta) *wireMeta {
+func toWireMeta(m object.Meta) *wireMeta {
 	return &wireMeta{Key: m.Key, URL: m.URL, Status: m.Status, Header: m.Header,
 		RequestTime: m.RequestTime, ResponseTime: m.ResponseTime, Extra: m.Extra}
 }
 
-func (w *wireMeta) meta() store.Meta {
-	m := store.Meta{Key: w.Key, URL: w.URL, Status: w.Status,
+func (w *wireMeta) meta() object.Meta {
+	m := object.Meta{Key: w.Key, URL: w.URL, Status: w.Status,
 		RequestTime: w.RequestTime, ResponseTime: w.ResponseTime, Extra: w.Extra}
 	if w.Header != nil {
 		m.Header = http.Header(w.Header)
@@ -112,11 +107,11 @@ func (w *wireMeta) meta() store.Meta {
 }
 
 // ServeObjects answers /coral/fetch streams from src.
-func (h *Host) ServeObjects(src ObjectSource) {
+func (h *Host) ServeObjects(src object.Source) {
 	h.host.SetStreamHandler(h.protos.fetch, func(s network.Stream) { h.handleFetch(s, src) })
 }
 
-func (h *Host) handleFetch(s network.Stream, src ObjectSource) {
+func (h *Host) handleFetch(s network.Stream, src object.Source) {
 	defer h.recoverStream(s)
 	from := s.Conn().RemotePeer()
 	_ = s.SetDeadline(time.Now().Add(fetchHeaderTimeout))
@@ -144,7 +139,7 @@ func (h *Host) handleFetch(s network.Stream, src ObjectSource) {
 // refuseFetch answers a fetch whose object the source could not open.
 func (h *Host) refuseFetch(s network.Stream, from peer.ID, key string, err error) {
 	hdr := fetchHeader{Status: fetchFailed, Msg: "object unavailable", Size: -1}
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, object.ErrNotFound) {
 		hdr.Status, hdr.Msg = fetchNotFound, "not found"
 	} else {
 		h.log.Debug("fetch: source failed", "key", key, "peer", from, "err", err)
@@ -162,7 +157,7 @@ func (h *Host) refuseFetch(s network.Stream, from peer.ID, key string, err error
 // hashed here: the store's reader fails rather than end on bytes that do
 // not match the recorded hash (ObjectSource), so the trailer repeats the
 // recorded hash. Only a download in progress is hashed as it is sent.
-func (h *Host) sendObject(s network.Stream, from peer.ID, key string, meta store.Meta, body io.Reader) {
+func (h *Host) sendObject(s network.Stream, from peer.ID, key string, meta object.Meta, body io.Reader) {
 	hdr := fetchHeader{Status: fetchOK, Meta: toWireMeta(meta), Size: -1}
 	stated := meta.SHA256 != [32]byte{}
 	if stated {
@@ -245,13 +240,26 @@ func sendChunks(s network.Stream, body io.Reader, sum hash.Hash) (total int64, s
 // what the sender stated, and an error wrapping ErrBadObject (the peer is
 // penalised and dropped) if they did not — so commit to the store only
 // after io.EOF. A missing object is reported as an error wrapping
-// store.ErrNotFound. Close the body in every case.
+// object.ErrNotFound. Close the body in every case.
 //
 // When the connection the request went out on turns out dead before the
 // header arrived (the link watch closed it), the request is sent once more
 // over a fresh route, typically through a relay (up to fetchRouteAttempts
-// routes in all).
-func (h *Host) FetchObject(ctx context.Context, from peer.ID, key string) (store.Meta, io.ReadCloser, error) {
+// routes in all). With a Budget, the body comes in through the download
+// cap, counted as its origin site's traffic.
+func (h *Host) FetchObject(ctx context.Context, from, key string) (object.Meta, io.ReadCloser, error) {
+	id, err := peer.Decode(from)
+	if err != nil {
+		return object.Meta{}, nil, fmt.Errorf("p2p: fetch %q: %w", key, err)
+	}
+	m, body, err := h.fetchObject(ctx, id, key)
+	if err != nil {
+		return m, body, err
+	}
+	return m, h.receiveShaped(ctx, coralurl.SiteOf(m.URL), body), nil
+}
+
+func (h *Host) fetchObject(ctx context.Context, from peer.ID, key string) (object.Meta, io.ReadCloser, error) {
 	for attempt := 1; ; attempt++ {
 		meta, body, linkDied, err := h.fetchOnce(ctx, from, key)
 		if err == nil || !linkDied || attempt == fetchRouteAttempts || ctx.Err() != nil ||
@@ -264,12 +272,12 @@ func (h *Host) FetchObject(ctx context.Context, from peer.ID, key string) (store
 
 // fetchOnce is one attempt of FetchObject; linkDied reports that it failed
 // because a connection it was using was closed meanwhile.
-func (h *Host) fetchOnce(ctx context.Context, from peer.ID, key string) (_ store.Meta, _ io.ReadCloser, linkDied bool, _ error) {
+func (h *Host) fetchOnce(ctx context.Context, from peer.ID, key string) (_ object.Meta, _ io.ReadCloser, linkDied bool, _ error) {
 	if err := h.ensureConnected(ctx, from); err != nil {
-		return store.Meta{}, nil, false, err
+		return object.Meta{}, nil, false, err
 	}
 	if _, err := h.emulateDelay(ctx, from); err != nil {
-		return store.Meta{}, nil, false, fmt.Errorf("p2p: fetch %q from %s: %w", key, from, err)
+		return object.Meta{}, nil, false, fmt.Errorf("p2p: fetch %q from %s: %w", key, from, err)
 	}
 	// Opening a stream may wait for the peer's protocol answer: a dead
 	// link stalls here already.
@@ -279,7 +287,7 @@ func (h *Host) fetchOnce(ctx context.Context, from peer.ID, key string) (_ store
 	unwatch()
 	if err != nil {
 		died := slices.ContainsFunc(conns, network.Conn.IsClosed)
-		return store.Meta{}, nil, died, fmt.Errorf("p2p: fetch %q from %s: open stream: %w", key, from, err)
+		return object.Meta{}, nil, died, fmt.Errorf("p2p: fetch %q from %s: open stream: %w", key, from, err)
 	}
 	conn := s.Conn()
 	if relay, ok := relayOf(conn.RemoteMultiaddr()); ok {
@@ -290,15 +298,15 @@ func (h *Host) fetchOnce(ctx context.Context, from peer.ID, key string) (_ store
 }
 
 // fetchOn sends the request on s and reads the header.
-func (h *Host) fetchOn(ctx context.Context, s network.Stream, from peer.ID, key string) (store.Meta, io.ReadCloser, error) {
+func (h *Host) fetchOn(ctx context.Context, s network.Stream, from peer.ID, key string) (object.Meta, io.ReadCloser, error) {
 	stop := context.AfterFunc(ctx, func() { _ = s.Reset() })
-	fail := func(err error) (store.Meta, io.ReadCloser, error) {
+	fail := func(err error) (object.Meta, io.ReadCloser, error) {
 		stop()
 		_ = s.Reset()
 		if cerr := ctx.Err(); cerr != nil && !errors.Is(err, ErrMalformed) && !errors.Is(err, ErrBadObject) {
 			err = cerr
 		}
-		return store.Meta{}, nil, fmt.Errorf("p2p: fetch %q from %s: %w", key, from, err)
+		return object.Meta{}, nil, fmt.Errorf("p2p: fetch %q from %s: %w", key, from, err)
 	}
 	_ = s.SetDeadline(time.Now().Add(fetchHeaderTimeout))
 	if err := WriteMsg(s, &fetchRequest{Key: key}); err != nil {
@@ -321,11 +329,11 @@ func (h *Host) fetchOn(ctx context.Context, s network.Stream, from peer.ID, key 
 	case fetchNotFound:
 		stop()
 		_ = s.Close()
-		return store.Meta{}, nil, fmt.Errorf("p2p: fetch %q from %s: %w", key, from, store.ErrNotFound)
+		return object.Meta{}, nil, fmt.Errorf("p2p: fetch %q from %s: %w", key, from, object.ErrNotFound)
 	case fetchFailed:
 		stop()
 		_ = s.Close()
-		return store.Meta{}, nil, fmt.Errorf("p2p: fetch %q: %w", key, &RemoteError{Peer: from.String(), Msg: hdr.Msg})
+		return object.Meta{}, nil, fmt.Errorf("p2p: fetch %q: %w", key, &RemoteError{Peer: from.String(), Msg: hdr.Msg})
 	default:
 		h.scorer.penalise(from, penaltyMalformed, "fetch header: unknown status")
 		return fail(fmt.Errorf("%w: unknown status %d", ErrMalformed, hdr.Status))

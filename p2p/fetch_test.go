@@ -14,8 +14,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coralcdn/coral/core/object"
 	"github.com/coralcdn/coral/core/store"
 	"github.com/libp2p/go-libp2p/core/network"
+
+	"github.com/coralcdn/coral/test/testkit"
 )
 
 type sourceFunc func(ctx context.Context, key string) (store.Meta, io.ReadCloser, error)
@@ -63,7 +66,7 @@ func putObject(t testing.TB, st *store.Store, key string, body []byte) store.Met
 	return m
 }
 
-func fetchPair(t *testing.T, src ObjectSource) (sender, receiver *Host) {
+func fetchPair(t *testing.T, src object.Source) (sender, receiver *Host) {
 	psk := testSecret(t)
 	sender, receiver = newTestHost(t, psk), newTestHost(t, psk)
 	sender.ServeObjects(src)
@@ -83,7 +86,7 @@ func TestFetchStoredObject(t *testing.T) {
 		body := randomBytes(t, size)
 		want := putObject(t, st, key, body)
 
-		meta, rc, err := receiver.FetchObject(testCtx(t), sender.ID(), key)
+		meta, rc, err := receiver.FetchObject(testCtx(t), sender.ID().String(), key)
 		if err != nil {
 			t.Fatalf("size %d: %v", size, err)
 		}
@@ -109,7 +112,7 @@ func TestFetchInFlightStreamsAsBytesArrive(t *testing.T) {
 		// Still downloading: no size or hash yet.
 		return store.Meta{URL: "http://example.com/big", Status: 200, Header: http.Header{}}, pr, nil
 	}))
-	meta, rc, err := receiver.FetchObject(testCtx(t), sender.ID(), "big")
+	meta, rc, err := receiver.FetchObject(testCtx(t), sender.ID().String(), "big")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +144,7 @@ func TestFetchInFlightFailureIsNotMisbehaviour(t *testing.T) {
 	sender, receiver := fetchPair(t, sourceFunc(func(context.Context, string) (store.Meta, io.ReadCloser, error) {
 		return store.Meta{Status: 200}, pr, nil
 	}))
-	_, rc, err := receiver.FetchObject(testCtx(t), sender.ID(), "k")
+	_, rc, err := receiver.FetchObject(testCtx(t), sender.ID().String(), "k")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,7 +167,7 @@ func TestFetchNotFound(t *testing.T) {
 	sender, receiver := fetchPair(t, sourceFunc(func(context.Context, string) (store.Meta, io.ReadCloser, error) {
 		return store.Meta{}, nil, store.ErrNotFound
 	}))
-	_, _, err := receiver.FetchObject(testCtx(t), sender.ID(), "missing")
+	_, _, err := receiver.FetchObject(testCtx(t), sender.ID().String(), "missing")
 	if !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("err = %v, want store.ErrNotFound", err)
 	}
@@ -172,13 +175,13 @@ func TestFetchNotFound(t *testing.T) {
 	psk := testSecret(t)
 	bare, other := newTestHost(t, psk), newTestHost(t, psk)
 	mustConnect(t, other, bare)
-	if _, _, err := other.FetchObject(testCtx(t), bare.ID(), "x"); err == nil {
+	if _, _, err := other.FetchObject(testCtx(t), bare.ID().String(), "x"); err == nil {
 		t.Fatal("fetch from a node without objects succeeded")
 	}
 }
 
 // lyingSource states a size and hash that the body does not match.
-func lyingSource(body []byte, size int64, sum [32]byte) ObjectSource {
+func lyingSource(body []byte, size int64, sum [32]byte) object.Source {
 	return sourceFunc(func(context.Context, string) (store.Meta, io.ReadCloser, error) {
 		return store.Meta{Status: 200, Size: size, SHA256: sum}, io.NopCloser(bytes.NewReader(body)), nil
 	})
@@ -227,7 +230,7 @@ func TestFetchGarbageIsRejectedAndSenderDropped(t *testing.T) {
 			mustConnect(t, receiver, liar)
 			mustConnect(t, receiver, honest)
 
-			_, rc, err := receiver.FetchObject(testCtx(t), liar.ID(), "k")
+			_, rc, err := receiver.FetchObject(testCtx(t), liar.ID().String(), "k")
 			if err == nil {
 				_, err = io.ReadAll(rc)
 				rc.Close()
@@ -238,14 +241,14 @@ func TestFetchGarbageIsRejectedAndSenderDropped(t *testing.T) {
 			if !receiver.scorer.isBanned(liar.ID()) {
 				t.Fatal("a sender of garbage was not blocked")
 			}
-			eventually(t, 5*time.Second, "liar disconnected", func() bool {
+			testkit.Eventually(t, 5*time.Second, "liar disconnected", func() bool {
 				return !slices.Contains(receiver.ConnectedPeers(), liar.ID())
 			})
-			if _, _, err := receiver.FetchObject(testCtx(t), liar.ID(), "k"); err == nil {
+			if _, _, err := receiver.FetchObject(testCtx(t), liar.ID().String(), "k"); err == nil {
 				t.Fatal("fetched again from a blocked peer")
 			}
 			// The caller falls back to another holder.
-			_, rc, err = receiver.FetchObject(testCtx(t), honest.ID(), "k")
+			_, rc, err = receiver.FetchObject(testCtx(t), honest.ID().String(), "k")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -262,7 +265,7 @@ func TestFetchMalformedHeaderCounts(t *testing.T) {
 	sender, receiver := newTestHost(t, psk), newTestHost(t, psk)
 	rawFetchHandler(sender, func(w io.Writer) { _ = writeFrame(w, []byte{0xde, 0xad}) })
 	mustConnect(t, receiver, sender)
-	if _, _, err := receiver.FetchObject(testCtx(t), sender.ID(), "k"); !errors.Is(err, ErrMalformed) {
+	if _, _, err := receiver.FetchObject(testCtx(t), sender.ID().String(), "k"); !errors.Is(err, ErrMalformed) {
 		t.Fatalf("err = %v, want ErrMalformed", err)
 	}
 	if receiver.scorer.score(sender.ID()) < penaltyMalformed-1 {
@@ -277,7 +280,7 @@ func TestFetchCancelStopsTransfer(t *testing.T) {
 		return store.Meta{Status: 200}, pr, nil
 	}))
 	ctx, cancel := context.WithCancel(context.Background())
-	_, rc, err := receiver.FetchObject(ctx, sender.ID(), "k")
+	_, rc, err := receiver.FetchObject(ctx, sender.ID().String(), "k")
 	if err != nil {
 		t.Fatal(err)
 	}

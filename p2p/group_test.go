@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/coralcdn/coral/core/group"
+	"github.com/coralcdn/coral/test/testkit"
 )
 
 type groupMember struct {
@@ -58,7 +59,7 @@ func TestGroupGossip(t *testing.T) {
 	mustConnect(t, a.h, b.h)
 	mustConnect(t, b.h, c.h)
 	mustConnect(t, stranger.h, b.h)
-	eventually(t, 10*time.Second, "topic meshes", func() bool { return a.ch.Peers() == 1 && c.ch.Peers() == 1 })
+	testkit.Eventually(t, 10*time.Second, "topic meshes", func() bool { return a.ch.Peers() == 1 && c.ch.Peers() == 1 })
 
 	raw, err := os.ReadFile("testdata/group-manifest.json")
 	if err != nil {
@@ -81,13 +82,13 @@ func TestGroupGossip(t *testing.T) {
 	if err := a.ch.Publish(testCtx(t), signedM); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 15*time.Second, "the manifest two hops away", func() bool { return manifestSerial(c) == 3 })
+	testkit.Eventually(t, 15*time.Second, "the manifest two hops away", func() bool { return manifestSerial(c) == 3 })
 	if manifestSerial(b) != 3 {
 		t.Errorf("middle node has serial %d", manifestSerial(b))
 	}
 	late := joinGroup(t, newTestHost(t, psk), pub)
 	mustConnect(t, late.h, c.h)
-	eventually(t, 15*time.Second, "the manifest at a member that joined later", func() bool { return manifestSerial(late) == 3 })
+	testkit.Eventually(t, 15*time.Second, "the manifest at a member that joined later", func() bool { return manifestSerial(late) == 3 })
 	if _, _, ok := stranger.tr.Current(); ok {
 		t.Error("a node of another group holds this group's manifest")
 	}

@@ -77,15 +77,3 @@ func mustConnect(t testing.TB, a, b *Host) {
 		t.Fatalf("connect %s -> %s: %v", a.ID(), b.ID(), err)
 	}
 }
-
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for: %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"golang.org/x/sync/singleflight"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -54,6 +55,9 @@ type Host struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+
+	// connects coalesces concurrent ensureConnected calls for one peer.
+	connects singleflight.Group
 
 	reach atomic.Int32 // network.Reachability
 

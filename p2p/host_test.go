@@ -16,6 +16,8 @@ import (
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+
+	"github.com/coralcdn/coral/test/testkit"
 )
 
 func TestIdentitySurvivesRestart(t *testing.T) {
@@ -202,7 +204,7 @@ func TestStatusReportsReachabilityAndPeers(t *testing.T) {
 	pub := newTestHost(t, psk, func(c *Config) { c.Reachability = "public" })
 	priv := newTestHost(t, psk, func(c *Config) { c.Reachability = "private" })
 	auto := newTestHost(t, psk, func(c *Config) { c.DisableRelayService = true })
-	eventually(t, 5*time.Second, "forced reachability", func() bool {
+	testkit.Eventually(t, 5*time.Second, "forced reachability", func() bool {
 		return pub.Status().Reachability == "public" && priv.Status().Reachability == "private"
 	})
 	if r := auto.Status().Reachability; r != "unknown" {
@@ -221,14 +223,14 @@ func TestStatusReportsReachabilityAndPeers(t *testing.T) {
 	}
 	// A private node reserves a slot on its relay-capable neighbour and
 	// says it is reached through relays.
-	eventually(t, 10*time.Second, "relay reservation", func() bool {
+	testkit.Eventually(t, 10*time.Second, "relay reservation", func() bool {
 		s := priv.Status()
 		return s.Relayed && slices.Contains(s.RelayReservations, pub.ID().String())
 	})
 	if pub.Status().Relayed {
 		t.Error("a public node claims to be relayed")
 	}
-	eventually(t, 10*time.Second, "circuit address advertised", func() bool {
+	testkit.Eventually(t, 10*time.Second, "circuit address advertised", func() bool {
 		return slices.ContainsFunc(priv.Status().Addrs, func(a string) bool { return strings.Contains(a, "/p2p-circuit") })
 	})
 }
@@ -244,17 +246,17 @@ func TestRestartedNodeRejoinsWithoutBootstrap(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "bootstrap connection", func() bool {
+	testkit.Eventually(t, 10*time.Second, "bootstrap connection", func() bool {
 		return slices.Contains(b.ConnectedPeers(), a.ID())
 	})
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, "a sees b leave", func() bool { return !slices.Contains(a.ConnectedPeers(), b.ID()) })
+	testkit.Eventually(t, 5*time.Second, "a sees b leave", func() bool { return !slices.Contains(a.ConnectedPeers(), b.ID()) })
 
 	cfg.Bootstrap = nil
 	b2 := startHost(t, cfg)
-	eventually(t, 10*time.Second, "rejoin from known peers", func() bool {
+	testkit.Eventually(t, 10*time.Second, "rejoin from known peers", func() bool {
 		return slices.Contains(b2.ConnectedPeers(), a.ID())
 	})
 }

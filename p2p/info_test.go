@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/coralcdn/coral/test/testkit"
 )
 
 func TestPeerInfoAndPing(t *testing.T) {
@@ -58,7 +60,7 @@ func TestPingAndInfoDoNotDial(t *testing.T) {
 	if err := a.host.Network().ClosePeer(b.ID()); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, "disconnect", func() bool { return !a.IsConnected(b.ID().String()) })
+	testkit.Eventually(t, 5*time.Second, "disconnect", func() bool { return !a.IsConnected(b.ID().String()) })
 	if _, err := a.Ping(testCtx(t), b.ID().String()); err == nil {
 		t.Error("Ping to an unconnected peer succeeded")
 	}
@@ -99,11 +101,11 @@ func TestWatchPeers(t *testing.T) {
 		return slices.Contains(events, e)
 	}
 	mustConnect(t, a, b)
-	eventually(t, 5*time.Second, "connected event", func() bool { return has("up " + b.ID().String()) })
+	testkit.Eventually(t, 5*time.Second, "connected event", func() bool { return has("up " + b.ID().String()) })
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "disconnected event", func() bool { return has("down " + b.ID().String()) })
+	testkit.Eventually(t, 10*time.Second, "disconnected event", func() bool { return has("down " + b.ID().String()) })
 }
 
 // A change notice reaches the peer's callback with the sender's ID; a

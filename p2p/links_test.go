@@ -24,6 +24,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
+
+	"github.com/coralcdn/coral/test/testkit"
 )
 
 // stallForwarder is a TCP path between two nodes that can stop carrying
@@ -148,7 +150,7 @@ func newStalledPath(t *testing.T, mods ...func(*Config)) *stalledPath {
 	gateB.set(a.ID(), fw.addr())
 	mustConnect(t, a, c)
 	mustConnect(t, b, c)
-	eventually(t, 15*time.Second, "A's reservation on C", func() bool {
+	testkit.Eventually(t, 15*time.Second, "A's reservation on C", func() bool {
 		return slices.Contains(a.Status().RelayReservations, c.ID().String())
 	})
 	if err := b.Connect(testCtx(t), peer.AddrInfo{ID: a.ID(), Addrs: []ma.Multiaddr{fw.addr()}}); err != nil {
@@ -174,7 +176,7 @@ func (sp *stalledPath) fetch(t *testing.T) *proxy.Trace {
 	tr := &proxy.Trace{}
 	ctx, cancel := context.WithTimeout(proxy.WithTrace(context.Background(), tr), 5*time.Second)
 	defer cancel()
-	_, rc, err := sp.b.FetchObject(ctx, sp.a.ID(), "obj")
+	_, rc, err := sp.b.FetchObject(ctx, sp.a.ID().String(), "obj")
 	if err != nil {
 		t.Fatalf("fetch: %v (trace: %s)", err, tr)
 	}
@@ -200,8 +202,8 @@ func TestSilentLinkIsClosedAndFetchGoesThroughRelay(t *testing.T) {
 	if want := "via relay " + proxy.ShortPeer(sp.c.ID().String()); !strings.Contains(tr.String(), want) {
 		t.Errorf("trace %q does not say %q", tr, want)
 	}
-	eventually(t, 15*time.Second, "B closes the dead connection to A", func() bool { return directConns(sp.b, sp.a.ID()) == 0 })
-	eventually(t, 15*time.Second, "A closes the dead connection to B", func() bool { return directConns(sp.a, sp.b.ID()) == 0 })
+	testkit.Eventually(t, 15*time.Second, "B closes the dead connection to A", func() bool { return directConns(sp.b, sp.a.ID()) == 0 })
+	testkit.Eventually(t, 15*time.Second, "A closes the dead connection to B", func() bool { return directConns(sp.a, sp.b.ID()) == 0 })
 	t.Logf("dead connection closed on both ends %v after the cut", time.Since(cut).Round(time.Millisecond))
 }
 
@@ -211,9 +213,9 @@ func TestHealedLinkIsUsedAgain(t *testing.T) {
 	sp := newStalledPath(t, func(cfg *Config) { cfg.LinkCheckInterval = 200 * time.Millisecond })
 	sp.fw.stalled.Store(true)
 	sp.fetch(t)
-	eventually(t, 15*time.Second, "B closes the dead connection to A", func() bool { return directConns(sp.b, sp.a.ID()) == 0 })
+	testkit.Eventually(t, 15*time.Second, "B closes the dead connection to A", func() bool { return directConns(sp.b, sp.a.ID()) == 0 })
 	sp.fw.stalled.Store(false) // new connections through the forwarder work again
-	eventually(t, 15*time.Second, "B reaches A directly again", func() bool { return directConns(sp.b, sp.a.ID()) > 0 })
+	testkit.Eventually(t, 15*time.Second, "B reaches A directly again", func() bool { return directConns(sp.b, sp.a.ID()) > 0 })
 	if tr := sp.fetch(t); strings.Contains(tr.String(), "via relay") {
 		t.Errorf("fetch after the path healed still went through a relay: %s", tr)
 	}
@@ -268,9 +270,9 @@ func TestIdleLinkPingsReuseOneStream(t *testing.T) {
 		}
 		return n
 	}
-	eventually(t, 10*time.Second, "a first ping", func() bool { return count(string(ping.ID)) > 0 })
+	testkit.Eventually(t, 10*time.Second, "a first ping", func() bool { return count(string(ping.ID)) > 0 })
 	pings0, negotiations0 := count(string(ping.ID)), count("(negotiating)")
-	eventually(t, 10*time.Second, "forty more ping writes", func() bool { return count(string(ping.ID)) >= pings0+40 })
+	testkit.Eventually(t, 10*time.Second, "forty more ping writes", func() bool { return count(string(ping.ID)) >= pings0+40 })
 	pings, negotiations := count(string(ping.ID))-pings0, count("(negotiating)")-negotiations0
 	if negotiations*4 > pings {
 		t.Errorf("%d ping writes took %d protocol negotiations; want a stream reused for many pings", pings, negotiations)
@@ -283,7 +285,7 @@ func TestIdleLinkPingsReuseOneStream(t *testing.T) {
 	}
 	a.links.mu.Unlock()
 	before := count(string(ping.ID))
-	eventually(t, 10*time.Second, "pings after the kept streams were reset", func() bool { return count(string(ping.ID)) >= before+10 })
+	testkit.Eventually(t, 10*time.Second, "pings after the kept streams were reset", func() bool { return count(string(ping.ID)) >= before+10 })
 	if n := a.links.closed.Load() + b.links.closed.Load(); n != 0 || directConns(a, b.ID()) == 0 {
 		t.Errorf("%d connections closed as dead, %d direct left; want a healthy link kept", n, directConns(a, b.ID()))
 	}
@@ -299,7 +301,7 @@ func TestPeersSavedWhenFirstConnected(t *testing.T) {
 	b := newTestHost(t, psk) // PeerSaveInterval: the default 2 minutes
 	mustConnect(t, b, a)
 	path := filepath.Join(b.cfg.DataDir, peersFile)
-	eventually(t, 5*time.Second, "peers.json naming A with an address", func() bool {
+	testkit.Eventually(t, 5*time.Second, "peers.json naming A with an address", func() bool {
 		data, err := os.ReadFile(path)
 		if err != nil {
 			return false

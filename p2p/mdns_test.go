@@ -4,6 +4,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/coralcdn/coral/test/testkit"
 )
 
 func TestMDNSFindsLANMembers(t *testing.T) {
@@ -15,7 +17,7 @@ func TestMDNSFindsLANMembers(t *testing.T) {
 		t.Skip("mDNS could not start here (no multicast-capable interface)")
 	}
 	// Generous: a lost multicast packet waits for the next query round.
-	eventually(t, 30*time.Second, "mDNS discovery", func() bool {
+	testkit.Eventually(t, 30*time.Second, "mDNS discovery", func() bool {
 		return slices.Contains(a.ConnectedPeers(), b.ID())
 	})
 }

@@ -15,6 +15,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/coralcdn/coral/test/testkit"
 )
 
 // cutLink breaks the direct link to one peer, as a failed route or a
@@ -66,7 +68,7 @@ func TestNonTransitiveLinkRoutedThroughRelay(t *testing.T) {
 		t.Fatal("A reached B directly")
 	}
 
-	eventually(t, 15*time.Second, "A's reservation on C", func() bool {
+	testkit.Eventually(t, 15*time.Second, "A's reservation on C", func() bool {
 		return slices.Contains(a.Status().RelayReservations, c.ID().String())
 	})
 	if !a.Status().Relayed {
@@ -86,7 +88,7 @@ func TestNonTransitiveLinkRoutedThroughRelay(t *testing.T) {
 	counter := &storeCounter{}
 	a.ServeDSHT(counter)
 
-	meta, rc, err := b.FetchObject(testCtx(t), a.ID(), "only-on-a")
+	meta, rc, err := b.FetchObject(testCtx(t), a.ID().String(), "only-on-a")
 	if err != nil {
 		t.Fatalf("fetch through the relay: %v", err)
 	}

@@ -72,6 +72,11 @@ func dialRanker(addrs []ma.Multiaddr) []network.AddrDelay {
 var ErrNoRoute = errors.New("p2p: no route to peer")
 
 // ensureConnected makes sure a connection (possibly relayed) to p exists.
+// Concurrent calls for one peer share one attempt (singleflight): a burst
+// of fetches from a peer not yet connected costs one address lookup. The
+// attempt runs under the context of the caller that started it, as each
+// call's own attempt did before; if that caller gives up, the others try
+// again for themselves rather than inherit its cancellation.
 func (h *Host) ensureConnected(ctx context.Context, p peer.ID) error {
 	if p == h.ID() {
 		return fmt.Errorf("p2p: refusing to dial self")
@@ -79,9 +84,38 @@ func (h *Host) ensureConnected(ctx context.Context, p peer.ID) error {
 	if h.scorer.isBanned(p) {
 		return fmt.Errorf("p2p: peer %s is blocked for misbehaviour", p)
 	}
-	if hasConn(h.host.Network().Connectedness(p)) {
-		return nil
+	for !hasConn(h.host.Network().Connectedness(p)) {
+		var own error // the result of this caller's attempt, if it made it
+		ran := false
+		ch := h.connects.DoChan(string(p), func() (any, error) {
+			ran = true
+			own = h.connect(ctx, p)
+			if own != nil && ctx.Err() != nil {
+				return nil, errConnectAbandoned
+			}
+			return nil, own
+		})
+		select {
+		case r := <-ch:
+			if ran {
+				return own
+			}
+			if !errors.Is(r.Err, errConnectAbandoned) {
+				return r.Err
+			}
+		case <-ctx.Done():
+			return fmt.Errorf("p2p: dial %s: %w", p, ctx.Err())
+		}
 	}
+	return nil
+}
+
+// errConnectAbandoned is what a shared attempt hands the callers that
+// joined it when the caller that started it gave up.
+var errConnectAbandoned = errors.New("p2p: connect abandoned by its caller")
+
+// connect finds a route to p and connects (see the order above).
+func (h *Host) connect(ctx context.Context, p peer.ID) error {
 	var firstErr error
 	h.forgetRoutesThroughSelf(p)
 	if known := h.host.Peerstore().Addrs(p); len(known) > 0 {
@@ -254,23 +288,36 @@ func (h *Host) lookupAddrs(ctx context.Context, p peer.ID) []ma.Multiaddr {
 	}
 }
 
-// handlePeers answers an address lookup from the peerstore, adding a circuit
-// address through this node when it relays and is directly connected to the
-// peer (which then likely holds a reservation here).
+// handlePeers answers an address lookup (answerPeers) on its stream; a
+// malformed request counts against the sender.
 func (h *Host) handlePeers(s network.Stream) {
 	defer h.recoverStream(s)
 	from := s.Conn().RemotePeer()
 	_ = s.SetDeadline(time.Now().Add(peersRPCTimeout))
-	br := bufio.NewReader(s)
-	var req peersRequest
-	if err := ReadMsg(br, &req, maxPeersMsg); err != nil {
+	resp, err := h.answerPeers(bufio.NewReader(s))
+	if err != nil {
 		h.streamFailed(s, from, err)
 		return
 	}
+	if err := WriteMsg(s, &resp); err != nil {
+		_ = s.Reset()
+		return
+	}
+	_ = s.Close()
+}
+
+// answerPeers reads one address lookup and answers it from the peerstore,
+// adding a circuit address through this node when it relays and is
+// directly connected to the peer (which then likely holds a reservation
+// here).
+func (h *Host) answerPeers(r *bufio.Reader) (peersResponse, error) {
+	var req peersRequest
+	if err := ReadMsg(r, &req, maxPeersMsg); err != nil {
+		return peersResponse{}, err
+	}
 	target, err := peer.IDFromBytes(req.Peer)
 	if err != nil {
-		h.streamFailed(s, from, fmt.Errorf("%w: bad peer id: %v", ErrMalformed, err))
-		return
+		return peersResponse{}, fmt.Errorf("%w: bad peer id: %v", ErrMalformed, err)
 	}
 	var resp peersResponse
 	for _, a := range h.host.Peerstore().Addrs(target) {
@@ -284,9 +331,5 @@ func (h *Host) handlePeers(s network.Stream) {
 			resp.Addrs = append(resp.Addrs, a.Bytes())
 		}
 	}
-	if err := WriteMsg(s, &resp); err != nil {
-		_ = s.Reset()
-		return
-	}
-	_ = s.Close()
+	return resp, nil
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/coralcdn/coral/core/runstate"
+	"github.com/coralcdn/coral/test/testkit"
 )
 
 type runStateMember struct {
@@ -40,7 +41,7 @@ func TestRunStateGossip(t *testing.T) {
 	a, b, c := joinRunState(t, newTestHost(t, psk), pub), joinRunState(t, newTestHost(t, psk), pub), joinRunState(t, newTestHost(t, psk), pub)
 	mustConnect(t, a.h, b.h)
 	mustConnect(t, b.h, c.h)
-	eventually(t, 10*time.Second, "topic meshes", func() bool { return a.ch.Peers() == 1 && c.ch.Peers() == 1 })
+	testkit.Eventually(t, 10*time.Second, "topic meshes", func() bool { return a.ch.Peers() == 1 && c.ch.Peers() == 1 })
 
 	forged, _ := runstate.Sign(runstate.Document{Serial: 50, Paused: runstate.Components}, forger)
 	if err := a.ch.Publish(testCtx(t), forged); err != nil {
@@ -53,14 +54,14 @@ func TestRunStateGossip(t *testing.T) {
 	if err := a.ch.Publish(testCtx(t), doc); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 15*time.Second, "the document two hops away", func() bool { return serial(c) == 7 })
+	testkit.Eventually(t, 15*time.Second, "the document two hops away", func() bool { return serial(c) == 7 })
 	if serial(b) != 7 {
 		t.Errorf("middle node has serial %d", serial(b))
 	}
 
 	late := joinRunState(t, newTestHost(t, psk), pub)
 	mustConnect(t, late.h, c.h)
-	eventually(t, 15*time.Second, "the document at a member that joined later", func() bool { return serial(late) == 7 })
+	testkit.Eventually(t, 15*time.Second, "the document at a member that joined later", func() bool { return serial(late) == 7 })
 	if d, _, _ := late.tr.Current(); !d.IsPaused(runstate.Proxy) || d.Message != "maintenance" {
 		t.Errorf("late member's document: %+v", d)
 	}

@@ -2,6 +2,7 @@ package p2p
 
 import (
 	"context"
+	"io"
 
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/metrics"
@@ -18,6 +19,9 @@ type Budget interface {
 	// Send waits until n bytes of site may be sent under the upload cap
 	// and counts them.
 	Send(ctx context.Context, site string, n int) error
+	// Receive waits until n bytes of site may be received under the
+	// download cap and counts them.
+	Receive(ctx context.Context, site string, n int) error
 	// CountSent and CountReceived count bytes without holding them back.
 	CountSent(site string, n int64)
 	CountReceived(site string, n int64)
@@ -30,7 +34,7 @@ const RelayedSite = "(relayed)"
 // trafficReporter counts the bytes of every stream by protocol, through
 // libp2p's bandwidth reporter hook (libp2p takes one: next is told of
 // everything too): DSHT, info, identify, ping… Object transfers are
-// counted where they are shaped (app/node), and relay streams by
+// counted where they are shaped (FetchObject, app/node), and relay streams by
 // relayHost, so those are left out here; a relay's hop and stop streams on
 // a client carry its own streams, already counted.
 func (h *Host) trafficReporter(next metrics.Reporter) metrics.Reporter {
@@ -123,6 +127,34 @@ func (s *relayStream) Read(p []byte) (int, error) {
 	n, err := s.Stream.Read(p)
 	if n > 0 {
 		s.budget.CountReceived(RelayedSite, int64(n))
+	}
+	return n, err
+}
+
+// receiveShaped passes a body fetched from a peer through the download cap,
+// as site's traffic; without a Budget it is the body itself.
+func (h *Host) receiveShaped(ctx context.Context, site string, body io.ReadCloser) io.ReadCloser {
+	if h.cfg.Budget == nil {
+		return body
+	}
+	return &receivedBody{ReadCloser: body, ctx: ctx, site: site, budget: h.cfg.Budget}
+}
+
+// receivedBody waits for the cap after each read of at most relayPiece
+// bytes: the bytes just read are the ones that came in.
+type receivedBody struct {
+	io.ReadCloser
+	ctx    context.Context
+	site   string
+	budget Budget
+}
+
+func (b *receivedBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p[:min(len(p), relayPiece)])
+	if n > 0 {
+		if werr := b.budget.Receive(b.ctx, b.site, n); werr != nil && err == nil {
+			err = werr
+		}
 	}
 	return n, err
 }

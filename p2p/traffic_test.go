@@ -8,6 +8,7 @@ import (
 
 	"github.com/coralcdn/coral/core/shaping"
 	"github.com/coralcdn/coral/core/store"
+	"github.com/coralcdn/coral/test/testkit"
 )
 
 func newBudget(t *testing.T, up shaping.Rate) *shaping.Budget {
@@ -34,7 +35,7 @@ func TestRelayedCircuitUnderUploadCap(t *testing.T) {
 	cutB.block(a.ID())
 	mustConnect(t, a, c)
 	mustConnect(t, b, c)
-	eventually(t, 15*time.Second, "A's reservation on C", func() bool {
+	testkit.Eventually(t, 15*time.Second, "A's reservation on C", func() bool {
 		for _, r := range a.Status().RelayReservations {
 			if r == c.ID().String() {
 				return true
@@ -53,7 +54,7 @@ func TestRelayedCircuitUnderUploadCap(t *testing.T) {
 	a.ServeDSHT(&storeCounter{})
 
 	start := time.Now()
-	_, rc, err := b.FetchObject(testCtx(t), a.ID(), "only-on-a")
+	_, rc, err := b.FetchObject(testCtx(t), a.ID().String(), "only-on-a")
 	if err != nil {
 		t.Fatalf("fetch through the relay: %v", err)
 	}
@@ -77,5 +78,50 @@ func TestRelayedCircuitUnderUploadCap(t *testing.T) {
 	}
 	if sent, _ := bBudget.Totals(); sent <= sentBefore {
 		t.Errorf("B's DSHT message was not counted (%d → %d bytes)", sentBefore, sent)
+	}
+}
+
+// An object fetched from a peer comes in through the receiver's download
+// cap and is counted as its origin site's traffic (the host is the
+// coop.Fetcher itself: no adapter in app/node shapes it any more).
+func TestFetchedObjectCountedAsItsSite(t *testing.T) {
+	st, err := store.Open(t.TempDir(), store.Options{Logger: testLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	body := randomBytes(t, 200<<10)
+	putObject(t, st, "counted", body) // URL http://example.com/counted
+	psk := testSecret(t)
+	budget := newBudget(t, 0)
+	sender := newTestHost(t, psk)
+	receiver := newTestHost(t, psk, func(cfg *Config) { cfg.Budget = budget })
+	sender.ServeObjects(storeSource{st})
+	mustConnect(t, receiver, sender)
+
+	start := time.Now()
+	_, rc, err := receiver.FetchObject(testCtx(t), sender.ID().String(), "counted")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil || !bytes.Equal(got, body) {
+		t.Fatalf("fetched %d bytes, %v", len(got), err)
+	}
+	site := budget.Usage().SiteTotals(start.Add(-time.Hour))["example.com"]
+	if site.Received != int64(len(body)) {
+		t.Errorf("example.com received %d bytes, want the body's %d", site.Received, len(body))
+	}
+}
+
+// A referral naming something that is not a peer ID is refused with an
+// error, before any connection is tried.
+func TestFetchFromMalformedPeerID(t *testing.T) {
+	h := newTestHost(t, testSecret(t))
+	for _, from := range []string{"", "not-a-peer", "12D3KooW"} {
+		if _, body, err := h.FetchObject(testCtx(t), from, "k"); err == nil || body != nil {
+			t.Errorf("FetchObject(%q) = body %v, err %v; want an error and no body", from, body, err)
+		}
 	}
 }

@@ -159,7 +159,7 @@ func FuzzParse(f *testing.F) {
 // A relative data_dir in a config given by a relative path is resolved
 // once, against the file's directory, to an absolute path: the network key
 // lands in <config dir>/<data_dir>/network.key wherever the node runs from
-// (issue 15: it landed in state/state/).
+// (it once landed in state/state/).
 func TestRelativeDataDirResolvedOnce(t *testing.T) {
 	dir := t.TempDir()
 	t.Chdir(dir)

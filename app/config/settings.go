@@ -20,9 +20,18 @@ import (
 type Settings struct {
 	// Paused stops serving visitors and peers; the node keeps its DSHT
 	// membership and cache.
-	Paused    bool      `json:"paused"`
-	Bandwidth Bandwidth `json:"bandwidth"`
-	Sites     []Site    `json:"sites"`
+	Paused    bool          `json:"paused"`
+	Bandwidth Bandwidth     `json:"bandwidth"`
+	Sites     []Site        `json:"sites"`
+	Cache     CacheSettings `json:"cache"`
+}
+
+// CacheSettings are the cache's live settings: its size applies at once
+// (the store evicts down to it), its location (the data directory) at the
+// next start, as the node cannot move a store it has open.
+type CacheSettings struct {
+	MaxBytes Size   `json:"max_bytes"`
+	DataDir  string `json:"data_dir"`
 }
 
 // SettingsFile is the name, in the data directory, of the changes made
@@ -31,11 +40,54 @@ const SettingsFile = "settings.json"
 
 // Settings are the config file's values for the live settings.
 func (c Config) Settings() Settings {
-	return Settings{Bandwidth: c.Bandwidth, Sites: slices.Clone(c.Sites)}
+	return Settings{Bandwidth: c.Bandwidth, Sites: slices.Clone(c.Sites),
+		Cache: CacheSettings{MaxBytes: c.Cache.MaxBytes, DataDir: c.DataDir}}
 }
 
 // Validate checks the settings; each KeyError names the key.
-func (s Settings) Validate() error { return errors.Join(validateBudget(s.Bandwidth, s.Sites)...) }
+func (s Settings) Validate() error {
+	return errors.Join(append(validateBudget(s.Bandwidth, s.Sites), validateCache(s.Cache)...)...)
+}
+
+func validateCache(c CacheSettings) []error {
+	var errs []error
+	if c.MaxBytes < 0 {
+		errs = append(errs, &KeyError{Key: "cache.max_bytes", Msg: "must not be negative"})
+	}
+	if c.MaxBytes > 0 && c.MaxBytes < minCacheBytes {
+		errs = append(errs, &KeyError{Key: "cache.max_bytes", Msg: "want at least 64MiB, or 0 for no limit"})
+	}
+	if c.DataDir == "" || !filepath.IsAbs(c.DataDir) {
+		errs = append(errs, &KeyError{Key: "cache.data_dir", Msg: fmt.Sprintf("want an absolute directory path, got %q", c.DataDir)})
+	}
+	return errs
+}
+
+// minCacheBytes is the smallest cache size the settings accept: below it a
+// typo ("4MB" for "4GB") would evict the whole cache at once.
+const minCacheBytes = 64 << 20
+
+// SavedDataDir reads the data directory chosen through the settings
+// (cache.data_dir in the settings file at path): "" when none was chosen.
+// The node calls it at start, before opening anything in the data dir.
+func SavedDataDir(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("settings: %w", err)
+	}
+	var doc struct {
+		Cache struct {
+			DataDir string `json:"data_dir"`
+		} `json:"cache"`
+	}
+	if err := json.Unmarshal(b, &doc); err != nil {
+		return "", fmt.Errorf("settings: %s: %v", path, err)
+	}
+	return doc.Cache.DataDir, nil
+}
 
 // Live holds the settings in force and tells subscribers of every change,
 // as syncthing's config wrapper does: components register once instead of
@@ -197,6 +249,8 @@ func decodeSettings(doc any) (Settings, error) {
 		"bandwidth.quota_reset_day": &s.Bandwidth.QuotaResetDay,
 		"bandwidth.schedule":        &s.Bandwidth.Schedule,
 		"sites":                     &s.Sites,
+		"cache.max_bytes":           &s.Cache.MaxBytes,
+		"cache.data_dir":            &s.Cache.DataDir,
 	}
 	return s, decodeObject("", doc, fields)
 }
@@ -265,4 +319,14 @@ func writeFileAtomic(path string, b []byte) error {
 		return err
 	}
 	return os.Rename(tmp.Name(), path)
+}
+
+// RunPath is like Path, in the data directory the node runs in: the one
+// chosen through the settings (cache.data_dir) when there is one. Tools
+// that read the running node's files (its control token) use it.
+func (c Config) RunPath(name string) string {
+	if dir, err := SavedDataDir(c.Path(SettingsFile)); err == nil && dir != "" {
+		c.DataDir = dir
+	}
+	return c.Path(name)
 }

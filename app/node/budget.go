@@ -21,7 +21,9 @@ const usageFile = "usage.json"
 // budget through its subscription, within the PUT that made it.
 func (n *Node) openBudget() error {
 	var err error
-	if n.settings, err = config.OpenLive(n.cfg, n.cfg.Path(config.SettingsFile)); err != nil {
+	home := n.cfg
+	home.DataDir = n.homeDataDir // the base a reset (null) returns to
+	if n.settings, err = config.OpenLive(home, n.settingsPath); err != nil {
 		return fmt.Errorf("node: %w", err)
 	}
 	s := n.settings.Get()
@@ -41,13 +43,20 @@ func (n *Node) openBudget() error {
 	return nil
 }
 
-// announceHeadroom puts the budget's headroom into this node's
-// announcement (the heartbeat peers read), refreshed at once when serving
-// or the caps change.
+// followCacheSize keeps the store's disk budget at the cache size in the
+// live settings: a smaller size evicts at once, within the PUT that set it.
+func (n *Node) followCacheSize() {
+	n.settings.Subscribe(func(s config.Settings) {
+		n.store.SetMaxBytes(int64(s.Cache.MaxBytes))
+	})
+}
+
+// announceHeadroom refreshes this node's announcement (the heartbeat peers
+// read; it carries the budget's headroom) at once when serving or the caps
+// change.
 func (n *Node) announceHeadroom() {
-	n.loc.headroom = n.budget.Headroom
-	n.budget.Subscribe(func(shaping.State) { n.loc.refreshSelf() })
-	n.loc.refreshSelf()
+	n.budget.Subscribe(func(shaping.State) { n.loc.Refresh() })
+	n.loc.Refresh()
 }
 
 // Settings implements control.SettingsAPI.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/coralcdn/coral/app/config"
 	"github.com/coralcdn/coral/core/dnsserver"
+	"github.com/coralcdn/coral/test/testkit"
 )
 
 func dnsTestLogger() *slog.Logger {
@@ -48,17 +49,6 @@ func startDNSNode(t *testing.T, secret, httpListen string, bootstrap ...string) 
 	return n
 }
 
-func dnsWaitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %v: %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func proxyByID(ps []dnsserver.Proxy, id string) (dnsserver.Proxy, bool) {
 	for _, p := range ps {
 		if p.ID == id {
@@ -76,27 +66,27 @@ func TestDirectoryLearnsPeersOverInfo(t *testing.T) {
 	boot := a.Addrs().P2P
 	b := startDNSNode(t, secret, "127.0.0.22:0", boot...)
 
-	dnsWaitFor(t, 10*time.Second, "a lists b's proxy at 127.0.0.22", func() bool {
-		p, ok := proxyByID(a.loc.dir.Proxies(), b.nodeID)
+	testkit.Eventually(t, 10*time.Second, "a lists b's proxy at 127.0.0.22", func() bool {
+		p, ok := proxyByID(a.loc.Directory().Proxies(), b.nodeID)
 		return ok && slices.Equal(p.Addrs, []netip.Addr{netip.MustParseAddr("127.0.0.22")}) &&
 			!p.LastHeard.IsZero() && p.Public
 	})
-	self, ok := proxyByID(a.loc.dir.Proxies(), a.nodeID)
+	self, ok := proxyByID(a.loc.Directory().Proxies(), a.nodeID)
 	if !ok || !slices.Equal(self.Addrs, []netip.Addr{netip.MustParseAddr("127.0.0.21")}) || self.LastHeard.IsZero() {
 		t.Errorf("a's own entry: %+v %v", self, ok)
 	}
 	// The synchronous probe reaches b and counts as hearing from it.
-	if err := (proxyProber{host: a.host, dir: a.loc.dir}).Ping(context.Background(), b.nodeID); err != nil {
+	if err := a.loc.Ping(context.Background(), b.nodeID); err != nil {
 		t.Errorf("probe b: %v", err)
 	}
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
 	}
-	dnsWaitFor(t, 10*time.Second, "b leaves a's directory", func() bool {
-		_, ok := proxyByID(a.loc.dir.Proxies(), b.nodeID)
+	testkit.Eventually(t, 10*time.Second, "b leaves a's directory", func() bool {
+		_, ok := proxyByID(a.loc.Directory().Proxies(), b.nodeID)
 		return !ok
 	})
-	if err := (proxyProber{host: a.host, dir: a.loc.dir}).Ping(context.Background(), b.nodeID); err == nil {
+	if err := a.loc.Ping(context.Background(), b.nodeID); err == nil {
 		t.Error("probe of a stopped node succeeded")
 	}
 }
@@ -118,7 +108,7 @@ func TestAnnouncementFollowsListener(t *testing.T) {
 	}
 	for _, c := range cases {
 		n := startDNSNode(t, secret, c.listen)
-		a := n.loc.selfAnnouncement()
+		a := n.loc.SelfAnnouncement()
 		if a.AnyAddr != c.anyAddr || !slices.Contains(a.Addrs, netip.MustParseAddr(c.has)) ||
 			(c.hasNot != "" && slices.Contains(a.Addrs, netip.MustParseAddr(c.hasNot))) {
 			t.Errorf("listen %s: announcement %+v", c.listen, a)
@@ -127,41 +117,6 @@ func TestAnnouncementFollowsListener(t *testing.T) {
 			t.Errorf("listen %s: public %v nameserver %v (DNS is not on port 53)", c.listen, a.Public, a.Nameserver)
 		}
 		n.Close()
-	}
-}
-
-func TestNameserverFlag(t *testing.T) {
-	proxy := []netip.Addr{netip.MustParseAddr("192.0.2.7")}
-	for listen, want := range map[string]bool{
-		":53":            true,
-		"0.0.0.0:53":     true,
-		"[::]:53":        true,
-		"192.0.2.7:53":   true,
-		"192.0.2.8:53":   false, // DNS elsewhere than the proxy
-		"192.0.2.7:5354": false,
-		"127.0.0.1:5354": false,
-		"":               false,
-		"garbage":        false,
-	} {
-		l := &locator{dnsOn: listen != "", dnsListen: listen, nsMode: "auto"}
-		if got := l.nameserver(proxy); got != want {
-			t.Errorf("dns listen %q: nameserver %v, want %v", listen, got, want)
-		}
-	}
-	// The operator's word wins: a port-53 redirect to 5354 makes a
-	// nameserver; "no" keeps a port-53 listener out of NS sets.
-	for _, tc := range []struct {
-		mode, listen string
-		want         bool
-	}{
-		{"yes", "127.0.0.1:5354", true},
-		{"yes", "", false}, // no DNS server at all
-		{"no", ":53", false},
-	} {
-		l := &locator{dnsOn: tc.listen != "", dnsListen: tc.listen, nsMode: tc.mode}
-		if got := l.nameserver(proxy); got != tc.want {
-			t.Errorf("nameserver %q, listen %q: %v, want %v", tc.mode, tc.listen, got, tc.want)
-		}
 	}
 }
 
@@ -193,14 +148,15 @@ func TestRateLimitFromConfig(t *testing.T) {
 // pausing — still reaches the other node's directory at once, well before
 // the periodic refresh, because it tells its peers.
 func TestIdlePeerIsNotPolledButItsChangeArrives(t *testing.T) {
+	const sweep, refresh = 5 * time.Second, 30 * time.Second // core/locality's heartbeat
 	secret := filepath.Join(t.TempDir(), "network.key")
 	a := startDNSNode(t, secret, "127.0.0.24:0")
 	b := startDNSNode(t, secret, "127.0.0.25:0", a.Addrs().P2P...)
 	// Both list each other's address: the exchanges a start-up needs
 	// (asked again while the peer's listener was not bound) are over.
-	dnsWaitFor(t, 10*time.Second, "a and b list each other's proxy", func() bool {
-		p, ok := proxyByID(a.loc.dir.Proxies(), b.nodeID)
-		q, ok2 := proxyByID(b.loc.dir.Proxies(), a.nodeID)
+	testkit.Eventually(t, 10*time.Second, "a and b list each other's proxy", func() bool {
+		p, ok := proxyByID(a.loc.Directory().Proxies(), b.nodeID)
+		q, ok2 := proxyByID(b.loc.Directory().Proxies(), a.nodeID)
 		return ok && ok2 && len(p.Addrs) > 0 && len(q.Addrs) > 0 && !p.Full
 	})
 	// Stream reads of a protocol on both nodes: requests and replies.
@@ -216,11 +172,11 @@ func TestIdlePeerIsNotPolledButItsChangeArrives(t *testing.T) {
 	}
 	asked, told := reads("/coral/info/"), reads("/coral/info-changed/")
 	// An observation window, not synchronisation: two sweeps must pass.
-	time.Sleep(2*heartbeatInterval + time.Second)
+	time.Sleep(2*sweep + time.Second)
 	asked, told = reads("/coral/info/")-asked, reads("/coral/info-changed/")-told
 	if asked > 2*told {
 		t.Errorf("%d info reads in two idle heartbeat sweeps after %d change notices; want at most a request and a reply per notice (re-asked only after %v)",
-			asked, told, heartbeatRefresh)
+			asked, told, refresh)
 	}
 	t.Logf("idle for two sweeps: %d info reads, %d change notice reads", asked, told)
 
@@ -228,8 +184,8 @@ func TestIdlePeerIsNotPolledButItsChangeArrives(t *testing.T) {
 	if _, err := b.UpdateSettings(context.Background(), []byte(`{"paused": true}`)); err != nil {
 		t.Fatal(err)
 	}
-	dnsWaitFor(t, heartbeatInterval, "a sees b as full after b paused", func() bool {
-		p, ok := proxyByID(a.loc.dir.Proxies(), b.nodeID)
+	testkit.Eventually(t, sweep, "a sees b as full after b paused", func() bool {
+		p, ok := proxyByID(a.loc.Directory().Proxies(), b.nodeID)
 		return ok && p.Full
 	})
 	t.Logf("b's pause reached a's directory after %v", time.Since(paused).Round(time.Millisecond))

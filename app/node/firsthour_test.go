@@ -10,7 +10,7 @@ import (
 )
 
 // A second node on a running node's p2p port fails with a clear message
-// instead of starting and sharing the port (issue 15).
+// instead of starting and sharing the port.
 func TestSecondNodeOnTakenP2PPortFails(t *testing.T) {
 	first := startNode(t, testConfig(t))
 	var taken string
@@ -35,7 +35,7 @@ func TestSecondNodeOnTakenP2PPortFails(t *testing.T) {
 }
 
 // A relative data_dir, from a config file given by a relative path, puts
-// the network key in <config dir>/<data_dir>, once (issue 15: it landed in
+// the network key in <config dir>/<data_dir>, once (it once landed in
 // state/state/network.key).
 func TestRelativeDataDirNetworkKeyPlace(t *testing.T) {
 	dir := t.TempDir()

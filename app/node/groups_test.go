@@ -16,6 +16,8 @@ import (
 	"github.com/coralcdn/coral/app/control"
 	"github.com/coralcdn/coral/core/group"
 	"github.com/miekg/dns"
+
+	"github.com/coralcdn/coral/test/testkit"
 )
 
 func siteManifest(t *testing.T, serial uint64, origin string, peers ...string) group.Manifest {
@@ -69,7 +71,7 @@ func TestGroupJoinGossipServeAndRestart(t *testing.T) {
 	if err := client.JoinGroup(t.Context(), group.FormatPublicKey(pub), nil); err != nil {
 		t.Fatalf("join: %v", err)
 	}
-	waitUntil(t, "the group topic to link A and B", func() bool { return a.groupsStatus()[0].Peers > 0 })
+	testkit.Eventually(t, 20*time.Second, "the group topic to link A and B", func() bool { return a.groupsStatus()[0].Peers > 0 })
 
 	good := signManifest(t, siteManifest(t, 2, origin.URL, a.nodeID, b.nodeID), priv)
 	for _, tc := range []struct {
@@ -88,7 +90,7 @@ func TestGroupJoinGossipServeAndRestart(t *testing.T) {
 			t.Errorf("%s: %d %s, want %d", tc.name, code, body, tc.code)
 		}
 	}
-	waitUntil(t, "the manifest at B", func() bool { return b.groupsStatus()[0].Serial == 2 })
+	testkit.Eventually(t, 20*time.Second, "the manifest at B", func() bool { return b.groupsStatus()[0].Serial == 2 })
 	checkServes := func(n *Node) {
 		t.Helper()
 		qualified := "www.site.org." + group.ID(pub) + ".localhost"
@@ -124,7 +126,7 @@ func TestGroupJoinGossipServeAndRestart(t *testing.T) {
 	}
 	c := startNode(t, cfgC)
 	qualified := "www.site.org." + group.ID(pub) + ".localhost"
-	waitUntil(t, "the directory at the outsider", func() bool {
+	testkit.Eventually(t, 20*time.Second, "the directory at the outsider", func() bool {
 		resp, body := coralGet(t, c, qualified, "/post")
 		return resp.StatusCode == 200 && body == "the site's own content"
 	})
@@ -224,17 +226,17 @@ func TestGroupLedger(t *testing.T) {
 	b := startNodeWith(t, cfgB, opts)
 	m := siteManifest(t, 1, origin.URL, a.nodeID, b.nodeID)
 	m.Members[1].Sites = nil // the site is A's own
-	waitUntil(t, "the group topic to link A and B", func() bool { return a.groupsStatus()[0].Peers > 0 })
+	testkit.Eventually(t, 20*time.Second, "the group topic to link A and B", func() bool { return a.groupsStatus()[0].Peers > 0 })
 	if code, body := controlDo(t, a, "POST", "/api/groups/manifest", signManifest(t, m, priv)); code != 200 {
 		t.Fatalf("manifest: %d %s", code, body)
 	}
-	waitUntil(t, "the manifest at B", func() bool { return b.groupsStatus()[0].Serial == 1 })
+	testkit.Eventually(t, 20*time.Second, "the manifest at B", func() bool { return b.groupsStatus()[0].Serial == 1 })
 	for i := 0; i < 3; i++ {
 		if resp, _ := coralGet(t, b, "www.site.org", fmt.Sprintf("/p%d", i)); resp.StatusCode != 200 {
 			t.Fatalf("B serving the site: %d", resp.StatusCode)
 		}
 	}
-	waitUntil(t, "B's figures in A's ledger", func() bool {
+	testkit.Eventually(t, 20*time.Second, "B's figures in A's ledger", func() bool {
 		l := a.groupsStatus()[0].Ledger
 		return len(l) == 2 && l[1].Sites["www.site.org"] >= 60000 && l[1].Contributed >= 60000 && l[0].Received >= 60000
 	})

@@ -24,6 +24,7 @@ import (
 	"github.com/coralcdn/coral/core/coop"
 	"github.com/coralcdn/coral/core/dnsserver"
 	"github.com/coralcdn/coral/core/dsht"
+	"github.com/coralcdn/coral/core/locality"
 	"github.com/coralcdn/coral/core/proxy"
 	"github.com/coralcdn/coral/core/runstate"
 	"github.com/coralcdn/coral/core/shaping"
@@ -76,7 +77,7 @@ type Node struct {
 	store   *store.Store
 	proxy   *proxy.Proxy
 	dns     *dnsserver.Server
-	loc     *locator // directory of live proxies, RTT meter and hints (dns.go)
+	loc     *locality.Locator // directory of live proxies, RTT meter and hints (dns.go)
 	control *control.Server
 	metrics *prometheus.Registry
 	events  *eventLog // warnings for the Log tab and the status page
@@ -92,9 +93,12 @@ type Node struct {
 	restartWhy        string
 	runStateRepublish time.Duration
 
-	groups   groupSet        // site groups (groups.go)
-	settings *config.Live    // live settings (budget.go)
-	budget   *shaping.Budget // caps, schedule, quota, usage (budget.go)
+	groups   groupSet     // site groups (groups.go)
+	settings *config.Live // live settings (budget.go)
+	// settingsPath is the settings file, in homeDataDir (the config
+	// file's data_dir) even when the settings moved the data dir.
+	settingsPath, homeDataDir string
+	budget                    *shaping.Budget // caps, schedule, quota, usage (budget.go)
 
 	httpLn, controlLn net.Listener
 	servers           []*http.Server
@@ -120,6 +124,15 @@ func New(cfg config.Config, opts Options) (_ *Node, err error) {
 	if cfg.DataDir, err = filepath.Abs(cfg.DataDir); err != nil {
 		return nil, fmt.Errorf("node: data dir: %w", err)
 	}
+	// The settings file stays in the config's data dir; a data dir chosen
+	// through the settings (cache.data_dir) takes over from this start on.
+	settingsPath := cfg.Path(config.SettingsFile)
+	homeDataDir := cfg.DataDir
+	if moved, err := config.SavedDataDir(settingsPath); err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	} else if moved != "" {
+		cfg.DataDir = moved
+	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.Default()
@@ -128,6 +141,7 @@ func New(cfg config.Config, opts Options) (_ *Node, err error) {
 	log = slog.New(events.tee(log.Handler()))
 	n := &Node{cfg: cfg, log: log.With("component", "node"), parts: log, events: events, version: opts.Version, started: time.Now(),
 		headerTimeout: cmp.Or(opts.HeaderTimeout, defaultHeaderTimeout), restart: make(chan struct{})}
+	n.settingsPath, n.homeDataDir = settingsPath, homeDataDir
 	n.runStateRepublish = opts.RunStateRepublish
 	n.groups.figuresEvery = cmp.Or(opts.GroupFigures, DefaultGroupFigures)
 	n.ctx, n.cancel = context.WithCancel(context.Background())
@@ -195,9 +209,9 @@ func New(cfg config.Config, opts Options) (_ *Node, err error) {
 	n.coop = coop.New(coop.Config{
 		Self:    n.nodeID,
 		PutGet:  cfg.P2P.PutGet,
-		HasRoom: n.loc.dir.HasRoom,
+		HasRoom: n.loc.Directory().HasRoom,
 		Logger:  log,
-	}, gatedDSHT{n.dht, n}, peerFetcher{host: n.host, budget: n.budget})
+	}, gatedDSHT{n.dht, n}, n.host)
 	if err := os.MkdirAll(cfg.Path("tmp"), 0o700); err != nil {
 		return nil, fmt.Errorf("node: spool dir: %w", err)
 	}
@@ -208,7 +222,7 @@ func New(cfg config.Config, opts Options) (_ *Node, err error) {
 	// The spool (cfg.Path("tmp")) is on the same filesystem: the proxy
 	// asks the store's watermark before spooling to disk too.
 	n.store, err = store.Open(cfg.Path("store"), store.Options{
-		MaxBytes:     int64(cfg.Cache.MaxBytes),
+		MaxBytes:     int64(n.settings.Get().Cache.MaxBytes),
 		MinFreeBytes: int64(cfg.Cache.MinFreeBytes),
 		Logger:       log,
 		OnEvict: func(key string) {
@@ -220,16 +234,17 @@ func New(cfg config.Config, opts Options) (_ *Node, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("node: open store: %w", err)
 	}
+	n.followCacheSize()
 	n.proxy, err = proxy.New(proxy.Options{
 		Zone:                cfg.Zone,
 		NodeToken:           viaToken(n.host.Self().ID),
 		SpoolDir:            cfg.Path("tmp"),
 		Peers:               n.coop,
 		MaxObjectBytes:      int64(cfg.Cache.MaxObjectBytes),
-		MemoryBytes:         int64(offWhenZero(time.Duration(cfg.Cache.MemoryBytes))), // "0" turns it off
-		HeuristicTTL:        cfg.Cache.HeuristicTTL.D(),
-		MaxStale:            offWhenZero(cfg.Cache.MaxStale.D()),
-		NegativeTTL:         offWhenZero(cfg.Cache.NegativeTTL.D()),
+		MemoryBytes:         zeroIsOff(int64(cfg.Cache.MemoryBytes)),
+		HeuristicTTL:        zeroIsOff(cfg.Cache.HeuristicTTL.D()),
+		MaxStale:            zeroIsOff(cfg.Cache.MaxStale.D()),
+		NegativeTTL:         zeroIsOff(cfg.Cache.NegativeTTL.D()),
 		AllowPrivateOrigins: cfg.Cache.AllowPrivateOrigins,
 		PassUnsafeMethods:   cfg.Cache.PassUnsafeMethods,
 		StripCookies:        cfg.Cache.StripCookies,
@@ -254,7 +269,7 @@ func New(cfg config.Config, opts Options) (_ *Node, err error) {
 			RateLimit: rateLimit(cfg.DNS),
 			Traffic:   n.countDNS,
 			Logger:    log,
-		}, n.loc.dir, append(n.loc.dnsOptions(), dnsserver.WithPause(func() bool { return !n.serving(runstate.DNS) }), dnsserver.WithSites(n.siteMembers))...)
+		}, n.loc.Directory(), append(n.loc.DNSOptions(), dnsserver.WithPause(func() bool { return !n.serving(runstate.DNS) }), dnsserver.WithSites(n.siteMembers))...)
 		if err != nil {
 			return nil, fmt.Errorf("node: dns: %w", err)
 		}
@@ -280,7 +295,7 @@ func (n *Node) Start(ctx context.Context) error {
 	if n.httpLn, err = net.Listen("tcp", n.cfg.HTTP.Listen); err != nil {
 		return fmt.Errorf("node: http listener %s: %w", n.cfg.HTTP.Listen, err)
 	}
-	n.httpLn = n.loc.measure(n.httpLn)
+	n.httpLn = n.loc.Measure(n.httpLn)
 	if n.controlLn, err = net.Listen("tcp", n.cfg.Control.Listen); err != nil {
 		return fmt.Errorf("node: control listener %s: %w", n.cfg.Control.Listen, err)
 	}
@@ -292,7 +307,7 @@ func (n *Node) Start(ctx context.Context) error {
 	n.serve(n.controlLn, n.control)
 	n.wg.Add(1)
 	go n.followPeers(n.ctx)
-	n.loc.start(n.ctx, &n.wg)
+	n.loc.Start(n.ctx, &n.wg)
 	if n.dns != nil {
 		if err := n.dns.Start(ctx); err != nil {
 			return fmt.Errorf("node: dns listener %s: %w", n.cfg.DNS.Listen, err)
@@ -450,13 +465,14 @@ func (n *Node) Status(ctx context.Context) (control.Status, error) {
 	return st, nil
 }
 
-// offWhenZero maps a config duration where "0" means off to proxy.Options,
-// where zero means the default and a negative value means off.
-func offWhenZero(d time.Duration) time.Duration {
-	if d == 0 {
-		return -1
+// zeroIsOff maps a config key the user turns off with "0" (the config
+// file's defaults are already filled in) to the Options convention, where
+// zero means the default and proxy.Off means off.
+func zeroIsOff[T int64 | time.Duration](v T) T {
+	if v == 0 {
+		return proxy.Off
 	}
-	return d
+	return v
 }
 
 // staticNS is the parent zone's delegation from config (validated there).

@@ -16,6 +16,7 @@ import (
 
 	"github.com/coralcdn/coral/app/config"
 	"github.com/coralcdn/coral/app/control"
+	"github.com/coralcdn/coral/test/testkit"
 )
 
 // testConfig is a node bound to loopback ephemeral ports in a temp dir.
@@ -96,7 +97,7 @@ func TestNodeServesAndReports(t *testing.T) {
 	var st control.Status
 	// A request's trace is filed as its handler returns, which may be just
 	// after the visitor has the body: poll briefly for it.
-	for deadline := time.Now().Add(5 * time.Second); ; {
+	testkit.Eventually(t, 5*time.Second, "both requests' traces filed", func() bool {
 		r, err := http.Get(ctl + "/api/status")
 		if err != nil {
 			t.Fatal(err)
@@ -104,11 +105,8 @@ func TestNodeServesAndReports(t *testing.T) {
 		st = control.Status{}
 		json.NewDecoder(r.Body).Decode(&st)
 		r.Body.Close()
-		if len(st.Recent) >= 2 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return len(st.Recent) >= 2
+	})
 	if st.Proxy.Hits != 1 || st.Proxy.Misses != 1 || st.Cache.Objects != 1 || st.P2P == nil || st.P2P.PeerID == "" || st.DSHT == nil {
 		t.Errorf("status: %+v", st)
 	}

@@ -5,12 +5,10 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/url"
-	"strings"
 
+	"github.com/coralcdn/coral/core/coralurl"
+	"github.com/coralcdn/coral/core/object"
 	"github.com/coralcdn/coral/core/shaping"
-	"github.com/coralcdn/coral/core/store"
-	"github.com/coralcdn/coral/p2p"
 )
 
 // The peer side of the budget: objects sent to other proxies go through
@@ -20,26 +18,21 @@ import (
 
 // shapedObjects serves cached objects to peers under the budget.
 type shapedObjects struct {
-	src    p2p.ObjectSource
+	src    object.Source
 	budget *shaping.Budget
 }
 
-var _ p2p.ObjectSource = shapedObjects{}
+var _ object.Source = shapedObjects{}
 
-func (s shapedObjects) OpenForPeer(ctx context.Context, key string) (store.Meta, io.ReadCloser, error) {
+func (s shapedObjects) OpenForPeer(ctx context.Context, key string) (object.Meta, io.ReadCloser, error) {
 	if !s.budget.Serving() {
-		return store.Meta{}, nil, fmt.Errorf("node: not serving peers now (%s): %w", s.budget.State().Reason, store.ErrNotFound)
+		return object.Meta{}, nil, fmt.Errorf("node: not serving peers now (%s): %w", s.budget.State().Reason, object.ErrNotFound)
 	}
 	m, body, err := s.src.OpenForPeer(ctx, key)
 	if err != nil {
 		return m, body, err
 	}
-	return m, &shapedBody{ReadCloser: body, ctx: ctx, site: siteOf(m.URL), pass: s.budget.Send}, nil
-}
-
-// receiveShaped wraps a body fetched from a peer with the download cap.
-func receiveShaped(ctx context.Context, b *shaping.Budget, site string, body io.ReadCloser) io.ReadCloser {
-	return &shapedBody{ReadCloser: body, ctx: ctx, site: site, pass: b.Receive}
+	return m, &shapedBody{ReadCloser: body, ctx: ctx, site: coralurl.SiteOf(m.URL), pass: s.budget.Send}, nil
 }
 
 // shapedBody waits for the cap after each read: the bytes just read are
@@ -59,15 +52,6 @@ func (b *shapedBody) Read(p []byte) (int, error) {
 		}
 	}
 	return n, err
-}
-
-// siteOf is the origin host of a canonical URL ("" when it has none).
-func siteOf(canonical string) string {
-	u, err := url.Parse(canonical)
-	if err != nil {
-		return ""
-	}
-	return strings.ToLower(u.Hostname())
 }
 
 // shapedConn is a connection to an origin: what it reads comes through the

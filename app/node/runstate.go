@@ -266,7 +266,7 @@ var errDSHTPaused = errors.New("node: the DSHT is paused by the network's run st
 // dshtGate serves DSHT RPCs only while the run state lets the DSHT run.
 type dshtGate struct {
 	n *Node
-	h p2p.DSHTHandler
+	h dsht.Handler
 }
 
 func (g dshtGate) HandleRPC(ctx context.Context, from dsht.NodeInfo, req *dsht.Request) (*dsht.Response, error) {

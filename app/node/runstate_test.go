@@ -15,6 +15,8 @@ import (
 	"github.com/coralcdn/coral/core/runstate"
 	"github.com/coralcdn/coral/p2p"
 	"github.com/miekg/dns"
+
+	"github.com/coralcdn/coral/test/testkit"
 )
 
 func operatorKeys(t *testing.T) (ed25519.PublicKey, ed25519.PrivateKey) {
@@ -197,13 +199,13 @@ func TestInviteJoinAndGossip(t *testing.T) {
 	if err := b.Start(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, "the joined node to connect", func() bool { return b.host.IsConnected(a.nodeID) })
-	waitUntil(t, "the run-state topic to link them", func() bool { return a.runStateCh.Peers() > 0 })
+	testkit.Eventually(t, 20*time.Second, "the joined node to connect", func() bool { return b.host.IsConnected(a.nodeID) })
+	testkit.Eventually(t, 20*time.Second, "the run-state topic to link them", func() bool { return a.runStateCh.Peers() > 0 })
 
 	if code, body := controlDo(t, a, "POST", "/api/runstate", signDoc(t, runstate.Document{Serial: 1, Paused: []string{runstate.Proxy}, Message: "network paused"}, priv)); code != 200 {
 		t.Fatalf("publish: %d %s", code, body)
 	}
-	waitUntil(t, "the document at the joined node", func() bool {
+	testkit.Eventually(t, 20*time.Second, "the document at the joined node", func() bool {
 		st, _ := b.Status(t.Context())
 		return st.RunState != nil && st.RunState.Serial == 1
 	})
@@ -308,17 +310,6 @@ func TestOfflineInvite(t *testing.T) {
 	}
 }
 
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // A paused DSHT answers no RPCs: a member's put finds nobody to store at,
 // and resumes when the operator resumes it.
 func TestRunStatePausesDSHT(t *testing.T) {
@@ -332,12 +323,12 @@ func TestRunStatePausesDSHT(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := startNode(t, cfgB)
-	waitUntil(t, "the joined node to connect", func() bool { return b.host.IsConnected(a.nodeID) })
+	testkit.Eventually(t, 20*time.Second, "the joined node to connect", func() bool { return b.host.IsConnected(a.nodeID) })
 	put := func() int {
 		status, _ := controlDo(t, b, "POST", "/api/dsht/put", []byte(`{"key":"k","value":"v","ttl":"1m"}`))
 		return status
 	}
-	waitUntil(t, "a put stored at the other member", func() bool { return put() == http.StatusNoContent })
+	testkit.Eventually(t, 20*time.Second, "a put stored at the other member", func() bool { return put() == http.StatusNoContent })
 
 	if status, body := controlDo(t, a, "POST", "/api/runstate", signDoc(t, runstate.Document{Serial: 1, Paused: []string{runstate.DSHT}}, priv)); status != 200 {
 		t.Fatalf("publish: %d %s", status, body)
@@ -348,7 +339,7 @@ func TestRunStatePausesDSHT(t *testing.T) {
 	if status, body := controlDo(t, a, "POST", "/api/runstate", signDoc(t, runstate.Document{Serial: 2}, priv)); status != 200 {
 		t.Fatalf("resume: %d %s", status, body)
 	}
-	waitUntil(t, "puts to work again", func() bool { return put() == http.StatusNoContent })
+	testkit.Eventually(t, 20*time.Second, "puts to work again", func() bool { return put() == http.StatusNoContent })
 }
 
 // The desktop app's settings use the control client: the invite code of

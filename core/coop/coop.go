@@ -23,8 +23,8 @@ import (
 	"time"
 
 	"github.com/coralcdn/coral/core/dsht"
+	"github.com/coralcdn/coral/core/object"
 	"github.com/coralcdn/coral/core/proxy"
-	"github.com/coralcdn/coral/core/store"
 	"github.com/coralcdn/coral/core/wire"
 	"github.com/fxamacker/cbor/v2"
 	"github.com/hashicorp/golang-lru/v2/expirable"
@@ -56,10 +56,11 @@ type nearTestAndSet interface {
 
 var _ nearTestAndSet = (*dsht.Node)(nil)
 
-// Fetcher transfers an object from another proxy, streaming as it arrives.
+// Fetcher transfers an object from another proxy (peer: its ID as text, as
+// referrals carry it), streaming as it arrives; p2p.Host implements it.
 // The body must return io.EOF only after the length and hash were checked.
 type Fetcher interface {
-	FetchObject(ctx context.Context, peer string, key string) (store.Meta, io.ReadCloser, error)
+	FetchObject(ctx context.Context, peer string, key string) (object.Meta, io.ReadCloser, error)
 }
 
 // Config tunes cooperation. Zero values take the defaults noted.
@@ -104,7 +105,8 @@ type Config struct {
 	Now            func() time.Time
 }
 
-func (c *Config) defaults() {
+// setDefaults fills zero (or negative) fields with their defaults.
+func (c *Config) setDefaults() {
 	if c.DownloadingTTL <= 0 {
 		c.DownloadingTTL = 20 * time.Second
 	}
@@ -226,7 +228,7 @@ func New(cfg Config, d DSHT, f Fetcher) *Coop {
 }
 
 func newCoop(cfg Config, d DSHT, f Fetcher, tick tickerFunc) *Coop {
-	cfg.defaults()
+	cfg.setDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &Coop{
 		cfg: cfg, dht: d, fetch: f, log: cfg.Logger.With("component", "coop"),
@@ -264,7 +266,7 @@ type candidate struct {
 // usable accepts. With no referral it announces this node's download
 // (put+get, or a put when PutGet is off) before the caller goes to the
 // origin.
-func (c *Coop) Fetch(ctx context.Context, key, canonicalURL string, usable func(store.Meta) error) (store.Meta, io.ReadCloser, error) {
+func (c *Coop) Fetch(ctx context.Context, key, canonicalURL string, usable func(object.Meta) error) (object.Meta, io.ReadCloser, error) {
 	tr := proxy.TraceFrom(ctx)
 	id := dsht.KeyID(canonicalURL)
 	lctx, cancel := context.WithTimeout(ctx, c.cfg.LookupTimeout)
@@ -301,7 +303,7 @@ func (c *Coop) Fetch(ctx context.Context, key, canonicalURL string, usable func(
 	})
 	if len(cands) == 0 {
 		c.log.Debug("no referral, going to the origin", "url", canonicalURL, "values", len(vals), "err", err)
-		return store.Meta{}, nil, fmt.Errorf("coop: no referral for %s: %w", canonicalURL, store.ErrNotFound)
+		return object.Meta{}, nil, fmt.Errorf("coop: no referral for %s: %w", canonicalURL, object.ErrNotFound)
 	}
 	return c.race(ctx, key, cands, usable)
 }
@@ -524,7 +526,7 @@ func (cd candidate) String() string {
 }
 
 type result struct {
-	meta   store.Meta
+	meta   object.Meta
 	body   io.ReadCloser
 	err    error
 	idx    int // into the candidates
@@ -535,7 +537,7 @@ type result struct {
 // first response; the others are cancelled at once and their bodies
 // closed. When an attempt fails the next candidate starts, so a dead
 // referral costs one slot, not the request.
-func (c *Coop) race(ctx context.Context, key string, cands []candidate, usable func(store.Meta) error) (store.Meta, io.ReadCloser, error) {
+func (c *Coop) race(ctx context.Context, key string, cands []candidate, usable func(object.Meta) error) (object.Meta, io.ReadCloser, error) {
 	tr := proxy.TraceFrom(ctx)
 	results := make(chan result, len(cands))
 	cancels := make([]context.CancelFunc, len(cands))
@@ -590,7 +592,7 @@ func (c *Coop) race(ctx context.Context, key string, cands []candidate, usable f
 		}
 	}
 	c.log.Debug("no peer delivered, going to the origin", "key", key, "tried", len(cands), "errs", errors.Join(errs...))
-	return store.Meta{}, nil, fmt.Errorf("coop: no peer delivered: %w (%w)", store.ErrNotFound, errors.Join(errs...))
+	return object.Meta{}, nil, fmt.Errorf("coop: no peer delivered: %w (%w)", object.ErrNotFound, errors.Join(errs...))
 }
 
 // attempt asks one candidate for key in the background and sends the
@@ -605,7 +607,7 @@ func (c *Coop) attempt(ctx context.Context, cd candidate, key string, idx int, r
 		hctx, hcancel := context.WithTimeout(actx, wait)
 		defer hcancel()
 		type hdr struct {
-			meta store.Meta
+			meta object.Meta
 			body io.ReadCloser
 			err  error
 		}
@@ -661,7 +663,7 @@ var errUnusable = errors.New("copy not used")
 // operator why a crowd went to the origin.
 func outcome(err error) string {
 	switch {
-	case errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, object.ErrNotFound):
 		return "not found"
 	case errors.Is(err, context.DeadlineExceeded):
 		return "no response"
@@ -735,7 +737,7 @@ func (c *Coop) Downloading(key, canonicalURL string) (done func()) {
 }
 
 // Cached implements proxy.Peers: announce the complete copy at every level.
-func (c *Coop) Cached(meta store.Meta) {
+func (c *Coop) Cached(meta object.Meta) {
 	if meta.URL == "" {
 		return
 	}
@@ -755,7 +757,7 @@ func (c *Coop) Removed(key string) {
 
 // Seed registers copies already in the store at start-up and has renewLoop
 // announce them right away rather than at its next tick.
-func (c *Coop) Seed(metas []store.Meta) {
+func (c *Coop) Seed(metas []object.Meta) {
 	c.mu.Lock()
 	for _, m := range metas {
 		if m.URL != "" {

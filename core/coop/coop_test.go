@@ -567,7 +567,7 @@ func TestLookupStep(t *testing.T) {
 	if got := lookupStep("put+get", &dsht.Trace{}, nil, errors.New("x")); got != "put+get: 0 values: failed" {
 		t.Errorf("got %q", got)
 	}
-	// A lone node's first miss is normal, not a failure (issue 15).
+	// A lone node's first miss is normal, not a failure.
 	lone := fmt.Errorf("put+get: %w", dsht.ErrNoStore)
 	if got := lookupStep("put+get", dt, nil, lone); got != "put+get L2:0 L1:0 L0:0 (14ms): no other node yet" {
 		t.Errorf("got %q", got)

@@ -144,7 +144,7 @@ func (s *Server) fastAnswer(out, b []byte, client netip.Addr) ([]byte, bool) {
 	if !ok {
 		return out, false
 	}
-	cls := s.classes.getOrAdd(q.name, func() nameKind { return s.classify(q.name).kind })
+	cls := getOrAdd(s.classes, q.name, func() nameKind { return s.classify(q.name).kind })
 	if cls != kindOrigin {
 		return out, false
 	}

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/miekg/dns"
+
+	"github.com/coralcdn/coral/test/testkit"
 )
 
 func fastServer(t testing.TB) *Server {
@@ -16,7 +18,7 @@ func fastServer(t testing.TB) *Server {
 	ps := publicProxies(6)
 	ps[5].Addrs = ps[4].Addrs // two IDs at one address
 	dir.set(ps)
-	s, err := New(Config{Zone: testZone, Clock: newClock().Now, Logger: slog.New(slog.DiscardHandler), Answers: 4}, dir)
+	s, err := New(Config{Zone: testZone, Clock: testkit.NewClock(t0).Now, Logger: slog.New(slog.DiscardHandler), Answers: 4}, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +159,7 @@ func FuzzParseFast(f *testing.F) {
 func TestFastPathOnWildcardListener(t *testing.T) {
 	dir := &stableDir{}
 	dir.set(publicProxies(3))
-	s, err := New(Config{Zone: testZone, Listen: ":0", Clock: newClock().Now, Logger: slog.New(slog.DiscardHandler), RateLimit: RateLimit{PerSecond: -1}}, dir)
+	s, err := New(Config{Zone: testZone, Listen: ":0", Clock: testkit.NewClock(t0).Now, Logger: slog.New(slog.DiscardHandler), RateLimit: RateLimit{PerSecond: -1}}, dir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,8 +3,11 @@ package dnsserver
 import (
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/coralcdn/coral/test/testkit"
 )
 
 // Proxies without headroom (paused, over quota, saturated) are left out of
@@ -53,5 +56,5 @@ func TestTrafficCounted(t *testing.T) {
 	if len(answerAddrs(r)) == 0 {
 		t.Fatal("no answer")
 	}
-	waitFor(t, "the answer counted", func() bool { return sent.Load() > 0 && received.Load() > 0 })
+	testkit.Eventually(t, 10*time.Second, "the answer counted", func() bool { return sent.Load() > 0 && received.Load() > 0 })
 }

@@ -11,30 +11,13 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/coralcdn/coral/test/testkit"
 )
 
 const testZone = "coral.test"
 
 var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *fakeClock { return &fakeClock{t: t0} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 type fakeDir struct {
 	mu sync.Mutex
@@ -82,12 +65,12 @@ func publicProxies(n int) []Proxy {
 type testServer struct {
 	*Server
 	udp, tcp string
-	clock    *fakeClock
+	clock    *testkit.Clock
 }
 
 func startServer(t *testing.T, cfg Config, dir Directory, opts ...Option) *testServer {
 	t.Helper()
-	clk := newClock()
+	clk := testkit.NewClock(t0)
 	if cfg.Zone == "" {
 		cfg.Zone = testZone
 	}
@@ -176,16 +159,3 @@ func addrSet(as []netip.Addr) map[netip.Addr]bool {
 }
 
 func v4(i int) netip.Addr { return netip.AddrFrom4([4]byte{192, 0, 2, byte(10 + i)}) }
-
-// waitFor polls cond until it holds or a generous deadline passes; it is for
-// waiting on the server to have processed packets, never for timing.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}

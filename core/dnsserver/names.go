@@ -120,7 +120,7 @@ func hashLabel(prefix, s string) string {
 
 // nodeLabel is the <node> label of a nameserver (see the package comment).
 func (s *Server) nodeLabel(id string) string {
-	return s.labels.getOrAdd(id, func() string { return hashLabel("n", id) })
+	return getOrAdd(s.labels, id, func() string { return hashLabel("n", id) })
 }
 
 // clusterLabel is the <Lk> label for a cluster ID (see the package comment).

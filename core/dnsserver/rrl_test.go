@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/coralcdn/coral/test/testkit"
 )
 
 // A flood of one query from one network gets the burst, then every 2nd
@@ -48,7 +50,7 @@ func TestRateLimitIdenticalResponses(t *testing.T) {
 			t.Fatalf("unexpected response %v", r)
 		}
 	}
-	waitFor(t, "all queries handled", func() bool { return ts.Stats().RateDropped == uint64(queries-burst-wantSlips) })
+	testkit.Eventually(t, 10*time.Second, "all queries handled", func() bool { return ts.Stats().RateDropped == uint64(queries-burst-wantSlips) })
 	if full != burst || slipped != wantSlips {
 		t.Errorf("%d full answers and %d slips for one name, want the burst %d and %d (every 2nd suppressed)", full, slipped, burst, wantSlips)
 	}

@@ -110,7 +110,7 @@ func (s *Server) liveness(p *Proxy, now time.Time, mayProbe bool) liveness {
 	if s.prober == nil || !mayProbe {
 		return dead
 	}
-	if r, ok := s.probeCache.get(p.ID); ok && now.Sub(r.at) <= s.cfg.LiveWindow && !r.at.Before(p.LastHeard) {
+	if r, ok := s.probeCache.Get(p.ID); ok && now.Sub(r.at) <= s.cfg.LiveWindow && !r.at.Before(p.LastHeard) {
 		if r.ok {
 			return alive
 		}
@@ -233,14 +233,14 @@ func (s *Server) ranking(ps []Proxy, r chooseReq) *ranking {
 	if len(ps) > 0 {
 		snap = &ps[0]
 	}
-	if rk, ok := s.ranks.get(key); ok && rk.snap == snap && rk.size == len(ps) &&
+	if rk, ok := s.ranks.Get(key); ok && rk.snap == snap && rk.size == len(ps) &&
 		!r.now.Before(rk.from) && r.now.Sub(rk.from) < rankTTL {
 		return rk
 	}
 	rk, cacheable := s.rank(ps, r)
 	rk.snap, rk.size, rk.from = snap, len(ps), r.now
 	if cacheable {
-		s.ranks.put(key, rk)
+		s.ranks.Add(key, rk)
 	}
 	return rk
 }
@@ -317,7 +317,7 @@ func (s *Server) probe(ids []string) []bool {
 			// remembered, or every query would wait ProbeTimeout on the
 			// same hung proxy; only a ping cut short by Close is not.
 			if s.ctx.Err() == nil || err == nil {
-				s.probeCache.put(id, probeResult{ok: err == nil, at: s.now()})
+				s.probeCache.Add(id, probeResult{ok: err == nil, at: s.now()})
 			}
 			return err == nil, nil
 		})
@@ -346,7 +346,7 @@ func (s *Server) cachedHints(network netip.Prefix, now time.Time) (map[string]ti
 	if s.hints == nil || !network.IsValid() {
 		return nil, true
 	}
-	if e, ok := s.hintCache.get(network); ok && now.Before(e.expires) {
+	if e, ok := s.hintCache.Get(network); ok && now.Before(e.expires) {
 		return e.rtts, true
 	}
 	return nil, false
@@ -358,14 +358,14 @@ func (s *Server) hintsFor(network netip.Prefix, now time.Time) map[string]time.D
 	if s.hints == nil || !network.IsValid() {
 		return nil
 	}
-	if e, ok := s.hintCache.get(network); ok && now.Before(e.expires) {
+	if e, ok := s.hintCache.Get(network); ok && now.Before(e.expires) {
 		return e.rtts
 	}
 	ch := s.hintSF.DoChan(network.String(), func() (any, error) {
 		ctx, cancel := context.WithTimeout(s.ctx, s.cfg.HintTimeout)
 		defer cancel()
 		m := s.hints.RTTs(ctx, network)
-		s.hintCache.put(network, hintEntry{rtts: m, expires: s.now().Add(s.cfg.HintTTL)})
+		s.hintCache.Add(network, hintEntry{rtts: m, expires: s.now().Add(s.cfg.HintTTL)})
 		return m, nil
 	})
 	timer := time.NewTimer(s.cfg.HintTimeout)

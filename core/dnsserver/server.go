@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	lru "github.com/hashicorp/golang-lru/v2"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -149,12 +150,14 @@ type Server struct {
 	soaMname   string
 	serial     uint32
 
-	rrl        *limiter
-	hintCache  *lru[netip.Prefix, hintEntry]
-	probeCache *lru[string, probeResult]
-	labels     *lru[string, string]
-	ranks      *lru[rankKey, *ranking]
-	classes    *lru[string, nameKind] // fast path: lower-case FQDN -> kind
+	rrl *limiter
+	// Everything remembered per client or per proxy lives in a bounded
+	// LRU, so that spoofed sources cannot grow memory without bound.
+	hintCache  *lru.Cache[netip.Prefix, hintEntry]
+	probeCache *lru.Cache[string, probeResult]
+	labels     *lru.Cache[string, string]
+	ranks      *lru.Cache[rankKey, *ranking]
+	classes    *lru.Cache[string, nameKind] // fast path: lower-case FQDN -> kind
 	selfCache  atomic.Pointer[selfEntry]
 	probeSF    singleflight.Group
 	hintSF     singleflight.Group
@@ -181,7 +184,7 @@ func New(cfg Config, dir Directory, opts ...Option) (*Server, error) {
 	if dir == nil {
 		return nil, errors.New("dnsserver: nil Directory")
 	}
-	if err := applyDefaults(&cfg); err != nil {
+	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
 	zone, err := coralurl.NormalizeZone(cfg.Zone)
@@ -255,7 +258,30 @@ func New(cfg Config, dir Directory, opts ...Option) (*Server, error) {
 	return s, nil
 }
 
-func applyDefaults(c *Config) error {
+// newLRU makes a bounded LRU of a constant, positive size.
+func newLRU[K comparable, V any](size int) *lru.Cache[K, V] {
+	c, err := lru.New[K, V](size)
+	if err != nil {
+		panic("dnsserver: " + err.Error()) // only for size <= 0
+	}
+	return c
+}
+
+// getOrAdd returns c's value for k, computing and adding it with mk when
+// absent. Two callers may both compute a missing value; mk is pure, so
+// either result is the same.
+func getOrAdd[K comparable, V any](c *lru.Cache[K, V], k K, mk func() V) V {
+	if v, ok := c.Get(k); ok {
+		return v
+	}
+	v := mk()
+	c.Add(k, v)
+	return v
+}
+
+// setDefaults fills zero fields with their defaults (the README's "Defaults in
+// Go code") and checks the result; negative PerSecond and Slip mean off.
+func (c *Config) setDefaults() error {
 	def := func(d *time.Duration, v time.Duration) {
 		if *d == 0 {
 			*d = v

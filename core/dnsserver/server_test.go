@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/coralcdn/coral/test/testkit"
 )
 
 func TestNameForms(t *testing.T) {
@@ -522,7 +524,7 @@ func TestMalformedPacketsDropped(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, "malformed packets counted", func() bool { return ts.Stats().Malformed >= uint64(len(packets)-1) })
+	testkit.Eventually(t, 10*time.Second, "malformed packets counted", func() bool { return ts.Stats().Malformed >= uint64(len(packets)-1) })
 	// The next datagram we read must be the answer to a good query: nothing
 	// was sent back for the junk, and the server is still serving.
 	good.Id = 4242
@@ -598,7 +600,7 @@ func TestStartCloseAndPortInUse(t *testing.T) {
 	}
 	udp, _ := s.Addr()
 	cancel() // ending the context stops the server
-	waitFor(t, "port released", func() bool {
+	testkit.Eventually(t, 10*time.Second, "port released", func() bool {
 		pc, err := net.ListenPacket("udp", udp.String())
 		if err == nil {
 			pc.Close()

@@ -150,8 +150,7 @@ type putOp struct {
 	storeRPCs  int
 	found      []Value
 	storedAny  bool
-	copying    int  // extra-copy stores in flight (see storeCopies)
-	ended      bool // every level done; completes when copying reaches 0
+	copying    int // extra-copy stores in flight (see storeCopies)
 	endErr     error
 	done       func([]Value, error)
 	finished   bool
@@ -284,8 +283,8 @@ const copyTries = 2
 // this node included when it is one of them. Every put for a key thus lands
 // on the same few nodes, so a get that meets any of them finds the same
 // values as at the first, and still finds them when that node dies before
-// the owners renew. The stores run while the put goes on to the next level;
-// the put completes when they are answered.
+// the owners renew. The stores run while the put goes on to the next level
+// and may finish after the put has answered its caller.
 func (p *putOp) storeCopies(req Request, rest []*cand) {
 	queue := make([]*cand, 0, len(rest))
 	for i := len(rest) - 1; i >= 0; i-- { // closest first
@@ -335,16 +334,12 @@ func (p *putOp) storeCopy(req Request, cs *copySet) {
 	p.storeRPCs++
 	p.copying++
 	n.call(c.info, c.via, &req, timeout, func(resp *Response, err error) {
-		if p.finished {
-			return
-		}
+		// Copies outlive the operation: a refused one moves on to the
+		// next node even after the caller has its answer.
 		p.copying--
 		if (err != nil || resp.Code != CodeOK) && cs.failsLeft > 0 {
 			cs.failsLeft--
 			p.storeCopy(req, cs)
-		}
-		if p.copying == 0 && p.ended {
-			p.complete(p.endErr)
 		}
 	})
 }
@@ -374,10 +369,11 @@ func (p *putOp) levelDone(l *lookup, at *cand) {
 	if !p.storedAny {
 		p.endErr = ErrNoStore
 	}
-	p.ended = true
-	if p.copying == 0 {
-		p.complete(p.endErr)
-	}
+	// The caller does not wait for the extra copies: a put+get's answer
+	// (who downloads) must not wait on a slow or dead copy holder's
+	// timeout, which under load pushed test-and-sets past their deadline
+	// and sent nodes to the origin.
+	p.complete(p.endErr)
 }
 
 func (p *putOp) complete(err error) {

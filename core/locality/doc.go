@@ -6,8 +6,9 @@
 // # Directory: live proxies and their addresses
 //
 // Every node tells each connected peer about its proxy in an Announcement
-// (app/node sends it over a small libp2p protocol, /coral/info, on connect
-// and then every few seconds as a heartbeat). Directory keeps what it heard
+// (sent over a small libp2p protocol, /coral/info, on connect and then
+// every few seconds as a heartbeat: the Locator runs it through the Peers
+// interface p2p.Host implements; app/node only wires them). Directory keeps what it heard
 // and when, and lists a peer as heard from only while its latest exchange
 // succeeded: one failed heartbeat after a success overrides the success
 // (Chord's liveness rule), so the nameserver pings it synchronously before

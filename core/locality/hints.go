@@ -67,12 +67,8 @@ type hintSet struct {
 
 var _ dnsserver.Hints = (*Hints)(nil)
 
-// NewHints returns a lookup service over dht. Close stops its background
-// lookups.
-func NewHints(cfg HintsConfig, dht Getter) (*Hints, error) {
-	if dht == nil {
-		return nil, errors.New("locality: hints: nil DSHT")
-	}
+// setDefaults fills zero (or negative) fields with their defaults.
+func (cfg *HintsConfig) setDefaults() {
 	setDur(&cfg.Fresh, 60*time.Second)
 	setDur(&cfg.Stale, 10*time.Minute)
 	setDur(&cfg.FetchTimeout, 5*time.Second)
@@ -89,6 +85,15 @@ func NewHints(cfg HintsConfig, dht Getter) (*Hints, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+}
+
+// NewHints returns a lookup service over dht. Close stops its background
+// lookups.
+func NewHints(cfg HintsConfig, dht Getter) (*Hints, error) {
+	if dht == nil {
+		return nil, errors.New("locality: hints: nil DSHT")
+	}
+	cfg.setDefaults()
 	h := &Hints{
 		cfg:      cfg,
 		dht:      dht,

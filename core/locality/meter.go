@@ -61,6 +61,13 @@ func NewMeter(cfg MeterConfig, dht Putter) (*Meter, error) {
 	if dht == nil {
 		return nil, fmt.Errorf("locality: meter: nil DSHT")
 	}
+	cfg.setDefaults()
+	return &Meter{cfg: cfg, dht: dht, log: cfg.Logger.With("component", "locality"),
+		nets: newLRU[netip.Prefix, *netStat](cfg.MaxNetworks)}, nil
+}
+
+// setDefaults fills zero (or negative) fields with their defaults.
+func (cfg *MeterConfig) setDefaults() {
 	setDur(&cfg.TTL, time.Hour)
 	setDur(&cfg.Renew, cfg.TTL/2)
 	setDur(&cfg.PutTimeout, 30*time.Second)
@@ -73,8 +80,6 @@ func NewMeter(cfg MeterConfig, dht Putter) (*Meter, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Meter{cfg: cfg, dht: dht, log: cfg.Logger.With("component", "locality"),
-		nets: newLRU[netip.Prefix, *netStat](cfg.MaxNetworks)}, nil
 }
 
 func setDur(d *time.Duration, v time.Duration) {

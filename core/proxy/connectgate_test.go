@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/coralcdn/coral/test/testkit"
 )
 
 // Many URLs of one dead origin requested at once: the connects wait for
@@ -54,11 +56,8 @@ func TestConnectGateSharesFailure(t *testing.T) {
 				wg.Go(connect)
 			}
 			// The others are waiting on the first attempt (none dialled).
-			waitFor(t, "the others to wait", func() bool {
-				g.mu.Lock()
-				defer g.mu.Unlock()
-				a := g.inflight["tcp origin.example:80"]
-				return a != nil && a.waiters == n-1 && dials.Load() == 1
+			testkit.Eventually(t, 10*time.Second, "the others to wait", func() bool {
+				return g.joined.Load() == n && dials.Load() == 1
 			})
 			close(release)
 			wg.Wait()
@@ -124,10 +123,7 @@ func TestConnectGateForgetsTrustOnFailure(t *testing.T) {
 	if _, err := g.dial(context.Background(), "tcp", "a:80", dial); !errors.Is(err, syscall.ECONNREFUSED) {
 		t.Fatalf("dial to the dead origin: %v", err)
 	}
-	g.mu.Lock()
-	_, trusted := g.trusted["tcp a:80"]
-	g.mu.Unlock()
-	if trusted {
+	if g.isTrusted("tcp a:80") {
 		t.Error("an address whose connect just failed is still trusted")
 	}
 }

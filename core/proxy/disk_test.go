@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/coralcdn/coral/core/store"
+	"github.com/coralcdn/coral/test/testkit"
 )
 
 // diskEnv is a proxy on a real store whose free space the test sets.
@@ -59,7 +60,7 @@ func TestNearlyFullDiskPassesObjectsThrough(t *testing.T) {
 
 	free.Store(1 << 30)
 	expect(t, "after space came back", e.get(o, "/big"), 200, CacheMiss, big)
-	waitFor(t, "the object to be stored", func() bool { _, _, ok := e.stored(o.canon("/big")); return ok })
+	testkit.Eventually(t, 10*time.Second, "the object to be stored", func() bool { _, _, ok := e.stored(o.canon("/big")); return ok })
 	expect(t, "from the cache", e.get(o, "/big"), 200, CacheHit, big)
 }
 
@@ -174,10 +175,10 @@ func TestJoinedVisitorsGetWholeBodyWhenDiskFills(t *testing.T) {
 		results <- got{len(b), err}
 	}
 	go visit()
-	waitFor(t, "the origin request", func() bool { return o.hits.Load() == 1 })
+	testkit.Eventually(t, 10*time.Second, "the origin request", func() bool { return o.hits.Load() == 1 })
 	go visit()
 	go visit()
-	waitFor(t, "two visitors to join the download", func() bool { return e.p.Stats().Coalesced == 2 })
+	testkit.Eventually(t, 10*time.Second, "two visitors to join the download", func() bool { return e.p.Stats().Coalesced == 2 })
 	free.Store(10 << 20)
 	close(resume)
 	for range 3 {

@@ -18,10 +18,10 @@ import (
 
 	"github.com/coralcdn/coral/core/coralurl"
 	"github.com/coralcdn/coral/core/httpcache"
-	"github.com/coralcdn/coral/core/store"
+	"github.com/coralcdn/coral/core/object"
 )
 
-// Keys in store.Meta.Extra.
+// Keys in object.Meta.Extra.
 const (
 	extraKind = "coral-kind" // "vary" marks a Vary index under the primary key
 	extraVary = "coral-vary" // comma-separated field names the response varies on
@@ -47,8 +47,8 @@ type fetch struct {
 	objKey   string // key of the stored object being revalidated or filled
 	canon    string
 	origin   coralurl.Origin
-	reqHdr   http.Header // header of the request that started it
-	stale    *store.Meta // stored copy being revalidated; nil on a miss
+	reqHdr   http.Header  // header of the request that started it
+	stale    *object.Meta // stored copy being revalidated; nil on a miss
 	noStore  bool
 	personal bool // carries credentials: never shared, never from peers
 
@@ -87,8 +87,8 @@ type fetchSpec struct {
 	objKey string // the stored object revalidated or filled; also the in-flight key
 	canon  string
 	origin coralurl.Origin
-	reqHdr http.Header // the request that starts it (copied)
-	stale  *store.Meta // the stored copy being revalidated; nil on a miss
+	reqHdr http.Header  // the request that starts it (copied)
+	stale  *object.Meta // the stored copy being revalidated; nil on a miss
 }
 
 func (p *Proxy) newFetch(s fetchSpec) *fetch {
@@ -102,7 +102,7 @@ func (p *Proxy) newFetch(s fetchSpec) *fetch {
 	f.body.room = p.admit
 	f.body.onDiskTrouble = func(err error) {
 		level := slog.LevelWarn
-		if errors.Is(err, store.ErrDiskFull) {
+		if errors.Is(err, object.ErrDiskFull) {
 			level = slog.LevelDebug // the watermark, not a failure: the store warns once
 		}
 		p.log.Log(context.Background(), level, "spool cannot use the disk: passing the body through", "url", s.canon, "err", err)
@@ -272,7 +272,7 @@ func (p *Proxy) originUnreachable(ctx context.Context, f *fetch, err error) {
 		fail = originFailure{http.StatusServiceUnavailable, "Coral is shutting down", "Try again shortly.", false}
 	} else if fail.negative && p.opts.NegativeTTL > 0 {
 		now := p.now()
-		p.neg.put(f.origin.String(), fail, now.Add(p.opts.NegativeTTL), now)
+		p.neg.put(f.origin.String(), fail, now.Add(p.opts.NegativeTTL))
 	}
 	p.log.Info("origin unreachable", "origin", f.origin.String(), "url", f.canon, "err", err)
 	f.trace.Step("origin failed: %s", fail.title)
@@ -320,7 +320,7 @@ func (p *Proxy) failed(f *fetch, fail originFailure) {
 // download each.
 func (p *Proxy) noteOversize(f *fetch) {
 	now := p.now()
-	p.oversize.put(f.pkey, originFailure{}, now.Add(oversizeMemory), now)
+	p.oversize.put(f.pkey, originFailure{}, now.Add(oversizeMemory))
 }
 
 // refetchFailed resolves a refetch whose new body broke off before anyone
@@ -346,7 +346,7 @@ func (p *Proxy) refetchFailed(f *fetch, cause error) {
 		f.outcome, f.fail = outError, fail
 	})
 	if p.opts.NegativeTTL > 0 {
-		p.brokenRefetch.put(f.objKey, fail, now.Add(p.opts.NegativeTTL), now)
+		p.brokenRefetch.put(f.objKey, fail, now.Add(p.opts.NegativeTTL))
 	}
 }
 
@@ -377,7 +377,7 @@ func (p *Proxy) originRequest(ctx context.Context, f *fetch) (*http.Request, err
 func (p *Proxy) merge304(f *fetch, h http.Header) bool {
 	fresh := h.Clone()
 	fresh.Del("Set-Cookie") // never store cookies
-	err := p.st.UpdateMeta(f.objKey, func(m *store.Meta) error {
+	err := p.st.UpdateMeta(f.objKey, func(m *object.Meta) error {
 		if m.Extra[extraKind] == kindVary || !httpcache.Matches304(m.Header, fresh) {
 			return errors.New("proxy: 304 does not match the stored version")
 		}
@@ -406,7 +406,7 @@ func (p *Proxy) merge304(f *fetch, h http.Header) bool {
 // DEBUG for the disk watermark (the store warns once when the disk fills).
 func (p *Proxy) logNotStoring(ctx context.Context, url string, err error) {
 	level := slog.LevelInfo
-	if errors.Is(err, store.ErrDiskFull) {
+	if errors.Is(err, object.ErrDiskFull) {
 		level = slog.LevelDebug
 	}
 	p.log.Log(ctx, level, "not storing", "url", url, "reason", err)
@@ -416,7 +416,7 @@ func (p *Proxy) logNotStoring(ctx context.Context, url string, err error) {
 // among the variants stored under variant keys.
 func (p *Proxy) writeVaryIndex(pkey, canon string, fields []string) {
 	w := p.st.Create(pkey, 0)
-	if _, err := w.Commit(store.Meta{URL: canon, Size: 0,
+	if _, err := w.Commit(object.Meta{URL: canon, Size: 0,
 		Extra: map[string]string{extraKind: kindVary, extraVary: strings.Join(fields, ",")}}); err != nil {
 		p.log.Warn("vary index not stored", "url", canon, "err", err)
 	}
@@ -425,7 +425,7 @@ func (p *Proxy) writeVaryIndex(pkey, canon string, fields []string) {
 // remove deletes a stored object and tells the peers.
 func (p *Proxy) remove(key string) {
 	err := p.st.Delete(key)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
+	if err != nil && !errors.Is(err, object.ErrNotFound) {
 		p.log.Warn("delete failed", "key", key, "err", err)
 		return
 	}
@@ -449,7 +449,7 @@ func (p *Proxy) fromPeers(ctx context.Context, f *fetch) bool {
 	// The Peers implementation judges each delivered copy with usable and
 	// returns the one accepted: its judgment is kept, not made again.
 	var accepted *peerJudgment
-	usable := func(m store.Meta) error {
+	usable := func(m object.Meta) error {
 		j := p.judgePeerCopy(f, m, reqTime, p.now())
 		if j.why != "" {
 			return errors.New(j.why)
@@ -459,7 +459,7 @@ func (p *Proxy) fromPeers(ctx context.Context, f *fetch) bool {
 	}
 	meta, body, err := p.peers.Fetch(pctx, f.pkey, f.canon, usable)
 	if err != nil {
-		if !errors.Is(err, store.ErrNotFound) {
+		if !errors.Is(err, object.ErrNotFound) {
 			p.log.Debug("peer fetch failed", "url", f.canon, "err", err)
 		}
 		return false
@@ -496,7 +496,7 @@ type peerJudgment struct {
 // judgePeerCopy treats a peer as an upstream cache: the times its age is
 // reckoned from are the Peers implementation's readings around its own
 // request to the peer when they fall within ours, else ours.
-func (p *Proxy) judgePeerCopy(f *fetch, meta store.Meta, reqTime, respTime time.Time) peerJudgment {
+func (p *Proxy) judgePeerCopy(f *fetch, meta object.Meta, reqTime, respTime time.Time) peerJudgment {
 	// Times the Peers implementation measured around its own request to
 	// the peer are tighter bounds than ours (which include the lookup);
 	// anything else (a peer's clock readings) is not ours to use.
@@ -729,7 +729,7 @@ func (g *stallGuard) stalled() bool { return g.fired.Load() }
 func (g *stallGuard) stop()         { g.t.Stop() }
 
 // verifyPeerBody checks a peer's body against the length and hash it claimed.
-func verifyPeerBody(m *store.Meta, written int64, sum hash.Hash) error {
+func verifyPeerBody(m *object.Meta, written int64, sum hash.Hash) error {
 	if m.Size >= 0 && written != m.Size {
 		return fmt.Errorf("peer sent %d bytes, announced %d", written, m.Size)
 	}
@@ -743,7 +743,7 @@ func verifyPeerBody(m *store.Meta, written int64, sum hash.Hash) error {
 	return nil
 }
 
-func entryOf(m store.Meta) httpcache.Entry {
+func entryOf(m object.Meta) httpcache.Entry {
 	return httpcache.Entry{Status: m.Status, Header: m.Header, RequestTime: m.RequestTime, ResponseTime: m.ResponseTime}
 }
 

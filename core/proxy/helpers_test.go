@@ -13,6 +13,14 @@ import (
 	"time"
 
 	"github.com/coralcdn/coral/core/store"
+	"github.com/coralcdn/coral/test/testkit"
+)
+
+// The real store is what the proxy runs on (the guard lives here so the
+// proxy itself does not link Badger).
+var (
+	_ Store    = (*store.Store)(nil)
+	_ HotStore = (*store.Store)(nil)
 )
 
 const (
@@ -20,33 +28,15 @@ const (
 	testToken = "coral-0000test"
 )
 
-// fakeClock is the injected clock: tests move time instead of sleeping.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{t: time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+// testEpoch is where the injected clock starts: tests move time instead of
+// sleeping.
+var testEpoch = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
 
 // origin is a real HTTP origin whose behaviour a test can change; it stamps
 // Date from the fake clock and counts the requests it receives.
 type origin struct {
 	*httptest.Server
-	clock *fakeClock
+	clock *testkit.Clock
 	hits  atomic.Int64
 
 	mu      sync.Mutex
@@ -54,7 +44,7 @@ type origin struct {
 	reqs    []*http.Request // clones of received requests (headers only)
 }
 
-func newOrigin(t *testing.T, clock *fakeClock, h http.HandlerFunc) *origin {
+func newOrigin(t *testing.T, clock *testkit.Clock, h http.HandlerFunc) *origin {
 	o := &origin{clock: clock, handler: h}
 	o.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		o.hits.Add(1)
@@ -109,7 +99,7 @@ func status(code int, body string) http.HandlerFunc {
 
 type env struct {
 	t      *testing.T
-	clock  *fakeClock
+	clock  *testkit.Clock
 	st     *store.Store
 	p      *Proxy
 	srv    *httptest.Server
@@ -120,7 +110,7 @@ func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 func newEnv(t *testing.T, tweak func(*Options)) *env {
 	t.Helper()
-	clock := newFakeClock()
+	clock := testkit.NewClock(testEpoch)
 	st, err := store.Open(t.TempDir(), store.Options{Logger: quiet()})
 	if err != nil {
 		t.Fatal(err)
@@ -208,19 +198,6 @@ func trunc(s string) string {
 		return s[:80] + "..."
 	}
 	return s
-}
-
-// waitFor polls cond until it holds or a generous deadline passes; it is
-// for effects that finish in the background, never a timed assertion.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
 }
 
 // recv takes one value from ch, failing the test instead of hanging if it

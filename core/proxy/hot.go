@@ -10,7 +10,7 @@ import (
 
 	"github.com/coralcdn/coral/core/coralurl"
 	"github.com/coralcdn/coral/core/httpcache"
-	"github.com/coralcdn/coral/core/store"
+	"github.com/coralcdn/coral/core/object"
 )
 
 // The hot cache keeps fresh objects' response headers ready to write, and
@@ -45,7 +45,7 @@ const (
 // needs it.
 type HotStore interface {
 	Generation(key string) (gen uint64, ok bool)
-	OpenVerified(key string, gen uint64) (*store.Body, bool)
+	OpenVerified(key string, gen uint64) (object.Body, bool)
 }
 
 type hotKey struct{ host, target string }
@@ -242,7 +242,7 @@ func (p *Proxy) writeHot(w http.ResponseWriter, r *http.Request, e *hotEntry, no
 // object's generation read before m and body were. When it returns true,
 // body is closed.
 func (p *Proxy) fillHot(w http.ResponseWriter, r *http.Request, o coralurl.Origin, pkey string, gen uint64,
-	m store.Meta, body *store.Body) bool {
+	m object.Meta, body object.Body) bool {
 	inFile := m.Size > hotObjectMax
 	// Only identity-coded bodies: the hot path does not look at
 	// Accept-Encoding (encoded responses are stored as variants anyway).
@@ -282,7 +282,7 @@ func (p *Proxy) fillHot(w http.ResponseWriter, r *http.Request, o coralurl.Origi
 }
 
 // hotHeader is the header of every hit on m, but Age.
-func (p *Proxy) hotHeader(r *http.Request, o coralurl.Origin, m store.Meta) http.Header {
+func (p *Proxy) hotHeader(r *http.Request, o coralurl.Origin, m object.Meta) http.Header {
 	h := m.Header.Clone()
 	if h == nil {
 		h = http.Header{}

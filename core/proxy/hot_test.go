@@ -5,8 +5,10 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/coralcdn/coral/core/store"
+	"github.com/coralcdn/coral/test/testkit"
 )
 
 // TestHotCacheFollowsStore: a hit answered from memory is never older than
@@ -44,7 +46,7 @@ func TestHotCacheFollowsStore(t *testing.T) {
 				expect(t, "first hit (fills the hot cache)", e.get(o, "/h"), 200, CacheHit, v1)
 				expect(t, "hot hit", e.get(o, "/h"), 200, CacheHit, v1)
 				// A handler records its trace after the response is out.
-				waitFor(t, "a hit from the hot cache among the traces", func() bool {
+				testkit.Eventually(t, 10*time.Second, "a hit from the hot cache among the traces", func() bool {
 					for _, tr := range e.p.RecentTraces() {
 						if strings.Contains(tr.Path, "hot") {
 							return true

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/coralcdn/coral/test/testkit"
 )
 
 // logBuffer is a log sink the fetch goroutines may write to while the test
@@ -29,7 +31,7 @@ func (b *logBuffer) String() string {
 }
 
 // A download that breaks off says "keeping the old copy" only when there
-// was one; on a first miss it says nothing was stored (issue 15).
+// was one; on a first miss it says nothing was stored.
 func TestBrokenTransferLogSaysWhatIsKept(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
@@ -50,12 +52,12 @@ func TestBrokenTransferLogSaysWhatIsKept(t *testing.T) {
 			o.set(brokenBody(true, nil, false))
 			r := e.get(o, "/p")
 			switch {
-			case tc.fillFirst: // the refresh broke off: the stale copy, whole (issue 11)
+			case tc.fillFirst: // the refresh broke off: the stale copy, whole
 				expect(t, "refresh broke off", r, 200, CacheStale, "old copy")
 			case r.readErr == nil:
 				t.Fatalf("visitor read a complete-looking body %q", trunc(r.body))
 			}
-			waitFor(t, "the broken transfer's log line", func() bool { return strings.Contains(logs.String(), "transfer broke off") })
+			testkit.Eventually(t, 10*time.Second, "the broken transfer's log line", func() bool { return strings.Contains(logs.String(), "transfer broke off") })
 			if got := logs.String(); !strings.Contains(got, tc.want) || strings.Contains(got, tc.lack) {
 				t.Errorf("log %q: want %q, not %q", got, tc.want, tc.lack)
 			}

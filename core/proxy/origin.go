@@ -10,8 +10,12 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/hashicorp/golang-lru/v2/simplelru"
+	"golang.org/x/sync/singleflight"
 )
 
 var (
@@ -92,17 +96,14 @@ func newOriginTransport(timeout time.Duration, guard *originGuard, wrap func(hos
 // the site. Once a connect to an address succeeds, connects to it run in
 // parallel for connectGateTrust.
 type connectGate struct {
-	now func() time.Time
+	now    func() time.Time
+	flight singleflight.Group
+	// joined counts callers inside a flight (the one dialling and those
+	// waiting on it); tests watch it to know the crowd has gathered.
+	joined atomic.Int32
 
-	mu       sync.Mutex
-	inflight map[string]*connectAttempt
-	trusted  map[string]time.Time // address -> until when connects skip the gate
-}
-
-type connectAttempt struct {
-	done    chan struct{}
-	err     error
-	waiters int // callers waiting on this attempt (guarded by the gate's mu)
+	mu      sync.Mutex
+	trusted *simplelru.LRU[string, time.Time] // address -> until when connects skip the gate
 }
 
 const (
@@ -110,8 +111,13 @@ const (
 	connectGateMax   = 10000
 )
 
+// errAbandoned is what a flight hands its waiters when the caller that
+// dialled gave up (its own context): that says nothing about the origin,
+// so each waiter tries again for itself.
+var errAbandoned = errors.New("proxy: connect abandoned by its caller")
+
 func newConnectGate(now func() time.Time) *connectGate {
-	return &connectGate{now: now, inflight: map[string]*connectAttempt{}, trusted: map[string]time.Time{}}
+	return &connectGate{now: now, trusted: mustLRU[string, time.Time](connectGateMax)}
 }
 
 type dialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
@@ -119,65 +125,84 @@ type dialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
 func (g *connectGate) dial(ctx context.Context, network, addr string, dial dialFunc) (net.Conn, error) {
 	key := network + " " + addr
 	for {
-		g.mu.Lock()
-		if until, ok := g.trusted[key]; ok && g.now().Before(until) {
-			g.mu.Unlock()
+		if g.isTrusted(key) {
 			c, err := dial(ctx, network, addr)
 			return g.finish(key, c, err)
 		}
-		a := g.inflight[key]
-		if a == nil {
-			a = &connectAttempt{done: make(chan struct{})}
-			g.inflight[key] = a
-			g.mu.Unlock()
-			c, err := dial(ctx, network, addr)
-			// A failure caused by this caller's own context says nothing
-			// about the origin, so it is not handed to the others.
-			if ctx.Err() == nil {
-				a.err = err
+		// Only the caller whose function runs dials; its closure's
+		// variables carry the connection back to it alone.
+		var conn net.Conn
+		var dialErr error
+		ran := false
+		ch := g.flight.DoChan(key, func() (any, error) {
+			ran = true
+			conn, dialErr = dial(ctx, network, addr)
+			if dialErr != nil && ctx.Err() != nil {
+				return nil, errAbandoned
 			}
-			g.mu.Lock()
-			delete(g.inflight, key)
-			g.mu.Unlock()
-			close(a.done)
-			return g.finish(key, c, err)
-		}
-		a.waiters++
-		g.mu.Unlock()
+			return nil, dialErr
+		})
+		g.joined.Add(1)
+		var res singleflight.Result
 		select {
-		case <-a.done:
+		case res = <-ch:
+			g.joined.Add(-1)
 		case <-ctx.Done():
+			g.joined.Add(-1)
+			go closeIfRan(ch, &ran, &conn) // the dial may still succeed
 			return nil, ctx.Err()
 		}
-		if a.err != nil {
-			return nil, a.err
+		switch {
+		case ran:
+			return g.finish(key, conn, dialErr)
+		case res.Err != nil && !errors.Is(res.Err, errAbandoned):
+			return nil, res.Err
 		}
 		// The attempt worked (or was abandoned): go again, now trusted or
 		// as the next attempt.
 	}
 }
 
+// closeIfRan waits for a flight this caller left and closes the connection
+// its own dial made, if it was the one dialling.
+func closeIfRan(ch <-chan singleflight.Result, ran *bool, conn *net.Conn) {
+	<-ch
+	if *ran && *conn != nil {
+		(*conn).Close()
+	}
+}
+
+func (g *connectGate) isTrusted(key string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	until, ok := g.trusted.Get(key)
+	if ok && !g.now().Before(until) {
+		g.trusted.Remove(key)
+		return false
+	}
+	return ok
+}
+
 // finish records a successful connect so later ones skip the gate, and
 // takes the trust back from an address that just failed.
 func (g *connectGate) finish(key string, c net.Conn, err error) (net.Conn, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
 	if err != nil {
-		g.mu.Lock()
-		delete(g.trusted, key)
-		g.mu.Unlock()
+		g.trusted.Remove(key)
 		return nil, err
 	}
-	g.mu.Lock()
-	now := g.now()
-	if len(g.trusted) >= connectGateMax {
-		for k, until := range g.trusted {
-			if !now.Before(until) || len(g.trusted) >= connectGateMax {
-				delete(g.trusted, k)
-			}
-		}
-	}
-	g.trusted[key] = now.Add(connectGateTrust)
-	g.mu.Unlock()
+	g.trusted.Add(key, g.now().Add(connectGateTrust))
 	return c, nil
+}
+
+// mustLRU makes a bounded LRU of a constant, positive size.
+func mustLRU[K comparable, V any](size int) *simplelru.LRU[K, V] {
+	c, err := simplelru.NewLRU[K, V](size, nil)
+	if err != nil {
+		panic("proxy: " + err.Error()) // only for size <= 0
+	}
+	return c
 }
 
 // originFailure describes why an origin could not be used.
@@ -222,10 +247,12 @@ func classify(err error) originFailure {
 }
 
 // negativeCache remembers unreachable origins (CoralCDN: a flash crowd for a
-// dead site must not become a flood of failed connection attempts).
+// dead site must not become a flood of failed connection attempts). It is
+// bounded: beyond negativeCacheMax entries the least recently used goes.
+// Expiry is read from the proxy's clock (Options.Now), not the library's.
 type negativeCache struct {
 	mu sync.Mutex
-	m  map[string]negativeEntry
+	m  *simplelru.LRU[string, negativeEntry]
 }
 
 type negativeEntry struct {
@@ -235,37 +262,26 @@ type negativeEntry struct {
 
 const negativeCacheMax = 10000
 
-func newNegativeCache() *negativeCache { return &negativeCache{m: map[string]negativeEntry{}} }
+func newNegativeCache() *negativeCache {
+	return &negativeCache{m: mustLRU[string, negativeEntry](negativeCacheMax)}
+}
 
 func (c *negativeCache) get(origin string, now time.Time) (originFailure, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	e, ok := c.m[origin]
+	e, ok := c.m.Get(origin)
 	if !ok {
 		return originFailure{}, false
 	}
 	if !now.Before(e.until) {
-		delete(c.m, origin)
+		c.m.Remove(origin)
 		return originFailure{}, false
 	}
 	return e.fail, true
 }
 
-func (c *negativeCache) put(origin string, f originFailure, until time.Time, now time.Time) {
+func (c *negativeCache) put(origin string, f originFailure, until time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(c.m) >= negativeCacheMax {
-		for k, e := range c.m {
-			if !now.Before(e.until) {
-				delete(c.m, k)
-			}
-		}
-		for k := range c.m {
-			if len(c.m) < negativeCacheMax {
-				break
-			}
-			delete(c.m, k)
-		}
-	}
-	c.m[origin] = negativeEntry{until: until, fail: f}
+	c.m.Add(origin, negativeEntry{until: until, fail: f})
 }

@@ -119,7 +119,7 @@ func TestClassify(t *testing.T) {
 func TestNegativeCacheExpiry(t *testing.T) {
 	c := newNegativeCache()
 	now := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
-	c.put("http://a", originFailure{status: 502}, now.Add(time.Minute), now)
+	c.put("http://a", originFailure{status: 502}, now.Add(time.Minute))
 	if _, ok := c.get("http://a", now.Add(59*time.Second)); !ok {
 		t.Error("entry missing before expiry")
 	}
@@ -127,9 +127,9 @@ func TestNegativeCacheExpiry(t *testing.T) {
 		t.Error("entry alive at expiry")
 	}
 	for i := 0; i < negativeCacheMax+10; i++ {
-		c.put(fmt.Sprint(i), originFailure{}, now.Add(time.Minute), now)
+		c.put(fmt.Sprint(i), originFailure{}, now.Add(time.Minute))
 	}
-	if len(c.m) > negativeCacheMax {
-		t.Errorf("negative cache grew to %d entries", len(c.m))
+	if c.m.Len() > negativeCacheMax {
+		t.Errorf("negative cache grew to %d entries", c.m.Len())
 	}
 }

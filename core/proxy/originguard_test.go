@@ -139,7 +139,7 @@ func (r *recordingPeers) Downloading(_, canon string) func() {
 func (r *recordingPeers) Cached(m store.Meta) { r.note("cached " + m.URL) }
 func (r *recordingPeers) Removed(key string)  { r.note("removed " + key) }
 
-// Issue 15: a loopback origin gets a 403 that names allow_private_origins,
+// A loopback origin gets a 403 that names allow_private_origins,
 // every time (it is not a dead origin), and the DSHT never hears of it.
 func TestPrivateOriginRefusedQuietly(t *testing.T) {
 	peers := &recordingPeers{}
@@ -169,7 +169,7 @@ func TestPrivateOriginRefusedQuietly(t *testing.T) {
 
 // A closed port and an open port that does not speak HTTP look the same.
 func TestClosedAndNonHTTPPortsLookAlike(t *testing.T) {
-	e := newEnv(t, func(o *Options) { o.NegativeTTL = -1 })
+	e := newEnv(t, func(o *Options) { o.NegativeTTL = Off })
 	closed, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/coralcdn/coral/core/store"
+	"github.com/coralcdn/coral/test/testkit"
 )
 
 // scriptedPeers is a Peers whose Fetch a test writes.
@@ -281,7 +282,7 @@ func TestPeerTransferResumesFromOrigin(t *testing.T) {
 			if err != nil || got != full {
 				t.Fatalf("visitor: %d bytes, err %v; want the complete %d-byte body", len(got), err, len(full))
 			}
-			waitFor(t, "the copy to be stored", func() bool {
+			testkit.Eventually(t, 10*time.Second, "the copy to be stored", func() bool {
 				_, stored, ok = e.stored(o.canon("/big"))
 				return ok
 			})
@@ -294,7 +295,7 @@ func TestPeerTransferResumesFromOrigin(t *testing.T) {
 			}
 			want := fmt.Sprintf("peer transfer broke off after %d bytes; resumed from origin at byte %d (%s); from peer, then origin from byte %d",
 				cut, cut, map[bool]string{true: "range request", false: "full refetch"}[tc.origin == serveContent && tc.peerETag != ""], cut)
-			waitFor(t, "the resume in the recent traces", func() bool {
+			testkit.Eventually(t, 10*time.Second, "the resume in the recent traces", func() bool {
 				for _, tr := range e.p.RecentTraces() {
 					if tr.Result == CachePeer && tr.Path == want {
 						return true
@@ -340,7 +341,7 @@ func TestTraceHeader(t *testing.T) {
 		expect(t, tc.path, r, 200, tc.cache, "*")
 		// The summary is kept once the handler returns, which may be
 		// just after the visitor has the whole response.
-		waitFor(t, "the request's trace", func() bool { return len(e.p.RecentTraces()) == before+1 })
+		testkit.Eventually(t, 10*time.Second, "the request's trace", func() bool { return len(e.p.RecentTraces()) == before+1 })
 		if got := r.header.Get(TraceHeader); got != tc.want {
 			t.Errorf("%s %s: %s = %q, want %q", tc.path, tc.cache, TraceHeader, got, tc.want)
 		}
@@ -354,7 +355,7 @@ func TestTraceHeader(t *testing.T) {
 	if r.status != http.StatusBadGateway || !strings.Contains(r.header.Get(TraceHeader), "origin failed") {
 		t.Errorf("error page: %d, trace %q", r.status, r.header.Get(TraceHeader))
 	}
-	waitFor(t, "the error's trace", func() bool { return len(e.p.RecentTraces()) == 5 })
+	testkit.Eventually(t, 10*time.Second, "the error's trace", func() bool { return len(e.p.RecentTraces()) == 5 })
 
 	recent := e.p.RecentTraces()
 	want := []string{"ERROR 502", CacheHit, CachePeer, CacheHit, CacheMiss}
@@ -372,7 +373,7 @@ func TestTraceHeader(t *testing.T) {
 	for i := 0; i < 60; i++ {
 		e.get(o, "/dead")
 	}
-	waitFor(t, "the ring to fill", func() bool { return len(e.p.RecentTraces()) == recentTraces })
+	testkit.Eventually(t, 10*time.Second, "the ring to fill", func() bool { return len(e.p.RecentTraces()) == recentTraces })
 	if r := e.p.RecentTraces()[recentTraces-1]; r.Result != "ERROR 502" {
 		t.Errorf("oldest kept trace %+v, want one of the last requests", r)
 	}
@@ -395,7 +396,7 @@ func TestTraceCoalesced(t *testing.T) {
 	recv(t, "origin to start", started)
 	second := make(chan result, 1)
 	go func() { second <- e.get(o, "/c", DebugHeader, "1") }()
-	waitFor(t, "the second visitor to join", func() bool { return e.p.Stats().Coalesced == 1 })
+	testkit.Eventually(t, 10*time.Second, "the second visitor to join", func() bool { return e.p.Stats().Coalesced == 1 })
 	close(release)
 	recv(t, "first", first)
 	r := recv(t, "second", second)

@@ -81,22 +81,20 @@ import (
 
 	"github.com/coralcdn/coral/core/coralurl"
 	"github.com/coralcdn/coral/core/httpcache"
-	"github.com/coralcdn/coral/core/store"
+	"github.com/coralcdn/coral/core/object"
 )
 
 // Store is what the proxy needs from the object store; *store.Store
-// satisfies it.
+// satisfies it (guarded in the tests, so the proxy does not link Badger).
 type Store interface {
-	Stat(key string) (store.Meta, error)
-	Get(key string) (store.Meta, *store.Body, error)
-	Create(key string, maxBytes int64) *store.Writer
-	UpdateMeta(key string, fn func(*store.Meta) error) error
+	Stat(key string) (object.Meta, error)
+	Get(key string) (object.Meta, object.Body, error)
+	Create(key string, maxBytes int64) object.Writer
+	UpdateMeta(key string, fn func(*object.Meta) error) error
 	Delete(key string) error
 }
 
-var _ Store = (*store.Store)(nil)
-
-// Peers is the seam for cooperative proxies (issue 5): the DSHT and the p2p
+// Peers is the seam for cooperative proxies (core/coop): the DSHT and the p2p
 // object transfer live behind it. All methods must be safe for concurrent
 // use and must not block for long except Fetch.
 type Peers interface {
@@ -104,7 +102,7 @@ type Peers interface {
 	// CacheKey) on a local miss, before the origin is contacted. It returns
 	// the response's meta (Status, Header; Size and SHA256 when known, Size
 	// -1 otherwise) and a body stream, or an error wrapping
-	// store.ErrNotFound when no peer delivers. The peer is an upstream
+	// object.ErrNotFound when no peer delivers. The peer is an upstream
 	// cache: Header carries the copy's current Age (OpenForPeer sets it).
 	// RequestTime and ResponseTime, when they are this node's clock readings
 	// around the request to the peer that delivered, are used for the age
@@ -117,19 +115,21 @@ type Peers interface {
 	// this request, say) is closed and the next referral tried, so one
 	// stale copy does not send the request to the origin while another
 	// peer holds a fresh one.
-	Fetch(ctx context.Context, key, canonicalURL string, usable func(store.Meta) error) (store.Meta, io.ReadCloser, error)
+	Fetch(ctx context.Context, key, canonicalURL string, usable func(object.Meta) error) (object.Meta, io.ReadCloser, error)
 	// Downloading is called when an origin download for key starts (so the
 	// node can announce "I am downloading"); done is called when it ends,
 	// whatever the outcome.
 	Downloading(key, canonicalURL string) (done func())
 	// Cached is called once an object is completely stored.
-	Cached(meta store.Meta)
+	Cached(meta object.Meta)
 	// Removed is called when the proxy deletes an object (410, invalidation
 	// by an unsafe method) and from Proxy.Evicted.
 	Removed(key string)
 }
 
-// Options configures a Proxy. Zero values get the defaults noted.
+// Options configures a Proxy. Zero values get the defaults noted (see
+// setDefaults); a feature that can be turned off is turned off with Off,
+// never with zero (the convention is in the README, "Defaults in Go code").
 type Options struct {
 	// Zone is the Coralized suffix, e.g. "localhost" or "nyud.net". Required.
 	Zone string
@@ -140,16 +140,15 @@ type Options struct {
 	// MaxObjectBytes is the largest body stored; larger ones are streamed
 	// to the visitor but not stored. Default 50 MiB.
 	MaxObjectBytes int64
-	// HeuristicTTL caps heuristic freshness (httpcache.Policy). 0 turns
-	// heuristic freshness OFF, as the config key does; app passes the
-	// configured value (default 12h).
+	// HeuristicTTL caps heuristic freshness (httpcache.Policy). Default
+	// 12h (CoralCDN's default expiry); Off turns heuristic freshness off.
 	HeuristicTTL time.Duration
 	// MaxStale is how long past expiry a stale copy may be served when the
-	// origin fails. Default 24h; negative disables serving stale on error
+	// origin fails. Default 24h; Off disables serving stale on error
 	// (stale-if-error from the origin is still honoured).
 	MaxStale time.Duration
 	// NegativeTTL is how long an unreachable origin is remembered. Default
-	// 60s; negative disables the negative cache.
+	// 60s; Off disables the negative cache.
 	NegativeTTL time.Duration
 
 	AllowPrivateOrigins bool // fetch from loopback/private/link-local addresses (tests, LANs)
@@ -188,7 +187,7 @@ type Options struct {
 
 	// MemoryBytes bounds the hot cache: fresh objects' response headers
 	// ready to write, and bodies of up to 64 KiB (see hot.go). Default
-	// 32 MiB; negative turns it off. It needs a store that implements
+	// 32 MiB; Off turns it off. It needs a store that implements
 	// HotStore.
 	MemoryBytes int64
 
@@ -204,8 +203,13 @@ type Options struct {
 	Logger *slog.Logger
 }
 
+// Off, in an Options field whose zero means "the default", turns that
+// feature off (any negative value does the same).
+const Off = -1
+
 const (
 	defaultMaxObjectBytes = 50 << 20
+	defaultHeuristicTTL   = 12 * time.Hour
 	defaultMaxStale       = 24 * time.Hour
 	defaultNegativeTTL    = 60 * time.Second
 	defaultOriginTimeout  = 30 * time.Second
@@ -282,7 +286,7 @@ func New(opts Options, st Store) (*Proxy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("proxy: %w", err)
 	}
-	if err := opts.fillDefaults(); err != nil {
+	if err := opts.setDefaults(); err != nil {
 		return nil, err
 	}
 	ports, err := coralurl.ParsePorts(opts.OriginPorts)
@@ -311,68 +315,69 @@ func New(opts Options, st Store) (*Proxy, error) {
 		ctx:           ctx,
 		cancel:        cancel,
 	}
-	if hs, ok := st.(HotStore); ok && opts.MemoryBytes >= 0 {
-		if opts.MemoryBytes == 0 {
-			opts.MemoryBytes = defaultHotBytes
-		}
+	if hs, ok := st.(HotStore); ok && opts.MemoryBytes > 0 {
 		p.hot, p.hs = newHotCache(opts.MemoryBytes), hs
 	}
 	return p, nil
 }
 
-// fillDefaults replaces zero (and out-of-range) options with their defaults.
-func (opts *Options) fillDefaults() error {
-	if opts.NodeToken == "" {
+// setDefaults fills every zero field with its default. Off stays negative
+// for NegativeTTL and MemoryBytes (their users test "> 0") and becomes 0
+// for the freshness limits, which httpcache.Policy reads as off.
+func (o *Options) setDefaults() error {
+	if o.NodeToken == "" {
 		var b [4]byte
 		if _, err := rand.Read(b[:]); err != nil {
 			return fmt.Errorf("proxy: node token: %w", err)
 		}
-		opts.NodeToken = "coral-" + hex.EncodeToString(b[:])
+		o.NodeToken = "coral-" + hex.EncodeToString(b[:])
 	}
-	if strings.ContainsAny(opts.NodeToken, " ,;()\t\r\n\"") {
-		return fmt.Errorf("proxy: node token %q must be a single token", opts.NodeToken)
+	if strings.ContainsAny(o.NodeToken, " ,;()\t\r\n\"") {
+		return fmt.Errorf("proxy: node token %q must be a single token", o.NodeToken)
 	}
-	if opts.MaxObjectBytes <= 0 {
-		opts.MaxObjectBytes = defaultMaxObjectBytes
+	o.MaxObjectBytes = orDefault(o.MaxObjectBytes, defaultMaxObjectBytes)
+	o.HeuristicTTL = max(0, orOff(o.HeuristicTTL, defaultHeuristicTTL))
+	o.MaxStale = max(0, orOff(o.MaxStale, defaultMaxStale))
+	o.NegativeTTL = orOff(o.NegativeTTL, defaultNegativeTTL)
+	o.MemoryBytes = orOff(o.MemoryBytes, defaultHotBytes)
+	o.OriginTimeout = orDefault(o.OriginTimeout, defaultOriginTimeout)
+	o.MaxOriginFetches = orDefault(o.MaxOriginFetches, defaultMaxFetches)
+	if o.MaxFetchesPerSite <= 0 {
+		o.MaxFetchesPerSite = max(1, o.MaxOriginFetches/4)
 	}
-	if opts.HeuristicTTL < 0 {
-		opts.HeuristicTTL = 0
+	o.MaxFetchesPerSite = min(o.MaxFetchesPerSite, o.MaxOriginFetches)
+	o.MinOriginRate = orDefault(o.MinOriginRate, defaultMinOriginRate)
+	if o.OriginPorts == nil {
+		o.OriginPorts = slices.Clone(coralurl.DefaultOriginPorts)
 	}
-	switch {
-	case opts.MaxStale == 0:
-		opts.MaxStale = defaultMaxStale
-	case opts.MaxStale < 0:
-		opts.MaxStale = 0
+	if o.SpoolDir == "" {
+		o.SpoolDir = os.TempDir()
 	}
-	if opts.NegativeTTL == 0 {
-		opts.NegativeTTL = defaultNegativeTTL
+	if o.Now == nil {
+		o.Now = time.Now
 	}
-	if opts.OriginTimeout <= 0 {
-		opts.OriginTimeout = defaultOriginTimeout
-	}
-	if opts.MaxOriginFetches <= 0 {
-		opts.MaxOriginFetches = defaultMaxFetches
-	}
-	if opts.MaxFetchesPerSite <= 0 {
-		opts.MaxFetchesPerSite = max(1, opts.MaxOriginFetches/4)
-	}
-	opts.MaxFetchesPerSite = min(opts.MaxFetchesPerSite, opts.MaxOriginFetches)
-	if opts.MinOriginRate <= 0 {
-		opts.MinOriginRate = defaultMinOriginRate
-	}
-	if opts.OriginPorts == nil {
-		opts.OriginPorts = slices.Clone(coralurl.DefaultOriginPorts)
-	}
-	if opts.SpoolDir == "" {
-		opts.SpoolDir = os.TempDir()
-	}
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
-	if opts.Logger == nil {
-		opts.Logger = slog.Default()
+	if o.Logger == nil {
+		o.Logger = slog.Default()
 	}
 	return nil
+}
+
+// orDefault gives a field that cannot be off its default when it is zero
+// (or negative, which means nothing for it).
+func orDefault[T int | int64 | time.Duration](v, def T) T {
+	if v <= 0 {
+		return def
+	}
+	return v
+}
+
+// orOff gives a field that can be off its default when it is zero, and
+// keeps Off (any negative value).
+func orOff[T int | int64 | time.Duration](v, def T) T {
+	if v == 0 {
+		return def
+	}
+	return v
 }
 
 // Token is the node's Via token.
@@ -470,7 +475,7 @@ func (p *Proxy) Stats() Stats {
 }
 
 // admitter is implemented by a Store that refuses new objects when its disk
-// is nearly full (*store.Store: store.ErrDiskFull).
+// is nearly full (*store.Store: object.ErrDiskFull).
 type admitter interface{ Admit() error }
 
 // admit returns an error when a new object would not be stored now; such a

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/coralcdn/coral/core/store"
+	"github.com/coralcdn/coral/test/testkit"
 )
 
 func TestHitMissAge(t *testing.T) {
@@ -62,7 +63,7 @@ func TestHeuristicFreshness(t *testing.T) {
 	e.clock.Advance(2 * time.Hour)
 	expect(t, "past heuristic_ttl: refetched", e.get(o, "/"), 200, CacheMiss, "x")
 
-	off := newEnv(t, func(o *Options) { o.HeuristicTTL = 0 })
+	off := newEnv(t, func(o *Options) { o.HeuristicTTL = Off })
 	o2 := newOrigin(t, off.clock, static("y"))
 	expect(t, "heuristic off", off.get(o2, "/"), 200, CacheMiss, "y")
 	expect(t, "heuristic off again", off.get(o2, "/"), 200, CacheMiss, "y")
@@ -322,7 +323,7 @@ func TestStaleWhileRevalidate(t *testing.T) {
 	version.Store(2)
 	e.clock.Advance(30 * time.Second)
 	expect(t, "stale while revalidating", e.get(o, "/"), 200, CacheStale, "v1")
-	waitFor(t, "background revalidation", func() bool {
+	testkit.Eventually(t, 10*time.Second, "background revalidation", func() bool {
 		_, body, ok := e.stored(o.canon("/"))
 		return ok && body == "v2" && e.p.Stats().InFlight == 0
 	})
@@ -408,7 +409,7 @@ func TestInterruptedTransferOnMiss(t *testing.T) {
 	}
 }
 
-// TestRefetchNeverBroken (issue 11, point 2): while a stale copy exists, a
+// TestRefetchNeverBroken: while a stale copy exists, a
 // refetch whose body truncates, resets or stalls reaches no visitor: all
 // of them (three at once, coalesced) get the complete stale copy, marked
 // STALE, or, when the copy forbids stale use, a complete error page. The
@@ -650,7 +651,7 @@ func TestCoalescedVaryMismatchFetchesSeparately(t *testing.T) {
 			// The second visitor joins the first fetch before its header
 			// is known; the header's Vary then sends it to fetch its own
 			// response: the origin gets a second request.
-			waitFor(t, "the second visitor to join", func() bool { return e.p.Stats().Coalesced == 1 })
+			testkit.Eventually(t, 10*time.Second, "the second visitor to join", func() bool { return e.p.Stats().Coalesced == 1 })
 			close(release)
 			got := map[string]bool{}
 			for i := 0; i < 2; i++ {
@@ -864,7 +865,7 @@ func TestOriginFetchCap(t *testing.T) {
 	go func() { done <- e.get(o, "/one") }()
 	recv(t, "first fetch at the origin", entered)
 	go func() { done <- e.get(o, "/two") }()
-	waitFor(t, "second fetch queued", func() bool { return e.p.Stats().Queued == 1 })
+	testkit.Eventually(t, 10*time.Second, "second fetch queued", func() bool { return e.p.Stats().Queued == 1 })
 	close(release)
 	recv(t, "first visitor", done)
 	recv(t, "second visitor", done)
@@ -877,7 +878,7 @@ func TestOriginFetchCap(t *testing.T) {
 type fakePeers struct {
 	mu          sync.Mutex
 	have        map[string]string
-	clock       *fakeClock
+	clock       *testkit.Clock
 	cached      []string
 	downloading []string
 	removed     []string
@@ -923,7 +924,7 @@ func (f *fakePeers) Removed(key string) {
 }
 
 func TestPeersSeam(t *testing.T) {
-	clock := newFakeClock()
+	clock := testkit.NewClock(testEpoch)
 	peers := &fakePeers{have: map[string]string{}, clock: clock}
 	e := newEnv(t, func(o *Options) { o.Peers = peers; o.Now = clock.Now })
 	e.clock = clock
@@ -1053,7 +1054,7 @@ func BenchmarkCacheHit(b *testing.B) {
 }
 
 func benchCacheHit(b *testing.B, size int) {
-	clock := newFakeClock()
+	clock := testkit.NewClock(testEpoch)
 	st, err := store.Open(b.TempDir(), store.Options{Logger: quiet()})
 	if err != nil {
 		b.Fatal(err)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/coralcdn/coral/core/store"
+	"github.com/coralcdn/coral/test/testkit"
 )
 
 // randomBody is size reproducible bytes.
@@ -123,10 +124,10 @@ func TestRangeWhileDownloading(t *testing.T) {
 	expect(t, "range of a download in progress", recv(t, "a joined range", joined), 206, CacheMiss, full[5000:5100])
 	tail := make(chan result, 1)
 	go func() { tail <- e.get(o, "/d", "Range", "bytes=-100") }()
-	waitFor(t, "the tail range to join the download", func() bool { return e.p.Stats().Coalesced == 2 })
+	testkit.Eventually(t, 10*time.Second, "the tail range to join the download", func() bool { return e.p.Stats().Coalesced == 2 })
 	close(release)
 	expect(t, "range past what had arrived", recv(t, "the tail range", tail), 206, CacheMiss, full[len(full)-100:])
-	waitFor(t, "the object stored", func() bool { _, b, ok := e.stored(o.canon("/d")); return ok && b == full })
+	testkit.Eventually(t, 10*time.Second, "the object stored", func() bool { _, b, ok := e.stored(o.canon("/d")); return ok && b == full })
 	expect(t, "whole, from the cache", e.get(o, "/d"), 200, CacheHit, full)
 	if n := o.hits.Load(); n != 1 {
 		t.Errorf("origin hits = %d, want 1", n)
@@ -149,7 +150,7 @@ func TestRangeOfPeerCopy(t *testing.T) {
 	}
 	r := e.get(o, "/peer", "Range", "bytes=100-199")
 	expect(t, "range of a peer copy", r, 206, CachePeer, full[100:200])
-	waitFor(t, "the peer copy stored", func() bool { _, b, ok := e.stored(o.canon("/peer")); return ok && b == full })
+	testkit.Eventually(t, 10*time.Second, "the peer copy stored", func() bool { _, b, ok := e.stored(o.canon("/peer")); return ok && b == full })
 	expect(t, "range from the cache", e.get(o, "/peer", "Range", "bytes=-10"), 206, CacheHit, full[len(full)-10:])
 	if n := o.hits.Load(); n != 0 {
 		t.Errorf("origin hits = %d, want 0", n)

@@ -11,7 +11,7 @@ import (
 	"strings"
 
 	"github.com/coralcdn/coral/core/httpcache"
-	"github.com/coralcdn/coral/core/store"
+	"github.com/coralcdn/coral/core/object"
 )
 
 // response is what receive takes in: from the origin, or from a peer when
@@ -22,7 +22,7 @@ type response struct {
 	length   int64 // -1 unknown
 	body     io.ReadCloser
 	label    string // X-Coral-Cache value
-	peerMeta *store.Meta
+	peerMeta *object.Meta
 }
 
 // transfer is one response on its way to f's readers and, if it may be
@@ -39,7 +39,7 @@ type transfer struct {
 	shareable bool
 	fields    []string // Vary
 	varyVals  string
-	sw        *store.Writer // nil once not storing
+	sw        object.Writer // nil once not storing
 	holdBack  bool          // a refetch not published until complete
 	sum       hash.Hash     // a peer body's hash, nil for the origin's
 	guard     *transferGuard
@@ -251,7 +251,7 @@ func (t *transfer) pass(ctx context.Context, chunk []byte) error {
 // stopStoring gives up storing the body (the readers still get it).
 func (t *transfer) stopStoring(ctx context.Context, werr error) {
 	t.p.logNotStoring(ctx, t.f.canon, werr)
-	if errors.Is(werr, store.ErrTooLarge) {
+	if errors.Is(werr, object.ErrTooLarge) {
 		t.p.noteOversize(t.f)
 	}
 	t.sw.Abort()
@@ -320,7 +320,7 @@ func (t *transfer) commit() bool {
 	if t.sw == nil {
 		return true
 	}
-	meta := store.Meta{
+	meta := object.Meta{
 		URL: f.canon, Status: t.status, Header: t.header.Clone(),
 		RequestTime: f.reqTime, ResponseTime: f.respTime, Size: t.length,
 	}
@@ -329,7 +329,7 @@ func (t *transfer) commit() bool {
 	}
 	m, err := t.sw.Commit(meta)
 	switch {
-	case errors.Is(err, store.ErrIncomplete):
+	case errors.Is(err, object.ErrIncomplete):
 		p.forget(f)
 		if t.holdBack {
 			p.refetchFailed(f, err)

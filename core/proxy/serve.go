@@ -16,7 +16,7 @@ import (
 
 	"github.com/coralcdn/coral/core/coralurl"
 	"github.com/coralcdn/coral/core/httpcache"
-	"github.com/coralcdn/coral/core/store"
+	"github.com/coralcdn/coral/core/object"
 )
 
 // serveCached answers a GET or HEAD through the cache.
@@ -36,7 +36,7 @@ func (p *Proxy) serveCached(w http.ResponseWriter, r *http.Request, o coralurl.O
 		gen, hotOK = p.hs.Generation(pkey) // before the read, so a change in between is seen
 	}
 	objKey, meta, body, found := p.lookup(pkey, canon, r.Header)
-	var stale *store.Meta
+	var stale *object.Meta
 	if found {
 		d := p.policy.Decide(r.Header, entryOf(meta), now)
 		switch d.Action {
@@ -101,7 +101,7 @@ func (p *Proxy) serveCached(w http.ResponseWriter, r *http.Request, o coralurl.O
 // copy), and a range of an object too large to store (the origin answers
 // it). false when the request needs a fetch.
 func (p *Proxy) answerWithoutFetch(w http.ResponseWriter, r *http.Request, o coralurl.Origin, canon, pkey, objKey string,
-	stale *store.Meta, now time.Time) bool {
+	stale *object.Meta, now time.Time) bool {
 	tr := TraceFrom(r.Context())
 	if stale != nil {
 		if _, broken := p.brokenRefetch.get(objKey, now); broken && p.policy.StaleOnError(entryOf(*stale), now) {
@@ -133,19 +133,19 @@ func isPersonal(h http.Header, stripCookies bool) bool {
 // the variant the request selects, and opens it: meta and body come from
 // one read of the store. objKey is where that object is (or would be)
 // stored, found whether it is there; when found, the caller closes body.
-func (p *Proxy) lookup(pkey, canon string, h http.Header) (objKey string, m store.Meta, body *store.Body, found bool) {
+func (p *Proxy) lookup(pkey, canon string, h http.Header) (objKey string, m object.Meta, body object.Body, found bool) {
 	m, body, err := p.st.Get(pkey)
 	if err != nil {
-		if !errors.Is(err, store.ErrNotFound) {
+		if !errors.Is(err, object.ErrNotFound) {
 			p.log.Warn("store lookup failed", "key", pkey, "err", err)
 		}
-		return pkey, store.Meta{}, nil, false
+		return pkey, object.Meta{}, nil, false
 	}
 	if m.Extra[extraKind] != kindVary {
 		if !httpcache.EncodingAcceptable(m.Header, h.Get("Accept-Encoding")) {
 			// A copy stored before encodings got their Vary.
 			body.Close()
-			return pkey, store.Meta{}, nil, false
+			return pkey, object.Meta{}, nil, false
 		}
 		return pkey, m, body, true
 	}
@@ -157,7 +157,7 @@ func (p *Proxy) lookup(pkey, canon string, h http.Header) (objKey string, m stor
 		if err == nil {
 			vbody.Close()
 		}
-		return vkey, store.Meta{}, nil, false
+		return vkey, object.Meta{}, nil, false
 	}
 	return vkey, vm, vbody, true
 }
@@ -247,7 +247,7 @@ func (p *Proxy) writeStream(w http.ResponseWriter, r *http.Request, o coralurl.O
 func (p *Proxy) serveStored(w http.ResponseWriter, r *http.Request, o coralurl.Origin, key, label string) bool {
 	m, body, err := p.st.Get(key)
 	if err != nil {
-		if !errors.Is(err, store.ErrNotFound) {
+		if !errors.Is(err, object.ErrNotFound) {
 			p.log.Warn("store read failed", "key", key, "err", err)
 		}
 		return false
@@ -262,7 +262,7 @@ func (p *Proxy) serveStored(w http.ResponseWriter, r *http.Request, o coralurl.O
 // serveObject answers from a stored object, whole or the range asked for,
 // and closes its body. It returns false, having written nothing, when the
 // body turned out damaged (the store then dropped it).
-func (p *Proxy) serveObject(w http.ResponseWriter, r *http.Request, o coralurl.Origin, m store.Meta, body *store.Body, label string) bool {
+func (p *Proxy) serveObject(w http.ResponseWriter, r *http.Request, o coralurl.Origin, m object.Meta, body object.Body, label string) bool {
 	defer body.Close()
 	h := m.Header.Clone()
 	if h == nil {
@@ -421,8 +421,10 @@ func (p *Proxy) rewriteLocations(h http.Header, o coralurl.Origin, visitorHost s
 		nu := *u
 		nu.Scheme, nu.User = "http", nil
 		nu.Host = o.CoralHost(p.zone)
-		if port != "" && port != "80" {
-			nu.Host += ":" + port
+		// The visitor's own port, when it is one (a Host header is the
+		// visitor's text: "x:abc" must not make the URL unparsable).
+		if n, err := strconv.Atoi(port); err == nil && n > 0 && n < 65536 && n != 80 {
+			nu.Host += ":" + strconv.Itoa(n)
 		}
 		h.Set(field, nu.String())
 	}
@@ -521,7 +523,7 @@ func (p *Proxy) originProxy(r *http.Request, o coralurl.Origin, target *url.URL,
 			}
 			if fail.negative && p.opts.NegativeTTL > 0 && req.Context().Err() == nil {
 				now := p.now()
-				p.neg.put(o.String(), fail, now.Add(p.opts.NegativeTTL), now)
+				p.neg.put(o.String(), fail, now.Add(p.opts.NegativeTTL))
 			}
 			p.failurePage(w, r, fail, false)
 		},
@@ -573,15 +575,18 @@ func (p *Proxy) invalidate(canon string, o coralurl.Origin, h http.Header) {
 	}
 }
 
+// The proxy is what a node serves its peers from.
+var _ object.Source = (*Proxy)(nil)
+
 // OpenForPeer gives another proxy the object stored under key: the stored
 // copy, or a download in progress streamed as its bytes arrive (Size -1 and
 // a zero SHA256 when not yet known). Objects with Vary are not shared.
-// It returns an error wrapping store.ErrNotFound otherwise.
+// It returns an error wrapping object.ErrNotFound otherwise.
 //
 // Like any cache answering another, it states the copy's current age in the
 // Age header, so the receiver's freshness does not depend on the two
 // clocks agreeing (RequestTime and ResponseTime stay this node's readings).
-func (p *Proxy) OpenForPeer(ctx context.Context, key string) (store.Meta, io.ReadCloser, error) {
+func (p *Proxy) OpenForPeer(ctx context.Context, key string) (object.Meta, io.ReadCloser, error) {
 	p.mu.Lock()
 	f := p.inflight[key]
 	var rd *spoolReader
@@ -594,10 +599,10 @@ func (p *Proxy) OpenForPeer(ctx context.Context, key string) (store.Meta, io.Rea
 		case <-f.ready:
 		case <-ctx.Done():
 			rd.Close()
-			return store.Meta{}, nil, ctx.Err()
+			return object.Meta{}, nil, ctx.Err()
 		}
 		if f.outcome == outStream && f.storing && f.shareable && len(f.varyFields) == 0 && f.key == f.pkey {
-			m := store.Meta{
+			m := object.Meta{
 				Key: key, URL: f.canon, Status: f.status, Header: f.header.Clone(),
 				RequestTime: f.reqTime, ResponseTime: f.respTime, Size: f.length,
 			}
@@ -608,11 +613,11 @@ func (p *Proxy) OpenForPeer(ctx context.Context, key string) (store.Meta, io.Rea
 	}
 	m, body, err := p.st.Get(key)
 	if err != nil {
-		return store.Meta{}, nil, err
+		return object.Meta{}, nil, err
 	}
 	if m.Extra[extraKind] == kindVary || len(m.Extra[extraVary]) > 0 {
 		body.Close()
-		return store.Meta{}, nil, fmt.Errorf("proxy: %s has variants: %w", key, store.ErrNotFound)
+		return object.Meta{}, nil, fmt.Errorf("proxy: %s has variants: %w", key, object.ErrNotFound)
 	}
 	m.Header = m.Header.Clone()
 	if m.Header == nil {

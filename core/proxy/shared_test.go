@@ -9,8 +9,10 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/coralcdn/coral/core/store"
+	"github.com/coralcdn/coral/test/testkit"
 )
 
 // personalPage answers with a page naming the credentials it saw, and the
@@ -25,7 +27,7 @@ func personalPage(kv ...string) http.HandlerFunc {
 }
 
 // A response is shared with the next visitor only when it is not personal
-// or explicitly allows shared caching (issue 10 point 7).
+// or explicitly allows shared caching.
 func TestPersonalResponsesNotShared(t *testing.T) {
 	tests := []struct {
 		name      string
@@ -214,10 +216,10 @@ func TestJoinedVisitorGetsNoPersonalResponse(t *testing.T) {
 	})
 	first := make(chan result, 1)
 	go func() { first <- e.get(o, "/welcome") }()
-	waitFor(t, "the first fetch at the origin", func() bool { return o.hits.Load() == 1 })
+	testkit.Eventually(t, 10*time.Second, "the first fetch at the origin", func() bool { return o.hits.Load() == 1 })
 	second := make(chan result, 1)
 	go func() { second <- e.get(o, "/welcome") }()
-	waitFor(t, "the second visitor joining", func() bool { return e.p.Stats().Coalesced == 1 })
+	testkit.Eventually(t, 10*time.Second, "the second visitor joining", func() bool { return e.p.Stats().Coalesced == 1 })
 	close(release)
 	if r := recv(t, "first visitor", first); r.body != "welcome, session 1" {
 		t.Errorf("first visitor: %q", r.body)

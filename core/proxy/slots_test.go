@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/coralcdn/coral/core/coralurl"
+	"github.com/coralcdn/coral/test/testkit"
 )
 
 func TestSiteOf(t *testing.T) {
@@ -83,7 +84,7 @@ func (d *dripOrigin) host() string {
 
 // Eight slow-drip downloads from one site hold that site's share of the
 // slots (a quarter of 8), not all of them: a miss on another site is
-// served meanwhile (issue 10 point 6).
+// served meanwhile.
 func TestSlowSiteCannotStarveOthers(t *testing.T) {
 	e := newEnv(t, func(o *Options) { o.MaxOriginFetches = 8 })
 	stop := make(chan struct{})
@@ -110,7 +111,7 @@ func TestSlowSiteCannotStarveOthers(t *testing.T) {
 			resp.Body.Close()
 		}()
 	}
-	waitFor(t, "two drips running and six queued", func() bool {
+	testkit.Eventually(t, 10*time.Second, "two drips running and six queued", func() bool {
 		return drip.now.Load() == 2 && e.p.Stats().Queued == 6
 	})
 	began := time.Now()
@@ -134,7 +135,7 @@ func TestTransferDeadline(t *testing.T) {
 	if err == nil {
 		t.Fatal("a never-ending drip ended as a complete response")
 	}
-	waitFor(t, "the origin connection closed", func() bool { return drip.gone.Load() == 1 })
+	testkit.Eventually(t, 10*time.Second, "the origin connection closed", func() bool { return drip.gone.Load() == 1 })
 	if s := e.p.Stats(); s.InFlight != 0 {
 		t.Errorf("%d fetches still hold slots", s.InFlight)
 	}

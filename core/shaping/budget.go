@@ -67,8 +67,8 @@ const (
 	flushEvery = 30 * time.Second
 )
 
-// New opens the usage record and starts applying p.
-func New(p Policy, o Options) (*Budget, error) {
+// setDefaults fills zero fields with their defaults.
+func (o *Options) setDefaults() {
 	if o.Location == nil {
 		o.Location = time.Local
 	}
@@ -84,6 +84,11 @@ func New(p Policy, o Options) (*Budget, error) {
 	if o.FlushEvery <= 0 {
 		o.FlushEvery = flushEvery
 	}
+}
+
+// New opens the usage record and starts applying p.
+func New(p Policy, o Options) (*Budget, error) {
+	o.setDefaults()
 	u, err := OpenUsage(o.UsagePath)
 	if err != nil {
 		return nil, err

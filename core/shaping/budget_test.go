@@ -7,20 +7,13 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/coralcdn/coral/test/testkit"
 )
 
-// clock is a settable time source.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
-
-func newBudget(t *testing.T, p Policy, c *clock, path string) *Budget {
+func newBudget(t *testing.T, p Policy, c *testkit.Clock, path string) *Budget {
 	t.Helper()
-	b, err := New(p, Options{Location: testLoc(t, "Europe/Berlin"), Now: c.now, UsagePath: path})
+	b, err := New(p, Options{Location: testLoc(t, "Europe/Berlin"), Now: c.Now, UsagePath: path})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,7 +23,7 @@ func newBudget(t *testing.T, p Policy, c *clock, path string) *Budget {
 
 func TestBudgetServingDecisions(t *testing.T) {
 	berlin := testLoc(t, "Europe/Berlin")
-	c := &clock{t: time.Date(2026, 12, 7, 9, 0, 0, 0, berlin)} // a Monday
+	c := testkit.NewClock(time.Date(2026, 12, 7, 9, 0, 0, 0, berlin)) // a Monday
 	off := Window{Days: []string{"mon"}, From: "08:00", To: "10:00", Upload: rp(Off)}
 	b := newBudget(t, Policy{Upload: 1 << 20}, c, "")
 	var mu sync.Mutex
@@ -43,12 +36,12 @@ func TestBudgetServingDecisions(t *testing.T) {
 		serves bool
 		reason string
 	}{
-		{"plain", Policy{Upload: 1 << 20}, c.now(), true, ""},
-		{"paused", Policy{Upload: 1 << 20, Paused: true}, c.now(), false, "paused"},
-		{"off window", Policy{Upload: 1 << 20, Schedule: []Window{off}}, c.now(), false, "off window"},
+		{"plain", Policy{Upload: 1 << 20}, c.Now(), true, ""},
+		{"paused", Policy{Upload: 1 << 20, Paused: true}, c.Now(), false, "paused"},
+		{"off window", Policy{Upload: 1 << 20, Schedule: []Window{off}}, c.Now(), false, "off window"},
 		{"after the off window", Policy{Upload: 1 << 20, Schedule: []Window{off}}, time.Date(2026, 12, 7, 10, 0, 0, 0, berlin), true, ""},
 	} {
-		c.set(step.at)
+		c.Set(step.at)
 		b.SetPolicy(step.p)
 		st := b.State()
 		if st.Serving != step.serves || st.Reason != step.reason {
@@ -67,7 +60,7 @@ func TestBudgetServingDecisions(t *testing.T) {
 
 func TestQuotaStopsServingAndResets(t *testing.T) {
 	berlin := testLoc(t, "Europe/Berlin")
-	c := &clock{t: time.Date(2026, 12, 14, 12, 0, 0, 0, berlin)}
+	c := testkit.NewClock(time.Date(2026, 12, 14, 12, 0, 0, 0, berlin))
 	b := newBudget(t, Policy{MonthlyQuota: 1000, QuotaResetDay: 15}, c, "")
 	b.CountSent("a.example", 899)
 	if st := b.State(); st.QuotaWarn {
@@ -79,35 +72,24 @@ func TestQuotaStopsServingAndResets(t *testing.T) {
 		t.Fatalf("at 90 %%: %+v, want a warning and still serving", st)
 	}
 	b.CountSent("", 100) // DSHT traffic counts too
-	waitFor(t, func() bool { return !b.Serving() }, "quota reached stops serving")
+	testkit.Eventually(t, 5*time.Second, "quota reached stops serving", func() bool { return !b.Serving() })
 	if got := b.State().Reason; got != "quota reached" {
 		t.Errorf("reason %q", got)
 	}
 	if h := b.Headroom(); h.QuotaLeft != 0 || h.HasRoom() {
 		t.Errorf("headroom %+v at the quota", h)
 	}
-	c.set(time.Date(2026, 12, 15, 0, 0, 0, 0, berlin)) // reset day, local midnight
+	c.Set(time.Date(2026, 12, 15, 0, 0, 0, 0, berlin)) // reset day, local midnight
 	b.SetPolicy(Policy{MonthlyQuota: 1000, QuotaResetDay: 15})
 	if st := b.State(); !st.Serving || st.QuotaUsed != 0 {
 		t.Fatalf("after the reset day: %+v", st)
 	}
 }
 
-func waitFor(t *testing.T, cond func() bool, what string) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting: %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func TestUsageSurvivesRestart(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "usage.json")
-	c := &clock{t: time.Date(2026, 12, 6, 12, 2, 0, 0, time.UTC)}
-	b, err := New(Policy{MonthlyQuota: 1 << 30}, Options{Now: c.now, UsagePath: path, Location: time.UTC})
+	c := testkit.NewClock(time.Date(2026, 12, 6, 12, 2, 0, 0, time.UTC))
+	b, err := New(Policy{MonthlyQuota: 1 << 30}, Options{Now: c.Now, UsagePath: path, Location: time.UTC})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +103,7 @@ func TestUsageSurvivesRestart(t *testing.T) {
 	if st := b2.State(); st.QuotaUsed != 1050 {
 		t.Fatalf("month to date after restart %d, want 1050", st.QuotaUsed)
 	}
-	series := b2.Usage().Series("a.example", c.now().Add(-time.Hour))
+	series := b2.Usage().Series("a.example", c.Now().Add(-time.Hour))
 	if len(series) != 1 || series[0].Sent != 1000 || series[0].Received != 300 ||
 		!series[0].Start.Equal(time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)) {
 		t.Fatalf("series %+v", series)
@@ -162,7 +144,7 @@ func TestDamagedUsageFileIsAClearError(t *testing.T) {
 }
 
 func TestSendCountsAndHoldsBack(t *testing.T) {
-	c := &clock{t: time.Now()}
+	c := testkit.NewClock(time.Now())
 	b := newBudget(t, Policy{Upload: 1 << 10}, c, "")
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
@@ -177,26 +159,26 @@ func TestSendCountsAndHoldsBack(t *testing.T) {
 // A crash (no Close) loses at most one flush interval of counting.
 func TestUsageSurvivesCrash(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "usage.json")
-	c := &clock{t: time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)}
-	b, err := New(Policy{}, Options{Now: c.now, UsagePath: path, Location: time.UTC, FlushEvery: 20 * time.Millisecond})
+	c := testkit.NewClock(time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC))
+	b, err := New(Policy{}, Options{Now: c.Now, UsagePath: path, Location: time.UTC, FlushEvery: 20 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer b.Close()
 	b.CountSent("a.example", 4242)
-	waitFor(t, func() bool {
+	testkit.Eventually(t, 5*time.Second, "the count on disk within a flush interval", func() bool {
 		u, err := OpenUsage(path) // what a restart after a crash now would read
-		return err == nil && u.SentSince(c.now().Add(-time.Hour)) == 4242
-	}, "the count on disk within a flush interval")
+		return err == nil && u.SentSince(c.Now().Add(-time.Hour)) == 4242
+	})
 }
 
 // Schedule windows take effect at their boundary without any settings
 // change: the budget re-evaluates on its own.
 func TestWindowAppliesAtItsBoundary(t *testing.T) {
 	berlin := testLoc(t, "Europe/Berlin")
-	c := &clock{t: time.Date(2026, 12, 7, 7, 59, 0, 0, berlin)}
+	c := testkit.NewClock(time.Date(2026, 12, 7, 7, 59, 0, 0, berlin))
 	off := Window{Days: []string{"mon"}, From: "08:00", To: "09:00", Upload: rp(Off)}
-	b, err := New(Policy{Schedule: []Window{off}}, Options{Now: c.now, Location: berlin, EvalEvery: 10 * time.Millisecond})
+	b, err := New(Policy{Schedule: []Window{off}}, Options{Now: c.Now, Location: berlin, EvalEvery: 10 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,11 +186,11 @@ func TestWindowAppliesAtItsBoundary(t *testing.T) {
 	if !b.Serving() {
 		t.Fatal("not serving before the window")
 	}
-	c.set(time.Date(2026, 12, 7, 8, 0, 0, 0, berlin))
-	waitFor(t, func() bool { return !b.Serving() }, "the off window applies at 08:00")
+	c.Set(time.Date(2026, 12, 7, 8, 0, 0, 0, berlin))
+	testkit.Eventually(t, 5*time.Second, "the off window applies at 08:00", func() bool { return !b.Serving() })
 	if got := b.State().ResumeAt; !got.Equal(time.Date(2026, 12, 7, 9, 0, 0, 0, berlin)) {
 		t.Errorf("resume at %v, want the window's end 09:00", got)
 	}
-	c.set(time.Date(2026, 12, 7, 9, 0, 0, 0, berlin))
-	waitFor(t, func() bool { return b.Serving() }, "serving again at 09:00")
+	c.Set(time.Date(2026, 12, 7, 9, 0, 0, 0, berlin))
+	testkit.Eventually(t, 5*time.Second, "serving again at 09:00", func() bool { return b.Serving() })
 }

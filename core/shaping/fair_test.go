@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/coralcdn/coral/test/testkit"
 )
 
 // crowd runs senders per site, each sending chunk-sized pieces through s,
@@ -83,10 +85,7 @@ func TestQuietSiteIsServedAheadOfACrowdsBacklog(t *testing.T) {
 		}()
 	}
 	queued := func() int { s.mu.Lock(); defer s.mu.Unlock(); return s.queue.Len() }
-	deadline := time.Now().Add(10 * time.Second)
-	for queued() < 30 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond) // polling the queue, not synchronising on time
-	}
+	testkit.Eventually(t, 10*time.Second, "30 crowd pieces queued", func() bool { return queued() >= 30 })
 	before := granted.Load()
 	if err := s.Wait(ctx, "quiet.example", 8<<10); err != nil {
 		t.Fatal(err)

@@ -10,6 +10,8 @@ import (
 	"sync"
 
 	"github.com/dgraph-io/badger/v4"
+
+	"github.com/coralcdn/coral/core/object"
 )
 
 var errBodyClosed = errors.New("store: body already closed")
@@ -47,7 +49,7 @@ type Body struct {
 // Get returns the meta and body of key. The body is a consistent snapshot
 // even if key is replaced or deleted while it is read; the caller must Close
 // it. Get counts as an access for eviction.
-func (s *Store) Get(key string) (Meta, *Body, error) {
+func (s *Store) Get(key string) (Meta, object.Body, error) {
 	for attempt := 0; ; attempt++ {
 		var (
 			m      Meta

@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/coralcdn/coral/core/object"
 )
 
 // crashChildEnv makes the test binary, re-executed by TestCrashRecovery, run
@@ -54,7 +56,7 @@ func TestCrashChild(t *testing.T) {
 		fail("open: %v", err)
 	}
 	rng := rand.New(rand.NewPCG(uint64(run), 1))
-	var open []*Body // readers kept open across replaces, so some versions are retired when the kill lands
+	var open []object.Body // readers kept open across replaces, so some versions are retired when the kill lands
 	for i := 0; i < 200_000; i++ {
 		key := crashKeys[rng.IntN(len(crashKeys))]
 		gen := run*1_000_000 + i
@@ -110,10 +112,10 @@ func TestCrashChild(t *testing.T) {
 
 // crashCheckRest finishes a reader the child kept open and reports ("X")
 // if it did not get a whole, intact generation.
-func crashCheckRest(b *Body) {
+func crashCheckRest(b object.Body) {
 	defer b.Close()
 	if _, err := io.Copy(io.Discard, b); err != nil {
-		fmt.Printf("X %s old reader: %v\n", b.key, err)
+		fmt.Printf("X %s old reader: %v\n", b.(*Body).key, err)
 	}
 }
 

@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	"github.com/dgraph-io/badger/v4"
+
+	"github.com/coralcdn/coral/core/object"
 )
 
 // unit is a convenient large-body size for tests: well past inlineMax, so
@@ -56,7 +58,7 @@ func put(t testing.TB, s *Store, key string, data []byte, meta Meta) Meta {
 	return m
 }
 
-func writePieces(t testing.TB, w *Writer, data []byte, step int) {
+func writePieces(t testing.TB, w object.Writer, data []byte, step int) {
 	t.Helper()
 	for len(data) > 0 {
 		n := min(step, len(data))

@@ -6,21 +6,15 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/coralcdn/coral/core/object"
 	"github.com/fxamacker/cbor/v2"
+
+	"github.com/coralcdn/coral/core/wire"
 )
 
-// Meta is everything the proxy needs to serve a stored response.
-type Meta struct {
-	Key          string            // cache key the object is stored under (opaque to the store)
-	URL          string            // canonical origin URL
-	Status       int               // HTTP status code of the stored response
-	Header       http.Header       // stored response header (hop-by-hop already removed by the proxy)
-	RequestTime  time.Time         // when the request that produced it was sent (RFC 9111 age calc)
-	ResponseTime time.Time         // when the response arrived
-	Size         int64             // body length in bytes, set by Commit
-	SHA256       [32]byte          // body hash, set by Commit
-	Extra        map[string]string // proxy's own annotations (e.g. vary header list)
-}
+// Meta is everything the proxy needs to serve a stored response; it lives
+// in core/object so the store's users do not link Badger.
+type Meta = object.Meta
 
 // recordFormat is the first byte of every meta record so the layout can change
 // later without misreading old stores.
@@ -47,6 +41,8 @@ type record struct {
 }
 
 // codec encodes and decodes meta records; it is immutable after creation.
+// Decoding goes through core/wire, the hardened decoder for bytes from
+// outside: a damaged disk or another version may have written them.
 type codec struct {
 	enc cbor.EncMode
 	dec cbor.DecMode
@@ -57,16 +53,7 @@ func newCodec() (codec, error) {
 	if err != nil {
 		return codec{}, fmt.Errorf("store: cbor encoder: %w", err)
 	}
-	dec, err := cbor.DecOptions{
-		DupMapKey:        cbor.DupMapKeyEnforcedAPF,
-		MaxNestedLevels:  8,
-		MaxArrayElements: 1 << 16,
-		MaxMapPairs:      1 << 16,
-	}.DecMode()
-	if err != nil {
-		return codec{}, fmt.Errorf("store: cbor decoder: %w", err)
-	}
-	return codec{enc: enc, dec: dec}, nil
+	return codec{enc: enc, dec: wire.DecMode()}, nil
 }
 
 func timeToNanos(t time.Time) int64 {

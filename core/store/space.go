@@ -1,14 +1,15 @@
 package store
 
 import (
-	"errors"
 	"log/slog"
 	"sync/atomic"
+
+	"github.com/coralcdn/coral/core/object"
 )
 
 // ErrDiskFull: the store's filesystem is below its free-space watermark, so
 // the store admits no new objects (or, closer to full, writes nothing).
-var ErrDiskFull = errors.New("store: disk nearly full")
+var ErrDiskFull = object.ErrDiskFull
 
 // BadgerRoom is the free space below which the store writes nothing to
 // Badger and does not open it at all. Badger memory-maps its write-ahead

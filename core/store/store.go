@@ -41,13 +41,16 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+
+	"github.com/coralcdn/coral/core/object"
 )
 
-// Errors returned by the store.
+// Errors returned by the store (declared in core/object, so the store's
+// users test for them without linking Badger).
 var (
-	ErrNotFound   = errors.New("store: object not found")
-	ErrIncomplete = errors.New("store: body length does not match")
-	ErrTooLarge   = errors.New("store: object exceeds size limit")
+	ErrNotFound   = object.ErrNotFound
+	ErrIncomplete = object.ErrIncomplete
+	ErrTooLarge   = object.ErrTooLarge
 )
 
 var errClosed = errors.New("store: closed")
@@ -1033,4 +1036,18 @@ func (s *Store) Close() error {
 		}
 	})
 	return s.closeErr
+}
+
+// SetMaxBytes changes the disk budget while the store is open (0 =
+// unlimited) and evicts down to it at once, so a smaller cache size set in
+// the settings frees the space without a restart.
+func (s *Store) SetMaxBytes(n int64) {
+	s.wmu.Lock()
+	s.mu.Lock()
+	s.opts.MaxBytes = n
+	s.mu.Unlock()
+	evicted, drops := s.evictLocked()
+	s.wmu.Unlock()
+	s.dropBodies(drops)
+	s.notifyEvicted(evicted)
 }

@@ -9,6 +9,8 @@ import (
 	"os"
 	"sort"
 	"time"
+
+	"github.com/coralcdn/coral/core/object"
 )
 
 // Integrity of file bodies. Hashing a body on every read would cost a cache
@@ -223,7 +225,7 @@ func (s *Store) Generation(key string) (gen uint64, ok bool) {
 // cache): ok is false unless key is still at generation gen and its body
 // is a file this process has verified. It counts as an access. The body
 // reads without hashing, like any verified one; the caller closes it.
-func (s *Store) OpenVerified(key string, gen uint64) (_ *Body, ok bool) {
+func (s *Store) OpenVerified(key string, gen uint64) (_ object.Body, ok bool) {
 	s.mu.Lock()
 	e := s.index[key]
 	if e == nil || e.gen != gen || e.body.inline || e.body.size == 0 || !e.verified {

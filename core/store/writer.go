@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+
+	"github.com/coralcdn/coral/core/object"
 )
 
 var errWriterDone = errors.New("store: writer already committed or aborted")
@@ -37,7 +39,7 @@ type Writer struct {
 // Create starts a new body for key. maxBytes <= 0 means no per-object cap.
 // On a disk below the watermark (see Admit) the Writer fails at once with
 // ErrDiskFull.
-func (s *Store) Create(key string, maxBytes int64) *Writer {
+func (s *Store) Create(key string, maxBytes int64) object.Writer {
 	w := &Writer{s: s, key: key, max: maxBytes, ver: s.lastVer.Add(1), h: sha256.New()}
 	if err := s.space.admit(); err != nil {
 		w.err = fmt.Errorf("%w: not storing %q", err, key)

@@ -18,8 +18,8 @@ import (
 // A real coral process killed with SIGKILL, whose stored body is then
 // damaged on disk (same size, last byte flipped), never serves it after the
 // restart, whole or in part: the first read hashes the body, drops it, and
-// the visitor gets the origin's bytes (issue 11: hits skip the hash only
-// for bodies this process has verified).
+// the visitor gets the origin's bytes (hits skip the hash only for bodies
+// this process has verified).
 func TestDamagedBodyAfterCrashNeverServed(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts coral processes")

@@ -57,17 +57,6 @@ type node struct {
 	closeOnce sync.Once
 }
 
-// fetcher adapts the host to coop.Fetcher as app/node does.
-type fetcher struct{ h *p2p.Host }
-
-func (f fetcher) FetchObject(ctx context.Context, from, key string) (store.Meta, io.ReadCloser, error) {
-	id, err := peer.Decode(from)
-	if err != nil {
-		return store.Meta{}, nil, err
-	}
-	return f.h.FetchObject(ctx, id, key)
-}
-
 // latencyNet delays every DSHT RPC by the round-trip time between the two
 // nodes' planted locations, before the real call; the DSHT times Call, so
 // its RTT samples (and the clusters it forms) see the planted latency.
@@ -204,7 +193,7 @@ func (nw *network) start(name, dir, secret string, rtt func(a, b dsht.ID) time.D
 	if opts.coop != nil {
 		opts.coop(&ccfg)
 	}
-	nd.coop = coop.New(ccfg, nd.dht, fetcher{h})
+	nd.coop = coop.New(ccfg, nd.dht, h)
 	if nd.store, err = store.Open(filepath.Join(dir, "store"), store.Options{
 		Logger: log,
 		OnEvict: func(key string) {

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	mdns "github.com/miekg/dns"
+
+	"github.com/coralcdn/coral/test/testkit"
 )
 
 // liveWindow is dnsserver's default LiveWindow, the promise a dead proxy
@@ -27,7 +29,7 @@ func TestAnswersTrackLiveProxies(t *testing.T) {
 	name := "www.example.com.localhost"
 	all := []string{proxyIP(0), proxyIP(1), proxyIP(2), proxyIP(3)}
 
-	took := waitFor(t, 30*time.Second, "node 0's answers cover all four proxies", func() bool {
+	took := testkit.Eventually(t, 30*time.Second, "node 0's answers cover all four proxies", func() bool {
 		return slices.Equal(union(t, ns, name, 8), all)
 	})
 	t.Logf("all proxies in answers %v after the cluster formed", took.Round(time.Millisecond))
@@ -55,7 +57,7 @@ func TestAnswersTrackLiveProxies(t *testing.T) {
 
 	// gone waits until n answers in a row leave out ip and cover want.
 	gone := func(ip string, want []string) time.Duration {
-		return waitFor(t, liveWindow, ip+" leaves node 0's answers", func() bool {
+		return testkit.Eventually(t, liveWindow, ip+" leaves node 0's answers", func() bool {
 			u := union(t, ns, name, 8)
 			return !slices.Contains(u, ip) && slices.Equal(u, want)
 		})
@@ -78,7 +80,7 @@ func TestAnswersTrackLiveProxies(t *testing.T) {
 		t.Fatal(err)
 	}
 	resumed = true
-	took = waitFor(t, liveWindow, "the resumed proxy is back in node 0's answers", func() bool {
+	took = testkit.Eventually(t, liveWindow, "the resumed proxy is back in node 0's answers", func() bool {
 		return slices.Equal(union(t, ns, name, 8), all)
 	})
 	t.Logf("resumed proxy back after %v", took.Round(time.Millisecond))

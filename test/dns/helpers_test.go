@@ -131,20 +131,6 @@ func union(t testing.TB, server, name string, n int) []string {
 	return out
 }
 
-// waitFor polls cond every 100ms until it holds or timeout passes, and
-// returns how long it took.
-func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) time.Duration {
-	t.Helper()
-	start := time.Now()
-	for !cond() {
-		if time.Since(start) > timeout {
-			t.Fatalf("not within %v: %s", timeout, what)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	return time.Since(start)
-}
-
 // pidOf finds the coral process started with config file cfg (the harness
 // does not export it; a hung proxy is simulated with SIGSTOP).
 func pidOf(t testing.TB, cfg string) int {

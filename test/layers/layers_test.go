@@ -25,6 +25,8 @@ var (
 	fyne       = []string{"fyne.io/"}
 	badger     = []string{"github.com/dgraph-io/badger"}
 	prometheus = []string{"github.com/prometheus/client_golang"}
+	// The module's outer layers: core is used by them, never uses them.
+	outer = []string{module + "/app", module + "/p2p", module + "/gui"}
 )
 
 func under(prefix string) func(string) bool {
@@ -37,19 +39,12 @@ var rules = []rule{
 	{name: "core links no libp2p", scope: under("core"), forbidden: libp2p},
 	{name: "core links no Fyne", scope: under("core"), forbidden: fyne},
 	{name: "core links no metrics library", scope: under("core"), forbidden: prometheus},
+	{name: "core links no app, p2p or gui", scope: under("core"), forbidden: outer},
+	{name: "p2p links no app or gui", scope: under("p2p"), forbidden: []string{module + "/app", module + "/gui"}},
 	{
 		name:      "only core/store links Badger",
 		scope:     func(pkg string) bool { return !under("core/store")(pkg) && !under("app")(pkg) && !under("test")(pkg) },
 		forbidden: badger,
-		exempt: map[string]string{
-			// The store's own types (Meta, Body, Writer) cross these
-			// packages' interfaces; they link Badger through them until
-			// the types move to a package of their own.
-			module + "/core/proxy":          "store types in its API",
-			module + "/core/coop":           "store types in its API",
-			module + "/p2p":                 "store types in its API",
-			module + "/p2p/internal/memfig": "links p2p",
-		},
 	},
 	{name: "gui links no libp2p", scope: under("gui"), forbidden: libp2p},
 	{name: "gui links no Badger", scope: under("gui"), forbidden: badger},

@@ -20,7 +20,7 @@ import (
 )
 
 // A volunteer's node must never become a way into the volunteer's own
-// machine or network (issue 10 point 4). Two namespaces on one link, with
+// machine or network. Two namespaces on one link, with
 // public-looking documentation addresses (192.0.2.0/24, 2001:db8::/32) so
 // the private-range check alone would let them through:
 //

@@ -76,7 +76,7 @@ func attachClient(rawURL, tokenFile, cfgPath string) (*control.Client, error) {
 		if err != nil {
 			return nil, err
 		}
-		tokenFile = cfg.Path(cfg.Control.TokenFile)
+		tokenFile = cfg.RunPath(cfg.Control.TokenFile)
 	}
 	b, err := os.ReadFile(tokenFile)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -90,7 +90,7 @@ func attachClient(rawURL, tokenFile, cfgPath string) (*control.Client, error) {
 // have every part of the control API (settings, usage, invites) and the
 // same token check.
 func localClient(controlAddr string, cfg config.Config) *control.Client {
-	tok, _ := os.ReadFile(cfg.Path(cfg.Control.TokenFile)) // the node created it at start
+	tok, _ := os.ReadFile(cfg.RunPath(cfg.Control.TokenFile)) // the node created it at start
 	return &control.Client{BaseURL: "http://" + controlAddr, Token: strings.TrimSpace(string(tok))}
 }
 

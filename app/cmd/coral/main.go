@@ -157,7 +157,7 @@ func runNodeOnce(ctx context.Context, cfg config.Config, log *slog.Logger, stdou
 
 func printListeners(w io.Writer, n *node.Node, cfg config.Config) {
 	a := n.Addrs()
-	fmt.Fprintf(w, "coral %s: node up, data in %s\n", version, cfg.DataDir)
+	fmt.Fprintf(w, "coral %s: node up, data in %s\n", version, cfg.RunPath(""))
 	fmt.Fprintf(w, "  proxy    http://%s  (try http://example.com.%s%s/)\n", a.HTTP, cfg.Zone, portSuffix(a.HTTP))
 	fmt.Fprintf(w, "  control  http://%s  (status page; /api/status; /metrics)\n", a.Control)
 	if a.DNS != "" {
@@ -166,7 +166,7 @@ func printListeners(w io.Writer, n *node.Node, cfg config.Config) {
 	for _, p := range a.P2P {
 		fmt.Fprintf(w, "  p2p      %s\n", p)
 	}
-	fmt.Fprintf(w, "  control token in %s\n", cfg.Path(cfg.Control.TokenFile))
+	fmt.Fprintf(w, "  control token in %s\n", cfg.RunPath(cfg.Control.TokenFile))
 }
 
 func portSuffix(addr string) string {

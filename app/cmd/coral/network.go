@@ -209,7 +209,7 @@ func operatorPublish(args []string, stdout, stderr io.Writer) int {
 // controlCall sends a request with the node's control token to its
 // control listener and returns the body of a 2xx answer.
 func controlCall(cfg config.Config, method, path string, body []byte) ([]byte, error) {
-	token, err := os.ReadFile(cfg.Path(cfg.Control.TokenFile))
+	token, err := os.ReadFile(cfg.RunPath(cfg.Control.TokenFile))
 	if err != nil {
 		return nil, fmt.Errorf("control token: %w (is the node's data dir %s, and may you read it?)", err, cfg.DataDir)
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/coralcdn/coral/app/config"
 	"github.com/coralcdn/coral/p2p"
 	"github.com/coralcdn/coral/test/cluster"
+	"github.com/coralcdn/coral/test/testkit"
 )
 
 // A real `coral serve` process follows the operator's secret rotation: at
@@ -93,21 +94,17 @@ func statusOK(cfg config.Config) bool {
 	return resp.StatusCode == 200
 }
 
-// poll waits for cond, failing if the process exits or a deadline passes.
+// poll waits for cond, failing at once if the process exits.
 func poll(t *testing.T, exited <-chan error, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for !cond() {
+	testkit.Eventually(t, 60*time.Second, what, func() bool {
 		select {
 		case err := <-exited:
 			t.Fatalf("coral exited while waiting for %s: %v", what, err)
 		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return cond()
+	})
 }
 
 // syncBuffer is a process's output, written by exec's copier while the

@@ -1,0 +1,205 @@
+package locality
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// The heartbeat that keeps the Directory current.
+//
+// Peers learn each other's proxy over /coral/info (p2p.ServeInfo): the
+// reply is this node's Announcement — the addresses its HTTP proxy accepts
+// visitors on, whether it is publicly reachable, whether it answers DNS on
+// port 53, its DSHT clusters. Chosen over announcing in the DSHT because
+// the exchange doubles as the liveness heartbeat, reaches exactly the peers
+// whose liveness this node can vouch for (the connected ones), and needs no
+// lookup per peer.
+//
+// A newly connected peer is asked at once. After that a peer is asked
+// again only when it says its announcement changed (Peers.NotifyInfoChanged,
+// sent by the heartbeat when Refresh sees a change on every change that matters to peers:
+// addresses, reachability, clusters, room to serve) or when heartbeatRefresh
+// has passed — so an idle node with many peers costs a few exchanges a
+// second, not one per peer every few seconds (issue 17). Peers reached only
+// through a relay, and peers whose last exchange failed, are still asked
+// every heartbeatInterval: the link watch does not ping relayed connections,
+// so for those the heartbeat is the liveness check.
+//
+// A failed exchange makes the peer "not heard from" until one succeeds
+// again, so the nameserver pings it synchronously (libp2p ping) before
+// handing it out; a second failure in a row drops it from the answers until
+// it answers again; and a peer whose last connection closes is dropped at
+// once. A crashed proxy therefore leaves the answers when the kernel closes
+// its connections, and a hung one when the link watch (p2p/links.go,
+// pinging every direct connection that carried nothing for 2 s, 2 s
+// timeout) closes its connection; dnsserver's LiveWindow (60 s, longer
+// than heartbeatRefresh) is only the bound for a stalled heartbeat loop.
+const (
+	heartbeatInterval = 5 * time.Second
+	heartbeatRefresh  = 30 * time.Second
+	heartbeatTimeout  = 2 * time.Second
+	heartbeatParallel = 16
+)
+
+// heartbeat keeps the directory current, and tells connected peers when
+// this node's announcement changed, until ctx ends.
+func (l *Locator) heartbeat(ctx context.Context) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	t := time.NewTicker(heartbeatInterval)
+	defer t.Stop()
+	sched := newAskSchedule()
+	dnsOn := l.cfg.DNSListen != ""
+	sem := make(chan struct{}, heartbeatParallel)
+	run := func(f func()) {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			f()
+		})
+	}
+	ask := func(id string) {
+		if sched.start(id) {
+			run(func() { sched.done(id, l.exchange(ctx, id), time.Now()) })
+		}
+	}
+	beat := func() {
+		l.Refresh()
+		if !dnsOn {
+			return
+		}
+		l.dir.Retain(l.peers.IsConnected)
+		sched.retain(l.peers.IsConnected)
+		now := time.Now()
+		for _, id := range l.peers.ConnectedIDs() {
+			if sched.due(id, now, len(l.peers.PeerIPs(id)) == 0) {
+				ask(id)
+			}
+		}
+	}
+	beat()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case id := <-l.wake:
+			if dnsOn {
+				ask(id)
+			}
+		case <-l.changed:
+			for _, id := range l.peers.ConnectedIDs() {
+				run(func() { l.notifyChanged(ctx, id) })
+			}
+		case <-t.C:
+			beat()
+		}
+	}
+}
+
+// notifyChanged tells one peer that this node's announcement changed.
+// Peers that do not listen (an older version) refresh on their own.
+func (l *Locator) notifyChanged(ctx context.Context, id string) {
+	cctx, cancel := context.WithTimeout(ctx, heartbeatTimeout)
+	defer cancel()
+	if err := l.peers.NotifyInfoChanged(cctx, id); err != nil && ctx.Err() == nil {
+		l.log.Debug("telling a peer our announcement changed", "peer", id, "err", err)
+	}
+}
+
+// askSchedule remembers, per connected peer, whether an exchange is under
+// way and when the last one succeeded.
+type askSchedule struct {
+	mu   sync.Mutex
+	busy map[string]bool
+	ok   map[string]time.Time // last successful exchange; absent: none, or the last failed
+}
+
+func newAskSchedule() *askSchedule {
+	return &askSchedule{busy: map[string]bool{}, ok: map[string]time.Time{}}
+}
+
+// due says whether peer id should be asked at now: never heard, last
+// exchange failed, reached only through a relay (relayOnly) and
+// heartbeatInterval passed, or heartbeatRefresh passed.
+func (s *askSchedule) due(id string, now time.Time, relayOnly bool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	last, ok := s.ok[id]
+	every := heartbeatRefresh
+	if relayOnly {
+		every = heartbeatInterval
+	}
+	// A tick's slack, so a peer asked just after a tick is not a whole
+	// interval late at the one a refresh later.
+	return !ok || now.Sub(last) >= every-heartbeatInterval/2
+}
+
+// start marks id busy; false if it already was.
+func (s *askSchedule) start(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.busy[id] {
+		return false
+	}
+	s.busy[id] = true
+	return true
+}
+
+// done records the outcome of the exchange start began.
+func (s *askSchedule) done(id string, ok bool, at time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.busy, id)
+	if ok {
+		s.ok[id] = at
+	} else {
+		delete(s.ok, id)
+	}
+}
+
+// retain forgets peers for which keep is false (disconnected).
+func (s *askSchedule) retain(keep func(id string) bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id := range s.ok {
+		if !keep(id) {
+			delete(s.ok, id)
+		}
+	}
+}
+
+// exchange asks one peer for its announcement, records the outcome and
+// reports whether it succeeded.
+func (l *Locator) exchange(ctx context.Context, id string) bool {
+	cctx, cancel := context.WithTimeout(ctx, heartbeatTimeout)
+	data, _, err := l.peers.PeerInfo(cctx, id)
+	cancel()
+	now := time.Now()
+	if err != nil {
+		if ctx.Err() == nil {
+			l.dir.Failed(id, now)
+			l.log.Debug("proxy heartbeat failed", "peer", id, "err", err)
+		}
+		return false
+	}
+	ann, err := ParseAnnouncement(data)
+	if err != nil {
+		l.dir.Failed(id, now)
+		l.log.Debug("bad proxy announcement", "peer", id, "err", err)
+		return false
+	}
+	l.dir.Heard(id, ann, l.peers.PeerIPs(id), now)
+	if !l.peers.IsConnected(id) {
+		l.dir.Forget(id) // it left while we were asking
+		return false
+	}
+	// A node connects before its HTTP listener is bound: not done with
+	// it yet (asked again at the next sweep, or sooner when binding
+	// changes its announcement and it tells us).
+	return len(ann.Addrs) > 0 || ann.AnyAddr
+}

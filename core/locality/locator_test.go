@@ -1,0 +1,172 @@
+package locality
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coralcdn/coral/core/dnsserver"
+)
+
+// memPeers is the host as the Locator sees it, connecting Locators in
+// memory: PeerInfo is the other Locator's Announcement, and a peer can be
+// made to fail its exchanges and pings.
+type memPeers struct {
+	mu      sync.Mutex
+	public  bool
+	peers   map[string]*Locator
+	seen    map[string][]netip.Addr
+	failing map[string]bool
+}
+
+func newMemPeers() *memPeers {
+	return &memPeers{peers: map[string]*Locator{}, seen: map[string][]netip.Addr{}, failing: map[string]bool{}}
+}
+
+func (m *memPeers) connect(id string, l *Locator, seen ...netip.Addr) {
+	m.mu.Lock()
+	m.peers[id], m.seen[id] = l, seen
+	m.mu.Unlock()
+}
+
+func (m *memPeers) fail(id string, failing bool) {
+	m.mu.Lock()
+	m.failing[id] = failing
+	m.mu.Unlock()
+}
+
+func (m *memPeers) ConnectedIDs() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []string
+	for id := range m.peers {
+		out = append(out, id)
+	}
+	return out
+}
+
+func (m *memPeers) IsConnected(id string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.peers[id] != nil
+}
+
+func (m *memPeers) PeerInfo(_ context.Context, id string) ([]byte, time.Duration, error) {
+	m.mu.Lock()
+	l, failing := m.peers[id], m.failing[id]
+	m.mu.Unlock()
+	if l == nil || failing {
+		return nil, 0, errors.New("memPeers: no answer")
+	}
+	return l.Announcement("self"), time.Millisecond, nil
+}
+
+func (m *memPeers) PeerIPs(id string) []netip.Addr {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.seen[id]
+}
+
+func (m *memPeers) Ping(ctx context.Context, id string) (time.Duration, error) {
+	_, rtt, err := m.PeerInfo(ctx, id)
+	return rtt, err
+}
+
+func (m *memPeers) NotifyInfoChanged(ctx context.Context, id string) error {
+	m.mu.Lock()
+	l := m.peers[id]
+	m.mu.Unlock()
+	if l == nil {
+		return errors.New("memPeers: not connected")
+	}
+	return nil
+}
+
+func (m *memPeers) Public() bool            { return m.public }
+func (m *memPeers) DirectIPs() []netip.Addr { return nil }
+
+func newTestLocator(t *testing.T, cfg LocatorConfig, peers Peers) *Locator {
+	t.Helper()
+	cfg.Logger = testLogger()
+	l, err := NewLocator(cfg, peers, newDSHT(t, 1)[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	l.Start(ctx, &wg)
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	return l
+}
+
+func findProxy(l *Locator, id string) (dnsserver.Proxy, bool) {
+	for _, p := range l.Directory().Proxies() {
+		if p.ID == id {
+			return p, true
+		}
+	}
+	return dnsserver.Proxy{}, false
+}
+
+// A Locator learns a connected peer's proxy from its announcement, stops
+// vouching for it when an exchange fails, takes a successful probe as
+// hearing from it again, and forgets it when it disconnects.
+func TestLocatorFollowsPeers(t *testing.T) {
+	addrB := netip.MustParseAddr("192.0.2.7")
+	peersA, peersB := newMemPeers(), &memPeers{public: true}
+	a := newTestLocator(t, LocatorConfig{Self: "A", DNSListen: "127.0.0.1:5354", Nameserver: "auto"}, peersA)
+	b := newTestLocator(t, LocatorConfig{Self: "B", DNSListen: ":53", Nameserver: "auto",
+		Advertise: []netip.Addr{addrB}}, peersB)
+
+	peersA.connect("B", b, addrB)
+	a.Connected("B")
+	eventually(t, 5*time.Second, "A lists B's proxy", func() bool {
+		p, ok := findProxy(a, "B")
+		return ok && slices.Equal(p.Addrs, []netip.Addr{addrB}) && p.Public && p.Nameserver && !p.LastHeard.IsZero()
+	})
+
+	peersA.fail("B", true)
+	a.Connected("B")
+	eventually(t, 5*time.Second, "B not heard from after a failed exchange", func() bool {
+		p, ok := findProxy(a, "B")
+		return ok && p.LastHeard.IsZero()
+	})
+	if err := a.Ping(t.Context(), "B"); err == nil {
+		t.Error("probe of a peer that does not answer succeeded")
+	}
+	peersA.fail("B", false)
+	if err := a.Ping(t.Context(), "B"); err != nil {
+		t.Errorf("probe: %v", err)
+	}
+	if p, ok := findProxy(a, "B"); !ok || p.LastHeard.IsZero() {
+		t.Errorf("a probe that answered does not count as hearing from B: %+v", p)
+	}
+
+	a.Forget("B")
+	if _, ok := findProxy(a, "B"); ok {
+		t.Error("B still listed after it disconnected")
+	}
+}
+
+// The announcement a Locator serves is the one it computes, encoded: the
+// advertised addresses, the nameserver flag and the headroom it is told.
+func TestLocatorAnnouncement(t *testing.T) {
+	addr := netip.MustParseAddr("198.51.100.9")
+	l := newTestLocator(t, LocatorConfig{Self: "A", DNSListen: "198.51.100.9:53", Nameserver: "auto",
+		Advertise: []netip.Addr{addr}}, newMemPeers())
+	got, err := ParseAnnouncement(l.Announcement("B"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got.Addrs, []netip.Addr{addr}) || !got.Nameserver || got.AnyAddr || got.Public {
+		t.Errorf("announcement %+v", got)
+	}
+	self, ok := findProxy(l, "A")
+	if !ok || self.LastHeard.IsZero() || self.Full {
+		t.Errorf("own entry %+v, %v", self, ok)
+	}
+}

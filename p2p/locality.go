@@ -1,0 +1,49 @@
+package p2p
+
+import (
+	"net/netip"
+
+	"github.com/coralcdn/coral/core/locality"
+	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
+)
+
+// The host is what the nameserver's locator talks to the peers through.
+var _ locality.Peers = (*Host)(nil)
+
+// ConnectedIDs lists the peers with at least one open connection, by their
+// ID as text.
+func (h *Host) ConnectedIDs() []string {
+	ps := h.ConnectedPeers()
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = p.String()
+	}
+	return out
+}
+
+// Public reports whether the host is reachable from the Internet (as
+// configured, or as AutoNAT found).
+func (h *Host) Public() bool { return h.Reachability() == ReachabilityPublic }
+
+// DirectIPs are the IPs of the addresses the host listens or was observed
+// at, relayed ones left out.
+func (h *Host) DirectIPs() []netip.Addr { return directIPs(h.Addrs()) }
+
+// directIPs are the IPs of addrs that reach this host itself. A relayed
+// address (/ip4/<relay>/tcp/4100/p2p/<relay>/p2p-circuit) carries the
+// relay's IP: visitors sent there would reach the relay, not this proxy.
+func directIPs(addrs []ma.Multiaddr) []netip.Addr {
+	var out []netip.Addr
+	for _, m := range addrs {
+		if _, err := m.ValueForProtocol(ma.P_CIRCUIT); err == nil {
+			continue
+		}
+		if ip, err := manet.ToIP(m); err == nil {
+			if a, ok := netip.AddrFromSlice(ip); ok {
+				out = append(out, a.Unmap())
+			}
+		}
+	}
+	return out
+}
