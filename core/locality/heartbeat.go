@@ -18,7 +18,7 @@ import (
 //
 // A newly connected peer is asked at once. After that a peer is asked
 // again only when it says its announcement changed (Peers.NotifyInfoChanged,
-// sent by the heartbeat when Refresh sees a change on every change that matters to peers:
+// sent by the heartbeat when Refresh sees a change that matters to peers:
 // addresses, reachability, clusters, room to serve) or when heartbeatRefresh
 // has passed — so an idle node with many peers costs a few exchanges a
 // second, not one per peer every few seconds (issue 17). Peers reached only
