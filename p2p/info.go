@@ -56,6 +56,40 @@ func (h *Host) PeerInfo(ctx context.Context, id string) ([]byte, time.Duration, 
 	return resp.Data, time.Since(start), nil
 }
 
+// Change notices, /coral/info-changed/<version>: an empty request telling
+// a connected peer that this node's information changed, so it asks again
+// now (over /coral/info) instead of at its next periodic refresh. Peers
+// then only need to re-ask rarely, and a change (paused, full, a new
+// address) still reaches them within a round trip.
+type infoChangedRequest struct{}
+
+type infoChangedReply struct{}
+
+func (h *Host) infoChangedProtocol() protocol.ID {
+	return protocol.ID("/coral/info-changed/" + h.cfg.ProtocolVersion)
+}
+
+// OnInfoChanged calls changed(peer ID) when a peer says its information
+// changed. changed runs on the stream's goroutine and must not block.
+func (h *Host) OnInfoChanged(changed func(from string)) {
+	serveRPC(h, h.infoChangedProtocol(), maxInfoMsg, infoTimeout,
+		func(_ context.Context, from peer.ID, _ *infoChangedRequest) (*infoChangedReply, error) {
+			changed(from.String())
+			return &infoChangedReply{}, nil
+		})
+}
+
+// NotifyInfoChanged tells a connected peer (no dial) that this node's
+// information changed.
+func (h *Host) NotifyInfoChanged(ctx context.Context, id string) error {
+	p, err := peer.Decode(id)
+	if err != nil {
+		return fmt.Errorf("p2p: info changed: bad peer ID %q: %w", id, err)
+	}
+	var resp infoChangedReply
+	return h.call(ctx, p, h.infoChangedProtocol(), &infoChangedRequest{}, &resp, maxInfoMsg, infoTimeout)
+}
+
 // PeerIPs are the remote IP addresses of the direct connections to a peer:
 // where this node sees it from. Relayed connections are left out (their
 // address is the relay's).

@@ -107,3 +107,37 @@ func TestWatchPeers(t *testing.T) {
 	}
 	testkit.Eventually(t, 10*time.Second, "disconnected event", func() bool { return has("down " + b.ID().String()) })
 }
+
+// A change notice reaches the peer's callback with the sender's ID; a
+// peer that does not listen for notices refuses them, and notices never
+// dial.
+func TestInfoChangedNotice(t *testing.T) {
+	psk := testSecret(t)
+	a, b := newTestHost(t, psk), newTestHost(t, psk)
+	got := make(chan string, 1)
+	b.OnInfoChanged(func(from string) { got <- from })
+	mustConnect(t, a, b)
+	if err := a.NotifyInfoChanged(testCtx(t), b.ID().String()); err != nil {
+		t.Fatalf("NotifyInfoChanged: %v", err)
+	}
+	select {
+	case from := <-got:
+		if from != a.ID().String() {
+			t.Errorf("notice from %q, want %q", from, a.ID())
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the notice never reached the peer's callback")
+	}
+	if err := b.NotifyInfoChanged(testCtx(t), a.ID().String()); err == nil {
+		t.Error("a notice to a host without OnInfoChanged succeeded")
+	}
+	if err := a.NotifyInfoChanged(testCtx(t), "not-a-peer-id"); err == nil {
+		t.Error("a notice to a bad peer ID succeeded")
+	}
+	if err := a.host.Network().ClosePeer(b.ID()); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.NotifyInfoChanged(testCtx(t), b.ID().String()); err == nil || a.IsConnected(b.ID().String()) {
+		t.Errorf("a notice to an unconnected peer: err %v, connected %v; want an error and no dial", err, a.IsConnected(b.ID().String()))
+	}
+}

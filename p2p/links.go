@@ -60,7 +60,8 @@ type linkWatch struct {
 
 	mu      sync.Mutex
 	probing map[network.Conn]bool
-	cut     map[peer.ID]time.Time // peers whose direct path was closed as dead, and when
+	streams map[network.Conn]*pingStream // kept ping streams (see ping)
+	cut     map[peer.ID]time.Time        // peers whose direct path was closed as dead, and when
 
 	closed atomic.Int64 // dead connections closed since start
 }
@@ -69,7 +70,7 @@ func newLinkWatch(h *Host, every, timeout time.Duration) *linkWatch {
 	return &linkWatch{
 		h: h, recv: &recvClock{last: map[peer.ID]*atomic.Int64{}, tally: newStreamCounts()},
 		every: every, timeout: timeout,
-		probing: map[network.Conn]bool{}, cut: map[peer.ID]time.Time{},
+		probing: map[network.Conn]bool{}, streams: map[network.Conn]*pingStream{}, cut: map[peer.ID]time.Time{},
 	}
 }
 
@@ -87,6 +88,7 @@ func (w *linkWatch) run() {
 			w.probeAll()
 			if tick%linkHealEvery == 0 {
 				w.healAll()
+				w.dropClosedStreams()
 			}
 		}
 	}
@@ -213,7 +215,7 @@ func (w *linkWatch) probe(c network.Conn) {
 func (w *linkWatch) check(c network.Conn) {
 	p := c.RemotePeer()
 	start := time.Now()
-	err := pingConn(w.h.ctx, c, w.timeout)
+	err := w.ping(c)
 	if err == nil || c.IsClosed() || w.h.ctx.Err() != nil {
 		return
 	}
@@ -340,43 +342,125 @@ func (r *recvClock) GetBandwidthByPeer() map[peer.ID]metrics.Stats         { ret
 func (r *recvClock) GetBandwidthByProtocol() map[protocol.ID]metrics.Stats { return nil }
 func (r *recvClock) Reset()                                                {}
 
-// pingConn sends one ping on c itself (not on whichever connection the
-// host would pick) and waits for the echo.
-func pingConn(ctx context.Context, c network.Conn, timeout time.Duration) error {
+// A ping stream is kept per connection and reused for the next pings:
+// opening a stream and negotiating the protocol cost more frames than the
+// ping itself. libp2p's ping handler ends a stream idle for 10 s or open
+// for 30 s, so one older than pingStreamLife or idle longer than
+// pingStreamIdle is replaced, and a kept stream that fails other than by
+// timing out (the handler ended it) is retried once on a fresh stream.
+const (
+	pingStreamLife = 20 * time.Second
+	pingStreamIdle = 8 * time.Second
+)
+
+// pingStream is an open ping stream on one connection.
+type pingStream struct {
+	s            network.Stream
+	rw           io.ReadWriter
+	opened, used time.Time
+}
+
+// fresh says whether the handler on the other end still keeps it.
+func (p *pingStream) fresh(now time.Time) bool {
+	return now.Sub(p.opened) < pingStreamLife && now.Sub(p.used) < pingStreamIdle
+}
+
+// ping pings c, on its kept stream when there is a fresh one, and keeps
+// the stream for the next ping when the echo came back.
+func (w *linkWatch) ping(c network.Conn) error {
+	w.mu.Lock()
+	ps := w.streams[c]
+	delete(w.streams, c)
+	w.mu.Unlock()
+	now := time.Now()
+	if ps != nil && !ps.fresh(now) {
+		_ = ps.s.Reset()
+		ps = nil
+	}
+	var err error
+	if ps != nil {
+		if err = pingOn(w.h.ctx, ps, w.timeout); err != nil && !errors.Is(err, context.DeadlineExceeded) && w.h.ctx.Err() == nil {
+			ps = nil // the handler ended it: try once on a fresh stream
+		}
+	}
+	if ps == nil {
+		if ps, err = openPing(w.h.ctx, c, w.timeout); err == nil {
+			err = pingOn(w.h.ctx, ps, w.timeout)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	ps.used = time.Now()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if c.IsClosed() || w.h.ctx.Err() != nil {
+		_ = ps.s.Reset()
+	} else {
+		w.streams[c] = ps
+	}
+	return nil
+}
+
+// dropClosedStreams forgets the kept ping streams of closed connections.
+func (w *linkWatch) dropClosedStreams() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for c := range w.streams {
+		if c.IsClosed() {
+			delete(w.streams, c)
+		}
+	}
+}
+
+// openPing opens a ping stream on c; the protocol is negotiated with the
+// first ping.
+func openPing(ctx context.Context, c network.Conn, timeout time.Duration) (*pingStream, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	s, err := c.NewStream(ctx)
 	if err != nil {
-		return fmt.Errorf("open stream: %w", err)
+		if cerr := ctx.Err(); cerr != nil {
+			return nil, fmt.Errorf("open stream: %w", cerr)
+		}
+		return nil, fmt.Errorf("open stream: %w", err)
 	}
-	// No stream deadline: the context alone ends a ping, so a ping
-	// that timed out reports context.DeadlineExceeded.
-	stop := context.AfterFunc(ctx, func() { _ = s.Reset() })
-	defer stop()
 	if err := s.SetProtocol(ping.ID); err != nil {
 		_ = s.Reset()
-		return err
+		return nil, err
 	}
-	rw := msmux.NewMSSelect[protocol.ID](s, ping.ID)
+	now := time.Now()
+	return &pingStream{s: s, rw: msmux.NewMSSelect[protocol.ID](s, ping.ID), opened: now, used: now}, nil
+}
+
+// pingOn sends one ping on ps and waits for the echo. On any error the
+// stream is reset.
+func pingOn(ctx context.Context, ps *pingStream, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	// No stream deadline: the context alone ends a ping, so a ping
+	// that timed out reports context.DeadlineExceeded.
+	stop := context.AfterFunc(ctx, func() { _ = ps.s.Reset() })
+	defer stop()
 	out := make([]byte, pingSize)
 	if _, err := rand.Read(out); err != nil {
-		_ = s.Reset()
+		_ = ps.s.Reset()
 		return err
 	}
 	in := make([]byte, pingSize)
-	_, err = rw.Write(out)
+	_, err := ps.rw.Write(out)
 	if err == nil {
-		_, err = io.ReadFull(rw, in)
+		_, err = io.ReadFull(ps.rw, in)
 	}
 	if err != nil {
-		_ = s.Reset()
+		_ = ps.s.Reset()
 		if cerr := ctx.Err(); cerr != nil {
 			return cerr
 		}
 		return err
 	}
-	_ = s.Reset() // one ping is all we wanted; the handler expects more
 	if string(in) != string(out) {
+		_ = ps.s.Reset()
 		return fmt.Errorf("ping echo differs")
 	}
 	return nil

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/libp2p/go-libp2p/p2p/protocol/ping"
 	"io"
 	"net"
 	"os"
@@ -249,6 +250,46 @@ func TestLinkWatchKeepsHealthyConnections(t *testing.T) {
 	if n != 0 {
 		t.Fatalf("%d healthy connections closed as dead", n)
 	}
+}
+
+// TestIdleLinkPingsReuseOneStream: an idle link is pinged on one kept
+// stream, not on a new stream (and a protocol negotiation) per ping — and
+// it survives the ping handler ending that stream, with nothing closed.
+func TestIdleLinkPingsReuseOneStream(t *testing.T) {
+	psk := testSecret(t)
+	fast := func(cfg *Config) { cfg.LinkCheckInterval = 100 * time.Millisecond }
+	a, b := newTestHost(t, psk, fast), newTestHost(t, psk, fast)
+	mustConnect(t, a, b)
+	count := func(proto string) (n uint64) {
+		for _, h := range []*Host{a, b} {
+			for _, c := range h.StreamCounts() {
+				if c.Protocol == proto {
+					n += c.Writes
+				}
+			}
+		}
+		return n
+	}
+	testkit.Eventually(t, 10*time.Second, "a first ping", func() bool { return count(string(ping.ID)) > 0 })
+	pings0, negotiations0 := count(string(ping.ID)), count("(negotiating)")
+	testkit.Eventually(t, 10*time.Second, "forty more ping writes", func() bool { return count(string(ping.ID)) >= pings0+40 })
+	pings, negotiations := count(string(ping.ID))-pings0, count("(negotiating)")-negotiations0
+	if negotiations*4 > pings {
+		t.Errorf("%d ping writes took %d protocol negotiations; want a stream reused for many pings", pings, negotiations)
+	}
+	// The handler on the other end ends the kept stream: the next ping
+	// goes on a fresh one, and the link is not taken for dead.
+	a.links.mu.Lock()
+	for _, ps := range a.links.streams {
+		_ = ps.s.Reset()
+	}
+	a.links.mu.Unlock()
+	before := count(string(ping.ID))
+	testkit.Eventually(t, 10*time.Second, "pings after the kept streams were reset", func() bool { return count(string(ping.ID)) >= before+10 })
+	if n := a.links.closed.Load() + b.links.closed.Load(); n != 0 || directConns(a, b.ID()) == 0 {
+		t.Errorf("%d connections closed as dead, %d direct left; want a healthy link kept", n, directConns(a, b.ID()))
+	}
+	t.Logf("%d ping writes, %d negotiations", pings, negotiations)
 }
 
 // TestPeersSavedWhenFirstConnected: a node writes peers.json as soon as it

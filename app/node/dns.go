@@ -31,6 +31,7 @@ func newLocator(n *Node) (*locality.Locator, error) {
 		return nil, fmt.Errorf("node: %w", err)
 	}
 	n.host.ServeInfo(l.Announcement)
+	n.host.OnInfoChanged(l.Connected) // a peer's change notice: ask it now
 	n.host.WatchPeers(l.Connected, l.Forget)
 	return l, nil
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -139,4 +140,53 @@ func TestRateLimitFromConfig(t *testing.T) {
 	if d := config.Default().DNS; rateLimit(d) != dnsserver.DefaultRateLimit() {
 		t.Errorf("config defaults %+v differ from the limiter as shipped %+v", rateLimit(d), dnsserver.DefaultRateLimit())
 	}
+}
+
+// An idle peer is not re-asked every sweep: after the first exchange, two
+// heartbeat sweeps pass without a /coral/info request to it (its
+// connection's liveness is the link watch's job). A change it makes —
+// pausing — still reaches the other node's directory at once, well before
+// the periodic refresh, because it tells its peers.
+func TestIdlePeerIsNotPolledButItsChangeArrives(t *testing.T) {
+	const sweep, refresh = 5 * time.Second, 30 * time.Second // core/locality's heartbeat
+	secret := filepath.Join(t.TempDir(), "network.key")
+	a := startDNSNode(t, secret, "127.0.0.24:0")
+	b := startDNSNode(t, secret, "127.0.0.25:0", a.Addrs().P2P...)
+	// Both list each other's address: the exchanges a start-up needs
+	// (asked again while the peer's listener was not bound) are over.
+	testkit.Eventually(t, 10*time.Second, "a and b list each other's proxy", func() bool {
+		p, ok := proxyByID(a.loc.Directory().Proxies(), b.nodeID)
+		q, ok2 := proxyByID(b.loc.Directory().Proxies(), a.nodeID)
+		return ok && ok2 && len(p.Addrs) > 0 && len(q.Addrs) > 0 && !p.Full
+	})
+	// Stream reads of a protocol on both nodes: requests and replies.
+	reads := func(proto string) (total uint64) {
+		for _, n := range []*Node{a, b} {
+			for _, c := range n.host.StreamCounts() {
+				if strings.HasPrefix(c.Protocol, proto) {
+					total += c.Reads
+				}
+			}
+		}
+		return total
+	}
+	asked, told := reads("/coral/info/"), reads("/coral/info-changed/")
+	// An observation window, not synchronisation: two sweeps must pass.
+	time.Sleep(2*sweep + time.Second)
+	asked, told = reads("/coral/info/")-asked, reads("/coral/info-changed/")-told
+	if asked > 2*told {
+		t.Errorf("%d info reads in two idle heartbeat sweeps after %d change notices; want at most a request and a reply per notice (re-asked only after %v)",
+			asked, told, refresh)
+	}
+	t.Logf("idle for two sweeps: %d info reads, %d change notice reads", asked, told)
+
+	paused := time.Now()
+	if _, err := b.UpdateSettings(context.Background(), []byte(`{"paused": true}`)); err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, sweep, "a sees b as full after b paused", func() bool {
+		p, ok := proxyByID(a.loc.Directory().Proxies(), b.nodeID)
+		return ok && p.Full
+	})
+	t.Logf("b's pause reached a's directory after %v", time.Since(paused).Round(time.Millisecond))
 }

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"github.com/coralcdn/coral/p2p"
 	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -84,3 +85,7 @@ func (c networkCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge(p2pReachableDesc, 1, p.Reachability)
 	}
 }
+
+// StreamCounts are the libp2p stream writes and reads by protocol since
+// start (for figure tools such as app/internal/nodefig).
+func (n *Node) StreamCounts() []p2p.ProtocolStreams { return n.host.StreamCounts() }

@@ -16,39 +16,70 @@ import (
 // whose liveness this node can vouch for (the connected ones), and needs no
 // lookup per peer.
 //
-// Every heartbeatInterval the node asks each connected peer (no dial,
-// heartbeatTimeout each); a newly connected peer is asked at once. A failed
-// exchange makes the peer "not heard from" until one succeeds again, so the
-// nameserver pings it synchronously (libp2p ping) before handing it out; a
-// second failure in a row drops it from the answers until it answers again;
-// and a peer whose last connection closes is dropped at once. A crashed proxy
-// therefore leaves the answers when the kernel closes its connections, and
-// a hung one within heartbeatInterval+heartbeatTimeout; dnsserver's
-// LiveWindow (60 s) is only the bound for a stalled heartbeat loop.
+// A newly connected peer is asked at once. After that a peer is asked
+// again only when it says its announcement changed (Peers.NotifyInfoChanged,
+// sent by the heartbeat when Refresh sees a change that matters to peers:
+// addresses, reachability, clusters, room to serve) or when heartbeatRefresh
+// has passed — so an idle node with many peers costs a few exchanges a
+// second, not one per peer every few seconds (issue 17). Peers reached only
+// through a relay, and peers whose last exchange failed, are still asked
+// every heartbeatInterval: the link watch does not ping relayed connections,
+// so for those the heartbeat is the liveness check.
+//
+// A failed exchange makes the peer "not heard from" until one succeeds
+// again, so the nameserver pings it synchronously (libp2p ping) before
+// handing it out; a second failure in a row drops it from the answers until
+// it answers again; and a peer whose last connection closes is dropped at
+// once. A crashed proxy therefore leaves the answers when the kernel closes
+// its connections, and a hung one when the link watch (p2p/links.go,
+// pinging every direct connection that carried nothing for 2 s, 2 s
+// timeout) closes its connection; dnsserver's LiveWindow (60 s, longer
+// than heartbeatRefresh) is only the bound for a stalled heartbeat loop.
 const (
 	heartbeatInterval = 5 * time.Second
+	heartbeatRefresh  = 30 * time.Second
 	heartbeatTimeout  = 2 * time.Second
 	heartbeatParallel = 16
-	startupRetry      = 500 * time.Millisecond
 )
 
-// heartbeat keeps the directory current until ctx ends. A node without a
-// nameserver only keeps its own announcement current.
+// heartbeat keeps the directory current, and tells connected peers when
+// this node's announcement changed, until ctx ends.
 func (l *Locator) heartbeat(ctx context.Context) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	t := time.NewTicker(heartbeatInterval)
 	defer t.Stop()
-	ask := l.asker(ctx, &wg)
+	sched := newAskSchedule()
 	dnsOn := l.cfg.DNSListen != ""
+	sem := make(chan struct{}, heartbeatParallel)
+	run := func(f func()) {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			f()
+		})
+	}
+	ask := func(id string) {
+		if sched.start(id) {
+			run(func() { sched.done(id, l.exchange(ctx, id), time.Now()) })
+		}
+	}
 	beat := func() {
 		l.Refresh()
 		if !dnsOn {
 			return
 		}
 		l.dir.Retain(l.peers.IsConnected)
+		sched.retain(l.peers.IsConnected)
+		now := time.Now()
 		for _, id := range l.peers.ConnectedIDs() {
-			ask(id)
+			if sched.due(id, now, len(l.peers.PeerIPs(id)) == 0) {
+				ask(id)
+			}
 		}
 	}
 	beat()
@@ -60,45 +91,91 @@ func (l *Locator) heartbeat(ctx context.Context) {
 			if dnsOn {
 				ask(id)
 			}
+		case <-l.changed:
+			for _, id := range l.peers.ConnectedIDs() {
+				run(func() { l.notifyChanged(ctx, id) })
+			}
 		case <-t.C:
 			beat()
 		}
 	}
 }
 
-// asker returns ask(id), which exchanges with a peer in the background,
-// at most heartbeatParallel at once and one at a time per peer.
-func (l *Locator) asker(ctx context.Context, wg *sync.WaitGroup) (ask func(id string)) {
-	sem := make(chan struct{}, heartbeatParallel)
-	var mu sync.Mutex
-	busy := map[string]bool{}
-	return func(id string) {
-		mu.Lock()
-		if busy[id] {
-			mu.Unlock()
-			return
-		}
-		busy[id] = true
-		mu.Unlock()
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
-			return
-		}
-		wg.Go(func() {
-			defer func() {
-				<-sem
-				mu.Lock()
-				delete(busy, id)
-				mu.Unlock()
-			}()
-			l.exchange(ctx, id)
-		})
+// notifyChanged tells one peer that this node's announcement changed.
+// Peers that do not listen (an older version) refresh on their own.
+func (l *Locator) notifyChanged(ctx context.Context, id string) {
+	cctx, cancel := context.WithTimeout(ctx, heartbeatTimeout)
+	defer cancel()
+	if err := l.peers.NotifyInfoChanged(cctx, id); err != nil && ctx.Err() == nil {
+		l.log.Debug("telling a peer our announcement changed", "peer", id, "err", err)
 	}
 }
 
-// exchange asks one peer for its announcement and records the outcome.
-func (l *Locator) exchange(ctx context.Context, id string) {
+// askSchedule remembers, per connected peer, whether an exchange is under
+// way and when the last one succeeded.
+type askSchedule struct {
+	mu   sync.Mutex
+	busy map[string]bool
+	ok   map[string]time.Time // last successful exchange; absent: none, or the last failed
+}
+
+func newAskSchedule() *askSchedule {
+	return &askSchedule{busy: map[string]bool{}, ok: map[string]time.Time{}}
+}
+
+// due says whether peer id should be asked at now: never heard, last
+// exchange failed, reached only through a relay (relayOnly) and
+// heartbeatInterval passed, or heartbeatRefresh passed.
+func (s *askSchedule) due(id string, now time.Time, relayOnly bool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	last, ok := s.ok[id]
+	every := heartbeatRefresh
+	if relayOnly {
+		every = heartbeatInterval
+	}
+	// A tick's slack, so a peer asked just after a tick is not a whole
+	// interval late at the one a refresh later.
+	return !ok || now.Sub(last) >= every-heartbeatInterval/2
+}
+
+// start marks id busy; false if it already was.
+func (s *askSchedule) start(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.busy[id] {
+		return false
+	}
+	s.busy[id] = true
+	return true
+}
+
+// done records the outcome of the exchange start began.
+func (s *askSchedule) done(id string, ok bool, at time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.busy, id)
+	if ok {
+		s.ok[id] = at
+	} else {
+		delete(s.ok, id)
+	}
+}
+
+// retain forgets peers for which keep is false (disconnected).
+func (s *askSchedule) retain(keep func(id string) bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id := range s.ok {
+		if !keep(id) {
+			delete(s.ok, id)
+		}
+	}
+}
+
+// exchange asks one peer for its announcement, records the outcome and
+// reports whether it succeeded.
+func (l *Locator) exchange(ctx context.Context, id string) bool {
 	cctx, cancel := context.WithTimeout(ctx, heartbeatTimeout)
 	data, _, err := l.peers.PeerInfo(cctx, id)
 	cancel()
@@ -108,22 +185,21 @@ func (l *Locator) exchange(ctx context.Context, id string) {
 			l.dir.Failed(id, now)
 			l.log.Debug("proxy heartbeat failed", "peer", id, "err", err)
 		}
-		return
+		return false
 	}
 	ann, err := ParseAnnouncement(data)
 	if err != nil {
 		l.dir.Failed(id, now)
 		l.log.Debug("bad proxy announcement", "peer", id, "err", err)
-		return
+		return false
 	}
 	l.dir.Heard(id, ann, l.peers.PeerIPs(id), now)
 	if !l.peers.IsConnected(id) {
 		l.dir.Forget(id) // it left while we were asking
-		return
+		return false
 	}
-	if len(ann.Addrs) == 0 && !ann.AnyAddr {
-		// A node connects before its HTTP listener is bound; ask again
-		// soon rather than a heartbeat later.
-		time.AfterFunc(startupRetry, func() { l.Connected(id) })
-	}
+	// A node connects before its HTTP listener is bound: not done with
+	// it yet (asked again at the next sweep, or sooner when binding
+	// changes its announcement and it tells us).
+	return len(ann.Addrs) > 0 || ann.AnyAddr
 }

@@ -29,6 +29,9 @@ type Peers interface {
 	PeerInfo(ctx context.Context, id string) ([]byte, time.Duration, error)
 	// PeerIPs are the remote IPs of the direct connections to a peer.
 	PeerIPs(id string) []netip.Addr
+	// NotifyInfoChanged tells a connected peer, without dialing, that
+	// this node's announcement changed, so it asks again now.
+	NotifyInfoChanged(ctx context.Context, id string) error
 	// Ping checks that a connected peer answers, without dialing.
 	Ping(ctx context.Context, id string) (time.Duration, error)
 	// Public reports whether this host is reachable from the Internet.
@@ -78,7 +81,10 @@ type Locator struct {
 	dir   *Directory
 	meter *Meter
 	hints *Hints
-	wake  chan string // peers to ask now (just connected)
+	wake  chan string // peers to ask now (just connected, or told us of a change)
+
+	seen    atomic.Pointer[string] // peersSee of the last self announcement
+	changed chan struct{}          // the announcement changed: tell the peers
 }
 
 var _ dnsserver.Prober = (*Locator)(nil)
@@ -97,6 +103,8 @@ func NewLocator(cfg LocatorConfig, peers Peers, dht DSHT) (*Locator, error) {
 		log:   cfg.Logger.With("component", "locality"),
 		dir:   NewDirectory(dnsserver.Proxy{ID: cfg.Self}),
 		wake:  make(chan string, 64),
+
+		changed: make(chan struct{}, 1),
 	}
 	var err error
 	if l.meter, err = NewMeter(MeterConfig{Self: cfg.Self, Logger: cfg.Logger}, dht); err != nil {

@@ -76,6 +76,16 @@ func (m *memPeers) Ping(ctx context.Context, id string) (time.Duration, error) {
 	return rtt, err
 }
 
+func (m *memPeers) NotifyInfoChanged(ctx context.Context, id string) error {
+	m.mu.Lock()
+	l := m.peers[id]
+	m.mu.Unlock()
+	if l == nil {
+		return errors.New("memPeers: not connected")
+	}
+	return nil
+}
+
 func (m *memPeers) Public() bool            { return m.public }
 func (m *memPeers) DirectIPs() []netip.Addr { return nil }
 

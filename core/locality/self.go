@@ -3,6 +3,7 @@ package locality
 import (
 	"cmp"
 	"encoding/hex"
+	"fmt"
 	"net"
 	"net/netip"
 	"slices"
@@ -18,6 +19,13 @@ import (
 // own directory entry; call it when the budget's headroom changes.
 func (l *Locator) Refresh() {
 	a := l.SelfAnnouncement()
+	key := peersSee(a)
+	if old := l.seen.Swap(&key); old == nil || *old != key {
+		select {
+		case l.changed <- struct{}{}:
+		default: // a notice is already pending
+		}
+	}
 	if b, err := a.Marshal(); err == nil {
 		l.announce.Store(&b)
 	} else {
@@ -166,4 +174,10 @@ func (l *Locator) clusters() [3]string {
 		}
 	}
 	return out
+}
+
+// peersSee is what of an announcement peers act on: spare upload and quota
+// left change all the time, but peers only ask whether there is room.
+func peersSee(a Announcement) string {
+	return fmt.Sprint(a.Addrs, a.AnyAddr, a.Public, a.Nameserver, a.Cluster, a.Headroom.HasRoom())
 }

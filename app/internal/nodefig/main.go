@@ -1,0 +1,303 @@
+// Command nodefig measures a whole Coral node's idle cost — libp2p, the
+// DSHT's maintenance, the directory heartbeat, DNS, everything a running
+// node does — with many connected peers. It runs the measured node in a
+// child process (so its CPU time and RSS are its own) with the default
+// configuration except loopback listeners, starts -peers full nodes
+// in-process that bootstrap from it, lets them settle, and prints the
+// measured node's RSS, its CPU use (share of one core) and stream writes
+// and reads per second by protocol over an idle -window.
+//
+//	nice go run ./app/internal/nodefig -peers 96
+//
+// p2p/internal/memfig measures the libp2p layer alone.
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/coralcdn/coral/app/config"
+	"github.com/coralcdn/coral/app/node"
+)
+
+func main() {
+	central := flag.String("central", "", "run as the measured node with this secret file (internal)")
+	peers := flag.Int("peers", 96, "number of peer nodes")
+	settle := flag.Duration("settle", 45*time.Second, "time for the DSHT, clusters and heartbeats to settle after the peers joined")
+	window := flag.Duration("window", 60*time.Second, "idle time over which CPU and traffic are measured")
+	flag.Parse()
+	var err error
+	if *central != "" {
+		err = runCentral(*central)
+	} else {
+		err = runParent(*peers, *settle, *window)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "nodefig:", err)
+		os.Exit(1)
+	}
+}
+
+// nodeConfig is the default configuration on loopback, without mDNS or
+// port mapping (this machine's other engineers need neither).
+func nodeConfig(dir, secret string, bootstrap []string) config.Config {
+	cfg := config.Default()
+	cfg.DataDir = dir
+	cfg.HTTP.Listen = "127.0.0.1:0"
+	cfg.Control.Listen = "127.0.0.1:0"
+	cfg.DNS.Listen = "127.0.0.1:0"
+	cfg.P2P.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
+	cfg.P2P.Bootstrap = bootstrap
+	cfg.P2P.SecretFile = secret
+	cfg.P2P.MDNS = false
+	cfg.P2P.NATPortMap = false
+	return cfg
+}
+
+func startNode(dir, secret string, bootstrap []string) (*node.Node, error) {
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	n, err := node.New(nodeConfig(dir, secret, bootstrap), node.Options{Logger: quiet})
+	if err != nil {
+		return nil, err
+	}
+	if err := n.Start(context.Background()); err != nil {
+		n.Close()
+		return nil, err
+	}
+	return n, nil
+}
+
+// runCentral runs the measured node and answers the parent's commands on
+// stdin: PEERS, MEM, CPU, TRAFFIC, QUIT.
+func runCentral(secret string) error {
+	dir, err := os.MkdirTemp("", "nodefig-central")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	n, err := startNode(dir, secret, nil)
+	if err != nil {
+		return err
+	}
+	defer n.Close()
+	addrs, _ := json.Marshal(n.Addrs().P2P)
+	fmt.Println("ADDR", string(addrs))
+	in := bufio.NewScanner(os.Stdin)
+	for in.Scan() {
+		switch in.Text() {
+		case "PEERS":
+			st, err := n.Status(context.Background())
+			peers := -1
+			if err == nil && st.P2P != nil {
+				peers = st.P2P.ConnectedPeers
+			}
+			fmt.Println("PEERS", peers)
+		case "MEM":
+			fmt.Println("MEM", rssBytes())
+		case "CPU":
+			var ru syscall.Rusage
+			_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+			fmt.Printf("CPU %d\n", ru.Utime.Nano()+ru.Stime.Nano())
+		case "TRAFFIC":
+			for _, t := range n.StreamCounts() {
+				fmt.Printf("T %s %d %d\n", t.Protocol, t.Writes, t.Reads)
+			}
+			fmt.Println("END")
+		case "QUIT":
+			return nil
+		}
+	}
+	return in.Err()
+}
+
+func rssBytes() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return -1
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+			kb, _ := strconv.ParseInt(f[1], 10, 64)
+			return kb << 10
+		}
+	}
+	return -1
+}
+
+// central is the parent's handle on the measured node's command channel.
+type central struct {
+	in  io.Writer
+	out *bufio.Scanner
+}
+
+func (c central) ask(cmd string) (string, error) {
+	fmt.Fprintln(c.in, cmd)
+	if !c.out.Scan() {
+		return "", fmt.Errorf("central node gone")
+	}
+	return c.out.Text(), nil
+}
+
+func (c central) number(cmd string) (int64, error) {
+	line, err := c.ask(cmd)
+	if err != nil {
+		return 0, err
+	}
+	f := strings.Fields(line)
+	if len(f) != 2 || f[0] != cmd {
+		return 0, fmt.Errorf("%s: unexpected answer %q", cmd, line)
+	}
+	return strconv.ParseInt(f[1], 10, 64)
+}
+
+func (c central) traffic() (map[string][2]int64, error) {
+	fmt.Fprintln(c.in, "TRAFFIC")
+	m := map[string][2]int64{}
+	for c.out.Scan() && c.out.Text() != "END" {
+		var proto string
+		var w, r int64
+		if _, err := fmt.Sscanf(c.out.Text(), "T %s %d %d", &proto, &w, &r); err != nil {
+			return nil, fmt.Errorf("traffic line %q: %w", c.out.Text(), err)
+		}
+		m[proto] = [2]int64{w, r}
+	}
+	return m, c.out.Err()
+}
+
+func runParent(n int, settle, window time.Duration) error {
+	work, err := os.MkdirTemp("", "nodefig")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+	secret := filepath.Join(work, "network.key") // the first node writes it
+	cmd := exec.Command(os.Args[0], "-central", secret)
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	defer func() { fmt.Fprintln(stdin, "QUIT"); _ = cmd.Wait() }()
+	c := central{in: stdin, out: bufio.NewScanner(stdout)}
+	if !c.out.Scan() || !strings.HasPrefix(c.out.Text(), "ADDR ") {
+		return fmt.Errorf("central node did not start: %q", c.out.Text())
+	}
+	var boot []string
+	if err := json.Unmarshal([]byte(strings.TrimPrefix(c.out.Text(), "ADDR ")), &boot); err != nil {
+		return err
+	}
+	nodes, err := startPeers(work, secret, boot, n)
+	defer closeAll(nodes)
+	if err != nil {
+		return err
+	}
+	time.Sleep(settle) // a figure, not a test: let the network settle
+	return idleCost(c, window)
+}
+
+// startPeers starts n full nodes bootstrapping from boot, 8 at a time.
+func startPeers(work, secret string, boot []string, n int) ([]*node.Node, error) {
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		nodes []*node.Node
+		first error
+	)
+	sem := make(chan struct{}, 8)
+	for i := range n {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			p, err := startNode(filepath.Join(work, fmt.Sprintf("peer%03d", i)), secret, boot)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil && first == nil {
+				first = err
+			}
+			if p != nil {
+				nodes = append(nodes, p)
+			}
+		})
+	}
+	wg.Wait()
+	return nodes, first
+}
+
+// closeAll closes the peer nodes in parallel: each waits briefly for
+// in-flight requests, which one by one adds up to minutes.
+func closeAll(nodes []*node.Node) {
+	var wg sync.WaitGroup
+	for _, p := range nodes {
+		wg.Go(func() { p.Close() })
+	}
+	wg.Wait()
+}
+
+// idleCost prints the central node's peers, RSS, CPU share and traffic by
+// protocol over window.
+func idleCost(c central, window time.Duration) error {
+	peers, err := c.number("PEERS")
+	if err != nil {
+		return err
+	}
+	c0, err := c.number("CPU")
+	if err != nil {
+		return err
+	}
+	t0, err := c.traffic()
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	time.Sleep(window) // a figure, not a test: the node idles for the window
+	c1, err := c.number("CPU")
+	if err != nil {
+		return err
+	}
+	t1, err := c.traffic()
+	if err != nil {
+		return err
+	}
+	rss, err := c.number("MEM")
+	if err != nil {
+		return err
+	}
+	secs := time.Since(start).Seconds()
+	fmt.Printf("whole node, default config on loopback, %d connected peers (full nodes)\n", peers)
+	fmt.Printf("idle %.0fs: CPU %.2f%% of a core, RSS %.1f MiB\n", secs, 100*float64(c1-c0)/1e9/secs, float64(rss)/(1<<20))
+	fmt.Printf("%-32s %10s %10s\n", "protocol", "writes/s", "reads/s")
+	var protos []string
+	for p := range t1 {
+		protos = append(protos, p)
+	}
+	slices.Sort(protos)
+	var tw, tr float64
+	for _, p := range protos {
+		w, r := float64(t1[p][0]-t0[p][0])/secs, float64(t1[p][1]-t0[p][1])/secs
+		tw, tr = tw+w, tr+r
+		fmt.Printf("%-32s %10.1f %10.1f\n", p, w, r)
+	}
+	fmt.Printf("%-32s %10.1f %10.1f\n", "all", tw, tr)
+	return nil
+}
