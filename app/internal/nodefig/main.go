@@ -27,11 +27,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/coralcdn/coral/app/config"
 	"github.com/coralcdn/coral/app/node"
+	"github.com/coralcdn/coral/test/procstat"
 )
 
 func main() {
@@ -107,11 +107,9 @@ func runCentral(secret string) error {
 			}
 			fmt.Println("PEERS", peers)
 		case "MEM":
-			fmt.Println("MEM", rssBytes())
+			fmt.Println("MEM", procstat.RSSBytes())
 		case "CPU":
-			var ru syscall.Rusage
-			_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-			fmt.Printf("CPU %d\n", ru.Utime.Nano()+ru.Stime.Nano())
+			fmt.Printf("CPU %d\n", procstat.CPUNanos())
 		case "TRAFFIC":
 			for _, t := range n.StreamCounts() {
 				fmt.Printf("T %s %d %d\n", t.Protocol, t.Writes, t.Reads)
@@ -122,20 +120,6 @@ func runCentral(secret string) error {
 		}
 	}
 	return in.Err()
-}
-
-func rssBytes() int64 {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return -1
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
-			kb, _ := strconv.ParseInt(f[1], 10, 64)
-			return kb << 10
-		}
-	}
-	return -1
 }
 
 // central is the parent's handle on the measured node's command channel.

@@ -20,13 +20,12 @@ import (
 	"os/exec"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/coralcdn/coral/p2p"
+	"github.com/coralcdn/coral/test/procstat"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 )
@@ -81,11 +80,9 @@ func runCentral() error {
 			runtime.GC()
 			var ms runtime.MemStats
 			runtime.ReadMemStats(&ms)
-			fmt.Printf("MEM %d %d %d %d %d\n", ms.HeapInuse, ms.Sys, rssBytes(), runtime.NumGoroutine(), len(h.ConnectedPeers()))
+			fmt.Printf("MEM %d %d %d %d %d\n", ms.HeapInuse, ms.Sys, procstat.RSSBytes(), runtime.NumGoroutine(), len(h.ConnectedPeers()))
 		case "CPU":
-			var ru syscall.Rusage
-			_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-			fmt.Printf("CPU %d\n", ru.Utime.Nano()+ru.Stime.Nano())
+			fmt.Printf("CPU %d\n", procstat.CPUNanos())
 		case "TRAFFIC":
 			for _, t := range h.StreamCounts() {
 				fmt.Printf("T %s %d %d\n", t.Protocol, t.Writes, t.Reads)
@@ -96,20 +93,6 @@ func runCentral() error {
 		}
 	}
 	return in.Err()
-}
-
-func rssBytes() int64 {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return -1
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
-			kb, _ := strconv.ParseInt(f[1], 10, 64)
-			return kb << 10
-		}
-	}
-	return -1
 }
 
 type mem struct{ heap, sys, rss, goroutines, peers int64 }
