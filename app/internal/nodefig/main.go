@@ -23,7 +23,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -270,18 +269,6 @@ func idleCost(c central, window time.Duration) error {
 	secs := time.Since(start).Seconds()
 	fmt.Printf("whole node, default config on loopback, %d connected peers (full nodes)\n", peers)
 	fmt.Printf("idle %.0fs: CPU %.2f%% of a core, RSS %.1f MiB\n", secs, 100*float64(c1-c0)/1e9/secs, float64(rss)/(1<<20))
-	fmt.Printf("%-32s %10s %10s\n", "protocol", "writes/s", "reads/s")
-	var protos []string
-	for p := range t1 {
-		protos = append(protos, p)
-	}
-	slices.Sort(protos)
-	var tw, tr float64
-	for _, p := range protos {
-		w, r := float64(t1[p][0]-t0[p][0])/secs, float64(t1[p][1]-t0[p][1])/secs
-		tw, tr = tw+w, tr+r
-		fmt.Printf("%-32s %10.1f %10.1f\n", p, w, r)
-	}
-	fmt.Printf("%-32s %10.1f %10.1f\n", "all", tw, tr)
+	procstat.PrintRates(os.Stdout, t0, t1, secs, 32)
 	return nil
 }

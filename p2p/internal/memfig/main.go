@@ -261,18 +261,6 @@ func idleCost(stdin io.Writer, out *bufio.Scanner, peers int64, window time.Dura
 	}
 	secs := time.Since(start).Seconds()
 	fmt.Printf("idle %.0fs with %d peers: CPU %.2f%% of a core\n", secs, peers, 100*float64(c1-c0)/1e9/secs)
-	fmt.Printf("%-28s %10s %10s\n", "protocol", "writes/s", "reads/s")
-	var protos []string
-	for p := range t1 {
-		protos = append(protos, p)
-	}
-	slices.Sort(protos)
-	var tw, tr float64
-	for _, p := range protos {
-		w, r := float64(t1[p][0]-t0[p][0])/secs, float64(t1[p][1]-t0[p][1])/secs
-		tw, tr = tw+w, tr+r
-		fmt.Printf("%-28s %10.1f %10.1f\n", p, w, r)
-	}
-	fmt.Printf("%-28s %10.1f %10.1f\n", "all", tw, tr)
+	procstat.PrintRates(os.Stdout, t0, t1, secs, 28)
 	return nil
 }
