@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -106,6 +107,7 @@ type fastConn struct {
 	buf         []byte // read, not yet answered or handed over (a window of in)
 	handoff     []byte // bytes for net/http
 	passthrough bool   // net/http has the connection for good
+	eof         bool   // the visitor closed its side after what buf holds
 	headStart   time.Time
 	out         []byte // responses not yet written
 	host        string // the last Host answered, to look entries up without allocating
@@ -132,19 +134,30 @@ func (c *fastConn) Read(p []byte) (int, error) {
 	}
 }
 
-// readWhileAnswering is net/http's read while it answers a request (to see
-// the visitor leave): whatever arrives now is net/http's, and so is the
-// rest of the connection.
+// readWhileAnswering is net/http's read while it answers a request: it
+// only watches for the visitor leaving, until it aborts the read with a
+// deadline once the response is out. Requests the visitor pipelined
+// meanwhile are kept for the fast path; a read error is net/http's, as
+// is a full buffer (and the rest of the connection with it).
 func (c *fastConn) readWhileAnswering(p []byte) (int, error) {
-	if len(c.buf) > 0 {
-		c.handOver()
-		return c.Read(p)
+	for {
+		if c.eof {
+			return 0, io.EOF
+		}
+		if len(c.buf) >= fastReadSize {
+			c.handOver()
+			return c.Read(p)
+		}
+		if err := c.readMore(); err != nil {
+			if errors.Is(err, io.EOF) && len(c.buf) > 0 {
+				// The visitor sent its last requests and closed
+				// its side: not gone, answer them first.
+				c.eof = true
+				return 0, nil
+			}
+			return 0, err
+		}
 	}
-	n, err := c.Conn.Read(p)
-	if n > 0 {
-		c.passthrough = true
-	}
-	return n, err
 }
 
 // handOver gives net/http everything from here on.
@@ -195,6 +208,14 @@ func (c *fastConn) fill(served bool) error {
 		_ = c.Conn.SetReadDeadline(c.headStart.Add(t.Header))
 	case served && t.Idle > 0:
 		_ = c.Conn.SetReadDeadline(time.Now().Add(t.Idle))
+	}
+	return c.readMore()
+}
+
+// readMore appends what the visitor sent next to the buffer.
+func (c *fastConn) readMore() error {
+	if c.eof {
+		return io.EOF
 	}
 	if c.in == nil {
 		c.in = make([]byte, fastReadSize)

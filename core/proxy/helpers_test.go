@@ -123,9 +123,10 @@ func (g *testGate) Admit(host string) (string, bool) {
 func (g *testGate) Sent(_ string, n int64)     { g.sent.Add(n) }
 func (g *testGate) Answers(h http.Header) bool { return h.Get("X-Gate-Sees") == "" }
 
-// fastServer serves p through its fast path, as app/node does.
-func fastServer(t *testing.T, p *Proxy, gate FastGate, to FastTimeouts) *httptest.Server {
-	srv := httptest.NewUnstartedServer(p)
+// fastServer serves h (p, or handlers in front of it) through p's fast
+// path, as app/node does.
+func fastServer(t *testing.T, h http.Handler, p *Proxy, gate FastGate, to FastTimeouts) *httptest.Server {
+	srv := httptest.NewUnstartedServer(h)
 	srv.Listener, srv.Config.ConnState = p.FastListener(srv.Listener, gate, to)
 	srv.Start()
 	return srv
@@ -153,7 +154,7 @@ func newEnv(t *testing.T, tweak func(*Options)) *env {
 		t.Fatal(err)
 	}
 	gate := &testGate{}
-	srv := fastServer(t, p, gate, FastTimeouts{Idle: time.Minute, Header: 10 * time.Second})
+	srv := fastServer(t, p, p, gate, FastTimeouts{Idle: time.Minute, Header: 10 * time.Second})
 	plain := httptest.NewServer(p)
 	// Cleanups run last-first: stop fetches, then the servers, then the store.
 	t.Cleanup(func() { _ = st.Close() })
