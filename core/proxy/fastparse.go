@@ -8,9 +8,9 @@ import "bytes"
 // head it hands over (fastOther) is the framing: the head ends at its first
 // empty line and the request has no body, exactly as net/http will read it.
 
-// fastHeadMax is the largest request head the fast path reads; a longer one
-// goes to net/http.
-const fastHeadMax = 8 << 10
+// fastHeadMax is the largest request head the fast path reads (and its
+// read buffer per connection); a longer one goes to net/http.
+const fastHeadMax = 4 << 10
 
 // fastFieldsMax is the most header fields the fast path reads.
 const fastFieldsMax = 64

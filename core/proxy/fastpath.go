@@ -95,6 +95,9 @@ func (l *fastListener) Accept() (net.Conn, error) {
 // fastReadSize is a fast connection's read buffer: one head at most.
 const fastReadSize = fastHeadMax
 
+// fastBatchMax bounds the buffers of pipelined responses written at once.
+const fastBatchMax = 64
+
 // fastConn is a visitor connection under the fast path. Its Read is
 // net/http's; only net/http's goroutines call it, one at a time.
 type fastConn struct {
@@ -109,7 +112,7 @@ type fastConn struct {
 	passthrough bool   // net/http has the connection for good
 	eof         bool   // the visitor closed its side after what buf holds
 	headStart   time.Time
-	out         []byte // responses not yet written
+	out         [][]byte // responses not yet written: heads and bodies, shared, never changed
 	host        string // the last Host answered, to look entries up without allocating
 	site        string // bytes sent and not yet counted, for site
 	siteBytes   int64
@@ -183,6 +186,12 @@ func (c *fastConn) serve() error {
 			if c.answer(req) {
 				c.buf = c.buf[n:]
 				served = true
+				if len(c.out) < fastBatchMax {
+					continue
+				}
+				if err := c.flush(); err != nil {
+					return err
+				}
 				continue
 			}
 			c.handoff, c.buf = c.buf[:n], c.buf[n:]
@@ -232,7 +241,7 @@ func (c *fastConn) readMore() error {
 	return err
 }
 
-// flush writes the responses so far and counts their bytes.
+// flush writes the responses so far (one writev) and counts their bytes.
 func (c *fastConn) flush() error {
 	if c.siteBytes > 0 {
 		c.l.gate.Sent(c.site, c.siteBytes)
@@ -241,12 +250,10 @@ func (c *fastConn) flush() error {
 	if len(c.out) == 0 {
 		return nil
 	}
-	_, err := c.Conn.Write(c.out)
-	if cap(c.out) > 4*hotObjectMax {
-		c.out = nil // one pipelined burst does not pin its buffer
-	} else {
-		c.out = c.out[:0]
-	}
+	bufs := net.Buffers(c.out)
+	_, err := bufs.WriteTo(c.Conn)
+	clear(c.out) // pins no entry's body
+	c.out = c.out[:0]
 	return err
 }
 
@@ -279,9 +286,9 @@ func (c *fastConn) answer(req fastRequest) bool {
 	}
 	p.stats.requests.Add(1)
 	p.stats.hits.Add(1)
-	c.out = append(c.out, head...)
+	c.out = append(c.out, head)
 	if !req.head {
-		c.out = append(c.out, e.body...)
+		c.out = append(c.out, e.body)
 		p.stats.bytes.Add(uint64(len(e.body)))
 		if site != c.site && c.siteBytes > 0 {
 			c.l.gate.Sent(c.site, c.siteBytes)
