@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -83,8 +82,7 @@ func TestDNSAnswersNameLiveProxies(t *testing.T) {
 	victim := relayInUse(t, ctx, nodes, roles)
 	t.Logf("killing %s (%s)", victim, l.addr[victim])
 	killed := time.Now()
-	_ = syscall.Kill(-nodes[victim].cmd.Process.Pid, syscall.SIGKILL)
-	<-nodes[victim].done
+	nodes[victim].Kill()
 	live = slices.DeleteFunc(live, func(r string) bool { return r == victim })
 	if d := leftAfter(t, ctx, l, live, l.addr[victim], killed); d > dnsLiveWindow {
 		t.Errorf("the killed node %s left the answers after %v, more than the README's %v", victim, d.Round(time.Millisecond), dnsLiveWindow)
@@ -94,7 +92,7 @@ func TestDNSAnswersNameLiveProxies(t *testing.T) {
 	// A node that hangs (SIGSTOP: its connections stay open, nothing
 	// answers) leaves within the same bound.
 	hung := live[len(live)-1]
-	pg := -nodes[hung].cmd.Process.Pid
+	pg := -nodes[hung].Pid()
 	t.Cleanup(func() { _ = syscall.Kill(pg, syscall.SIGCONT) })
 	stopped := time.Now()
 	_ = syscall.Kill(pg, syscall.SIGSTOP)
@@ -108,8 +106,7 @@ func TestDNSAnswersNameLiveProxies(t *testing.T) {
 	// Two left alive: answers hold both.
 	last := live[len(live)-1]
 	killed = time.Now()
-	_ = syscall.Kill(-nodes[last].cmd.Process.Pid, syscall.SIGKILL)
-	<-nodes[last].done
+	nodes[last].Kill()
 	live = live[:len(live)-1]
 	if d := leftAfter(t, ctx, l, live, l.addr[last], killed); d > dnsLiveWindow {
 		t.Errorf("the killed node %s left the answers after %v, more than the README's %v", last, d.Round(time.Millisecond), dnsLiveWindow)
@@ -238,23 +235,11 @@ func startDefaultNode(t *testing.T, l *lab, bin, secret, role, boot string, logs
 	if err := os.WriteFile(cfg, []byte(b.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("ip", "netns", "exec", l.ns[role], bin, "serve", "-config", cfg)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
-	w := &linePrefixer{w: logs, prefix: role + ": "}
-	cmd.Stdout, cmd.Stderr = w, w
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start node %s: %v", role, err)
-	}
-	n := &node{
-		role: role, addr: addr, dir: dir, cmd: cmd, done: make(chan struct{}),
+	return &node{
+		Process: runInNamespace(t, l.ns[role], bin, cfg, logs, role+": "),
+		role:    role, addr: addr, dir: dir,
 		hc: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}},
 	}
-	go func() {
-		_ = cmd.Wait()
-		close(n.done)
-	}()
-	t.Cleanup(n.stop)
-	return n
 }
 
 const dnsPort = 5354
