@@ -15,8 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coralcdn/coral/app/control"
-	"github.com/coralcdn/coral/test/cluster"
 	"github.com/miekg/dns"
 )
 
@@ -40,43 +38,13 @@ const dnsLiveWindow = 10 * time.Second
 func TestDNSAnswersNameLiveProxies(t *testing.T) {
 	requireNetAdmin(t)
 	bin := buildCoral(t)
-	logs := &logBuffer{}
-	t.Cleanup(func() {
-		if t.Failed() || os.Getenv("CORAL_NETNS_LOG") != "" {
-			t.Logf("node output:\n%s", logs.String())
-		}
-	})
+	logs := nodeOutput(t)
 	roles := []string{"A", "B", "C", "D", "E"}
 	l := newBridgeLab(t, roles)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	secret := filepath.Join(t.TempDir(), "network.key")
-	if err := cluster.WriteSecret(secret); err != nil {
-		t.Fatal(err)
-	}
-
-	nodes := map[string]*node{}
-	nodes["A"] = startDefaultNode(t, l, bin, secret, "A", "", logs)
-	st, err := nodes["A"].waitFor(ctx, "p2p up", func(st control.Status) bool { return st.P2P != nil && st.P2P.PeerID != "" })
-	if err != nil {
-		t.Fatal(err)
-	}
-	boot := fmt.Sprintf("/ip4/%s/tcp/%d/p2p/%s", l.addr["A"], p2pPort, st.P2P.PeerID)
-	for _, r := range roles[1:] {
-		nodes[r] = startDefaultNode(t, l, bin, secret, r, boot, logs)
-	}
-	start := time.Now()
-	byIP := map[netip.Addr]string{}
-	for _, r := range roles {
-		byIP[l.addr[r]] = r
-	}
+	nodes, byIP := startFive(t, ctx, l, bin, roles, logs)
 	live := slices.Clone(roles)
-	wctx, wcancel := context.WithTimeout(ctx, 60*time.Second)
-	defer wcancel()
-	if err := waitAnswers(wctx, l, live, byIP); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("every node answers with all 5 proxies %v after the last start", time.Since(start).Round(time.Millisecond))
 	checkAnswers(t, l, live, live, byIP, 10)
 
 	victim := relayInUse(t, ctx, nodes, roles)
@@ -179,30 +147,7 @@ func newBridgeLab(t *testing.T, roles []string) *lab {
 		}
 		t.Fatalf("netns: %v", err)
 	}
-	br := l.ns["br"]
-	lan := func(a netip.Addr) string { return netip.PrefixFrom(a, 25).String() }
-	cmds := [][]string{
-		{"ip", "-n", br, "link", "set", "lo", "up"},
-		{"ip", "-n", br, "link", "add", "br0", "type", "bridge", "stp_state", "0", "forward_delay", "0"},
-		{"ip", "-n", br, "link", "set", "br0", "up"},
-	}
-	for _, r := range roles {
-		ns, port := l.ns[r], "p"+strings.ToLower(r)
-		cmds = append(cmds,
-			[]string{"ip", "netns", "add", ns},
-			[]string{"ip", "-n", ns, "link", "set", "lo", "up"},
-			[]string{"ip", "link", "add", "lan0", "netns", ns, "type", "veth", "peer", "name", port, "netns", br},
-			[]string{"ip", "-n", br, "link", "set", port, "master", "br0", "up"},
-			[]string{"ip", "-n", ns, "addr", "add", lan(l.addr[r]), "dev", "lan0"},
-			[]string{"ip", "-n", ns, "link", "set", "lan0", "up"},
-		)
-	}
-	cmds = append(cmds,
-		[]string{"ip", "link", "add", l.hostLink(), "type", "veth", "peer", "name", "ph", "netns", br},
-		[]string{"ip", "-n", br, "link", "set", "ph", "master", "br0", "up"},
-		[]string{"ip", "addr", "add", lan(l.host), "dev", l.hostLink()},
-		[]string{"ip", "link", "set", l.hostLink(), "up"},
-	)
+	cmds := l.bridgeCommands(roles)
 	for _, c := range cmds {
 		if err := run(ctx, c...); err != nil {
 			t.Fatalf("netns: build network: %v", err)

@@ -119,12 +119,7 @@ func TestStartJoinRunNetwork(t *testing.T) {
 	requireNetAdmin(t)
 	bin := buildCoral(t)
 	h := newHomeLAN(t)
-	logs := &logBuffer{}
-	defer func() {
-		if t.Failed() {
-			t.Logf("node output:\n%s", logs.String())
-		}
-	}()
+	logs := nodeOutput(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	dir := t.TempDir()

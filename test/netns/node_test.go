@@ -229,3 +229,15 @@ func (n *node) get(ctx context.Context, host, path string) (*http.Response, []by
 
 // logBuffer collects the nodes' output for the failure report.
 type logBuffer = cluster.LogBuffer
+
+// nodeOutput is a buffer for the nodes' output, printed when the test fails
+// (or always, with CORAL_NETNS_LOG set).
+func nodeOutput(t *testing.T) *logBuffer {
+	logs := &logBuffer{}
+	t.Cleanup(func() {
+		if t.Failed() || os.Getenv("CORAL_NETNS_LOG") != "" {
+			t.Logf("node output:\n%s", logs.String())
+		}
+	})
+	return logs
+}

@@ -36,12 +36,7 @@ import (
 func TestNodeRefusesItsOwnNetwork(t *testing.T) {
 	requireNetAdmin(t)
 	bin := buildCoral(t)
-	logs := &logBuffer{}
-	t.Cleanup(func() {
-		if t.Failed() || os.Getenv("CORAL_NETNS_LOG") != "" {
-			t.Logf("node output:\n%s", logs.String())
-		}
-	})
+	logs := nodeOutput(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	home, device := buildHomeLink(t, ctx)
