@@ -118,13 +118,20 @@ func parseRequestLine(line []byte) (req fastRequest, ok bool) {
 	if !found || string(version) != "HTTP/1.1" || len(target) == 0 || target[0] != '/' {
 		return req, false
 	}
-	for _, c := range target {
-		if c <= ' ' || c >= 0x7f || c == '#' {
+	for i, c := range target {
+		if c <= ' ' || c >= 0x7f || c == '#' || c == '%' && !escaped(target[i+1:]) {
 			return req, false
 		}
 	}
 	req.target = target
 	return req, true
+}
+
+// escaped reports whether b starts with the two hex digits of a
+// percent-escape (net/http refuses a target with a broken one).
+func escaped(b []byte) bool {
+	isHex := func(c byte) bool { return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' }
+	return len(b) >= 2 && isHex(b[0]) && isHex(b[1])
 }
 
 // parseField splits "name: value" (RFC 9110 §5): a token, a colon, and a

@@ -27,6 +27,7 @@ func TestParseFastRequest(t *testing.T) {
 		{"keepalive.http", fastPlain, false, "/"},
 		{"pipelined.http", fastPlain, false, "/1"},
 		{"utf8-value.http", fastPlain, false, "/x"},
+		{"escapes.http", fastPlain, false, "/a%20b?q=%C3%A9"},
 		{"range.http", fastOther, false, "/x"},
 		{"conditional.http", fastOther, false, "/x"},
 		{"nocache.http", fastOther, false, "/x"},
@@ -56,6 +57,7 @@ func TestParseFastRequest(t *testing.T) {
 		{"lowercase-method.http", fastUnusual, false, ""},
 		{"utf8-target.http", fastUnusual, false, ""},
 		{"fragment.http", fastUnusual, false, ""},
+		{"bad-escape.http", fastUnusual, false, ""},
 		{"too-long.http", fastUnusual, false, ""},
 		{"many-fields.http", fastUnusual, false, ""},
 	}
