@@ -285,3 +285,29 @@ func TestFastPathExpires(t *testing.T) {
 		t.Errorf("after it expired: %s", r.resp.Header.Get("X-Coral-Cache"))
 	}
 }
+
+// TestFastPathHalfClose: a visitor that pipelines a miss and a hit and
+// closes its side gets both answers, as from net/http alone.
+func TestFastPathHalfClose(t *testing.T) {
+	e := newEnv(t, nil)
+	o, small := hotObjects(t, e)
+	c, err := net.Dial("tcp", e.srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+	if _, err := io.WriteString(c, head("GET", o.host(), "/other")+head("GET", o.host(), "/a")); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.(*net.TCPConn).CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	got := readResponses(t, c, "GET", "GET")
+	if got[0].resp.Header.Get("X-Coral-Cache") != CacheMiss || got[0].body != small ||
+		got[1].resp.Header.Get("X-Coral-Cache") != CacheHit || got[1].body != small {
+		t.Errorf("got %s %q, %s %q", got[0].resp.Header.Get("X-Coral-Cache"), trunc(got[0].body),
+			got[1].resp.Header.Get("X-Coral-Cache"), trunc(got[1].body))
+	}
+	expectClosed(t, "after the last answer", c)
+}
