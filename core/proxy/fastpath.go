@@ -144,8 +144,8 @@ func (c *fastConn) Read(p []byte) (int, error) {
 // is a full buffer (and the rest of the connection with it).
 func (c *fastConn) readWhileAnswering(p []byte) (int, error) {
 	for {
-		if c.eof {
-			return 0, io.EOF
+		if c.eof && len(c.buf) > 0 {
+			return 0, nil // requests to answer after this one
 		}
 		if len(c.buf) >= fastReadSize {
 			c.handOver()
