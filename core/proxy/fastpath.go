@@ -113,8 +113,8 @@ type fastConn struct {
 	eof         bool   // the visitor closed its side after what buf holds
 	headStart   time.Time
 	out         [][]byte // responses not yet written: heads and bodies, shared, never changed
-	host        string // the last Host answered, to look entries up without allocating
-	site        string // bytes sent and not yet counted, for site
+	host        string   // the last Host answered, to look entries up without allocating
+	site        string   // bytes sent and not yet counted, for site
 	siteBytes   int64
 }
 
@@ -183,7 +183,11 @@ func (c *fastConn) serve() error {
 		c.headStart = time.Time{}
 		switch v {
 		case fastPlain:
-			if c.answer(req) {
+			ok, err := c.answer(req)
+			if err != nil {
+				return err
+			}
+			if ok {
 				c.buf = c.buf[n:]
 				served = true
 				if len(c.out) < fastBatchMax {
@@ -257,48 +261,95 @@ func (c *fastConn) flush() error {
 	return err
 }
 
-// answer appends the response to req when it is a hit on a hot entry the
-// fast path may answer; false, having done nothing, otherwise.
-func (c *fastConn) answer(req fastRequest) bool {
+// answer answers req when it is a hit on a hot entry the fast path may
+// answer: a body in memory is queued, one in a file sent at once. false,
+// having done nothing, otherwise; an error when the connection broke.
+func (c *fastConn) answer(req fastRequest) (bool, error) {
 	p := c.l.p
 	if string(req.host) != c.host {
 		c.host = string(req.host)
 	}
 	e := p.hot.get(hotKey{c.host, string(req.target)})
-	if e == nil || e.file {
-		return false
+	if e == nil {
+		return false, nil
 	}
 	now := p.now()
 	if !now.Before(e.until) {
-		return false
+		return false, nil
 	}
 	head := p.fastHead(e, now, c.l.gate)
 	if head == nil {
-		return false
+		return false, nil
 	}
 	site, ok := c.l.gate.Admit(e.key.host)
 	if !ok {
-		return false
+		return false, nil
+	}
+	if e.file {
+		return c.answerFile(req, e, now, head, site)
 	}
 	if gen, ok := p.hs.Generation(e.pkey); !ok || gen != e.gen {
 		p.hot.remove(e)
-		return false
+		return false, nil
 	}
 	p.stats.requests.Add(1)
 	p.stats.hits.Add(1)
 	c.out = append(c.out, head)
 	if !req.head {
 		c.out = append(c.out, e.body)
-		p.stats.bytes.Add(uint64(len(e.body)))
-		if site != c.site && c.siteBytes > 0 {
-			c.l.gate.Sent(c.site, c.siteBytes)
-			c.siteBytes = 0
-		}
-		c.site = site
-		c.siteBytes += int64(len(e.body))
+		c.count(site, int64(len(e.body)))
 	}
 	p.traceHot(e, now)
-	return true
+	return true, nil
+}
+
+// answerFile sends a hit whose body is in a file: the responses before it,
+// then its head and (sendfile) body in full segments.
+func (c *fastConn) answerFile(req fastRequest, e *hotEntry, now time.Time, head []byte, site string) (bool, error) {
+	p := c.l.p
+	b, ok := p.hs.OpenVerified(e.pkey, e.gen) // checks the generation; the file was verified
+	if !ok {
+		p.hot.remove(e)
+		return false, nil
+	}
+	defer b.Close()
+	sec, err := b.Section(0, e.length)
+	if err != nil {
+		p.hot.remove(e)
+		return false, nil
+	}
+	p.stats.requests.Add(1)
+	p.stats.hits.Add(1)
+	p.traceHot(e, now)
+	if req.head {
+		c.out = append(c.out, head)
+		return true, nil
+	}
+	if err := c.flush(); err != nil {
+		return true, err
+	}
+	c.count(site, e.length)
+	cork(c.Conn, true)
+	defer cork(c.Conn, false)
+	if _, err := c.Conn.Write(head); err != nil {
+		return true, err
+	}
+	n, err := c.ReadFrom(sec)
+	if err == nil && n != e.length {
+		err = io.ErrUnexpectedEOF // the visitor sees the connection end short of Content-Length
+	}
+	return true, err
+}
+
+// count adds n body bytes sent to site's.
+func (c *fastConn) count(site string, n int64) {
+	c.l.p.stats.bytes.Add(uint64(n))
+	if site != c.site && c.siteBytes > 0 {
+		c.l.gate.Sent(c.site, c.siteBytes)
+		c.siteBytes = 0
+	}
+	c.site = site
+	c.siteBytes += n
 }
 
 // fastHeadOf is an entry's response head for one Age and one Date.
