@@ -15,15 +15,18 @@ import (
 // net/http sees them: a listener wrapper (FastListener) whose connections
 // read the visitor's bytes first. While net/http waits for a request on the
 // connection (its ConnState is new or idle, so nothing of it is being
-// answered), each plain GET or HEAD whose answer is a hot entry with its
-// body in memory is answered from a response head prebuilt once a second
-// (status line, the entry's header, Age and Date, byte for byte what
-// net/http writes for it) and the body, in one write for all the requests
-// the visitor pipelined. Everything else is handed to net/http unchanged:
+// answered), each plain GET or HEAD whose answer is a hot entry is
+// answered from a response head prebuilt once a second (status line, the
+// entry's header, Age and Date, byte for byte what net/http writes for it)
+// and the body: from memory in one writev for all the requests the visitor
+// pipelined, or from its file with sendfile (head and body corked into full
+// segments). Everything else is handed to net/http unchanged:
 // a well-formed bodyless GET or HEAD request by request (conditionals,
 // Range, misses, ...), and anything unusual (a body, another method or
-// version, a head split across reads beyond what arrived, a bare LF)
-// together with the rest of the connection, for good.
+// version, a head over 4 KiB, a bare CR or LF, a request arriving while
+// net/http answers and the buffer is full) together with the rest of the
+// connection, for good. A head split across reads is waited for, under the
+// server's header timeout.
 //
 // The trade-off: net/http's cost per response (a header map cloned, sorted
 // and sanitised, a context, a response object, two buffered writers) is
