@@ -73,6 +73,10 @@ type bench struct {
 	dnsCache [sites]dnsEntry
 }
 
+// series asks for each node's upload second by second, which shows how a
+// spike spreads (or does not) over the group.
+var series = flag.Bool("series", false, "print each node's upload per second")
+
 func main() {
 	steady := flag.Duration("steady", 10*time.Second, "steady phase of each run")
 	spike := flag.Duration("spike", 20*time.Second, "spike phase of each run")
@@ -90,6 +94,8 @@ func main() {
 		answerSizes[0].Load(), answerSizes[1].Load(), answerSizes[2].Load(), answerSizes[3].Load(), answerSizes[4].Load(), dnsFailures.Load())
 	alone.print()
 	group.print()
+	fmt.Printf("others' p95 change (during / max(before, %d ms)): group %.2f; alone %.2f (control: the machine's noise, the others' nodes carry none of the spike)\n",
+		noiseFloorMs, group.othersChange(), alone.othersChange())
 	fmt.Printf("peak_p95_ratio=%.2f spike_p95_ms_alone=%.0f spike_p95_ms_group=%.0f others_p95_change=%.2f origin_per_object=%.2f\n",
 		group.peakP95()/max(alone.peakP95(), 1), alone.spike.p95(), group.spike.p95(), group.othersChange(), group.originPerObject)
 }
