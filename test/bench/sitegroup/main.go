@@ -13,8 +13,10 @@
 //     nodes that have headroom, and spread over the answers as a resolver
 //     population would.
 //
-// Each run first has every site's own node fetch the run's 40 objects
-// (a warm cache, as everyday visitors see). Upload percentiles are taken
+// Each run first warms the caches as everyday visitors leave them: alone,
+// every site's own node holds the run's 40 objects; in the group, every
+// member holds every site's objects (DNS spreads everyday visitors over
+// the members). Upload percentiles are taken
 // over 1-second buckets of the bytes each
 // node delivered to visitors (the node's own usage record has 5-minute
 // buckets, too long for a benchmark: the bucket is shortened to 1 s here).
@@ -27,7 +29,7 @@
 //
 // peak_p95_ratio is the highest node p95 in the group run over the same in
 // the alone run; others_p95_change and origin_per_object are the group
-// run's. Targets: peak_p95_ratio ≤ 0.5, spike p95 at least 3× better in the
+// run's (others_p95_change divides by at least noiseFloorMs). Targets: peak_p95_ratio ≤ 0.5, spike p95 at least 3× better in the
 // group, others_p95_change ≤ 1.5, origin_per_object ≤ 1.1.
 //
 //	CORAL_BIN=bin/coral go run ./test/bench/sitegroup
