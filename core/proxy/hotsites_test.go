@@ -1,0 +1,39 @@
+package proxy
+
+import (
+	"slices"
+	"testing"
+)
+
+// SitesChanged drops the hot entries of the moved sites' names, whatever
+// case, port or trailing dot the visitor's Host had, and of their
+// Coralized forms; other sites' entries stay.
+func TestSitesChangedDropsOnlyTheirNames(t *testing.T) {
+	e := newEnv(t, nil)
+	hosts := []struct {
+		host string
+		kept bool
+	}{
+		{"www.site.org", false},
+		{"WWW.Site.Org:8080", false},
+		{"www.site.org.", false},
+		{"www.site.org." + testZone, false},
+		{"www.site.org.gq3f." + testZone, false},
+		{"www.other.org", true},
+		{"www.other.org." + testZone, true},
+		{"site.org", true},
+		{"www.site.org.evil.example", true},
+	}
+	for _, h := range hosts {
+		e.p.hot.put(&hotEntry{key: hotKey{h.host, "/"}, size: hotOverhead})
+	}
+	e.p.SitesChanged("www.site.org", "www.site.org.gq3f")
+	for _, h := range hosts {
+		if kept := e.p.hot.get(hotKey{h.host, "/"}) != nil; kept != h.kept {
+			t.Errorf("Host %q: kept %v, want %v", h.host, kept, h.kept)
+		}
+	}
+	if n := len(e.p.hot.ring); n != 4 || slices.Contains(e.p.hot.ring, nil) {
+		t.Errorf("%d entries left in the ring, want 4", n)
+	}
+}
