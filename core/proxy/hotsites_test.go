@@ -3,6 +3,8 @@ package proxy
 import (
 	"slices"
 	"testing"
+
+	"github.com/coralcdn/coral/core/coralurl"
 )
 
 // SitesChanged drops the hot entries of the moved sites' names, whatever
@@ -35,5 +37,30 @@ func TestSitesChangedDropsOnlyTheirNames(t *testing.T) {
 	}
 	if n := len(e.p.hot.ring); n != 4 || slices.Contains(e.p.hot.ring, nil) {
 		t.Errorf("%d entries left in the ring, want 4", n)
+	}
+}
+
+// An entry filled for a Host whose origin moved while its request was
+// answered is not kept: the next visitor goes to the new origin.
+func TestHotFillForAMovedSiteNotKept(t *testing.T) {
+	oldOrigin := coralurl.Origin{Scheme: "http", Host: "old.example", Port: 80}
+	newOrigin := coralurl.Origin{Scheme: "http", Host: "new.example", Port: 80}
+	e := newEnv(t, func(o *Options) {
+		o.Sites = func(host string) (coralurl.Origin, bool) { return newOrigin, host == "www.site.org" }
+	})
+	for _, tc := range []struct {
+		host   string
+		origin coralurl.Origin
+		kept   bool
+	}{
+		{"www.site.org", oldOrigin, false},
+		{"www.site.org", newOrigin, true},
+		{"old.example." + testZone, oldOrigin, true},
+	} {
+		he := &hotEntry{key: hotKey{tc.host, "/"}, size: hotOverhead}
+		e.p.putHot(he, tc.host, tc.origin)
+		if kept := e.p.hot.get(he.key) == he; kept != tc.kept {
+			t.Errorf("Host %s filled from %s: kept %v, want %v", tc.host, tc.origin.Host, kept, tc.kept)
+		}
 	}
 }
