@@ -98,6 +98,9 @@ func main() {
 	group.print()
 	fmt.Printf("others' p95 change (during / max(before, %d ms)): group %.2f; alone %.2f (control: the machine's noise, the others' nodes carry none of the spike)\n",
 		noiseFloorMs, group.othersChange(), alone.othersChange())
+	if c := alone.othersChange(); c > 1.5 {
+		fmt.Printf("note: the machine's noise alone moved the others' p95 %.2f× in this run (load from other processes): others_p95_change measures the machine here, not the group\n", c)
+	}
 	fmt.Printf("peak_p95_ratio=%.2f spike_p95_ms_alone=%.0f spike_p95_ms_group=%.0f others_p95_change=%.2f origin_per_object=%.2f\n",
 		group.peakP95()/max(alone.peakP95(), 1), alone.spike.p95(), group.spike.p95(), group.othersChange(), group.originPerObject)
 }
