@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coralcdn/coral/core/object"
 	"github.com/coralcdn/coral/core/store"
 	"github.com/coralcdn/coral/test/testkit"
 )
@@ -26,21 +27,21 @@ type scriptedPeers struct {
 	cached      []store.Meta
 }
 
-func (s *scriptedPeers) Fetch(ctx context.Context, key, canon string, _ func(store.Meta) error) (store.Meta, io.ReadCloser, error) {
+func (s *scriptedPeers) Fetch(ctx context.Context, key object.Key, canon string, _ func(store.Meta) error) (store.Meta, io.ReadCloser, error) {
 	if s.fetch == nil {
 		return store.Meta{}, nil, store.ErrNotFound
 	}
-	return s.fetch(ctx, key, canon)
+	return s.fetch(ctx, key.String(), canon)
 }
 
-func (s *scriptedPeers) Downloading(string, string) func() {
+func (s *scriptedPeers) Downloading(object.Key, string) func() {
 	s.mu.Lock()
 	s.downloading++
 	s.mu.Unlock()
 	return func() {}
 }
 
-func (s *scriptedPeers) Cached(m store.Meta) {
+func (s *scriptedPeers) Cached(_ object.Key, m store.Meta) {
 	s.mu.Lock()
 	s.cached = append(s.cached, m)
 	s.mu.Unlock()
@@ -132,7 +133,7 @@ func TestOpenForPeerStatesAge(t *testing.T) {
 	o := newOrigin(t, e.clock, static("body", "Cache-Control", "max-age=600", "Age", "30"))
 	e.get(o, "/x")
 	e.clock.Advance(40 * time.Second)
-	m, body, err := e.p.OpenForPeer(t.Context(), CacheKey(o.canon("/x")))
+	m, body, err := e.p.OpenForPeer(t.Context(), object.KeyOf(o.canon("/x")).String())
 	if err != nil {
 		t.Fatal(err)
 	}
