@@ -66,8 +66,9 @@ func (p *Proxy) receive(ctx context.Context, cancel context.CancelFunc, f *fetch
 
 	rerr := t.copyBody(ctx)
 	if rerr == nil && t.peerMeta != nil {
-		rerr = verifyPeerBody(t.peerMeta, t.written, t.peerHash())
-		t.peerHash().Sum(t.digest[:0])
+		sum := t.peerHash()
+		sum.Sum(t.digest[:0])
+		rerr = verifyPeerBody(t.peerMeta, t.written, sum)
 	}
 	if rerr != nil {
 		t.brokeOff(rerr)
