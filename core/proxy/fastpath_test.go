@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/coralcdn/coral/core/object"
 )
 
 // rawResponse is one response as it came off the wire.
@@ -273,7 +275,7 @@ func TestFastPathExpires(t *testing.T) {
 	e := newEnv(t, nil)
 	o, _ := hotObjects(t, e)
 	addr := e.srv.Listener.Addr().String()
-	if err := e.st.Delete(CacheKey(o.canon("/a"))); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err := e.st.Delete(object.KeyOf(o.canon("/a")).String()); err != nil && !errors.Is(err, os.ErrNotExist) {
 		t.Fatal(err)
 	}
 	if r := exchange(t, addr, head("GET", o.host(), "/a"), "GET")[0]; r.resp.Header.Get("X-Coral-Cache") != CacheMiss {
