@@ -49,6 +49,10 @@ type Options struct {
 	// GroupFigures is how often a member node publishes its figures to its
 	// site groups (default DefaultGroupFigures); tests shorten it.
 	GroupFigures time.Duration
+	// ConnLow and ConnHigh replace the connection manager's watermarks
+	// (default p2p's 32 / 96). Figure tools give the crowd of peers around
+	// a measured node room to keep their connection to it.
+	ConnLow, ConnHigh int
 }
 
 const (
@@ -182,6 +186,8 @@ func New(cfg config.Config, opts Options) (_ *Node, err error) {
 		DisableRelayService: !cfg.P2P.RelayService,
 		DisableNATPortMap:   !cfg.P2P.NATPortMap,
 		EmulateRTT:          rttRules(cfg.P2P.EmulateRTT),
+		ConnLow:             opts.ConnLow,
+		ConnHigh:            opts.ConnHigh,
 		Budget:              n.budget,
 		Logger:              log,
 	})

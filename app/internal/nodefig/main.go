@@ -23,6 +23,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -38,12 +39,13 @@ func main() {
 	peers := flag.Int("peers", 96, "number of peer nodes")
 	settle := flag.Duration("settle", 45*time.Second, "time for the DSHT, clusters and heartbeats to settle after the peers joined")
 	window := flag.Duration("window", 60*time.Second, "idle time over which CPU and traffic are measured")
+	cpuProfile := flag.String("cpuprofile", "", "write the measured node's CPU profile over the window to this file (go tool pprof)")
 	flag.Parse()
 	var err error
 	if *central != "" {
 		err = runCentral(*central)
 	} else {
-		err = runParent(*peers, *settle, *window)
+		err = runParent(*peers, *settle, *window, *cpuProfile)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "nodefig:", err)
@@ -67,9 +69,11 @@ func nodeConfig(dir, secret string, bootstrap []string) config.Config {
 	return cfg
 }
 
-func startNode(dir, secret string, bootstrap []string) (*node.Node, error) {
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	n, err := node.New(nodeConfig(dir, secret, bootstrap), node.Options{Logger: quiet})
+// startNode starts a node; opts carries the peers' watermarks (the
+// measured node gets none: the defaults).
+func startNode(dir, secret string, bootstrap []string, opts node.Options) (*node.Node, error) {
+	opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	n, err := node.New(nodeConfig(dir, secret, bootstrap), opts)
 	if err != nil {
 		return nil, err
 	}
@@ -81,14 +85,14 @@ func startNode(dir, secret string, bootstrap []string) (*node.Node, error) {
 }
 
 // runCentral runs the measured node and answers the parent's commands on
-// stdin: PEERS, MEM, CPU, TRAFFIC, QUIT.
+// stdin: PEERS, MEM, CPU, TRAFFIC, PROFILE <file>, PROFILED, QUIT.
 func runCentral(secret string) error {
 	dir, err := os.MkdirTemp("", "nodefig-central")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	n, err := startNode(dir, secret, nil)
+	n, err := startNode(dir, secret, nil, node.Options{})
 	if err != nil {
 		return err
 	}
@@ -114,11 +118,32 @@ func runCentral(secret string) error {
 				fmt.Printf("T %s %d %d\n", t.Protocol, t.Writes, t.Reads)
 			}
 			fmt.Println("END")
+		case "PROFILED":
+			pprof.StopCPUProfile()
+			fmt.Println("PROFILED 0")
 		case "QUIT":
 			return nil
+		default:
+			if file, ok := strings.CutPrefix(in.Text(), "PROFILE "); ok {
+				fmt.Println("PROFILE", startProfile(file))
+			}
 		}
 	}
 	return in.Err()
+}
+
+// startProfile starts a CPU profile into file and says 0, or 1 when it
+// could not.
+func startProfile(file string) int {
+	f, err := os.Create(file)
+	if err == nil {
+		err = pprof.StartCPUProfile(f)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "nodefig: cpu profile:", err)
+		return 1
+	}
+	return 0
 }
 
 // central is the parent's handle on the measured node's command channel.
@@ -161,7 +186,7 @@ func (c central) traffic() (map[string][2]int64, error) {
 	return m, c.out.Err()
 }
 
-func runParent(n int, settle, window time.Duration) error {
+func runParent(n int, settle, window time.Duration, profile string) error {
 	work, err := os.MkdirTemp("", "nodefig")
 	if err != nil {
 		return err
@@ -196,11 +221,17 @@ func runParent(n int, settle, window time.Duration) error {
 		return err
 	}
 	time.Sleep(settle) // a figure, not a test: let the network settle
-	return idleCost(c, window)
+	return idleCost(c, window, profile)
 }
 
 // startPeers starts n full nodes bootstrapping from boot, 8 at a time.
+// Their connection managers have room for every other node: with the
+// default watermarks each of them, meeting the whole crowd through the
+// DSHT, went over 96 connections and trimmed back to 32, often dropping
+// the measured node, which then counted 57 peers instead of 96 and paid
+// for the reconnections (issue 17). The measured node keeps the defaults.
 func startPeers(work, secret string, boot []string, n int) ([]*node.Node, error) {
+	roomy := node.Options{ConnLow: 2 * (n + 1), ConnHigh: 4 * (n + 1)}
 	var (
 		wg    sync.WaitGroup
 		mu    sync.Mutex
@@ -212,7 +243,7 @@ func startPeers(work, secret string, boot []string, n int) ([]*node.Node, error)
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			p, err := startNode(filepath.Join(work, fmt.Sprintf("peer%03d", i)), secret, boot)
+			p, err := startNode(filepath.Join(work, fmt.Sprintf("peer%03d", i)), secret, boot, roomy)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil && first == nil {
@@ -239,10 +270,19 @@ func closeAll(nodes []*node.Node) {
 
 // idleCost prints the central node's peers, RSS, CPU share and traffic by
 // protocol over window.
-func idleCost(c central, window time.Duration) error {
+func idleCost(c central, window time.Duration, profile string) error {
 	peers, err := c.number("PEERS")
 	if err != nil {
 		return err
+	}
+	if profile != "" {
+		abs, err := filepath.Abs(profile)
+		if err != nil {
+			return err
+		}
+		if line, err := c.ask("PROFILE " + abs); err != nil || line != "PROFILE 0" {
+			return fmt.Errorf("cpu profile not started: %q %v", line, err)
+		}
 	}
 	c0, err := c.number("CPU")
 	if err != nil {
@@ -261,6 +301,11 @@ func idleCost(c central, window time.Duration) error {
 	t1, err := c.traffic()
 	if err != nil {
 		return err
+	}
+	if profile != "" {
+		if _, err := c.number("PROFILED"); err != nil {
+			return err
+		}
 	}
 	rss, err := c.number("MEM")
 	if err != nil {
