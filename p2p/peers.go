@@ -228,7 +228,9 @@ func (h *Host) maintain() {
 			h.trySavePeers()
 		}
 	}
-	lookNow() // peers met before the subscription (mDNS)
+	if h.book.update(h.host) { // peers met before the subscription (mDNS)
+		lookNow()
+	}
 	for {
 		select {
 		case <-h.ctx.Done():
