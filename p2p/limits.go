@@ -44,8 +44,11 @@ const (
 	relayDurationLimit = time.Hour
 )
 
+// newConnManager keeps cfg.ConnHigh connections: libp2p's manager trims
+// once it holds as many as its high watermark, not more, so a node at
+// exactly 96 peers fell back to 32 every 10 s; it is given one more.
 func newConnManager(cfg *Config) (*connmgr.BasicConnMgr, error) {
-	cm, err := connmgr.NewConnManager(cfg.ConnLow, cfg.ConnHigh, connmgr.WithGracePeriod(connGrace))
+	cm, err := connmgr.NewConnManager(cfg.ConnLow, cfg.ConnHigh+1, connmgr.WithGracePeriod(connGrace))
 	if err != nil {
 		return nil, fmt.Errorf("p2p: connection manager: %w", err)
 	}

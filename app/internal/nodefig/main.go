@@ -9,6 +9,8 @@
 //
 //	nice go run ./app/internal/nodefig -peers 96
 //
+// NODEFIG_LOG=file keeps the measured node's log (debug level).
+//
 // p2p/internal/memfig measures the libp2p layer alone.
 package main
 
@@ -72,7 +74,9 @@ func nodeConfig(dir, secret string, bootstrap []string) config.Config {
 // startNode starts a node; opts carries the peers' watermarks (the
 // measured node gets none: the defaults).
 func startNode(dir, secret string, bootstrap []string, opts node.Options) (*node.Node, error) {
-	opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
 	n, err := node.New(nodeConfig(dir, secret, bootstrap), opts)
 	if err != nil {
 		return nil, err
@@ -92,7 +96,16 @@ func runCentral(secret string) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	n, err := startNode(dir, secret, nil, node.Options{})
+	var opts node.Options
+	if file := os.Getenv("NODEFIG_LOG"); file != "" { // the measured node's log, to see what it does
+		f, err := os.Create(file)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		opts.Logger = slog.New(slog.NewTextHandler(f, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	n, err := startNode(dir, secret, nil, opts)
 	if err != nil {
 		return err
 	}
