@@ -301,6 +301,9 @@ func (h *Host) start() error {
 			h.mdns = nil
 		}
 	}
+	h.host.Network().Notify(&network.NotifyBundle{
+		ConnectedF: func(_ network.Network, c network.Conn) { h.links.relayedIn(c) },
+	})
 	h.wg.Go(h.maintain)
 	h.wg.Go(h.links.run)
 	return nil

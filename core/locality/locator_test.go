@@ -103,6 +103,8 @@ func (m *memPeers) counts(id string) (notices, refused int) {
 	return m.notices[id], m.refused[id]
 }
 
+func (m *memPeers) WatchLinks([]string, time.Duration) {}
+
 func (m *memPeers) Public() bool            { return m.public }
 func (m *memPeers) DirectIPs() []netip.Addr { return nil }
 
