@@ -38,7 +38,9 @@ import (
 // in through a relay while a direct connection to it is open gets that
 // connection pinged at once: it went round because the direct path did
 // not work for it. The watch closes a connection whose ping gets no echo
-// within LinkPingTimeout —
+// within LinkPingTimeout (linkIdleEvery times that for an idle link's
+// ping: a peer whose CPU is busy for a few seconds keeps its connections,
+// whose closing and re-dialling cost a crowd of peers far more) —
 // unless the peer's streams delivered bytes meanwhile, which means the link
 // is busy, not dead (a ping queued behind a large transfer on a slow uplink).
 // A request that waits on a connection for longer than linkSuspectAfter
@@ -69,7 +71,7 @@ type linkWatch struct {
 	timeout time.Duration
 
 	mu      sync.Mutex
-	probing map[network.Conn]bool
+	probing map[network.Conn]time.Duration // probes under way, by their timeout
 	streams map[network.Conn]*pingStream // kept ping streams (see ping)
 	cut     map[peer.ID]time.Time        // peers whose direct path was closed as dead, and when
 	watched map[peer.ID]time.Time        // peers pinged every interval, until when (WatchLinks)
@@ -81,7 +83,7 @@ func newLinkWatch(h *Host, every, timeout time.Duration) *linkWatch {
 	return &linkWatch{
 		h: h, recv: &recvClock{last: map[peer.ID]*atomic.Int64{}, tally: newStreamCounts()},
 		every: every, timeout: timeout,
-		probing: map[network.Conn]bool{}, streams: map[network.Conn]*pingStream{}, cut: map[peer.ID]time.Time{},
+		probing: map[network.Conn]time.Duration{}, streams: map[network.Conn]*pingStream{}, cut: map[peer.ID]time.Time{},
 		watched: map[peer.ID]time.Time{},
 	}
 }
@@ -162,24 +164,28 @@ func (w *linkWatch) directConns(p peer.ID) int {
 // so the idle pings do not come together.
 func (w *linkWatch) probeAll(tick int) {
 	now := time.Now()
-	var due []network.Conn
+	type probe struct {
+		c       network.Conn
+		timeout time.Duration
+	}
+	var due []probe
 	for _, c := range w.h.host.Network().Conns() {
-		every := w.every
+		every, timeout := w.every, w.timeout
 		if !w.isWatched(c.RemotePeer(), now) {
 			if connSlot(c, linkIdleEvery) != tick%linkIdleEvery {
 				continue
 			}
-			every *= linkIdleEvery
+			every, timeout = every*linkIdleEvery, timeout*linkIdleEvery
 		}
 		if !w.heardOn(c, now.Add(-every)) {
-			due = append(due, c)
+			due = append(due, probe{c, timeout})
 		}
 	}
 	if len(due) == 0 {
 		return
 	}
 	gap := w.every / 2 / time.Duration(len(due))
-	for i, c := range due {
+	for i, p := range due {
 		if i > 0 && gap > 0 {
 			select {
 			case <-w.h.ctx.Done():
@@ -187,7 +193,7 @@ func (w *linkWatch) probeAll(tick int) {
 			case <-time.After(gap):
 			}
 		}
-		w.probe(c)
+		w.probe(p.c, p.timeout)
 	}
 }
 
@@ -237,7 +243,7 @@ func (w *linkWatch) relayedIn(c network.Conn) {
 	}
 	for _, d := range w.h.host.Network().ConnsToPeer(c.RemotePeer()) {
 		if !d.Stat().Limited && !isRelayed(d.RemoteMultiaddr()) {
-			w.probe(d)
+			w.probe(d, w.timeout)
 		}
 	}
 }
@@ -257,40 +263,43 @@ func (w *linkWatch) heardOn(c network.Conn, t time.Time) bool {
 // link would make it.
 func (w *linkWatch) suspect(c network.Conn) {
 	if c != nil {
-		w.probe(c)
+		w.probe(c, w.timeout)
 	}
 }
 
-// probe starts one ping on c unless c is relayed, closed or already being
-// probed.
-func (w *linkWatch) probe(c network.Conn) {
+// probe starts one ping on c that gives up after timeout, unless c is
+// relayed, closed or already being probed with a timeout as short. (An
+// idle link's unhurried probe does not hold back a suspect's quick one.)
+func (w *linkWatch) probe(c network.Conn, timeout time.Duration) {
 	if c.Stat().Limited || isRelayed(c.RemoteMultiaddr()) || c.IsClosed() || w.h.ctx.Err() != nil {
 		return
 	}
 	w.mu.Lock()
-	if w.probing[c] {
+	if running, ok := w.probing[c]; ok && running <= timeout {
 		w.mu.Unlock()
 		return
 	}
-	w.probing[c] = true
+	w.probing[c] = timeout
 	w.mu.Unlock()
 	// Not in h.wg: suspect runs from request goroutines, possibly while
 	// Close waits. The ping is bounded by the timeout and by h.ctx.
 	go func() {
 		defer func() {
 			w.mu.Lock()
-			delete(w.probing, c)
+			if w.probing[c] == timeout {
+				delete(w.probing, c)
+			}
 			w.mu.Unlock()
 		}()
-		w.check(c)
+		w.check(c, timeout)
 	}()
 }
 
 // check pings c once and closes it if the link looks dead.
-func (w *linkWatch) check(c network.Conn) {
+func (w *linkWatch) check(c network.Conn, timeout time.Duration) {
 	p := c.RemotePeer()
 	start := time.Now()
-	err := w.ping(c)
+	err := w.ping(c, timeout)
 	if err == nil || c.IsClosed() || w.h.ctx.Err() != nil {
 		return
 	}
@@ -337,7 +346,7 @@ func (w *linkWatch) sharedFate(dead network.Conn) {
 			w.closed.Add(1)
 			_ = c.Close()
 		default:
-			w.probe(c)
+			w.probe(c, w.timeout)
 		}
 	}
 }
@@ -442,7 +451,7 @@ func (p *pingStream) fresh(now time.Time) bool {
 
 // ping pings c, on its kept stream when there is a fresh one, and keeps
 // the stream for the next ping when the echo came back.
-func (w *linkWatch) ping(c network.Conn) error {
+func (w *linkWatch) ping(c network.Conn, timeout time.Duration) error {
 	w.mu.Lock()
 	ps := w.streams[c]
 	delete(w.streams, c)
@@ -454,13 +463,13 @@ func (w *linkWatch) ping(c network.Conn) error {
 	}
 	var err error
 	if ps != nil {
-		if err = pingOn(w.h.ctx, ps, w.timeout); err != nil && !errors.Is(err, context.DeadlineExceeded) && w.h.ctx.Err() == nil {
+		if err = pingOn(w.h.ctx, ps, timeout); err != nil && !errors.Is(err, context.DeadlineExceeded) && w.h.ctx.Err() == nil {
 			ps = nil // the handler ended it: try once on a fresh stream
 		}
 	}
 	if ps == nil {
-		if ps, err = openPing(w.h.ctx, c, w.timeout); err == nil {
-			err = pingOn(w.h.ctx, ps, w.timeout)
+		if ps, err = openPing(w.h.ctx, c, timeout); err == nil {
+			err = pingOn(w.h.ctx, ps, timeout)
 		}
 	}
 	if err != nil {

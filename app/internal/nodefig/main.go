@@ -25,6 +25,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -131,6 +132,12 @@ func runCentral(secret string) error {
 				fmt.Printf("T %s %d %d\n", t.Protocol, t.Writes, t.Reads)
 			}
 			fmt.Println("END")
+		case "GOMEM":
+			var m runtime.MemStats
+			runtime.ReadMemStats(&m)
+			fmt.Printf("GOMEM heap_inuse=%.1fMiB heap_idle_kept=%.1fMiB stacks=%.1fMiB other_sys=%.1fMiB goroutines=%d %s\n",
+				mib(m.HeapInuse), mib(m.HeapIdle-m.HeapReleased), mib(m.StackSys), mib(m.MSpanSys+m.MCacheSys+m.BuckHashSys+m.GCSys+m.OtherSys),
+				runtime.NumGoroutine(), rssKinds())
 		case "PROFILED":
 			pprof.StopCPUProfile()
 			fmt.Println("PROFILED 0")
@@ -143,6 +150,25 @@ func runCentral(secret string) error {
 		}
 	}
 	return in.Err()
+}
+
+func mib(b uint64) float64 { return float64(b) / (1 << 20) }
+
+// rssKinds is the kernel's split of this process's RSS: anonymous memory
+// (Go's heap and stacks, cgo) and file pages (Badger's memory-mapped
+// tables and logs).
+func rssKinds() string {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return ""
+	}
+	var out []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && (k == "RssAnon" || k == "RssFile" || k == "RssShmem") {
+			out = append(out, k+"="+strings.Join(strings.Fields(v), ""))
+		}
+	}
+	return strings.Join(out, " ")
 }
 
 // startProfile starts a CPU profile into file and says 0, or 1 when it
@@ -234,7 +260,7 @@ func runParent(n int, settle, window time.Duration, profile string) error {
 		return err
 	}
 	time.Sleep(settle) // a figure, not a test: let the network settle
-	return idleCost(c, window, profile)
+	return idleCost(c, nodes, window, profile)
 }
 
 // startPeers starts n full nodes bootstrapping from boot, 8 at a time.
@@ -283,7 +309,7 @@ func closeAll(nodes []*node.Node) {
 
 // idleCost prints the central node's peers, RSS, CPU share and traffic by
 // protocol over window.
-func idleCost(c central, window time.Duration, profile string) error {
+func idleCost(c central, nodes []*node.Node, window time.Duration, profile string) error {
 	peers, err := c.number("PEERS")
 	if err != nil {
 		return err
@@ -301,6 +327,7 @@ func idleCost(c central, window time.Duration, profile string) error {
 	if err != nil {
 		return err
 	}
+	crowd0 := procstat.CPUNanos()
 	t0, err := c.traffic()
 	if err != nil {
 		return err
@@ -311,6 +338,7 @@ func idleCost(c central, window time.Duration, profile string) error {
 	if err != nil {
 		return err
 	}
+	crowd := procstat.CPUNanos() - crowd0
 	t1, err := c.traffic()
 	if err != nil {
 		return err
@@ -324,9 +352,17 @@ func idleCost(c central, window time.Duration, profile string) error {
 	if err != nil {
 		return err
 	}
+	gomem, err := c.ask("GOMEM")
+	if err != nil {
+		return err
+	}
 	secs := time.Since(start).Seconds()
 	fmt.Printf("whole node, default config on loopback, %d connected peers (full nodes)\n", peers)
 	fmt.Printf("idle %.0fs: CPU %.2f%% of a core, RSS %.1f MiB\n", secs, 100*float64(c1-c0)/1e9/secs, float64(rss)/(1<<20))
+	fmt.Println("go runtime:", strings.TrimPrefix(gomem, "GOMEM "))
+	// A crowd short of CPU answers pings late, and the measured node's
+	// figures then include reconnections a real network would not see.
+	fmt.Printf("the crowd of %d peers (this process): %.1f%% of a core\n", len(nodes), 100*float64(crowd)/1e9/secs)
 	procstat.PrintRates(os.Stdout, t0, t1, secs, 32)
 	return nil
 }
