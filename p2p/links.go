@@ -72,9 +72,9 @@ type linkWatch struct {
 
 	mu      sync.Mutex
 	probing map[network.Conn]time.Duration // probes under way, by their timeout
-	streams map[network.Conn]*pingStream // kept ping streams (see ping)
-	cut     map[peer.ID]time.Time        // peers whose direct path was closed as dead, and when
-	watched map[peer.ID]time.Time        // peers pinged every interval, until when (WatchLinks)
+	streams map[network.Conn]*pingStream   // kept ping streams (see ping)
+	cut     map[peer.ID]time.Time          // peers whose direct path was closed as dead, and when
+	watched map[peer.ID]time.Time          // peers pinged every interval, until when (WatchLinks)
 
 	closed atomic.Int64 // dead connections closed since start
 }
