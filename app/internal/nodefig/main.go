@@ -42,7 +42,7 @@ func main() {
 	peers := flag.Int("peers", 96, "number of peer nodes")
 	settle := flag.Duration("settle", 45*time.Second, "time for the DSHT, clusters and heartbeats to settle after the peers joined")
 	window := flag.Duration("window", 60*time.Second, "idle time over which CPU and traffic are measured")
-	cpuProfile := flag.String("cpuprofile", "", "write the measured node's CPU profile over the window to this file (go tool pprof)")
+	cpuProfile := flag.String("cpuprofile", "", "write the measured node's CPU profile over the window to this file, and its heap at the end to the file .heap (go tool pprof)")
 	flag.Parse()
 	var err error
 	if *central != "" {
@@ -147,6 +147,9 @@ func runCentral(secret string) error {
 			if file, ok := strings.CutPrefix(in.Text(), "PROFILE "); ok {
 				fmt.Println("PROFILE", startProfile(file))
 			}
+			if file, ok := strings.CutPrefix(in.Text(), "HEAP "); ok {
+				fmt.Println("HEAP", writeHeap(file))
+			}
 		}
 	}
 	return in.Err()
@@ -180,6 +183,22 @@ func startProfile(file string) int {
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "nodefig: cpu profile:", err)
+		return 1
+	}
+	return 0
+}
+
+// writeHeap writes a heap profile to file and says 0, or 1 when it could
+// not.
+func writeHeap(file string) int {
+	f, err := os.Create(file)
+	if err == nil {
+		runtime.GC()
+		err = pprof.WriteHeapProfile(f)
+		f.Close()
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "nodefig: heap profile:", err)
 		return 1
 	}
 	return 0
@@ -346,6 +365,10 @@ func idleCost(c central, nodes []*node.Node, window time.Duration, profile strin
 	if profile != "" {
 		if _, err := c.number("PROFILED"); err != nil {
 			return err
+		}
+		abs, _ := filepath.Abs(profile + ".heap") // the heap at the end, beside the CPU profile
+		if line, err := c.ask("HEAP " + abs); err != nil || line != "HEAP 0" {
+			return fmt.Errorf("heap profile not written: %q %v", line, err)
 		}
 	}
 	rss, err := c.number("MEM")
