@@ -387,6 +387,9 @@ func (h *Host) Status() Status {
 // ConnectedPeers lists peers with at least one open connection.
 func (h *Host) ConnectedPeers() []peer.ID { return h.host.Network().Peers() }
 
+// Latency is libp2p's estimate of the round trip to p (0 when none).
+func (h *Host) Latency(p peer.ID) time.Duration { return h.host.Peerstore().LatencyEWMA(p) }
+
 // Connect dials a peer at the given addresses (or at addresses the node
 // already knows or can learn from its neighbours when addrs is empty).
 func (h *Host) Connect(ctx context.Context, ai peer.AddrInfo) error {
