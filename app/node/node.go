@@ -30,6 +30,7 @@ import (
 	"github.com/coralcdn/coral/core/shaping"
 	"github.com/coralcdn/coral/core/store"
 	"github.com/coralcdn/coral/p2p"
+	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -341,6 +342,17 @@ func (n *Node) serve(ln net.Listener, h http.Handler) {
 			n.log.Error("listener stopped", "addr", ln.Addr().String(), "err", err)
 		}
 	}()
+}
+
+// Connect dials a member at a p2p address (…/p2p/<peer id>), as the
+// bootstrap list does at start; nothing when already connected. Figure
+// tools use it to keep their crowd connected to the node they measure.
+func (n *Node) Connect(ctx context.Context, addr string) error {
+	ai, err := peer.AddrInfoFromString(addr)
+	if err != nil {
+		return fmt.Errorf("node: connect: address %q: %w", addr, err)
+	}
+	return n.host.Connect(ctx, *ai)
 }
 
 // Addrs reports where the node listens (after Start).

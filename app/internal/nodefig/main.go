@@ -279,6 +279,9 @@ func runParent(n int, settle, window time.Duration, profile string) error {
 		return err
 	}
 	time.Sleep(settle) // a figure, not a test: let the network settle
+	if err := keepConnected(c, nodes, boot, n); err != nil {
+		return err
+	}
 	return idleCost(c, nodes, window, profile)
 }
 
@@ -314,6 +317,30 @@ func startPeers(work, secret string, boot []string, n int) ([]*node.Node, error)
 	}
 	wg.Wait()
 	return nodes, first
+}
+
+// keepConnected has every peer that lost its connection to the measured
+// node (on a loaded machine a ping answered late closes one) dial it again,
+// and waits up to a minute for the node to count want peers, so the window
+// measures the node with the crowd it is meant to have.
+func keepConnected(c central, nodes []*node.Node, boot []string, want int) error {
+	deadline := time.Now().Add(time.Minute)
+	for {
+		peers, err := c.number("PEERS")
+		if err != nil || peers >= int64(want) || time.Now().After(deadline) {
+			return err
+		}
+		var wg sync.WaitGroup
+		for _, p := range nodes {
+			wg.Go(func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				_ = p.Connect(ctx, boot[0]) // a peer that fails is counted below
+			})
+		}
+		wg.Wait()
+		time.Sleep(time.Second) // a figure, not a test: let the node count them
+	}
 }
 
 // closeAll closes the peer nodes in parallel: each waits briefly for
