@@ -78,7 +78,7 @@ func resourceLimits(memory int64, fd int, protos protocolIDs) rcmgr.ConcreteLimi
 		scaling.AddProtocolLimit(p.id, all, rcmgr.BaseLimitIncrease{})
 		scaling.AddProtocolPeerLimit(p.id, one, rcmgr.BaseLimitIncrease{})
 	}
-	// Every direct connection is pinged every few seconds (links.go): the
+	// Direct connections are pinged every few seconds (links.go): the
 	// ping protocol gets room for one ping per connection in each
 	// direction, plus the nameserver's (libp2p allows 3 streams per peer).
 	scaling.AddProtocolLimit(ping.ID, rcmgr.BaseLimit{StreamsInbound: 256, StreamsOutbound: 256, Streams: 512, Memory: 16 << 20}, rcmgr.BaseLimitIncrease{})
