@@ -387,6 +387,12 @@ func (h *Host) Status() Status {
 // ConnectedPeers lists peers with at least one open connection.
 func (h *Host) ConnectedPeers() []peer.ID { return h.host.Network().Peers() }
 
+// ConnectDirect dials a peer at its direct addresses only (the given ones
+// and those it already knows), even when a relayed connection is open.
+func (h *Host) ConnectDirect(ctx context.Context, ai peer.AddrInfo) error {
+	return h.host.Connect(network.WithForceDirectDial(ctx, "connect directly"), ai)
+}
+
 // Latency is libp2p's estimate of the round trip to p (0 when none).
 func (h *Host) Latency(p peer.ID) time.Duration { return h.host.Peerstore().LatencyEWMA(p) }
 

@@ -344,15 +344,16 @@ func (n *Node) serve(ln net.Listener, h http.Handler) {
 	}()
 }
 
-// Connect dials a member at a p2p address (…/p2p/<peer id>), as the
-// bootstrap list does at start; nothing when already connected. Figure
-// tools use it to keep their crowd connected to the node they measure.
-func (n *Node) Connect(ctx context.Context, addr string) error {
+// ConnectDirect dials a member at a p2p address (…/p2p/<peer id>)
+// directly, never through a relay; nothing when a direct connection is
+// open. Figure tools use it to keep their crowd connected to the node they
+// measure.
+func (n *Node) ConnectDirect(ctx context.Context, addr string) error {
 	ai, err := peer.AddrInfoFromString(addr)
 	if err != nil {
 		return fmt.Errorf("node: connect: address %q: %w", addr, err)
 	}
-	return n.host.Connect(ctx, *ai)
+	return n.host.ConnectDirect(ctx, *ai)
 }
 
 // Addrs reports where the node listens (after Start).

@@ -279,7 +279,7 @@ func runParent(n int, settle, window time.Duration, profile string) error {
 		return err
 	}
 	time.Sleep(settle) // a figure, not a test: let the network settle
-	if err := keepConnected(c, nodes, boot, n); err != nil {
+	if err := keepConnected(c, nodes, boot, n, settle); err != nil {
 		return err
 	}
 	return idleCost(c, nodes, window, profile)
@@ -319,23 +319,28 @@ func startPeers(work, secret string, boot []string, n int) ([]*node.Node, error)
 	return nodes, first
 }
 
-// keepConnected has every peer that lost its connection to the measured
-// node (on a loaded machine a ping answered late closes one) dial it again,
-// and waits up to a minute for the node to count want peers, so the window
-// measures the node with the crowd it is meant to have.
-func keepConnected(c central, nodes []*node.Node, boot []string, want int) error {
+// keepConnected has every peer that lost its direct connection to the
+// measured node (on a loaded machine a ping answered late closes one) dial
+// it again, waits up to a minute for the node to count want peers, and
+// then settle/3 for the reconnections to quieten, so the window measures
+// the node with the crowd it is meant to have.
+func keepConnected(c central, nodes []*node.Node, boot []string, want int, settle time.Duration) error {
 	deadline := time.Now().Add(time.Minute)
 	for {
 		peers, err := c.number("PEERS")
-		if err != nil || peers >= int64(want) || time.Now().After(deadline) {
+		if err != nil {
 			return err
+		}
+		if peers >= int64(want) || time.Now().After(deadline) {
+			time.Sleep(settle / 3) // a figure, not a test
+			return nil
 		}
 		var wg sync.WaitGroup
 		for _, p := range nodes {
 			wg.Go(func() {
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 				defer cancel()
-				_ = p.Connect(ctx, boot[0]) // a peer that fails is counted below
+				_ = p.ConnectDirect(ctx, boot[0]) // a peer that fails is counted below
 			})
 		}
 		wg.Wait()
