@@ -31,9 +31,10 @@ import (
 // (libp2p's ping protocol, which every host serves), unless the peer
 // delivered bytes on it since the last time it was due: every
 // LinkCheckInterval the connections to the peers whose liveness this node
-// vouches for — the proxies its DNS answers hand out (WatchLinks) and the
-// relays holding a reservation for it — and every linkIdleEvery intervals
-// the others (an idle node with 96 peers pinged 48 times a second, most
+// vouches for — the proxies its DNS answers hand out (WatchLinks) — and
+// every linkIdleEvery intervals the others (relays holding a reservation
+// for it too: a relay serves dozens, and each pinging it every interval
+// made it the busiest node of an idle network) (an idle node with 96 peers pinged 48 times a second, most
 // of its CPU, for peers nobody asked about; issue 17). A peer that comes
 // in through a relay while a direct connection to it is open gets that
 // connection pinged at once: it went round because the direct path did
@@ -215,12 +216,12 @@ func (w *linkWatch) watch(p peer.ID, until time.Time) {
 }
 
 // isWatched says whether p's connections are pinged every interval: it
-// was handed out lately, or it holds a relay reservation for this node.
+// was handed out lately.
 func (w *linkWatch) isWatched(p peer.ID, now time.Time) bool {
 	w.mu.Lock()
+	defer w.mu.Unlock()
 	until, ok := w.watched[p]
-	w.mu.Unlock()
-	return (ok && now.Before(until)) || w.h.res.holds(p)
+	return ok && now.Before(until)
 }
 
 func (w *linkWatch) dropExpiredWatches() {

@@ -260,6 +260,9 @@ func TestIdleLinkPingsReuseOneStream(t *testing.T) {
 	fast := func(cfg *Config) { cfg.LinkCheckInterval = 100 * time.Millisecond }
 	a, b := newTestHost(t, psk, fast), newTestHost(t, psk, fast)
 	mustConnect(t, a, b)
+	// Watched, so pinged every interval: many pings in a short test.
+	a.WatchLinks([]string{b.ID().String()}, time.Minute)
+	b.WatchLinks([]string{a.ID().String()}, time.Minute)
 	count := func(proto string) (n uint64) {
 		for _, h := range []*Host{a, b} {
 			for _, c := range h.StreamCounts() {
@@ -297,8 +300,7 @@ func TestIdleLinkPingsReuseOneStream(t *testing.T) {
 // watches the peer (its DNS answers hand it out), every interval.
 func TestWatchedLinksArePingedMoreOften(t *testing.T) {
 	psk := testSecret(t)
-	// No relay reservations: a relay holding one is watched too.
-	fast := func(cfg *Config) { cfg.LinkCheckInterval, cfg.RelayReservations = 100*time.Millisecond, -1 }
+	fast := func(cfg *Config) { cfg.LinkCheckInterval = 100 * time.Millisecond }
 	a, b := newTestHost(t, psk, fast), newTestHost(t, psk, fast)
 	mustConnect(t, a, b)
 	pings := func() (n uint64) {

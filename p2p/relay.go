@@ -125,14 +125,6 @@ func (r *reserver) relays() []peer.ID {
 	return out
 }
 
-// holds says whether relay p holds a reservation for us.
-func (r *reserver) holds(p peer.ID) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	_, ok := r.rsv[p]
-	return ok
-}
-
 // circuitAddrs are our addresses through the relays that hold reservations.
 func (r *reserver) circuitAddrs() []ma.Multiaddr {
 	r.mu.Lock()
