@@ -81,10 +81,11 @@ type Config struct {
 	// PeerSaveInterval is how often known peers are written to DataDir
 	// (default 2 minutes; they are also written on Close).
 	PeerSaveInterval time.Duration
-	// LinkCheckInterval is how often every direct connection is pinged
-	// (default 2s); LinkPingTimeout is how long an echo may take before a
-	// connection that received nothing meanwhile is closed as dead
-	// (default 2s). See links.go.
+	// LinkCheckInterval is how often a watched direct connection is
+	// pinged (default 2s; an unwatched idle one every 5 intervals);
+	// LinkPingTimeout is how long an echo may take before a connection
+	// that received nothing meanwhile is closed as dead (default 2s; 5
+	// times that for an idle one). See links.go.
 	LinkCheckInterval, LinkPingTimeout time.Duration
 	// BanDuration is how long a peer over the misbehaviour threshold is
 	// refused (default 30 minutes).
