@@ -69,6 +69,11 @@ type Config struct {
 	// (default 256 MiB); FDLimit caps its file descriptors (default 512).
 	MemoryLimit int64
 	FDLimit     int
+	// FetchStreams and FetchStreamsPerPeer cap the object transfers
+	// (/coral/fetch streams) this node serves at once, to all peers and to
+	// one peer (default 256 / 16). A peer refused for lack of a slot waits
+	// and asks again or asks another holder (core/coop), never the origin.
+	FetchStreams, FetchStreamsPerPeer int
 
 	// EmulateRTT plants round-trip times between address ranges (tests and
 	// benchmarks on one machine; see RTTRule). Empty in real use.
@@ -168,6 +173,12 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.FDLimit == 0 {
 		c.FDLimit = defaultFDLimit
+	}
+	if c.FetchStreams <= 0 {
+		c.FetchStreams = defaultFetchStreams
+	}
+	if c.FetchStreamsPerPeer <= 0 {
+		c.FetchStreamsPerPeer = min(defaultFetchStreamsPerPeer, c.FetchStreams)
 	}
 	if c.FDLimit < 32 {
 		return c, fmt.Errorf("p2p: config: file descriptor limit %d is below 32", c.FDLimit)

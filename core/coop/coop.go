@@ -17,6 +17,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -101,6 +102,12 @@ type Config struct {
 	// random time up to this before going to the origin, so a crowd's
 	// fallbacks do not hit it together (2s).
 	FallbackSpread time.Duration
+	// BusyWait bounds how long a node keeps asking peers that refused
+	// for lack of a free slot (object.ErrBusy), and complete copies that
+	// appear meanwhile, before it goes to the origin (20s). A refused
+	// fetch means a copy exists: in a flash crowd the origin is the last
+	// place to send the request.
+	BusyWait time.Duration
 	Logger         *slog.Logger
 	Now            func() time.Time
 }
@@ -130,6 +137,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.FallbackSpread <= 0 {
 		c.FallbackSpread = 2 * time.Second
+	}
+	if c.BusyWait <= 0 {
+		c.BusyWait = 20 * time.Second
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -209,6 +219,9 @@ type Stats struct {
 	// out; SpreadFallbacks the origin fallbacks delayed because even that
 	// failed.
 	NearTestAndSets, SpreadFallbacks uint64
+	// BusyRefusals counts peer fetches refused for lack of a slot;
+	// BusyRetries the rounds of asking again that followed.
+	BusyRefusals, BusyRetries uint64
 	// FromLevel counts objects fetched from peers by the DSHT level whose
 	// cluster held the referral (index = level).
 	FromLevel [3]uint64
@@ -305,7 +318,75 @@ func (c *Coop) Fetch(ctx context.Context, key, canonicalURL string, usable func(
 		c.log.Debug("no referral, going to the origin", "url", canonicalURL, "values", len(vals), "err", err)
 		return object.Meta{}, nil, fmt.Errorf("coop: no referral for %s: %w", canonicalURL, object.ErrNotFound)
 	}
-	return c.race(ctx, key, cands, usable)
+	return c.fromPeers(ctx, key, id, cands, usable)
+}
+
+// Backoff between rounds of asking busy peers again: it starts at
+// busyBackoff and doubles up to busyBackoffMax, each wait drawn at random
+// from its upper half so that refused nodes do not come back together.
+const (
+	busyBackoff    = 250 * time.Millisecond
+	busyBackoffMax = 2 * time.Second
+)
+
+// fromPeers races the candidates. While a round fails and some peers in it
+// refused for lack of a slot, it waits (a growing, jittered backoff), looks
+// the key up again for complete copies announced meanwhile, and races the
+// busy peers and those copies, for up to BusyWait: the copy exists, so the
+// origin is asked only when the wait runs out or no peer was busy.
+func (c *Coop) fromPeers(ctx context.Context, key string, id dsht.ID, cands []candidate, usable func(object.Meta) error) (object.Meta, io.ReadCloser, error) {
+	tr := proxy.TraceFrom(ctx)
+	deadline := c.cfg.Now().Add(c.cfg.BusyWait)
+	backoff := busyBackoff
+	for {
+		meta, body, busy, err := c.race(ctx, key, cands, usable)
+		left := deadline.Sub(c.cfg.Now())
+		if err == nil || len(busy) == 0 || left <= 0 || ctx.Err() != nil {
+			if len(busy) > 0 && err != nil {
+				tr.Step("%d peer(s) still busy after %s: origin", len(busy), c.cfg.BusyWait)
+			}
+			return meta, body, err
+		}
+		wait := min(backoff/2+rand.N(backoff/2), left)
+		backoff = min(2*backoff, busyBackoffMax)
+		c.count(func(s *Stats) { s.BusyRetries++ })
+		tr.Step("%d peer(s) busy: asking again in %s", len(busy), wait.Round(time.Millisecond))
+		if !sleepCtx(ctx, wait) {
+			return object.Meta{}, nil, ctx.Err()
+		}
+		cands = c.retryCandidates(ctx, id, busy)
+	}
+}
+
+// retryCandidates is the next round after peers refused for lack of a
+// slot: the busy peers and every complete copy a fresh lookup finds. Only
+// complete copies are added: a download announced after this node's own
+// announcement may be waiting for this node, and asking it would make a
+// cycle of waits.
+func (c *Coop) retryCandidates(ctx context.Context, id dsht.ID, busy []candidate) []candidate {
+	lctx, cancel := context.WithTimeout(ctx, c.cfg.LookupTimeout)
+	vals, _ := c.dht.Get(lctx, id)
+	cancel()
+	out := slices.DeleteFunc(c.candidates(vals), func(cd candidate) bool { return cd.State != StateCached })
+	for _, b := range busy {
+		if !slices.ContainsFunc(out, func(cd candidate) bool { return cd.Peer == b.Peer }) {
+			out = append(out, b)
+		}
+	}
+	c.order(out)
+	return out
+}
+
+// sleepCtx waits d; false when ctx ended first.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 // testAndSet announces this node's download with put+get (test-and-set)
@@ -499,13 +580,19 @@ func (c *Coop) candidates(vals []dsht.Value) []candidate {
 		at[r.Peer] = len(out)
 		out = append(out, cd)
 	}
+	c.order(out)
+	return out
+}
+
+// order sorts candidates best first (better), peers with headroom ahead
+// of the rest.
+func (c *Coop) order(out []candidate) {
 	sort.SliceStable(out, func(i, j int) bool { return better(out[i], out[j]) })
 	if c.cfg.HasRoom != nil {
 		// Peers with headroom first: a paused or saturated volunteer is
 		// asked only when no one else has the object.
 		sort.SliceStable(out, func(i, j int) bool { return c.cfg.HasRoom(out[i].Peer) && !c.cfg.HasRoom(out[j].Peer) })
 	}
-	return out
 }
 
 // better orders referrals: a complete copy before a download in progress,
@@ -536,8 +623,9 @@ type result struct {
 // race fetches from the candidates, Parallel at a time, and returns the
 // first response; the others are cancelled at once and their bodies
 // closed. When an attempt fails the next candidate starts, so a dead
-// referral costs one slot, not the request.
-func (c *Coop) race(ctx context.Context, key string, cands []candidate, usable func(object.Meta) error) (object.Meta, io.ReadCloser, error) {
+// referral costs one slot, not the request. busy lists the candidates
+// that refused for lack of a slot (object.ErrBusy) when none delivered.
+func (c *Coop) race(ctx context.Context, key string, cands []candidate, usable func(object.Meta) error) (_ object.Meta, _ io.ReadCloser, busy []candidate, _ error) {
 	tr := proxy.TraceFrom(ctx)
 	results := make(chan result, len(cands))
 	cancels := make([]context.CancelFunc, len(cands))
@@ -578,10 +666,14 @@ func (c *Coop) race(ctx context.Context, key string, cands []candidate, usable f
 				}
 			}
 			go drainLosers(tr, cands, results, running)
-			return r.meta, &cancelOnClose{ReadCloser: r.body, cancel: r.cancel}, nil
+			return r.meta, &cancelOnClose{ReadCloser: r.body, cancel: r.cancel}, nil, nil
 		}
 		r.cancel()
 		c.count(func(s *Stats) { s.PeerFailures++ })
+		if errors.Is(r.err, object.ErrBusy) {
+			busy = append(busy, cd)
+			c.count(func(s *Stats) { s.BusyRefusals++ })
+		}
 		tr.Step("try %s: %s", cd, outcome(r.err))
 		errs = append(errs, r.err)
 		// A peer without room waits until every peer with room is done.
@@ -592,7 +684,7 @@ func (c *Coop) race(ctx context.Context, key string, cands []candidate, usable f
 		}
 	}
 	c.log.Debug("no peer delivered, going to the origin", "key", key, "tried", len(cands), "errs", errors.Join(errs...))
-	return object.Meta{}, nil, fmt.Errorf("coop: no peer delivered: %w (%w)", object.ErrNotFound, errors.Join(errs...))
+	return object.Meta{}, nil, busy, fmt.Errorf("coop: no peer delivered: %w (%w)", object.ErrNotFound, errors.Join(errs...))
 }
 
 // attempt asks one candidate for key in the background and sends the
@@ -665,6 +757,8 @@ func outcome(err error) string {
 	switch {
 	case errors.Is(err, object.ErrNotFound):
 		return "not found"
+	case errors.Is(err, object.ErrBusy):
+		return "busy"
 	case errors.Is(err, context.DeadlineExceeded):
 		return "no response"
 	case errors.Is(err, context.Canceled):
