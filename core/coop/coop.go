@@ -108,8 +108,8 @@ type Config struct {
 	// fetch means a copy exists: in a flash crowd the origin is the last
 	// place to send the request.
 	BusyWait time.Duration
-	Logger         *slog.Logger
-	Now            func() time.Time
+	Logger   *slog.Logger
+	Now      func() time.Time
 }
 
 // setDefaults fills zero (or negative) fields with their defaults.
