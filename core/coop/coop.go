@@ -195,8 +195,11 @@ type Coop struct {
 	mu        sync.Mutex
 	cached    map[string]string                 // cache key -> canonical URL, for renewal
 	announced *expirable.LRU[string, time.Time] // cache key -> when put+get last announced a download
-	tasLevel  int                               // testAndSetLevel's last answer
-	tasAt     time.Time                         // when tasLevel was chosen (zero: never)
+	// brokeOff holds peers whose transfer to this node broke off lately:
+	// their "downloading" referrals promise no copy (FetchComplete).
+	brokeOff *expirable.LRU[string, struct{}]
+	tasLevel int       // testAndSetLevel's last answer
+	tasAt    time.Time // when tasLevel was chosen (zero: never)
 
 	// kick asks renewLoop for a pass now (Seed).
 	kick chan struct{}
@@ -210,7 +213,7 @@ type Coop struct {
 	stats Stats
 }
 
-var _ proxy.Peers = (*Coop)(nil)
+var _ proxy.CopyPeers = (*Coop)(nil)
 
 // Stats counts cooperation since start.
 type Stats struct {
@@ -247,7 +250,8 @@ func newCoop(cfg Config, d DSHT, f Fetcher, tick tickerFunc) *Coop {
 		cfg: cfg, dht: d, fetch: f, log: cfg.Logger.With("component", "coop"),
 		slots: make(chan struct{}, cfg.MaxAnnouncements), cached: map[string]string{},
 		announced: expirable.NewLRU[string, time.Time](maxAnnounced, nil, cfg.DownloadingTTL), ctx: ctx, cancel: cancel,
-		kick: make(chan struct{}, 1), tick: tick,
+		brokeOff: expirable.NewLRU[string, struct{}](maxAnnounced, nil, cfg.DownloadingTTL),
+		kick:     make(chan struct{}, 1), tick: tick,
 	}
 	renew, stop := tick(cfg.CachedTTL / 2)
 	c.wg.Add(1)
@@ -355,6 +359,43 @@ func (c *Coop) fromPeers(ctx context.Context, key string, id dsht.ID, cands []ca
 			return object.Meta{}, nil, ctx.Err()
 		}
 		cands = c.retryCandidates(ctx, id, busy)
+	}
+}
+
+// FetchComplete implements proxy.CopyPeers: it fetches a complete copy
+// only. While none delivers and some other node announces it is
+// downloading the object (a complete copy is coming; not one whose transfer
+// to this node just broke off), it looks again with
+// the busy backoff for up to BusyWait; with no download under way it
+// gives up at once.
+func (c *Coop) FetchComplete(ctx context.Context, key, canonicalURL string, usable func(object.Meta) error) (object.Meta, io.ReadCloser, error) {
+	tr := proxy.TraceFrom(ctx)
+	id := dsht.KeyID(canonicalURL)
+	deadline := c.cfg.Now().Add(c.cfg.BusyWait)
+	backoff := busyBackoff
+	for {
+		lctx, cancel := context.WithTimeout(ctx, c.cfg.LookupTimeout)
+		vals, _ := c.dht.Get(lctx, id)
+		cancel()
+		all := slices.DeleteFunc(c.candidates(vals), func(cd candidate) bool {
+			return cd.State == StateDownloading && c.brokeOff.Contains(cd.Peer)
+		})
+		complete := slices.DeleteFunc(slices.Clone(all), func(cd candidate) bool { return cd.State != StateCached })
+		if len(complete) > 0 {
+			if meta, body, _, err := c.race(ctx, key, complete, usable); err == nil {
+				return meta, body, nil
+			}
+		}
+		left := deadline.Sub(c.cfg.Now())
+		if len(all) == len(complete) || left <= 0 || ctx.Err() != nil {
+			return object.Meta{}, nil, fmt.Errorf("coop: no complete copy of %s: %w", canonicalURL, object.ErrNotFound)
+		}
+		wait := min(backoff/2+rand.N(backoff/2), left)
+		backoff = min(2*backoff, busyBackoffMax)
+		tr.Step("no complete copy yet, %d download(s) under way: looking again in %s", len(all)-len(complete), wait.Round(time.Millisecond))
+		if !sleepCtx(ctx, wait) {
+			return object.Meta{}, nil, ctx.Err()
+		}
 	}
 }
 
@@ -666,7 +707,7 @@ func (c *Coop) race(ctx context.Context, key string, cands []candidate, usable f
 				}
 			}
 			go drainLosers(tr, cands, results, running)
-			return r.meta, &cancelOnClose{ReadCloser: r.body, cancel: r.cancel}, nil, nil
+			return r.meta, &cancelOnClose{ReadCloser: r.body, cancel: r.cancel, brokeOff: func() { c.brokeOff.Add(cd.Peer, struct{}{}) }}, nil, nil
 		}
 		r.cancel()
 		c.count(func(s *Stats) { s.PeerFailures++ })
@@ -784,9 +825,21 @@ func outcome(err error) string {
 	return "failed (" + strings.TrimSpace(msg) + ")"
 }
 
+// cancelOnClose is a delivered peer body: closing it ends the attempt,
+// and a read that fails (not by this node's cancelling) records the peer
+// as broken off.
 type cancelOnClose struct {
 	io.ReadCloser
-	cancel context.CancelFunc
+	cancel   context.CancelFunc
+	brokeOff func()
+}
+
+func (c *cancelOnClose) Read(p []byte) (int, error) {
+	n, err := c.ReadCloser.Read(p)
+	if err != nil && err != io.EOF && !errors.Is(err, context.Canceled) {
+		c.brokeOff()
+	}
+	return n, err
 }
 
 func (c *cancelOnClose) Close() error {

@@ -94,6 +94,17 @@ type Store interface {
 	Delete(key string) error
 }
 
+// CopyPeers is a Peers that can also fetch only a complete copy of an
+// object (core/coop can): a peer transfer that broke off continues from
+// one before the origin is asked. Downloads in progress are left out: they
+// may be the ones waiting for this node's bytes.
+type CopyPeers interface {
+	Peers
+	// FetchComplete is Fetch limited to complete copies; it may wait a
+	// while for one to be announced. It never announces a download.
+	FetchComplete(ctx context.Context, key, canonicalURL string, usable func(object.Meta) error) (object.Meta, io.ReadCloser, error)
+}
+
 // Peers is the seam for cooperative proxies (core/coop): the DSHT and the p2p
 // object transfer live behind it. All methods must be safe for concurrent
 // use and must not block for long except Fetch.
