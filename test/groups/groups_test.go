@@ -17,8 +17,6 @@ import (
 	"testing"
 	"time"
 
-	mdns "github.com/miekg/dns"
-
 	"github.com/coralcdn/coral/core/group"
 	"github.com/coralcdn/coral/test/cluster"
 	"github.com/coralcdn/coral/test/testkit"
@@ -174,53 +172,30 @@ func writeJSON(t *testing.T, path string, m group.Manifest) {
 
 func publish(t *testing.T, node *cluster.Node, file string) {
 	t.Helper()
-	raw, _ := os.ReadFile(file)
-	tok, err := os.ReadFile(filepath.Join(filepath.Dir(node.Config), "data", "control.token"))
+	raw, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)
 	}
-	req, _ := http.NewRequest(http.MethodPost, "http://"+node.Control+"/api/groups/manifest", bytes.NewReader(raw))
-	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(tok)))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
+	if _, err := node.ControlDo(context.Background(), http.MethodPost, "/api/groups/manifest", bytes.NewReader(raw)); err != nil {
 		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(resp.Body)
-		t.Fatalf("POST /api/groups/manifest: %s %s", resp.Status, b)
 	}
 }
 
 func visit(t *testing.T, node *cluster.Node, host string) (int, string) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, "http://"+node.HTTP+"/page", nil)
-	req.Host = host
-	resp, err := http.DefaultClient.Do(req)
+	resp, body, err := node.Get(context.Background(), host, "/page")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	return resp.StatusCode, string(body)
 }
 
 // answers is the set of proxies node's DNS hands out over a few queries.
 func answers(t *testing.T, node *cluster.Node, name string) []string {
 	t.Helper()
-	var out []string
-	for range 6 {
-		m := new(mdns.Msg)
-		m.SetQuestion(mdns.Fqdn(name), mdns.TypeA)
-		r, _, err := (&mdns.Client{Net: "tcp", Timeout: 5 * time.Second}).Exchange(m, node.DNS)
-		if err != nil {
-			t.Fatalf("query %s: %v", node.DNS, err)
-		}
-		for _, rr := range r.Answer {
-			if a, ok := rr.(*mdns.A); ok && !slices.Contains(out, a.A.String()) {
-				out = append(out, a.A.String())
-			}
-		}
+	out, err := node.Addresses(name, 6)
+	if err != nil {
+		t.Fatal(err)
 	}
 	if len(out) == 0 {
 		t.Fatalf("node %d's DNS gave no answer for %s", node.Index, name)

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
-	"os"
 	"slices"
 	"testing"
 	"time"
@@ -28,26 +27,12 @@ import (
 func TestSiteGroupAcrossHosts(t *testing.T) {
 	requireNetAdmin(t)
 	bin := buildCoral(t)
-	logs := &logBuffer{}
-	t.Cleanup(func() {
-		if t.Failed() || os.Getenv("CORAL_NETNS_LOG") != "" {
-			t.Logf("node output:\n%s", logs.String())
-		}
-	})
+	logs := nodeOutput(t)
 	roles := []string{"A", "B", "C", "D", "E"}
 	l := newBridgeLab(t, roles)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	nodes := startFive(t, ctx, l, bin, roles, logs)
-	byIP := map[netip.Addr]string{}
-	for _, r := range roles {
-		byIP[l.addr[r]] = r
-	}
-	wctx, wcancel := context.WithTimeout(ctx, 60*time.Second)
-	defer wcancel()
-	if err := waitAnswers(wctx, l, roles, byIP); err != nil {
-		t.Fatal(err)
-	}
+	nodes, byIP := startFive(t, ctx, l, bin, roles, logs)
 
 	pub, priv, _ := ed25519.GenerateKey(nil)
 	_, stranger, _ := ed25519.GenerateKey(nil)
