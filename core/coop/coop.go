@@ -52,7 +52,7 @@ var _ clusterView = (*dsht.Node)(nil)
 // *dsht.Node has it. A DSHT without it goes straight to the spread-out
 // origin fallback.
 type nearTestAndSet interface {
-	PutGetNear(ctx context.Context, key dsht.ID, value []byte, ttl time.Duration) ([]dsht.Value, error)
+	PutGetNearAt(ctx context.Context, key dsht.ID, value []byte, ttl time.Duration, level int) ([]dsht.Value, error)
 }
 
 var _ nearTestAndSet = (*dsht.Node)(nil)
@@ -469,28 +469,28 @@ func (c *Coop) testAndSet(ctx context.Context, key string, id dsht.ID) (vals []d
 
 // slowDSHT decides, when DSHT lookups time out, whether someone else is
 // already downloading: a one-round put+get at the root this node's routing
-// table names (a cluster's racing nodes meet there, and one of them meets
-// nobody and downloads). If that fails too, it waits a random time up to
-// FallbackSpread, so the crowd's origin fallbacks are spread out rather than
-// simultaneous, and returns the error.
+// table names in its most local cluster (a cluster's racing nodes meet
+// there, and one of them meets nobody), and for that one a second at the
+// global level's root, where the clusters' first nodes meet, so that one
+// node of the whole crowd downloads. If the first fails, it waits a random
+// time up to FallbackSpread, so the crowd's origin fallbacks are spread out
+// rather than simultaneous, and returns the error.
 func (c *Coop) slowDSHT(ctx context.Context, id dsht.ID) ([]dsht.Value, error) {
 	tr := proxy.TraceFrom(ctx)
 	err := errors.New("coop: DSHT has no near put+get")
 	if near, ok := c.dht.(nearTestAndSet); ok {
 		c.count(func(s *Stats) { s.NearTestAndSets++ })
-		nctx, cancel := context.WithTimeout(ctx, c.cfg.LookupTimeout)
-		start := c.cfg.Now()
 		var vals []dsht.Value
-		vals, err = near.PutGetNear(nctx, id, EncodeReferral(Referral{Peer: c.cfg.Self, State: StateDownloading}), c.cfg.DownloadingTTL)
-		cancel()
-		took := c.cfg.Now().Sub(start).Round(time.Millisecond)
-		if err == nil {
-			// Not marked announced: the value sits at one node of one
-			// level, so Downloading still announces at every level.
-			tr.Step("near put+get: %d values (%s)", len(vals), took)
+		if vals, err = c.nearPutGet(ctx, near, id, -1); err == nil {
+			if len(c.candidates(vals)) == 0 && c.testAndSetLevel() > 0 {
+				if global, gerr := c.nearPutGet(ctx, near, id, 0); gerr == nil {
+					vals = global
+				}
+			}
+			// Not marked announced: the value sits at one node per level
+			// tested, so Downloading still announces at every level.
 			return vals, nil
 		}
-		tr.Step("near put+get (%s): failed", took)
 	}
 	c.count(func(s *Stats) { s.SpreadFallbacks++ })
 	wait := rand.N(c.cfg.FallbackSpread)
@@ -502,6 +502,27 @@ func (c *Coop) slowDSHT(ctx context.Context, id dsht.ID) ([]dsht.Value, error) {
 	case <-ctx.Done():
 	}
 	return nil, err
+}
+
+// nearPutGet is one near put+get at level (negative: the most local),
+// bounded by LookupTimeout and traced.
+func (c *Coop) nearPutGet(ctx context.Context, near nearTestAndSet, id dsht.ID, level int) ([]dsht.Value, error) {
+	nctx, cancel := context.WithTimeout(ctx, c.cfg.LookupTimeout)
+	defer cancel()
+	start := c.cfg.Now()
+	vals, err := near.PutGetNearAt(nctx, id, EncodeReferral(Referral{Peer: c.cfg.Self, State: StateDownloading}), c.cfg.DownloadingTTL, level)
+	took := c.cfg.Now().Sub(start).Round(time.Millisecond)
+	where := ""
+	if level >= 0 {
+		where = fmt.Sprintf(" L%d", level)
+	}
+	if err != nil {
+		tr := proxy.TraceFrom(ctx)
+		tr.Step("near put+get%s (%s): failed", where, took)
+		return nil, err
+	}
+	proxy.TraceFrom(ctx).Step("near put+get%s: %d values (%s)", where, len(vals), took)
+	return vals, nil
 }
 
 // putDownloading stores this node's "I am downloading" value at every
