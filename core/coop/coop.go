@@ -213,7 +213,7 @@ type Coop struct {
 	stats Stats
 }
 
-var _ proxy.CopyPeers = (*Coop)(nil)
+var _ proxy.ResumePeers = (*Coop)(nil)
 
 // Stats counts cooperation since start.
 type Stats struct {
@@ -362,13 +362,37 @@ func (c *Coop) fromPeers(ctx context.Context, key string, id dsht.ID, cands []ca
 	}
 }
 
-// FetchComplete implements proxy.CopyPeers: it fetches a complete copy
-// only. While none delivers and some other node announces it is
-// downloading the object (a complete copy is coming; not one whose transfer
-// to this node just broke off), it looks again with
-// the busy backoff for up to BusyWait; with no download under way it
-// gives up at once.
-func (c *Coop) FetchComplete(ctx context.Context, key, canonicalURL string, usable func(object.Meta) error) (object.Meta, io.ReadCloser, error) {
+// FetchForResume implements proxy.ResumePeers: first a complete copy
+// (fetchComplete); with none, an election among the nodes whose transfers
+// broke off: each does a near put+get at the global root of the object's
+// resume key, the first to get there meets nobody and goes to the origin,
+// and the others fetch its download (or a later one's, never an earlier
+// one's: no cycle of waits). So a dead downloader's receivers cost the
+// origin one request, not one each.
+func (c *Coop) FetchForResume(ctx context.Context, key, canonicalURL string, usable func(object.Meta) error) (object.Meta, io.ReadCloser, error) {
+	meta, body, err := c.fetchComplete(ctx, key, canonicalURL, usable)
+	if err == nil || ctx.Err() != nil {
+		return meta, body, err
+	}
+	near, ok := c.dht.(nearTestAndSet)
+	if !ok {
+		return meta, body, err
+	}
+	vals, nerr := c.nearPutGet(ctx, near, dsht.KeyID("resume "+canonicalURL), 0)
+	cands := c.candidates(vals)
+	if nerr != nil || len(cands) == 0 {
+		return object.Meta{}, nil, fmt.Errorf("coop: elected to resume %s from the origin: %w", canonicalURL, object.ErrNotFound)
+	}
+	meta, body, _, err = c.race(ctx, key, cands, usable)
+	return meta, body, err
+}
+
+// fetchComplete fetches a complete copy only. While none delivers and some
+// other node announces it is downloading the object (a complete copy is
+// coming; not one whose transfer to this node just broke off), it looks
+// again with the busy backoff for up to BusyWait; with no download under
+// way it gives up at once.
+func (c *Coop) fetchComplete(ctx context.Context, key, canonicalURL string, usable func(object.Meta) error) (object.Meta, io.ReadCloser, error) {
 	tr := proxy.TraceFrom(ctx)
 	id := dsht.KeyID(canonicalURL)
 	deadline := c.cfg.Now().Add(c.cfg.BusyWait)

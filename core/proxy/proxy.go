@@ -94,15 +94,15 @@ type Store interface {
 	Delete(key string) error
 }
 
-// CopyPeers is a Peers that can also fetch only a complete copy of an
-// object (core/coop can): a peer transfer that broke off continues from
-// one before the origin is asked. Downloads in progress are left out: they
-// may be the ones waiting for this node's bytes.
-type CopyPeers interface {
+// ResumePeers is a Peers that can also find a copy to continue a peer
+// transfer that broke off (core/coop can), before the origin is asked.
+type ResumePeers interface {
 	Peers
-	// FetchComplete is Fetch limited to complete copies; it may wait a
-	// while for one to be announced. It never announces a download.
-	FetchComplete(ctx context.Context, key, canonicalURL string, usable func(object.Meta) error) (object.Meta, io.ReadCloser, error)
+	// FetchForResume returns another node's copy of the object: a
+	// complete one (it may wait a while for one), or the download of the
+	// one node elected among those whose transfers broke off together.
+	// ErrNotFound means this node is to go to the origin.
+	FetchForResume(ctx context.Context, key, canonicalURL string, usable func(object.Meta) error) (object.Meta, io.ReadCloser, error)
 }
 
 // Peers is the seam for cooperative proxies (core/coop): the DSHT and the p2p

@@ -303,13 +303,13 @@ func (t *transfer) resume(ctx context.Context, err error) error {
 const maxPeerResumes = 2
 
 // resumeFromPeer continues a peer's transfer that broke off from another
-// node's complete copy (CopyPeers), skipping the bytes already sent once
+// node's copy (ResumePeers), skipping the bytes already sent once
 // their hash matches; false when there is none (then the origin). In a
 // flash crowd a node that dies mid-transfer leaves many receivers behind,
 // and the copies around them spare the origin their requests.
 func (t *transfer) resumeFromPeer(ctx context.Context) bool {
 	p, f := t.p, t.f
-	cp, ok := p.peers.(CopyPeers)
+	rp, ok := p.peers.(ResumePeers)
 	if !ok || t.sum == nil || t.peerResumes >= maxPeerResumes {
 		return false
 	}
@@ -321,14 +321,14 @@ func (t *transfer) resumeFromPeer(ctx context.Context) bool {
 		}
 		return nil
 	}
-	m, body, err := cp.FetchComplete(rctx, f.pkey, f.canon, usable)
+	m, body, err := rp.FetchForResume(rctx, f.pkey, f.canon, usable)
 	if err != nil {
 		rcancel()
-		f.trace.Step("no complete copy to resume from")
+		f.trace.Step("no peer copy to resume from")
 		return false
 	}
 	p.stats.peerResumes.Add(1)
-	f.trace.Step("resumed from a peer's complete copy at byte %d", t.written)
+	f.trace.Step("resumed from a peer's copy at byte %d", t.written)
 	if m.SHA256 != ([32]byte{}) {
 		t.peerMeta = &m // the whole body must match the complete copy's hash
 	}
