@@ -529,9 +529,11 @@ func (c *Coop) slowDSHT(ctx context.Context, id dsht.ID) ([]dsht.Value, error) {
 }
 
 // nearPutGet is one near put+get at level (negative: the most local),
-// bounded by LookupTimeout and traced.
+// traced. It is bounded by TestAndSetTimeout, not LookupTimeout: it runs
+// because lookups timed out, so the network is slow, and giving up sends
+// the request to the origin.
 func (c *Coop) nearPutGet(ctx context.Context, near nearTestAndSet, id dsht.ID, level int) ([]dsht.Value, error) {
-	nctx, cancel := context.WithTimeout(ctx, c.cfg.LookupTimeout)
+	nctx, cancel := context.WithTimeout(ctx, c.cfg.TestAndSetTimeout)
 	defer cancel()
 	start := c.cfg.Now()
 	vals, err := near.PutGetNearAt(nctx, id, EncodeReferral(Referral{Peer: c.cfg.Self, State: StateDownloading}), c.cfg.DownloadingTTL, level)
