@@ -57,6 +57,19 @@ func TestBusyPeerIsAskedAgain(t *testing.T) {
 			},
 			wantBody: "from b", wantRetries: 1,
 			wantTrace: []string{"try " + short("a") + " L2 cached: busy", "try " + short("b") + " L1 cached: ok"}},
+		{name: "a complete copy's holder too slow to answer, then it answers", busyWait: 10 * time.Second,
+			script: func(h *harness) {
+				var calls atomic.Int32
+				h.f.scripts[peerID("a")] = func(ctx context.Context) (store.Meta, io.ReadCloser, error) {
+					if calls.Add(1) == 1 {
+						<-ctx.Done() // overloaded: no header before FetchTimeout
+						return store.Meta{}, nil, ctx.Err()
+					}
+					return delivers(newBody("from a"))(ctx)
+				}
+			},
+			wantBody: "from a", wantRetries: 1,
+			wantTrace: []string{"try " + short("a") + " L2 cached: no response", "try " + short("a") + " L2 cached: ok"}},
 		{name: "still busy when BusyWait ends: origin", busyWait: 400 * time.Millisecond,
 			script: func(h *harness) {
 				h.f.scripts[peerID("a")] = func(ctx context.Context) (store.Meta, io.ReadCloser, error) {
@@ -69,7 +82,7 @@ func TestBusyPeerIsAskedAgain(t *testing.T) {
 			neverAsked: peerID("c")},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			h := newHarness(t, func(c *Config) { c.BusyWait = tc.busyWait })
+			h := newHarness(t, func(c *Config) { c.BusyWait, c.FetchTimeout = tc.busyWait, 100*time.Millisecond })
 			h.d.set(url, value(peerID("a"), StateCached, 2))
 			h.f.calls = make(chan string, 256) // every round's attempts, unread until the end
 			tc.script(h)
