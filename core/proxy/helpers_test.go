@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coralcdn/coral/core/object"
 	"github.com/coralcdn/coral/core/store"
 	"github.com/coralcdn/coral/test/testkit"
 )
@@ -216,7 +217,7 @@ func recv[T any](t *testing.T, what string, ch <-chan T) T {
 // stored reads the stored body for a canonical URL straight from the store.
 func (e *env) stored(canon string) (store.Meta, string, bool) {
 	e.t.Helper()
-	m, b, err := e.st.Get(CacheKey(canon))
+	m, b, err := e.st.Get(object.KeyOf(canon).String())
 	if err != nil {
 		return store.Meta{}, "", false
 	}
