@@ -87,7 +87,7 @@ func TestBusyPeerIsAskedAgain(t *testing.T) {
 			h.f.calls = make(chan string, 256) // every round's attempts, unread until the end
 			tc.script(h)
 			tr := &proxy.Trace{}
-			_, b, err := h.c.Fetch(proxy.WithTrace(context.Background(), tr), proxy.CacheKey(url), url, nil)
+			_, b, err := h.c.Fetch(proxy.WithTrace(context.Background(), tr), object.KeyOf(url), url, nil)
 			asked := map[string]bool{}
 			for len(h.f.calls) > 0 {
 				asked[<-h.f.calls] = true

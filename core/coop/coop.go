@@ -372,8 +372,9 @@ func (c *Coop) fromPeers(ctx context.Context, key string, id dsht.ID, cands []ca
 // and the others fetch its download (or a later one's, never an earlier
 // one's: no cycle of waits). So a dead downloader's receivers cost the
 // origin one request, not one each.
-func (c *Coop) FetchForResume(ctx context.Context, key, canonicalURL string, usable func(object.Meta) error) (object.Meta, io.ReadCloser, error) {
-	meta, body, err := c.fetchComplete(ctx, key, canonicalURL, usable)
+func (c *Coop) FetchForResume(ctx context.Context, urlKey object.Key, canonicalURL string, usable func(object.Meta) error) (object.Meta, io.ReadCloser, error) {
+	key, id := urlKey.String(), dsht.ID(urlKey)
+	meta, body, err := c.fetchComplete(ctx, key, id, canonicalURL, usable)
 	if err == nil || ctx.Err() != nil {
 		return meta, body, err
 	}
@@ -381,7 +382,7 @@ func (c *Coop) FetchForResume(ctx context.Context, key, canonicalURL string, usa
 	if !ok {
 		return meta, body, err
 	}
-	vals, nerr := c.nearPutGet(ctx, near, dsht.KeyID("resume "+canonicalURL), 0)
+	vals, nerr := c.nearPutGet(ctx, near, dsht.ID(object.KeyOf("resume "+canonicalURL)), 0)
 	cands := c.candidates(vals)
 	if nerr != nil || len(cands) == 0 {
 		return object.Meta{}, nil, fmt.Errorf("coop: elected to resume %s from the origin: %w", canonicalURL, object.ErrNotFound)
@@ -395,9 +396,8 @@ func (c *Coop) FetchForResume(ctx context.Context, key, canonicalURL string, usa
 // coming; not one whose transfer to this node just broke off), it looks
 // again with the busy backoff for up to BusyWait; with no download under
 // way it gives up at once.
-func (c *Coop) fetchComplete(ctx context.Context, key, canonicalURL string, usable func(object.Meta) error) (object.Meta, io.ReadCloser, error) {
+func (c *Coop) fetchComplete(ctx context.Context, key string, id dsht.ID, canonicalURL string, usable func(object.Meta) error) (object.Meta, io.ReadCloser, error) {
 	tr := proxy.TraceFrom(ctx)
-	id := dsht.KeyID(canonicalURL)
 	deadline := c.cfg.Now().Add(c.cfg.BusyWait)
 	backoff := busyBackoff
 	for {

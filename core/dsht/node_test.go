@@ -468,7 +468,7 @@ func TestPutGetNearIsTestAndSet(t *testing.T) {
 func TestPutGetNearAtLevel(t *testing.T) {
 	_, nodes, _ := newCluster(t, 8)
 	ctx := context.Background()
-	key := dsht.KeyID("crowd-global")
+	key := dsht.ID(object.KeyOf("crowd-global"))
 	for i, n := range nodes {
 		vs, err := n.PutGetNearAt(ctx, key, []byte(fmt.Sprintf("v%d", i)), time.Minute, 0)
 		if err != nil {

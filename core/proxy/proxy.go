@@ -102,7 +102,7 @@ type ResumePeers interface {
 	// complete one (it may wait a while for one), or the download of the
 	// one node elected among those whose transfers broke off together.
 	// ErrNotFound means this node is to go to the origin.
-	FetchForResume(ctx context.Context, key, canonicalURL string, usable func(object.Meta) error) (object.Meta, io.ReadCloser, error)
+	FetchForResume(ctx context.Context, key object.Key, canonicalURL string, usable func(object.Meta) error) (object.Meta, io.ReadCloser, error)
 }
 
 // Peers is the seam for cooperative proxies (core/coop): the DSHT and the p2p

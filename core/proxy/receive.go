@@ -335,7 +335,8 @@ const maxPeerResumes = 2
 func (t *transfer) resumeFromPeer(ctx context.Context) bool {
 	p, f := t.p, t.f
 	rp, ok := p.peers.(ResumePeers)
-	if !ok || t.sum == nil || t.peerResumes >= maxPeerResumes {
+	sum := t.peerHash() // of the bytes so far; the new copy's rest goes on into it
+	if !ok || sum == nil || t.peerResumes >= maxPeerResumes {
 		return false
 	}
 	t.peerResumes++
@@ -346,7 +347,7 @@ func (t *transfer) resumeFromPeer(ctx context.Context) bool {
 		}
 		return nil
 	}
-	m, body, err := rp.FetchForResume(rctx, f.pkey, f.canon, usable)
+	m, body, err := rp.FetchForResume(rctx, f.urlKey, f.canon, usable)
 	if err != nil {
 		rcancel()
 		f.trace.Step("no peer copy to resume from")
@@ -360,7 +361,8 @@ func (t *transfer) resumeFromPeer(ctx context.Context) bool {
 	t.guard.stop()
 	t.src.Close()
 	t.cancel()
-	t.src, t.cancel = &prefixSkipper{r: body, left: t.written, sum: sha256.New(), want: t.sum.Sum(nil)}, rcancel
+	t.src, t.cancel = &prefixSkipper{r: body, left: t.written, sum: object.NewBodyHash(), want: sum.Sum(nil)}, rcancel
+	t.sum = sum
 	rest := int64(-1)
 	if t.length >= 0 {
 		rest = t.length - t.written
