@@ -109,6 +109,10 @@ type Node struct {
 
 	closeOnce sync.Once
 	closeErr  error
+
+	// siteProxy is proxy once made, for reindexSites: group gossip may
+	// deliver a manifest while the node is still being built.
+	siteProxy atomic.Pointer[proxy.Proxy]
 }
 
 var _ control.API = (*Node)(nil)
@@ -260,6 +264,7 @@ func New(cfg config.Config, opts Options) (_ *Node, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("node: proxy: %w", err)
 	}
+	n.siteProxy.Store(n.proxy)
 	if cfg.DNS.Listen != "" {
 		n.dns, err = dnsserver.New(dnsserver.Config{
 			Zone:      cfg.Zone,

@@ -102,6 +102,8 @@ type hotCache struct {
 	ring  []*hotEntry
 	hand  int
 	bytes int64
+
+	sites atomic.Uint64 // SitesChanged calls so far (hotsites.go)
 }
 
 func newHotCache(max int64) *hotCache {
@@ -275,7 +277,7 @@ func (p *Proxy) fillHot(w http.ResponseWriter, r *http.Request, o coralurl.Origi
 		sec = nil
 	}
 	if now, ok := p.hs.Generation(pkey); ok && now == gen {
-		p.hot.put(he) // else it changed while it was read: served, not kept
+		p.putHot(he, r.Host, o) // else it changed while it was read: served, not kept
 	}
 	p.writeHot(w, r, he, p.now(), sec)
 	return true
