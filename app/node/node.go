@@ -308,8 +308,12 @@ func (n *Node) Start(ctx context.Context) error {
 	n.control.AllowHost(n.controlLn.Addr().String())
 	gate := newVisitorGate(n.proxy, n.budget, n.cfg.Zone, n.cfg.Path(homeOriginsFile))
 	gate.custom = n.customSite
-	n.serve(n.httpLn, n.gateProxy(gate))
-	n.serve(n.controlLn, n.control)
+	// Hot-cache hits are answered on the connection when the gate lets
+	// them (proxy.FastListener); everything else reaches the handlers.
+	visitorLn, connState := n.proxy.FastListener(n.httpLn, fastGate{n, gate},
+		proxy.FastTimeouts{Idle: httpIdleTimeout, Header: n.headerTimeout})
+	n.serve(visitorLn, n.gateProxy(gate), connState)
+	n.serve(n.controlLn, n.control, nil)
 	n.wg.Add(1)
 	go n.followPeers(n.ctx)
 	n.loc.Start(n.ctx, &n.wg)
@@ -321,16 +325,22 @@ func (n *Node) Start(ctx context.Context) error {
 	return nil
 }
 
+// httpIdleTimeout is how long a visitor's connection may wait between
+// requests.
+const httpIdleTimeout = 120 * time.Second
+
 // serve runs an http.Server with limits fit for untrusted visitors: slow
-// clients cannot hold headers open or send oversized ones.
-func (n *Node) serve(ln net.Listener, h http.Handler) {
+// clients cannot hold headers open or send oversized ones. connState, when
+// set, is the server's ConnState hook.
+func (n *Node) serve(ln net.Listener, h http.Handler, connState func(net.Conn, http.ConnState)) {
 	srv := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: n.headerTimeout,
 		// No WriteTimeout: long downloads stream for as long as they need;
 		// stalled origins are cut by the proxy's origin timeout instead.
 		ReadTimeout:    60 * time.Second,
-		IdleTimeout:    120 * time.Second,
+		IdleTimeout:    httpIdleTimeout,
+		ConnState:      connState,
 		MaxHeaderBytes: maxHeaderBytes,
 		ErrorLog:       slog.NewLogLogger(n.log.Handler(), slog.LevelDebug),
 	}

@@ -50,6 +50,11 @@
 // is in forward.go and httpcache.Storable; the node's Via token detects
 // loops.
 //
+// Hits on fresh objects are answered from a hot cache in memory (hot.go);
+// FastListener answers plain HTTP/1.1 hits on small ones on the connection,
+// before net/http, and hands it everything else (fastpath.go says what that
+// costs and what it must keep).
+//
 // Cooperative caching (other Coral proxies, found through the DSHT) plugs in
 // through the Peers interface; nil means a single node.
 //
