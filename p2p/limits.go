@@ -27,7 +27,8 @@ import (
 //     System connections stay well above the connection manager's high
 //     watermark so trimming, not refusing, is what normally bounds peers.
 //   - Coral protocols, all peers together / per peer, inbound streams:
-//     DSHT 512 / 32 (16 MiB), fetch 64 / 8 (64 MiB), peer lookup 128 / 8;
+//     DSHT 512 / 32 (16 MiB), fetch 256 / 16 (64 MiB; Config.FetchStreams),
+//     peer lookup 128 / 8;
 //     ping 256 / 8 each way (the link watch pings every connection).
 //   - Relay service for members: 1 GiB per direction and 1 hour per relayed
 //     connection (the libp2p defaults, 128 KiB and 2 minutes, would cut
@@ -39,6 +40,15 @@ const (
 	connGrace          = time.Minute
 	defaultMemoryLimit = 256 << 20
 	defaultFDLimit     = 512
+
+	// A flash crowd is exactly many inbound fetches of one object, from
+	// many peers at once: 256 in all lets a node feed its whole connection
+	// manager's worth of peers plus a second wave, and 16 per peer covers
+	// one peer fetching many objects of a page at once while still bounding
+	// what one (possibly hostile) member can hold. A fetch stream costs
+	// about two 64 KiB buffers; the protocol's 64 MiB memory cap holds.
+	defaultFetchStreams        = 256
+	defaultFetchStreamsPerPeer = 16
 
 	relayDataLimit     = 1 << 30
 	relayDurationLimit = time.Hour
@@ -56,8 +66,9 @@ func newConnManager(cfg *Config) (*connmgr.BasicConnMgr, error) {
 }
 
 // resourceLimits builds the rcmgr limits described above. memory and fd
-// replace the system-wide caps; everything else is fixed.
-func resourceLimits(memory int64, fd int, protos protocolIDs) rcmgr.ConcreteLimitConfig {
+// replace the system-wide caps, fetch and fetchPerPeer the object-transfer
+// streams; everything else is fixed.
+func resourceLimits(memory int64, fd int, fetch, fetchPerPeer int, protos protocolIDs) rcmgr.ConcreteLimitConfig {
 	scaling := rcmgr.DefaultLimits
 	libp2p.SetDefaultServiceLimits(&scaling)
 
@@ -71,7 +82,7 @@ func resourceLimits(memory int64, fd int, protos protocolIDs) rcmgr.ConcreteLimi
 		mem           int64
 	}{
 		{protos.dsht, 512, 32, 16 << 20},
-		{protos.fetch, 64, 8, 64 << 20},
+		{protos.fetch, fetch, fetchPerPeer, 64 << 20},
 		{protos.peers, 128, 8, 4 << 20},
 	} {
 		all, one := in(p.total, p.perPer, p.mem)
@@ -117,7 +128,8 @@ func newResourceManager(cfg *Config, protos protocolIDs) (network.ResourceManage
 	if cfg.Registerer == nil { // else libp2p.New registers them
 		opts = append(opts, rcmgr.WithMetricsDisabled())
 	}
-	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(resourceLimits(cfg.MemoryLimit, cfg.FDLimit, protos)), opts...)
+	limits := resourceLimits(cfg.MemoryLimit, cfg.FDLimit, cfg.FetchStreams, cfg.FetchStreamsPerPeer, protos)
+	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(limits), opts...)
 	if err != nil {
 		return nil, fmt.Errorf("p2p: resource manager: %w", err)
 	}

@@ -12,6 +12,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -459,5 +460,25 @@ func TestPutGetNearIsTestAndSet(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// PutGetNearAt tests at the level asked for (level 0: the global root, where
+// the clusters' first nodes meet) and refuses a level the node does not have.
+func TestPutGetNearAtLevel(t *testing.T) {
+	_, nodes, _ := newCluster(t, 8)
+	ctx := context.Background()
+	key := dsht.ID(object.KeyOf("crowd-global"))
+	for i, n := range nodes {
+		vs, err := n.PutGetNearAt(ctx, key, []byte(fmt.Sprintf("v%d", i)), time.Minute, 0)
+		if err != nil {
+			t.Fatalf("racer %d: %v", i, err)
+		}
+		if (i == 0) != (len(vs) == 0) || i > 0 && !has(vs, "v0") {
+			t.Fatalf("racer %d met %v; want the first racer's value, and the first nothing", i, vs)
+		}
+	}
+	if _, err := nodes[0].PutGetNearAt(ctx, key, []byte("x"), time.Minute, 7); err == nil || !strings.Contains(err.Error(), "level 7") {
+		t.Errorf("level 7: %v, want an error naming the level", err)
 	}
 }
