@@ -9,7 +9,17 @@ import (
 )
 
 // nearTries bounds the nodes a near put+get tries, closest first.
-const nearTries = 2
+const nearTries = 3
+
+// nearAgree is how many nodes, closest first, must answer with nothing
+// before a near put+get reports that it met nobody. Nodes whose peer caches
+// differ can name different roots (one does not know the closest node yet);
+// a node that met nobody at its root asks the next one too, where a racer
+// with the other view has stored, so the two still meet. Every node walks
+// its list in the same order (distance to the key) and stops at the first
+// node holding a value, so two racers never each meet the other: a node
+// that meets a value met it at a node the other reached first.
+const nearAgree = 2
 
 // PutGetNear is a one-round put+get for when lookups are too slow to
 // finish (a DSHT overwhelmed by a flash crowd): it stores value at the node
@@ -61,7 +71,7 @@ func (n *Node) startPutGetNear(key ID, value []byte, ttl time.Duration, level in
 		req.Cluster = n.levels[level].cluster
 	}
 	roots := n.nearRoots(level, target)
-	n.tryNear(req, level, roots, done)
+	n.tryNear(req, level, roots, 0, done)
 }
 
 // mostLocalLevel is the most local level whose routing table is not empty.
@@ -109,24 +119,36 @@ func (n *Node) nearRoots(level int, target kadID) []NodeInfo {
 	return out
 }
 
-// tryNear stores req at the first of roots that answers (this node's own
-// storage when its turn comes).
-func (n *Node) tryNear(req Request, level int, roots []NodeInfo, done func([]Value, error)) {
-	now := n.cfg.Clock()
+// tryNear stores req at roots in order (this node's own storage when its
+// turn comes) until one answers with values, nearAgree answered with
+// nothing, or the list ends; answered counts the empty answers so far. Its
+// own earlier value (the same bytes) is not someone else's.
+func (n *Node) tryNear(req Request, level int, roots []NodeInfo, answered int, done func([]Value, error)) {
+	next := func(vals []Value, ok bool) {
+		switch {
+		case len(vals) > 0:
+			done(vals, nil)
+		case ok && answered+1 >= nearAgree, len(roots) == 1 && (ok || answered > 0):
+			done(nil, nil)
+		case len(roots) == 1:
+			done(nil, fmt.Errorf("dsht: near put+get: %w", ErrTimeout))
+		case ok:
+			n.tryNear(req, level, roots[1:], answered+1, done)
+		default:
+			n.tryNear(req, level, roots[1:], answered, done)
+		}
+	}
 	if roots[0].ID == n.self.ID {
+		now := n.cfg.Clock()
 		resp := n.serve(n.self.ID, &req, now.UnixNano())
-		done(toValues(resp.Values, level, now, nil), nil)
+		next(toValues(resp.Values, level, now, req.Value), true)
 		return
 	}
 	n.call(roots[0], nil, &req, n.cfg.MaxRTO, func(resp *Response, err error) {
 		if err != nil || resp.Code != CodeOK && resp.Code != CodeRefused {
-			if len(roots) > 1 {
-				n.tryNear(req, level, roots[1:], done)
-				return
-			}
-			done(nil, fmt.Errorf("dsht: near put+get: %w", ErrTimeout))
+			next(nil, false)
 			return
 		}
-		done(toValues(resp.Values, level, n.cfg.Clock(), nil), nil)
+		next(toValues(resp.Values, level, n.cfg.Clock(), req.Value), true)
 	})
 }

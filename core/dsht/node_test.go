@@ -418,7 +418,8 @@ func TestValueSurvivesHolderDeath(t *testing.T) {
 
 // PutGetNear is test-and-set in one round at the root the routing tables
 // name: of nodes racing for a key, the first meets nothing and every later
-// one meets it; with that root down, the next closest node decides.
+// one meets it; with that root down, the next closest node decides (the
+// first, having met nobody at the root, stored there too).
 func TestPutGetNearIsTestAndSet(t *testing.T) {
 	for _, rootDown := range []bool{false, true} {
 		t.Run(fmt.Sprintf("root down %v", rootDown), func(t *testing.T) {
@@ -431,24 +432,32 @@ func TestPutGetNearIsTestAndSet(t *testing.T) {
 					t.Fatal(err)
 				}
 				root := -1
-				for i, n := range nodes {
-					if n.Stores(key, 0) > 0 {
+				rootID := nodes[0].NearRoots(0, key)[0].ID
+				for i := range nodes {
+					if info(i).ID == rootID {
 						root = i
 					}
 				}
+				if nodes[root].Stores(key, 0) == 0 {
+					t.Fatalf("the probe's value is not at the root node %d", root)
+				}
 				mn.SetDown(info(root).Addr, true)
-				// The probe's value is at the dead root only: the next
-				// closest node starts empty and decides the race.
+				// The probe met nobody at the root, so it stored at the
+				// next closest node too: that node decides the race now,
+				// and the probe stays first.
 				racers = slices.Delete(slices.Clone(nodes), root, root+1)
 			}
 			first := ""
+			if rootDown {
+				first = "probe"
+			}
 			for i, n := range racers {
 				val := fmt.Sprintf("v%d", i)
 				vs, err := n.PutGetNear(ctx, key, []byte(val), time.Minute)
 				if err != nil {
 					t.Fatalf("racer %d: %v", i, err)
 				}
-				if i == 0 {
+				if i == 0 && !rootDown {
 					if len(vs) != 0 {
 						t.Fatalf("first racer met %v", vs)
 					}
@@ -480,5 +489,57 @@ func TestPutGetNearAtLevel(t *testing.T) {
 	}
 	if _, err := nodes[0].PutGetNearAt(ctx, key, []byte("x"), time.Minute, 7); err == nil || !strings.Contains(err.Error(), "level 7") {
 		t.Errorf("level 7: %v, want an error naming the level", err)
+	}
+}
+
+// Two racers whose peer caches disagree on the root (one has not heard of
+// the closest node) still meet: the one that met nobody at its root also
+// tests at the next closest node, which both lists share. Whoever comes
+// first meets nobody and the other meets its value, in either order, and
+// neither meets the other (no cycle of waits).
+func TestPutGetNearDisagreeingRootsMeet(t *testing.T) {
+	for _, unawareFirst := range []bool{true, false} {
+		t.Run(fmt.Sprintf("unaware first %v", unawareFirst), func(t *testing.T) {
+			_, nodes, _ := newCluster(t, 12)
+			ctx := context.Background()
+			key := dsht.ID(object.KeyOf("crowd-disagree"))
+			root := nodes[0].NearRoots(0, key)[0]
+			var aware, unaware *dsht.Node
+			for i, n := range nodes {
+				if info(i).ID == root.ID {
+					continue
+				}
+				switch {
+				case unaware == nil:
+					unaware = n
+				case aware == nil && n.NearRoots(0, key)[0].ID == root.ID:
+					aware = n
+				}
+			}
+			if unaware == nil || aware == nil {
+				t.Fatal("no two racers that both know the root")
+			}
+			unaware.ForgetPeer(root.ID)
+			if got := unaware.NearRoots(0, key); got[0].ID == root.ID {
+				t.Fatalf("the unaware racer still names the root first: %v", got)
+			}
+			racers := []*dsht.Node{aware, unaware}
+			vals := []string{"aware", "unaware"}
+			if unawareFirst {
+				racers, vals = []*dsht.Node{unaware, aware}, []string{"unaware", "aware"}
+			}
+			for i, n := range racers {
+				vs, err := n.PutGetNearAt(ctx, key, []byte(vals[i]), time.Minute, 0)
+				if err != nil {
+					t.Fatalf("%s: %v", vals[i], err)
+				}
+				if i == 0 && len(vs) != 0 {
+					t.Fatalf("first racer (%s) met %v", vals[0], vs)
+				}
+				if i == 1 && !has(vs, vals[0]) {
+					t.Fatalf("second racer (%s) met %v, not the first's value: both would go to the origin", vals[1], vs)
+				}
+			}
+		})
 	}
 }
