@@ -200,6 +200,10 @@ type Coop struct {
 	// brokeOff holds peers whose transfer to this node broke off lately:
 	// their "downloading" referrals promise no copy (FetchComplete).
 	brokeOff *expirable.LRU[string, struct{}]
+	// earlier holds, per cache key, the referrals this node's own lookup
+	// or put+get found before it fetched from a peer: copies announced
+	// before its own announcement (fromEarlier).
+	earlier  *expirable.LRU[string, []candidate]
 	tasLevel int       // testAndSetLevel's last answer
 	tasAt    time.Time // when tasLevel was chosen (zero: never)
 
@@ -253,6 +257,7 @@ func newCoop(cfg Config, d DSHT, f Fetcher, tick tickerFunc) *Coop {
 		slots: make(chan struct{}, cfg.MaxAnnouncements), cached: map[string]object.Key{},
 		announced: expirable.NewLRU[string, time.Time](maxAnnounced, nil, cfg.DownloadingTTL), ctx: ctx, cancel: cancel,
 		brokeOff: expirable.NewLRU[string, struct{}](maxAnnounced, nil, cfg.DownloadingTTL),
+		earlier:  expirable.NewLRU[string, []candidate](maxAnnounced, nil, earlierTTL),
 		kick:     make(chan struct{}, 1), tick: tick,
 	}
 	renew, stop := tick(cfg.CachedTTL / 2)
@@ -324,6 +329,7 @@ func (c *Coop) Fetch(ctx context.Context, urlKey object.Key, canonicalURL string
 		c.log.Debug("no referral, going to the origin", "url", canonicalURL, "values", len(vals), "err", err)
 		return object.Meta{}, nil, fmt.Errorf("coop: no referral for %s: %w", canonicalURL, object.ErrNotFound)
 	}
+	c.earlier.Add(key, slices.Clone(cands))
 	return c.fromPeers(ctx, key, id, cands, usable)
 }
 
@@ -365,16 +371,21 @@ func (c *Coop) fromPeers(ctx context.Context, key string, id dsht.ID, cands []ca
 	}
 }
 
-// FetchForResume implements proxy.ResumePeers: first a complete copy
-// (fetchComplete); with none, an election among the nodes whose transfers
-// broke off: each does a near put+get at the global root of the object's
+// FetchForResume implements proxy.ResumePeers: first the copies this
+// node's fetch was referred to, but not the one that broke off
+// (fromEarlier); then a complete copy (fetchComplete); with none, an
+// election among the nodes whose transfers broke off: each does a near put+get at the global root of the object's
 // resume key, the first to get there meets nobody and goes to the origin,
 // and the others fetch its download (or a later one's, never an earlier
 // one's: no cycle of waits). So a dead downloader's receivers cost the
 // origin one request, not one each.
 func (c *Coop) FetchForResume(ctx context.Context, urlKey object.Key, canonicalURL string, usable func(object.Meta) error) (object.Meta, io.ReadCloser, error) {
 	key, id := urlKey.String(), dsht.ID(urlKey)
-	meta, body, err := c.fetchComplete(ctx, key, id, canonicalURL, usable)
+	meta, body, err := c.fromEarlier(ctx, key, usable)
+	if err == nil || ctx.Err() != nil {
+		return meta, body, err
+	}
+	meta, body, err = c.fetchComplete(ctx, key, id, canonicalURL, usable)
 	if err == nil || ctx.Err() != nil {
 		return meta, body, err
 	}
@@ -388,6 +399,28 @@ func (c *Coop) FetchForResume(ctx context.Context, urlKey object.Key, canonicalU
 		return object.Meta{}, nil, fmt.Errorf("coop: elected to resume %s from the origin: %w", canonicalURL, object.ErrNotFound)
 	}
 	meta, body, _, err = c.race(ctx, key, cands, usable)
+	return meta, body, err
+}
+
+// earlierTTL is how long the referrals of a fetch are kept for resuming
+// it: about as long as a large transfer from a slow origin may run.
+const earlierTTL = 10 * time.Minute
+
+// fromEarlier races the referrals this node's own lookup found when it
+// fetched key (earlier), less the peers whose transfers to it broke off.
+// A download under way at one of them is as good a source as the origin
+// and cannot be waiting on this node: it was announced before this node's
+// put+get, or this node announced nothing. So a receiver whose upstream
+// died or stalled continues from the first downloader's copy as it
+// arrives, rather than wait for a complete copy or go to the origin.
+func (c *Coop) fromEarlier(ctx context.Context, key string, usable func(object.Meta) error) (object.Meta, io.ReadCloser, error) {
+	cands, _ := c.earlier.Get(key)
+	cands = slices.DeleteFunc(slices.Clone(cands), func(cd candidate) bool { return c.brokeOff.Contains(cd.Peer) })
+	if len(cands) == 0 {
+		return object.Meta{}, nil, fmt.Errorf("coop: no earlier referral for %s: %w", key, object.ErrNotFound)
+	}
+	proxy.TraceFrom(ctx).Step("resuming from %d earlier referral(s)", len(cands))
+	meta, body, _, err := c.race(ctx, key, cands, usable)
 	return meta, body, err
 }
 
