@@ -125,6 +125,7 @@ func (h *Host) handleFetch(s network.Stream, src object.Source) {
 		h.streamFailed(s, from, fmt.Errorf("%w: empty key", ErrMalformed))
 		return
 	}
+	defer h.protectFetch(from)()
 	ctx, cancel := context.WithCancel(h.ctx)
 	defer cancel()
 	meta, body, err := src.OpenForPeer(ctx, req.Key)
@@ -280,6 +281,19 @@ func (h *Host) fetchObject(ctx context.Context, from peer.ID, key string) (objec
 // fetchOnce is one attempt of FetchObject; linkDied reports that it failed
 // because a connection it was using was closed meanwhile.
 func (h *Host) fetchOnce(ctx context.Context, from peer.ID, key string) (_ object.Meta, _ io.ReadCloser, linkDied bool, _ error) {
+	release := h.protectFetch(from)
+	meta, body, linkDied, err := h.fetchOnceProtected(ctx, from, key)
+	if err != nil {
+		release()
+		return meta, nil, linkDied, err
+	}
+	body.release = release
+	return meta, body, false, nil
+}
+
+// fetchOnceProtected is fetchOnce while the connections to from are
+// protected from trimming.
+func (h *Host) fetchOnceProtected(ctx context.Context, from peer.ID, key string) (_ object.Meta, _ *fetchBody, linkDied bool, _ error) {
 	if err := h.ensureConnected(ctx, from); err != nil {
 		return object.Meta{}, nil, false, err
 	}
@@ -317,9 +331,9 @@ func markBusy(err error) error {
 }
 
 // fetchOn sends the request on s and reads the header.
-func (h *Host) fetchOn(ctx context.Context, s network.Stream, from peer.ID, key string) (object.Meta, io.ReadCloser, error) {
+func (h *Host) fetchOn(ctx context.Context, s network.Stream, from peer.ID, key string) (object.Meta, *fetchBody, error) {
 	stop := context.AfterFunc(ctx, func() { _ = s.Reset() })
-	fail := func(err error) (object.Meta, io.ReadCloser, error) {
+	fail := func(err error) (object.Meta, *fetchBody, error) {
 		stop()
 		_ = s.Reset()
 		if cerr := ctx.Err(); cerr != nil && !errors.Is(err, ErrMalformed) && !errors.Is(err, ErrBadObject) {
@@ -390,6 +404,8 @@ type fetchBody struct {
 	br   *bufio.Reader
 	from peer.ID
 	stop func() bool
+	// release ends the connection protection (protectFetch); nil in tests.
+	release func()
 
 	statedSize int64
 	statedHash []byte
@@ -471,7 +487,7 @@ func (b *fetchBody) finish() error {
 	b.done = true
 	b.err = io.EOF
 	b.mu.Unlock()
-	b.stop()
+	b.end()
 	_ = b.s.Close()
 	return io.EOF
 }
@@ -492,10 +508,35 @@ func (b *fetchBody) fail(err error) error {
 	if b.err == nil {
 		b.err = fmt.Errorf("p2p: fetch from %s: %w", b.from, err)
 	}
-	b.stop()
+	b.end()
 	_ = b.s.Reset()
 	return b.err
 }
+
+// end stops watching the request's context and ends the protection.
+func (b *fetchBody) end() {
+	b.stop()
+	if b.release != nil {
+		b.release()
+	}
+}
+
+// protectFetch keeps libp2p's connection manager from trimming the
+// connections to p while an object transfer runs on them (both ends). In a
+// flash crowd at 100 nodes each node passes the high watermark (ConnHigh)
+// and a trim closed transfers mid-body: their receivers resumed from the
+// origin. Each transfer has its own tag, so one ending does not unprotect
+// another; release is idempotent.
+func (h *Host) protectFetch(p peer.ID) (release func()) {
+	tag := fmt.Sprintf("%s-%d", fetchProtectTag, h.fetchSeq.Add(1))
+	cm := h.host.ConnManager()
+	cm.Protect(p, tag)
+	var once sync.Once
+	return func() { once.Do(func() { cm.Unprotect(p, tag) }) }
+}
+
+// fetchProtectTag prefixes the connection-manager tags of transfers.
+const fetchProtectTag = "coral-fetch"
 
 // Close releases the stream; closing before io.EOF abandons the transfer.
 func (b *fetchBody) Close() error {
@@ -505,7 +546,7 @@ func (b *fetchBody) Close() error {
 		b.err = errors.New("p2p: fetch body closed")
 	}
 	b.mu.Unlock()
-	b.stop()
+	b.end()
 	if !done {
 		_ = b.s.Reset()
 	}

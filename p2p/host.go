@@ -38,17 +38,18 @@ const mdnsServiceName = "_coral._udp"
 
 // Host is a Coral node's libp2p side.
 type Host struct {
-	cfg    Config
-	log    *slog.Logger
-	host   host.Host
-	protos protocolIDs
-	scorer *scorer
-	relay  *relayv2.Relay
-	res    *reserver
-	mdns   mdns.Service
-	book   *peerBook
-	boot   []peer.AddrInfo
-	links  *linkWatch
+	fetchSeq atomic.Uint64 // tags of protectFetch
+	cfg      Config
+	log      *slog.Logger
+	host     host.Host
+	protos   protocolIDs
+	scorer   *scorer
+	relay    *relayv2.Relay
+	res      *reserver
+	mdns     mdns.Service
+	book     *peerBook
+	boot     []peer.AddrInfo
+	links    *linkWatch
 
 	psOnce sync.Once // pubsub: the gossipsub router, made on first use
 	ps     *pubsub.PubSub
