@@ -9,17 +9,19 @@ import (
 )
 
 // nearTries bounds the nodes a near put+get tries, closest first.
-const nearTries = 3
+const nearTries = 4
 
 // nearAgree is how many nodes, closest first, must answer with nothing
-// before a near put+get reports that it met nobody. Nodes whose peer caches
+// before a near put+get reports that it met nobody (2 left 20 nodes of a
+// 100-node crowd first at the global level for 12 files: each node had
+// heard from about 60 of the others). Nodes whose peer caches
 // differ can name different roots (one does not know the closest node yet);
 // a node that met nobody at its root asks the next one too, where a racer
 // with the other view has stored, so the two still meet. Every node walks
 // its list in the same order (distance to the key) and stops at the first
 // node holding a value, so two racers never each meet the other: a node
 // that meets a value met it at a node the other reached first.
-const nearAgree = 2
+const nearAgree = 3
 
 // PutGetNear is a one-round put+get for when lookups are too slow to
 // finish (a DSHT overwhelmed by a flash crowd): it stores value at the node
