@@ -343,3 +343,44 @@ func FuzzFetchBody(f *testing.F) {
 		}
 	})
 }
+
+// An object transfer protects its connections from the connection
+// manager's trim at both ends while it runs, and only while it runs: in a
+// crowd a node passes its high watermark, and a trim used to cut transfers
+// mid-body (GoAway 0x1005). The hosts run no relays, which protect their
+// connections too.
+func TestFetchProtectsItsConnections(t *testing.T) {
+	pr, pw := io.Pipe()
+	psk := testSecret(t)
+	noRelay := func(c *Config) { c.DisableRelayService, c.RelayReservations = true, -1 }
+	sender, receiver := newTestHost(t, psk, noRelay), newTestHost(t, psk, noRelay)
+	sender.ServeObjects(sourceFunc(func(context.Context, string) (store.Meta, io.ReadCloser, error) {
+		return store.Meta{URL: "http://example.com/big", Status: 200, Header: http.Header{}}, pr, nil
+	}))
+	mustConnect(t, receiver, sender)
+	protected := func(h, other *Host) bool { return h.host.ConnManager().IsProtected(other.ID(), "") }
+	if protected(sender, receiver) || protected(receiver, sender) {
+		t.Fatal("connections protected before any transfer")
+	}
+	_, rc, err := receiver.FetchObject(testCtx(t), sender.ID().String(), "big")
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := []byte("first bytes")
+	go func() { _, _ = pw.Write(first) }()
+	if _, err := io.ReadFull(rc, make([]byte, len(first))); err != nil {
+		t.Fatal(err)
+	}
+	if !protected(receiver, sender) || !protected(sender, receiver) {
+		t.Fatalf("mid-transfer: receiver protects the sender %v, sender the receiver %v; want both",
+			protected(receiver, sender), protected(sender, receiver))
+	}
+	_ = pw.Close()
+	if _, err := io.ReadAll(rc); err != nil {
+		t.Fatal(err)
+	}
+	rc.Close()
+	testkit.Eventually(t, 5*time.Second, "both ends to drop the protection", func() bool {
+		return !protected(receiver, sender) && !protected(sender, receiver)
+	})
+}
