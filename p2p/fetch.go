@@ -527,8 +527,12 @@ func (b *fetchBody) end() {
 // and a trim closed transfers mid-body: their receivers resumed from the
 // origin. Each transfer has its own tag, so one ending does not unprotect
 // another; release is idempotent.
-func (h *Host) protectFetch(p peer.ID) (release func()) {
-	tag := fmt.Sprintf("%s-%d", fetchProtectTag, h.fetchSeq.Add(1))
+func (h *Host) protectFetch(p peer.ID) (release func()) { return h.protect(p, fetchProtectTag) }
+
+// protect protects the connections to p under a tag of its own (prefix and
+// a sequence number) until release.
+func (h *Host) protect(p peer.ID, prefix string) (release func()) {
+	tag := fmt.Sprintf("%s-%d", prefix, h.fetchSeq.Add(1))
 	cm := h.host.ConnManager()
 	cm.Protect(p, tag)
 	var once sync.Once

@@ -38,7 +38,7 @@ const mdnsServiceName = "_coral._udp"
 
 // Host is a Coral node's libp2p side.
 type Host struct {
-	fetchSeq atomic.Uint64 // tags of protectFetch
+	fetchSeq atomic.Uint64 // tags of protect
 	cfg      Config
 	log      *slog.Logger
 	host     host.Host

@@ -19,6 +19,7 @@ import (
 // may run over relayed (limited) connections. With dial false it only uses
 // an existing connection (address lookups must not recurse into lookups).
 func (h *Host) call(ctx context.Context, p peer.ID, pid protocol.ID, req, resp any, limit int, timeout time.Duration) error {
+	defer h.protect(p, rpcProtectTag)()
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	if _, err := h.emulateDelay(ctx, p); err != nil {
@@ -115,6 +116,7 @@ func serveRPC[Req, Resp any](h *Host, pid protocol.ID, limit int, timeout time.D
 	h.host.SetStreamHandler(pid, func(s network.Stream) {
 		defer h.recoverStream(s)
 		from := s.Conn().RemotePeer()
+		defer h.protect(from, rpcProtectTag)()
 		_ = s.SetDeadline(time.Now().Add(timeout))
 		var req Req
 		if err := ReadMsg(bufio.NewReader(s), &req, limit); err != nil {
@@ -140,6 +142,12 @@ func serveRPC[Req, Resp any](h *Host, pid protocol.ID, limit int, timeout time.D
 		_ = s.Close()
 	})
 }
+
+// rpcProtectTag prefixes the connection-manager tags of RPCs in flight: a
+// node whose connections pass the high watermark (at 100 nodes every node
+// does) trims them, and an RPC cut off mid-exchange marks its peer failed
+// for minutes (the DSHT then leaves it out of lookups and clusters).
+const rpcProtectTag = "coral-rpc"
 
 // callRPC is the client side of serveRPC.
 func callRPC[Req, Resp any](ctx context.Context, h *Host, p peer.ID, pid protocol.ID, limit int, timeout time.Duration, req *Req) (*Resp, error) {
