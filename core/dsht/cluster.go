@@ -500,3 +500,53 @@ func (n *Node) refreshTick() {
 	}
 	n.arm(tickRefresh, n.jitter(n.cfg.RefreshInterval), n.refreshTick)
 }
+
+// ClusterEstimate is one cluster as a node sees it: its size estimate and
+// how many of its members the node measured, and how many of those are
+// within the level's threshold.
+type ClusterEstimate struct {
+	ID                    ID
+	Size                  int64
+	Sampled, Within       int
+	Acceptable, Preferred bool // preferred: better than the node's own cluster
+}
+
+// ClusterOutlook is what a node's membership rule sees at one level right
+// now: its own cluster and the others its peers claim. It explains a
+// clustering (why members stay apart) in diagnostics and the simulator.
+type ClusterOutlook struct {
+	Own    ClusterEstimate
+	Others []ClusterEstimate
+}
+
+// Outlook reports level l's cluster view without acting on it.
+func (n *Node) Outlook(l int) ClusterOutlook {
+	var o ClusterOutlook
+	n.locked(func() {
+		if l < 1 || l >= len(n.levels) {
+			return
+		}
+		now := n.now()
+		lv := n.levels[l]
+		aggs := n.clusterAggs(l, now)
+		cur := aggs[lv.cluster]
+		if cur == nil {
+			cur = &clusterAgg{v: clusterView{ID: lv.cluster}}
+		}
+		own := n.clusterSize(l)
+		cur.sizes = append(cur.sizes, own)
+		cur.fresh = append(cur.fresh, own)
+		cur.v.Size = cur.size()
+		p := n.clusterParams()
+		o.Own = ClusterEstimate{ID: cur.v.ID, Size: cur.v.Size, Sampled: cur.v.Sampled, Within: cur.v.Within, Acceptable: true}
+		for id, a := range aggs {
+			if id == lv.cluster {
+				continue
+			}
+			o.Others = append(o.Others, ClusterEstimate{ID: id, Size: a.v.Size, Sampled: a.v.Sampled, Within: a.v.Within,
+				Acceptable: p.acceptable(a.v), Preferred: p.better(a.v, cur.v)})
+		}
+		slices.SortFunc(o.Others, func(a, b ClusterEstimate) int { return compareID(a.ID, b.ID) })
+	})
+	return o
+}

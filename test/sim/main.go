@@ -37,6 +37,7 @@ type params struct {
 	idle                   time.Duration
 	gcPercent              int
 	memLimit               int64
+	outlooks               bool
 }
 
 func main() {
@@ -70,6 +71,7 @@ func main() {
 	fs.StringVar(&p.memProfile, "memprofile", "", "write a heap profile (pprof) to this file after the first network is built")
 	fs.IntVar(&p.gcPercent, "gc-percent", 200, "GOGC for the run: a large run spends a quarter of its CPU in the collector at Go's 100")
 	fs.Int64Var(&p.memLimit, "mem-limit-mib", 6<<10, "soft memory limit (MiB): the collector works harder near it, so -gc-percent cannot take a run past it")
+	fs.BoolVar(&p.outlooks, "outlooks", false, "print what each found cluster's members see of the others (why clusters stay apart)")
 	_ = fs.Parse(os.Args[1:])
 	debug.SetGCPercent(p.gcPercent)
 	debug.SetMemoryLimit(p.memLimit << 20)
@@ -221,6 +223,9 @@ func noFaults(w io.Writer, p params, sum *summary) error {
 		c := s.Clusters(l)
 		fmt.Fprintf(w, "clusters level %d: planted=%d found=%d purity=%.3f coverage=%.3f largest=%v\n",
 			l, c.Planted, c.Found, c.Purity, c.Coverage, c.Sizes[:min(len(c.Sizes), 8)])
+		if p.outlooks || c.Found != c.Planted {
+			s.ReportOutlooks(w, l)
+		}
 	}
 	base, err := s.PutThenGet(p.keys, p.ttl)
 	if err != nil {
