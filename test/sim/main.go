@@ -73,7 +73,7 @@ func main() {
 	fs.StringVar(&p.cpuProfile, "cpuprofile", "", "write a CPU profile (pprof) to this file")
 	fs.StringVar(&p.memProfile, "memprofile", "", "write a heap profile (pprof) to this file after the first network is built")
 	fs.IntVar(&p.gcPercent, "gc-percent", 200, "GOGC for the run: a large run spends a quarter of its CPU in the collector at Go's 100")
-	fs.Int64Var(&p.memLimit, "mem-limit-mib", 6<<10, "soft memory limit (MiB): the collector works harder near it, so -gc-percent cannot take a run past it")
+	fs.Int64Var(&p.memLimit, "mem-limit-mib", 7<<10, "soft memory limit (MiB): the collector works harder near it, so -gc-percent cannot take a run past it")
 	fs.IntVar(&p.parallel, "parallel", 2, "scenarios (each its own network) simulated at once, one core each")
 	fs.BoolVar(&p.outlooks, "outlooks", false, "print what each found cluster's members see of the others (why clusters stay apart)")
 	_ = fs.Parse(os.Args[1:])
