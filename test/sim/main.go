@@ -74,7 +74,7 @@ func main() {
 	fs.StringVar(&p.memProfile, "memprofile", "", "write a heap profile (pprof) to this file after the first network is built")
 	fs.IntVar(&p.gcPercent, "gc-percent", 200, "GOGC for the run: a large run spends a quarter of its CPU in the collector at Go's 100")
 	fs.Int64Var(&p.memLimit, "mem-limit-mib", 7<<10, "soft memory limit (MiB): the collector works harder near it, so -gc-percent cannot take a run past it")
-	fs.IntVar(&p.parallel, "parallel", 2, "scenarios (each its own network) simulated at once, one core each")
+	fs.IntVar(&p.parallel, "parallel", 2, "scenarios (each its own network) simulated at once, one core each (default: 1 above 2,000 nodes)")
 	fs.BoolVar(&p.outlooks, "outlooks", false, "print what each found cluster's members see of the others (why clusters stay apart)")
 	_ = fs.Parse(os.Args[1:])
 	largeDefaults(fs, &p)
@@ -107,8 +107,9 @@ func main() {
 // largeNetwork is the size above which the defaults change so that a run
 // fits one machine (the 10,000-node run: 20 minutes, 8 GiB): the
 // comparison scenarios (no sloppy storage, indirect routing off) are left
-// out, and the peer cache shrinks from dsht's 1,024 to 384 entries (it is
-// most of a simulated node's memory).
+// out, the peer cache shrinks from dsht's 1,024 to 384 entries (it is most
+// of a simulated node's memory), and the scenarios run one at a time (two
+// 10,000-node networks at once passed 7 GiB while still joining).
 const largeNetwork = 2000
 
 // largeDefaults applies largeNetwork's defaults to flags not given.
@@ -126,6 +127,9 @@ func largeDefaults(fs *flag.FlagSet, p *params) {
 	}
 	if !set["peer-cache"] {
 		p.peerCache = 384
+	}
+	if !set["parallel"] {
+		p.parallel = 1
 	}
 }
 
