@@ -412,6 +412,9 @@ func (n *Node) startBootstrap(seeds []NodeInfo, done func(error)) {
 		done(ErrClosed)
 		return
 	}
+	if !n.maintain {
+		n.refoundClusters()
+	}
 	n.startMaintenance()
 	var valid []NodeInfo
 	for _, s := range seeds {
@@ -440,6 +443,22 @@ func (n *Node) startBootstrap(seeds []NodeInfo, done func(error)) {
 			}
 			n.fillTable(0, func() { done(nil) })
 		})
+	}
+}
+
+// refoundClusters dates the node's own clusters to when it joins, not to
+// when it was created: the older cluster wins (see better), so a node that
+// waited before joining must not bring clusters older than the ones it
+// joins, which would pull established clusters over to it one by one. In
+// the simulator every node is created at time zero and joins over minutes;
+// dated by join, a region converges on its first joiner's cluster, which
+// later joiners already hear about from their first lookups, instead of on
+// a random member's, each node moving at every older cluster it learns of.
+func (n *Node) refoundClusters() {
+	for l := 1; l < len(n.levels); l++ {
+		if lv := n.levels[l]; lv.changes == 0 && lv.table.size() == 0 {
+			lv.cluster = n.newClusterID()
+		}
 	}
 }
 
