@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/coralcdn/coral/core/dsht"
+	"github.com/coralcdn/coral/core/object"
 	"github.com/fxamacker/cbor/v2"
 )
 
@@ -29,7 +30,7 @@ func mustCBOR(t testing.TB, v any) []byte {
 }
 
 func TestMsgRoundTrip(t *testing.T) {
-	req := &dsht.Request{Op: dsht.OpStore, Level: 2, Target: dsht.KeyID("http://example.com/"),
+	req := &dsht.Request{Op: dsht.OpStore, Level: 2, Target: dsht.ID(object.KeyOf("http://example.com/")),
 		Value: []byte("value"), TTLMs: 20000, ForwardTo: &dsht.NodeInfo{ID: dsht.NodeID([]byte("x")), Addr: "x"}}
 	var buf bytes.Buffer
 	if err := WriteMsg(&buf, req); err != nil {

@@ -169,7 +169,7 @@ func (h *Host) sendObject(s network.Stream, from peer.ID, key string, meta objec
 	}
 	var sum hash.Hash
 	if !stated {
-		sum = sha256.New()
+		sum = object.NewBodyHash()
 	}
 	total, srcErr, werr := sendChunks(s, body, sum)
 	if werr != nil {
@@ -353,7 +353,7 @@ func (h *Host) fetchOn(ctx context.Context, s network.Stream, from peer.ID, key 
 	copy(meta.SHA256[:], hdr.SHA256)
 	return meta, &fetchBody{
 		h: h, s: s, br: br, from: from, stop: stop,
-		statedSize: hdr.Size, statedHash: hdr.SHA256, sum: sha256.New(),
+		statedSize: hdr.Size, statedHash: hdr.SHA256, sum: object.NewBodyHash(),
 	}, nil
 }
 
@@ -422,6 +422,11 @@ func (b *fetchBody) Read(p []byte) (int, error) {
 	}
 	return n, nil
 }
+
+// Hash implements object.HashingBody: the body is hashed here, once, as
+// it streams in, and its receiver keeps this digest rather than hash the
+// bytes again.
+func (b *fetchBody) Hash() hash.Hash { return object.CloneHash(b.sum) }
 
 func (b *fetchBody) finish() error {
 	_ = b.s.SetReadDeadline(time.Now().Add(fetchIdleTimeout))

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/coralcdn/coral/core/dsht"
+	"github.com/coralcdn/coral/core/object"
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
@@ -122,7 +123,7 @@ func (s *storeCounter) HandleRPC(_ context.Context, from dsht.NodeInfo, req *dsh
 }
 
 func storeReq() *dsht.Request {
-	return &dsht.Request{Op: dsht.OpStore, Target: dsht.KeyID("http://example.com/"), Value: []byte("proxy"), TTLMs: 20000}
+	return &dsht.Request{Op: dsht.OpStore, Target: dsht.ID(object.KeyOf("http://example.com/")), Value: []byte("proxy"), TTLMs: 20000}
 }
 
 func TestOnlySecretHoldersConnectOrStore(t *testing.T) {

@@ -2,8 +2,10 @@ package p2p
 
 import (
 	"context"
+	"hash"
 	"io"
 
+	"github.com/coralcdn/coral/core/object"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/metrics"
 	"github.com/libp2p/go-libp2p/core/network"
@@ -148,6 +150,9 @@ type receivedBody struct {
 	site   string
 	budget Budget
 }
+
+// Hash passes on the fetched body's own hash (object.HashingBody).
+func (b *receivedBody) Hash() hash.Hash { return object.HashOf(b.ReadCloser) }
 
 func (b *receivedBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p[:min(len(p), relayPiece)])

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/coralcdn/coral/core/dsht"
+	"github.com/coralcdn/coral/core/object"
 )
 
 // registerControlAPI adds the token-guarded operator endpoints. The DSHT
@@ -54,7 +55,7 @@ func (n *Node) dshtPut(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
 	defer cancel()
-	if err := n.dht.Put(ctx, dsht.KeyID(req.Key), []byte(req.Value), ttl); err != nil {
+	if err := n.dht.Put(ctx, dsht.ID(object.KeyOf(req.Key)), []byte(req.Value), ttl); err != nil {
 		http.Error(w, "control: dsht put: "+err.Error(), http.StatusBadGateway)
 		return
 	}
@@ -69,7 +70,7 @@ func (n *Node) dshtGet(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
 	defer cancel()
-	vals, err := n.dht.Get(ctx, dsht.KeyID(key))
+	vals, err := n.dht.Get(ctx, dsht.ID(object.KeyOf(key)))
 	if err != nil {
 		http.Error(w, "control: dsht get: "+err.Error(), http.StatusBadGateway)
 		return

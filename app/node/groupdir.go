@@ -73,8 +73,8 @@ func (n *Node) offerAnnouncement(raw []byte) error {
 	}
 	n.groups.dir[id] = dirEntry{m: m, ann: append([]byte(nil), raw...)}
 	n.groups.mu.Unlock()
+	n.reindexSites() // before the log line: tests take it as "the node answers for the group"
 	n.log.Info("group directory: manifest accepted", "group", id, "name", m.Name, "serial", m.Serial)
-	n.reindexSites()
 	return nil
 }
 

@@ -203,9 +203,31 @@ func (n *Node) reindexSites() {
 	for id, e := range n.groups.dir {
 		n.indexQualified(idx, id, e.m)
 	}
+	old := n.groups.sites
 	n.groups.sites = idx
 	n.groups.mu.Unlock()
+	if p := n.siteProxy.Load(); p != nil {
+		p.SitesChanged(movedSites(old, idx)...)
+	}
 	n.refreshBudget()
+}
+
+// movedSites are the names whose origin differs between two site indexes
+// (in one only, or mapped to another origin): the proxy's hot cache must
+// not answer them from copies of the old origin.
+func movedSites(old, now map[string]siteEntry) []string {
+	var out []string
+	for h, e := range old {
+		if f, ok := now[h]; !ok || f.origin != e.origin {
+			out = append(out, h)
+		}
+	}
+	for h := range now {
+		if _, ok := old[h]; !ok {
+			out = append(out, h)
+		}
+	}
+	return out
 }
 
 func inZone(host, zone string) bool {

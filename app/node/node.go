@@ -109,6 +109,10 @@ type Node struct {
 
 	closeOnce sync.Once
 	closeErr  error
+
+	// siteProxy is proxy once made, for reindexSites: group gossip may
+	// deliver a manifest while the node is still being built.
+	siteProxy atomic.Pointer[proxy.Proxy]
 }
 
 var _ control.API = (*Node)(nil)
@@ -260,6 +264,7 @@ func New(cfg config.Config, opts Options) (_ *Node, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("node: proxy: %w", err)
 	}
+	n.siteProxy.Store(n.proxy)
 	if cfg.DNS.Listen != "" {
 		n.dns, err = dnsserver.New(dnsserver.Config{
 			Zone:      cfg.Zone,
@@ -303,8 +308,12 @@ func (n *Node) Start(ctx context.Context) error {
 	n.control.AllowHost(n.controlLn.Addr().String())
 	gate := newVisitorGate(n.proxy, n.budget, n.cfg.Zone, n.cfg.Path(homeOriginsFile))
 	gate.custom = n.customSite
-	n.serve(n.httpLn, n.gateProxy(gate))
-	n.serve(n.controlLn, n.control)
+	// Hot-cache hits are answered on the connection when the gate lets
+	// them (proxy.FastListener); everything else reaches the handlers.
+	visitorLn, connState := n.proxy.FastListener(n.httpLn, fastGate{n, gate},
+		proxy.FastTimeouts{Idle: httpIdleTimeout, Header: n.headerTimeout})
+	n.serve(visitorLn, n.gateProxy(gate), connState)
+	n.serve(n.controlLn, n.control, nil)
 	n.wg.Add(1)
 	go n.followPeers(n.ctx)
 	n.loc.Start(n.ctx, &n.wg)
@@ -316,16 +325,22 @@ func (n *Node) Start(ctx context.Context) error {
 	return nil
 }
 
+// httpIdleTimeout is how long a visitor's connection may wait between
+// requests.
+const httpIdleTimeout = 120 * time.Second
+
 // serve runs an http.Server with limits fit for untrusted visitors: slow
-// clients cannot hold headers open or send oversized ones.
-func (n *Node) serve(ln net.Listener, h http.Handler) {
+// clients cannot hold headers open or send oversized ones. connState, when
+// set, is the server's ConnState hook.
+func (n *Node) serve(ln net.Listener, h http.Handler, connState func(net.Conn, http.ConnState)) {
 	srv := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: n.headerTimeout,
 		// No WriteTimeout: long downloads stream for as long as they need;
 		// stalled origins are cut by the proxy's origin timeout instead.
 		ReadTimeout:    60 * time.Second,
-		IdleTimeout:    120 * time.Second,
+		IdleTimeout:    httpIdleTimeout,
+		ConnState:      connState,
 		MaxHeaderBytes: maxHeaderBytes,
 		ErrorLog:       slog.NewLogLogger(n.log.Handler(), slog.LevelDebug),
 	}

@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -183,7 +184,7 @@ type Coop struct {
 	slots chan struct{}
 
 	mu        sync.Mutex
-	cached    map[string]string                 // cache key -> canonical URL, for renewal
+	cached    map[string]object.Key             // store key -> its URL's key, for renewal
 	announced *expirable.LRU[string, time.Time] // cache key -> when put+get last announced a download
 	tasLevel  int                               // testAndSetLevel's last answer
 	tasAt     time.Time                         // when tasLevel was chosen (zero: never)
@@ -232,7 +233,7 @@ func newCoop(cfg Config, d DSHT, f Fetcher, tick tickerFunc) *Coop {
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &Coop{
 		cfg: cfg, dht: d, fetch: f, log: cfg.Logger.With("component", "coop"),
-		slots: make(chan struct{}, cfg.MaxAnnouncements), cached: map[string]string{},
+		slots: make(chan struct{}, cfg.MaxAnnouncements), cached: map[string]object.Key{},
 		announced: expirable.NewLRU[string, time.Time](maxAnnounced, nil, cfg.DownloadingTTL), ctx: ctx, cancel: cancel,
 		kick: make(chan struct{}, 1), tick: tick,
 	}
@@ -266,9 +267,9 @@ type candidate struct {
 // usable accepts. With no referral it announces this node's download
 // (put+get, or a put when PutGet is off) before the caller goes to the
 // origin.
-func (c *Coop) Fetch(ctx context.Context, key, canonicalURL string, usable func(object.Meta) error) (object.Meta, io.ReadCloser, error) {
+func (c *Coop) Fetch(ctx context.Context, urlKey object.Key, canonicalURL string, usable func(object.Meta) error) (object.Meta, io.ReadCloser, error) {
 	tr := proxy.TraceFrom(ctx)
-	id := dsht.KeyID(canonicalURL)
+	key, id := urlKey.String(), dsht.ID(urlKey)
 	lctx, cancel := context.WithTimeout(ctx, c.cfg.LookupTimeout)
 	var dt dsht.Trace
 	vals, err := c.dht.Get(lctx, id, dsht.WithTrace(&dt))
@@ -695,6 +696,10 @@ type cancelOnClose struct {
 	cancel context.CancelFunc
 }
 
+// Hash passes on the peer body's own hash (object.HashingBody), so the
+// proxy does not hash the body again.
+func (c *cancelOnClose) Hash() hash.Hash { return object.HashOf(c.ReadCloser) }
+
 func (c *cancelOnClose) Close() error {
 	err := c.ReadCloser.Close()
 	c.cancel()
@@ -703,8 +708,8 @@ func (c *cancelOnClose) Close() error {
 
 // Downloading implements proxy.Peers: announce the origin download and
 // renew the announcement at half-life until done is called.
-func (c *Coop) Downloading(key, canonicalURL string) (done func()) {
-	id := dsht.KeyID(canonicalURL)
+func (c *Coop) Downloading(urlKey object.Key, canonicalURL string) (done func()) {
+	key, id := urlKey.String(), dsht.ID(urlKey)
 	value := EncodeReferral(Referral{Peer: c.cfg.Self, State: StateDownloading})
 	at, fresh := c.announced.Peek(key)
 	c.announced.Remove(key)
@@ -737,14 +742,14 @@ func (c *Coop) Downloading(key, canonicalURL string) (done func()) {
 }
 
 // Cached implements proxy.Peers: announce the complete copy at every level.
-func (c *Coop) Cached(meta object.Meta) {
+func (c *Coop) Cached(urlKey object.Key, meta object.Meta) {
 	if meta.URL == "" {
 		return
 	}
 	c.mu.Lock()
-	c.cached[meta.Key] = meta.URL
+	c.cached[meta.Key] = urlKey
 	c.mu.Unlock()
-	c.announce(dsht.KeyID(meta.URL), EncodeReferral(Referral{Peer: c.cfg.Self, State: StateCached}), c.cfg.CachedTTL)
+	c.announce(dsht.ID(urlKey), EncodeReferral(Referral{Peer: c.cfg.Self, State: StateCached}), c.cfg.CachedTTL)
 }
 
 // Removed implements proxy.Peers: the copy is gone, so stop renewing its
@@ -761,7 +766,7 @@ func (c *Coop) Seed(metas []object.Meta) {
 	c.mu.Lock()
 	for _, m := range metas {
 		if m.URL != "" {
-			c.cached[m.Key] = m.URL
+			c.cached[m.Key] = object.KeyOf(m.URL) // once, at start-up
 		}
 	}
 	c.mu.Unlock()
@@ -825,14 +830,14 @@ func (c *Coop) renewLoop(ticks <-chan time.Time, stop func()) {
 		case <-ticks:
 		}
 		c.mu.Lock()
-		urls := make(map[string]bool, len(c.cached))
+		urls := make(map[object.Key]bool, len(c.cached))
 		for _, u := range c.cached {
 			urls[u] = true
 		}
 		c.mu.Unlock()
 		value := EncodeReferral(Referral{Peer: c.cfg.Self, State: StateCached})
 		for u := range urls {
-			if !c.announceWait(dsht.KeyID(u), value, c.cfg.CachedTTL) {
+			if !c.announceWait(dsht.ID(u), value, c.cfg.CachedTTL) {
 				return
 			}
 		}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/coralcdn/coral/core/dsht"
+	"github.com/coralcdn/coral/core/object"
 	"github.com/coralcdn/coral/core/proxy"
 	"github.com/coralcdn/coral/core/store"
 	"github.com/fxamacker/cbor/v2"
@@ -84,7 +85,7 @@ func (f *fakeDSHT) PutGet(ctx context.Context, key dsht.ID, value []byte, ttl ti
 
 func (f *fakeDSHT) set(url string, vals ...dsht.Value) {
 	f.mu.Lock()
-	f.vals[dsht.KeyID(url)] = vals
+	f.vals[dsht.ID(object.KeyOf(url))] = vals
 	f.mu.Unlock()
 }
 
@@ -93,7 +94,7 @@ func (f *fakeDSHT) putsFor(url string) int {
 	defer f.mu.Unlock()
 	n := 0
 	for _, c := range f.recorded {
-		if c.key == dsht.KeyID(url) {
+		if c.key == dsht.ID(object.KeyOf(url)) {
 			n++
 		}
 	}
@@ -311,7 +312,7 @@ func TestRaceFirstDeliveryWins(t *testing.T) {
 	done := make(chan res, 1)
 	before := time.Now()
 	go func() {
-		m, b, err := h.c.Fetch(proxy.WithTrace(context.Background(), tr), proxy.CacheKey(url), url, nil)
+		m, b, err := h.c.Fetch(proxy.WithTrace(context.Background(), tr), object.KeyOf(url), url, nil)
 		done <- res{m, b, err}
 	}()
 	var started []string
@@ -365,7 +366,7 @@ func TestRaceFailureStartsNext(t *testing.T) {
 	h.f.scripts[peerID("b")] = fails(errors.New("stream reset"))
 	h.f.scripts[peerID("c")] = delivers(newBody("from c"))
 	tr := &proxy.Trace{}
-	_, b, err := h.c.Fetch(proxy.WithTrace(context.Background(), tr), proxy.CacheKey(url), url, nil)
+	_, b, err := h.c.Fetch(proxy.WithTrace(context.Background(), tr), object.KeyOf(url), url, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -395,7 +396,7 @@ func TestRaceFailureStartsNext(t *testing.T) {
 func TestFetchNotFound(t *testing.T) {
 	h := newHarness(t, func(c *Config) { c.FetchTimeout = 50 * time.Millisecond })
 	const url = "http://example.com/none"
-	if _, _, err := h.c.Fetch(context.Background(), proxy.CacheKey(url), url, nil); !errors.Is(err, store.ErrNotFound) {
+	if _, _, err := h.c.Fetch(context.Background(), object.KeyOf(url), url, nil); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("no referral: %v", err)
 	}
 	h.d.set(url, value(self, StateCached, 2), value(peerID("a"), StateCached, 2), value(peerID("b"), StateCached, 2),
@@ -407,7 +408,7 @@ func TestFetchNotFound(t *testing.T) {
 		return store.Meta{}, nil, ctx.Err()
 	}
 	tr := &proxy.Trace{}
-	_, _, err := h.c.Fetch(proxy.WithTrace(context.Background(), tr), proxy.CacheKey(url), url, nil)
+	_, _, err := h.c.Fetch(proxy.WithTrace(context.Background(), tr), object.KeyOf(url), url, nil)
 	if !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("all failing: %v", err)
 	}
@@ -417,7 +418,7 @@ func TestFetchNotFound(t *testing.T) {
 	h.d.mu.Lock()
 	h.d.getErr = errors.New("dsht down")
 	h.d.mu.Unlock()
-	if _, _, err := h.c.Fetch(context.Background(), proxy.CacheKey(url), url, nil); !errors.Is(err, store.ErrNotFound) {
+	if _, _, err := h.c.Fetch(context.Background(), object.KeyOf(url), url, nil); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("lookup failing: %v", err)
 	}
 }
@@ -427,7 +428,7 @@ func TestFetchNotFound(t *testing.T) {
 func TestDownloadingRenewsUntilDone(t *testing.T) {
 	h := newHarness(t, func(c *Config) { c.DownloadingTTL = 20 * time.Second })
 	const url = "http://example.com/dl"
-	done := h.c.Downloading(proxy.CacheKey(url), url)
+	done := h.c.Downloading(object.KeyOf(url), url)
 	tk := recv(t, "the renewal ticker", h.tickers.made)
 	if tk.d != 10*time.Second {
 		t.Errorf("renewal every %v, want half of 20s", tk.d)
@@ -437,7 +438,7 @@ func TestDownloadingRenewsUntilDone(t *testing.T) {
 			send(t, "tick", tk.c, time.Now())
 		}
 		p := recv(t, "an announcement", h.d.puts)
-		if p.key != dsht.KeyID(url) || p.ref.Peer != self || p.ref.State != StateDownloading || p.ttl != 20*time.Second {
+		if p.key != dsht.ID(object.KeyOf(url)) || p.ref.Peer != self || p.ref.State != StateDownloading || p.ttl != 20*time.Second {
 			t.Errorf("announcement %d: %+v", i, p)
 		}
 	}
@@ -459,7 +460,7 @@ func TestMissAnnouncesDownloadOnce(t *testing.T) {
 		t.Run(fmt.Sprintf("put_get=%t", putGet), func(t *testing.T) {
 			h := newHarness(t, func(c *Config) { c.PutGet = putGet })
 			const url = "http://example.com/announce"
-			if _, _, err := h.c.Fetch(context.Background(), proxy.CacheKey(url), url, nil); !errors.Is(err, store.ErrNotFound) {
+			if _, _, err := h.c.Fetch(context.Background(), object.KeyOf(url), url, nil); !errors.Is(err, store.ErrNotFound) {
 				t.Fatalf("nothing met: %v", err)
 			}
 			h.d.mu.Lock()
@@ -468,10 +469,10 @@ func TestMissAnnouncesDownloadOnce(t *testing.T) {
 				calls = slices.Clone(h.d.putGets)
 			}
 			h.d.mu.Unlock()
-			if len(calls) != 1 || calls[0].ref.Peer != self || calls[0].ref.State != StateDownloading || calls[0].key != dsht.KeyID(url) {
+			if len(calls) != 1 || calls[0].ref.Peer != self || calls[0].ref.State != StateDownloading || calls[0].key != dsht.ID(object.KeyOf(url)) {
 				t.Fatalf("announcements when Fetch returned: %+v, want this node's downloading value", calls)
 			}
-			done := h.c.Downloading(proxy.CacheKey(url), url)
+			done := h.c.Downloading(object.KeyOf(url), url)
 			tk := recv(t, "the renewal ticker", h.tickers.made)
 			send(t, "tick", tk.c, time.Now())
 			recv(t, "the renewal", h.d.puts)
@@ -495,7 +496,7 @@ func TestPutGetFetchesWhatItMeets(t *testing.T) {
 	h := newHarness(t, func(c *Config) { c.PutGet = true })
 	h.d.putGet = []dsht.Value{value(peerID("a"), StateDownloading, 2)}
 	h.f.scripts[peerID("a")] = delivers(newBody("from a"))
-	_, b, err := h.c.Fetch(context.Background(), proxy.CacheKey(url), url, nil)
+	_, b, err := h.c.Fetch(context.Background(), object.KeyOf(url), url, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -514,17 +515,17 @@ func TestCachedRenewedUntilRemoved(t *testing.T) {
 	}
 	a := store.Meta{Key: "ka", URL: "http://example.com/a"}
 	b := store.Meta{Key: "kb", URL: "http://example.com/b"}
-	h.c.Cached(store.Meta{Key: "nourl"}) // nothing to announce
+	h.c.Cached(object.Key{}, store.Meta{Key: "nourl"}) // nothing to announce
 	for _, m := range []store.Meta{a, b} {
-		h.c.Cached(m)
+		h.c.Cached(object.KeyOf(m.URL), m)
 		p := recv(t, "an announcement", h.d.puts)
-		if p.key != dsht.KeyID(m.URL) || p.ref.State != StateCached || p.ref.Peer != self || p.ttl != time.Hour {
+		if p.key != dsht.ID(object.KeyOf(m.URL)) || p.ref.State != StateCached || p.ref.Peer != self || p.ttl != time.Hour {
 			t.Errorf("announcement of %s: %+v", m.URL, p)
 		}
 	}
 	h.c.Removed(a.Key)
 	send(t, "tick", h.renew.c, time.Now())
-	if p := recv(t, "a renewal", h.d.puts); p.key != dsht.KeyID(b.URL) {
+	if p := recv(t, "a renewal", h.d.puts); p.key != dsht.ID(object.KeyOf(b.URL)) {
 		t.Errorf("renewed %x, want b", p.key[:4])
 	}
 	// The loop takes the next tick only when the first pass is through.
@@ -553,7 +554,7 @@ func TestSeedAnnouncesAtOnce(t *testing.T) {
 		}
 		got[p.key] = true
 	}
-	if !got[dsht.KeyID(metas[0].URL)] || !got[dsht.KeyID(metas[1].URL)] {
+	if !got[dsht.ID(object.KeyOf(metas[0].URL))] || !got[dsht.ID(object.KeyOf(metas[1].URL))] {
 		t.Errorf("announced %v", got)
 	}
 }
@@ -594,7 +595,7 @@ func TestUnusableCopyTriesNextReferral(t *testing.T) {
 		return nil
 	}
 	tr := &proxy.Trace{}
-	_, b, err := h.c.Fetch(proxy.WithTrace(context.Background(), tr), proxy.CacheKey(url), url, usable)
+	_, b, err := h.c.Fetch(proxy.WithTrace(context.Background(), tr), object.KeyOf(url), url, usable)
 	if err != nil {
 		t.Fatalf("a fresh copy was at b: %v", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/coralcdn/coral/core/object"
 	"github.com/coralcdn/coral/core/proxy"
 )
 
@@ -21,7 +22,7 @@ func TestPeersWithoutRoomAskedLast(t *testing.T) {
 	h.f.scripts[peerID("b")] = fails(errors.New("stream reset"))
 	h.f.scripts[peerID("c")] = fails(errors.New("stream reset"))
 	h.f.scripts[peerID("a")] = delivers(newBody("from a"))
-	_, b, err := h.c.Fetch(proxy.WithTrace(context.Background(), &proxy.Trace{}), proxy.CacheKey(url), url, nil)
+	_, b, err := h.c.Fetch(proxy.WithTrace(context.Background(), &proxy.Trace{}), object.KeyOf(url), url, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/coralcdn/coral/core/dsht"
+	"github.com/coralcdn/coral/core/object"
 	"github.com/coralcdn/coral/core/proxy"
 	"github.com/coralcdn/coral/core/store"
 )
@@ -73,7 +74,7 @@ func TestFetchWhenTheDSHTIsSlow(t *testing.T) {
 
 			const url = "http://example.com/slow"
 			tr := &proxy.Trace{}
-			_, rc, err := c.Fetch(proxy.WithTrace(context.Background(), tr), proxy.CacheKey(url), url, nil)
+			_, rc, err := c.Fetch(proxy.WithTrace(context.Background(), tr), object.KeyOf(url), url, nil)
 			if tc.wantPeer {
 				if err != nil {
 					t.Fatalf("fetch: %v (trace %s)", err, tr)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/coralcdn/coral/core/dsht"
+	"github.com/coralcdn/coral/core/object"
 	"github.com/coralcdn/coral/core/store"
 )
 
@@ -83,7 +84,7 @@ func TestTestAndSetClimbsToGlobal(t *testing.T) {
 			f := tasFetcher{from: make(chan string, 4)}
 			c := New(Config{Self: self, PutGet: true}, d, f)
 			defer c.Close()
-			_, body, err := c.Fetch(context.Background(), "key", "http://example.com/x", nil)
+			_, body, err := c.Fetch(context.Background(), object.KeyOf("http://example.com/x"), "http://example.com/x", nil)
 			if tc.wantPeer {
 				if err != nil {
 					t.Fatalf("Fetch: %v, want the body from %s", err, other)
@@ -144,7 +145,7 @@ func TestDownloadingReferralWaitedLonger(t *testing.T) {
 				LookupTimeout: time.Hour, TestAndSetTimeout: time.Hour},
 				refDSHT{d, Referral{Peer: other, State: tc.state}}, lateFetcher{tc.delay})
 			t.Cleanup(func() { c.Close() })
-			_, body, err := c.Fetch(context.Background(), "key", "http://example.com/x", nil)
+			_, body, err := c.Fetch(context.Background(), object.KeyOf("http://example.com/x"), "http://example.com/x", nil)
 			if err == nil {
 				body.Close()
 			}

@@ -395,18 +395,13 @@ func (s *Server) origin(x *query) *dns.Msg {
 		x.ecsResp.SourceScope = uint8(x.cv.network.Bits()) // the answer is for this network only
 	}
 	ps := s.proxies(x)
-	self := s.self(ps)
-	subset := false
-	if members, ok := s.siteMembers(x.q.Name); ok {
-		in := onlyMembers(ps, members)
-		// Members with headroom first (ranking leaves full ones out while
-		// any other is there); with every member full or dead, the rest of
-		// the network carries the site.
-		if picks := s.choose(in, chooseReq{v: x.cv, fam: famAny, n: 1, now: s.now(), subset: true}); len(picks) > 0 && !picks[0].p.Full {
-			ps, subset = in, true
-		}
-	}
+	self, n := s.self(ps), s.cfg.Answers
+	members, subset := s.siteMembers(x.q.Name)
 	if subset {
+		// Only members: the visitor's Host is the site's public name,
+		// which only members map (no other node can tell which group's
+		// claim to it is genuine). See groupAnswers for who and how many.
+		ps, n = onlyMembers(ps, members), groupAnswers(s.cfg.Answers, len(members))
 		// A group's nodes share its sites' spikes: none is preferred for
 		// sharing this nameserver's clusters (a site's own node is the one
 		// its owner's resolvers reach first).
@@ -414,7 +409,7 @@ func (s *Server) origin(x *query) *dns.Msg {
 	}
 	now := s.now()
 	req := chooseReq{
-		v: x.cv, fam: fam, n: s.cfg.Answers, subset: subset,
+		v: x.cv, fam: fam, n: n, subset: subset,
 		hints: s.hintsFor(x.cv.network, now), self: self, now: now, rotation: s.rotA.Add(1),
 	}
 	picks := s.choose(ps, req)

@@ -12,8 +12,8 @@ type ID [32]byte
 // peer ID's bytes), so the same node has the same ID in every cluster.
 func NodeID(identity []byte) ID { return sha256.Sum256(identity) }
 
-// KeyID derives the DSHT key for a canonical URL.
-func KeyID(canonicalURL string) ID { return sha256.Sum256([]byte(canonicalURL)) }
+// A key is the ID a name is kept under; for a URL it is its object.Key,
+// computed once per request by the proxy: dsht.ID(object.KeyOf(url)).
 
 // NodeInfo is how the DSHT names a node to its Network. Addr is opaque to
 // the DSHT: the libp2p network uses the peer ID string, the simulator an index.

@@ -17,6 +17,7 @@ import (
 
 	"github.com/coralcdn/coral/core/dsht"
 	"github.com/coralcdn/coral/core/dsht/dshttest"
+	"github.com/coralcdn/coral/core/object"
 	"github.com/coralcdn/coral/test/testkit"
 )
 
@@ -78,7 +79,7 @@ func has(vs []dsht.Value, data string) bool {
 func TestPutGetOverBlockingNetwork(t *testing.T) {
 	_, nodes, clock := newCluster(t, 30)
 	ctx := context.Background()
-	key := dsht.KeyID("http://example.com/logo.png")
+	key := dsht.ID(object.KeyOf("http://example.com/logo.png"))
 	if err := nodes[3].Put(ctx, key, []byte("proxy-3"), time.Minute); err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +92,7 @@ func TestPutGetOverBlockingNetwork(t *testing.T) {
 			t.Fatalf("value expires %v from now", vs[0].Expires.Sub(clock.Now()))
 		}
 	}
-	vs, err := nodes[9].Get(ctx, dsht.KeyID("http://example.com/missing"))
+	vs, err := nodes[9].Get(ctx, dsht.ID(object.KeyOf("http://example.com/missing")))
 	if err != nil || len(vs) != 0 {
 		t.Fatalf("missing key: %v %+v", err, vs)
 	}
@@ -108,7 +109,7 @@ func TestPutGetOverBlockingNetwork(t *testing.T) {
 func TestPutGetIsTestAndSet(t *testing.T) {
 	_, nodes, _ := newCluster(t, 20)
 	ctx := context.Background()
-	key := dsht.KeyID("http://example.com/new")
+	key := dsht.ID(object.KeyOf("http://example.com/new"))
 	global := dsht.Levels(0, 0) // no clusters formed yet: every node is alone above level 0
 	first, err := nodes[4].PutGet(ctx, key, []byte("proxy-4"), 20*time.Second, global)
 	if err != nil || len(first) != 0 {
@@ -131,7 +132,7 @@ func TestNodeRejectsBadInput(t *testing.T) {
 	_, nodes, _ := newCluster(t, 3)
 	ctx := context.Background()
 	n := nodes[0]
-	key := dsht.KeyID("k")
+	key := dsht.ID(object.KeyOf("k"))
 	if _, err := n.Get(ctx, key, dsht.Levels(5, 0)); !errors.Is(err, dsht.ErrBadLevels) {
 		t.Errorf("levels 5..0: %v", err)
 	}
@@ -180,7 +181,7 @@ func TestStatusCloseAndHints(t *testing.T) {
 	mn, nodes, clock := newCluster(t, 10)
 	ctx := context.Background()
 	n := nodes[0]
-	if err := n.Put(ctx, dsht.KeyID("a"), []byte("v"), time.Minute, dsht.Levels(0, 0)); err != nil {
+	if err := n.Put(ctx, dsht.ID(object.KeyOf("a")), []byte("v"), time.Minute, dsht.Levels(0, 0)); err != nil {
 		t.Fatal(err)
 	}
 	st := n.Status()
@@ -231,12 +232,12 @@ func TestStatusCloseAndHints(t *testing.T) {
 
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
-	if _, err := nodes[1].Get(cctx, dsht.KeyID("a")); !errors.Is(err, context.Canceled) {
+	if _, err := nodes[1].Get(cctx, dsht.ID(object.KeyOf("a"))); !errors.Is(err, context.Canceled) {
 		t.Fatalf("get with a cancelled context: %v", err)
 	}
 
 	n.Close()
-	if _, err := n.Get(ctx, dsht.KeyID("a")); !errors.Is(err, dsht.ErrClosed) {
+	if _, err := n.Get(ctx, dsht.ID(object.KeyOf("a"))); !errors.Is(err, dsht.ErrClosed) {
 		t.Fatalf("get after close: %v", err)
 	}
 	if _, err := n.HandleRPC(ctx, info(1), &dsht.Request{Op: dsht.OpPing}); !errors.Is(err, dsht.ErrClosed) {
@@ -277,7 +278,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 func TestValuesAreCopied(t *testing.T) {
 	_, nodes, _ := newCluster(t, 5)
 	ctx := context.Background()
-	key := dsht.KeyID("copy")
+	key := dsht.ID(object.KeyOf("copy"))
 	v := []byte("original")
 	if err := nodes[0].Put(ctx, key, v, time.Minute, dsht.Levels(0, 0)); err != nil {
 		t.Fatal(err)
@@ -297,7 +298,7 @@ func TestValuesAreCopied(t *testing.T) {
 func TestLoneNode(t *testing.T) {
 	mn, nodes, _ := newCluster(t, 1)
 	ctx := context.Background()
-	if err := nodes[0].Put(ctx, dsht.KeyID("k"), []byte("v"), time.Minute); !errors.Is(err, dsht.ErrNoStore) {
+	if err := nodes[0].Put(ctx, dsht.ID(object.KeyOf("k")), []byte("v"), time.Minute); !errors.Is(err, dsht.ErrNoStore) {
 		t.Fatalf("put with nobody to store at: %v", err)
 	}
 	mn.SetDown(info(7).Addr, true)
@@ -313,7 +314,7 @@ func TestPutPopsStackOnStoreFailure(t *testing.T) {
 	const n = 30
 	mn, nodes, _ := newCluster(t, n)
 	ctx := context.Background()
-	key := dsht.KeyID("http://example.com/popped")
+	key := dsht.ID(object.KeyOf("http://example.com/popped"))
 	// The two nodes closest to the key by XOR refuse stores.
 	order := make([]int, n)
 	for i := range order {
@@ -379,7 +380,7 @@ func TestValueSurvivesHolderDeath(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			mn, nodes, _ := newClusterWith(t, 12, func(c *dsht.Config) { c.Copies = tc.copies })
 			ctx := context.Background()
-			key := dsht.KeyID("survivor")
+			key := dsht.ID(object.KeyOf("survivor"))
 			if err := nodes[0].Put(ctx, key, []byte("v"), time.Minute, dsht.Levels(0, 0)); err != nil {
 				t.Fatal(err)
 			}
@@ -422,7 +423,7 @@ func TestPutGetNearIsTestAndSet(t *testing.T) {
 		t.Run(fmt.Sprintf("root down %v", rootDown), func(t *testing.T) {
 			mn, nodes, _ := newCluster(t, 12)
 			ctx := context.Background()
-			key := dsht.KeyID("crowd")
+			key := dsht.ID(object.KeyOf("crowd"))
 			racers := nodes
 			if rootDown {
 				if _, err := nodes[0].PutGetNear(ctx, key, []byte("probe"), time.Minute); err != nil {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/coralcdn/coral/core/dsht"
+	"github.com/coralcdn/coral/core/object"
 )
 
 // Hint says that proxy Proxy is RTT away from a visitor network.
@@ -111,7 +112,7 @@ func hintNetwork(p netip.Prefix) (netip.Prefix, bool) {
 // HintKey is the DSHT key hints for network n are stored under. The
 // "coral-hint:" prefix keeps it apart from URL keys.
 func HintKey(n netip.Prefix) dsht.ID {
-	return dsht.KeyID("coral-hint:" + n.Masked().String())
+	return dsht.ID(object.KeyOf("coral-hint:" + n.Masked().String()))
 }
 
 // quantize rounds an RTT so that a proxy renewing a hint usually writes the

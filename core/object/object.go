@@ -8,11 +8,26 @@ package object
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"io"
 	"net/http"
 	"time"
 )
+
+// Key is the digest of a canonical URL, computed once where a request
+// enters: its hex form (String) is the key the object is stored under and
+// the form in logs and on the wire, its bytes the key of the URL's
+// referrals in the DSHT (dsht.ID(key)).
+type Key [32]byte
+
+// KeyOf is the key of a canonical URL (or of any other name kept in the
+// DSHT): its SHA-256.
+func KeyOf(canonicalURL string) Key { return sha256.Sum256([]byte(canonicalURL)) }
+
+// String is the key's hex form, the store's key for the object.
+func (k Key) String() string { return hex.EncodeToString(k[:]) }
 
 // Meta is everything the proxy needs to serve a stored response.
 type Meta struct {
@@ -60,10 +75,17 @@ type Body interface {
 type Writer interface {
 	io.Writer
 	// Commit makes the body current under meta (Key, Size and SHA256 are
-	// set from the body) and returns the meta stored.
+	// set from the body, SHA256 from meta after CallerHashes) and returns
+	// the meta stored.
 	Commit(meta Meta) (Meta, error)
 	// Abort drops the body; the previous version stays.
 	Abort()
+	// CallerHashes tells the writer, before the first Write, that the
+	// caller hashes the body itself (a peer's body, verified against its
+	// sender's digest as it streamed in: see HashingBody) and states the
+	// SHA-256 in Commit's meta, so the body is not hashed twice. The store
+	// records that digest as the body's.
+	CallerHashes()
 }
 
 // Source serves cached objects to peers: core/proxy implements it, p2p

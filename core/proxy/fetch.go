@@ -3,7 +3,6 @@ package proxy
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"hash"
@@ -42,9 +41,10 @@ const (
 // fetch is one download of one object, shared by every visitor (and peer)
 // that asks for the object while it runs.
 type fetch struct {
-	key      string // in-flight map key; "" for a private fetch
-	pkey     string // primary key: CacheKey(canon)
-	objKey   string // key of the stored object being revalidated or filled
+	key      string     // in-flight map key; "" for a private fetch
+	urlKey   object.Key // canon's key, computed once per request
+	pkey     string     // primary store key: urlKey.String()
+	objKey   string     // key of the stored object being revalidated or filled
 	canon    string
 	origin   coralurl.Origin
 	reqHdr   http.Header  // header of the request that started it
@@ -83,8 +83,8 @@ func (f *fetch) resolve(fn func()) {
 
 // fetchSpec names what a fetch downloads, and for which request.
 type fetchSpec struct {
-	pkey   string // primary key: CacheKey(canon)
-	objKey string // the stored object revalidated or filled; also the in-flight key
+	key    object.Key // canon's key (object.KeyOf)
+	objKey string     // the stored object revalidated or filled; also the in-flight key
 	canon  string
 	origin coralurl.Origin
 	reqHdr http.Header  // the request that starts it (copied)
@@ -93,7 +93,7 @@ type fetchSpec struct {
 
 func (p *Proxy) newFetch(s fetchSpec) *fetch {
 	f := &fetch{
-		key: s.objKey, pkey: s.pkey, objKey: s.objKey, canon: s.canon, origin: s.origin,
+		key: s.objKey, urlKey: s.key, pkey: s.key.String(), objKey: s.objKey, canon: s.canon, origin: s.origin,
 		reqHdr: s.reqHdr.Clone(), stale: s.stale, length: -1,
 		body:  newSpool(p.opts.SpoolDir, spoolMemLimit, pipeWindow, p.opts.OriginTimeout),
 		ready: make(chan struct{}),
@@ -214,7 +214,7 @@ func (p *Proxy) run(ctx context.Context, cancel context.CancelFunc, f *fetch) {
 	p.stats.inflight.Add(1)
 	defer p.stats.inflight.Add(-1)
 	if p.peers != nil {
-		done := p.peers.Downloading(f.pkey, f.canon)
+		done := p.peers.Downloading(f.urlKey, f.canon)
 		defer done()
 	}
 
@@ -457,7 +457,7 @@ func (p *Proxy) fromPeers(ctx context.Context, f *fetch) bool {
 		accepted = &j
 		return nil
 	}
-	meta, body, err := p.peers.Fetch(pctx, f.pkey, f.canon, usable)
+	meta, body, err := p.peers.Fetch(pctx, f.urlKey, f.canon, usable)
 	if err != nil {
 		if !errors.Is(err, object.ErrNotFound) {
 			p.log.Debug("peer fetch failed", "url", f.canon, "err", err)
@@ -555,7 +555,7 @@ func (p *Proxy) resumeFromOrigin(ctx context.Context, f *fetch, h http.Header, l
 		return nil, nil, "", fmt.Errorf("no origin fetch slot: %w", err)
 	}
 	p.stats.inflight.Add(1)
-	done := p.peers.Downloading(f.pkey, f.canon)
+	done := p.peers.Downloading(f.urlKey, f.canon)
 	release := func() {
 		done()
 		p.stats.inflight.Add(-1)
@@ -599,7 +599,7 @@ func (p *Proxy) resumeFromOrigin(ctx context.Context, f *fetch, h http.Header, l
 			err = fmt.Errorf("%w: %d bytes, the peer's has %d", errResumeMismatch, resp.ContentLength, length)
 			break
 		}
-		rd, how = &prefixSkipper{r: resp.Body, left: written, sum: sha256.New(), want: sum.Sum(nil)}, "full refetch"
+		rd, how = &prefixSkipper{r: resp.Body, left: written, sum: object.NewBodyHash(), want: sum.Sum(nil)}, "full refetch"
 	default:
 		err = fmt.Errorf("origin answered %d", resp.StatusCode)
 	}

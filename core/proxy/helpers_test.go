@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coralcdn/coral/core/object"
 	"github.com/coralcdn/coral/core/store"
 	"github.com/coralcdn/coral/test/testkit"
 )
@@ -102,8 +103,34 @@ type env struct {
 	clock  *testkit.Clock
 	st     *store.Store
 	p      *Proxy
-	srv    *httptest.Server
+	srv    *httptest.Server // behind the fast path, as a node serves
+	plain  *httptest.Server // the same proxy through net/http alone
+	gate   *testGate
 	client *http.Client
+}
+
+// testGate is a node's gate for the fast path: it admits every host (as
+// its own site) unless refuse is set, and counts the bytes sent.
+type testGate struct {
+	refuse atomic.Bool
+	admits atomic.Int64
+	sent   atomic.Int64
+}
+
+func (g *testGate) Admit(host string) (string, bool) {
+	g.admits.Add(1)
+	return host, !g.refuse.Load()
+}
+func (g *testGate) Sent(_ string, n int64)     { g.sent.Add(n) }
+func (g *testGate) Answers(h http.Header) bool { return h.Get("X-Gate-Sees") == "" }
+
+// fastServer serves h (p, or handlers in front of it) through p's fast
+// path, as app/node does.
+func fastServer(t *testing.T, h http.Handler, p *Proxy, gate FastGate, to FastTimeouts) *httptest.Server {
+	srv := httptest.NewUnstartedServer(h)
+	srv.Listener, srv.Config.ConnState = p.FastListener(srv.Listener, gate, to)
+	srv.Start()
+	return srv
 }
 
 func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
@@ -127,14 +154,17 @@ func newEnv(t *testing.T, tweak func(*Options)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(p)
-	// Cleanups run last-first: stop fetches, then the server, then the store.
+	gate := &testGate{}
+	srv := fastServer(t, p, p, gate, FastTimeouts{Idle: time.Minute, Header: 10 * time.Second})
+	plain := httptest.NewServer(p)
+	// Cleanups run last-first: stop fetches, then the servers, then the store.
 	t.Cleanup(func() { _ = st.Close() })
 	t.Cleanup(srv.Close)
+	t.Cleanup(plain.Close)
 	t.Cleanup(func() { _ = p.Close() })
 	tr := &http.Transport{Proxy: nil, DisableCompression: true}
 	t.Cleanup(tr.CloseIdleConnections)
-	return &env{t: t, clock: clock, st: st, p: p, srv: srv, client: &http.Client{
+	return &env{t: t, clock: clock, st: st, p: p, srv: srv, plain: plain, gate: gate, client: &http.Client{
 		Transport: tr,
 		// Redirects are the proxy's answer under test, not to be followed.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
@@ -216,7 +246,7 @@ func recv[T any](t *testing.T, what string, ch <-chan T) T {
 // stored reads the stored body for a canonical URL straight from the store.
 func (e *env) stored(canon string) (store.Meta, string, bool) {
 	e.t.Helper()
-	m, b, err := e.st.Get(CacheKey(canon))
+	m, b, err := e.st.Get(object.KeyOf(canon).String())
 	if err != nil {
 		return store.Meta{}, "", false
 	}

@@ -67,6 +67,7 @@ type hotEntry struct {
 	used     atomic.Bool   // CLOCK reference bit
 	slot     int           // index in hotCache.ring, under its lock
 	age      atomic.Pointer[hotAge]
+	fast     atomic.Pointer[fastHeadOf] // the fast path's response head (fastpath.go)
 }
 
 // hotAge is an entry's Age header value for one second, shared by the hits
@@ -102,6 +103,8 @@ type hotCache struct {
 	ring  []*hotEntry
 	hand  int
 	bytes int64
+
+	sites atomic.Uint64 // SitesChanged calls so far (hotsites.go)
 }
 
 func newHotCache(max int64) *hotCache {
@@ -163,6 +166,10 @@ func (c *hotCache) removeLocked(e *hotEntry) {
 	c.bytes -= e.size
 }
 
+// hotUnplainFields are the request fields that change the answer of a
+// fresh stored response; a request with one goes the full way.
+var hotUnplainFields = [...]string{"Cache-Control", "Pragma", "If-None-Match", "If-Modified-Since", "Range", DebugHeader}
+
 // plainRequest reports whether r may be answered by the hot cache: a GET or
 // HEAD with nothing that changes the answer of a fresh stored response.
 func plainRequest(r *http.Request) bool {
@@ -170,7 +177,7 @@ func plainRequest(r *http.Request) bool {
 		return false
 	}
 	h := r.Header
-	for _, f := range [...]string{"Cache-Control", "Pragma", "If-None-Match", "If-Modified-Since", "Range", DebugHeader} {
+	for _, f := range hotUnplainFields {
 		if _, ok := h[f]; ok {
 			return false
 		}
@@ -210,8 +217,13 @@ func (p *Proxy) serveHot(w http.ResponseWriter, r *http.Request) bool {
 		}
 		p.writeHot(w, r, e, now, nil)
 	}
-	p.traces.add(TraceSummary{Time: now, URL: e.canon, Result: CacheHit, Path: "source=cache (hot)"})
+	p.traceHot(e, now)
 	return true
+}
+
+// traceHot records a hit answered from the hot cache.
+func (p *Proxy) traceHot(e *hotEntry, now time.Time) {
+	p.traces.add(TraceSummary{Time: now, URL: e.canon, Result: CacheHit, Path: "source=cache (hot)"})
 }
 
 // writeHot answers r from e: its body, or sec for a body in a file.
@@ -275,7 +287,7 @@ func (p *Proxy) fillHot(w http.ResponseWriter, r *http.Request, o coralurl.Origi
 		sec = nil
 	}
 	if now, ok := p.hs.Generation(pkey); ok && now == gen {
-		p.hot.put(he) // else it changed while it was read: served, not kept
+		p.putHot(he, r.Host, o) // else it changed while it was read: served, not kept
 	}
 	p.writeHot(w, r, he, p.now(), sec)
 	return true

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coralcdn/coral/core/object"
 	"github.com/coralcdn/coral/core/store"
 	"github.com/coralcdn/coral/test/testkit"
 )
@@ -54,7 +55,7 @@ func TestHotCacheFollowsStore(t *testing.T) {
 					}
 					return false
 				})
-				tt.change(e, CacheKey(o.canon("/h")))
+				tt.change(e, object.KeyOf(o.canon("/h")).String())
 				r := e.get(o, "/h")
 				expect(t, "after the change", r, 200, tt.cache, tt.body)
 				if r.header.Get("X-V") != tt.xv {

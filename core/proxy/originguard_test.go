@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/coralcdn/coral/core/coralurl"
+	"github.com/coralcdn/coral/core/object"
 
 	"github.com/coralcdn/coral/core/store"
 )
@@ -128,16 +129,16 @@ type recordingPeers struct {
 }
 
 func (r *recordingPeers) note(s string) { r.mu.Lock(); r.calls = append(r.calls, s); r.mu.Unlock() }
-func (r *recordingPeers) Fetch(_ context.Context, _, canon string, _ func(store.Meta) error) (store.Meta, io.ReadCloser, error) {
+func (r *recordingPeers) Fetch(_ context.Context, _ object.Key, canon string, _ func(store.Meta) error) (store.Meta, io.ReadCloser, error) {
 	r.note("fetch " + canon)
 	return store.Meta{}, nil, store.ErrNotFound
 }
-func (r *recordingPeers) Downloading(_, canon string) func() {
+func (r *recordingPeers) Downloading(_ object.Key, canon string) func() {
 	r.note("downloading " + canon)
 	return func() {}
 }
-func (r *recordingPeers) Cached(m store.Meta) { r.note("cached " + m.URL) }
-func (r *recordingPeers) Removed(key string)  { r.note("removed " + key) }
+func (r *recordingPeers) Cached(_ object.Key, m store.Meta) { r.note("cached " + m.URL) }
+func (r *recordingPeers) Removed(key string)                { r.note("removed " + key) }
 
 // A loopback origin gets a 403 that names allow_private_origins,
 // every time (it is not a dead origin), and the DSHT never hears of it.

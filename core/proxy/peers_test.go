@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"net/http"
 	"strconv"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coralcdn/coral/core/object"
 	"github.com/coralcdn/coral/core/store"
 	"github.com/coralcdn/coral/test/testkit"
 )
@@ -26,21 +28,21 @@ type scriptedPeers struct {
 	cached      []store.Meta
 }
 
-func (s *scriptedPeers) Fetch(ctx context.Context, key, canon string, _ func(store.Meta) error) (store.Meta, io.ReadCloser, error) {
+func (s *scriptedPeers) Fetch(ctx context.Context, key object.Key, canon string, _ func(store.Meta) error) (store.Meta, io.ReadCloser, error) {
 	if s.fetch == nil {
 		return store.Meta{}, nil, store.ErrNotFound
 	}
-	return s.fetch(ctx, key, canon)
+	return s.fetch(ctx, key.String(), canon)
 }
 
-func (s *scriptedPeers) Downloading(string, string) func() {
+func (s *scriptedPeers) Downloading(object.Key, string) func() {
 	s.mu.Lock()
 	s.downloading++
 	s.mu.Unlock()
 	return func() {}
 }
 
-func (s *scriptedPeers) Cached(m store.Meta) {
+func (s *scriptedPeers) Cached(_ object.Key, m store.Meta) {
 	s.mu.Lock()
 	s.cached = append(s.cached, m)
 	s.mu.Unlock()
@@ -132,7 +134,7 @@ func TestOpenForPeerStatesAge(t *testing.T) {
 	o := newOrigin(t, e.clock, static("body", "Cache-Control", "max-age=600", "Age", "30"))
 	e.get(o, "/x")
 	e.clock.Advance(40 * time.Second)
-	m, body, err := e.p.OpenForPeer(t.Context(), CacheKey(o.canon("/x")))
+	m, body, err := e.p.OpenForPeer(t.Context(), object.KeyOf(o.canon("/x")).String())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,6 +179,21 @@ func (b *brokenPeerBody) Read(p []byte) (int, error) {
 
 func (b *brokenPeerBody) Close() error { return nil }
 
+// selfHashingBody hashes a peer body as it is read, as p2p's does
+// (object.HashingBody): the proxy then keeps its digest.
+type selfHashingBody struct {
+	io.ReadCloser
+	sum hash.Hash
+}
+
+func (b *selfHashingBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	b.sum.Write(p[:n])
+	return n, err
+}
+
+func (b *selfHashingBody) Hash() hash.Hash { return object.CloneHash(b.sum) }
+
 // A peer that dies in the middle of a transfer does not cost the visitor
 // the response: the proxy continues the same body from the origin (a range
 // request when the copy has a strong validator, else the whole body, whose
@@ -210,100 +227,105 @@ func TestPeerTransferResumesFromOrigin(t *testing.T) {
 		{name: "origin has a new version", peerETag: `"v1"`, originETag: `"v2"`, originBody: other, origin: serveContent, wantRange: true},
 		{name: "no validator, other bytes", originBody: other, origin: ignoreRange},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			peers := &scriptedPeers{}
-			e := newEnv(t, func(o *Options) {
-				o.Peers = peers
-				if tc.stall {
-					o.OriginTimeout = 300 * time.Millisecond
+		for _, selfHash := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/body hashes itself=%v", tc.name, selfHash), func(t *testing.T) {
+				peers := &scriptedPeers{}
+				e := newEnv(t, func(o *Options) {
+					o.Peers = peers
+					if tc.stall {
+						o.OriginTimeout = 300 * time.Millisecond
+					}
+				})
+				var rangeHdr, ifRange string
+				var mu sync.Mutex
+				o := newOrigin(t, e.clock, func(w http.ResponseWriter, r *http.Request) {
+					mu.Lock()
+					rangeHdr, ifRange = r.Header.Get("Range"), r.Header.Get("If-Range")
+					mu.Unlock()
+					w.Header().Set("Cache-Control", "max-age=60")
+					if tc.originETag != "" {
+						w.Header().Set("ETag", tc.originETag)
+					}
+					if tc.origin == ignoreRange {
+						w.Header().Set("Content-Length", strconv.Itoa(len(tc.originBody)))
+						io.WriteString(w, tc.originBody)
+						return
+					}
+					http.ServeContent(w, r, "", time.Time{}, strings.NewReader(tc.originBody))
+				})
+				kill := make(chan struct{})
+				peers.fetch = func(ctx context.Context, key, canon string) (store.Meta, io.ReadCloser, error) {
+					kv := []string{"Cache-Control", "max-age=60", "Date", e.clock.Now().Format(http.TimeFormat)}
+					if tc.peerETag != "" {
+						kv = append(kv, "ETag", tc.peerETag)
+					}
+					var body io.ReadCloser = &brokenPeerBody{head: []byte(full[:cut]), kill: kill, ctx: ctx, stall: tc.stall, eof: tc.eof}
+					if selfHash {
+						body = &selfHashingBody{ReadCloser: body, sum: object.NewBodyHash()}
+					}
+					return peerCopy(key, canon, full, kv...), body, nil
 				}
-			})
-			var rangeHdr, ifRange string
-			var mu sync.Mutex
-			o := newOrigin(t, e.clock, func(w http.ResponseWriter, r *http.Request) {
+
+				resp := e.do("GET", o.host(), "/big", nil, DebugHeader, "1")
+				defer resp.Body.Close()
+				head := make([]byte, cut)
+				if _, err := io.ReadFull(resp.Body, head); err != nil || string(head) != full[:cut] {
+					t.Fatalf("first %d bytes from the peer: %v", cut, err)
+				}
+				close(kill) // the visitor holds part of the body; now the peer dies
+				rest, err := io.ReadAll(resp.Body)
+				got := string(head) + string(rest)
+				if resp.Header.Get("X-Coral-Cache") != CachePeer || resp.Header.Get("Content-Length") != strconv.Itoa(len(full)) {
+					t.Errorf("header: %v", resp.Header)
+				}
 				mu.Lock()
-				rangeHdr, ifRange = r.Header.Get("Range"), r.Header.Get("If-Range")
+				rh, ir := rangeHdr, ifRange
 				mu.Unlock()
-				w.Header().Set("Cache-Control", "max-age=60")
-				if tc.originETag != "" {
-					w.Header().Set("ETag", tc.originETag)
+				if tc.wantRange && (rh != fmt.Sprintf("bytes=%d-", cut) || ir != tc.peerETag) {
+					t.Errorf("origin saw Range %q If-Range %q, want bytes=%d- and %s", rh, ir, cut, tc.peerETag)
 				}
-				if tc.origin == ignoreRange {
-					w.Header().Set("Content-Length", strconv.Itoa(len(tc.originBody)))
-					io.WriteString(w, tc.originBody)
+				if !tc.wantRange && rh != "" {
+					t.Errorf("origin saw Range %q without a validator to guard it", rh)
+				}
+				if n := o.hits.Load(); n != 1 {
+					t.Errorf("origin hits = %d, want 1", n)
+				}
+				_, stored, ok := e.stored(o.canon("/big"))
+				if !tc.wantOK {
+					if err == nil {
+						t.Fatalf("visitor got a complete-looking body mixing two versions (%d bytes)", len(got))
+					}
+					if ok {
+						t.Error("a body mixing two versions was stored")
+					}
 					return
 				}
-				http.ServeContent(w, r, "", time.Time{}, strings.NewReader(tc.originBody))
-			})
-			kill := make(chan struct{})
-			peers.fetch = func(ctx context.Context, key, canon string) (store.Meta, io.ReadCloser, error) {
-				kv := []string{"Cache-Control", "max-age=60", "Date", e.clock.Now().Format(http.TimeFormat)}
-				if tc.peerETag != "" {
-					kv = append(kv, "ETag", tc.peerETag)
+				if err != nil || got != full {
+					t.Fatalf("visitor: %d bytes, err %v; want the complete %d-byte body", len(got), err, len(full))
 				}
-				return peerCopy(key, canon, full, kv...), &brokenPeerBody{head: []byte(full[:cut]), kill: kill, ctx: ctx,
-					stall: tc.stall, eof: tc.eof}, nil
-			}
-
-			resp := e.do("GET", o.host(), "/big", nil, DebugHeader, "1")
-			defer resp.Body.Close()
-			head := make([]byte, cut)
-			if _, err := io.ReadFull(resp.Body, head); err != nil || string(head) != full[:cut] {
-				t.Fatalf("first %d bytes from the peer: %v", cut, err)
-			}
-			close(kill) // the visitor holds part of the body; now the peer dies
-			rest, err := io.ReadAll(resp.Body)
-			got := string(head) + string(rest)
-			if resp.Header.Get("X-Coral-Cache") != CachePeer || resp.Header.Get("Content-Length") != strconv.Itoa(len(full)) {
-				t.Errorf("header: %v", resp.Header)
-			}
-			mu.Lock()
-			rh, ir := rangeHdr, ifRange
-			mu.Unlock()
-			if tc.wantRange && (rh != fmt.Sprintf("bytes=%d-", cut) || ir != tc.peerETag) {
-				t.Errorf("origin saw Range %q If-Range %q, want bytes=%d- and %s", rh, ir, cut, tc.peerETag)
-			}
-			if !tc.wantRange && rh != "" {
-				t.Errorf("origin saw Range %q without a validator to guard it", rh)
-			}
-			if n := o.hits.Load(); n != 1 {
-				t.Errorf("origin hits = %d, want 1", n)
-			}
-			_, stored, ok := e.stored(o.canon("/big"))
-			if !tc.wantOK {
-				if err == nil {
-					t.Fatalf("visitor got a complete-looking body mixing two versions (%d bytes)", len(got))
+				testkit.Eventually(t, 10*time.Second, "the copy to be stored", func() bool {
+					_, stored, ok = e.stored(o.canon("/big"))
+					return ok
+				})
+				if m, _, _ := e.stored(o.canon("/big")); stored != full || m.SHA256 != sha256.Sum256([]byte(full)) {
+					t.Errorf("stored %d bytes, digest %x; want the complete body and its digest", len(stored), m.SHA256[:4])
 				}
-				if ok {
-					t.Error("a body mixing two versions was stored")
+				expect(t, "then a hit", e.get(o, "/big"), 200, CacheHit, full)
+				if n := e.p.Stats().PeerResumes; n != 1 {
+					t.Errorf("PeerResumes = %d, want 1", n)
 				}
-				return
-			}
-			if err != nil || got != full {
-				t.Fatalf("visitor: %d bytes, err %v; want the complete %d-byte body", len(got), err, len(full))
-			}
-			testkit.Eventually(t, 10*time.Second, "the copy to be stored", func() bool {
-				_, stored, ok = e.stored(o.canon("/big"))
-				return ok
-			})
-			if stored != full {
-				t.Errorf("stored %d bytes, want the complete body", len(stored))
-			}
-			expect(t, "then a hit", e.get(o, "/big"), 200, CacheHit, full)
-			if n := e.p.Stats().PeerResumes; n != 1 {
-				t.Errorf("PeerResumes = %d, want 1", n)
-			}
-			want := fmt.Sprintf("peer transfer broke off after %d bytes; resumed from origin at byte %d (%s); from peer, then origin from byte %d",
-				cut, cut, map[bool]string{true: "range request", false: "full refetch"}[tc.origin == serveContent && tc.peerETag != ""], cut)
-			testkit.Eventually(t, 10*time.Second, "the resume in the recent traces", func() bool {
-				for _, tr := range e.p.RecentTraces() {
-					if tr.Result == CachePeer && tr.Path == want {
-						return true
+				want := fmt.Sprintf("peer transfer broke off after %d bytes; resumed from origin at byte %d (%s); from peer, then origin from byte %d",
+					cut, cut, map[bool]string{true: "range request", false: "full refetch"}[tc.origin == serveContent && tc.peerETag != ""], cut)
+				testkit.Eventually(t, 10*time.Second, "the resume in the recent traces", func() bool {
+					for _, tr := range e.p.RecentTraces() {
+						if tr.Result == CachePeer && tr.Path == want {
+							return true
+						}
 					}
-				}
-				return false
+					return false
+				})
 			})
-		})
+		}
 	}
 }
 

@@ -50,6 +50,11 @@
 // is in forward.go and httpcache.Storable; the node's Via token detects
 // loops.
 //
+// Hits on fresh objects are answered from a hot cache in memory (hot.go);
+// FastListener answers plain HTTP/1.1 hits on small ones on the connection,
+// before net/http, and hands it everything else (fastpath.go says what that
+// costs and what it must keep).
+//
 // Cooperative caching (other Coral proxies, found through the DSHT) plugs in
 // through the Peers interface; nil means a single node.
 //
@@ -98,8 +103,8 @@ type Store interface {
 // object transfer live behind it. All methods must be safe for concurrent
 // use and must not block for long except Fetch.
 type Peers interface {
-	// Fetch asks other proxies for the object stored under key (see
-	// CacheKey) on a local miss, before the origin is contacted. It returns
+	// Fetch asks other proxies for the object of canonicalURL, whose key
+	// is key (object.KeyOf, computed once per request), on a local miss, before the origin is contacted. It returns
 	// the response's meta (Status, Header; Size and SHA256 when known, Size
 	// -1 otherwise) and a body stream, or an error wrapping
 	// object.ErrNotFound when no peer delivers. The peer is an upstream
@@ -115,13 +120,16 @@ type Peers interface {
 	// this request, say) is closed and the next referral tried, so one
 	// stale copy does not send the request to the origin while another
 	// peer holds a fresh one.
-	Fetch(ctx context.Context, key, canonicalURL string, usable func(object.Meta) error) (object.Meta, io.ReadCloser, error)
+	// A body that hashes itself as it streams in (a HashingBody) spares
+	// the proxy hashing it again.
+	Fetch(ctx context.Context, key object.Key, canonicalURL string, usable func(object.Meta) error) (object.Meta, io.ReadCloser, error)
 	// Downloading is called when an origin download for key starts (so the
 	// node can announce "I am downloading"); done is called when it ends,
 	// whatever the outcome.
-	Downloading(key, canonicalURL string) (done func())
-	// Cached is called once an object is completely stored.
-	Cached(meta object.Meta)
+	Downloading(key object.Key, canonicalURL string) (done func())
+	// Cached is called once an object of the URL with key is completely
+	// stored.
+	Cached(key object.Key, meta object.Meta)
 	// Removed is called when the proxy deletes an object (410, invalidation
 	// by an unsafe method) and from Proxy.Evicted.
 	Removed(key string)
@@ -415,13 +423,6 @@ func CanonicalURL(o coralurl.Origin, requestURI string) string {
 		requestURI = "/" + requestURI
 	}
 	return o.String() + requestURI
-}
-
-// CacheKey is the store and DSHT key of a canonical URL: hex SHA-256, the
-// same digest as dsht.KeyID.
-func CacheKey(canonicalURL string) string {
-	sum := sha256.Sum256([]byte(canonicalURL))
-	return hex.EncodeToString(sum[:])
 }
 
 // variantKey names one variant of a response that has Vary.

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coralcdn/coral/core/object"
 	"github.com/coralcdn/coral/core/store"
 	"github.com/coralcdn/coral/test/testkit"
 )
@@ -884,7 +885,7 @@ type fakePeers struct {
 	removed     []string
 }
 
-func (f *fakePeers) Fetch(_ context.Context, key, canon string, _ func(store.Meta) error) (store.Meta, io.ReadCloser, error) {
+func (f *fakePeers) Fetch(_ context.Context, key object.Key, canon string, _ func(store.Meta) error) (store.Meta, io.ReadCloser, error) {
 	f.mu.Lock()
 	body, ok := f.have[canon]
 	f.mu.Unlock()
@@ -896,7 +897,7 @@ func (f *fakePeers) Fetch(_ context.Context, key, canon string, _ func(store.Met
 		now = now.Add(-time.Hour) // a copy that expired long ago
 	}
 	h := http.Header{"Cache-Control": {"max-age=60"}, "Date": {now.Format(http.TimeFormat)}}
-	m := store.Meta{Key: key, URL: canon, Status: 200, Header: h, RequestTime: now, ResponseTime: now,
+	m := store.Meta{Key: key.String(), URL: canon, Status: 200, Header: h, RequestTime: now, ResponseTime: now,
 		Size: int64(len(body)), SHA256: sha256.Sum256([]byte(body))}
 	if strings.HasSuffix(canon, "/corrupt") {
 		body = strings.ToUpper(body) // right length, wrong bytes
@@ -904,14 +905,14 @@ func (f *fakePeers) Fetch(_ context.Context, key, canon string, _ func(store.Met
 	return m, io.NopCloser(strings.NewReader(body)), nil
 }
 
-func (f *fakePeers) Downloading(key, canon string) func() {
+func (f *fakePeers) Downloading(_ object.Key, canon string) func() {
 	f.mu.Lock()
 	f.downloading = append(f.downloading, canon)
 	f.mu.Unlock()
 	return func() {}
 }
 
-func (f *fakePeers) Cached(m store.Meta) {
+func (f *fakePeers) Cached(_ object.Key, m store.Meta) {
 	f.mu.Lock()
 	f.cached = append(f.cached, m.URL)
 	f.mu.Unlock()
@@ -964,7 +965,7 @@ func TestPeersSeam(t *testing.T) {
 	if len(peers.cached) != 3 || len(peers.downloading) != 3 || len(peers.removed) != 2 {
 		t.Errorf("hooks: cached=%v downloading=%v removed=%v", peers.cached, peers.downloading, peers.removed)
 	}
-	if peers.removed[0] != CacheKey(o.canon("/other")) || peers.removed[1] != "k" {
+	if peers.removed[0] != object.KeyOf(o.canon("/other")).String() || peers.removed[1] != "k" {
 		t.Errorf("removed %v", peers.removed)
 	}
 	if e.p.Stats().Evictions != 1 {
@@ -989,7 +990,7 @@ func TestOpenForPeer(t *testing.T) {
 		io.WriteString(w, "stored body")
 	})
 	e.get(o, "/s")
-	m, body, err := e.p.OpenForPeer(t.Context(), CacheKey(o.canon("/s")))
+	m, body, err := e.p.OpenForPeer(t.Context(), object.KeyOf(o.canon("/s")).String())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -998,14 +999,14 @@ func TestOpenForPeer(t *testing.T) {
 	if string(b) != "stored body" || m.Status != 200 || m.URL != o.canon("/s") {
 		t.Errorf("stored: %q %+v", b, m)
 	}
-	if _, _, err := e.p.OpenForPeer(t.Context(), CacheKey(o.canon("/none"))); !errors.Is(err, store.ErrNotFound) {
+	if _, _, err := e.p.OpenForPeer(t.Context(), object.KeyOf(o.canon("/none")).String()); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("missing object: err = %v", err)
 	}
 
 	visitor := make(chan result, 1)
 	go func() { visitor <- e.get(o, "/slow") }()
 	recv(t, "origin to start", started)
-	m, body, err = e.p.OpenForPeer(t.Context(), CacheKey(o.canon("/slow")))
+	m, body, err = e.p.OpenForPeer(t.Context(), object.KeyOf(o.canon("/slow")).String())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"hash"
@@ -41,7 +40,8 @@ type transfer struct {
 	varyVals  string
 	sw        object.Writer // nil once not storing
 	holdBack  bool          // a refetch not published until complete
-	sum       hash.Hash     // a peer body's hash, nil for the origin's
+	sum       hash.Hash     // a peer body's hash when it does not hash itself (see peerHash)
+	digest    [32]byte      // a peer body's SHA-256, once verified
 	guard     *transferGuard
 	written   int64
 	pending   []byte // the final byte, published only after the commit
@@ -66,7 +66,9 @@ func (p *Proxy) receive(ctx context.Context, cancel context.CancelFunc, f *fetch
 
 	rerr := t.copyBody(ctx)
 	if rerr == nil && t.peerMeta != nil {
-		rerr = verifyPeerBody(t.peerMeta, t.written, t.sum)
+		sum := t.peerHash()
+		sum.Sum(t.digest[:0])
+		rerr = verifyPeerBody(t.peerMeta, t.written, sum)
 	}
 	if rerr != nil {
 		t.brokeOff(rerr)
@@ -173,9 +175,31 @@ func (t *transfer) open(storable bool, why string) {
 		t.publish()
 	}
 	if t.peerMeta != nil {
-		t.sum = sha256.New()
+		t.hashPeerBody()
 	}
 	t.guard = newTransferGuard(p.opts.OriginTimeout, p.opts.MinOriginRate, t.length, t.cancel)
+}
+
+// hashPeerBody readies the one hash of a peer's body: the body's own when
+// it hashes itself as it streams in (a p2p transfer), else the transfer's.
+// Either way the store is given the digest rather than hash it again.
+func (t *transfer) hashPeerBody() {
+	if object.HashOf(t.src) == nil {
+		t.sum = object.NewBodyHash()
+	}
+	if t.sw != nil {
+		t.sw.CallerHashes()
+	}
+}
+
+// peerHash is the hash of the peer body's bytes so far: the transfer's
+// own (set when the body does not hash itself, or once it resumed from
+// the origin), else the body's.
+func (t *transfer) peerHash() hash.Hash {
+	if t.sum != nil {
+		return t.sum
+	}
+	return object.HashOf(t.src)
 }
 
 // publish lets the visitors waiting on f have the response (once).
@@ -268,7 +292,8 @@ func (t *transfer) resume(ctx context.Context, err error) error {
 	t.resumed = true
 	f.trace.Step("peer transfer broke off after %d bytes", t.written)
 	p.log.Info("peer transfer broke off; resuming from the origin", "url", f.canon, "bytes", t.written, "err", err)
-	next, ncancel, how, rsErr := p.resumeFromOrigin(ctx, f, t.header, t.length, t.written, t.sum)
+	sum := t.peerHash() // of the bytes so far; the origin's rest goes on into it
+	next, ncancel, how, rsErr := p.resumeFromOrigin(ctx, f, t.header, t.length, t.written, sum)
 	if rsErr != nil {
 		f.trace.Step("resume from origin failed: %v", rsErr)
 		t.resumed = false // nothing of the origin's to cancel
@@ -284,7 +309,7 @@ func (t *transfer) resume(ctx context.Context, err error) error {
 	t.guard.stop()
 	t.src.Close()
 	t.cancel() // the peer transfer is over
-	t.src, t.cancel = next, ncancel
+	t.src, t.cancel, t.sum = next, ncancel, sum
 	rest := int64(-1)
 	if t.length >= 0 {
 		rest = t.length - t.written
@@ -327,6 +352,9 @@ func (t *transfer) commit() bool {
 	if len(t.fields) > 0 {
 		meta.Extra = map[string]string{extraVary: strings.Join(t.fields, ",")}
 	}
+	if t.peerMeta != nil {
+		meta.SHA256 = t.digest // hashed once, as it came (hashPeerBody)
+	}
 	m, err := t.sw.Commit(meta)
 	switch {
 	case errors.Is(err, object.ErrIncomplete):
@@ -345,7 +373,7 @@ func (t *transfer) commit() bool {
 			p.writeVaryIndex(f.pkey, f.canon, t.fields)
 		}
 		if p.peers != nil {
-			p.peers.Cached(m)
+			p.peers.Cached(f.urlKey, m)
 		}
 	}
 	return true

@@ -21,7 +21,8 @@ import (
 
 // serveCached answers a GET or HEAD through the cache.
 func (p *Proxy) serveCached(w http.ResponseWriter, r *http.Request, o coralurl.Origin, canon string) {
-	pkey := CacheKey(canon)
+	key := object.KeyOf(canon)
+	pkey := key.String()
 	rq := httpcache.RequestDirectives(r.Header)
 	now := p.now()
 	tr := &Trace{}
@@ -52,7 +53,7 @@ func (p *Proxy) serveCached(w http.ResponseWriter, r *http.Request, o coralurl.O
 			tr.Source("cache (stale, revalidating in the background)")
 			if p.serveObject(w, r, o, meta, body, CacheStale) {
 				if !isPersonal(r.Header, p.opts.StripCookies) {
-					p.startBackground(p.newFetch(fetchSpec{pkey: pkey, objKey: objKey, canon: canon, origin: o, reqHdr: r.Header, stale: &meta}))
+					p.startBackground(p.newFetch(fetchSpec{key: key, objKey: objKey, canon: canon, origin: o, reqHdr: r.Header, stale: &meta}))
 				}
 				return
 			}
@@ -82,7 +83,7 @@ func (p *Proxy) serveCached(w http.ResponseWriter, r *http.Request, o coralurl.O
 	if p.answerWithoutFetch(w, r, o, canon, pkey, objKey, stale, now) {
 		return
 	}
-	f := p.newFetch(fetchSpec{pkey: pkey, objKey: objKey, canon: canon, origin: o, reqHdr: r.Header, stale: stale})
+	f := p.newFetch(fetchSpec{key: key, objKey: objKey, canon: canon, origin: o, reqHdr: r.Header, stale: stale})
 	f.noStore = rq.NoStore
 	f.personal = isPersonal(r.Header, p.opts.StripCookies)
 	if f.noStore || f.personal {
@@ -201,7 +202,7 @@ func (p *Proxy) serveFetch(w http.ResponseWriter, r *http.Request, o coralurl.Or
 	}
 	// This visitor cannot use the shared result (another variant, a private
 	// response, or a copy that vanished): fetch for it alone.
-	nf := p.newFetch(fetchSpec{pkey: f.pkey, objKey: f.pkey, canon: f.canon, origin: o, reqHdr: r.Header})
+	nf := p.newFetch(fetchSpec{key: f.urlKey, objKey: f.pkey, canon: f.canon, origin: o, reqHdr: r.Header})
 	nf.personal = true
 	p.serveFetch(w, r, o, nf, p.startPrivate(r.Context(), nf), true, true)
 }
@@ -552,7 +553,7 @@ func (c *countingWriter) Unwrap() http.ResponseWriter { return c.ResponseWriter 
 // invalidate drops the stored copies of a URL changed by an unsafe method,
 // and of the same-origin URLs its Location and Content-Location name.
 func (p *Proxy) invalidate(canon string, o coralurl.Origin, h http.Header) {
-	p.remove(CacheKey(canon))
+	p.remove(object.KeyOf(canon).String())
 	for _, field := range []string{"Location", "Content-Location"} {
 		v := h.Get(field)
 		if v == "" {
@@ -571,7 +572,7 @@ func (p *Proxy) invalidate(canon string, o coralurl.Origin, h http.Header) {
 		if err != nil || lo != o {
 			continue
 		}
-		p.remove(CacheKey(CanonicalURL(o, abs.RequestURI())))
+		p.remove(object.KeyOf(CanonicalURL(o, abs.RequestURI())).String())
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coralcdn/coral/core/object"
 	"github.com/coralcdn/coral/core/store"
 	"github.com/coralcdn/coral/test/testkit"
 )
@@ -241,7 +242,7 @@ func TestEncodedCopyOnlyForGzipVisitors(t *testing.T) {
 		w.Write(packed)
 	})
 	// An old copy: gzip, no Vary, under the primary key.
-	sw := e.st.Create(CacheKey(o.canon("/old")), 1<<20)
+	sw := e.st.Create(object.KeyOf(o.canon("/old")).String(), 1<<20)
 	sw.Write(packed)
 	now := e.clock.Now()
 	h := http.Header{"Content-Encoding": {"gzip"}, "Cache-Control": {"max-age=600"}, "Date": {now.Format(http.TimeFormat)}}

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"hash"
@@ -90,7 +89,7 @@ func (s *Store) Get(key string) (Meta, object.Body, error) {
 			return Meta{}, nil, fmt.Errorf("store: get %q: %w", key, err)
 		}
 
-		b := &Body{s: s, key: key, ver: rec.Version, size: rec.Size, want: m.SHA256, data: inline, h: sha256.New()}
+		b := &Body{s: s, key: key, ver: rec.Version, size: rec.Size, want: m.SHA256, data: inline, h: object.NewBodyHash()}
 		s.mu.Lock()
 		e := s.index[key]
 		if e == nil || e.body.ver != rec.Version {

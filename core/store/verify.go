@@ -2,7 +2,6 @@ package store
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -64,7 +63,7 @@ func (b *Body) Section(off, n int64) (io.Reader, error) {
 	}
 	if b.f == nil {
 		data := b.data
-		if sha256.Sum256(data) != b.want {
+		if sumBody(data) != b.want {
 			b.err = b.corrupt(fmt.Errorf("%w: body hash mismatch", errCorrupt))
 			return nil, b.err
 		}
@@ -88,7 +87,7 @@ func (b *Body) Section(off, n int64) (io.Reader, error) {
 
 // hashFileLocked hashes the whole file body and rewinds it.
 func (b *Body) hashFileLocked() error {
-	h := sha256.New()
+	h := object.NewBodyHash()
 	got, err := io.Copy(h, b.f)
 	if err != nil {
 		return fmt.Errorf("store: read %q: %w", b.key, err)
@@ -164,7 +163,7 @@ func (s *Store) scrubOne(key string, ver uint64) (bool, error) {
 		return true, err
 	}
 	defer f.Close()
-	h := sha256.New()
+	h := object.NewBodyHash()
 	got, err := io.Copy(h, f)
 	if err != nil {
 		return true, err
@@ -250,4 +249,12 @@ func (b *Body) InFile() bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.f != nil
+}
+
+// sumBody hashes an inline body with the counted body hash.
+func sumBody(data []byte) (sum [32]byte) {
+	h := object.NewBodyHash()
+	h.Write(data)
+	h.Sum(sum[:0])
+	return sum
 }

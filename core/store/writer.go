@@ -2,7 +2,6 @@ package store
 
 import (
 	"bufio"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"hash"
@@ -29,7 +28,7 @@ type Writer struct {
 	f   *os.File
 	bw  *bufio.Writer
 	n   int64
-	h   hash.Hash
+	h   hash.Hash // nil after CallerHashes
 	// unchecked counts file bytes written since free space was checked.
 	unchecked int64
 	err       error // sticky failure
@@ -40,7 +39,7 @@ type Writer struct {
 // On a disk below the watermark (see Admit) the Writer fails at once with
 // ErrDiskFull.
 func (s *Store) Create(key string, maxBytes int64) object.Writer {
-	w := &Writer{s: s, key: key, max: maxBytes, ver: s.lastVer.Add(1), h: sha256.New()}
+	w := &Writer{s: s, key: key, max: maxBytes, ver: s.lastVer.Add(1), h: object.NewBodyHash()}
 	if err := s.space.admit(); err != nil {
 		w.err = fmt.Errorf("%w: not storing %q", err, key)
 	}
@@ -88,9 +87,22 @@ func (w *Writer) Write(p []byte) (int, error) {
 			return 0, w.err
 		}
 	}
-	w.h.Write(p)
+	if w.h != nil {
+		w.h.Write(p)
+	}
 	w.n += int64(len(p))
 	return len(p), nil
+}
+
+// CallerHashes implements object.Writer: the caller states the body's
+// SHA-256 in Commit's meta, so Write does not hash. Call it before the
+// first Write.
+func (w *Writer) CallerHashes() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.n == 0 {
+		w.h = nil
+	}
 }
 
 // open moves the body from memory to its own file once it outgrows inlineMax.
@@ -138,9 +150,15 @@ func (w *Writer) Commit(meta Meta) (Meta, error) {
 		w.discard()
 		return Meta{}, fmt.Errorf("%w: %q got %d of %d bytes", ErrIncomplete, w.key, w.n, meta.Size)
 	}
+	if w.h == nil && meta.SHA256 == ([32]byte{}) {
+		w.discard()
+		return Meta{}, fmt.Errorf("store: commit %q: the caller hashes the body but stated no SHA-256", w.key)
+	}
 	meta.Key = w.key
 	meta.Size = w.n
-	w.h.Sum(meta.SHA256[:0])
+	if w.h != nil {
+		w.h.Sum(meta.SHA256[:0])
+	}
 	inline := w.f == nil
 	if !inline {
 		// The whole file is written (to the page cache, which survives a
@@ -170,7 +188,7 @@ func (w *Writer) Commit(meta Meta) (Meta, error) {
 	}
 	w.buf = nil
 	if !inline {
-		w.s.markVerified(w.key, w.ver) // hashed as it was written
+		w.s.markVerified(w.key, w.ver) // hashed as it was written (here or by the caller)
 	}
 	return meta, nil
 }

@@ -7,16 +7,12 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
-
-	mdns "github.com/miekg/dns"
 
 	"github.com/coralcdn/coral/app/control"
 	"github.com/coralcdn/coral/test/cluster"
@@ -61,40 +57,17 @@ func startCluster(t *testing.T, n int) *cluster.Cluster {
 // (answers rotate among equally good proxies).
 func answers(t *testing.T, node *cluster.Node, name string) []string {
 	t.Helper()
-	var out []string
-	for range 6 {
-		m := new(mdns.Msg)
-		m.SetQuestion(mdns.Fqdn(name), mdns.TypeA)
-		r, _, err := (&mdns.Client{Net: "tcp", Timeout: 5 * time.Second}).Exchange(m, node.DNS)
-		if err != nil {
-			t.Fatalf("query %s: %v", node.DNS, err)
-		}
-		for _, rr := range r.Answer {
-			if a, ok := rr.(*mdns.A); ok && !slices.Contains(out, a.A.String()) {
-				out = append(out, a.A.String())
-			}
-		}
+	out, err := node.Addresses(name, 6)
+	if err != nil {
+		t.Fatal(err)
 	}
-	slices.Sort(out)
 	return out
 }
 
 func putSettings(t *testing.T, node *cluster.Node, patch string) {
 	t.Helper()
-	tok, err := os.ReadFile(filepath.Join(filepath.Dir(node.Config), "data", "control.token"))
-	if err != nil {
+	if _, err := node.ControlDo(context.Background(), http.MethodPut, "/api/settings", strings.NewReader(patch)); err != nil {
 		t.Fatal(err)
-	}
-	req, _ := http.NewRequest(http.MethodPut, "http://"+node.Control+"/api/settings", strings.NewReader(patch))
-	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(tok)))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(resp.Body)
-		t.Fatalf("PUT /api/settings %s: %s %s", patch, resp.Status, b)
 	}
 }
 
@@ -110,15 +83,11 @@ func budget(t *testing.T, node *cluster.Node) control.BudgetStatus {
 // visit GETs path of the origin through node's proxy.
 func visit(t *testing.T, node *cluster.Node, originHost, path string) (int, string, string) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, "http://"+node.HTTP+path, nil)
-	req.Host = originHost
-	resp, err := http.DefaultClient.Do(req)
+	resp, body, err := node.Get(context.Background(), originHost, path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b), resp.Header.Get("X-Coral-Cache")
+	return resp.StatusCode, string(body), resp.Header.Get("X-Coral-Cache")
 }
 
 // A node that pauses, or whose upload cap leaves no headroom, leaves the

@@ -5,18 +5,15 @@
 package cluster
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -48,17 +45,13 @@ type Options struct {
 	Log io.Writer
 }
 
-// Node is one running coral process.
+// Node is one running coral process of the cluster.
 type Node struct {
-	Index   int
-	HTTP    string // host:port of the proxy
-	Control string // host:port of the control listener
-	DNS     string
-	PeerID  string
-	P2P     []string
-	Config  string
-	cmd     *exec.Cmd
-	done    chan struct{}
+	*Process
+	Index  int
+	PeerID string
+	P2P    []string
+	Config string
 }
 
 // Cluster is a set of running nodes.
@@ -67,8 +60,6 @@ type Cluster struct {
 	opts  Options
 	mu    sync.Mutex
 }
-
-var listenLine = regexp.MustCompile(`^\s+(proxy|control|dns)\s{2,}(?:http://)?(\S+)`)
 
 // Start launches the nodes and waits until each reports MinPeers connected
 // peers, or ctx ends. On error everything started is stopped.
@@ -162,53 +153,15 @@ func (c *Cluster) startNode(ctx context.Context, i int, secret string, bootstrap
 		return nil, err
 	}
 	cmd := exec.Command(c.opts.Binary, "serve", "-config", cfgPath)
-	// The children must not outlive a crashed or killed test.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
-	stdout, err := cmd.StdoutPipe()
+	proc, err := Launch(ctx, cmd, c.opts.Log, fmt.Sprintf("node%02d: ", i))
 	if err != nil {
 		return nil, err
 	}
-	cmd.Stderr = prefixWriter(c.opts.Log, fmt.Sprintf("node%02d: ", i))
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("cluster: start node %d: %w", i, err)
-	}
-	n := &Node{Index: i, Config: cfgPath, cmd: cmd, done: make(chan struct{})}
+	n := &Node{Process: proc, Index: i, Config: cfgPath}
 	c.mu.Lock()
 	c.Nodes = append(c.Nodes, n)
 	c.mu.Unlock()
-	ready := make(chan struct{})
-	go func() {
-		defer close(n.done)
-		sc := bufio.NewScanner(stdout)
-		signalled := false
-		for sc.Scan() {
-			line := sc.Text()
-			fmt.Fprintf(c.opts.Log, "node%02d: %s\n", i, line)
-			if m := listenLine.FindStringSubmatch(line); m != nil {
-				switch m[1] {
-				case "proxy":
-					n.HTTP = m[2]
-				case "control":
-					n.Control = m[2]
-				case "dns":
-					n.DNS = m[2]
-				}
-			}
-			if !signalled && strings.HasPrefix(line, "  control token") {
-				signalled = true
-				close(ready)
-			}
-		}
-		cmd.Wait()
-	}()
-	select {
-	case <-ready:
-		return n, nil
-	case <-n.done:
-		return nil, fmt.Errorf("cluster: node %d exited during start (see log)", i)
-	case <-ctx.Done():
-		return nil, fmt.Errorf("cluster: node %d start: %w", i, ctx.Err())
-	}
+	return n, nil
 }
 
 func quoteList(xs []string) string {
@@ -219,37 +172,13 @@ func quoteList(xs []string) string {
 	return strings.Join(q, ", ")
 }
 
-// Status fetches the node's /api/status.
-func (n *Node) Status(ctx context.Context) (control.Status, error) {
-	c := &control.Client{BaseURL: "http://" + n.Control, HTTP: &http.Client{Timeout: 5 * time.Second}}
-	return c.Status(ctx)
-}
-
 // waitStatus polls the node's status until ok holds or ctx ends.
 func (n *Node) waitStatus(ctx context.Context, ok func(control.Status) bool) (control.Status, error) {
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		st, err := n.Status(ctx)
-		if err == nil && ok(st) {
-			return st, nil
-		}
-		select {
-		case <-ctx.Done():
-			return st, fmt.Errorf("node %d: %w (last error: %v)", n.Index, ctx.Err(), err)
-		case <-n.done:
-			return st, fmt.Errorf("node %d exited", n.Index)
-		case <-tick.C:
-		}
+	st, err := n.WaitStatus(ctx, ok)
+	if err != nil {
+		return st, fmt.Errorf("node %d: %w", n.Index, err)
 	}
-}
-
-// Kill stops one node at once (SIGKILL), as a crash would.
-func (n *Node) Kill() {
-	if n.cmd.Process != nil {
-		syscall.Kill(-n.cmd.Process.Pid, syscall.SIGKILL)
-	}
-	<-n.done
+	return st, nil
 }
 
 // Stop ends every node: SIGTERM, then SIGKILL after a grace period.
@@ -258,14 +187,12 @@ func (c *Cluster) Stop() {
 	nodes := append([]*Node(nil), c.Nodes...)
 	c.mu.Unlock()
 	for _, n := range nodes {
-		if n.cmd.Process != nil {
-			syscall.Kill(-n.cmd.Process.Pid, syscall.SIGTERM)
-		}
+		_ = syscall.Kill(-n.Pid(), syscall.SIGTERM)
 	}
 	grace := time.After(10 * time.Second)
 	for _, n := range nodes {
 		select {
-		case <-n.done:
+		case <-n.Done():
 		case <-grace:
 			n.Kill()
 		}

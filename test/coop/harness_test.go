@@ -27,6 +27,7 @@ import (
 
 	"github.com/coralcdn/coral/core/coop"
 	"github.com/coralcdn/coral/core/dsht"
+	"github.com/coralcdn/coral/core/object"
 	"github.com/coralcdn/coral/core/proxy"
 	"github.com/coralcdn/coral/core/store"
 	"github.com/coralcdn/coral/p2p"
@@ -299,7 +300,7 @@ func (nd *node) fetch(t *testing.T, u string, kv ...string) result {
 func (nd *node) referrals(u string, start, stop int) []coop.Referral {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	vals, err := nd.dht.Get(ctx, dsht.KeyID(u), dsht.Levels(start, stop))
+	vals, err := nd.dht.Get(ctx, dsht.ID(object.KeyOf(u)), dsht.Levels(start, stop))
 	if err != nil {
 		return nil
 	}

@@ -2,6 +2,7 @@ package desktop
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"image/png"
 	"io"
@@ -10,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -93,7 +93,7 @@ func TestRealWindowUnderXvfb(t *testing.T) {
 		name string
 		args []string
 	}{
-		{"attached", []string{"gui", "-attach", "http://" + headless.Control, "-token-file", headless.Token}},
+		{"attached", []string{"gui", "-attach", "http://" + headless.Control, "-token-file", headless.TokenFile}},
 		{"in-process", []string{"gui", "-config", writeConfig(t)}},
 		{"plain coral", []string{"-config", writeConfig(t)}},
 	} {
@@ -130,38 +130,24 @@ func TestRealWindowUnderXvfb(t *testing.T) {
 // one it runs (found from the control address it prints).
 func guiNode(t *testing.T, gui, attached *proc) *proc {
 	t.Helper()
-	if strings.Contains(strings.Join(gui.cmd.Args, " "), "-attach") {
+	if strings.Contains(strings.Join(gui.Args(), " "), "-attach") {
 		return attached
 	}
-	testkit.Eventually(t, 60*time.Second, "the GUI's node to print its control address", func() bool {
-		m := controlOut.FindStringSubmatch(gui.out.String())
-		if m != nil {
-			gui.Control = m[1]
-		}
-		return m != nil
-	})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := gui.WaitReady(ctx); err != nil {
+		t.Fatalf("the GUI's node: %v\n%s", err, gui.out)
+	}
 	return gui
 }
-
-var controlOut = regexp.MustCompile(`(?m)^\s+control\s{2,}http://(\S+)`)
 
 // startGUI runs `coral gui ...` on display and returns once it runs.
 func startGUI(t *testing.T, bin, display string, args ...string) *proc {
 	t.Helper()
-	p := &proc{cmd: exec.Command(bin, args...), done: make(chan struct{})}
-	p.out = &cluster.LogBuffer{}
-	p.cmd.Env = append(os.Environ(), guiEnv(t, display)...)
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		p.exit = p.cmd.Wait()
-		close(p.done)
-	}()
-	t.Cleanup(func() { p.stop(t) })
-	return p
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), guiEnv(t, display)...)
+	out := &cluster.LogBuffer{}
+	return &proc{Process: cluster.SpawnT(t, cmd, out), out: out}
 }
 
 // The status page as a browser renders it: a screenshot that is not blank,

@@ -7,11 +7,9 @@ import (
 	"image"
 	"image/png"
 	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -19,7 +17,6 @@ import (
 
 	"github.com/coralcdn/coral/app/control"
 	"github.com/coralcdn/coral/test/cluster"
-	"github.com/coralcdn/coral/test/testkit"
 	"golang.org/x/image/draw"
 )
 
@@ -67,96 +64,29 @@ nat_port_map = false
 	return cfg
 }
 
-// proc is a running coral process.
+// proc is a running coral process and its output.
 type proc struct {
-	cmd     *exec.Cmd
-	out     *cluster.LogBuffer
-	done    chan struct{}
-	exit    error
-	HTTP    string // host:port of the proxy
-	Control string // host:port of the control listener
-	Token   string // path of the control token file
+	*cluster.Process
+	out *cluster.LogBuffer
 }
 
-var (
-	controlLine = regexp.MustCompile(`^\s+control\s{2,}http://(\S+)`)
-	proxyLine   = regexp.MustCompile(`^\s+proxy\s{2,}http://(\S+)`)
-	tokenLine   = regexp.MustCompile(`^\s+control token in (\S+)`)
-)
-
 // startCoral runs coral with args and env and waits until the node
-// listens (its "control token in" line).
+// listens; the test's cleanup stops it and checks it exits cleanly.
 func startCoral(t *testing.T, bin string, env []string, args ...string) *proc {
 	t.Helper()
-	p := &proc{cmd: exec.Command(bin, args...), out: &cluster.LogBuffer{}, done: make(chan struct{})}
-	p.cmd.Env = append(os.Environ(), env...)
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	p.cmd.Stderr = p.out
-	stdout, err := p.cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	ready := make(chan struct{})
-	go func() {
-		defer close(p.done)
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			line := sc.Text()
-			fmt.Fprintln(p.out, line)
-			if m := proxyLine.FindStringSubmatch(line); m != nil {
-				p.HTTP = m[1]
-			}
-			if m := controlLine.FindStringSubmatch(line); m != nil {
-				p.Control = m[1]
-			}
-			if m := tokenLine.FindStringSubmatch(line); m != nil {
-				p.Token = m[1]
-				close(ready)
-			}
-		}
-		p.exit = p.cmd.Wait()
-	}()
-	t.Cleanup(func() { p.stop(t) })
-	select {
-	case <-ready:
-		return p
-	case <-p.done:
-		t.Fatalf("coral %v exited during start: %v\n%s", args, p.exit, p.out)
-	case <-time.After(60 * time.Second):
-		t.Fatalf("coral %v did not start\n%s", args, p.out)
-	}
-	return nil
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	out := &cluster.LogBuffer{}
+	return &proc{Process: cluster.Run(t, cmd, out), out: out}
 }
 
 // stop ends the process with SIGTERM and fails the test unless it exits
 // cleanly.
-func (p *proc) stop(t *testing.T) {
-	t.Helper()
-	select {
-	case <-p.done:
-		return
-	default:
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(30 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-		t.Errorf("coral did not shut down in 30s")
-	}
-	if p.exit != nil {
-		t.Errorf("coral exited with %v\n%s", p.exit, p.out)
-	}
-}
+func (p *proc) stop(t *testing.T) { p.Stop(t, p.out) }
 
 func (p *proc) status(t *testing.T) control.Status {
 	t.Helper()
-	c := &control.Client{BaseURL: "http://" + p.Control, HTTP: &http.Client{Timeout: 10 * time.Second}}
-	st, err := c.Status(context.Background())
+	st, err := p.Status(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,12 +97,7 @@ func (p *proc) status(t *testing.T) control.Status {
 // timed assertion).
 func (p *proc) waitStatus(t *testing.T, what string, ok func(control.Status) bool) control.Status {
 	t.Helper()
-	var st control.Status
-	testkit.Eventually(t, 30*time.Second, what, func() bool {
-		st = p.status(t)
-		return ok(st)
-	})
-	return st
+	return p.WaitStatusT(t, what, ok)
 }
 
 // startXvfb runs an X server on a display number it picks itself

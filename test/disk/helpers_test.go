@@ -1,8 +1,6 @@
 package disk
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -12,16 +10,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
-	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/coralcdn/coral/app/control"
 	"github.com/coralcdn/coral/test/cluster"
-	"github.com/coralcdn/coral/test/testkit"
 )
 
 // mountTmpfs mounts a tmpfs of size bytes at a fresh directory, unmounted
@@ -80,88 +74,26 @@ func fillDisk(t *testing.T, path string) int64 {
 	}
 }
 
-// proc is one running `coral serve`.
+// proc is one running `coral serve` and its output.
 type proc struct {
-	HTTP, Control string
-	cmd           *exec.Cmd
-	out           *logBuf
-	done          chan struct{}
-	exit          error
+	*cluster.Process
+	out *logBuf
 }
 
-var listenLine = regexp.MustCompile(`^\s+(proxy|control)\s{2,}http://(\S+)`)
-
-// startCoral runs `coral serve -config cfg` and waits until it listens.
+// startCoral runs `coral serve -config cfg` and waits until it listens; the
+// test's cleanup stops it and checks it exits cleanly.
 func startCoral(t *testing.T, bin, cfg string, out *logBuf) *proc {
 	t.Helper()
-	p := &proc{cmd: exec.Command(bin, "serve", "-config", cfg), out: out, done: make(chan struct{})}
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	p.cmd.Stderr = out
-	stdout, err := p.cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	ready := make(chan struct{})
-	go func() {
-		defer close(p.done)
-		sc := bufio.NewScanner(stdout)
-		signalled := false
-		for sc.Scan() {
-			line := sc.Text()
-			fmt.Fprintln(out, line)
-			if m := listenLine.FindStringSubmatch(line); m != nil && m[1] == "proxy" {
-				p.HTTP = m[2]
-			} else if m != nil {
-				p.Control = m[2]
-			}
-			if !signalled && strings.HasPrefix(line, "  control token") {
-				signalled = true
-				close(ready)
-			}
-		}
-		p.exit = p.cmd.Wait()
-	}()
-	t.Cleanup(func() { p.stop(t) })
-	select {
-	case <-ready:
-		return p
-	case <-p.done:
-		t.Fatalf("coral exited during start: %v\n%s", p.exit, out)
-	case <-time.After(60 * time.Second):
-		t.Fatalf("coral did not start\n%s", out)
-	}
-	return nil
+	return &proc{Process: cluster.Run(t, exec.Command(bin, "serve", "-config", cfg), out), out: out}
 }
 
 // stop ends the process with SIGTERM (a clean shutdown) and fails the test
 // unless it exits cleanly.
-func (p *proc) stop(t *testing.T) {
-	t.Helper()
-	select {
-	case <-p.done:
-		return
-	default:
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(30 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-		t.Errorf("coral did not shut down in 30s")
-	}
-	if p.exit != nil {
-		t.Errorf("coral exited with %v\n%s", p.exit, p.out)
-	}
-}
+func (p *proc) stop(t *testing.T) { p.Stop(t, p.out) }
 
 func (p *proc) status(t *testing.T) control.Status {
 	t.Helper()
-	c := &control.Client{BaseURL: "http://" + p.Control, HTTP: &http.Client{Timeout: 10 * time.Second}}
-	st, err := c.Status(context.Background())
+	st, err := p.Status(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,12 +116,7 @@ func (p *proc) page(t *testing.T) string {
 // timed assertion).
 func (p *proc) waitStatus(t *testing.T, what string, ok func(control.Status) bool) control.Status {
 	t.Helper()
-	var st control.Status
-	testkit.Eventually(t, 30*time.Second, what, func() bool {
-		st = p.status(t)
-		return ok(st)
-	})
-	return st
+	return p.WaitStatusT(t, what, ok)
 }
 
 // visit GETs path through the proxy for host and checks that the body is
@@ -212,22 +139,7 @@ func (p *proc) visit(t *testing.T, host, path string, want [32]byte, size int) s
 }
 
 // logBuf collects a process's output for failure messages and checks.
-type logBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+type logBuf = cluster.LogBuffer
 
 func buildCoral(t *testing.T) string {
 	t.Helper()

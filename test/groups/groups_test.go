@@ -17,8 +17,6 @@ import (
 	"testing"
 	"time"
 
-	mdns "github.com/miekg/dns"
-
 	"github.com/coralcdn/coral/core/group"
 	"github.com/coralcdn/coral/test/cluster"
 	"github.com/coralcdn/coral/test/testkit"
@@ -174,56 +172,100 @@ func writeJSON(t *testing.T, path string, m group.Manifest) {
 
 func publish(t *testing.T, node *cluster.Node, file string) {
 	t.Helper()
-	raw, _ := os.ReadFile(file)
-	tok, err := os.ReadFile(filepath.Join(filepath.Dir(node.Config), "data", "control.token"))
+	raw, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)
 	}
-	req, _ := http.NewRequest(http.MethodPost, "http://"+node.Control+"/api/groups/manifest", bytes.NewReader(raw))
-	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(tok)))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
+	if _, err := node.ControlDo(context.Background(), http.MethodPost, "/api/groups/manifest", bytes.NewReader(raw)); err != nil {
 		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(resp.Body)
-		t.Fatalf("POST /api/groups/manifest: %s %s", resp.Status, b)
 	}
 }
 
 func visit(t *testing.T, node *cluster.Node, host string) (int, string) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, "http://"+node.HTTP+"/page", nil)
-	req.Host = host
-	resp, err := http.DefaultClient.Do(req)
+	resp, body, err := node.Get(context.Background(), host, "/page")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	return resp.StatusCode, string(body)
 }
 
 // answers is the set of proxies node's DNS hands out over a few queries.
 func answers(t *testing.T, node *cluster.Node, name string) []string {
 	t.Helper()
-	var out []string
-	for range 6 {
-		m := new(mdns.Msg)
-		m.SetQuestion(mdns.Fqdn(name), mdns.TypeA)
-		r, _, err := (&mdns.Client{Net: "tcp", Timeout: 5 * time.Second}).Exchange(m, node.DNS)
-		if err != nil {
-			t.Fatalf("query %s: %v", node.DNS, err)
-		}
-		for _, rr := range r.Answer {
-			if a, ok := rr.(*mdns.A); ok && !slices.Contains(out, a.A.String()) {
-				out = append(out, a.A.String())
-			}
-		}
+	out, err := node.Addresses(name, 6)
+	if err != nil {
+		t.Fatal(err)
 	}
 	if len(out) == 0 {
 		t.Fatalf("node %d's DNS gave no answer for %s", node.Index, name)
 	}
 	return out
+}
+
+// A new manifest that moves a site to another origin takes effect at once
+// for every name of the site, on a node that was answering it from its
+// in-memory hot cache: the next visitor gets the new origin's page, not the
+// old origin's copy until it goes stale (both are fresh for an hour).
+func TestNewOriginReplacesHotCopies(t *testing.T) {
+	serve := func(page string) *httptest.Server {
+		return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Cache-Control", "max-age=3600")
+			io.WriteString(w, page)
+		}))
+	}
+	oldOrigin, newOrigin := serve("the old origin's page"), serve("the new origin's page")
+	defer oldOrigin.Close()
+	defer newOrigin.Close()
+	bin, err := cluster.BuildBinary(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	key, manifest, signed := filepath.Join(dir, "group.key"), filepath.Join(dir, "group.json"), filepath.Join(dir, "group.signed")
+	lines := coral(t, bin, "group", "init", "-name", "moving site", "-key", key, "-out", manifest, "-signed", signed,
+		"-site", "www.site.test="+oldOrigin.URL)
+	lw := &cluster.LogBuffer{}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	c, err := cluster.Start(ctx, cluster.Options{
+		Nodes: 1, Binary: bin, Dir: t.TempDir(), Log: lw,
+		HTTP:  func(i int) string { return fmt.Sprintf("listen = %q\n", proxyIP(i)+":0") },
+		Extra: func(int) string { return "[cache]\nallow_private_origins = true\n" + lines },
+	})
+	t.Cleanup(func() {
+		if c != nil {
+			c.Stop()
+		}
+		if t.Failed() {
+			t.Logf("node logs:\n%s", lw.String())
+		}
+	})
+	if err != nil {
+		t.Fatalf("start: %v\n%s", err, lw.String())
+	}
+	node := c.Nodes[0]
+	names := []string{"www.site.test", "WWW.site.test", "www.site.test.localhost", "www.site.test." + group.ID(mustKey(t, lines)) + ".localhost"}
+	for _, host := range names {
+		for range 3 { // a miss, a hit that fills the hot cache, a hot hit
+			if code, body := visit(t, node, host); code != 200 || body != "the old origin's page" {
+				t.Fatalf("Host %s before the move: %d %q", host, code, body)
+			}
+		}
+	}
+
+	raw, _ := os.ReadFile(manifest)
+	m, err := group.ParseManifest(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Serial, m.Sites[0].Origin = 2, newOrigin.URL
+	writeJSON(t, manifest, m)
+	coral(t, bin, "group", "sign", "-key", key, "-out", signed, manifest)
+	publish(t, node, signed) // answers once the manifest is in force
+	for _, host := range names {
+		if code, body := visit(t, node, host); code != 200 || body != "the new origin's page" {
+			t.Errorf("Host %s after the move: %d %q", host, code, body)
+		}
+	}
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -29,26 +28,12 @@ const budgetLeaveBound = 2 * 5 * time.Second
 func TestPausedNodeLeavesAnswersAcrossHosts(t *testing.T) {
 	requireNetAdmin(t)
 	bin := buildCoral(t)
-	logs := &logBuffer{}
-	t.Cleanup(func() {
-		if t.Failed() || os.Getenv("CORAL_NETNS_LOG") != "" {
-			t.Logf("node output:\n%s", logs.String())
-		}
-	})
+	logs := nodeOutput(t)
 	roles := []string{"A", "B", "C", "D", "E"}
 	l := newBridgeLab(t, roles)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	nodes := startFive(t, ctx, l, bin, roles, logs)
-	byIP := map[netip.Addr]string{}
-	for _, r := range roles {
-		byIP[l.addr[r]] = r
-	}
-	wctx, wcancel := context.WithTimeout(ctx, 60*time.Second)
-	defer wcancel()
-	if err := waitAnswers(wctx, l, roles, byIP); err != nil {
-		t.Fatal(err)
-	}
+	nodes, byIP := startFive(t, ctx, l, bin, roles, logs)
 
 	b := nodes["B"]
 	if err := b.loadToken(); err != nil {
@@ -82,8 +67,9 @@ func TestPausedNodeLeavesAnswersAcrossHosts(t *testing.T) {
 }
 
 // startFive starts roles with the default configuration, bootstrapped
-// from the first.
-func startFive(t *testing.T, ctx context.Context, l *lab, bin string, roles []string, logs *logBuffer) map[string]*node {
+// from the first, and waits until every node's DNS answers with all of
+// them; it returns the nodes and the roles by address.
+func startFive(t *testing.T, ctx context.Context, l *lab, bin string, roles []string, logs *logBuffer) (map[string]*node, map[netip.Addr]string) {
 	t.Helper()
 	secret := filepath.Join(t.TempDir(), "network.key")
 	if err := cluster.WriteSecret(secret); err != nil {
@@ -99,5 +85,16 @@ func startFive(t *testing.T, ctx context.Context, l *lab, bin string, roles []st
 	for _, r := range roles[1:] {
 		nodes[r] = startDefaultNode(t, l, bin, secret, r, boot, logs)
 	}
-	return nodes
+	start := time.Now()
+	byIP := map[netip.Addr]string{}
+	for _, r := range roles {
+		byIP[l.addr[r]] = r
+	}
+	wctx, wcancel := context.WithTimeout(ctx, 60*time.Second)
+	defer wcancel()
+	if err := waitAnswers(wctx, l, roles, byIP); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("every node answers with all %d proxies %v after the last start", len(roles), time.Since(start).Round(time.Millisecond))
+	return nodes, byIP
 }

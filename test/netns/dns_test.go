@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -16,8 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coralcdn/coral/app/control"
-	"github.com/coralcdn/coral/test/cluster"
 	"github.com/miekg/dns"
 )
 
@@ -41,50 +38,19 @@ const dnsLiveWindow = 10 * time.Second
 func TestDNSAnswersNameLiveProxies(t *testing.T) {
 	requireNetAdmin(t)
 	bin := buildCoral(t)
-	logs := &logBuffer{}
-	t.Cleanup(func() {
-		if t.Failed() || os.Getenv("CORAL_NETNS_LOG") != "" {
-			t.Logf("node output:\n%s", logs.String())
-		}
-	})
+	logs := nodeOutput(t)
 	roles := []string{"A", "B", "C", "D", "E"}
 	l := newBridgeLab(t, roles)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	secret := filepath.Join(t.TempDir(), "network.key")
-	if err := cluster.WriteSecret(secret); err != nil {
-		t.Fatal(err)
-	}
-
-	nodes := map[string]*node{}
-	nodes["A"] = startDefaultNode(t, l, bin, secret, "A", "", logs)
-	st, err := nodes["A"].waitFor(ctx, "p2p up", func(st control.Status) bool { return st.P2P != nil && st.P2P.PeerID != "" })
-	if err != nil {
-		t.Fatal(err)
-	}
-	boot := fmt.Sprintf("/ip4/%s/tcp/%d/p2p/%s", l.addr["A"], p2pPort, st.P2P.PeerID)
-	for _, r := range roles[1:] {
-		nodes[r] = startDefaultNode(t, l, bin, secret, r, boot, logs)
-	}
-	start := time.Now()
-	byIP := map[netip.Addr]string{}
-	for _, r := range roles {
-		byIP[l.addr[r]] = r
-	}
+	nodes, byIP := startFive(t, ctx, l, bin, roles, logs)
 	live := slices.Clone(roles)
-	wctx, wcancel := context.WithTimeout(ctx, 60*time.Second)
-	defer wcancel()
-	if err := waitAnswers(wctx, l, live, byIP); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("every node answers with all 5 proxies %v after the last start", time.Since(start).Round(time.Millisecond))
 	checkAnswers(t, l, live, live, byIP, 10)
 
 	victim := relayInUse(t, ctx, nodes, roles)
 	t.Logf("killing %s (%s)", victim, l.addr[victim])
 	killed := time.Now()
-	_ = syscall.Kill(-nodes[victim].cmd.Process.Pid, syscall.SIGKILL)
-	<-nodes[victim].done
+	nodes[victim].Kill()
 	live = slices.DeleteFunc(live, func(r string) bool { return r == victim })
 	if d := leftAfter(t, ctx, l, live, l.addr[victim], killed); d > dnsLiveWindow {
 		t.Errorf("the killed node %s left the answers after %v, more than the README's %v", victim, d.Round(time.Millisecond), dnsLiveWindow)
@@ -94,7 +60,7 @@ func TestDNSAnswersNameLiveProxies(t *testing.T) {
 	// A node that hangs (SIGSTOP: its connections stay open, nothing
 	// answers) leaves within the same bound.
 	hung := live[len(live)-1]
-	pg := -nodes[hung].cmd.Process.Pid
+	pg := -nodes[hung].Pid()
 	t.Cleanup(func() { _ = syscall.Kill(pg, syscall.SIGCONT) })
 	stopped := time.Now()
 	_ = syscall.Kill(pg, syscall.SIGSTOP)
@@ -108,8 +74,7 @@ func TestDNSAnswersNameLiveProxies(t *testing.T) {
 	// Two left alive: answers hold both.
 	last := live[len(live)-1]
 	killed = time.Now()
-	_ = syscall.Kill(-nodes[last].cmd.Process.Pid, syscall.SIGKILL)
-	<-nodes[last].done
+	nodes[last].Kill()
 	live = live[:len(live)-1]
 	if d := leftAfter(t, ctx, l, live, l.addr[last], killed); d > dnsLiveWindow {
 		t.Errorf("the killed node %s left the answers after %v, more than the README's %v", last, d.Round(time.Millisecond), dnsLiveWindow)
@@ -182,30 +147,7 @@ func newBridgeLab(t *testing.T, roles []string) *lab {
 		}
 		t.Fatalf("netns: %v", err)
 	}
-	br := l.ns["br"]
-	lan := func(a netip.Addr) string { return netip.PrefixFrom(a, 25).String() }
-	cmds := [][]string{
-		{"ip", "-n", br, "link", "set", "lo", "up"},
-		{"ip", "-n", br, "link", "add", "br0", "type", "bridge", "stp_state", "0", "forward_delay", "0"},
-		{"ip", "-n", br, "link", "set", "br0", "up"},
-	}
-	for _, r := range roles {
-		ns, port := l.ns[r], "p"+strings.ToLower(r)
-		cmds = append(cmds,
-			[]string{"ip", "netns", "add", ns},
-			[]string{"ip", "-n", ns, "link", "set", "lo", "up"},
-			[]string{"ip", "link", "add", "lan0", "netns", ns, "type", "veth", "peer", "name", port, "netns", br},
-			[]string{"ip", "-n", br, "link", "set", port, "master", "br0", "up"},
-			[]string{"ip", "-n", ns, "addr", "add", lan(l.addr[r]), "dev", "lan0"},
-			[]string{"ip", "-n", ns, "link", "set", "lan0", "up"},
-		)
-	}
-	cmds = append(cmds,
-		[]string{"ip", "link", "add", l.hostLink(), "type", "veth", "peer", "name", "ph", "netns", br},
-		[]string{"ip", "-n", br, "link", "set", "ph", "master", "br0", "up"},
-		[]string{"ip", "addr", "add", lan(l.host), "dev", l.hostLink()},
-		[]string{"ip", "link", "set", l.hostLink(), "up"},
-	)
+	cmds := l.bridgeCommands(roles)
 	for _, c := range cmds {
 		if err := run(ctx, c...); err != nil {
 			t.Fatalf("netns: build network: %v", err)
@@ -238,23 +180,11 @@ func startDefaultNode(t *testing.T, l *lab, bin, secret, role, boot string, logs
 	if err := os.WriteFile(cfg, []byte(b.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("ip", "netns", "exec", l.ns[role], bin, "serve", "-config", cfg)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
-	w := &linePrefixer{w: logs, prefix: role + ": "}
-	cmd.Stdout, cmd.Stderr = w, w
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start node %s: %v", role, err)
-	}
-	n := &node{
-		role: role, addr: addr, dir: dir, cmd: cmd, done: make(chan struct{}),
+	return &node{
+		Process: runInNamespace(t, l.ns[role], bin, cfg, logs, role+": "),
+		role:    role, addr: addr, dir: dir,
 		hc: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}},
 	}
-	go func() {
-		_ = cmd.Wait()
-		close(n.done)
-	}()
-	t.Cleanup(n.stop)
-	return n
 }
 
 const dnsPort = 5354

@@ -144,31 +144,7 @@ func (l *lab) hostLink() string   { return fmt.Sprintf("%s%dh", linkPrefix, l.pi
 func (l *lab) originLink() string { return fmt.Sprintf("%s%do", linkPrefix, l.pid) }
 
 func (l *lab) build(ctx context.Context) error {
-	br := l.ns["br"]
-	lan := func(a netip.Addr) string { return netip.PrefixFrom(a, 25).String() }
-	cmds := [][]string{
-		{"ip", "-n", br, "link", "set", "lo", "up"},
-		// STP off: ports forward at once instead of after a listening delay.
-		{"ip", "-n", br, "link", "add", "br0", "type", "bridge", "stp_state", "0", "forward_delay", "0"},
-		{"ip", "-n", br, "link", "set", "br0", "up"},
-	}
-	for _, r := range []string{"A", "B", "C"} {
-		ns, port := l.ns[r], "p"+strings.ToLower(r)
-		cmds = append(cmds,
-			[]string{"ip", "netns", "add", ns},
-			[]string{"ip", "-n", ns, "link", "set", "lo", "up"},
-			// Both ends are created directly in their namespaces.
-			[]string{"ip", "link", "add", "lan0", "netns", ns, "type", "veth", "peer", "name", port, "netns", br},
-			[]string{"ip", "-n", br, "link", "set", port, "master", "br0", "up"},
-			[]string{"ip", "-n", ns, "addr", "add", lan(l.addr[r]), "dev", "lan0"},
-			[]string{"ip", "-n", ns, "link", "set", "lan0", "up"},
-		)
-	}
-	cmds = append(cmds,
-		[]string{"ip", "link", "add", l.hostLink(), "type", "veth", "peer", "name", "ph", "netns", br},
-		[]string{"ip", "-n", br, "link", "set", "ph", "master", "br0", "up"},
-		[]string{"ip", "addr", "add", lan(l.host), "dev", l.hostLink()},
-		[]string{"ip", "link", "set", l.hostLink(), "up"},
+	cmds := append(l.bridgeCommands([]string{"A", "B", "C"}),
 		// The origin link: only A has a route to the origin.
 		[]string{"ip", "link", "add", l.originLink(), "type", "veth", "peer", "name", "origin0", "netns", l.ns["A"]},
 		[]string{"ip", "addr", "add", netip.PrefixFrom(l.origin, 30).String(), "dev", l.originLink()},
@@ -321,4 +297,36 @@ func run(ctx context.Context, args ...string) error {
 		return fmt.Errorf("%s: %w: %s", strings.Join(args, " "), err, bytes.TrimSpace(out))
 	}
 	return nil
+}
+
+// bridgeCommands build the lab's LAN: one bridge in its own namespace, each
+// role's namespace on it through a veth pair (lan0, its address in a /25),
+// and a veth from the host so the test itself can reach every node.
+func (l *lab) bridgeCommands(roles []string) [][]string {
+	br := l.ns["br"]
+	lan := func(a netip.Addr) string { return netip.PrefixFrom(a, 25).String() }
+	cmds := [][]string{
+		{"ip", "-n", br, "link", "set", "lo", "up"},
+		// STP off: ports forward at once instead of after a listening delay.
+		{"ip", "-n", br, "link", "add", "br0", "type", "bridge", "stp_state", "0", "forward_delay", "0"},
+		{"ip", "-n", br, "link", "set", "br0", "up"},
+	}
+	for _, r := range roles {
+		ns, port := l.ns[r], "p"+strings.ToLower(r)
+		cmds = append(cmds,
+			[]string{"ip", "netns", "add", ns},
+			[]string{"ip", "-n", ns, "link", "set", "lo", "up"},
+			// Both ends are created directly in their namespaces.
+			[]string{"ip", "link", "add", "lan0", "netns", ns, "type", "veth", "peer", "name", port, "netns", br},
+			[]string{"ip", "-n", br, "link", "set", port, "master", "br0", "up"},
+			[]string{"ip", "-n", ns, "addr", "add", lan(l.addr[r]), "dev", "lan0"},
+			[]string{"ip", "-n", ns, "link", "set", "lan0", "up"},
+		)
+	}
+	return append(cmds,
+		[]string{"ip", "link", "add", l.hostLink(), "type", "veth", "peer", "name", "ph", "netns", br},
+		[]string{"ip", "-n", br, "link", "set", "ph", "master", "br0", "up"},
+		[]string{"ip", "addr", "add", lan(l.host), "dev", l.hostLink()},
+		[]string{"ip", "link", "set", l.hostLink(), "up"},
+	)
 }

@@ -10,12 +10,10 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -181,10 +179,7 @@ func TestKilledNodeRejoinsWithoutBootstrap(t *testing.T) {
 		t.Fatal(err)
 	}
 	joinedFor := time.Since(started)
-	if err := syscall.Kill(-e.cmd.Process.Pid, syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	<-e.done
+	e.Kill()
 
 	// From now on E can only dial out: no mDNS (over IPv4 or IPv6: the
 	// link-local IPv6 address carries announcements of IPv4 addresses),
@@ -296,23 +291,11 @@ func startLinkNode(t *testing.T, l *lab, bin, secret, role, dir string, logs io.
 	if err := os.WriteFile(cfg, []byte(b.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("ip", "netns", "exec", l.ns[role], bin, "serve", "-config", cfg)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
-	w := &linePrefixer{w: logs, prefix: role + ": "}
-	cmd.Stdout, cmd.Stderr = w, w
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start node %s: %v", role, err)
-	}
-	n := &node{
-		role: role, addr: addr, dir: dir, cmd: cmd, done: make(chan struct{}),
+	return &node{
+		Process: runInNamespace(t, l.ns[role], bin, cfg, logs, role+": "),
+		role:    role, addr: addr, dir: dir,
 		hc: &http.Client{Timeout: 40 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}},
 	}
-	go func() {
-		_ = cmd.Wait()
-		close(n.done)
-	}()
-	t.Cleanup(n.stop)
-	return n
 }
 
 // waitJoined waits until every node is connected to all the others and

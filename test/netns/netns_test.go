@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -32,12 +31,7 @@ func TestNonTransitiveLink(t *testing.T) {
 	requireNetAdmin(t)
 	bin := buildCoral(t)
 	start := time.Now()
-	logs := &logBuffer{}
-	t.Cleanup(func() {
-		if t.Failed() || os.Getenv("CORAL_NETNS_LOG") != "" {
-			t.Logf("node output:\n%s", logs.String())
-		}
-	})
+	logs := nodeOutput(t)
 	l := newLab(t)
 	t.Logf("network: subnet %s, namespaces %s %s %s (bridge in %s)",
 		l.subnet, l.ns["A"], l.ns["B"], l.ns["C"], l.ns["br"])

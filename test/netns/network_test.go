@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -87,24 +86,7 @@ func (h *homeLAN) exec(ctx context.Context, i int, args ...string) (string, erro
 
 // start runs `coral serve -config cfg` in host i until the test ends.
 func (h *homeLAN) start(t *testing.T, i int, bin, cfg string, logs *logBuffer) {
-	cmd := exec.Command("ip", "netns", "exec", h.ns[i], bin, "serve", "-config", cfg)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
-	w := &linePrefixer{w: logs, prefix: fmt.Sprintf("n%d: ", i+1)}
-	cmd.Stdout, cmd.Stderr = w, w
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-done
-		}
-	})
+	runInNamespace(t, h.ns[i], bin, cfg, logs, fmt.Sprintf("n%d: ", i+1))
 }
 
 // status is host i's /api/status, read on its own loopback.
@@ -137,12 +119,7 @@ func TestStartJoinRunNetwork(t *testing.T) {
 	requireNetAdmin(t)
 	bin := buildCoral(t)
 	h := newHomeLAN(t)
-	logs := &logBuffer{}
-	defer func() {
-		if t.Failed() {
-			t.Logf("node output:\n%s", logs.String())
-		}
-	}()
+	logs := nodeOutput(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	dir := t.TempDir()

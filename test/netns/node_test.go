@@ -13,8 +13,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -42,15 +40,12 @@ type nodeSpec struct {
 
 // node is one `coral serve` process inside its namespace.
 type node struct {
+	*cluster.Process
 	role  string
 	addr  netip.Addr
 	dir   string
-	cmd   *exec.Cmd
-	done  chan struct{}
 	token string
 	hc    *http.Client
-
-	stopOnce sync.Once
 }
 
 const (
@@ -94,39 +89,28 @@ func startNode(t *testing.T, l *lab, bin, secret string, spec nodeSpec, logs io.
 		t.Fatal(err)
 	}
 
-	cmd := exec.Command("ip", "netns", "exec", l.ns[spec.role], bin, "serve", "-config", cfg)
-	// `ip netns exec` execs coral in place, so these reach coral itself: it
-	// dies with the test process and gets its own process group.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
-	w := &linePrefixer{w: logs, prefix: spec.role + ": "}
-	cmd.Stdout, cmd.Stderr = w, w
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start node %s: %v", spec.role, err)
-	}
 	n := &node{
-		role: spec.role, addr: addr, dir: dir, cmd: cmd, done: make(chan struct{}),
+		Process: runInNamespace(t, l.ns[spec.role], bin, cfg, logs, spec.role+": "),
+		role:    spec.role, addr: addr, dir: dir,
 		hc: &http.Client{Timeout: 40 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}},
 	}
-	go func() {
-		_ = cmd.Wait()
-		close(n.done)
-	}()
-	t.Cleanup(n.stop)
 	return n
 }
 
-// stop ends the process: SIGTERM, SIGKILL after a grace period.
-func (n *node) stop() {
-	n.stopOnce.Do(func() {
-		pid := n.cmd.Process.Pid
-		_ = syscall.Kill(-pid, syscall.SIGTERM)
-		select {
-		case <-n.done:
-		case <-time.After(5 * time.Second):
-			_ = syscall.Kill(-pid, syscall.SIGKILL)
-			<-n.done
-		}
-	})
+// runInNamespace runs `coral serve -config cfg` inside the namespace ns
+// until the test ends: `ip netns exec` execs coral in place, so the
+// process, its signals and its process group are coral's own. At cleanup it
+// gets SIGTERM and, after 5 s, SIGKILL (tests kill and hang nodes on
+// purpose, so how it ended is not checked here).
+func runInNamespace(t *testing.T, ns, bin, cfg string, logs io.Writer, prefix string) *cluster.Process {
+	t.Helper()
+	cmd := exec.Command("ip", "netns", "exec", ns, bin, "serve", "-config", cfg)
+	p, err := cluster.Spawn(cmd, logs, prefix)
+	if err != nil {
+		t.Fatalf("start %s: %v", strings.TrimSuffix(prefix, ": "), err)
+	}
+	t.Cleanup(func() { _ = p.Terminate(5 * time.Second) })
+	return p
 }
 
 // status fetches /api/status.
@@ -154,7 +138,7 @@ func (n *node) waitFor(ctx context.Context, what string, ok func(control.Status)
 				last = string(b)
 			}
 			return st, fmt.Errorf("node %s: waiting for %s: %w (last: %s)", n.role, what, ctx.Err(), last)
-		case <-n.done:
+		case <-n.Done():
 			return st, fmt.Errorf("node %s exited while waiting for %s", n.role, what)
 		case <-tick.C:
 		}
@@ -244,42 +228,16 @@ func (n *node) get(ctx context.Context, host, path string) (*http.Response, []by
 }
 
 // logBuffer collects the nodes' output for the failure report.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
+type logBuffer = cluster.LogBuffer
 
-func (l *logBuffer) Write(b []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(b)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
-// linePrefixer writes whole lines with a prefix naming the node.
-type linePrefixer struct {
-	w      io.Writer
-	prefix string
-	mu     sync.Mutex
-	buf    []byte
-}
-
-func (p *linePrefixer) Write(b []byte) (int, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.buf = append(p.buf, b...)
-	for {
-		i := bytes.IndexByte(p.buf, '\n')
-		if i < 0 {
-			break
+// nodeOutput is a buffer for the nodes' output, printed when the test fails
+// (or always, with CORAL_NETNS_LOG set).
+func nodeOutput(t *testing.T) *logBuffer {
+	logs := &logBuffer{}
+	t.Cleanup(func() {
+		if t.Failed() || os.Getenv("CORAL_NETNS_LOG") != "" {
+			t.Logf("node output:\n%s", logs.String())
 		}
-		fmt.Fprintf(p.w, "%s%s\n", p.prefix, p.buf[:i])
-		p.buf = p.buf[i+1:]
-	}
-	return len(b), nil
+	})
+	return logs
 }

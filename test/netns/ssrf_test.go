@@ -7,12 +7,10 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -38,12 +36,7 @@ import (
 func TestNodeRefusesItsOwnNetwork(t *testing.T) {
 	requireNetAdmin(t)
 	bin := buildCoral(t)
-	logs := &logBuffer{}
-	t.Cleanup(func() {
-		if t.Failed() || os.Getenv("CORAL_NETNS_LOG") != "" {
-			t.Logf("node output:\n%s", logs.String())
-		}
-	})
+	logs := nodeOutput(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	home, device := buildHomeLink(t, ctx)
@@ -248,24 +241,7 @@ func startPlainNode(t *testing.T, ctx context.Context, bin, ns, extra string, lo
 	if err := os.WriteFile(cfg, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("ip", "netns", "exec", ns, bin, "serve", "-config", cfg)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
-	w := &linePrefixer{w: logs, prefix: ns + ": "}
-	cmd.Stdout, cmd.Stderr = w, w
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-done
-		}
-	})
+	proc := runInNamespace(t, ns, bin, cfg, logs, ns+": ")
 	n := &plainNode{ns: ns, hc: &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{
 		DisableKeepAlives: true,
 		DialContext: func(ctx context.Context, network, addr string) (c net.Conn, err error) {
@@ -282,8 +258,8 @@ func startPlainNode(t *testing.T, ctx context.Context, bin, ns, extra string, lo
 			return n
 		}
 		select {
-		case <-done:
-			t.Fatalf("coral in %s exited before serving: %v", ns, cmd.ProcessState)
+		case <-proc.Done():
+			t.Fatalf("coral in %s exited before serving: %v", ns, proc.ExitError())
 		case <-ctx.Done():
 			t.Fatalf("coral in %s not serving: %v", ns, err)
 		case <-time.After(50 * time.Millisecond):

@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -38,7 +37,7 @@ func TestServeRestartsForSecretRotation(t *testing.T) {
 		t.Fatal(stderr)
 	}
 	cfgPath, cfg := writeConfig(t, fmt.Sprintf("[operator]\nkey = %q\n", strings.TrimSpace(pub)))
-	var out syncBuffer
+	var out cluster.LogBuffer
 	cmd := exec.Command(bin, "serve", "-config", cfgPath)
 	cmd.Stdout, cmd.Stderr = &out, &out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -105,23 +104,4 @@ func poll(t *testing.T, exited <-chan error, what string, cond func() bool) {
 		}
 		return cond()
 	})
-}
-
-// syncBuffer is a process's output, written by exec's copier while the
-// test reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

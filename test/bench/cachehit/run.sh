@@ -18,7 +18,8 @@
 # ratios of one run, not absolute figures across runs. The cpu_us_per_req
 # line (each server's user+system CPU per request, medians) holds better
 # than requests/s on a loaded machine: go_vs_coral_cpu_1k is the 1 KiB
-# ratio a server with a core of its own would reach.
+# ratio a server with a core of its own would reach, nginx_vs_coral_cpu_1m
+# the 1 MiB one (where wrk's core, copying the bytes in, is the limit).
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 export PATH=$PATH:/usr/local/go/bin
@@ -208,7 +209,9 @@ go_1m=$(mbps "$(median <<< "${results[go/1m.bin]}")")
 cpu_of() { median < "$work/cpu-$1-$2"; }
 coral_cpu_1k=$(cpu_of coral 1k.txt)
 go_cpu_1k=$(cpu_of go 1k.txt)
-echo "cpu_us_per_req: coral_1k=$coral_cpu_1k nginx_1k=$(cpu_of nginx 1k.txt) go_1k=$go_cpu_1k go_vs_coral_cpu_1k=$(ratio "$go_cpu_1k" "$coral_cpu_1k") coral_1m=$(cpu_of coral 1m.bin) nginx_1m=$(cpu_of nginx 1m.bin) go_1m=$(cpu_of go 1m.bin)"
+coral_cpu_1m=$(cpu_of coral 1m.bin)
+nginx_cpu_1m=$(cpu_of nginx 1m.bin)
+echo "cpu_us_per_req: coral_1k=$coral_cpu_1k nginx_1k=$(cpu_of nginx 1k.txt) go_1k=$go_cpu_1k go_vs_coral_cpu_1k=$(ratio "$go_cpu_1k" "$coral_cpu_1k") coral_1m=$coral_cpu_1m nginx_1m=$nginx_cpu_1m go_1m=$(cpu_of go 1m.bin) nginx_vs_coral_cpu_1m=$(ratio "$nginx_cpu_1m" "$coral_cpu_1m")"
 echo "setup: servers on cpu $SERVER_CPU (GOMAXPROCS=1, nginx 1 worker, sendfile on), wrk -t1 -c$CONNS on cpu $WRK_CPU, $ROUNDS rounds of $DURATION"
 echo "go_1m_MBps=$go_1m coral_vs_nginx_1k=$(ratio "$coral_1k" "$nginx_1k")"
 echo "coral_rss_idle_mib=$((idle_rss / 1024)) coral_rss_load_mib=$((peak_rss / 1024))"
