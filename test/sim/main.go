@@ -262,7 +262,8 @@ func peerCacheName(n int) string {
 }
 
 // runAll runs the scenarios, up to parallel at once, and prints their
-// output in order, each as soon as it and those before it are done. The
+// output in order: the first scenario's as it goes (a large build takes a
+// long time), the others' each once it and those before it are done. The
 // first error in order is returned.
 func runAll(w io.Writer, scenarios []func(io.Writer) error, parallel int) error {
 	type result struct {
@@ -274,10 +275,14 @@ func runAll(w io.Writer, scenarios []func(io.Writer) error, parallel int) error 
 	slots := make(chan struct{}, max(1, parallel))
 	for i, sc := range scenarios {
 		done[i] = make(chan struct{})
+		var out io.Writer = &results[i].out
+		if i == 0 {
+			out = w
+		}
 		go func() {
 			slots <- struct{}{}
 			defer func() { <-slots; close(done[i]) }()
-			results[i].err = sc(&results[i].out)
+			results[i].err = sc(out)
 		}()
 	}
 	for i := range scenarios {
