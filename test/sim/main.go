@@ -273,18 +273,22 @@ func runAll(w io.Writer, scenarios []func(io.Writer) error, parallel int) error 
 	results := make([]result, len(scenarios))
 	done := make([]chan struct{}, len(scenarios))
 	slots := make(chan struct{}, max(1, parallel))
-	for i, sc := range scenarios {
+	for i := range scenarios {
 		done[i] = make(chan struct{})
-		var out io.Writer = &results[i].out
-		if i == 0 {
-			out = w
-		}
-		go func() {
-			slots <- struct{}{}
-			defer func() { <-slots; close(done[i]) }()
-			results[i].err = sc(out)
-		}()
 	}
+	go func() { // starts the scenarios in order as slots free up
+		for i, sc := range scenarios {
+			var out io.Writer = &results[i].out
+			if i == 0 {
+				out = w
+			}
+			slots <- struct{}{}
+			go func() {
+				defer func() { <-slots; close(done[i]) }()
+				results[i].err = sc(out)
+			}()
+		}
+	}()
 	for i := range scenarios {
 		<-done[i]
 		_, _ = w.Write(results[i].out.Bytes())
