@@ -69,6 +69,11 @@ type Config struct {
 	// (default 256 MiB); FDLimit caps its file descriptors (default 512).
 	MemoryLimit int64
 	FDLimit     int
+	// FetchStreams and FetchStreamsPerPeer cap the object transfers
+	// (/coral/fetch streams) this node serves at once, to all peers and to
+	// one peer (default 256 / 16). A peer refused for lack of a slot waits
+	// and asks again or asks another holder (core/coop), never the origin.
+	FetchStreams, FetchStreamsPerPeer int
 
 	// EmulateRTT plants round-trip times between address ranges (tests and
 	// benchmarks on one machine; see RTTRule). Empty in real use.
@@ -81,10 +86,11 @@ type Config struct {
 	// PeerSaveInterval is how often known peers are written to DataDir
 	// (default 2 minutes; they are also written on Close).
 	PeerSaveInterval time.Duration
-	// LinkCheckInterval is how often every direct connection is pinged
-	// (default 2s); LinkPingTimeout is how long an echo may take before a
-	// connection that received nothing meanwhile is closed as dead
-	// (default 2s). See links.go.
+	// LinkCheckInterval is how often a watched direct connection is
+	// pinged (default 2s; an unwatched idle one every 5 intervals);
+	// LinkPingTimeout is how long an echo may take before a connection
+	// that received nothing meanwhile is closed as dead (default 2s; 5
+	// times that for an idle one). See links.go.
 	LinkCheckInterval, LinkPingTimeout time.Duration
 	// BanDuration is how long a peer over the misbehaviour threshold is
 	// refused (default 30 minutes).
@@ -112,6 +118,39 @@ func protocolsFor(version string) protocolIDs {
 		fetch: protocol.ID("/coral/fetch/" + version),
 		peers: protocol.ID("/coral/peers/" + version),
 	}
+}
+
+// setLimits validates the connection and resource limits and fills in
+// their defaults.
+func (c *Config) setLimits() error {
+	if c.ConnLow == 0 {
+		c.ConnLow = defaultConnLow
+	}
+	if c.ConnHigh == 0 {
+		c.ConnHigh = defaultConnHigh
+	}
+	if c.ConnLow < 0 || c.ConnHigh < c.ConnLow {
+		return fmt.Errorf("p2p: config: connection watermarks low=%d high=%d: want 0 <= low <= high", c.ConnLow, c.ConnHigh)
+	}
+	if c.MemoryLimit == 0 {
+		c.MemoryLimit = defaultMemoryLimit
+	}
+	if c.MemoryLimit < 32<<20 {
+		return fmt.Errorf("p2p: config: memory limit %d bytes is below 32 MiB", c.MemoryLimit)
+	}
+	if c.FDLimit == 0 {
+		c.FDLimit = defaultFDLimit
+	}
+	if c.FetchStreams <= 0 {
+		c.FetchStreams = defaultFetchStreams
+	}
+	if c.FetchStreamsPerPeer <= 0 {
+		c.FetchStreamsPerPeer = min(defaultFetchStreamsPerPeer, c.FetchStreams)
+	}
+	if c.FDLimit < 32 {
+		return fmt.Errorf("p2p: config: file descriptor limit %d is below 32", c.FDLimit)
+	}
+	return nil
 }
 
 // withDefaults validates c and fills in defaults.
@@ -151,26 +190,8 @@ func (c Config) withDefaults() (Config, error) {
 	if c.RelayReservations == 0 {
 		c.RelayReservations = 2
 	}
-	if c.ConnLow == 0 {
-		c.ConnLow = defaultConnLow
-	}
-	if c.ConnHigh == 0 {
-		c.ConnHigh = defaultConnHigh
-	}
-	if c.ConnLow < 0 || c.ConnHigh < c.ConnLow {
-		return c, fmt.Errorf("p2p: config: connection watermarks low=%d high=%d: want 0 <= low <= high", c.ConnLow, c.ConnHigh)
-	}
-	if c.MemoryLimit == 0 {
-		c.MemoryLimit = defaultMemoryLimit
-	}
-	if c.MemoryLimit < 32<<20 {
-		return c, fmt.Errorf("p2p: config: memory limit %d bytes is below 32 MiB", c.MemoryLimit)
-	}
-	if c.FDLimit == 0 {
-		c.FDLimit = defaultFDLimit
-	}
-	if c.FDLimit < 32 {
-		return c, fmt.Errorf("p2p: config: file descriptor limit %d is below 32", c.FDLimit)
+	if err := c.setLimits(); err != nil {
+		return c, err
 	}
 	if c.ProtocolVersion == "" {
 		c.ProtocolVersion = DefaultProtocolVersion

@@ -136,8 +136,15 @@ func (h *Host) handleFetch(s network.Stream, src object.Source) {
 	h.sendObject(s, from, req.Key, meta, body)
 }
 
-// refuseFetch answers a fetch whose object the source could not open.
+// refuseFetch answers a fetch whose object the source could not open. A
+// source with no free slot (object.ErrBusy) refuses as the resource manager
+// does, with a reset carrying StreamResourceLimitExceeded, so the asking
+// node treats both alike: it waits or asks another holder.
 func (h *Host) refuseFetch(s network.Stream, from peer.ID, key string, err error) {
+	if errors.Is(err, object.ErrBusy) {
+		_ = s.ResetWithError(network.StreamResourceLimitExceeded)
+		return
+	}
 	hdr := fetchHeader{Status: fetchFailed, Msg: "object unavailable", Size: -1}
 	if errors.Is(err, object.ErrNotFound) {
 		hdr.Status, hdr.Msg = fetchNotFound, "not found"
@@ -287,7 +294,7 @@ func (h *Host) fetchOnce(ctx context.Context, from peer.ID, key string) (_ objec
 	unwatch()
 	if err != nil {
 		died := slices.ContainsFunc(conns, network.Conn.IsClosed)
-		return object.Meta{}, nil, died, fmt.Errorf("p2p: fetch %q from %s: open stream: %w", key, from, err)
+		return object.Meta{}, nil, died, fmt.Errorf("p2p: fetch %q from %s: open stream: %w", key, from, markBusy(err))
 	}
 	conn := s.Conn()
 	if relay, ok := relayOf(conn.RemoteMultiaddr()); ok {
@@ -295,6 +302,18 @@ func (h *Host) fetchOnce(ctx context.Context, from peer.ID, key string) (_ objec
 	}
 	meta, body, err := h.fetchOn(ctx, s, from, key)
 	return meta, body, err != nil && conn.IsClosed(), err
+}
+
+// markBusy marks a refusal for lack of a slot with object.ErrBusy: the
+// peer's resource manager (or its source) reset the stream with
+// StreamResourceLimitExceeded, or this node's own limits refused to open it.
+func markBusy(err error) error {
+	var se *network.StreamError
+	if (errors.As(err, &se) && se.ErrorCode == network.StreamResourceLimitExceeded) ||
+		errors.Is(err, network.ErrResourceLimitExceeded) {
+		return fmt.Errorf("%w: %w", object.ErrBusy, err)
+	}
+	return err
 }
 
 // fetchOn sends the request on s and reads the header.
@@ -306,7 +325,7 @@ func (h *Host) fetchOn(ctx context.Context, s network.Stream, from peer.ID, key 
 		if cerr := ctx.Err(); cerr != nil && !errors.Is(err, ErrMalformed) && !errors.Is(err, ErrBadObject) {
 			err = cerr
 		}
-		return object.Meta{}, nil, fmt.Errorf("p2p: fetch %q from %s: %w", key, from, err)
+		return object.Meta{}, nil, fmt.Errorf("p2p: fetch %q from %s: %w", key, from, markBusy(err))
 	}
 	_ = s.SetDeadline(time.Now().Add(fetchHeaderTimeout))
 	if err := WriteMsg(s, &fetchRequest{Key: key}); err != nil {

@@ -24,9 +24,11 @@ import (
 	"github.com/libp2p/go-libp2p/core/pnet"
 	"github.com/libp2p/go-libp2p/p2p/discovery/mdns"
 	"github.com/libp2p/go-libp2p/p2p/host/eventbus"
+	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
 	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	relayv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+	yamuxlib "github.com/libp2p/go-yamux/v5"
 	ma "github.com/multiformats/go-multiaddr"
 )
 
@@ -181,6 +183,7 @@ func (h *Host) buildLibp2p(key crypto.PrivKey, psk pnet.PSK) (host.Host, error) 
 		// refuses to combine them with a PSK.
 		libp2p.PrivateNetwork(psk),
 		libp2p.Transport(tcp.NewTCPTransport),
+		libp2p.Muxer(yamux.ID, quietYamux()),
 		libp2p.ListenAddrStrings(h.cfg.ListenAddrs...),
 		libp2p.ConnectionManager(cm),
 		libp2p.ResourceManager(rm),
@@ -222,6 +225,23 @@ func (h *Host) buildLibp2p(key crypto.PrivKey, psk pnet.PSK) (host.Host, error) 
 		return nil, fmt.Errorf("p2p: start libp2p host: %w", err)
 	}
 	return lh, nil
+}
+
+// yamuxRTTInterval is how often yamux re-measures a connection's round
+// trip (go-yamux's default is 30 s, on every connection, from both ends).
+const yamuxRTTInterval = 10 * time.Minute
+
+// quietYamux is libp2p's yamux with fewer session pings. Yamux measures
+// each connection's RTT with a ping every 30 s whether or not it is idle:
+// 13 frames a second for a node with 96 peers, for a figure only its
+// receive-window tuning reads (measured at the start, then every 10
+// minutes here). The keepalive stays: it only pings a connection that
+// received nothing for 30 s, which the link watch (links.go) never lets
+// happen on a live one.
+func quietYamux() *yamux.Transport {
+	cfg := *(*yamuxlib.Config)(yamux.DefaultTransport)
+	cfg.MeasureRTTInterval = yamuxRTTInterval
+	return (*yamux.Transport)(&cfg)
 }
 
 // addrsFactory advertises, besides the host's own addresses, a circuit
@@ -281,6 +301,9 @@ func (h *Host) start() error {
 			h.mdns = nil
 		}
 	}
+	h.host.Network().Notify(&network.NotifyBundle{
+		ConnectedF: func(_ network.Network, c network.Conn) { h.links.relayedIn(c) },
+	})
 	h.wg.Go(h.maintain)
 	h.wg.Go(h.links.run)
 	return nil
@@ -363,6 +386,15 @@ func (h *Host) Status() Status {
 
 // ConnectedPeers lists peers with at least one open connection.
 func (h *Host) ConnectedPeers() []peer.ID { return h.host.Network().Peers() }
+
+// ConnectDirect dials a peer at its direct addresses only (the given ones
+// and those it already knows), even when a relayed connection is open.
+func (h *Host) ConnectDirect(ctx context.Context, ai peer.AddrInfo) error {
+	return h.host.Connect(network.WithForceDirectDial(ctx, "connect directly"), ai)
+}
+
+// Latency is libp2p's estimate of the round trip to p (0 when none).
+func (h *Host) Latency(p peer.ID) time.Duration { return h.host.Peerstore().LatencyEWMA(p) }
 
 // Connect dials a peer at the given addresses (or at addresses the node
 // already knows or can learn from its neighbours when addrs is empty).

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"slices"
 	"sync"
@@ -26,10 +27,21 @@ import (
 // of seconds while every stream opened on it stalls, and because a live
 // connection exists nobody dials the relay route that would work.
 //
-// The link watch pings every direct connection on the connection itself
-// (libp2p's ping protocol, which every host serves) every LinkCheckInterval,
-// unless the peer delivered bytes on it during the last interval,
-// and closes a connection whose ping gets no echo within LinkPingTimeout —
+// The link watch pings direct connections on the connection itself
+// (libp2p's ping protocol, which every host serves), unless the peer
+// delivered bytes on it since the last time it was due: every
+// LinkCheckInterval the connections to the peers whose liveness this node
+// vouches for — the proxies its DNS answers hand out (WatchLinks) — and
+// every linkIdleEvery intervals the others (relays holding a reservation
+// for it too: a relay serves dozens, and each pinging it every interval
+// made it the busiest node of an idle network) (an idle node with 96 peers pinged 48 times a second, most
+// of its CPU, for peers nobody asked about; issue 17). A peer that comes
+// in through a relay while a direct connection to it is open gets that
+// connection pinged at once: it went round because the direct path did
+// not work for it. The watch closes a connection whose ping gets no echo
+// within LinkPingTimeout (linkIdleEvery times that for an idle link's
+// ping: a peer whose CPU is busy for a few seconds keeps its connections,
+// whose closing and re-dialling cost a crowd of peers far more) —
 // unless the peer's streams delivered bytes meanwhile, which means the link
 // is busy, not dead (a ping queued behind a large transfer on a slow uplink).
 // A request that waits on a connection for longer than linkSuspectAfter
@@ -46,6 +58,7 @@ const (
 	defaultLinkPingTimeout   = 2 * time.Second
 	linkSuspectAfter         = 750 * time.Millisecond
 	linkHealEvery            = 10 // intervals between direct dials to a cut peer
+	linkIdleEvery            = 5  // intervals between pings of a connection nobody watches
 	linkHealFor              = time.Hour
 	pingSize                 = 32
 )
@@ -59,9 +72,10 @@ type linkWatch struct {
 	timeout time.Duration
 
 	mu      sync.Mutex
-	probing map[network.Conn]bool
-	streams map[network.Conn]*pingStream // kept ping streams (see ping)
-	cut     map[peer.ID]time.Time        // peers whose direct path was closed as dead, and when
+	probing map[network.Conn]time.Duration // probes under way, by their timeout
+	streams map[network.Conn]*pingStream   // kept ping streams (see ping)
+	cut     map[peer.ID]time.Time          // peers whose direct path was closed as dead, and when
+	watched map[peer.ID]time.Time          // peers pinged every interval, until when (WatchLinks)
 
 	closed atomic.Int64 // dead connections closed since start
 }
@@ -70,7 +84,8 @@ func newLinkWatch(h *Host, every, timeout time.Duration) *linkWatch {
 	return &linkWatch{
 		h: h, recv: &recvClock{last: map[peer.ID]*atomic.Int64{}, tally: newStreamCounts()},
 		every: every, timeout: timeout,
-		probing: map[network.Conn]bool{}, streams: map[network.Conn]*pingStream{}, cut: map[peer.ID]time.Time{},
+		probing: map[network.Conn]time.Duration{}, streams: map[network.Conn]*pingStream{}, cut: map[peer.ID]time.Time{},
+		watched: map[peer.ID]time.Time{},
 	}
 }
 
@@ -85,10 +100,11 @@ func (w *linkWatch) run() {
 		case <-w.h.ctx.Done():
 			return
 		case <-t.C:
-			w.probeAll()
+			w.probeAll(tick)
 			if tick%linkHealEvery == 0 {
 				w.healAll()
 				w.dropClosedStreams()
+				w.dropExpiredWatches()
 			}
 		}
 	}
@@ -142,20 +158,35 @@ func (w *linkWatch) directConns(p peer.ID) int {
 	return n
 }
 
-// probeAll probes every connection, spread over the first half of the
-// interval so that a node with many peers does not burst past the ping
-// protocol's stream limits.
-func (w *linkWatch) probeAll() {
-	conns := w.h.host.Network().Conns()
-	if len(conns) == 0 {
+// probeAll probes the connections due at this tick, spread over the first
+// half of the interval so that a node with many peers does not burst past
+// the ping protocol's stream limits. A watched peer's connections are due
+// every tick, the others' every linkIdleEvery ticks, each in its own slot
+// so the idle pings do not come together.
+func (w *linkWatch) probeAll(tick int) {
+	now := time.Now()
+	type probe struct {
+		c       network.Conn
+		timeout time.Duration
+	}
+	var due []probe
+	for _, c := range w.h.host.Network().Conns() {
+		every, timeout := w.every, w.timeout
+		if !w.isWatched(c.RemotePeer(), now) {
+			if connSlot(c, linkIdleEvery) != tick%linkIdleEvery {
+				continue
+			}
+			every, timeout = every*linkIdleEvery, timeout*linkIdleEvery
+		}
+		if !w.heardOn(c, now.Add(-every)) {
+			due = append(due, probe{c, timeout})
+		}
+	}
+	if len(due) == 0 {
 		return
 	}
-	gap := w.every / 2 / time.Duration(len(conns))
-	heardSince := time.Now().Add(-w.every)
-	for i, c := range conns {
-		if w.heardOn(c, heardSince) {
-			continue
-		}
+	gap := w.every / 2 / time.Duration(len(due))
+	for i, p := range due {
 		if i > 0 && gap > 0 {
 			select {
 			case <-w.h.ctx.Done():
@@ -163,13 +194,64 @@ func (w *linkWatch) probeAll() {
 			case <-time.After(gap):
 			}
 		}
-		w.probe(c)
+		w.probe(p.c, p.timeout)
+	}
+}
+
+// connSlot is c's tick slot among n: stable for the connection, spread
+// over the connections.
+func connSlot(c network.Conn, n int) int {
+	h := fnv.New32a()
+	_, _ = io.WriteString(h, c.ID())
+	return int(h.Sum32() % uint32(n))
+}
+
+// watch has p's connections pinged every interval until until.
+func (w *linkWatch) watch(p peer.ID, until time.Time) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if until.After(w.watched[p]) {
+		w.watched[p] = until
+	}
+}
+
+// isWatched says whether p's connections are pinged every interval: it
+// was handed out lately.
+func (w *linkWatch) isWatched(p peer.ID, now time.Time) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	until, ok := w.watched[p]
+	return ok && now.Before(until)
+}
+
+func (w *linkWatch) dropExpiredWatches() {
+	now := time.Now()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for p, until := range w.watched {
+		if !now.Before(until) {
+			delete(w.watched, p)
+		}
+	}
+}
+
+// relayedIn probes p's direct connections when p reached this node
+// through a relay while they were open: a live direct path would have
+// carried it.
+func (w *linkWatch) relayedIn(c network.Conn) {
+	if !c.Stat().Limited && !isRelayed(c.RemoteMultiaddr()) {
+		return
+	}
+	for _, d := range w.h.host.Network().ConnsToPeer(c.RemotePeer()) {
+		if !d.Stat().Limited && !isRelayed(d.RemoteMultiaddr()) {
+			w.probe(d, w.timeout)
+		}
 	}
 }
 
 // heardOn reports whether c's peer delivered bytes since t over c, its
-// only connection: the link carried packets this interval, so a ping would
-// tell nothing new. This is what makes an idle pair ping once per interval
+// only connection: the link carried packets since it was last due, so a
+// ping would tell nothing new. This is what makes an idle pair ping once per interval
 // instead of twice (each side hears the other's pings), and a pair that
 // exchanges traffic not at all. A half-dead link (our packets lost) is the
 // peer's to find: its pings to us go unanswered.
@@ -182,40 +264,43 @@ func (w *linkWatch) heardOn(c network.Conn, t time.Time) bool {
 // link would make it.
 func (w *linkWatch) suspect(c network.Conn) {
 	if c != nil {
-		w.probe(c)
+		w.probe(c, w.timeout)
 	}
 }
 
-// probe starts one ping on c unless c is relayed, closed or already being
-// probed.
-func (w *linkWatch) probe(c network.Conn) {
+// probe starts one ping on c that gives up after timeout, unless c is
+// relayed, closed or already being probed with a timeout as short. (An
+// idle link's unhurried probe does not hold back a suspect's quick one.)
+func (w *linkWatch) probe(c network.Conn, timeout time.Duration) {
 	if c.Stat().Limited || isRelayed(c.RemoteMultiaddr()) || c.IsClosed() || w.h.ctx.Err() != nil {
 		return
 	}
 	w.mu.Lock()
-	if w.probing[c] {
+	if running, ok := w.probing[c]; ok && running <= timeout {
 		w.mu.Unlock()
 		return
 	}
-	w.probing[c] = true
+	w.probing[c] = timeout
 	w.mu.Unlock()
 	// Not in h.wg: suspect runs from request goroutines, possibly while
 	// Close waits. The ping is bounded by the timeout and by h.ctx.
 	go func() {
 		defer func() {
 			w.mu.Lock()
-			delete(w.probing, c)
+			if w.probing[c] == timeout {
+				delete(w.probing, c)
+			}
 			w.mu.Unlock()
 		}()
-		w.check(c)
+		w.check(c, timeout)
 	}()
 }
 
 // check pings c once and closes it if the link looks dead.
-func (w *linkWatch) check(c network.Conn) {
+func (w *linkWatch) check(c network.Conn, timeout time.Duration) {
 	p := c.RemotePeer()
 	start := time.Now()
-	err := w.ping(c)
+	err := w.ping(c, timeout)
 	if err == nil || c.IsClosed() || w.h.ctx.Err() != nil {
 		return
 	}
@@ -262,7 +347,7 @@ func (w *linkWatch) sharedFate(dead network.Conn) {
 			w.closed.Add(1)
 			_ = c.Close()
 		default:
-			w.probe(c)
+			w.probe(c, w.timeout)
 		}
 	}
 }
@@ -367,7 +452,7 @@ func (p *pingStream) fresh(now time.Time) bool {
 
 // ping pings c, on its kept stream when there is a fresh one, and keeps
 // the stream for the next ping when the echo came back.
-func (w *linkWatch) ping(c network.Conn) error {
+func (w *linkWatch) ping(c network.Conn, timeout time.Duration) error {
 	w.mu.Lock()
 	ps := w.streams[c]
 	delete(w.streams, c)
@@ -379,13 +464,13 @@ func (w *linkWatch) ping(c network.Conn) error {
 	}
 	var err error
 	if ps != nil {
-		if err = pingOn(w.h.ctx, ps, w.timeout); err != nil && !errors.Is(err, context.DeadlineExceeded) && w.h.ctx.Err() == nil {
+		if err = pingOn(w.h.ctx, ps, timeout); err != nil && !errors.Is(err, context.DeadlineExceeded) && w.h.ctx.Err() == nil {
 			ps = nil // the handler ended it: try once on a fresh stream
 		}
 	}
 	if ps == nil {
-		if ps, err = openPing(w.h.ctx, c, w.timeout); err == nil {
-			err = pingOn(w.h.ctx, ps, w.timeout)
+		if ps, err = openPing(w.h.ctx, c, timeout); err == nil {
+			err = pingOn(w.h.ctx, ps, timeout)
 		}
 	}
 	if err != nil {
@@ -464,6 +549,19 @@ func pingOn(ctx context.Context, ps *pingStream, timeout time.Duration) error {
 		return fmt.Errorf("ping echo differs")
 	}
 	return nil
+}
+
+// WatchLinks has the connections to these peers (IDs as text) pinged
+// every LinkCheckInterval for the next d, instead of every
+// linkIdleEvery intervals: the node is vouching for them (its DNS answers
+// hand them out), so one that hangs must be noticed within seconds.
+func (h *Host) WatchLinks(ids []string, d time.Duration) {
+	until := time.Now().Add(d)
+	for _, id := range ids {
+		if p, err := peer.Decode(id); err == nil {
+			h.links.watch(p, until)
+		}
+	}
 }
 
 // watchConns asks for a probe of conns if the returned stop is not called

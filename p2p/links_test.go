@@ -260,6 +260,9 @@ func TestIdleLinkPingsReuseOneStream(t *testing.T) {
 	fast := func(cfg *Config) { cfg.LinkCheckInterval = 100 * time.Millisecond }
 	a, b := newTestHost(t, psk, fast), newTestHost(t, psk, fast)
 	mustConnect(t, a, b)
+	// Watched, so pinged every interval: many pings in a short test.
+	a.WatchLinks([]string{b.ID().String()}, time.Minute)
+	b.WatchLinks([]string{a.ID().String()}, time.Minute)
 	count := func(proto string) (n uint64) {
 		for _, h := range []*Host{a, b} {
 			for _, c := range h.StreamCounts() {
@@ -290,6 +293,43 @@ func TestIdleLinkPingsReuseOneStream(t *testing.T) {
 		t.Errorf("%d connections closed as dead, %d direct left; want a healthy link kept", n, directConns(a, b.ID()))
 	}
 	t.Logf("%d ping writes, %d negotiations", pings, negotiations)
+}
+
+// TestWatchedLinksArePingedMoreOften: an idle link to a peer nobody
+// vouches for is pinged every linkIdleEvery intervals; once the node
+// watches the peer (its DNS answers hand it out), every interval.
+func TestWatchedLinksArePingedMoreOften(t *testing.T) {
+	psk := testSecret(t)
+	fast := func(cfg *Config) { cfg.LinkCheckInterval = 100 * time.Millisecond }
+	a, b := newTestHost(t, psk, fast), newTestHost(t, psk, fast)
+	mustConnect(t, a, b)
+	pings := func() (n uint64) {
+		for _, h := range []*Host{a, b} {
+			for _, c := range h.StreamCounts() {
+				if c.Protocol == string(ping.ID) {
+					n += c.Writes
+				}
+			}
+		}
+		return n
+	}
+	testkit.Eventually(t, 10*time.Second, "a first ping", func() bool { return pings() > 0 })
+	// Observation windows, not synchronisation: rates over two seconds.
+	const window = 2 * time.Second
+	p0 := pings()
+	time.Sleep(window)
+	idle := pings() - p0
+	a.WatchLinks([]string{b.ID().String()}, time.Minute)
+	p1 := pings()
+	time.Sleep(window)
+	watched := pings() - p1
+	t.Logf("ping writes in %v: %d idle, %d watched", window, idle, watched)
+	if want := 2 * window / (100 * time.Millisecond) / linkIdleEvery; idle > uint64(want)*2 {
+		t.Errorf("%d ping writes on an idle unwatched link; want about %d (a ping and its echo every %d intervals)", idle, want, linkIdleEvery)
+	}
+	if watched < 3*max(idle, 1) {
+		t.Errorf("%d ping writes on the watched link against %d before; want it pinged every interval", watched, idle)
+	}
 }
 
 // TestPeersSavedWhenFirstConnected: a node writes peers.json as soon as it

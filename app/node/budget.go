@@ -53,9 +53,12 @@ func (n *Node) followCacheSize() {
 
 // announceHeadroom refreshes this node's announcement (the heartbeat peers
 // read; it carries the budget's headroom) at once when serving or the caps
-// change.
+// change, and on every settings change (within the PUT, after the budget
+// applied it), so no change waits for the heartbeat's next sweep; the
+// refresh tells the peers when what they see changed.
 func (n *Node) announceHeadroom() {
 	n.budget.Subscribe(func(shaping.State) { n.loc.Refresh() })
+	n.settings.Subscribe(func(config.Settings) { n.loc.Refresh() })
 	n.loc.Refresh()
 }
 

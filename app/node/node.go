@@ -30,6 +30,7 @@ import (
 	"github.com/coralcdn/coral/core/shaping"
 	"github.com/coralcdn/coral/core/store"
 	"github.com/coralcdn/coral/p2p"
+	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -49,6 +50,10 @@ type Options struct {
 	// GroupFigures is how often a member node publishes its figures to its
 	// site groups (default DefaultGroupFigures); tests shorten it.
 	GroupFigures time.Duration
+	// ConnLow and ConnHigh replace the connection manager's watermarks
+	// (default p2p's 32 / 96). Figure tools give the crowd of peers around
+	// a measured node room to keep their connection to it.
+	ConnLow, ConnHigh int
 }
 
 const (
@@ -186,6 +191,8 @@ func New(cfg config.Config, opts Options) (_ *Node, err error) {
 		DisableRelayService: !cfg.P2P.RelayService,
 		DisableNATPortMap:   !cfg.P2P.NATPortMap,
 		EmulateRTT:          rttRules(cfg.P2P.EmulateRTT),
+		ConnLow:             opts.ConnLow,
+		ConnHigh:            opts.ConnHigh,
 		Budget:              n.budget,
 		Logger:              log,
 	})
@@ -350,6 +357,18 @@ func (n *Node) serve(ln net.Listener, h http.Handler, connState func(net.Conn, h
 			n.log.Error("listener stopped", "addr", ln.Addr().String(), "err", err)
 		}
 	}()
+}
+
+// ConnectDirect dials a member at a p2p address (…/p2p/<peer id>)
+// directly, never through a relay; nothing when a direct connection is
+// open. Figure tools use it to keep their crowd connected to the node they
+// measure.
+func (n *Node) ConnectDirect(ctx context.Context, addr string) error {
+	ai, err := peer.AddrInfoFromString(addr)
+	if err != nil {
+		return fmt.Errorf("node: connect: address %q: %w", addr, err)
+	}
+	return n.host.ConnectDirect(ctx, *ai)
 }
 
 // Addrs reports where the node listens (after Start).

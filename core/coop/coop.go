@@ -18,6 +18,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -52,7 +53,7 @@ var _ clusterView = (*dsht.Node)(nil)
 // *dsht.Node has it. A DSHT without it goes straight to the spread-out
 // origin fallback.
 type nearTestAndSet interface {
-	PutGetNear(ctx context.Context, key dsht.ID, value []byte, ttl time.Duration) ([]dsht.Value, error)
+	PutGetNearAt(ctx context.Context, key dsht.ID, value []byte, ttl time.Duration, level int) ([]dsht.Value, error)
 }
 
 var _ nearTestAndSet = (*dsht.Node)(nil)
@@ -102,8 +103,15 @@ type Config struct {
 	// random time up to this before going to the origin, so a crowd's
 	// fallbacks do not hit it together (2s).
 	FallbackSpread time.Duration
-	Logger         *slog.Logger
-	Now            func() time.Time
+	// BusyWait bounds how long a node keeps asking peers that refused
+	// for lack of a free slot (object.ErrBusy) or held a complete copy and
+	// did not answer within FetchTimeout, and complete copies that
+	// appear meanwhile, before it goes to the origin (20s). A refused
+	// fetch means a copy exists: in a flash crowd the origin is the last
+	// place to send the request.
+	BusyWait time.Duration
+	Logger   *slog.Logger
+	Now      func() time.Time
 }
 
 // setDefaults fills zero (or negative) fields with their defaults.
@@ -131,6 +139,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.FallbackSpread <= 0 {
 		c.FallbackSpread = 2 * time.Second
+	}
+	if c.BusyWait <= 0 {
+		c.BusyWait = 20 * time.Second
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -186,8 +197,11 @@ type Coop struct {
 	mu        sync.Mutex
 	cached    map[string]object.Key             // store key -> its URL's key, for renewal
 	announced *expirable.LRU[string, time.Time] // cache key -> when put+get last announced a download
-	tasLevel  int                               // testAndSetLevel's last answer
-	tasAt     time.Time                         // when tasLevel was chosen (zero: never)
+	// brokeOff holds peers whose transfer to this node broke off lately:
+	// their "downloading" referrals promise no copy (FetchComplete).
+	brokeOff *expirable.LRU[string, struct{}]
+	tasLevel int       // testAndSetLevel's last answer
+	tasAt    time.Time // when tasLevel was chosen (zero: never)
 
 	// kick asks renewLoop for a pass now (Seed).
 	kick chan struct{}
@@ -201,7 +215,7 @@ type Coop struct {
 	stats Stats
 }
 
-var _ proxy.Peers = (*Coop)(nil)
+var _ proxy.ResumePeers = (*Coop)(nil)
 
 // Stats counts cooperation since start.
 type Stats struct {
@@ -210,6 +224,9 @@ type Stats struct {
 	// out; SpreadFallbacks the origin fallbacks delayed because even that
 	// failed.
 	NearTestAndSets, SpreadFallbacks uint64
+	// BusyRefusals counts peer fetches refused for lack of a slot;
+	// BusyRetries the rounds of asking again that followed.
+	BusyRefusals, BusyRetries uint64
 	// FromLevel counts objects fetched from peers by the DSHT level whose
 	// cluster held the referral (index = level).
 	FromLevel [3]uint64
@@ -235,7 +252,8 @@ func newCoop(cfg Config, d DSHT, f Fetcher, tick tickerFunc) *Coop {
 		cfg: cfg, dht: d, fetch: f, log: cfg.Logger.With("component", "coop"),
 		slots: make(chan struct{}, cfg.MaxAnnouncements), cached: map[string]object.Key{},
 		announced: expirable.NewLRU[string, time.Time](maxAnnounced, nil, cfg.DownloadingTTL), ctx: ctx, cancel: cancel,
-		kick: make(chan struct{}, 1), tick: tick,
+		brokeOff: expirable.NewLRU[string, struct{}](maxAnnounced, nil, cfg.DownloadingTTL),
+		kick:     make(chan struct{}, 1), tick: tick,
 	}
 	renew, stop := tick(cfg.CachedTTL / 2)
 	c.wg.Add(1)
@@ -306,7 +324,137 @@ func (c *Coop) Fetch(ctx context.Context, urlKey object.Key, canonicalURL string
 		c.log.Debug("no referral, going to the origin", "url", canonicalURL, "values", len(vals), "err", err)
 		return object.Meta{}, nil, fmt.Errorf("coop: no referral for %s: %w", canonicalURL, object.ErrNotFound)
 	}
-	return c.race(ctx, key, cands, usable)
+	return c.fromPeers(ctx, key, id, cands, usable)
+}
+
+// Backoff between rounds of asking busy peers again: it starts at
+// busyBackoff and doubles up to busyBackoffMax, each wait drawn at random
+// from its upper half so that refused nodes do not come back together.
+const (
+	busyBackoff    = 250 * time.Millisecond
+	busyBackoffMax = 2 * time.Second
+)
+
+// fromPeers races the candidates. While a round fails and some peers in it
+// refused for lack of a slot (or held a complete copy and answered too
+// slowly: an overloaded holder), it waits (a growing, jittered backoff), looks
+// the key up again for complete copies announced meanwhile, and races the
+// busy peers and those copies, for up to BusyWait: the copy exists, so the
+// origin is asked only when the wait runs out or no peer was busy.
+func (c *Coop) fromPeers(ctx context.Context, key string, id dsht.ID, cands []candidate, usable func(object.Meta) error) (object.Meta, io.ReadCloser, error) {
+	tr := proxy.TraceFrom(ctx)
+	deadline := c.cfg.Now().Add(c.cfg.BusyWait)
+	backoff := busyBackoff
+	for {
+		meta, body, busy, err := c.race(ctx, key, cands, usable)
+		left := deadline.Sub(c.cfg.Now())
+		if err == nil || len(busy) == 0 || left <= 0 || ctx.Err() != nil {
+			if len(busy) > 0 && err != nil {
+				tr.Step("%d peer(s) still busy after %s: origin", len(busy), c.cfg.BusyWait)
+			}
+			return meta, body, err
+		}
+		wait := min(backoff/2+rand.N(backoff/2), left)
+		backoff = min(2*backoff, busyBackoffMax)
+		c.count(func(s *Stats) { s.BusyRetries++ })
+		tr.Step("%d peer(s) busy: asking again in %s", len(busy), wait.Round(time.Millisecond))
+		if !sleepCtx(ctx, wait) {
+			return object.Meta{}, nil, ctx.Err()
+		}
+		cands = c.retryCandidates(ctx, id, busy)
+	}
+}
+
+// FetchForResume implements proxy.ResumePeers: first a complete copy
+// (fetchComplete); with none, an election among the nodes whose transfers
+// broke off: each does a near put+get at the global root of the object's
+// resume key, the first to get there meets nobody and goes to the origin,
+// and the others fetch its download (or a later one's, never an earlier
+// one's: no cycle of waits). So a dead downloader's receivers cost the
+// origin one request, not one each.
+func (c *Coop) FetchForResume(ctx context.Context, urlKey object.Key, canonicalURL string, usable func(object.Meta) error) (object.Meta, io.ReadCloser, error) {
+	key, id := urlKey.String(), dsht.ID(urlKey)
+	meta, body, err := c.fetchComplete(ctx, key, id, canonicalURL, usable)
+	if err == nil || ctx.Err() != nil {
+		return meta, body, err
+	}
+	near, ok := c.dht.(nearTestAndSet)
+	if !ok {
+		return meta, body, err
+	}
+	vals, nerr := c.nearPutGet(ctx, near, dsht.ID(object.KeyOf("resume "+canonicalURL)), 0)
+	cands := c.candidates(vals)
+	if nerr != nil || len(cands) == 0 {
+		return object.Meta{}, nil, fmt.Errorf("coop: elected to resume %s from the origin: %w", canonicalURL, object.ErrNotFound)
+	}
+	meta, body, _, err = c.race(ctx, key, cands, usable)
+	return meta, body, err
+}
+
+// fetchComplete fetches a complete copy only. While none delivers and some
+// other node announces it is downloading the object (a complete copy is
+// coming; not one whose transfer to this node just broke off), it looks
+// again with the busy backoff for up to BusyWait; with no download under
+// way it gives up at once.
+func (c *Coop) fetchComplete(ctx context.Context, key string, id dsht.ID, canonicalURL string, usable func(object.Meta) error) (object.Meta, io.ReadCloser, error) {
+	tr := proxy.TraceFrom(ctx)
+	deadline := c.cfg.Now().Add(c.cfg.BusyWait)
+	backoff := busyBackoff
+	for {
+		lctx, cancel := context.WithTimeout(ctx, c.cfg.LookupTimeout)
+		vals, _ := c.dht.Get(lctx, id)
+		cancel()
+		all := slices.DeleteFunc(c.candidates(vals), func(cd candidate) bool {
+			return cd.State == StateDownloading && c.brokeOff.Contains(cd.Peer)
+		})
+		complete := slices.DeleteFunc(slices.Clone(all), func(cd candidate) bool { return cd.State != StateCached })
+		if len(complete) > 0 {
+			if meta, body, _, err := c.race(ctx, key, complete, usable); err == nil {
+				return meta, body, nil
+			}
+		}
+		left := deadline.Sub(c.cfg.Now())
+		if len(all) == len(complete) || left <= 0 || ctx.Err() != nil {
+			return object.Meta{}, nil, fmt.Errorf("coop: no complete copy of %s: %w", canonicalURL, object.ErrNotFound)
+		}
+		wait := min(backoff/2+rand.N(backoff/2), left)
+		backoff = min(2*backoff, busyBackoffMax)
+		tr.Step("no complete copy yet, %d download(s) under way: looking again in %s", len(all)-len(complete), wait.Round(time.Millisecond))
+		if !sleepCtx(ctx, wait) {
+			return object.Meta{}, nil, ctx.Err()
+		}
+	}
+}
+
+// retryCandidates is the next round after peers refused for lack of a
+// slot: the busy peers and every complete copy a fresh lookup finds. Only
+// complete copies are added: a download announced after this node's own
+// announcement may be waiting for this node, and asking it would make a
+// cycle of waits.
+func (c *Coop) retryCandidates(ctx context.Context, id dsht.ID, busy []candidate) []candidate {
+	lctx, cancel := context.WithTimeout(ctx, c.cfg.LookupTimeout)
+	vals, _ := c.dht.Get(lctx, id)
+	cancel()
+	out := slices.DeleteFunc(c.candidates(vals), func(cd candidate) bool { return cd.State != StateCached })
+	for _, b := range busy {
+		if !slices.ContainsFunc(out, func(cd candidate) bool { return cd.Peer == b.Peer }) {
+			out = append(out, b)
+		}
+	}
+	c.order(out)
+	return out
+}
+
+// sleepCtx waits d; false when ctx ended first.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 // testAndSet announces this node's download with put+get (test-and-set)
@@ -348,28 +496,28 @@ func (c *Coop) testAndSet(ctx context.Context, key string, id dsht.ID) (vals []d
 
 // slowDSHT decides, when DSHT lookups time out, whether someone else is
 // already downloading: a one-round put+get at the root this node's routing
-// table names (a cluster's racing nodes meet there, and one of them meets
-// nobody and downloads). If that fails too, it waits a random time up to
-// FallbackSpread, so the crowd's origin fallbacks are spread out rather than
-// simultaneous, and returns the error.
+// table names in its most local cluster (a cluster's racing nodes meet
+// there, and one of them meets nobody), and for that one a second at the
+// global level's root, where the clusters' first nodes meet, so that one
+// node of the whole crowd downloads. If the first fails, it waits a random
+// time up to FallbackSpread, so the crowd's origin fallbacks are spread out
+// rather than simultaneous, and returns the error.
 func (c *Coop) slowDSHT(ctx context.Context, id dsht.ID) ([]dsht.Value, error) {
 	tr := proxy.TraceFrom(ctx)
 	err := errors.New("coop: DSHT has no near put+get")
 	if near, ok := c.dht.(nearTestAndSet); ok {
 		c.count(func(s *Stats) { s.NearTestAndSets++ })
-		nctx, cancel := context.WithTimeout(ctx, c.cfg.LookupTimeout)
-		start := c.cfg.Now()
 		var vals []dsht.Value
-		vals, err = near.PutGetNear(nctx, id, EncodeReferral(Referral{Peer: c.cfg.Self, State: StateDownloading}), c.cfg.DownloadingTTL)
-		cancel()
-		took := c.cfg.Now().Sub(start).Round(time.Millisecond)
-		if err == nil {
-			// Not marked announced: the value sits at one node of one
-			// level, so Downloading still announces at every level.
-			tr.Step("near put+get: %d values (%s)", len(vals), took)
+		if vals, err = c.nearPutGet(ctx, near, id, -1); err == nil {
+			if len(c.candidates(vals)) == 0 && c.testAndSetLevel() > 0 {
+				if global, gerr := c.nearPutGet(ctx, near, id, 0); gerr == nil {
+					vals = global
+				}
+			}
+			// Not marked announced: the value sits at one node per level
+			// tested, so Downloading still announces at every level.
 			return vals, nil
 		}
-		tr.Step("near put+get (%s): failed", took)
 	}
 	c.count(func(s *Stats) { s.SpreadFallbacks++ })
 	wait := rand.N(c.cfg.FallbackSpread)
@@ -381,6 +529,29 @@ func (c *Coop) slowDSHT(ctx context.Context, id dsht.ID) ([]dsht.Value, error) {
 	case <-ctx.Done():
 	}
 	return nil, err
+}
+
+// nearPutGet is one near put+get at level (negative: the most local),
+// traced. It is bounded by TestAndSetTimeout, not LookupTimeout: it runs
+// because lookups timed out, so the network is slow, and giving up sends
+// the request to the origin.
+func (c *Coop) nearPutGet(ctx context.Context, near nearTestAndSet, id dsht.ID, level int) ([]dsht.Value, error) {
+	nctx, cancel := context.WithTimeout(ctx, c.cfg.TestAndSetTimeout)
+	defer cancel()
+	start := c.cfg.Now()
+	vals, err := near.PutGetNearAt(nctx, id, EncodeReferral(Referral{Peer: c.cfg.Self, State: StateDownloading}), c.cfg.DownloadingTTL, level)
+	took := c.cfg.Now().Sub(start).Round(time.Millisecond)
+	where := ""
+	if level >= 0 {
+		where = fmt.Sprintf(" L%d", level)
+	}
+	if err != nil {
+		tr := proxy.TraceFrom(ctx)
+		tr.Step("near put+get%s (%s): failed", where, took)
+		return nil, err
+	}
+	proxy.TraceFrom(ctx).Step("near put+get%s: %d values (%s)", where, len(vals), took)
+	return vals, nil
 }
 
 // putDownloading stores this node's "I am downloading" value at every
@@ -500,13 +671,19 @@ func (c *Coop) candidates(vals []dsht.Value) []candidate {
 		at[r.Peer] = len(out)
 		out = append(out, cd)
 	}
+	c.order(out)
+	return out
+}
+
+// order sorts candidates best first (better), peers with headroom ahead
+// of the rest.
+func (c *Coop) order(out []candidate) {
 	sort.SliceStable(out, func(i, j int) bool { return better(out[i], out[j]) })
 	if c.cfg.HasRoom != nil {
 		// Peers with headroom first: a paused or saturated volunteer is
 		// asked only when no one else has the object.
 		sort.SliceStable(out, func(i, j int) bool { return c.cfg.HasRoom(out[i].Peer) && !c.cfg.HasRoom(out[j].Peer) })
 	}
-	return out
 }
 
 // better orders referrals: a complete copy before a download in progress,
@@ -537,8 +714,10 @@ type result struct {
 // race fetches from the candidates, Parallel at a time, and returns the
 // first response; the others are cancelled at once and their bodies
 // closed. When an attempt fails the next candidate starts, so a dead
-// referral costs one slot, not the request.
-func (c *Coop) race(ctx context.Context, key string, cands []candidate, usable func(object.Meta) error) (object.Meta, io.ReadCloser, error) {
+// referral costs one slot, not the request. busy lists the candidates
+// that refused for lack of a slot (object.ErrBusy), or held a complete copy
+// and did not answer in time, when none delivered.
+func (c *Coop) race(ctx context.Context, key string, cands []candidate, usable func(object.Meta) error) (_ object.Meta, _ io.ReadCloser, busy []candidate, _ error) {
 	tr := proxy.TraceFrom(ctx)
 	results := make(chan result, len(cands))
 	cancels := make([]context.CancelFunc, len(cands))
@@ -579,10 +758,19 @@ func (c *Coop) race(ctx context.Context, key string, cands []candidate, usable f
 				}
 			}
 			go drainLosers(tr, cands, results, running)
-			return r.meta, &cancelOnClose{ReadCloser: r.body, cancel: r.cancel}, nil
+			return r.meta, &cancelOnClose{ReadCloser: r.body, cancel: r.cancel, brokeOff: func() { c.brokeOff.Add(cd.Peer, struct{}{}) }}, nil, nil
 		}
 		r.cancel()
 		c.count(func(s *Stats) { s.PeerFailures++ })
+		switch {
+		case errors.Is(r.err, object.ErrBusy):
+			busy = append(busy, cd)
+			c.count(func(s *Stats) { s.BusyRefusals++ })
+		case cd.State == StateCached && errors.Is(r.err, context.DeadlineExceeded):
+			// A complete copy whose holder did not answer in time is
+			// slow, not gone: in an overloaded crowd, ask again.
+			busy = append(busy, cd)
+		}
 		tr.Step("try %s: %s", cd, outcome(r.err))
 		errs = append(errs, r.err)
 		// A peer without room waits until every peer with room is done.
@@ -593,7 +781,7 @@ func (c *Coop) race(ctx context.Context, key string, cands []candidate, usable f
 		}
 	}
 	c.log.Debug("no peer delivered, going to the origin", "key", key, "tried", len(cands), "errs", errors.Join(errs...))
-	return object.Meta{}, nil, fmt.Errorf("coop: no peer delivered: %w (%w)", object.ErrNotFound, errors.Join(errs...))
+	return object.Meta{}, nil, busy, fmt.Errorf("coop: no peer delivered: %w (%w)", object.ErrNotFound, errors.Join(errs...))
 }
 
 // attempt asks one candidate for key in the background and sends the
@@ -666,6 +854,8 @@ func outcome(err error) string {
 	switch {
 	case errors.Is(err, object.ErrNotFound):
 		return "not found"
+	case errors.Is(err, object.ErrBusy):
+		return "busy"
 	case errors.Is(err, context.DeadlineExceeded):
 		return "no response"
 	case errors.Is(err, context.Canceled):
@@ -691,9 +881,21 @@ func outcome(err error) string {
 	return "failed (" + strings.TrimSpace(msg) + ")"
 }
 
+// cancelOnClose is a delivered peer body: closing it ends the attempt,
+// and a read that fails (not by this node's cancelling) records the peer
+// as broken off.
 type cancelOnClose struct {
 	io.ReadCloser
-	cancel context.CancelFunc
+	cancel   context.CancelFunc
+	brokeOff func()
+}
+
+func (c *cancelOnClose) Read(p []byte) (int, error) {
+	n, err := c.ReadCloser.Read(p)
+	if err != nil && err != io.EOF && !errors.Is(err, context.Canceled) {
+		c.brokeOff()
+	}
+	return n, err
 }
 
 // Hash passes on the peer body's own hash (object.HashingBody), so the

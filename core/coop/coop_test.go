@@ -394,7 +394,9 @@ func TestRaceFailureStartsNext(t *testing.T) {
 // No referral, or none that delivers: an error wrapping store.ErrNotFound,
 // which sends the proxy to the origin.
 func TestFetchNotFound(t *testing.T) {
-	h := newHarness(t, func(c *Config) { c.FetchTimeout = 50 * time.Millisecond })
+	// BusyWait of 1ns: the holder that never answers is not asked again
+	// (busy_test.go covers that).
+	h := newHarness(t, func(c *Config) { c.FetchTimeout, c.BusyWait = 50*time.Millisecond, time.Nanosecond })
 	const url = "http://example.com/none"
 	if _, _, err := h.c.Fetch(context.Background(), object.KeyOf(url), url, nil); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("no referral: %v", err)

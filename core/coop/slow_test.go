@@ -16,23 +16,36 @@ import (
 	"github.com/coralcdn/coral/core/store"
 )
 
-// nearDSHT is fakeDSHT with the one-round put+get a slow DSHT falls back to.
+// nearDSHT is fakeDSHT with the one-round put+get a slow DSHT falls back
+// to: meets at the most local level, global at level 0; clustered makes it
+// report a level-2 cluster of 5.
 type nearDSHT struct {
 	*fakeDSHT
-	mu    sync.Mutex
-	meets []dsht.Value
-	err   error
-	calls int
+	mu            sync.Mutex
+	meets, global []dsht.Value
+	err           error
+	calls         int
+	clustered     bool
 }
 
-func (n *nearDSHT) PutGetNear(ctx context.Context, key dsht.ID, value []byte, ttl time.Duration) ([]dsht.Value, error) {
+func (n *nearDSHT) PutGetNearAt(ctx context.Context, key dsht.ID, value []byte, ttl time.Duration, level int) ([]dsht.Value, error) {
 	if _, err := DecodeReferral(value); err != nil {
 		return nil, err
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.calls++
+	if level == 0 {
+		return n.global, n.err
+	}
 	return n.meets, n.err
+}
+
+func (n *nearDSHT) Status() dsht.Status {
+	if !n.clustered {
+		return dsht.Status{}
+	}
+	return dsht.Status{Levels: []dsht.LevelStatus{{Level: 0, ClusterSize: 50}, {Level: 1, ClusterSize: 50}, {Level: 2, ClusterSize: 5}}}
 }
 
 // When the DSHT's lookups fail, the node settles who downloads with a
@@ -43,7 +56,10 @@ func TestFetchWhenTheDSHTIsSlow(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
 		near       bool
+		clustered  bool
 		meets      []dsht.Value
+		global     []dsht.Value
+		wantCalls  int // near put+gets (default 1 when near)
 		nearErr    error
 		wantPeer   bool // fetched from the peer met
 		wantSpread uint64
@@ -52,6 +68,13 @@ func TestFetchWhenTheDSHTIsSlow(t *testing.T) {
 		{name: "someone is already downloading: fetch from it", near: true,
 			meets: []dsht.Value{value(peerID("a"), StateDownloading, 2)}, wantPeer: true, wantTrace: "near put+get: 1 values"},
 		{name: "first at the root: this node downloads at once", near: true, wantTrace: "near put+get: 0 values"},
+		{name: "first in its cluster, someone at the global root: fetch from it", near: true, clustered: true,
+			global: []dsht.Value{value(peerID("a"), StateDownloading, 0)}, wantPeer: true, wantCalls: 2,
+			wantTrace: "near put+get L0: 1 values"},
+		{name: "first in its cluster and at the global root: downloads", near: true, clustered: true, wantCalls: 2,
+			wantTrace: "near put+get L0: 0 values"},
+		{name: "met a cluster-mate: no global test", near: true, clustered: true,
+			meets: []dsht.Value{value(peerID("a"), StateDownloading, 2)}, wantPeer: true, wantTrace: "near put+get: 1 values"},
 		{name: "near put+get fails too: origin after a spread", near: true, nearErr: timedOut, wantSpread: 1,
 			wantTrace: "near put+get"},
 		{name: "no near put+get: origin after a spread", wantSpread: 1, wantTrace: "DSHT timed out: origin in"},
@@ -62,7 +85,7 @@ func TestFetchWhenTheDSHTIsSlow(t *testing.T) {
 			fd := newFakeDSHT()
 			fd.getErr = timedOut
 			var d DSHT = fd
-			nd := &nearDSHT{fakeDSHT: fd, meets: tc.meets, err: tc.nearErr}
+			nd := &nearDSHT{fakeDSHT: fd, meets: tc.meets, global: tc.global, err: tc.nearErr, clustered: tc.clustered}
 			if tc.near {
 				d = nd
 			}
@@ -90,8 +113,11 @@ func TestFetchWhenTheDSHTIsSlow(t *testing.T) {
 			if st.SpreadFallbacks != tc.wantSpread {
 				t.Errorf("spread fallbacks %d, want %d", st.SpreadFallbacks, tc.wantSpread)
 			}
-			if tc.near && (nd.calls != 1 || st.NearTestAndSets != 1) {
-				t.Errorf("near put+gets: %d calls, stats %d; want 1", nd.calls, st.NearTestAndSets)
+			if tc.wantCalls == 0 {
+				tc.wantCalls = 1
+			}
+			if tc.near && (nd.calls != tc.wantCalls || st.NearTestAndSets != 1) {
+				t.Errorf("near put+gets: %d calls, stats %d; want %d calls", nd.calls, st.NearTestAndSets, tc.wantCalls)
 			}
 			if len(fd.putGets) != 0 {
 				t.Errorf("a full put+get ran after the lookup timed out: %d", len(fd.putGets))

@@ -125,7 +125,8 @@ func (f lateFetcher) FetchObject(ctx context.Context, peer, key string) (store.M
 // own lookup and put+get, so it is waited for longer than a proxy holding
 // a copy: a healthy chain of downloads must not fall apart (and send both
 // ends to the origin) because the DSHT is slow under a crowd. A holder
-// that does not answer within FetchTimeout is given up on.
+// that does not answer within FetchTimeout is asked again until BusyWait,
+// then given up on.
 func TestDownloadingReferralWaitedLonger(t *testing.T) {
 	const other = "12D3KooWOther"
 	for _, tc := range []struct {
@@ -142,7 +143,7 @@ func TestDownloadingReferralWaitedLonger(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			d := &tasDSHT{}
 			c := New(Config{Self: "12D3KooWSelf", FetchTimeout: time.Millisecond,
-				LookupTimeout: time.Hour, TestAndSetTimeout: time.Hour},
+				LookupTimeout: time.Hour, TestAndSetTimeout: time.Hour, BusyWait: 50 * time.Millisecond},
 				refDSHT{d, Referral{Peer: other, State: tc.state}}, lateFetcher{tc.delay})
 			t.Cleanup(func() { c.Close() })
 			_, body, err := c.Fetch(context.Background(), object.KeyOf("http://example.com/x"), "http://example.com/x", nil)

@@ -242,7 +242,28 @@ func (s *Server) ranking(ps []Proxy, r chooseReq) *ranking {
 	if cacheable {
 		s.ranks.Add(key, rk)
 	}
+	if s.handout != nil {
+		s.handout(rk.handedOut(r.n))
+	}
 	return rk
+}
+
+// handedOut lists the candidates answers of n proxies name from this
+// ranking: the groups up to the one that fills n (rotation goes through
+// a whole group).
+func (rk *ranking) handedOut(n int) []string {
+	end := 0
+	for _, g := range rk.groups {
+		end = g
+		if g >= n {
+			break
+		}
+	}
+	ids := make([]string, end)
+	for i, c := range rk.cands[:end] {
+		ids[i] = c.p.ID
+	}
+	return ids
 }
 
 // rank orders the candidates: those on the visitor's own network first,

@@ -130,15 +130,23 @@ func WithProber(p Prober) Option { return func(s *Server) { s.prober = p } }
 // WithHints gives the server RTT hints per resolver network.
 func WithHints(h Hints) Option { return func(s *Server) { s.hints = h } }
 
+// WithHandout tells f which proxies the server's answers are handing out:
+// the candidates that fill an answer of a fresh ranking (at most one call
+// per kind of asker and second, never per query). The caller watches
+// their liveness closely (a proxy that hangs must leave the answers within
+// seconds) and the rest of its peers' loosely.
+func WithHandout(f func(ids []string)) Option { return func(s *Server) { s.handout = f } }
+
 // Server is an authoritative nameserver for one Coral zone.
 type Server struct {
-	cfg    Config
-	dir    Directory
-	prober Prober
-	hints  Hints
-	paused func() bool // see WithPause
-	sites  Sites       // see WithSites
-	log    *slog.Logger
+	cfg     Config
+	dir     Directory
+	prober  Prober
+	hints   Hints
+	handout func(ids []string) // see WithHandout
+	paused  func() bool        // see WithPause
+	sites   Sites              // see WithSites
+	log     *slog.Logger
 
 	zone       string   // canonical: lower case, no trailing dot
 	zoneFQDN   string   // with trailing dot

@@ -22,13 +22,21 @@ const nearTries = 2
 // point is a slow network; the next closest node is tried when one fails.
 // It stores at no other level: the caller's regular announcement does.
 func (n *Node) PutGetNear(ctx context.Context, key ID, value []byte, ttl time.Duration) ([]Value, error) {
+	return n.PutGetNearAt(ctx, key, value, ttl, -1)
+}
+
+// PutGetNearAt is PutGetNear at the given level (negative: the most local
+// non-empty one, as PutGetNear). The node that met nobody in its cluster
+// tests again at level 0, so that of the clusters' first nodes only one
+// goes to the origin.
+func (n *Node) PutGetNearAt(ctx context.Context, key ID, value []byte, ttl time.Duration, level int) ([]Value, error) {
 	return wait(n, ctx, "near put+get", func(done func([]Value, error)) func() {
-		n.startPutGetNear(key, value, ttl, done)
+		n.startPutGetNear(key, value, ttl, level, done)
 		return nil
 	})
 }
 
-func (n *Node) startPutGetNear(key ID, value []byte, ttl time.Duration, done func([]Value, error)) {
+func (n *Node) startPutGetNear(key ID, value []byte, ttl time.Duration, level int, done func([]Value, error)) {
 	switch {
 	case n.closed:
 		done(nil, ErrClosed)
@@ -39,13 +47,12 @@ func (n *Node) startPutGetNear(key ID, value []byte, ttl time.Duration, done fun
 	case ttl < time.Millisecond || ttl > n.cfg.MaxTTL:
 		done(nil, fmt.Errorf("dsht: near put+get: ttl %v outside [1ms, %v]", ttl, n.cfg.MaxTTL))
 		return
+	case level >= len(n.levels):
+		done(nil, fmt.Errorf("dsht: near put+get: level %d of %d", level, len(n.levels)))
+		return
 	}
-	level := 0
-	for l := len(n.levels) - 1; l > 0; l-- {
-		if n.levels[l].table.size() > 0 {
-			level = l
-			break
-		}
+	if level < 0 {
+		level = n.mostLocalLevel()
 	}
 	target := kadOf(key)
 	req := Request{Op: OpStore, Level: uint8(level), Target: ID(target), Value: bytes.Clone(value),
@@ -55,6 +62,16 @@ func (n *Node) startPutGetNear(key ID, value []byte, ttl time.Duration, done fun
 	}
 	roots := n.nearRoots(level, target)
 	n.tryNear(req, level, roots, done)
+}
+
+// mostLocalLevel is the most local level whose routing table is not empty.
+func (n *Node) mostLocalLevel() int {
+	for l := len(n.levels) - 1; l > 0; l-- {
+		if n.levels[l].table.size() > 0 {
+			return l
+		}
+	}
+	return 0
 }
 
 // nearRoots returns up to nearTries nodes closest to target among this

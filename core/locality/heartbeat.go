@@ -68,8 +68,15 @@ func (l *Locator) heartbeat(ctx context.Context) {
 			run(func() { sched.done(id, l.exchange(ctx, id), time.Now()) })
 		}
 	}
+	unsent := newUnsentNotices()
+	notify := func(id string) {
+		run(func() { unsent.done(id, l.notifyChanged(ctx, id)) })
+	}
 	beat := func() {
 		l.Refresh()
+		for _, id := range unsent.retry(l.peers.IsConnected) {
+			notify(id)
+		}
 		if !dnsOn {
 			return
 		}
@@ -92,8 +99,9 @@ func (l *Locator) heartbeat(ctx context.Context) {
 				ask(id)
 			}
 		case <-l.changed:
+			unsent.reset()
 			for _, id := range l.peers.ConnectedIDs() {
-				run(func() { l.notifyChanged(ctx, id) })
+				notify(id)
 			}
 		case <-t.C:
 			beat()
@@ -101,14 +109,67 @@ func (l *Locator) heartbeat(ctx context.Context) {
 	}
 }
 
-// notifyChanged tells one peer that this node's announcement changed.
-// Peers that do not listen (an older version) refresh on their own.
-func (l *Locator) notifyChanged(ctx context.Context, id string) {
+// notifyChanged tells one peer that this node's announcement changed and
+// reports whether it got through. Peers that do not listen (an older
+// version) refresh on their own.
+func (l *Locator) notifyChanged(ctx context.Context, id string) bool {
 	cctx, cancel := context.WithTimeout(ctx, heartbeatTimeout)
 	defer cancel()
-	if err := l.peers.NotifyInfoChanged(cctx, id); err != nil && ctx.Err() == nil {
+	err := l.peers.NotifyInfoChanged(cctx, id)
+	if err != nil && ctx.Err() == nil {
 		l.log.Debug("telling a peer our announcement changed", "peer", id, "err", err)
 	}
+	return err == nil
+}
+
+// noticeRetries is how many sweeps a failed change notice is sent again:
+// after heartbeatRefresh the peer asks anyway.
+const noticeRetries = int(heartbeatRefresh / heartbeatInterval)
+
+// unsentNotices are the peers the last change notice did not reach (a
+// stream refused by a busy peer, a timeout under load). Each sweep sends
+// it to them again, so such a peer does not keep serving the old
+// announcement — a paused node in its DNS answers — until its periodic
+// refresh.
+type unsentNotices struct {
+	mu    sync.Mutex
+	tries map[string]int // peer -> notices sent that failed
+}
+
+func newUnsentNotices() *unsentNotices { return &unsentNotices{tries: map[string]int{}} }
+
+// reset forgets failures of an older notice: a new one goes to everyone.
+func (u *unsentNotices) reset() {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	clear(u.tries)
+}
+
+// done records whether the notice reached id.
+func (u *unsentNotices) done(id string, ok bool) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if ok {
+		delete(u.tries, id)
+	} else {
+		u.tries[id]++
+	}
+}
+
+// retry lists the peers to notify again: still connected, and not yet
+// tried noticeRetries times. The others are forgotten.
+func (u *unsentNotices) retry(connected func(id string) bool) []string {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	var out []string
+	for id, n := range u.tries {
+		if !connected(id) || n > noticeRetries {
+			delete(u.tries, id)
+			continue
+		}
+		out = append(out, id)
+	}
+	return out
 }
 
 // askSchedule remembers, per connected peer, whether an exchange is under

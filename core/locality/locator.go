@@ -34,6 +34,10 @@ type Peers interface {
 	NotifyInfoChanged(ctx context.Context, id string) error
 	// Ping checks that a connected peer answers, without dialing.
 	Ping(ctx context.Context, id string) (time.Duration, error)
+	// WatchLinks has the links to these peers checked every few seconds
+	// for the next d (the others' much less often): this node vouches
+	// for them.
+	WatchLinks(ids []string, d time.Duration)
 	// Public reports whether this host is reachable from the Internet.
 	Public() bool
 	// DirectIPs are the IPs of this host's own addresses (observed public
@@ -121,9 +125,29 @@ func NewLocator(cfg LocatorConfig, peers Peers, dht DSHT) (*Locator, error) {
 func (l *Locator) Directory() *Directory { return l.dir }
 
 // DNSOptions are the nameserver's collaborators from the locator: the
-// probe before handing out a proxy not heard from, and the RTT hints.
+// probe before handing out a proxy not heard from, the RTT hints, and the
+// proxies handed out, whose links are then watched closely.
 func (l *Locator) DNSOptions() []dnsserver.Option {
-	return []dnsserver.Option{dnsserver.WithProber(l), dnsserver.WithHints(l.hints)}
+	return []dnsserver.Option{dnsserver.WithProber(l), dnsserver.WithHints(l.hints), dnsserver.WithHandout(l.handedOut)}
+}
+
+// handoutWatch is how long the links of a proxy the nameserver handed out
+// are watched closely after the last time: the liveness window, so a
+// proxy that hangs leaves the answers within seconds (README's DNS
+// section) while answers name it, and the peers no answer names cost a
+// ping every few ten seconds.
+const handoutWatch = time.Minute
+
+// handedOut has the links of the proxies the nameserver hands out watched
+// closely.
+func (l *Locator) handedOut(ids []string) {
+	others := make([]string, 0, len(ids))
+	for _, id := range ids {
+		if id != l.cfg.Self {
+			others = append(others, id)
+		}
+	}
+	l.peers.WatchLinks(others, handoutWatch)
 }
 
 // Ping probes a proxy before the nameserver hands it out

@@ -6,10 +6,12 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/coralcdn/coral/core/dnsserver"
+	"github.com/coralcdn/coral/core/shaping"
 )
 
 // memPeers is the host as the Locator sees it, connecting Locators in
@@ -21,10 +23,14 @@ type memPeers struct {
 	peers   map[string]*Locator
 	seen    map[string][]netip.Addr
 	failing map[string]bool
+	// notices counts change notices that got through, and refused those
+	// that did not (to a failing peer), by peer.
+	notices, refused map[string]int
 }
 
 func newMemPeers() *memPeers {
-	return &memPeers{peers: map[string]*Locator{}, seen: map[string][]netip.Addr{}, failing: map[string]bool{}}
+	return &memPeers{peers: map[string]*Locator{}, seen: map[string][]netip.Addr{}, failing: map[string]bool{},
+		notices: map[string]int{}, refused: map[string]int{}}
 }
 
 func (m *memPeers) connect(id string, l *Locator, seen ...netip.Addr) {
@@ -78,13 +84,26 @@ func (m *memPeers) Ping(ctx context.Context, id string) (time.Duration, error) {
 
 func (m *memPeers) NotifyInfoChanged(ctx context.Context, id string) error {
 	m.mu.Lock()
-	l := m.peers[id]
-	m.mu.Unlock()
-	if l == nil {
+	defer m.mu.Unlock()
+	switch {
+	case m.peers[id] == nil:
 		return errors.New("memPeers: not connected")
+	case m.failing[id]:
+		m.refused[id]++
+		return errors.New("memPeers: no answer")
 	}
+	m.notices[id]++
 	return nil
 }
+
+// counts reads the notice counters of peer id.
+func (m *memPeers) counts(id string) (notices, refused int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.notices[id], m.refused[id]
+}
+
+func (m *memPeers) WatchLinks([]string, time.Duration) {}
 
 func (m *memPeers) Public() bool            { return m.public }
 func (m *memPeers) DirectIPs() []netip.Addr { return nil }
@@ -169,4 +188,29 @@ func TestLocatorAnnouncement(t *testing.T) {
 	if !ok || self.LastHeard.IsZero() || self.Full {
 		t.Errorf("own entry %+v, %v", self, ok)
 	}
+}
+
+// A change notice that does not get through (a peer busy or slow for a
+// moment) is sent again at the next heartbeat sweep, so that peer stops
+// handing out a paused node well before its own periodic refresh.
+func TestFailedChangeNoticeIsSentAgain(t *testing.T) {
+	var paused atomic.Bool
+	peers := newMemPeers()
+	b := newTestLocator(t, LocatorConfig{Self: "B", Headroom: func() shaping.Headroom {
+		return shaping.Headroom{Paused: paused.Load(), SpareRate: -1, QuotaLeft: -1}
+	}}, peers)
+	peers.connect("A", newTestLocator(t, LocatorConfig{Self: "A"}, newMemPeers()))
+	peers.fail("A", true)
+	_, before := peers.counts("A")
+	paused.Store(true)
+	b.Refresh() // as the budget's subscription does
+	eventually(t, 5*time.Second, "the notice of the pause refused by A", func() bool {
+		_, refused := peers.counts("A")
+		return refused > before
+	})
+	peers.fail("A", false)
+	eventually(t, heartbeatInterval+2*time.Second, "the notice sent again at the next sweep", func() bool {
+		told, _ := peers.counts("A")
+		return told > 0
+	})
 }

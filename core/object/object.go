@@ -52,6 +52,10 @@ var (
 	// watermark, so the store admits no new objects (or, closer to full,
 	// writes nothing).
 	ErrDiskFull = errors.New("store: disk nearly full")
+	// ErrBusy: the node that holds the object refused to send it for lack
+	// of a free slot (its libp2p resource limits or its own); the copy is
+	// there, so waiting or asking another holder beats the origin.
+	ErrBusy = errors.New("peer busy: no free slot to send the object")
 )
 
 // Body streams one stored body and verifies its length and SHA-256 at the

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -38,8 +39,8 @@ import (
 // same counters and traces, the http.Server's idle and header timeouts.
 // HTTP/2, TLS, bodies and everything the full path decides go through
 // net/http as before. A graceful Shutdown sees a connection the fast path
-// is answering on as idle and may close it mid-response, as net/http
-// itself may when a request arrives at that moment.
+// is answering on as idle; its close waits for the responses being written
+// (fastConn.Close), so a shutting-down node still finishes what it began.
 
 // FastGate is what the fast path asks the node before answering a hit
 // (the checks its HTTP handler chain makes before the proxy).
@@ -119,6 +120,49 @@ type fastConn struct {
 	host        string   // the last Host answered, to look entries up without allocating
 	site        string   // bytes sent and not yet counted, for site
 	siteBytes   int64
+
+	closeMu sync.Mutex
+	writing bool // responses are being written: a Close waits for them
+	closing bool // a Close came while writing: the writer closes
+}
+
+// fastCloseGrace bounds how long a Close waits for responses being written
+// (a visitor that stopped reading holds the write).
+const fastCloseGrace = 5 * time.Second
+
+// Close closes the connection, except while the fast path writes responses
+// on it: net/http sees such a connection as idle, and a graceful Shutdown
+// closes idle connections, which would cut the response short. Then the
+// writer closes it after the last byte, within fastCloseGrace.
+func (c *fastConn) Close() error {
+	c.closeMu.Lock()
+	defer c.closeMu.Unlock()
+	if c.writing {
+		c.closing = true
+		_ = c.Conn.SetWriteDeadline(time.Now().Add(fastCloseGrace))
+		return nil
+	}
+	return c.Conn.Close()
+}
+
+// write runs w, which writes answered responses, so that a Close meanwhile
+// takes effect after it.
+func (c *fastConn) write(w func() error) error {
+	c.closeMu.Lock()
+	c.writing = true
+	c.closeMu.Unlock()
+	err := w()
+	c.closeMu.Lock()
+	c.writing = false
+	closing := c.closing
+	c.closeMu.Unlock()
+	if closing {
+		_ = c.Conn.Close()
+		if err == nil {
+			err = net.ErrClosed
+		}
+	}
+	return err
 }
 
 func (c *fastConn) Read(p []byte) (int, error) {
@@ -257,8 +301,11 @@ func (c *fastConn) flush() error {
 	if len(c.out) == 0 {
 		return nil
 	}
-	bufs := net.Buffers(c.out)
-	_, err := bufs.WriteTo(c.Conn)
+	err := c.write(func() error {
+		bufs := net.Buffers(c.out)
+		_, err := bufs.WriteTo(c.Conn)
+		return err
+	})
 	clear(c.out) // pins no entry's body
 	c.out = c.out[:0]
 	return err
@@ -332,16 +379,22 @@ func (c *fastConn) answerFile(req fastRequest, e *hotEntry, now time.Time, head 
 		return true, err
 	}
 	c.count(site, e.length)
+	return true, c.write(func() error { return c.sendFile(head, sec, e.length) })
+}
+
+// sendFile writes head and then the body section (sendfile), corked into
+// full segments.
+func (c *fastConn) sendFile(head []byte, body io.Reader, length int64) error {
 	cork(c.Conn, true)
 	defer cork(c.Conn, false)
 	if _, err := c.Conn.Write(head); err != nil {
-		return true, err
+		return err
 	}
-	n, err := c.ReadFrom(sec)
-	if err == nil && n != e.length {
+	n, err := c.ReadFrom(body)
+	if err == nil && n != length {
 		err = io.ErrUnexpectedEOF // the visitor sees the connection end short of Content-Length
 	}
-	return true, err
+	return err
 }
 
 // count adds n body bytes sent to site's.

@@ -3,12 +3,14 @@ package proxy
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -313,4 +315,74 @@ func TestFastPathHalfClose(t *testing.T) {
 			got[1].resp.Header.Get("X-Coral-Cache"), trunc(got[1].body))
 	}
 	expectClosed(t, "after the last answer", c)
+}
+
+// closeSpy is a server-side connection that reports the first attempt to
+// close it (a Close, or the deadline a deferred close sets).
+type closeSpy struct {
+	net.Conn
+	once   sync.Once
+	closed chan struct{}
+}
+
+func (c *closeSpy) signal()      { c.once.Do(func() { close(c.closed) }) }
+func (c *closeSpy) Close() error { c.signal(); return c.Conn.Close() }
+func (c *closeSpy) SetWriteDeadline(t time.Time) error {
+	if !t.IsZero() {
+		c.signal()
+	}
+	return c.Conn.SetWriteDeadline(t)
+}
+
+// TestFastPathShutdownFinishesResponse: a graceful shutdown that comes
+// while the fast path writes a body (net/http sees the connection as idle
+// and closes it) still lets the visitor read the whole body.
+func TestFastPathShutdownFinishesResponse(t *testing.T) {
+	e := newEnv(t, nil)
+	o, _ := hotObjects(t, e)
+	pl := &pipeListener{conns: make(chan net.Conn), done: make(chan struct{})}
+	ln, hook := e.p.FastListener(pl, e.gate, FastTimeouts{Idle: time.Minute, Header: 10 * time.Second})
+	srv := &http.Server{Handler: e.p, ConnState: hook}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	client, server := net.Pipe() // synchronous: the body's write waits for the visitor's reads
+	spy := &closeSpy{Conn: server, closed: make(chan struct{})}
+	pl.conns <- spy
+	_ = client.SetDeadline(time.Now().Add(30 * time.Second))
+	defer client.Close()
+	br := bufio.NewReader(client)
+
+	// A range goes through net/http: the connection is idle to it after.
+	_, _ = io.WriteString(client, head(http.MethodGet, o.host(), "/a", "Range", "bytes=0-9"))
+	first, err := http.ReadResponse(br, nil)
+	if err != nil || first.StatusCode != http.StatusPartialContent {
+		t.Fatalf("range through net/http: %v %v", first, err)
+	}
+	_, _ = io.Copy(io.Discard, first.Body)
+
+	// The big hit is answered on the fast path; read its head only.
+	before := e.gate.admits.Load()
+	_, _ = io.WriteString(client, head(http.MethodGet, o.host(), "/big"))
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != http.StatusOK || e.gate.admits.Load() == before {
+		t.Fatalf("hot /big on the fast path: %v %v (admitted %v)", resp, err, e.gate.admits.Load() > before)
+	}
+	shut := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		shut <- srv.Shutdown(ctx)
+	}()
+	select {
+	case <-spy.closed:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the shutdown never closed the connection")
+	}
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || len(body) != 100<<10 || strings.Trim(string(body), "b") != "" {
+		t.Fatalf("body during shutdown: %d of %d bytes, %v", len(body), 100<<10, err)
+	}
+	if err := <-shut; err != nil {
+		t.Errorf("shutdown: %v", err)
+	}
 }

@@ -99,6 +99,17 @@ type Store interface {
 	Delete(key string) error
 }
 
+// ResumePeers is a Peers that can also find a copy to continue a peer
+// transfer that broke off (core/coop can), before the origin is asked.
+type ResumePeers interface {
+	Peers
+	// FetchForResume returns another node's copy of the object: a
+	// complete one (it may wait a while for one), or the download of the
+	// one node elected among those whose transfers broke off together.
+	// ErrNotFound means this node is to go to the origin.
+	FetchForResume(ctx context.Context, key object.Key, canonicalURL string, usable func(object.Meta) error) (object.Meta, io.ReadCloser, error)
+}
+
 // Peers is the seam for cooperative proxies (core/coop): the DSHT and the p2p
 // object transfer live behind it. All methods must be safe for concurrent
 // use and must not block for long except Fetch.

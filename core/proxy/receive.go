@@ -45,7 +45,9 @@ type transfer struct {
 	guard     *transferGuard
 	written   int64
 	pending   []byte // the final byte, published only after the commit
-	resumed   bool
+	resumed   bool   // continued from the origin
+	// peerResumes counts continuations from other peers' complete copies.
+	peerResumes int
 }
 
 // receive streams a response to f's readers and, if it may be stored,
@@ -56,8 +58,8 @@ func (p *Proxy) receive(ctx context.Context, cancel context.CancelFunc, f *fetch
 	t := &transfer{p: p, f: f, response: resp, src: resp.body, cancel: cancel}
 	defer func() { t.src.Close() }()
 	defer func() {
-		if t.resumed {
-			t.cancel() // the origin's resumed transfer
+		if t.resumed || t.peerResumes > 0 {
+			t.cancel() // the resumed transfer's
 		}
 	}()
 	storable, why := t.judge()
@@ -289,8 +291,11 @@ func (t *transfer) stopStoring(ctx context.Context, werr error) {
 // connections.
 func (t *transfer) resume(ctx context.Context, err error) error {
 	p, f := t.p, t.f
-	t.resumed = true
 	f.trace.Step("peer transfer broke off after %d bytes", t.written)
+	if t.resumeFromPeer(ctx) {
+		return nil
+	}
+	t.resumed = true
 	p.log.Info("peer transfer broke off; resuming from the origin", "url", f.canon, "bytes", t.written, "err", err)
 	sum := t.peerHash() // of the bytes so far; the origin's rest goes on into it
 	next, ncancel, how, rsErr := p.resumeFromOrigin(ctx, f, t.header, t.length, t.written, sum)
@@ -316,6 +321,54 @@ func (t *transfer) resume(ctx context.Context, err error) error {
 	}
 	t.guard = newTransferGuard(p.opts.OriginTimeout, p.opts.MinOriginRate, rest, ncancel)
 	return nil
+}
+
+// maxPeerResumes bounds how often one transfer continues from another
+// peer's copy before it turns to the origin.
+const maxPeerResumes = 2
+
+// resumeFromPeer continues a peer's transfer that broke off from another
+// node's copy (ResumePeers), skipping the bytes already sent once
+// their hash matches; false when there is none (then the origin). In a
+// flash crowd a node that dies mid-transfer leaves many receivers behind,
+// and the copies around them spare the origin their requests.
+func (t *transfer) resumeFromPeer(ctx context.Context) bool {
+	p, f := t.p, t.f
+	rp, ok := p.peers.(ResumePeers)
+	sum := t.peerHash() // of the bytes so far; the new copy's rest goes on into it
+	if !ok || sum == nil || t.peerResumes >= maxPeerResumes {
+		return false
+	}
+	t.peerResumes++
+	rctx, rcancel := context.WithCancel(ctx)
+	usable := func(m object.Meta) error {
+		if m.Status != t.status || !sameVersion(t.header, m.Header) || (t.length >= 0 && m.Size >= 0 && m.Size != t.length) {
+			return errors.New("another version")
+		}
+		return nil
+	}
+	m, body, err := rp.FetchForResume(rctx, f.urlKey, f.canon, usable)
+	if err != nil {
+		rcancel()
+		f.trace.Step("no peer copy to resume from")
+		return false
+	}
+	p.stats.peerResumes.Add(1)
+	f.trace.Step("resumed from a peer's copy at byte %d", t.written)
+	if m.SHA256 != ([32]byte{}) {
+		t.peerMeta = &m // the whole body must match the complete copy's hash
+	}
+	t.guard.stop()
+	t.src.Close()
+	t.cancel()
+	t.src, t.cancel = &prefixSkipper{r: body, left: t.written, sum: object.NewBodyHash(), want: sum.Sum(nil)}, rcancel
+	t.sum = sum
+	rest := int64(-1)
+	if t.length >= 0 {
+		rest = t.length - t.written
+	}
+	t.guard = newTransferGuard(p.opts.OriginTimeout, p.opts.MinOriginRate, rest, rcancel)
+	return true
 }
 
 // brokeOff ends a transfer that failed: nothing is stored, and a held-back

@@ -2,16 +2,19 @@ package cooptest
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/coralcdn/coral/core/coop"
+	"github.com/coralcdn/coral/core/object"
 	"github.com/coralcdn/coral/core/proxy"
 )
 
@@ -105,4 +108,180 @@ func TestHolderKilledMidTransfer(t *testing.T) {
 		}
 		return false
 	})
+}
+
+// gatedSource refuses every peer fetch (as if it had no copy) until open.
+type gatedSource struct {
+	object.Source
+	open atomic.Bool
+}
+
+func (g *gatedSource) OpenForPeer(ctx context.Context, key string) (object.Meta, io.ReadCloser, error) {
+	if !g.open.Load() {
+		return object.Meta{}, nil, object.ErrNotFound
+	}
+	return g.Source.OpenForPeer(ctx, key)
+}
+
+// The holder a requester streams from dies mid-transfer while another node
+// holds a complete copy: the requester continues from that copy (the bytes
+// it already sent skipped once their hash matches), not from the origin.
+// In a flash crowd with nodes dying this is what keeps the origin's
+// requests near one per file.
+func TestHolderKilledResumesFromCompleteCopy(t *testing.T) {
+	nw := newNetwork(t, 3, netOptions{})
+	copyHolder, holder, requester := nw.nodes[0], nw.nodes[1], nw.nodes[2]
+
+	full := bytes.Repeat([]byte("coral-resume-from-copy-0123456789"), (2<<20)/33)
+	half := len(full) / 2
+	halfSent, release := make(chan struct{}), make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	var mu sync.Mutex
+	var requests []string
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		requests = append(requests, r.Header.Get("Range"))
+		n := len(requests)
+		mu.Unlock()
+		w.Header().Set("Cache-Control", "max-age=600")
+		w.Header().Set("ETag", `"copy-v1"`)
+		if n != 2 { // the holder's download (the second request) hangs at half
+			http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(full))
+			return
+		}
+		w.Header().Set("Content-Length", fmt.Sprint(len(full)))
+		w.Write(full[:half])
+		http.NewResponseController(w).Flush()
+		close(halfSent)
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(origin.Close)
+	u := origin.URL + "/copy.bin"
+
+	if r := copyHolder.fetch(t, u); r.err != nil || digest(r.body) != digest(full) {
+		t.Fatalf("copy holder: %v, %d bytes", r.err, len(r.body))
+	}
+	gate := &gatedSource{Source: copyHolder.proxy}
+	copyHolder.host.ServeObjects(gate) // its copy is hidden while the holder downloads
+	eventually(t, 20*time.Second, "the complete copy to be announced", func() bool {
+		return hasReferral(holder.referrals(u, 2, 0), copyHolder.peerID(), coop.StateCached)
+	})
+	go func() {
+		resp := holder.get(t, u)
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}()
+	recv(t, "the origin to send half the body to the holder", halfSent)
+	eventually(t, 20*time.Second, "the holder's download to be announced", func() bool {
+		return hasReferral(requester.referrals(u, 2, 0), holder.peerID(), coop.StateDownloading)
+	})
+
+	resp := requester.get(t, u, proxy.DebugHeader, "1")
+	defer resp.Body.Close()
+	got := make([]byte, half)
+	if _, err := io.ReadFull(resp.Body, got); err != nil {
+		t.Fatalf("reading the half the holder has: %v", err)
+	}
+	gate.open.Store(true)
+	holder.close()
+	rest, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("visitor's connection broke after the holder died: %v", err)
+	}
+	if got = append(got, rest...); digest(got) != digest(full) {
+		t.Fatalf("visitor got %d bytes, want the %d of the file", len(got), len(full))
+	}
+	mu.Lock()
+	n := len(requests)
+	mu.Unlock()
+	if n != 2 {
+		t.Errorf("origin requests %d, want 2 (the copy holder's and the holder's): the requester went to the origin", n)
+	}
+	eventually(t, 10*time.Second, "the resume in the requester's recent traces", func() bool {
+		for _, tr := range requester.proxy.RecentTraces() {
+			if strings.Contains(tr.Path, "resumed from a peer's copy at byte") {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+// The only holder, still downloading, dies while two requesters stream
+// from it and nobody has a complete copy: the two elect one of them to
+// continue from the origin, and the other continues from that one's
+// download, so the origin gets one request for the rest, not two.
+func TestHolderKilledReceiversElectOne(t *testing.T) {
+	nw := newNetwork(t, 4, netOptions{})
+	holder, receivers := nw.nodes[0], nw.nodes[1:3]
+
+	full := bytes.Repeat([]byte("coral-resume-election-0123456789"), (2<<20)/32)
+	half := len(full) / 2
+	halfSent, release := make(chan struct{}), make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	var mu sync.Mutex
+	var requests []string
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		requests = append(requests, r.Header.Get("Range"))
+		first := len(requests) == 1
+		mu.Unlock()
+		w.Header().Set("Cache-Control", "max-age=600")
+		w.Header().Set("ETag", `"elect-v1"`)
+		if !first {
+			http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(full))
+			return
+		}
+		w.Header().Set("Content-Length", fmt.Sprint(len(full)))
+		w.Write(full[:half])
+		http.NewResponseController(w).Flush()
+		close(halfSent)
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(origin.Close)
+	u := origin.URL + "/elect.bin"
+
+	go func() {
+		resp := holder.get(t, u)
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}()
+	recv(t, "the origin to send half the body to the holder", halfSent)
+	var bodies []io.ReadCloser
+	var heads [][]byte
+	for _, r := range receivers {
+		eventually(t, 20*time.Second, "the holder's download to be announced", func() bool {
+			return hasReferral(r.referrals(u, 2, 0), holder.peerID(), coop.StateDownloading)
+		})
+		resp := r.get(t, u, proxy.DebugHeader, "1")
+		t.Cleanup(func() { resp.Body.Close() })
+		got := make([]byte, half)
+		if _, err := io.ReadFull(resp.Body, got); err != nil {
+			t.Fatalf("%s: reading the half the holder has: %v", r.name, err)
+		}
+		bodies, heads = append(bodies, resp.Body), append(heads, got)
+	}
+	holder.close()
+	var wg sync.WaitGroup
+	for i, b := range bodies {
+		wg.Go(func() {
+			rest, err := io.ReadAll(b)
+			if err != nil || digest(append(heads[i], rest...)) != digest(full) {
+				t.Errorf("%s: %d more bytes, err %v: not the rest of the file", receivers[i].name, len(rest), err)
+			}
+		})
+	}
+	wg.Wait()
+	mu.Lock()
+	reqs := append([]string(nil), requests...)
+	mu.Unlock()
+	if len(reqs) != 2 {
+		t.Errorf("origin requests (Range) %q: want the holder's and one resume for both receivers", reqs)
+	}
 }

@@ -89,6 +89,8 @@ type netOptions struct {
 	proxy func(*proxy.Options)
 	// coop adjusts each node's cooperation options.
 	coop func(*coop.Config)
+	// p2p adjusts each node's libp2p host options.
+	p2p func(*p2p.Config)
 }
 
 // network is a set of in-process nodes that know each other.
@@ -165,7 +167,7 @@ func (nw *network) start(name, dir, secret string, rtt func(a, b dsht.ID) time.D
 	t := nw.t
 	t.Helper()
 	log := logger().With("node", name)
-	h, err := p2p.New(context.Background(), p2p.Config{
+	pcfg := p2p.Config{
 		DataDir:             dir,
 		ListenAddrs:         []string{"/ip4/127.0.0.1/tcp/0"},
 		SecretFile:          secret,
@@ -175,7 +177,11 @@ func (nw *network) start(name, dir, secret string, rtt func(a, b dsht.ID) time.D
 		RelayReservations:   -1,
 		Reachability:        p2p.ReachabilityPublic,
 		Logger:              log,
-	})
+	}
+	if opts.p2p != nil {
+		opts.p2p(&pcfg)
+	}
+	h, err := p2p.New(context.Background(), pcfg)
 	if err != nil {
 		t.Fatalf("%s: p2p: %v", name, err)
 	}

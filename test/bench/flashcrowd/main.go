@@ -9,6 +9,12 @@
 //
 //	go run ./test/bench/flashcrowd                 (50 nodes, put_get on)
 //	go run ./test/bench/flashcrowd -nodes 100 -putget=false
+//	go run ./test/bench/flashcrowd -nodes 100 -kill 0.1   (10 % of the nodes SIGKILLed mid-crowd)
+//
+// With -kill, a share of the nodes is killed with SIGKILL once -kill-at of
+// the visitors have their response; a visitor whose proxy died (its request
+// failed, or it had not asked yet) turns to another live node of its
+// region, as DNS would hand it one, and must still get the complete body.
 //
 // The direct crowd runs alongside the coral crowd (each origin has its own
 // limiter, as two DSL lines would), because it is slow by nature: the
@@ -65,6 +71,8 @@ type options struct {
 	timeout, directTimeout        time.Duration
 	regions                       crowd.Regions
 	clusterTimeout                time.Duration
+	killShare, killAt             float64
+	seed                          uint64
 }
 
 func main() {
@@ -92,6 +100,9 @@ func main() {
 	flag.StringVar(&o.logPath, "log", "", "write the nodes' output to this file (default: a file in the temp dir, shown on failure)")
 	flag.StringVar(&o.nodeLogLevel, "node-log-level", "warn", "[log] level of the nodes (debug shows coop's decisions in the node log)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temp dir (configs, data, node log)")
+	flag.Float64Var(&o.killShare, "kill", 0, "share of the nodes to kill with SIGKILL in the middle of the crowd (0.1: 10 %)")
+	flag.Float64Var(&o.killAt, "kill-at", 0.5, "kill when this share of the visitors have their response")
+	flag.Uint64Var(&o.seed, "seed", 1, "seed of the choice of nodes to kill")
 	flag.Parse()
 	if o.nodes < 1 || o.files < 1 || o.visitors < 1 || o.minSize < 1 || o.maxSize < o.minSize {
 		fmt.Fprintln(os.Stderr, "flashcrowd: need -nodes, -files, -visitors >= 1 and 1 <= -min-size <= -max-size")
@@ -109,9 +120,10 @@ func main() {
 	}
 }
 
-// visit is one visitor's outcome.
+// visit is one visitor's outcome; servedBy differs from node when its
+// proxy was killed and it turned to another.
 type visit struct {
-	node, file int
+	node, file, servedBy int
 	crowd.Outcome
 }
 
@@ -263,7 +275,7 @@ func run(ctx context.Context, o options) (err error) {
 		addr := strings.TrimPrefix(direct.URL, "http://")
 		go func() {
 			res, took := crowdRun(ctx, "direct", 30*time.Second, o.directTimeout, o.nodes, files, o.visitors,
-				func(int) (string, string) { return addr, "" }, direct)
+				func(int) (string, string) { return addr, "" }, direct, nil, nil)
 			directDone <- summarise(res, took)
 		}()
 	}
@@ -289,8 +301,13 @@ func run(ctx context.Context, o options) (err error) {
 	}()
 	fmt.Printf("crowd: %d visitors (%d nodes x %d files x %d) released at once%s\n", n, o.nodes, o.files, o.visitors,
 		map[bool]string{true: ", and as many straight to the second origin", false: ""}[o.direct])
+	plan := crowd.NewKillPlan(o.nodes, o.killShare, int(o.killAt*float64(n)), o.seed, o.regions)
+	if plan != nil {
+		fmt.Printf("kill: nodes %v (SIGKILL) once %d of %d visitors have their response\n", plan.Victims, plan.AtDone, n)
+	}
 	res, took := crowdRun(ctx, "coral", 5*time.Second, o.timeout, o.nodes, files, o.visitors,
-		func(node int) (string, string) { return c.Nodes[node].HTTP, host }, origin)
+		func(node int) (string, string) { return c.Nodes[node].HTTP, host }, origin,
+		plan, func(node int) { c.Nodes[node].Kill() })
 	memStop()
 	<-memDone
 	cs := summarise(res, took)
@@ -323,8 +340,12 @@ func run(ctx context.Context, o options) (err error) {
 		reportFailures("direct", ds)
 	}
 
-	fmt.Printf("visitors=%d failed=%d unfinished=%d direct_failed=%d direct_unfinished=%d cluster_start_s=%.1f rss_idle_mib=%d rss_peak_mib=%d rss_peak_max_node_mib=%d\n",
-		n, len(cs.failures), cs.unfinished, len(ds.failures), ds.unfinished, up.Seconds(), idle.Total>>20, peak.Total>>20, peak.Max>>20)
+	killed, rerouted := 0, reportKill(plan, res)
+	if plan != nil {
+		killed = len(plan.Victims)
+	}
+	fmt.Printf("visitors=%d failed=%d unfinished=%d direct_failed=%d direct_unfinished=%d cluster_start_s=%.1f rss_idle_mib=%d rss_peak_mib=%d rss_peak_max_node_mib=%d killed=%d rerouted=%d\n",
+		n, len(cs.failures), cs.unfinished, len(ds.failures), ds.unfinished, up.Seconds(), idle.Total>>20, peak.Total>>20, peak.Max>>20, killed, rerouted)
 	fmt.Printf("nodes=%d files=%d origin_requests=%d p50_ms=%d p95_ms=%d direct_p50_ms=%d direct_p95_ms=%d put_get=%t regions=%d own_region_peer_share=%s\n",
 		o.nodes, len(files), originReqs, crowd.Millis(cs.p50), crowd.Millis(cs.p95), crowd.Millis(ds.p50), crowd.Millis(ds.p95), o.putGet,
 		max(o.regions.N, 1), ownRegion)
@@ -337,9 +358,11 @@ func run(ctx context.Context, o options) (err error) {
 // crowdRun releases nodes*len(files)*per visitors at once (one goroutine
 // each, held at a shared barrier) and waits for all of them or the
 // deadline, printing progress every `every`. target maps a node index to
-// the address to dial and the Host header.
+// the address to dial and the Host header. With a plan, kill kills its
+// victims once enough visitors are done, and their visitors turn to
+// other nodes.
 func crowdRun(ctx context.Context, label string, every, deadline time.Duration, nodes int, files []crowd.File, per int,
-	target func(node int) (addr, host string), origin *crowd.Origin) ([]visit, time.Duration) {
+	target func(node int) (addr, host string), origin *crowd.Origin, plan *crowd.KillPlan, kill func(node int)) ([]visit, time.Duration) {
 	client := &http.Client{Transport: &http.Transport{
 		MaxIdleConnsPerHost: 64, DisableCompression: true, IdleConnTimeout: 30 * time.Second,
 	}}
@@ -352,17 +375,15 @@ func crowdRun(ctx context.Context, label string, every, deadline time.Duration, 
 	start := make(chan struct{})
 	for i := range res {
 		node, file := i/(len(files)*per), i/per%len(files)
-		addr, host := target(node)
 		ready.Add(1)
 		wg.Go(func() {
 			ready.Done()
 			<-start
-			out := crowd.Visit(cctx, client, addr, host, files[file])
-			if out.Err != nil && cctx.Err() != nil && !errors.Is(out.Err, context.DeadlineExceeded) {
-				out.Err = fmt.Errorf("%w: %v", cctx.Err(), out.Err)
+			res[i] = visitOnce(cctx, client, node, files[file], target, plan)
+			res[i].file = file
+			if plan.Due(int(done.Add(1))) {
+				go plan.Kill(kill)
 			}
-			res[i] = visit{node: node, file: file, Outcome: out}
-			done.Add(1)
 		})
 	}
 	ready.Wait()
@@ -382,6 +403,50 @@ func crowdRun(ctx context.Context, label string, every, deadline time.Duration, 
 				float64(origin.BytesSent())/(1<<20))
 		}
 	}
+}
+
+// visitOnce is one visitor: it asks its node, and while that node is dead
+// (killed before or during the request) asks the next live one of its
+// region; Latency covers every attempt.
+func visitOnce(ctx context.Context, client *http.Client, node int, f crowd.File,
+	target func(node int) (addr, host string), plan *crowd.KillPlan) visit {
+	v := visit{node: node, servedBy: node}
+	start := time.Now()
+	for {
+		if plan.Dead(v.servedBy) {
+			v.servedBy = plan.Instead(v.servedBy)
+		}
+		addr, host := target(v.servedBy)
+		v.Outcome = crowd.Visit(ctx, client, addr, host, f)
+		if v.Err == nil || !plan.Dead(v.servedBy) || ctx.Err() != nil || errors.Is(v.Err, crowd.ErrBadBody) {
+			break
+		}
+	}
+	v.Latency = time.Since(start)
+	if v.Err != nil && ctx.Err() != nil && !errors.Is(v.Err, context.DeadlineExceeded) {
+		v.Err = fmt.Errorf("%w: %v", ctx.Err(), v.Err)
+	}
+	return v
+}
+
+// reportKill prints how the visitors of killed nodes fared and returns how
+// many turned to another node.
+func reportKill(plan *crowd.KillPlan, res []visit) (rerouted int) {
+	if plan == nil {
+		return 0
+	}
+	failed := 0
+	for _, r := range res {
+		if r.servedBy != r.node {
+			rerouted++
+			if r.Err != nil {
+				failed++
+			}
+		}
+	}
+	fmt.Printf("killed %d nodes %v: %d visitors turned from a dead node to another of its region, %d of them failed\n",
+		len(plan.Victims), plan.Victims, rerouted, failed)
+	return rerouted
 }
 
 func reportFiles(files []crowd.File, res []visit, origin *crowd.Origin) {
@@ -443,7 +508,7 @@ func reportSources(files []crowd.File, s crowdStats, regions crowd.Regions, regi
 			byLevel[crowd.PeerLevel(r.Trace)]++
 			if reg, ok := regionOf(crowd.PeerSource(r.Trace)); ok {
 				known++
-				if reg == regions.Of(r.node) {
+				if reg == regions.Of(r.servedBy) {
 					own++
 				}
 			}

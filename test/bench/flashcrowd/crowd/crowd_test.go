@@ -6,7 +6,9 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -190,5 +192,49 @@ func TestRegions(t *testing.T) {
 	}
 	if none := (Regions{N: 1}); none.Config() != "" || none.IP(7) != "127.0.0.1" {
 		t.Errorf("one region plants latency: %q %s", none.Config(), none.IP(7))
+	}
+}
+
+// The kill plan picks a repeatable share of the nodes, and a visitor of a
+// dead node turns to a live node of its own region, else any live node.
+func TestKillPlan(t *testing.T) {
+	if p := NewKillPlan(100, 0, 10, 1, Regions{N: 5}); p != nil {
+		t.Fatalf("share 0 killed %v", p.Victims)
+	}
+	a, b := NewKillPlan(100, 0.1, 10, 7, Regions{N: 5}), NewKillPlan(100, 0.1, 10, 7, Regions{N: 5})
+	if len(a.Victims) != 10 || !slices.Equal(a.Victims, b.Victims) {
+		t.Fatalf("victims %v and %v: want the same 10", a.Victims, b.Victims)
+	}
+	if a.Due(9) || !a.Due(10) {
+		t.Error("Due is not at 10 visitors done")
+	}
+	killed := map[int]bool{}
+	var mu sync.Mutex
+	a.Kill(func(n int) { mu.Lock(); killed[n] = true; mu.Unlock() })
+	a.Kill(func(n int) { t.Errorf("second Kill killed %d", n) })
+	if len(killed) != 10 {
+		t.Errorf("killed %v", killed)
+	}
+	for _, tc := range []struct {
+		name  string
+		nodes int
+		share float64
+		dead  []int
+		from  int
+		want  int
+	}{
+		{name: "next node of the region", nodes: 20, dead: []int{3}, from: 3, want: 8},
+		{name: "skips a dead one of the region", nodes: 20, dead: []int{3, 8}, from: 3, want: 13},
+		{name: "wraps around", nodes: 20, dead: []int{18}, from: 18, want: 3},
+		{name: "whole region dead: the next node", nodes: 10, dead: []int{2, 7}, from: 2, want: 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := NewKillPlan(tc.nodes, 0.5, 0, 1, Regions{N: 5})
+			p.Victims = tc.dead
+			p.Kill(func(int) {})
+			if got := p.Instead(tc.from); got != tc.want {
+				t.Errorf("Instead(%d) = %d, want %d", tc.from, got, tc.want)
+			}
+		})
 	}
 }
