@@ -186,12 +186,9 @@ func (n *Node) clusterAggs(l int, now int64) map[ID]*clusterAgg {
 	return aggs
 }
 
-// evaluateCluster applies decideCluster at level l and acts on it.
-func (n *Node) evaluateCluster(l int, allowSample bool) {
-	if n.closed {
-		return
-	}
-	now := n.now()
+// clusterViews is what this node knows of level l's clusters, and its own
+// cluster's view with its own size estimate counted in.
+func (n *Node) clusterViews(l int, now int64) (map[ID]*clusterAgg, *clusterAgg) {
 	lv := n.levels[l]
 	aggs := n.clusterAggs(l, now)
 	cur := aggs[lv.cluster]
@@ -202,6 +199,17 @@ func (n *Node) evaluateCluster(l int, allowSample bool) {
 	cur.sizes = append(cur.sizes, own)
 	cur.fresh = append(cur.fresh, own)
 	cur.v.Size = cur.size()
+	return aggs, cur
+}
+
+// evaluateCluster applies decideCluster at level l and acts on it.
+func (n *Node) evaluateCluster(l int, allowSample bool) {
+	if n.closed {
+		return
+	}
+	now := n.now()
+	lv := n.levels[l]
+	aggs, cur := n.clusterViews(l, now)
 	alone := lv.table.size() == 0 && cur.v.Sampled == 0
 	var cands []clusterView
 	for id, a := range aggs {
@@ -524,15 +532,7 @@ func (n *Node) Outlook(l int) ClusterOutlook {
 		}
 		now := n.now()
 		lv := n.levels[l]
-		aggs := n.clusterAggs(l, now)
-		cur := aggs[lv.cluster]
-		if cur == nil {
-			cur = &clusterAgg{v: clusterView{ID: lv.cluster}}
-		}
-		own := n.clusterSize(l)
-		cur.sizes = append(cur.sizes, own)
-		cur.fresh = append(cur.fresh, own)
-		cur.v.Size = cur.size()
+		aggs, cur := n.clusterViews(l, now)
 		p := n.clusterParams()
 		o.Own = ClusterEstimate{ID: cur.v.ID, Size: cur.v.Size, Sampled: cur.v.Sampled, Within: cur.v.Within, Acceptable: true}
 		for id, a := range aggs {
