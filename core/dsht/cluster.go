@@ -19,13 +19,6 @@ type clusterView struct {
 type clusterParams struct {
 	Fraction   float64 // ClusterFraction
 	MinSamples int     // ClusterMinSamples
-	// Hysteresis: a cluster counts as larger only when it is this many times
-	// the other's size; between comparable clusters the lower ID (the older
-	// cluster, see newClusterID) wins, a total order, so two similar
-	// clusters merge one way instead of swapping members back and forth.
-	// Size estimates of large clusters are noisy (tens of percent), so the
-	// factor is generous.
-	Hysteresis float64
 }
 
 // needed is how many measured members it takes to judge a cluster: the
@@ -47,13 +40,16 @@ func (p clusterParams) promising(v clusterView) bool {
 	return v.Sampled < p.needed(v, false) && float64(v.Within) >= p.Fraction*float64(v.Sampled)
 }
 
+// better: of two acceptable clusters the older (lower ID, see newClusterID)
+// wins, whatever their sizes. The order is total and every node applies it
+// to the same IDs, so between any two clusters exactly one side moves.
+// Sizes used to decide when one was "clearly larger" (three times the
+// other), but each side judges them from its own estimates, which differ
+// (noise, and only members heard from within ClaimTTL count), so both sides
+// of a pair could decide to stay: at 10,000 simulated nodes two regions
+// stayed split in two clusters each. The older cluster is also the one
+// claimed on RPCs longest, so the one most nodes have heard of.
 func (p clusterParams) better(a, b clusterView) bool {
-	if float64(a.Size) > p.Hysteresis*float64(b.Size) {
-		return true
-	}
-	if float64(b.Size) > p.Hysteresis*float64(a.Size) {
-		return false
-	}
 	return compareID(a.ID, b.ID) < 0
 }
 
@@ -69,8 +65,8 @@ type clusterDecision struct {
 // decideCluster is the membership rule of one level. cur is the node's
 // cluster (alone: no other member known); cands the other clusters its peers
 // claim. The node leaves a cluster that is no longer acceptable (enough
-// measured members, too few within the threshold) and joins the preferred
-// acceptable cluster when it is better than its own.
+// measured members, too few within the threshold) and joins the oldest
+// acceptable cluster when it is older than its own (see better).
 func decideCluster(cur clusterView, alone bool, cands []clusterView, p clusterParams) clusterDecision {
 	curOK := alone || cur.Sampled < p.needed(cur, true) ||
 		float64(cur.Within) >= p.Fraction*float64(cur.Sampled)
@@ -126,7 +122,7 @@ func median(xs []int64) int64 {
 const clusterSampleBudget = 3
 
 func (n *Node) clusterParams() clusterParams {
-	return clusterParams{Fraction: n.cfg.ClusterFraction, MinSamples: n.cfg.ClusterMinSamples, Hysteresis: 3}
+	return clusterParams{Fraction: n.cfg.ClusterFraction, MinSamples: n.cfg.ClusterMinSamples}
 }
 
 type clusterAgg struct {
@@ -190,12 +186,9 @@ func (n *Node) clusterAggs(l int, now int64) map[ID]*clusterAgg {
 	return aggs
 }
 
-// evaluateCluster applies decideCluster at level l and acts on it.
-func (n *Node) evaluateCluster(l int, allowSample bool) {
-	if n.closed {
-		return
-	}
-	now := n.now()
+// clusterViews is what this node knows of level l's clusters, and its own
+// cluster's view with its own size estimate counted in.
+func (n *Node) clusterViews(l int, now int64) (map[ID]*clusterAgg, *clusterAgg) {
 	lv := n.levels[l]
 	aggs := n.clusterAggs(l, now)
 	cur := aggs[lv.cluster]
@@ -206,6 +199,17 @@ func (n *Node) evaluateCluster(l int, allowSample bool) {
 	cur.sizes = append(cur.sizes, own)
 	cur.fresh = append(cur.fresh, own)
 	cur.v.Size = cur.size()
+	return aggs, cur
+}
+
+// evaluateCluster applies decideCluster at level l and acts on it.
+func (n *Node) evaluateCluster(l int, allowSample bool) {
+	if n.closed {
+		return
+	}
+	now := n.now()
+	lv := n.levels[l]
+	aggs, cur := n.clusterViews(l, now)
 	alone := lv.table.size() == 0 && cur.v.Sampled == 0
 	var cands []clusterView
 	for id, a := range aggs {
@@ -391,7 +395,7 @@ func clusterName(id ID) string { return hex.EncodeToString(id[8:14]) }
 
 // nudge brings the next cluster evaluation forward when a peer within
 // level l's threshold claims a cluster this node would prefer to its own
-// (clearly larger, or comparable and older): when one member of a cluster
+// (an older one): when one member of a cluster
 // moves, the ones it tells follow within an interval, not after backoff.
 func (n *Node) nudge(p *peerState, now int64) {
 	if !n.maintain || n.closed || n.clusterBackoff <= 1 || p.samples == 0 {
@@ -462,7 +466,7 @@ func (n *Node) arm(slot int, d time.Duration, f func()) {
 
 // clusterTick re-evaluates every level. While nothing changes and nothing
 // needs sampling, the interval doubles (up to 4x), so a settled node does
-// little; any change, or news of a clearly larger nearby cluster (nudge),
+// little; any change, or news of an older nearby cluster (nudge),
 // resets it.
 func (n *Node) clusterTick() {
 	busy := false
@@ -499,4 +503,46 @@ func (n *Node) refreshTick() {
 		}
 	}
 	n.arm(tickRefresh, n.jitter(n.cfg.RefreshInterval), n.refreshTick)
+}
+
+// ClusterEstimate is one cluster as a node sees it: its size estimate and
+// how many of its members the node measured, and how many of those are
+// within the level's threshold.
+type ClusterEstimate struct {
+	ID                    ID
+	Size                  int64
+	Sampled, Within       int
+	Acceptable, Preferred bool // preferred: better than the node's own cluster
+}
+
+// ClusterOutlook is what a node's membership rule sees at one level right
+// now: its own cluster and the others its peers claim. It explains a
+// clustering (why members stay apart) in diagnostics and the simulator.
+type ClusterOutlook struct {
+	Own    ClusterEstimate
+	Others []ClusterEstimate
+}
+
+// Outlook reports level l's cluster view without acting on it.
+func (n *Node) Outlook(l int) ClusterOutlook {
+	var o ClusterOutlook
+	n.locked(func() {
+		if l < 1 || l >= len(n.levels) {
+			return
+		}
+		now := n.now()
+		lv := n.levels[l]
+		aggs, cur := n.clusterViews(l, now)
+		p := n.clusterParams()
+		o.Own = ClusterEstimate{ID: cur.v.ID, Size: cur.v.Size, Sampled: cur.v.Sampled, Within: cur.v.Within, Acceptable: true}
+		for id, a := range aggs {
+			if id == lv.cluster {
+				continue
+			}
+			o.Others = append(o.Others, ClusterEstimate{ID: id, Size: a.v.Size, Sampled: a.v.Sampled, Within: a.v.Within,
+				Acceptable: p.acceptable(a.v), Preferred: p.better(a.v, cur.v)})
+		}
+		slices.SortFunc(o.Others, func(a, b ClusterEstimate) int { return compareID(a.ID, b.ID) })
+	})
+	return o
 }

@@ -3,7 +3,7 @@ package dsht
 import "testing"
 
 func TestDecideCluster(t *testing.T) {
-	p := clusterParams{Fraction: 0.8, MinSamples: 3, Hysteresis: 3}
+	p := clusterParams{Fraction: 0.8, MinSamples: 3}
 	low, mid, high := ID{1}, ID{5}, ID{9}
 	view := func(id ID, size int64, sampled, within int) clusterView {
 		return clusterView{ID: id, Size: size, Sampled: sampled, Within: within}
@@ -21,51 +21,52 @@ func TestDecideCluster(t *testing.T) {
 			alone: true,
 		},
 		{
-			name:  "joins an acceptable larger cluster",
+			name:  "alone: joins an acceptable older cluster",
+			cur:   view(mid, 1, 0, 0),
+			alone: true,
+			cands: []clusterView{view(low, 50, 5, 5)},
+			want:  clusterDecision{Join: low, Change: true},
+		},
+		{
+			name:  "alone: a newer cluster does not attract",
 			cur:   view(mid, 1, 0, 0),
 			alone: true,
 			cands: []clusterView{view(high, 50, 5, 5)},
-			want:  clusterDecision{Join: high, Change: true},
 		},
 		{
 			name:  "80% within is acceptable",
 			cur:   view(mid, 10, 4, 4),
-			cands: []clusterView{view(high, 50, 10, 8)},
-			want:  clusterDecision{Join: high, Change: true},
+			cands: []clusterView{view(low, 50, 10, 8)},
+			want:  clusterDecision{Join: low, Change: true},
 		},
 		{
 			name:  "below 80% within is not",
 			cur:   view(mid, 10, 4, 4),
-			cands: []clusterView{view(high, 50, 10, 7)},
+			cands: []clusterView{view(low, 50, 10, 7)},
 		},
 		{
-			name:  "prefers the larger of two acceptable clusters",
-			cur:   view(mid, 1, 0, 0),
+			name:  "prefers the older of two acceptable clusters, whatever their sizes",
+			cur:   view(high, 1, 0, 0),
 			alone: true,
-			cands: []clusterView{view(low, 20, 5, 5), view(high, 90, 5, 5)},
-			want:  clusterDecision{Join: high, Change: true},
-		},
-		{
-			name:  "comparable sizes: the lower ID wins",
-			cur:   view(high, 100, 10, 10),
-			cands: []clusterView{view(low, 80, 10, 10)},
+			cands: []clusterView{view(low, 20, 5, 5), view(mid, 90, 5, 5)},
 			want:  clusterDecision{Join: low, Change: true},
 		},
 		{
-			name:  "comparable sizes: the lower-ID side stays",
-			cur:   view(low, 80, 10, 10),
-			cands: []clusterView{view(high, 100, 10, 10)},
+			name:  "a larger newer cluster joins a smaller older one",
+			cur:   view(high, 1432, 10, 10),
+			cands: []clusterView{view(low, 568, 10, 10)},
+			want:  clusterDecision{Join: low, Change: true},
 		},
 		{
-			name:  "a clearly smaller cluster does not attract, whatever its ID",
-			cur:   view(high, 100, 10, 10),
-			cands: []clusterView{view(low, 20, 10, 10)},
+			name:  "a smaller older cluster stays, whatever the other's size",
+			cur:   view(low, 568, 10, 10),
+			cands: []clusterView{view(high, 100000, 10, 10)},
 		},
 		{
-			name:  "leaves an unacceptable cluster for an acceptable one",
+			name:  "leaves an unacceptable cluster for an acceptable one, even a newer one",
 			cur:   view(mid, 100, 10, 2),
-			cands: []clusterView{view(low, 5, 3, 3)},
-			want:  clusterDecision{Join: low, Change: true},
+			cands: []clusterView{view(high, 5, 3, 3)},
+			want:  clusterDecision{Join: high, Change: true},
 		},
 		{
 			name: "leaves an unacceptable cluster for a new one when nothing fits",
@@ -77,15 +78,15 @@ func TestDecideCluster(t *testing.T) {
 			cur:  view(mid, 100, 2, 0),
 		},
 		{
-			name:  "a promising larger cluster without samples is sampled",
-			cur:   view(mid, 10, 5, 5),
-			cands: []clusterView{view(high, 50, 1, 1), view(low, 60, 0, 0)},
+			name:  "a promising older cluster without samples is sampled",
+			cur:   view(high, 10, 5, 5),
+			cands: []clusterView{view(mid, 50, 1, 1), view(low, 60, 0, 0)},
 			want:  clusterDecision{Sample: low, NeedSample: true},
 		},
 		{
 			name:  "a far cluster is neither joined nor sampled",
 			cur:   view(mid, 10, 5, 5),
-			cands: []clusterView{view(high, 500, 2, 0)},
+			cands: []clusterView{view(low, 500, 2, 0)},
 		},
 		{
 			name:  "a small cluster needs only its members as samples",
@@ -104,18 +105,23 @@ func TestDecideCluster(t *testing.T) {
 	}
 }
 
-// Between any two clusters at most one side wants to move, or members would
-// swap back and forth forever.
+// Between any two clusters exactly one side wants to move, even when the
+// two sides' size estimates disagree (each side judges from its own): with
+// none, two halves of a region stay apart for good; with both, members swap
+// back and forth.
 func TestClusterPreferenceIsAntisymmetric(t *testing.T) {
-	p := clusterParams{Fraction: 0.8, MinSamples: 3, Hysteresis: 3}
-	for a := int64(1); a < 200; a += 7 {
-		for b := int64(1); b < 200; b += 5 {
-			x, y := clusterView{ID: ID{1}, Size: a}, clusterView{ID: ID{2}, Size: b}
-			if p.better(x, y) && p.better(y, x) {
-				t.Fatalf("sizes %d and %d: each prefers the other", a, b)
-			}
-			if !p.better(x, y) && !p.better(y, x) {
-				t.Fatalf("sizes %d and %d: neither is preferred", a, b)
+	p := clusterParams{Fraction: 0.8, MinSamples: 3}
+	sizes := []int64{1, 2, 20, 568, 775, 1225, 1432, 2000}
+	for _, xa := range sizes { // x's members' estimates
+		for _, xb := range sizes {
+			for _, ya := range sizes { // y's members' estimates
+				for _, yb := range sizes {
+					xMoves := p.better(clusterView{ID: ID{2}, Size: xb}, clusterView{ID: ID{1}, Size: xa})
+					yMoves := p.better(clusterView{ID: ID{1}, Size: ya}, clusterView{ID: ID{2}, Size: yb})
+					if xMoves == yMoves {
+						t.Fatalf("x sees %d vs %d, y sees %d vs %d: moves x %v, y %v", xa, xb, ya, yb, xMoves, yMoves)
+					}
+				}
 			}
 		}
 	}

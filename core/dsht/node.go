@@ -191,8 +191,8 @@ func (n *Node) now() int64 { return n.cfg.Clock().UnixNano() }
 
 // newClusterID names a cluster this node founds: the founding time (unix
 // nanoseconds, big-endian) followed by a hash, so that ordering IDs orders
-// clusters by age and, between clusters of comparable size, members move to
-// the older one instead of a newcomer pulling an established cluster apart.
+// clusters by age: members move to the older of two acceptable clusters, so
+// a newcomer never pulls an established cluster apart.
 func (n *Node) newClusterID() ID {
 	n.clusterSeq++
 	now := n.cfg.Clock().UnixNano()

@@ -317,35 +317,12 @@ func TestPutPopsStackOnStoreFailure(t *testing.T) {
 	ctx := context.Background()
 	key := dsht.ID(object.KeyOf("http://example.com/popped"))
 	// The two nodes closest to the key by XOR refuse stores.
-	order := make([]int, n)
-	for i := range order {
-		order[i] = i
-	}
-	// The routing space places node and key IDs at their SHA-256.
-	pos := sha256.Sum256(key[:])
-	closer := func(a, b int) int {
-		ia, ib := info(a).ID, info(b).ID
-		da, db := sha256.Sum256(ia[:]), sha256.Sum256(ib[:])
-		for k := range da {
-			x, y := da[k]^pos[k], db[k]^pos[k]
-			if x != y {
-				return int(x) - int(y)
-			}
-		}
-		return 0
-	}
-	slices.SortFunc(order, closer)
+	order := closestFirst(key, n)
 	putter := order[n-1] // the farthest: its forward path has nodes to fall back on
 	mn.FailStores(info(order[0]).Addr, true)
 	mn.FailStores(info(order[1]).Addr, true)
 	if err := nodes[putter].Put(ctx, key, []byte("fallback"), time.Minute); err != nil {
 		t.Fatalf("put with the root refusing stores: %v", err)
-	}
-	storedAt := func(node *dsht.Node) (v int) {
-		for _, l := range node.Status().Levels {
-			v += l.StoredValues
-		}
-		return v
 	}
 	for _, i := range order[:2] {
 		if v := storedAt(nodes[i]); v != 0 {
@@ -363,6 +340,68 @@ func TestPutPopsStackOnStoreFailure(t *testing.T) {
 		if vs, err := nodes[g].Get(ctx, key); err != nil || !has(vs, "fallback") {
 			t.Errorf("get from node %d: %v %+v", g, err, vs)
 		}
+	}
+}
+
+// closestFirst is nodes 0..n-1 (of newCluster) ordered by XOR distance
+// to key: the routing space places node and key IDs at their SHA-256.
+func closestFirst(key dsht.ID, n int) []int {
+	order := make([]int, n)
+	for i := range order {
+		order[i] = i
+	}
+	pos := sha256.Sum256(key[:])
+	slices.SortFunc(order, func(a, b int) int {
+		ia, ib := info(a).ID, info(b).ID
+		da, db := sha256.Sum256(ia[:]), sha256.Sum256(ib[:])
+		for k := range da {
+			x, y := da[k]^pos[k], db[k]^pos[k]
+			if x != y {
+				return int(x) - int(y)
+			}
+		}
+		return 0
+	})
+	return order
+}
+
+// storedAt is how many values node holds over its levels.
+func storedAt(node *dsht.Node) (v int) {
+	for _, l := range node.Status().Levels {
+		v += l.StoredValues
+	}
+	return v
+}
+
+// A plain put answers once its extra copies are stored, so a get right
+// after it finds the value at whichever copy holder it meets first (a get
+// met a copy holder the copy had not reached yet and came back without
+// the value; a put+get still answers without waiting: see putOp.levelDone).
+func TestPutAnswersAfterItsCopies(t *testing.T) {
+	const n = 12
+	mn, nodes, _ := newCluster(t, n)
+	ctx := context.Background()
+	key := dsht.ID(object.KeyOf("http://example.com/copied"))
+	order := closestFirst(key, n)
+	held, release := mn.HoldStores(info(order[1]).Addr) // the first extra copy's holder
+	done := make(chan error, 1)
+	go func() { done <- nodes[order[n-1]].Put(ctx, key, []byte("v"), time.Minute, dsht.Levels(0, 0)) }()
+	select {
+	case <-held:
+	case err := <-done:
+		t.Fatalf("the put answered (%v) before its copy reached the next closest node", err)
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("the put answered (%v) while its copy was still on its way", err)
+	default:
+	}
+	release()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if storedAt(nodes[order[1]]) == 0 {
+		t.Fatal("the put answered before the next closest node held its copy")
 	}
 }
 

@@ -150,7 +150,8 @@ type putOp struct {
 	storeRPCs  int
 	found      []Value
 	storedAny  bool
-	copying    int // extra-copy stores in flight (see storeCopies)
+	copying    int  // extra-copy stores in flight (see storeCopies)
+	awaiting   bool // stored: a plain put waits for its copies to answer
 	endErr     error
 	done       func([]Value, error)
 	finished   bool
@@ -176,7 +177,13 @@ func (n *Node) startPut(key ID, value []byte, ttl time.Duration, wantValues bool
 	if o.trace != nil {
 		*o.trace = Trace{}
 	}
-	p.stopTimer = n.after(n.cfg.OpTimeout, func() { p.complete(fmt.Errorf("dsht: put: %w", ErrTimeout)) })
+	p.stopTimer = n.after(n.cfg.OpTimeout, func() {
+		if p.awaiting { // stored; a copy holder is slow
+			p.complete(p.endErr)
+			return
+		}
+		p.complete(fmt.Errorf("dsht: put: %w", ErrTimeout))
+	})
 	p.runLevel()
 	return func() { p.complete(fmt.Errorf("dsht: put: %w", context.Canceled)) }
 }
@@ -341,6 +348,9 @@ func (p *putOp) storeCopy(req Request, cs *copySet) {
 			cs.failsLeft--
 			p.storeCopy(req, cs)
 		}
+		if p.awaiting && p.copying == 0 {
+			p.complete(p.endErr)
+		}
 	})
 }
 
@@ -369,10 +379,16 @@ func (p *putOp) levelDone(l *lookup, at *cand) {
 	if !p.storedAny {
 		p.endErr = ErrNoStore
 	}
-	// The caller does not wait for the extra copies: a put+get's answer
-	// (who downloads) must not wait on a slow or dead copy holder's
-	// timeout, which under load pushed test-and-sets past their deadline
-	// and sent nodes to the origin.
+	// A put+get does not wait for the extra copies: its answer (who
+	// downloads) must not wait on a slow or dead copy holder's timeout,
+	// which under load pushed test-and-sets past their deadline and sent
+	// nodes to the origin. A plain put answers once its copies have (within
+	// the operation's timeout), so a get right after it finds the value at
+	// whichever copy holder it meets first.
+	if !p.wantValues && p.copying > 0 {
+		p.awaiting = true
+		return
+	}
 	p.complete(p.endErr)
 }
 
@@ -412,6 +428,9 @@ func (n *Node) startBootstrap(seeds []NodeInfo, done func(error)) {
 		done(ErrClosed)
 		return
 	}
+	if !n.maintain {
+		n.refoundClusters()
+	}
 	n.startMaintenance()
 	var valid []NodeInfo
 	for _, s := range seeds {
@@ -440,6 +459,27 @@ func (n *Node) startBootstrap(seeds []NodeInfo, done func(error)) {
 			}
 			n.fillTable(0, func() { done(nil) })
 		})
+	}
+}
+
+// refoundClusters dates the node's own clusters to when it joins, not to
+// when it was created, unless it already told someone its clusters (it
+// answered an RPC before joining): a re-dated cluster would leave a ghost
+// behind, the older ID its peers heard, which they would join (the older
+// cluster wins, see better) after its only member had left it. In the
+// simulator every node is created at time zero and joins over minutes;
+// dated by join, a region converges on its first joiner's cluster, which
+// later joiners hear of in their first lookups, instead of on a random
+// member's, each node moving at every older cluster it learns of (15 %
+// fewer messages to build 1,000 nodes).
+func (n *Node) refoundClusters() {
+	if n.claims != nil {
+		return
+	}
+	for l := 1; l < len(n.levels); l++ {
+		if lv := n.levels[l]; lv.changes == 0 && lv.table.size() == 0 {
+			lv.cluster = n.newClusterID()
+		}
 	}
 }
 

@@ -31,26 +31,11 @@ func startCluster(t *testing.T, n int) *cluster.Cluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lw := &cluster.LogBuffer{}
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	c, err := cluster.Start(ctx, cluster.Options{
-		Nodes: n, Binary: bin, Dir: t.TempDir(), MinPeers: n - 1, Log: lw,
+	return cluster.StartT(t, 90*time.Second, cluster.Options{
+		Nodes: n, Binary: bin, Dir: t.TempDir(), MinPeers: n - 1,
 		HTTP:  func(i int) string { return fmt.Sprintf("listen = %q\n", proxyIP(i)+":0") },
 		Extra: func(int) string { return "[cache]\nallow_private_origins = true\n" },
 	})
-	t.Cleanup(func() {
-		if c != nil {
-			c.Stop()
-		}
-		if t.Failed() {
-			t.Logf("node logs:\n%s", lw.String())
-		}
-	})
-	if err != nil {
-		t.Fatalf("start cluster: %v\n%s", err, lw.String())
-	}
-	return c
 }
 
 // answers is the set of proxies node's DNS hands out over a few queries

@@ -264,3 +264,28 @@ func (p *Process) WaitStatusT(t testing.TB, what string, ok func(control.Status)
 	}
 	return st
 }
+
+// StartT starts a cluster for a test (see Start; the nodes' output goes to
+// a buffer in place of opts.Log): the test fails if the nodes have not
+// found each other within timeout, the cluster stops at cleanup, and the
+// output is printed when the test failed.
+func StartT(t testing.TB, timeout time.Duration, opts Options) *Cluster {
+	t.Helper()
+	logs := &LogBuffer{}
+	opts.Log = logs
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	c, err := Start(ctx, opts)
+	t.Cleanup(func() {
+		if c != nil {
+			c.Stop()
+		}
+		if t.Failed() {
+			t.Logf("node logs:\n%s", logs)
+		}
+	})
+	if err != nil {
+		t.Fatalf("start cluster: %v\n%s", err, logs)
+	}
+	return c
+}

@@ -33,31 +33,7 @@ func TestHolderKilledMidTransfer(t *testing.T) {
 
 	full := bytes.Repeat([]byte("coral-fault-test-0123456789abcdef"), (2<<20)/33) // ~2 MiB
 	half := len(full) / 2
-	halfSent, release := make(chan struct{}), make(chan struct{})
-	t.Cleanup(func() { close(release) })
-	var mu sync.Mutex
-	var requests []string // Range header of each origin request
-	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		requests = append(requests, r.Header.Get("Range"))
-		first := len(requests) == 1
-		mu.Unlock()
-		w.Header().Set("Cache-Control", "max-age=600")
-		w.Header().Set("ETag", `"big-v1"`)
-		if !first {
-			http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(full))
-			return
-		}
-		w.Header().Set("Content-Length", fmt.Sprint(len(full)))
-		w.Write(full[:half])
-		http.NewResponseController(w).Flush()
-		close(halfSent)
-		select { // the holder's download hangs here until the test ends
-		case <-release:
-		case <-r.Context().Done():
-		}
-	}))
-	t.Cleanup(origin.Close)
+	origin := newStallingOrigin(t, full, `"big-v1"`, 1)
 	u := origin.URL + "/big.bin"
 
 	go func() { // the holder's own visitor; it will see a broken connection
@@ -65,7 +41,7 @@ func TestHolderKilledMidTransfer(t *testing.T) {
 		io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
 	}()
-	recv(t, "the origin to send half the body to the holder", halfSent)
+	recv(t, "the origin to send half the body to the holder", origin.halfSent)
 	eventually(t, 20*time.Second, "the holder's download to be announced", func() bool {
 		return hasReferral(requester.referrals(u, 2, 0), holder.peerID(), coop.StateDownloading)
 	})
@@ -89,9 +65,7 @@ func TestHolderKilledMidTransfer(t *testing.T) {
 		t.Fatalf("visitor got %d bytes (sha %s), want %d (sha %s)", len(got), digest(got)[:12], len(full), digest(full)[:12])
 	}
 
-	mu.Lock()
-	reqs := append([]string(nil), requests...)
-	mu.Unlock()
+	reqs := origin.ranges()
 	if want := []string{"", fmt.Sprintf("bytes=%d-", half)}; len(reqs) != 2 || reqs[0] != want[0] || reqs[1] != want[1] {
 		t.Errorf("origin requests (Range) %q, want %q: the rest, not the whole body again", reqs, want)
 	}
@@ -134,31 +108,7 @@ func TestHolderKilledResumesFromCompleteCopy(t *testing.T) {
 
 	full := bytes.Repeat([]byte("coral-resume-from-copy-0123456789"), (2<<20)/33)
 	half := len(full) / 2
-	halfSent, release := make(chan struct{}), make(chan struct{})
-	t.Cleanup(func() { close(release) })
-	var mu sync.Mutex
-	var requests []string
-	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		requests = append(requests, r.Header.Get("Range"))
-		n := len(requests)
-		mu.Unlock()
-		w.Header().Set("Cache-Control", "max-age=600")
-		w.Header().Set("ETag", `"copy-v1"`)
-		if n != 2 { // the holder's download (the second request) hangs at half
-			http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(full))
-			return
-		}
-		w.Header().Set("Content-Length", fmt.Sprint(len(full)))
-		w.Write(full[:half])
-		http.NewResponseController(w).Flush()
-		close(halfSent)
-		select {
-		case <-release:
-		case <-r.Context().Done():
-		}
-	}))
-	t.Cleanup(origin.Close)
+	origin := newStallingOrigin(t, full, `"copy-v1"`, 2)
 	u := origin.URL + "/copy.bin"
 
 	if r := copyHolder.fetch(t, u); r.err != nil || digest(r.body) != digest(full) {
@@ -174,7 +124,7 @@ func TestHolderKilledResumesFromCompleteCopy(t *testing.T) {
 		io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
 	}()
-	recv(t, "the origin to send half the body to the holder", halfSent)
+	recv(t, "the origin to send half the body to the holder", origin.halfSent)
 	eventually(t, 20*time.Second, "the holder's download to be announced", func() bool {
 		return hasReferral(requester.referrals(u, 2, 0), holder.peerID(), coop.StateDownloading)
 	})
@@ -194,9 +144,7 @@ func TestHolderKilledResumesFromCompleteCopy(t *testing.T) {
 	if got = append(got, rest...); digest(got) != digest(full) {
 		t.Fatalf("visitor got %d bytes, want the %d of the file", len(got), len(full))
 	}
-	mu.Lock()
-	n := len(requests)
-	mu.Unlock()
+	n := len(origin.ranges())
 	if n != 2 {
 		t.Errorf("origin requests %d, want 2 (the copy holder's and the holder's): the requester went to the origin", n)
 	}
@@ -220,31 +168,7 @@ func TestHolderKilledReceiversElectOne(t *testing.T) {
 
 	full := bytes.Repeat([]byte("coral-resume-election-0123456789"), (2<<20)/32)
 	half := len(full) / 2
-	halfSent, release := make(chan struct{}), make(chan struct{})
-	t.Cleanup(func() { close(release) })
-	var mu sync.Mutex
-	var requests []string
-	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		requests = append(requests, r.Header.Get("Range"))
-		first := len(requests) == 1
-		mu.Unlock()
-		w.Header().Set("Cache-Control", "max-age=600")
-		w.Header().Set("ETag", `"elect-v1"`)
-		if !first {
-			http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(full))
-			return
-		}
-		w.Header().Set("Content-Length", fmt.Sprint(len(full)))
-		w.Write(full[:half])
-		http.NewResponseController(w).Flush()
-		close(halfSent)
-		select {
-		case <-release:
-		case <-r.Context().Done():
-		}
-	}))
-	t.Cleanup(origin.Close)
+	origin := newStallingOrigin(t, full, `"elect-v1"`, 1)
 	u := origin.URL + "/elect.bin"
 
 	go func() {
@@ -252,7 +176,7 @@ func TestHolderKilledReceiversElectOne(t *testing.T) {
 		io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
 	}()
-	recv(t, "the origin to send half the body to the holder", halfSent)
+	recv(t, "the origin to send half the body to the holder", origin.halfSent)
 	var bodies []io.ReadCloser
 	var heads [][]byte
 	for _, r := range receivers {
@@ -278,10 +202,54 @@ func TestHolderKilledReceiversElectOne(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	mu.Lock()
-	reqs := append([]string(nil), requests...)
-	mu.Unlock()
+	reqs := origin.ranges()
 	if len(reqs) != 2 {
 		t.Errorf("origin requests (Range) %q: want the holder's and one resume for both receivers", reqs)
 	}
+}
+
+// stallingOrigin serves full, cacheable, with an ETag; its stall-th request
+// (counting from 1) gets half the body and then hangs until the test ends,
+// as a slow origin in a flash crowd does. halfSent is closed once that
+// half is out.
+type stallingOrigin struct {
+	*httptest.Server
+	halfSent chan struct{}
+	mu       sync.Mutex
+	requests []string // each request's Range header
+}
+
+func newStallingOrigin(t *testing.T, full []byte, etag string, stall int) *stallingOrigin {
+	o := &stallingOrigin{halfSent: make(chan struct{})}
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	o.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		o.mu.Lock()
+		o.requests = append(o.requests, r.Header.Get("Range"))
+		n := len(o.requests)
+		o.mu.Unlock()
+		w.Header().Set("Cache-Control", "max-age=600")
+		w.Header().Set("ETag", etag)
+		if n != stall {
+			http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(full))
+			return
+		}
+		w.Header().Set("Content-Length", fmt.Sprint(len(full)))
+		w.Write(full[:len(full)/2])
+		http.NewResponseController(w).Flush()
+		close(o.halfSent)
+		select { // the download hangs here until the test ends
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(o.Close)
+	return o
+}
+
+// ranges are the Range headers of the requests so far.
+func (o *stallingOrigin) ranges() []string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return append([]string(nil), o.requests...)
 }

@@ -58,11 +58,8 @@ func TestSiteGroupEndToEnd(t *testing.T) {
 	lines := coral(t, bin, "group", "init", "-name", "test group", "-key", key, "-out", manifest, "-signed", signed,
 		"-site", "www.site.test="+origin.URL)
 
-	lw := &cluster.LogBuffer{}
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	c, err := cluster.Start(ctx, cluster.Options{
-		Nodes: 4, Binary: bin, Dir: t.TempDir(), MinPeers: 3, Log: lw,
+	c := cluster.StartT(t, 90*time.Second, cluster.Options{
+		Nodes: 4, Binary: bin, Dir: t.TempDir(), MinPeers: 3,
 		HTTP: func(i int) string { return fmt.Sprintf("listen = %q\n", proxyIP(i)+":0") },
 		Extra: func(i int) string {
 			extra := "[cache]\nallow_private_origins = true\n"
@@ -72,17 +69,6 @@ func TestSiteGroupEndToEnd(t *testing.T) {
 			return extra
 		},
 	})
-	t.Cleanup(func() {
-		if c != nil {
-			c.Stop()
-		}
-		if t.Failed() {
-			t.Logf("node logs:\n%s", lw.String())
-		}
-	})
-	if err != nil {
-		t.Fatalf("start cluster: %v\n%s", err, lw.String())
-	}
 
 	raw, _ := os.ReadFile(manifest)
 	m, err := group.ParseManifest(raw)
@@ -225,25 +211,11 @@ func TestNewOriginReplacesHotCopies(t *testing.T) {
 	key, manifest, signed := filepath.Join(dir, "group.key"), filepath.Join(dir, "group.json"), filepath.Join(dir, "group.signed")
 	lines := coral(t, bin, "group", "init", "-name", "moving site", "-key", key, "-out", manifest, "-signed", signed,
 		"-site", "www.site.test="+oldOrigin.URL)
-	lw := &cluster.LogBuffer{}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	c, err := cluster.Start(ctx, cluster.Options{
-		Nodes: 1, Binary: bin, Dir: t.TempDir(), Log: lw,
+	c := cluster.StartT(t, 60*time.Second, cluster.Options{
+		Nodes: 1, Binary: bin, Dir: t.TempDir(),
 		HTTP:  func(i int) string { return fmt.Sprintf("listen = %q\n", proxyIP(i)+":0") },
 		Extra: func(int) string { return "[cache]\nallow_private_origins = true\n" + lines },
 	})
-	t.Cleanup(func() {
-		if c != nil {
-			c.Stop()
-		}
-		if t.Failed() {
-			t.Logf("node logs:\n%s", lw.String())
-		}
-	})
-	if err != nil {
-		t.Fatalf("start: %v\n%s", err, lw.String())
-	}
 	node := c.Nodes[0]
 	names := []string{"www.site.test", "WWW.site.test", "www.site.test.localhost", "www.site.test." + group.ID(mustKey(t, lines)) + ".localhost"}
 	for _, host := range names {

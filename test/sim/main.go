@@ -9,6 +9,7 @@
 package main
 
 import (
+	"bytes"
 	"flag"
 	"fmt"
 	"io"
@@ -16,6 +17,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
+	"syscall"
 	"time"
 
 	"github.com/coralcdn/coral/core/dsht"
@@ -37,6 +39,8 @@ type params struct {
 	idle                   time.Duration
 	gcPercent              int
 	memLimit               int64
+	outlooks               bool
+	parallel               int
 }
 
 func main() {
@@ -61,16 +65,19 @@ func main() {
 	fs.DurationVar(&p.settle, "settle", 10*time.Minute, "virtual time after joining before measuring")
 	fs.DurationVar(&p.ttl, "ttl", time.Hour, "value TTL")
 	fs.DurationVar(&p.raceSpread, "race-within", 200*time.Millisecond, "the race's nodes ask within this time")
-	fs.BoolVar(&p.baseline, "baseline", true, "also run the hot key without sloppy storage")
-	fs.BoolVar(&p.off, "off", true, "also run the faults with indirect routing off")
-	fs.IntVar(&p.peerCache, "peer-cache", 0, "nodes' PeerCacheSize (0: dsht's default); smaller saves memory in large runs")
+	fs.BoolVar(&p.baseline, "baseline", true, "also run the hot key without sloppy storage (default: up to 2,000 nodes)")
+	fs.BoolVar(&p.off, "off", true, "also run the faults with indirect routing off (default: up to 2,000 nodes)")
+	fs.IntVar(&p.peerCache, "peer-cache", 0, "nodes' PeerCacheSize (0: dsht's default up to 2,000 nodes, 384 above); smaller saves memory in large runs")
 	fs.IntVar(&p.copies, "copies", 0, "nodes' Copies, values stored per level per put (0: dsht's default)")
 	fs.DurationVar(&p.idle, "idle", 2*time.Minute, "virtual time the built network idles while its maintenance traffic is counted (0: skip)")
 	fs.StringVar(&p.cpuProfile, "cpuprofile", "", "write a CPU profile (pprof) to this file")
 	fs.StringVar(&p.memProfile, "memprofile", "", "write a heap profile (pprof) to this file after the first network is built")
 	fs.IntVar(&p.gcPercent, "gc-percent", 200, "GOGC for the run: a large run spends a quarter of its CPU in the collector at Go's 100")
-	fs.Int64Var(&p.memLimit, "mem-limit-mib", 6<<10, "soft memory limit (MiB): the collector works harder near it, so -gc-percent cannot take a run past it")
+	fs.Int64Var(&p.memLimit, "mem-limit-mib", 7<<10, "soft memory limit (MiB): the collector works harder near it, so -gc-percent cannot take a run past it")
+	fs.IntVar(&p.parallel, "parallel", 2, "scenarios (each its own network) simulated at once, one core each (default: 1 above 2,000 nodes)")
+	fs.BoolVar(&p.outlooks, "outlooks", false, "print what each found cluster's members see of the others (why clusters stay apart)")
 	_ = fs.Parse(os.Args[1:])
+	largeDefaults(fs, &p)
 	debug.SetGCPercent(p.gcPercent)
 	debug.SetMemoryLimit(p.memLimit << 20)
 	if p.keys == 0 {
@@ -97,6 +104,35 @@ func main() {
 	}
 }
 
+// largeNetwork is the size above which the defaults change so that a run
+// fits one machine (the 10,000-node run: 20 minutes, 8 GiB): the
+// comparison scenarios (no sloppy storage, indirect routing off) are left
+// out, the peer cache shrinks from dsht's 1,024 to 384 entries (it is most
+// of a simulated node's memory), and the scenarios run one at a time (two
+// 10,000-node networks at once passed 7 GiB while still joining).
+const largeNetwork = 2000
+
+// largeDefaults applies largeNetwork's defaults to flags not given.
+func largeDefaults(fs *flag.FlagSet, p *params) {
+	if p.nodes <= largeNetwork {
+		return
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if !set["baseline"] {
+		p.baseline = false
+	}
+	if !set["off"] {
+		p.off = false
+	}
+	if !set["peer-cache"] {
+		p.peerCache = 384
+	}
+	if !set["parallel"] {
+		p.parallel = 1
+	}
+}
+
 func build(w io.Writer, p params, name string, nontransitive float64, configure func(int, *dsht.Config)) (*dshtsim.Sim, error) {
 	start := time.Now()
 	s, err := dshtsim.New(dshtsim.Options{Seed: p.seed, Nodes: p.nodes, Topology: p.topo, Loss: p.loss,
@@ -115,7 +151,7 @@ func build(w io.Writer, p params, name string, nontransitive float64, configure 
 			f.Close()
 		}
 	}
-	fmt.Fprintf(w, "[%s] built %d nodes: %.1fs wall, %v virtual, %d messages, heap %d MiB\n",
+	fmt.Fprintf(w, "[%s] built %d nodes: %.1fs wall, %v virtual, %d messages, process heap %d MiB\n",
 		name, p.nodes, time.Since(start).Seconds(), s.Elapsed().Round(time.Second), s.Messages, ms.HeapAlloc>>20)
 	fmt.Fprintf(w, "  requests per node by operation:")
 	for op, c := range s.RequestsByOp {
@@ -156,45 +192,110 @@ type summary struct {
 	ntOK                    [2]float64
 	hot                     dshtsim.HotKeyStats
 	race                    dshtsim.RaceStats
+	clusters                []dshtsim.ClusterStats // most local level first
 }
 
 func run(w io.Writer, p params) error {
 	t0 := time.Now()
 	fmt.Fprintf(w, "topology: %d nodes, %d regions in %d continents, RTT %v in a region, %v between regions of a continent, %v across; jitter %.0f%%, loss %.1f%%\n",
 		p.nodes, p.topo.Regions, p.topo.Continents, p.topo.IntraRegion, p.topo.IntraContinent, p.topo.InterContinent, 100*p.topo.Jitter, 100*p.loss)
+	fmt.Fprintf(w, "scenarios: no-sloppy baseline %v, indirect routing off %v; peer cache %s\n", p.baseline, p.off, peerCacheName(p.peerCache))
 	var sum summary
-	// Each scenario builds its own network and drops it before the next, so
-	// large runs need one network's memory at a time.
-	if err := noFaults(w, p, &sum); err != nil {
-		return err
-	}
+	// Each scenario builds its own network and drops it when done; up to
+	// p.parallel of them run at once (one goroutine each: a simulation is
+	// single-threaded), so a large run needs that many networks' memory.
+	scenarios := []func(io.Writer) error{func(w io.Writer) error { return noFaults(w, p, &sum) }}
 	if p.baseline {
-		if err := noSloppy(w, p); err != nil {
-			return err
-		}
+		scenarios = append(scenarios, func(w io.Writer) error { return noSloppy(w, p) })
 	}
 	for k, on := range []bool{true, false} {
 		if !on && !p.off {
 			continue
 		}
-		ok, err := nonTransitive(w, p, on)
-		if err != nil {
+		scenarios = append(scenarios, func(w io.Writer) error {
+			ok, err := nonTransitive(w, p, on)
+			sum.ntOK[k] = ok
 			return err
-		}
-		sum.ntOK[k] = ok
+		})
 	}
 	if p.off {
-		st, err := crashOff(w, p)
-		if err != nil {
+		scenarios = append(scenarios, func(w io.Writer) error {
+			st, err := crashOff(w, p)
+			sum.crashOff = st
 			return err
-		}
-		sum.crashOff = st
+		})
 	}
-	fmt.Fprintf(w, "wall time %.1fs\n", time.Since(t0).Seconds())
-	fmt.Fprintf(w, "nodes=%d get_ok=%.4f nontransitive_ok=%.4f crash_ok=%.4f hops_p50=%.0f hops_p99=%.0f latency_p50_ms=%.0f latency_p99_ms=%.0f nontransitive_off_ok=%.4f crash_off_ok=%.4f hot_busiest=%d hot_bound=%d race_getput=%d race_putget=%d crash_after_put_ok=%.4f\n",
+	if err := runAll(w, scenarios, p.parallel); err != nil {
+		return err
+	}
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	fmt.Fprintf(w, "wall time %.1fs, CPU time %.1fs, max RSS %d MiB, %d scenarios %d at a time\n",
+		time.Since(t0).Seconds(), cpu.Seconds(), ru.Maxrss>>10, len(scenarios), max(1, p.parallel))
+	// Scenarios left out print "-", not a zero that reads as failure.
+	offNT, offCrash := "-", "-"
+	if p.off {
+		offNT, offCrash = fmt.Sprintf("%.4f", sum.ntOK[1]), fmt.Sprintf("%.4f", sum.crashOff.OK())
+	}
+	fmt.Fprintf(w, "nodes=%d get_ok=%.4f nontransitive_ok=%.4f crash_ok=%.4f hops_p50=%.0f hops_p99=%.0f latency_p50_ms=%.0f latency_p99_ms=%.0f nontransitive_off_ok=%s crash_off_ok=%s hot_busiest=%d hot_bound=%d race_getput=%d race_putget=%d crash_after_put_ok=%.4f%s\n",
 		p.nodes, sum.base.OK(), sum.ntOK[0], sum.crashOn.OK(), sum.base.Hops.P50, sum.base.Hops.P99,
-		sum.base.Latency.P50, sum.base.Latency.P99, sum.ntOK[1], sum.crashOff.OK(), sum.hot.Busiest, sum.hot.Bound,
-		sum.race.OriginGetPut, sum.race.OriginPutGet, sum.crashAfterPut.OK())
+		sum.base.Latency.P50, sum.base.Latency.P99, offNT, offCrash, sum.hot.Busiest, sum.hot.Bound,
+		sum.race.OriginGetPut, sum.race.OriginPutGet, sum.crashAfterPut.OK(), clusterFields(sum.clusters))
+	return nil
+}
+
+// clusterFields is the summary's clusters_l<level>=found/planted fields.
+func clusterFields(cs []dshtsim.ClusterStats) string {
+	var b bytes.Buffer
+	for _, c := range cs {
+		fmt.Fprintf(&b, " clusters_l%d=%d/%d", c.Level, c.Found, c.Planted)
+	}
+	return b.String()
+}
+
+func peerCacheName(n int) string {
+	if n == 0 {
+		return fmt.Sprintf("%d (dsht's default)", dsht.DefaultConfig(dsht.NodeInfo{}).PeerCacheSize)
+	}
+	return fmt.Sprint(n)
+}
+
+// runAll runs the scenarios, up to parallel at once, and prints their
+// output in order: the first scenario's as it goes (a large build takes a
+// long time), the others' each once it and those before it are done. The
+// first error in order is returned.
+func runAll(w io.Writer, scenarios []func(io.Writer) error, parallel int) error {
+	type result struct {
+		out bytes.Buffer
+		err error
+	}
+	results := make([]result, len(scenarios))
+	done := make([]chan struct{}, len(scenarios))
+	slots := make(chan struct{}, max(1, parallel))
+	for i := range scenarios {
+		done[i] = make(chan struct{})
+	}
+	go func() { // starts the scenarios in order as slots free up
+		for i, sc := range scenarios {
+			var out io.Writer = &results[i].out
+			if i == 0 {
+				out = w
+			}
+			slots <- struct{}{}
+			go func() {
+				defer func() { <-slots; close(done[i]) }()
+				results[i].err = sc(out)
+			}()
+		}
+	}()
+	for i := range scenarios {
+		<-done[i]
+		_, _ = w.Write(results[i].out.Bytes())
+		if results[i].err != nil {
+			return results[i].err
+		}
+	}
 	return nil
 }
 
@@ -219,8 +320,12 @@ func noFaults(w io.Writer, p params, sum *summary) error {
 	levels := s.Node(0).NumLevels()
 	for l := levels - 1; l >= 1; l-- {
 		c := s.Clusters(l)
+		sum.clusters = append(sum.clusters, c)
 		fmt.Fprintf(w, "clusters level %d: planted=%d found=%d purity=%.3f coverage=%.3f largest=%v\n",
 			l, c.Planted, c.Found, c.Purity, c.Coverage, c.Sizes[:min(len(c.Sizes), 8)])
+		if p.outlooks || c.Found != c.Planted {
+			s.ReportOutlooks(w, l)
+		}
 	}
 	base, err := s.PutThenGet(p.keys, p.ttl)
 	if err != nil {

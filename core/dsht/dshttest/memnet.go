@@ -23,7 +23,29 @@ type MemNet struct {
 	nodes     map[string]*dsht.Node
 	down      map[string]bool // unreachable, both ways
 	failStore map[string]bool // STORE requests fail; probes still answer
+	hold      map[string]*storeHold
 	calls     atomic.Int64
+}
+
+// storeHold keeps STORE requests to one address waiting.
+type storeHold struct {
+	held    chan struct{} // one signal per held request
+	release chan struct{} // closed: they go on
+}
+
+// HoldStores makes STORE requests to addr wait until release is called;
+// held receives a signal for each request that waits. A test sees what a
+// caller does while a store is in flight to a slow node.
+func (m *MemNet) HoldStores(addr string) (held <-chan struct{}, release func()) {
+	h := &storeHold{held: make(chan struct{}, 64), release: make(chan struct{})}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.hold == nil {
+		m.hold = map[string]*storeHold{}
+	}
+	m.hold[addr] = h
+	var once sync.Once
+	return h.held, func() { once.Do(func() { close(h.release) }) }
 }
 
 // Endpoint returns the Network through which the node self reaches others.
@@ -79,9 +101,21 @@ func (e *endpoint) Call(ctx context.Context, to dsht.NodeInfo, req *dsht.Request
 	m.mu.Lock()
 	n := m.nodes[to.Addr]
 	down := m.down[to.Addr] || m.down[e.self.Addr] || req.Op == dsht.OpStore && m.failStore[to.Addr]
+	hold := m.hold[to.Addr]
 	m.mu.Unlock()
 	if n == nil || down {
 		return nil, fmt.Errorf("memnet: %s unreachable", to.Addr)
+	}
+	if hold != nil && req.Op == dsht.OpStore {
+		select {
+		case hold.held <- struct{}{}:
+		default:
+		}
+		select {
+		case <-hold.release:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
 	}
 	var in dsht.Request
 	if err := roundTrip(req, &in); err != nil {
