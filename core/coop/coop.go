@@ -104,8 +104,8 @@ type Config struct {
 	// fallbacks do not hit it together (2s).
 	FallbackSpread time.Duration
 	// BusyWait bounds how long a node keeps asking peers that refused
-	// for lack of a free slot (object.ErrBusy) or held a copy (complete or
-	// downloading) and did not answer in time, and complete copies that
+	// for lack of a free slot (object.ErrBusy) or held a complete copy and
+	// did not answer within FetchTimeout, and complete copies that
 	// appear meanwhile, before it goes to the origin (20s). A refused
 	// fetch means a copy exists: in a flash crowd the origin is the last
 	// place to send the request.
@@ -342,8 +342,8 @@ const (
 )
 
 // fromPeers races the candidates. While a round fails and some peers in it
-// refused for lack of a slot (or held a copy and answered too slowly: an
-// overloaded holder), it waits (a growing, jittered backoff), looks
+// refused for lack of a slot (or held a complete copy and answered too
+// slowly: an overloaded holder), it waits (a growing, jittered backoff), looks
 // the key up again for complete copies announced meanwhile, and races the
 // busy peers and those copies, for up to BusyWait: the copy exists, so the
 // origin is asked only when the wait runs out or no peer was busy.
@@ -748,8 +748,8 @@ type result struct {
 // first response; the others are cancelled at once and their bodies
 // closed. When an attempt fails the next candidate starts, so a dead
 // referral costs one slot, not the request. busy lists the candidates
-// that refused for lack of a slot (object.ErrBusy), or held a copy and did
-// not answer in time, when none delivered.
+// that refused for lack of a slot (object.ErrBusy), or held a complete copy
+// and did not answer in time, when none delivered.
 func (c *Coop) race(ctx context.Context, key string, cands []candidate, usable func(object.Meta) error) (_ object.Meta, _ io.ReadCloser, busy []candidate, _ error) {
 	tr := proxy.TraceFrom(ctx)
 	results := make(chan result, len(cands))
@@ -799,13 +799,9 @@ func (c *Coop) race(ctx context.Context, key string, cands []candidate, usable f
 		case errors.Is(r.err, object.ErrBusy):
 			busy = append(busy, cd)
 			c.count(func(s *Stats) { s.BusyRefusals++ })
-		case errors.Is(r.err, context.DeadlineExceeded):
-			// A holder that did not answer in time is slow, not gone:
-			// in an overloaded crowd, ask again. A download is asked
-			// again too (its header waits for its own source, and
-			// under load a chain of those takes longer than the wait):
-			// it was announced before this node's own announcement,
-			// so it is not waiting for this node.
+		case cd.State == StateCached && errors.Is(r.err, context.DeadlineExceeded):
+			// A complete copy whose holder did not answer in time is
+			// slow, not gone: in an overloaded crowd, ask again.
 			busy = append(busy, cd)
 		}
 		tr.Step("try %s: %s", cd, outcome(r.err))
