@@ -38,8 +38,12 @@ CONTROL_PORT=${CONTROL_PORT:-18081}
 for c in wrk nginx taskset; do
   command -v "$c" >/dev/null || { echo "cachehit: $c is missing (make deps installs it as root)" >&2; exit 1; }
 done
-CORAL_BIN=${CORAL_BIN:-bin/coral}
-[ -x "$CORAL_BIN" ] || make build >/dev/null
+# Build unless a binary is named: a bin/coral left from an older checkout
+# would measure old code.
+if [ -z "${CORAL_BIN:-}" ]; then
+	make build >/dev/null
+	CORAL_BIN=bin/coral
+fi
 
 work=$(mktemp -d /tmp/coral-cachehit.XXXXXX)
 pids=()
