@@ -36,12 +36,7 @@ func TestHolderKilledMidTransfer(t *testing.T) {
 	origin := newStallingOrigin(t, full, `"big-v1"`, 1)
 	u := origin.URL + "/big.bin"
 
-	go func() { // the holder's own visitor; it will see a broken connection
-		resp := holder.get(t, u)
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-	}()
-	recv(t, "the origin to send half the body to the holder", origin.halfSent)
+	origin.holderDownloads(t, holder, u)
 	eventually(t, 20*time.Second, "the holder's download to be announced", func() bool {
 		return hasReferral(requester.referrals(u, 2, 0), holder.peerID(), coop.StateDownloading)
 	})
@@ -119,12 +114,7 @@ func TestHolderKilledResumesFromCompleteCopy(t *testing.T) {
 	eventually(t, 20*time.Second, "the complete copy to be announced", func() bool {
 		return hasReferral(holder.referrals(u, 2, 0), copyHolder.peerID(), coop.StateCached)
 	})
-	go func() {
-		resp := holder.get(t, u)
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-	}()
-	recv(t, "the origin to send half the body to the holder", origin.halfSent)
+	origin.holderDownloads(t, holder, u)
 	eventually(t, 20*time.Second, "the holder's download to be announced", func() bool {
 		return hasReferral(requester.referrals(u, 2, 0), holder.peerID(), coop.StateDownloading)
 	})
@@ -171,12 +161,7 @@ func TestHolderKilledReceiversElectOne(t *testing.T) {
 	origin := newStallingOrigin(t, full, `"elect-v1"`, 1)
 	u := origin.URL + "/elect.bin"
 
-	go func() {
-		resp := holder.get(t, u)
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-	}()
-	recv(t, "the origin to send half the body to the holder", origin.halfSent)
+	origin.holderDownloads(t, holder, u)
 	var bodies []io.ReadCloser
 	var heads [][]byte
 	for _, r := range receivers {
@@ -245,6 +230,18 @@ func newStallingOrigin(t *testing.T, full []byte, etag string, stall int) *stall
 	}))
 	t.Cleanup(o.Close)
 	return o
+}
+
+// holderDownloads has holder's own visitor ask for u, and returns once the
+// origin has sent the holder half the body (the visitor sees a broken
+// connection when the holder is killed).
+func (o *stallingOrigin) holderDownloads(t *testing.T, holder *node, u string) {
+	go func() {
+		resp := holder.get(t, u)
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}()
+	recv(t, "the origin to send half the body to the holder", o.halfSent)
 }
 
 // ranges are the Range headers of the requests so far.
