@@ -4,10 +4,12 @@
 package procstat
 
 import (
+	"bufio"
 	"fmt"
 	"io"
 	"maps"
 	"os"
+	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -50,4 +52,41 @@ func PrintRates(w io.Writer, before, after map[string][2]int64, secs float64, wi
 		fmt.Fprintf(w, "%-*s %10.1f %10.1f\n", width, p, wr, rd)
 	}
 	fmt.Fprintf(w, "%-*s %10.1f %10.1f\n", width, "all", tw, tr)
+}
+
+// Child is the measured node of a figure tool, run as a child process that
+// answers one-line commands on its stdin with lines on its stdout and says
+// "ADDR <address>" first.
+type Child struct {
+	In  io.Writer
+	Out *bufio.Scanner
+	cmd *exec.Cmd
+}
+
+// StartChild starts cmd (its stderr is the caller's to set) and returns it
+// with the address from its first line.
+func StartChild(cmd *exec.Cmd) (*Child, string, error) {
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, "", err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, "", err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, "", err
+	}
+	c := &Child{In: in, Out: bufio.NewScanner(stdout), cmd: cmd}
+	if !c.Out.Scan() || !strings.HasPrefix(c.Out.Text(), "ADDR ") {
+		c.Stop()
+		return nil, "", fmt.Errorf("central node did not start: %q", c.Out.Text())
+	}
+	return c, strings.TrimPrefix(c.Out.Text(), "ADDR "), nil
+}
+
+// Stop asks the child to quit and waits for it.
+func (c *Child) Stop() {
+	fmt.Fprintln(c.In, "QUIT")
+	_ = c.cmd.Wait()
 }

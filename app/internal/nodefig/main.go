@@ -253,24 +253,14 @@ func runParent(n int, settle, window time.Duration, profile string) error {
 	secret := filepath.Join(work, "network.key") // the first node writes it
 	cmd := exec.Command(os.Args[0], "-central", secret)
 	cmd.Stderr = os.Stderr
-	stdin, err := cmd.StdinPipe()
+	child, addr, err := procstat.StartChild(cmd)
 	if err != nil {
 		return err
 	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return err
-	}
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	defer func() { fmt.Fprintln(stdin, "QUIT"); _ = cmd.Wait() }()
-	c := central{in: stdin, out: bufio.NewScanner(stdout)}
-	if !c.out.Scan() || !strings.HasPrefix(c.out.Text(), "ADDR ") {
-		return fmt.Errorf("central node did not start: %q", c.out.Text())
-	}
+	defer child.Stop()
+	c := central{in: child.In, out: child.Out}
 	var boot []string
-	if err := json.Unmarshal([]byte(strings.TrimPrefix(c.out.Text(), "ADDR ")), &boot); err != nil {
+	if err := json.Unmarshal([]byte(addr), &boot); err != nil {
 		return err
 	}
 	nodes, err := startPeers(work, secret, boot, n)

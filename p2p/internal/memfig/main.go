@@ -20,7 +20,6 @@ import (
 	"os/exec"
 	"runtime"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -105,23 +104,13 @@ func runParent(n int, settle, window time.Duration) error {
 	cmd := exec.Command(os.Args[0], "-central")
 	cmd.Env = append(os.Environ(), "MEMFIG_SECRET="+hex.EncodeToString(psk))
 	cmd.Stderr = os.Stderr
-	stdin, err := cmd.StdinPipe()
+	child, addr, err := procstat.StartChild(cmd)
 	if err != nil {
 		return err
 	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return err
-	}
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	defer func() { fmt.Fprintln(stdin, "QUIT"); _ = cmd.Wait() }()
-	out := bufio.NewScanner(stdout)
-	if !out.Scan() || !strings.HasPrefix(out.Text(), "ADDR ") {
-		return fmt.Errorf("central node did not start: %q", out.Text())
-	}
-	ai, err := peer.AddrInfoFromP2pAddr(ma.StringCast(strings.TrimPrefix(out.Text(), "ADDR ")))
+	defer child.Stop()
+	stdin, out := child.In, child.Out
+	ai, err := peer.AddrInfoFromP2pAddr(ma.StringCast(addr))
 	if err != nil {
 		return err
 	}
