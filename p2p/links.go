@@ -397,10 +397,19 @@ func (r *recvClock) LogRecvMessageStream(n int64, proto protocol.ID, p peer.ID) 
 
 // since reports whether p delivered bytes at or after t.
 func (r *recvClock) since(p peer.ID, t time.Time) bool {
+	return !r.lastFrom(p).Before(t)
+}
+
+// lastFrom is when p last delivered bytes on any stream; zero if not
+// since it was last trimmed.
+func (r *recvClock) lastFrom(p peer.ID) time.Time {
 	r.mu.RLock()
 	last := r.last[p]
 	r.mu.RUnlock()
-	return last != nil && last.Load() >= t.UnixNano()
+	if last == nil {
+		return time.Time{}
+	}
+	return time.Unix(0, last.Load())
 }
 
 func (r *recvClock) TrimIdle(since time.Time) {

@@ -2,8 +2,10 @@ package p2p
 
 import (
 	"net/netip"
+	"time"
 
 	"github.com/coralcdn/coral/core/locality"
+	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
 )
@@ -20,6 +22,18 @@ func (h *Host) ConnectedIDs() []string {
 		out[i] = p.String()
 	}
 	return out
+}
+
+// HeardFrom is when a peer last delivered bytes to this node on any
+// stream (an answer, a request, a ping's echo); zero if not in the last
+// hour. The link watch pings an idle direct connection every few seconds,
+// so a live peer is heard from at least that often.
+func (h *Host) HeardFrom(id string) time.Time {
+	p, err := peer.Decode(id)
+	if err != nil {
+		return time.Time{}
+	}
+	return h.links.recv.lastFrom(p)
 }
 
 // Public reports whether the host is reachable from the Internet (as

@@ -20,11 +20,17 @@ import (
 // again only when it says its announcement changed (Peers.NotifyInfoChanged,
 // sent by the heartbeat when Refresh sees a change that matters to peers:
 // addresses, reachability, clusters, room to serve) or when heartbeatRefresh
-// has passed — so an idle node with many peers costs a few exchanges a
-// second, not one per peer every few seconds (issue 17). Peers reached only
-// through a relay, and peers whose last exchange failed, are still asked
-// every heartbeatInterval: the link watch does not ping relayed connections,
-// so for those the heartbeat is the liveness check.
+// has passed. Between exchanges liveness rides on the traffic the peer sends
+// anyway (Peers.HeardFrom): every heartbeatInterval a peer whose last
+// exchange succeeded and that delivered bytes since is marked alive
+// (Directory.Alive) — the link watch pings an idle direct connection every
+// 10 s, so a live peer always has. An idle node with 96 peers thus costs an
+// exchange every few seconds, not one per peer every few seconds, and not
+// a stream per peer per LiveWindow either (issue 17). Peers reached only
+// through a relay and not heard from, and peers whose last exchange
+// failed, are still asked every heartbeatInterval: the link watch does not
+// ping relayed connections, so for those the heartbeat is the liveness
+// check.
 //
 // A failed exchange makes the peer "not heard from" until one succeeds
 // again, so the nameserver pings it synchronously (libp2p ping) before
@@ -34,10 +40,11 @@ import (
 // its connections, and a hung one when the link watch (p2p/links.go,
 // pinging every direct connection that carried nothing for 2 s, 2 s
 // timeout) closes its connection; dnsserver's LiveWindow (60 s, longer
-// than heartbeatRefresh) is only the bound for a stalled heartbeat loop.
+// than the link watch's idle ping interval) is only the bound for a
+// stalled heartbeat loop or a link that goes quiet without closing.
 const (
 	heartbeatInterval = 5 * time.Second
-	heartbeatRefresh  = 30 * time.Second
+	heartbeatRefresh  = 5 * time.Minute
 	heartbeatTimeout  = 2 * time.Second
 	heartbeatParallel = 16
 )
@@ -84,8 +91,12 @@ func (l *Locator) heartbeat(ctx context.Context) {
 		sched.retain(l.peers.IsConnected)
 		now := time.Now()
 		for _, id := range l.peers.ConnectedIDs() {
-			if sched.due(id, now, len(l.peers.PeerIPs(id)) == 0) {
+			heard := l.peers.HeardFrom(id)
+			switch {
+			case sched.due(id, now, heard, len(l.peers.PeerIPs(id)) == 0):
 				ask(id)
+			case sched.heardSince(id, heard):
+				l.dir.Alive(id, heard)
 			}
 		}
 	}
@@ -184,20 +195,33 @@ func newAskSchedule() *askSchedule {
 	return &askSchedule{busy: map[string]bool{}, ok: map[string]time.Time{}}
 }
 
-// due says whether peer id should be asked at now: never heard, last
-// exchange failed, reached only through a relay (relayOnly) and
-// heartbeatInterval passed, or heartbeatRefresh passed.
-func (s *askSchedule) due(id string, now time.Time, relayOnly bool) bool {
+// due says whether peer id should be asked at now: never asked, last
+// exchange failed, reached only through a relay (relayOnly) and not heard
+// from (heard: its last bytes) within heartbeatInterval, or
+// heartbeatRefresh passed.
+func (s *askSchedule) due(id string, now, heard time.Time, relayOnly bool) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	last, ok := s.ok[id]
-	every := heartbeatRefresh
-	if relayOnly {
-		every = heartbeatInterval
-	}
 	// A tick's slack, so a peer asked just after a tick is not a whole
 	// interval late at the one a refresh later.
-	return !ok || now.Sub(last) >= every-heartbeatInterval/2
+	slack := heartbeatInterval / 2
+	switch {
+	case !ok:
+		return true
+	case relayOnly && now.Sub(last) >= heartbeatInterval-slack && now.Sub(heard) >= heartbeatInterval:
+		return true
+	}
+	return now.Sub(last) >= heartbeatRefresh-slack
+}
+
+// heardSince says whether peer id, whose last exchange succeeded,
+// delivered bytes (at heard) after it.
+func (s *askSchedule) heardSince(id string, heard time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	last, ok := s.ok[id]
+	return ok && heard.After(last)
 }
 
 // start marks id busy; false if it already was.

@@ -32,6 +32,9 @@ type Peers interface {
 	// NotifyInfoChanged tells a connected peer, without dialing, that
 	// this node's announcement changed, so it asks again now.
 	NotifyInfoChanged(ctx context.Context, id string) error
+	// HeardFrom is when a peer last delivered bytes to this node (any
+	// stream, a ping's echo included); zero if unknown.
+	HeardFrom(id string) time.Time
 	// Ping checks that a connected peer answers, without dialing.
 	Ping(ctx context.Context, id string) (time.Duration, error)
 	// WatchLinks has the links to these peers checked every few seconds

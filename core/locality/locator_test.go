@@ -24,13 +24,35 @@ type memPeers struct {
 	seen    map[string][]netip.Addr
 	failing map[string]bool
 	// notices counts change notices that got through, and refused those
-	// that did not (to a failing peer), by peer.
-	notices, refused map[string]int
+	// that did not (to a failing peer), by peer; asked the PeerInfo
+	// exchanges.
+	notices, refused, asked map[string]int
+	heard                   map[string]time.Time // HeardFrom
 }
 
 func newMemPeers() *memPeers {
 	return &memPeers{peers: map[string]*Locator{}, seen: map[string][]netip.Addr{}, failing: map[string]bool{},
-		notices: map[string]int{}, refused: map[string]int{}}
+		notices: map[string]int{}, refused: map[string]int{}, asked: map[string]int{}, heard: map[string]time.Time{}}
+}
+
+// hear records that peer id delivered bytes at t.
+func (m *memPeers) hear(id string, t time.Time) {
+	m.mu.Lock()
+	m.heard[id] = t
+	m.mu.Unlock()
+}
+
+func (m *memPeers) HeardFrom(id string) time.Time {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.heard[id]
+}
+
+// exchanges is how many times peer id was asked for its announcement.
+func (m *memPeers) exchanges(id string) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.asked[id]
 }
 
 func (m *memPeers) connect(id string, l *Locator, seen ...netip.Addr) {
@@ -64,6 +86,9 @@ func (m *memPeers) IsConnected(id string) bool {
 func (m *memPeers) PeerInfo(_ context.Context, id string) ([]byte, time.Duration, error) {
 	m.mu.Lock()
 	l, failing := m.peers[id], m.failing[id]
+	if m.asked != nil {
+		m.asked[id]++
+	}
 	m.mu.Unlock()
 	if l == nil || failing {
 		return nil, 0, errors.New("memPeers: no answer")
@@ -212,5 +237,45 @@ func TestFailedChangeNoticeIsSentAgain(t *testing.T) {
 	eventually(t, heartbeatInterval+2*time.Second, "the notice sent again at the next sweep", func() bool {
 		told, _ := peers.counts("A")
 		return told > 0
+	})
+}
+
+// Between announcement refreshes a peer stays heard from on the traffic it
+// sends anyway (a ping's echo, an answer): each sweep marks a directly
+// connected peer that delivered bytes since its last exchange alive,
+// without asking it again. A peer reached only through a relay that goes
+// quiet is asked at the next sweep, since nothing pings its connection.
+func TestTrafficKeepsPeersHeardWithoutExchanges(t *testing.T) {
+	direct, relayed := netip.MustParseAddr("192.0.2.7"), newMemPeers()
+	peersA := newMemPeers()
+	a := newTestLocator(t, LocatorConfig{Self: "A", DNSListen: "127.0.0.1:5354", Nameserver: "auto"}, peersA)
+	for _, id := range []string{"B", "C"} {
+		other := newTestLocator(t, LocatorConfig{Self: id, Advertise: []netip.Addr{direct}}, relayed)
+		if id == "B" {
+			peersA.connect(id, other, direct) // direct: B's IP seen
+		} else {
+			peersA.connect(id, other) // relay only
+		}
+		a.Connected(id)
+	}
+	heardAt := func(id string) time.Time {
+		p, _ := findProxy(a, id)
+		return p.LastHeard
+	}
+	eventually(t, 5*time.Second, "A heard B and C once", func() bool {
+		return !heardAt("B").IsZero() && !heardAt("C").IsZero()
+	})
+	exchangedB := peersA.exchanges("B")
+	later := heardAt("B").Add(3 * time.Second)
+	peersA.hear("B", later)
+	eventually(t, heartbeatInterval+2*time.Second, "B's traffic counted as hearing from it", func() bool {
+		return heardAt("B").Equal(later)
+	})
+	if n := peersA.exchanges("B"); n != exchangedB {
+		t.Errorf("B asked %d more times although its traffic showed it alive", n-exchangedB)
+	}
+	exchangedC := peersA.exchanges("C")
+	eventually(t, 2*heartbeatInterval+2*time.Second, "quiet relayed C asked again", func() bool {
+		return peersA.exchanges("C") > exchangedC
 	})
 }
