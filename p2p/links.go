@@ -153,11 +153,13 @@ func (w *linkWatch) directConns(p peer.ID) int {
 	return n
 }
 
-// probeAll probes the connections due at this tick, spread over the first
-// half of the interval so that a node with many peers does not burst past
-// the ping protocol's stream limits. A watched peer's connections are due
-// every tick, the others' every linkIdleEvery ticks, each in its own slot
-// so the idle pings do not come together.
+// probeAll probes the connections due at this tick, all at once: yamux
+// pings open no stream, so no stream limit asks for them to be spread,
+// and pings sent together come back together — one wakeup of an idle
+// process instead of one per ping, which on a small machine costs more
+// than the ping (issue 17). A watched peer's connections are due every
+// tick, the others' every linkIdleEvery ticks, each in its own slot so a
+// tick pings a fifth of them.
 func (w *linkWatch) probeAll(tick int) {
 	now := time.Now()
 	type probe struct {
@@ -177,18 +179,7 @@ func (w *linkWatch) probeAll(tick int) {
 			due = append(due, probe{c, timeout})
 		}
 	}
-	if len(due) == 0 {
-		return
-	}
-	gap := w.every / 2 / time.Duration(len(due))
-	for i, p := range due {
-		if i > 0 && gap > 0 {
-			select {
-			case <-w.h.ctx.Done():
-				return
-			case <-time.After(gap):
-			}
-		}
+	for _, p := range due {
 		w.probe(p.c, p.timeout)
 	}
 }
