@@ -87,20 +87,26 @@ func newLinkWatch(h *Host, every, timeout time.Duration) *linkWatch {
 
 // run probes every direct connection each interval, and tries the direct
 // path of cut peers again every linkHealEvery intervals, until the host
-// stops.
+// stops. Ticks fall on wall-clock multiples of the interval, the same
+// instants on every node (clocks agree to milliseconds), so the pings an
+// idle node gets from its peers arrive together with its own pongs: a
+// wakeup per tick rather than one per peer (issue 17).
 func (w *linkWatch) run() {
-	t := time.NewTicker(w.every)
+	t := time.NewTimer(time.Hour)
 	defer t.Stop()
-	for tick := 1; ; tick++ {
+	for {
+		next := time.Now().Truncate(w.every).Add(w.every)
+		t.Reset(time.Until(next))
 		select {
 		case <-w.h.ctx.Done():
 			return
 		case <-t.C:
-			w.probeAll(tick)
-			if tick%linkHealEvery == 0 {
-				w.healAll()
-				w.dropExpiredWatches()
-			}
+		}
+		tick := int(next.UnixNano() / int64(w.every))
+		w.probeAll(tick)
+		if tick%linkHealEvery == 0 {
+			w.healAll()
+			w.dropExpiredWatches()
 		}
 	}
 }
