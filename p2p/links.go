@@ -494,7 +494,7 @@ func (w *linkWatch) muxerPing(c network.Conn, sess *yamux.Session, timeout time.
 func (h *Host) WatchLinks(ids []string, d time.Duration) {
 	until := time.Now().Add(d)
 	for _, id := range ids {
-		if p, err := peer.Decode(id); err == nil {
+		if p, err := h.ids.decode(id); err == nil {
 			h.links.watch(p, until)
 		}
 	}
