@@ -19,6 +19,7 @@ package store
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -103,7 +104,17 @@ func (s *Store) reopenLocked() error {
 		return fmt.Errorf("store: cannot reopen the cache database in %s: %w", s.dir, err)
 	}
 	start := time.Now()
-	db, err := badger.Open(badgerOptions(s.metaDir(), s.log))
+	var db *badger.DB
+	fi, err := os.Stat(s.metaDir())
+	switch {
+	case err != nil:
+		// Badger would create an empty database where the store's was,
+		// and the index would name objects it no longer has.
+	case !fi.IsDir():
+		err = fmt.Errorf("%s is not a directory", s.metaDir())
+	default:
+		db, err = badger.Open(badgerOptions(s.metaDir(), s.log))
+	}
 	if err != nil {
 		err = fmt.Errorf("store: cannot reopen the cache database in %s: %w", s.dir, err)
 		if !s.reopenFailing {
