@@ -173,7 +173,7 @@ func TestBackgroundLeavesParked(t *testing.T) {
 func TestParkReopenFails(t *testing.T) {
 	cases := []struct {
 		name  string
-		break_ func(meta, aside string) error
+		spoil func(meta, aside string) error
 	}{
 		{"directory removed", func(meta, aside string) error { return os.Rename(meta, aside) }},
 		{"directory replaced by a file", func(meta, aside string) error {
@@ -191,7 +191,7 @@ func TestParkReopenFails(t *testing.T) {
 			put(t, s, "k", data, Meta{})
 			mustPark(t, s)
 			meta, aside := filepath.Join(dir, "meta"), filepath.Join(dir, "meta-aside")
-			if err := c.break_(meta, aside); err != nil {
+			if err := c.spoil(meta, aside); err != nil {
 				t.Fatal(err)
 			}
 			for range 2 { // every operation tries again
