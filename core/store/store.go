@@ -25,6 +25,9 @@
 // Badger transaction points the meta at it. So a crash at any moment leaves
 // at worst bodies no meta refers to, which Open deletes. A replaced version
 // is deleted once no reader holds it.
+//
+// A store unused for two minutes closes Badger and reopens it on the next
+// use (park.go), so an idle node is not woken by Badger's compactors.
 package store
 
 import (
