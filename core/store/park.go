@@ -172,8 +172,11 @@ func (s *Store) park(force bool) bool {
 		s.armParkLocked(s.parkAfter - idle)
 		return false
 	}
-	if !s.space.roomToFlush(s.metaDir()) {
-		s.armParkLocked(s.parkAfter) // closing writes the memtables out
+	if s.space.check() != diskOK {
+		// Closing writes the memtables out, and a parked store cannot
+		// reopen (so serves nothing) below Badger's room: a nearly full
+		// disk keeps the database open.
+		s.armParkLocked(s.parkAfter)
 		return false
 	}
 	if s.space.writable() == nil {

@@ -394,3 +394,41 @@ func TestParkedKill(t *testing.T) {
 	}
 	assertNoOrphans(t, s)
 }
+
+// Parking and a full disk: an in-memory stand-in (opened on a full disk)
+// never parks, since closing it would lose it; an open store does not park
+// below the watermark (closing needs room to flush); a parked one is not reopened without Badger's room
+// (that would crash) but says so, and reopens once there is room.
+func TestParkAndTheDisk(t *testing.T) {
+	disk := newFakeDisk(10 << 30)
+	opts := Options{MinFreeBytes: testMinFree, FreeBytes: disk.FreeBytes}
+	dir := t.TempDir()
+	s := openStore(t, dir, opts)
+	data := body("k", 1, 2*unit)
+	put(t, s, "k", data, Meta{Status: 200})
+
+	for _, free := range []int64{4096, BadgerRoom - 1, testMinFree - 1} {
+		disk.free.Store(free)
+		if s.park(true) {
+			t.Fatalf("parked with %d bytes free (below the watermark)", free)
+		}
+	}
+	disk.free.Store(10 << 30)
+	mustPark(t, s)
+	disk.free.Store(BadgerRoom - 1)
+	if _, _, err := s.Get("k"); !errors.Is(err, ErrDiskFull) {
+		t.Fatalf("Get of a parked store on a full disk: err = %v, want ErrDiskFull", err)
+	}
+	assertParked(t, s, true)
+	disk.free.Store(10 << 30)
+	mustGet(t, s, "k", data)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	disk.free.Store(4096)
+	offline := openStore(t, dir, opts)
+	if offline.park(true) {
+		t.Fatal("the in-memory stand-in of a full disk parked")
+	}
+}
