@@ -447,7 +447,7 @@ func (w *linkWatch) ping(c network.Conn, timeout time.Duration) error {
 
 // muxerPingProtocol names yamux's own pings in the stream counts
 // (StreamCounts, nodefig), which see no stream for them.
-const muxerPingProtocol = protocol.ID("(yamux ping)")
+const muxerPingProtocol = protocol.ID("(yamux-ping)")
 
 // muxerPing sends a yamux ping frame on c's session and waits for the
 // pong: 12 bytes each way, answered by the peer's yamux read loop. The
