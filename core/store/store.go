@@ -25,6 +25,9 @@
 // Badger transaction points the meta at it. So a crash at any moment leaves
 // at worst bodies no meta refers to, which Open deletes. A replaced version
 // is deleted once no reader holds it.
+//
+// A store unused for two minutes closes Badger and reopens it on the next
+// use (park.go), so an idle node is not woken by Badger's compactors.
 package store
 
 import (
@@ -160,13 +163,20 @@ type Store struct {
 	refs    map[uint64]int      // file body version -> open readers
 	retired map[uint64]bool     // replaced file bodies kept until their last reader closes
 
-	// The gate keeps Close from closing Badger under a running operation:
-	// every database access counts itself in active, and once closing is
-	// set none starts.
-	gmu     sync.Mutex
-	gcond   sync.Cond
-	active  int
-	closing bool
+	// The gate keeps Close and parking from closing Badger under a running
+	// operation: every database access counts itself in active, and once
+	// closing is set none starts. db is nil while parked (park.go).
+	gmu           sync.Mutex
+	gcond         sync.Cond
+	active        int
+	closing       bool
+	lastUse       time.Time
+	parkAfter     time.Duration
+	parkTimer     *time.Timer
+	now           func() time.Time // the clock parking reads; tests inject one
+	reopenFailing bool
+	parks         int
+	reopens       int
 
 	stop      chan struct{}
 	bgDone    chan struct{}
@@ -222,6 +232,9 @@ func Open(dir string, opts Options) (*Store, error) {
 		retired: make(map[uint64]bool),
 		stop:    make(chan struct{}),
 		bgDone:  make(chan struct{}),
+
+		parkAfter: defaultParkAfter,
+		now:       time.Now,
 	}
 	s.gcond.L = &s.gmu
 	if offline {
@@ -237,6 +250,10 @@ func Open(dir string, opts Options) (*Store, error) {
 	s.wmu.Unlock()
 	s.dropBodies(drops)
 	s.notifyEvicted(evicted)
+	s.gmu.Lock()
+	s.lastUse = s.now()
+	s.armParkLocked(s.parkAfter)
+	s.gmu.Unlock()
 	go s.background()
 	return s, nil
 }
@@ -268,46 +285,6 @@ func badgerOptions(dir string, log *slog.Logger) badger.Options {
 		WithMetricsEnabled(false).
 		WithDetectConflicts(false). // writers are serialised by the store itself
 		WithSyncWrites(false)       // kill -9 keeps the page cache; only power loss can drop recent commits
-}
-
-// The gate: enter before touching Badger, leave after.
-func (s *Store) enter() error {
-	s.gmu.Lock()
-	defer s.gmu.Unlock()
-	if s.closing {
-		return errClosed
-	}
-	s.active++
-	return nil
-}
-
-func (s *Store) leave() {
-	s.gmu.Lock()
-	s.active--
-	if s.active == 0 && s.closing {
-		s.gcond.Broadcast()
-	}
-	s.gmu.Unlock()
-}
-
-// view and update run Badger transactions inside the gate.
-func (s *Store) view(fn func(txn *badger.Txn) error) error {
-	if err := s.enter(); err != nil {
-		return err
-	}
-	defer s.leave()
-	return s.db.View(fn)
-}
-
-func (s *Store) update(fn func(txn *badger.Txn) error) error {
-	if err := s.space.writable(); err != nil {
-		return err
-	}
-	if err := s.enter(); err != nil {
-		return err
-	}
-	defer s.leave()
-	return s.db.Update(fn)
 }
 
 func metaKey(key string) []byte   { return append([]byte(prefixMeta), key...) }
@@ -718,11 +695,17 @@ func (s *Store) readMeta(key string) (Meta, record, error) {
 }
 
 func (s *Store) readMetaRaw(key string) (Meta, record, error) {
+	return s.readMetaWith(s.view, key)
+}
+
+// readMetaWith reads key's meta record through view (the gate's, or an
+// already entered database's).
+func (s *Store) readMetaWith(view func(func(*badger.Txn) error) error, key string) (Meta, record, error) {
 	var (
 		m   Meta
 		rec record
 	)
-	err := s.view(func(txn *badger.Txn) error {
+	err := view(func(txn *badger.Txn) error {
 		item, err := txn.Get(metaKey(key))
 		if err != nil {
 			return err
@@ -842,7 +825,7 @@ func (s *Store) UpdateMeta(key string, fn func(*Meta) error) error {
 // Delete removes key. Deleting a missing key is not an error. Readers that
 // already hold the body keep reading it.
 func (s *Store) Delete(key string) error {
-	if err := s.enter(); err != nil {
+	if _, err := s.enter(); err != nil {
 		return err
 	}
 	defer s.leave()
@@ -922,6 +905,12 @@ func (s *Store) Admit() error { return s.space.admit() }
 func (s *Store) flushAccess() {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
+	s.writeAccess(s.update)
+}
+
+// writeAccess writes the changed access times through update; the caller
+// holds wmu. With none changed it does not touch (or reopen) the database.
+func (s *Store) writeAccess(update func(func(*badger.Txn) error) error) {
 	type rec struct {
 		key   string
 		atime int64
@@ -940,7 +929,7 @@ func (s *Store) flushAccess() {
 		n := batchLen(len(recs), func(i int) int { return len(prefixAccess) + len(recs[i].key) + 8 })
 		batch := recs[:n]
 		recs = recs[n:]
-		err := s.update(func(txn *badger.Txn) error {
+		err := update(func(txn *badger.Txn) error {
 			for _, r := range batch {
 				if err := txn.Set(accessKey(r.key), encodeAccess(r.atime)); err != nil {
 					return err
@@ -995,10 +984,11 @@ func (s *Store) runGC() {
 		if s.space.writable() != nil {
 			return // rewriting needs room first
 		}
-		if err := s.enter(); err != nil {
+		db, ok := s.enterIfOpen() // only while open: GC never wakes a parked store
+		if !ok {
 			return
 		}
-		err := s.db.RunValueLogGC(0.5)
+		err := db.RunValueLogGC(0.5)
 		s.leave()
 		if err != nil {
 			if !errors.Is(err, badger.ErrNoRewrite) && !errors.Is(err, badger.ErrRejected) {
@@ -1022,7 +1012,16 @@ func (s *Store) Close() error {
 		for s.active > 0 {
 			s.gcond.Wait()
 		}
+		if s.parkTimer != nil {
+			s.parkTimer.Stop()
+		}
+		db := s.db
+		s.db = nil
 		s.gmu.Unlock()
+		if db == nil {
+			s.writeCleanMarker() // parked: Badger was closed cleanly
+			return
+		}
 		if !s.offline && !s.space.roomToFlush(filepath.Join(s.dir, "meta")) {
 			// Closing flushes the memtable into a new table through a
 			// memory mapping: on a full disk, a crash. Leave the log for
@@ -1030,18 +1029,22 @@ func (s *Store) Close() error {
 			s.log.Warn("disk full: leaving the store's log unflushed; it is replayed at the next start")
 			return
 		}
-		if err := s.db.Close(); err != nil {
+		if err := db.Close(); err != nil {
 			s.closeErr = fmt.Errorf("store: close: %w", err)
 			return
 		}
 		if s.offline {
 			return // the store on disk was never opened
 		}
-		if err := os.WriteFile(filepath.Join(s.dir, cleanMarker), nil, 0o600); err != nil {
-			s.log.Debug("writing clean marker failed", "err", err)
-		}
+		s.writeCleanMarker()
 	})
 	return s.closeErr
+}
+
+func (s *Store) writeCleanMarker() {
+	if err := os.WriteFile(filepath.Join(s.dir, cleanMarker), nil, 0o600); err != nil {
+		s.log.Debug("writing clean marker failed", "err", err)
+	}
 }
 
 // SetMaxBytes changes the disk budget while the store is open (0 =

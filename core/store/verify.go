@@ -109,8 +109,12 @@ func (b *Body) hashFileLocked() error {
 // ones before all others), until about budget bytes were read, and drops
 // those that do not match. It returns how many it checked and dropped. It
 // does not count as an access for eviction. The background loop calls it
-// every scrubEvery; tests call it directly.
+// every scrubEvery; tests call it directly. A parked store stays parked:
+// the scrub checks nothing until traffic reopens it.
 func (s *Store) Scrub(budget int64) (checked, dropped int) {
+	if parked, _, _ := s.parkState(); parked {
+		return 0, 0
+	}
 	for _, e := range s.scrubCandidates(budget) {
 		select {
 		case <-s.stop:
@@ -118,6 +122,9 @@ func (s *Store) Scrub(budget int64) (checked, dropped int) {
 		default:
 		}
 		ok, err := s.scrubOne(e.key, e.ver)
+		if errors.Is(err, errParked) {
+			return checked, dropped
+		}
 		if err != nil {
 			s.log.Debug("scrub read failed", "key", e.key, "err", err)
 			continue
@@ -146,10 +153,11 @@ func (s *Store) scrubOne(key string, ver uint64) (bool, error) {
 	s.refs[ver]++ // keeps the file while it is read
 	s.mu.Unlock()
 	defer s.unref(ver)
-	if err := s.enter(); err != nil {
-		return true, err
+	db, ok := s.enterIfOpen() // a parked store stays parked; the scrub resumes with traffic
+	if !ok {
+		return true, errParked
 	}
-	_, rec, err := s.readMetaRaw(key)
+	_, rec, err := s.readMetaWith(db.View, key)
 	s.leave()
 	if err != nil || rec.Version != ver {
 		return true, err

@@ -57,7 +57,7 @@ func (w *Writer) Write(p []byte) (int, error) {
 	if w.err != nil {
 		return 0, w.err
 	}
-	if err := w.s.enter(); err != nil {
+	if _, err := w.s.enter(); err != nil {
 		return 0, err
 	}
 	defer w.s.leave()
