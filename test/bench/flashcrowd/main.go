@@ -71,6 +71,7 @@ type options struct {
 	timeout, directTimeout        time.Duration
 	regions                       crowd.Regions
 	clusterTimeout                time.Duration
+	clustersOnly                  bool
 	killShare, killAt             float64
 	seed                          uint64
 }
@@ -92,6 +93,7 @@ func main() {
 	flag.DurationVar(&o.regions.Across, "rtt-across", 40*time.Millisecond, "planted RTT between regions")
 	flag.IntVar(&o.regions.Dilate, "dilate", 4, "multiply planted RTTs and the nodes' level thresholds by this (CPU contention on a small machine adds tens of ms to every round trip)")
 	flag.DurationVar(&o.clusterTimeout, "cluster-timeout", 5*time.Minute, "how long to wait for the level-2 clusters to match the regions")
+	flag.BoolVar(&o.clustersOnly, "clusters-only", false, "stop after the clusters formed (or -cluster-timeout passed), before the crowd")
 	flag.BoolVar(&o.direct, "direct", true, "also run the baseline: the same crowd straight to an identical origin")
 	flag.DurationVar(&o.startTimeout, "start-timeout", 5*time.Minute, "deadline for starting the nodes and filling routing tables")
 	flag.DurationVar(&o.timeout, "timeout", 10*time.Minute, "deadline for the crowd through coral")
@@ -235,11 +237,14 @@ func run(ctx context.Context, o options) (err error) {
 	if o.regions.Planted() {
 		t2 := time.Now()
 		cctx, ccancel := context.WithTimeout(ctx, o.clusterTimeout)
-		matched, err := o.regions.WaitClusters(cctx, c.Nodes)
+		matched, err := o.regions.WaitClusters(cctx, c.Nodes, os.Stdout)
 		ccancel()
 		if err != nil {
 			fmt.Printf("  level-2 clusters did not all match the regions within %s: %d of %d nodes in their region's cluster; going on\n",
 				o.clusterTimeout, matched, o.nodes)
+			sts, _ := crowd.Statuses(ctx, c.Nodes)
+			o.regions.ExplainClusters(os.Stdout, sts, 2)
+			o.regions.ExplainClusters(os.Stdout, sts, 1)
 		} else {
 			fmt.Printf("  level-2 clusters match the %d regions after %.1fs\n", o.regions.N, time.Since(t2).Seconds())
 		}
@@ -254,6 +259,9 @@ func run(ctx context.Context, o options) (err error) {
 	}
 	sts, _ := crowd.Statuses(ctx, c.Nodes)
 	fmt.Printf("dsht before the crowd: %s\n", crowd.Levels(sts))
+	if o.clustersOnly {
+		return nil
+	}
 	idle := crowd.SampleMemory(ctx, c.Nodes)
 	fmt.Printf("memory (RSS) idle: %s\n", idle)
 
