@@ -142,6 +142,17 @@ func (a *clusterAgg) size() int64 {
 	return median(a.sizes)
 }
 
+// judged: p's RTT is known well enough to count for or against a cluster
+// at a level with threshold thr. One sample above the threshold is not
+// enough: a sample can take a dial, a busy host's scheduling delay or a
+// collector's pause along, and a node measured once may not be measured
+// again for minutes, so one bad sample kept a near node "far" and its
+// cluster unacceptable (at 100 nodes on one machine, 12 of 32 members of
+// the one continent-wide cluster). Such a peer is sampled again first.
+func (p *peerState) judged(thr time.Duration) bool {
+	return p.samples > 1 || p.samples == 1 && p.distance() < thr
+}
+
 // clusterAggs groups the peers' recent level-l claims by cluster.
 func (n *Node) clusterAggs(l int, now int64) map[ID]*clusterAgg {
 	thr := n.levels[l].threshold
@@ -163,7 +174,7 @@ func (n *Node) clusterAggs(l int, now int64) map[ID]*clusterAgg {
 		if now-c.at < 2*int64(n.cfg.ClusterInterval) {
 			a.fresh = append(a.fresh, c.size)
 		}
-		if p.samples == 0 {
+		if !p.judged(thr) {
 			a.unsampled = append(a.unsampled, p)
 			continue
 		}
