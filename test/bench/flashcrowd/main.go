@@ -71,7 +71,7 @@ type options struct {
 	timeout, directTimeout        time.Duration
 	regions                       crowd.Regions
 	clusterTimeout                time.Duration
-	clustersOnly                  bool
+	clustersOnly, allTraces       bool
 	killShare, killAt             float64
 	seed                          uint64
 }
@@ -94,6 +94,7 @@ func main() {
 	flag.IntVar(&o.regions.Dilate, "dilate", 4, "multiply planted RTTs and the nodes' level thresholds by this (CPU contention on a small machine adds tens of ms to every round trip)")
 	flag.DurationVar(&o.clusterTimeout, "cluster-timeout", 5*time.Minute, "how long to wait for the level-2 clusters to match the regions")
 	flag.BoolVar(&o.clustersOnly, "clusters-only", false, "stop after the clusters formed (or -cluster-timeout passed), before the crowd")
+	flag.BoolVar(&o.allTraces, "traces", false, "print the trace of every origin fetch a visitor saw, not only the first three")
 	flag.BoolVar(&o.direct, "direct", true, "also run the baseline: the same crowd straight to an identical origin")
 	flag.DurationVar(&o.startTimeout, "start-timeout", 5*time.Minute, "deadline for starting the nodes and filling routing tables")
 	flag.DurationVar(&o.timeout, "timeout", 10*time.Minute, "deadline for the crowd through coral")
@@ -326,7 +327,7 @@ func run(ctx context.Context, o options) (err error) {
 	originReqs := origin.TotalRequests()
 	reportFiles(files, res, origin)
 	fmt.Printf("  total %d (the physical minimum is %d)\n", originReqs, len(files))
-	ownRegion := reportSources(files, cs, o.regions, regionOfPeer(c.Nodes, o.regions))
+	ownRegion := reportSources(files, cs, o.regions, regionOfPeer(c.Nodes, o.regions), o.allTraces)
 	fmt.Printf("node counters (sum of /api/status): requests %d, hits %d, peer %d, misses %d, origin_fetches %d, coalesced %d, errors %d\n",
 		sum.Requests, sum.Hits, sum.Peer, sum.Misses, sum.OriginFetches, sum.CoalescedWaits, sum.Errors)
 	fmt.Printf("dsht after the crowd: %s\n", crowd.Levels(sts))
@@ -499,7 +500,7 @@ func regionOfPeer(nodes []*cluster.Node, r crowd.Regions) func(short string) (in
 // visitors asked for), how many of those came from the visitor's proxy's
 // own planted region, and a few traces of origin fetches. It returns that
 // own-region share of peer fetches.
-func reportSources(files []crowd.File, s crowdStats, regions crowd.Regions, regionOf func(short string) (int, bool)) string {
+func reportSources(files []crowd.File, s crowdStats, regions crowd.Regions, regionOf func(short string) (int, bool), allTraces bool) string {
 	n := len(s.res)
 	counts := map[string]int{}
 	byLevel := map[int]int{}
@@ -549,7 +550,7 @@ func reportSources(files []crowd.File, s crowdStats, regions crowd.Regions, regi
 		fmt.Printf("  why visitors' proxies went to the origin (X-Coral-Trace): %s\n", strings.Join(parts, ", "))
 	}
 	for i, t := range missTraces {
-		if i == 3 {
+		if i == 3 && !allTraces {
 			fmt.Printf("  ... and %d more origin fetches\n", len(missTraces)-i)
 			break
 		}
