@@ -21,6 +21,9 @@ func (l *Locator) Refresh() {
 	a := l.SelfAnnouncement()
 	key := peersSee(a)
 	if old := l.seen.Swap(&key); old == nil || *old != key {
+		if old != nil {
+			l.log.Debug("announcement changed; telling connected peers", "was", *old, "now", key)
+		}
 		select {
 		case l.changed <- struct{}{}:
 		default: // a notice is already pending
