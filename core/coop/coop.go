@@ -459,16 +459,16 @@ func (c *Coop) fromEarlier(ctx context.Context, key string, usable func(object.M
 
 // fetchComplete fetches a complete copy only. While none delivers and some
 // other node announces it is downloading the object (a complete copy is
-// coming; not one whose transfer to this node just broke off), it looks
-// again with the busy backoff for up to wait; with no download under way
-// it gives up at once.
+// coming; not one whose transfer to this node just broke off), or its
+// lookup failed, it looks again with the busy backoff for up to wait; with
+// no download under way it gives up at once.
 func (c *Coop) fetchComplete(ctx context.Context, key string, id dsht.ID, canonicalURL string, usable func(object.Meta) error, wait time.Duration) (object.Meta, io.ReadCloser, error) {
 	tr := proxy.TraceFrom(ctx)
 	deadline := c.cfg.Now().Add(wait)
 	backoff := busyBackoff
 	for {
 		lctx, cancel := context.WithTimeout(ctx, c.cfg.LookupTimeout)
-		vals, _ := c.dht.Get(lctx, id)
+		vals, lerr := c.dht.Get(lctx, id)
 		cancel()
 		all := slices.DeleteFunc(c.candidates(vals), func(cd candidate) bool {
 			return cd.State == StateDownloading && c.brokeOff.Contains(cd.Peer)
@@ -479,13 +479,20 @@ func (c *Coop) fetchComplete(ctx context.Context, key string, id dsht.ID, canoni
 				return meta, body, nil
 			}
 		}
+		// A lookup that failed (under a crowd's load it times out) says
+		// nothing about downloads under way: look again, as for one.
+		underWay := len(all) > len(complete) || lerr != nil
 		left := deadline.Sub(c.cfg.Now())
-		if len(all) == len(complete) || left <= 0 || ctx.Err() != nil {
+		if !underWay || left <= 0 || ctx.Err() != nil {
 			return object.Meta{}, nil, fmt.Errorf("coop: no complete copy of %s: %w", canonicalURL, object.ErrNotFound)
 		}
 		wait := min(backoff/2+rand.N(backoff/2), left)
 		backoff = min(2*backoff, busyBackoffMax)
-		tr.Step("no complete copy yet, %d download(s) under way: looking again in %s", len(all)-len(complete), wait.Round(time.Millisecond))
+		if lerr != nil {
+			tr.Step("lookup for a complete copy failed: looking again in %s", wait.Round(time.Millisecond))
+		} else {
+			tr.Step("no complete copy yet, %d download(s) under way: looking again in %s", len(all)-len(complete), wait.Round(time.Millisecond))
+		}
 		if !sleepCtx(ctx, wait) {
 			return object.Meta{}, nil, ctx.Err()
 		}
