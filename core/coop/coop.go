@@ -334,7 +334,7 @@ func (c *Coop) Fetch(ctx context.Context, urlKey object.Key, canonicalURL string
 	if err == nil || ctx.Err() != nil {
 		return meta, body, err
 	}
-	return c.referralsFailed(ctx, key, id, canonicalURL, usable, err)
+	return c.referralsFailed(ctx, key, id, canonicalURL, usable, cands, err)
 }
 
 // referralsFailed runs when no referral delivered: the downloads they
@@ -342,18 +342,30 @@ func (c *Coop) Fetch(ctx context.Context, urlKey object.Key, canonicalURL string
 // streamed from them wait in turn), and every other node referred to them
 // is in the same spot. Each going to the origin cost a 100-node crowd 28
 // extra origin requests when 10 nodes were killed. Instead the node takes
-// a complete copy the DSHT names now, or else joins the election that
-// receivers of a dead downloader hold (FetchForResume): one of them goes
-// to the origin and the others fetch its download.
-func (c *Coop) referralsFailed(ctx context.Context, key string, id dsht.ID, canonicalURL string, usable func(object.Meta) error, cause error) (object.Meta, io.ReadCloser, error) {
+// a complete copy the DSHT names now; else a download another cluster's
+// first node announced at the global root (a near put+get there meets the
+// downloads announced before this node's, so it waits on none that waits
+// on it); else it joins the election that receivers of a dead downloader
+// hold (FetchForResume): one of them goes to the origin and the others
+// fetch its download.
+func (c *Coop) referralsFailed(ctx context.Context, key string, id dsht.ID, canonicalURL string, usable func(object.Meta) error, failed []candidate, cause error) (object.Meta, io.ReadCloser, error) {
 	near, ok := c.dht.(nearTestAndSet)
 	if !ok {
 		return object.Meta{}, nil, cause
 	}
-	proxy.TraceFrom(ctx).Step("every referral failed: a complete copy, or else an election for the origin")
+	proxy.TraceFrom(ctx).Step("every referral failed: a complete copy, a download at the global root, or else an election for the origin")
 	meta, body, err := c.fetchComplete(ctx, key, id, canonicalURL, usable, 0)
 	if err == nil || ctx.Err() != nil {
 		return meta, body, err
+	}
+	vals, nerr := c.nearPutGet(ctx, near, id, 0)
+	others := slices.DeleteFunc(c.candidates(vals), func(cd candidate) bool {
+		return slices.ContainsFunc(failed, func(f candidate) bool { return f.Peer == cd.Peer })
+	})
+	if nerr == nil && len(others) > 0 {
+		if meta, body, _, err := c.race(ctx, key, others, usable); err == nil || ctx.Err() != nil {
+			return meta, body, err
+		}
 	}
 	return c.elect(ctx, near, key, canonicalURL, usable)
 }
