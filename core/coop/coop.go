@@ -358,16 +358,32 @@ func (c *Coop) referralsFailed(ctx context.Context, key string, id dsht.ID, cano
 	if err == nil || ctx.Err() != nil {
 		return meta, body, err
 	}
-	vals, nerr := c.nearPutGet(ctx, near, id, 0)
-	others := slices.DeleteFunc(c.candidates(vals), func(cd candidate) bool {
-		return slices.ContainsFunc(failed, func(f candidate) bool { return f.Peer == cd.Peer })
-	})
-	if nerr == nil && len(others) > 0 {
-		if meta, body, _, err := c.race(ctx, key, others, usable); err == nil || ctx.Err() != nil {
-			return meta, body, err
-		}
+	meta, body, err = c.fromGlobalRoot(ctx, near, key, id, usable, failed)
+	if err == nil || ctx.Err() != nil {
+		return meta, body, err
 	}
 	return c.elect(ctx, near, key, canonicalURL, usable)
+}
+
+// fromGlobalRoot races the copies and downloads a near put+get at the
+// object's global root meets: the downloads other clusters' first nodes
+// announced there, before this node's value, so none of them waits on
+// this node. Peers in failed and those whose transfers broke off are left
+// out.
+func (c *Coop) fromGlobalRoot(ctx context.Context, near nearTestAndSet, key string, id dsht.ID, usable func(object.Meta) error, failed []candidate) (object.Meta, io.ReadCloser, error) {
+	vals, err := c.nearPutGet(ctx, near, id, 0)
+	if err != nil {
+		return object.Meta{}, nil, err
+	}
+	others := slices.DeleteFunc(c.candidates(vals), func(cd candidate) bool {
+		return slices.ContainsFunc(failed, func(f candidate) bool { return f.Peer == cd.Peer }) ||
+			cd.State == StateDownloading && c.brokeOff.Contains(cd.Peer)
+	})
+	if len(others) == 0 {
+		return object.Meta{}, nil, fmt.Errorf("coop: no other download at the global root: %w", object.ErrNotFound)
+	}
+	meta, body, _, err := c.race(ctx, key, others, usable)
+	return meta, body, err
 }
 
 // Backoff between rounds of asking busy peers again: it starts at
@@ -410,8 +426,10 @@ func (c *Coop) fromPeers(ctx context.Context, key string, id dsht.ID, cands []ca
 
 // FetchForResume implements proxy.ResumePeers: first the copies this
 // node's fetch was referred to, but not the one that broke off
-// (fromEarlier); then a complete copy (fetchComplete); with none, an
-// election among the nodes whose transfers broke off: each does a near put+get at the global root of the object's
+// (fromEarlier); then a complete copy (fetchComplete); then a download
+// another cluster's first node announced at the global root
+// (fromGlobalRoot: a large file's only complete copy may still be minutes
+// away while it arrives there); with none, an election among the nodes whose transfers broke off: each does a near put+get at the global root of the object's
 // resume key, the first to get there meets nobody and goes to the origin,
 // and the others fetch its download (or a later one's, never an earlier
 // one's: no cycle of waits). So a dead downloader's receivers cost the
@@ -428,6 +446,10 @@ func (c *Coop) FetchForResume(ctx context.Context, urlKey object.Key, canonicalU
 	}
 	near, ok := c.dht.(nearTestAndSet)
 	if !ok {
+		return meta, body, err
+	}
+	meta, body, err = c.fromGlobalRoot(ctx, near, key, id, usable, nil)
+	if err == nil || ctx.Err() != nil {
 		return meta, body, err
 	}
 	return c.elect(ctx, near, key, canonicalURL, usable)
