@@ -2,7 +2,6 @@ package p2p
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -16,9 +15,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
-	"github.com/libp2p/go-libp2p/p2p/protocol/ping"
+	"github.com/libp2p/go-yamux/v5"
 	manet "github.com/multiformats/go-multiaddr/net"
-	msmux "github.com/multiformats/go-multistream"
 )
 
 // Dead links. A path between two homes can stop carrying packets without
@@ -27,8 +25,8 @@ import (
 // of seconds while every stream opened on it stalls, and because a live
 // connection exists nobody dials the relay route that would work.
 //
-// The link watch pings direct connections on the connection itself
-// (libp2p's ping protocol, which every host serves), unless the peer
+// The link watch pings direct connections on the connection itself (a
+// yamux ping frame, answered by the peer's muxer: no stream), unless the peer
 // delivered bytes on it since the last time it was due: every
 // LinkCheckInterval the connections to the peers whose liveness this node
 // vouches for — the proxies its DNS answers hand out (WatchLinks) — and
@@ -60,7 +58,6 @@ const (
 	linkHealEvery            = 10 // intervals between direct dials to a cut peer
 	linkIdleEvery            = 5  // intervals between pings of a connection nobody watches
 	linkHealFor              = time.Hour
-	pingSize                 = 32
 )
 
 // linkWatch probes connections and closes the ones that stopped carrying
@@ -73,7 +70,6 @@ type linkWatch struct {
 
 	mu      sync.Mutex
 	probing map[network.Conn]time.Duration // probes under way, by their timeout
-	streams map[network.Conn]*pingStream   // kept ping streams (see ping)
 	cut     map[peer.ID]time.Time          // peers whose direct path was closed as dead, and when
 	watched map[peer.ID]time.Time          // peers pinged every interval, until when (WatchLinks)
 
@@ -84,28 +80,33 @@ func newLinkWatch(h *Host, every, timeout time.Duration) *linkWatch {
 	return &linkWatch{
 		h: h, recv: &recvClock{last: map[peer.ID]*atomic.Int64{}, tally: newStreamCounts()},
 		every: every, timeout: timeout,
-		probing: map[network.Conn]time.Duration{}, streams: map[network.Conn]*pingStream{}, cut: map[peer.ID]time.Time{},
+		probing: map[network.Conn]time.Duration{}, cut: map[peer.ID]time.Time{},
 		watched: map[peer.ID]time.Time{},
 	}
 }
 
 // run probes every direct connection each interval, and tries the direct
 // path of cut peers again every linkHealEvery intervals, until the host
-// stops.
+// stops. Ticks fall on wall-clock multiples of the interval, the same
+// instants on every node (clocks agree to milliseconds), so the pings an
+// idle node gets from its peers arrive together with its own pongs: a
+// wakeup per tick rather than one per peer (issue 17).
 func (w *linkWatch) run() {
-	t := time.NewTicker(w.every)
+	t := time.NewTimer(time.Hour)
 	defer t.Stop()
-	for tick := 1; ; tick++ {
+	for {
+		next := time.Now().Truncate(w.every).Add(w.every)
+		t.Reset(time.Until(next))
 		select {
 		case <-w.h.ctx.Done():
 			return
 		case <-t.C:
-			w.probeAll(tick)
-			if tick%linkHealEvery == 0 {
-				w.healAll()
-				w.dropClosedStreams()
-				w.dropExpiredWatches()
-			}
+		}
+		tick := int(next.UnixNano() / int64(w.every))
+		w.probeAll(tick)
+		if tick%linkHealEvery == 0 {
+			w.healAll()
+			w.dropExpiredWatches()
 		}
 	}
 }
@@ -158,11 +159,13 @@ func (w *linkWatch) directConns(p peer.ID) int {
 	return n
 }
 
-// probeAll probes the connections due at this tick, spread over the first
-// half of the interval so that a node with many peers does not burst past
-// the ping protocol's stream limits. A watched peer's connections are due
-// every tick, the others' every linkIdleEvery ticks, each in its own slot
-// so the idle pings do not come together.
+// probeAll probes the connections due at this tick, all at once: yamux
+// pings open no stream, so no stream limit asks for them to be spread,
+// and pings sent together come back together — one wakeup of an idle
+// process instead of one per ping, which on a small machine costs more
+// than the ping (issue 17). A watched peer's connections are due every
+// tick, the others' every linkIdleEvery ticks, each in its own slot so a
+// tick pings a fifth of them.
 func (w *linkWatch) probeAll(tick int) {
 	now := time.Now()
 	type probe struct {
@@ -182,18 +185,7 @@ func (w *linkWatch) probeAll(tick int) {
 			due = append(due, probe{c, timeout})
 		}
 	}
-	if len(due) == 0 {
-		return
-	}
-	gap := w.every / 2 / time.Duration(len(due))
-	for i, p := range due {
-		if i > 0 && gap > 0 {
-			select {
-			case <-w.h.ctx.Done():
-				return
-			case <-time.After(gap):
-			}
-		}
+	for _, p := range due {
 		w.probe(p.c, p.timeout)
 	}
 }
@@ -251,10 +243,12 @@ func (w *linkWatch) relayedIn(c network.Conn) {
 
 // heardOn reports whether c's peer delivered bytes since t over c, its
 // only connection: the link carried packets since it was last due, so a
-// ping would tell nothing new. This is what makes an idle pair ping once per interval
-// instead of twice (each side hears the other's pings), and a pair that
-// exchanges traffic not at all. A half-dead link (our packets lost) is the
-// peer's to find: its pings to us go unanswered.
+// ping would tell nothing new. A pong counts as hearing from the peer, so
+// an idle link is pinged every other time it is due, and a pair that
+// exchanges traffic not at all. (A yamux ping is not a stream read: the
+// pinged side hears nothing of it and pings on its own schedule.) A
+// half-dead link (our packets lost) is the peer's to find: its pings to
+// us go unanswered.
 func (w *linkWatch) heardOn(c network.Conn, t time.Time) bool {
 	p := c.RemotePeer()
 	return w.recv.since(p, t) && len(w.h.host.Network().ConnsToPeer(p)) == 1
@@ -380,7 +374,12 @@ func (r *recvClock) LogRecvMessageStream(n int64, proto protocol.ID, p peer.ID) 
 		return // the swarm reports failed reads too
 	}
 	r.tally.read(proto)
-	now := time.Now().UnixNano()
+	r.heard(p, time.Now())
+}
+
+// heard records that p delivered bytes at t.
+func (r *recvClock) heard(p peer.ID, at time.Time) {
+	now := at.UnixNano()
 	r.mu.RLock()
 	t := r.last[p]
 	r.mu.RUnlock()
@@ -436,128 +435,56 @@ func (r *recvClock) GetBandwidthByPeer() map[peer.ID]metrics.Stats         { ret
 func (r *recvClock) GetBandwidthByProtocol() map[protocol.ID]metrics.Stats { return nil }
 func (r *recvClock) Reset()                                                {}
 
-// A ping stream is kept per connection and reused for the next pings:
-// opening a stream and negotiating the protocol cost more frames than the
-// ping itself. libp2p's ping handler ends a stream idle for 10 s or open
-// for 30 s, so one older than pingStreamLife or idle longer than
-// pingStreamIdle is replaced, and a kept stream that fails other than by
-// timing out (the handler ended it) is retried once on a fresh stream.
-const (
-	pingStreamLife = 20 * time.Second
-	pingStreamIdle = 8 * time.Second
-)
-
-// pingStream is an open ping stream on one connection.
-type pingStream struct {
-	s            network.Stream
-	rw           io.ReadWriter
-	opened, used time.Time
-}
-
-// fresh says whether the handler on the other end still keeps it.
-func (p *pingStream) fresh(now time.Time) bool {
-	return now.Sub(p.opened) < pingStreamLife && now.Sub(p.used) < pingStreamIdle
-}
-
-// ping pings c, on its kept stream when there is a fresh one, and keeps
-// the stream for the next ping when the echo came back.
+// ping pings c at the muxer level. The host makes only yamux connections
+// (TCP is its one transport); anything else is not pinged.
 func (w *linkWatch) ping(c network.Conn, timeout time.Duration) error {
-	w.mu.Lock()
-	ps := w.streams[c]
-	delete(w.streams, c)
-	w.mu.Unlock()
-	now := time.Now()
-	if ps != nil && !ps.fresh(now) {
-		_ = ps.s.Reset()
-		ps = nil
+	var sess *yamux.Session
+	if !c.As(&sess) {
+		return nil
 	}
-	var err error
-	if ps != nil {
-		if err = pingOn(w.h.ctx, ps, timeout); err != nil && !errors.Is(err, context.DeadlineExceeded) && w.h.ctx.Err() == nil {
-			ps = nil // the handler ended it: try once on a fresh stream
-		}
-	}
-	if ps == nil {
-		if ps, err = openPing(w.h.ctx, c, timeout); err == nil {
-			err = pingOn(w.h.ctx, ps, timeout)
-		}
-	}
-	if err != nil {
-		return err
-	}
-	ps.used = time.Now()
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if c.IsClosed() || w.h.ctx.Err() != nil {
-		_ = ps.s.Reset()
-	} else {
-		w.streams[c] = ps
-	}
-	return nil
+	return w.muxerPing(c, sess, timeout)
 }
 
-// dropClosedStreams forgets the kept ping streams of closed connections.
-func (w *linkWatch) dropClosedStreams() {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	for c := range w.streams {
-		if c.IsClosed() {
-			delete(w.streams, c)
-		}
-	}
-}
+// muxerPingProtocol names yamux's own pings in the stream counts
+// (StreamCounts, nodefig), which see no stream for them.
+const muxerPingProtocol = protocol.ID("(yamux ping)")
 
-// openPing opens a ping stream on c; the protocol is negotiated with the
-// first ping.
-func openPing(ctx context.Context, c network.Conn, timeout time.Duration) (*pingStream, error) {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	s, err := c.NewStream(ctx)
-	if err != nil {
-		if cerr := ctx.Err(); cerr != nil {
-			return nil, fmt.Errorf("open stream: %w", cerr)
+// muxerPing sends a yamux ping frame on c's session and waits for the
+// pong: 12 bytes each way, answered by the peer's yamux read loop. The
+// link watch used libp2p's ping protocol, on a stream kept per
+// connection; but a stream costs an open, a protocol negotiation and a
+// handler goroutine on both ends, and libp2p's ping handler ends a stream
+// idle for 10 s — the very interval of idle links' pings — so every idle
+// ping paid for a new stream: at 96 peers most of an idle node's messages
+// (issue 17). The peer's stream reads do not see the ping, so an
+// answered one counts as hearing from it (HeardFrom). yamux bounds its
+// own ping by its write timeout; this one gives up after timeout and
+// leaves yamux's to finish in the background.
+func (w *linkWatch) muxerPing(c network.Conn, sess *yamux.Session, timeout time.Duration) error {
+	done := make(chan error, 1)
+	go func() {
+		_, err := sess.Ping()
+		done <- err
+	}()
+	w.recv.tally.wrote(muxerPingProtocol)
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	select {
+	case err := <-done:
+		if errors.Is(err, yamux.ErrTimeout) {
+			return fmt.Errorf("yamux ping: %w", context.DeadlineExceeded)
 		}
-		return nil, fmt.Errorf("open stream: %w", err)
-	}
-	if err := s.SetProtocol(ping.ID); err != nil {
-		_ = s.Reset()
-		return nil, err
-	}
-	now := time.Now()
-	return &pingStream{s: s, rw: msmux.NewMSSelect[protocol.ID](s, ping.ID), opened: now, used: now}, nil
-}
-
-// pingOn sends one ping on ps and waits for the echo. On any error the
-// stream is reset.
-func pingOn(ctx context.Context, ps *pingStream, timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	// No stream deadline: the context alone ends a ping, so a ping
-	// that timed out reports context.DeadlineExceeded.
-	stop := context.AfterFunc(ctx, func() { _ = ps.s.Reset() })
-	defer stop()
-	out := make([]byte, pingSize)
-	if _, err := rand.Read(out); err != nil {
-		_ = ps.s.Reset()
-		return err
-	}
-	in := make([]byte, pingSize)
-	_, err := ps.rw.Write(out)
-	if err == nil {
-		_, err = io.ReadFull(ps.rw, in)
-	}
-	if err != nil {
-		_ = ps.s.Reset()
-		if cerr := ctx.Err(); cerr != nil {
-			return cerr
+		if err != nil {
+			return fmt.Errorf("yamux ping: %w", err)
 		}
-		return err
+		w.recv.tally.read(muxerPingProtocol)
+		w.recv.heard(c.RemotePeer(), time.Now())
+		return nil
+	case <-timer.C:
+		return fmt.Errorf("yamux ping: %w", context.DeadlineExceeded)
+	case <-w.h.ctx.Done():
+		return w.h.ctx.Err()
 	}
-	if string(in) != string(out) {
-		_ = ps.s.Reset()
-		return fmt.Errorf("ping echo differs")
-	}
-	return nil
 }
 
 // WatchLinks has the connections to these peers (IDs as text) pinged

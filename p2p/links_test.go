@@ -252,10 +252,11 @@ func TestLinkWatchKeepsHealthyConnections(t *testing.T) {
 	}
 }
 
-// TestIdleLinkPingsReuseOneStream: an idle link is pinged on one kept
-// stream, not on a new stream (and a protocol negotiation) per ping — and
-// it survives the ping handler ending that stream, with nothing closed.
-func TestIdleLinkPingsReuseOneStream(t *testing.T) {
+// TestLinkPingsOpenNoStreams: link pings are yamux ping frames, not
+// streams: many pings on a watched link open no stream and negotiate no
+// protocol (libp2p's ping handler ended a kept stream idle for 10 s, so
+// every idle ping used to open one), and the link stays up.
+func TestLinkPingsOpenNoStreams(t *testing.T) {
 	psk := testSecret(t)
 	fast := func(cfg *Config) { cfg.LinkCheckInterval = 100 * time.Millisecond }
 	a, b := newTestHost(t, psk, fast), newTestHost(t, psk, fast)
@@ -273,26 +274,20 @@ func TestIdleLinkPingsReuseOneStream(t *testing.T) {
 		}
 		return n
 	}
-	testkit.Eventually(t, 10*time.Second, "a first ping", func() bool { return count(string(ping.ID)) > 0 })
-	pings0, negotiations0 := count(string(ping.ID)), count("(negotiating)")
-	testkit.Eventually(t, 10*time.Second, "forty more ping writes", func() bool { return count(string(ping.ID)) >= pings0+40 })
-	pings, negotiations := count(string(ping.ID))-pings0, count("(negotiating)")-negotiations0
-	if negotiations*4 > pings {
-		t.Errorf("%d ping writes took %d protocol negotiations; want a stream reused for many pings", pings, negotiations)
+	pings := func() uint64 { return count(string(muxerPingProtocol)) }
+	testkit.Eventually(t, 10*time.Second, "a first ping", func() bool { return pings() > 0 })
+	pings0, negotiations0, streams0 := pings(), count("(negotiating)"), count(string(ping.ID))
+	testkit.Eventually(t, 10*time.Second, "forty more pings", func() bool { return pings() >= pings0+40 })
+	n, negotiations, streams := pings()-pings0, count("(negotiating)")-negotiations0, count(string(ping.ID))-streams0
+	if negotiations != 0 || streams != 0 {
+		t.Errorf("%d link pings took %d protocol negotiations and %d ping stream writes; want none", n, negotiations, streams)
 	}
-	// The handler on the other end ends the kept stream: the next ping
-	// goes on a fresh one, and the link is not taken for dead.
-	a.links.mu.Lock()
-	for _, ps := range a.links.streams {
-		_ = ps.s.Reset()
+	if closed := a.links.closed.Load() + b.links.closed.Load(); closed != 0 || directConns(a, b.ID()) == 0 {
+		t.Errorf("%d connections closed as dead, %d direct left; want a healthy link kept", closed, directConns(a, b.ID()))
 	}
-	a.links.mu.Unlock()
-	before := count(string(ping.ID))
-	testkit.Eventually(t, 10*time.Second, "pings after the kept streams were reset", func() bool { return count(string(ping.ID)) >= before+10 })
-	if n := a.links.closed.Load() + b.links.closed.Load(); n != 0 || directConns(a, b.ID()) == 0 {
-		t.Errorf("%d connections closed as dead, %d direct left; want a healthy link kept", n, directConns(a, b.ID()))
+	if a.HeardFrom(b.ID().String()).IsZero() || b.HeardFrom(a.ID().String()).IsZero() {
+		t.Error("an answered ping does not count as hearing from the peer")
 	}
-	t.Logf("%d ping writes, %d negotiations", pings, negotiations)
 }
 
 // TestWatchedLinksArePingedMoreOften: an idle link to a peer nobody
@@ -306,7 +301,7 @@ func TestWatchedLinksArePingedMoreOften(t *testing.T) {
 	pings := func() (n uint64) {
 		for _, h := range []*Host{a, b} {
 			for _, c := range h.StreamCounts() {
-				if c.Protocol == string(ping.ID) {
+				if c.Protocol == string(muxerPingProtocol) {
 					n += c.Writes
 				}
 			}
@@ -325,9 +320,9 @@ func TestWatchedLinksArePingedMoreOften(t *testing.T) {
 	watched := pings() - p1
 	t.Logf("ping writes in %v: %d idle, %d watched", window, idle, watched)
 	if want := 2 * window / (100 * time.Millisecond) / linkIdleEvery; idle > uint64(want)*2 {
-		t.Errorf("%d ping writes on an idle unwatched link; want about %d (a ping and its echo every %d intervals)", idle, want, linkIdleEvery)
+		t.Errorf("%d pings on an idle unwatched link; want at most about %d (each end every %d intervals)", idle, want, linkIdleEvery)
 	}
-	if watched < 3*max(idle, 1) {
+	if watched < 2*max(idle, 1) {
 		t.Errorf("%d ping writes on the watched link against %d before; want it pinged every interval", watched, idle)
 	}
 }

@@ -29,7 +29,6 @@ import (
 	"github.com/coralcdn/coral/core/proxy"
 	"github.com/coralcdn/coral/core/wire"
 	"github.com/fxamacker/cbor/v2"
-	"github.com/hashicorp/golang-lru/v2/expirable"
 )
 
 // DSHT is the part of *dsht.Node cooperation needs.
@@ -195,15 +194,15 @@ type Coop struct {
 	slots chan struct{}
 
 	mu        sync.Mutex
-	cached    map[string]object.Key             // store key -> its URL's key, for renewal
-	announced *expirable.LRU[string, time.Time] // cache key -> when put+get last announced a download
+	cached    map[string]object.Key      // store key -> its URL's key, for renewal
+	announced *ttlLRU[string, time.Time] // cache key -> when put+get last announced a download
 	// brokeOff holds peers whose transfer to this node broke off lately:
 	// their "downloading" referrals promise no copy (FetchComplete).
-	brokeOff *expirable.LRU[string, struct{}]
+	brokeOff *ttlLRU[string, struct{}]
 	// earlier holds, per cache key, the referrals this node's own lookup
 	// or put+get found before it fetched from a peer: copies announced
 	// before its own announcement (fromEarlier).
-	earlier  *expirable.LRU[string, []candidate]
+	earlier  *ttlLRU[string, []candidate]
 	tasLevel int       // testAndSetLevel's last answer
 	tasAt    time.Time // when tasLevel was chosen (zero: never)
 
@@ -255,9 +254,9 @@ func newCoop(cfg Config, d DSHT, f Fetcher, tick tickerFunc) *Coop {
 	c := &Coop{
 		cfg: cfg, dht: d, fetch: f, log: cfg.Logger.With("component", "coop"),
 		slots: make(chan struct{}, cfg.MaxAnnouncements), cached: map[string]object.Key{},
-		announced: expirable.NewLRU[string, time.Time](maxAnnounced, nil, cfg.DownloadingTTL), ctx: ctx, cancel: cancel,
-		brokeOff: expirable.NewLRU[string, struct{}](maxAnnounced, nil, cfg.DownloadingTTL),
-		earlier:  expirable.NewLRU[string, []candidate](maxAnnounced, nil, earlierTTL),
+		announced: newTTLLRU[string, time.Time](maxAnnounced, cfg.DownloadingTTL, cfg.Now), ctx: ctx, cancel: cancel,
+		brokeOff: newTTLLRU[string, struct{}](maxAnnounced, cfg.DownloadingTTL, cfg.Now),
+		earlier:  newTTLLRU[string, []candidate](maxAnnounced, earlierTTL, cfg.Now),
 		kick:     make(chan struct{}, 1), tick: tick,
 	}
 	renew, stop := tick(cfg.CachedTTL / 2)
@@ -724,8 +723,7 @@ func (c *Coop) testAndSetLevel() int {
 }
 
 // maxAnnounced bounds Coop.announced: downloads announced and not yet
-// started, a handful at a time in practice. (expirable's purge goroutine
-// lives as long as the process: one per Coop, one Coop per node.)
+// started, a handful at a time in practice.
 const maxAnnounced = 1024
 
 // lookupStep describes a DSHT lookup for the trace: each level searched,

@@ -9,7 +9,8 @@
 //
 //	nice go run ./app/internal/nodefig -peers 96
 //
-// NODEFIG_LOG=file keeps the measured node's log (debug level).
+// NODEFIG_LOG=file keeps the measured node's log (debug level);
+// NODEFIG_PEERS_LOG=file the peers' announcement changes.
 //
 // p2p/internal/memfig measures the libp2p layer alone.
 package main
@@ -275,6 +276,27 @@ func runParent(n int, settle, window time.Duration, profile string) error {
 	return idleCost(c, nodes, window, profile)
 }
 
+// onlyMessages passes on the records with one of its messages.
+type onlyMessages struct {
+	slog.Handler
+	msg string
+}
+
+func (o onlyMessages) Handle(ctx context.Context, r slog.Record) error {
+	if r.Message != o.msg {
+		return nil
+	}
+	return o.Handler.Handle(ctx, r)
+}
+
+func (o onlyMessages) WithAttrs(as []slog.Attr) slog.Handler {
+	return onlyMessages{o.Handler.WithAttrs(as), o.msg}
+}
+
+func (o onlyMessages) WithGroup(name string) slog.Handler {
+	return onlyMessages{o.Handler.WithGroup(name), o.msg}
+}
+
 // startPeers starts n full nodes bootstrapping from boot, 8 at a time.
 // Their connection managers have room for every other node: with the
 // default watermarks each of them, meeting the whole crowd through the
@@ -283,6 +305,14 @@ func runParent(n int, settle, window time.Duration, profile string) error {
 // for the reconnections (issue 17). The measured node keeps the defaults.
 func startPeers(work, secret string, boot []string, n int) ([]*node.Node, error) {
 	roomy := node.Options{ConnLow: 2 * (n + 1), ConnHigh: 4 * (n + 1)}
+	if file := os.Getenv("NODEFIG_PEERS_LOG"); file != "" { // why the peers tell the measured node they changed
+		f, err := os.Create(file)
+		if err != nil {
+			return nil, err
+		}
+		roomy.Logger = slog.New(onlyMessages{slog.NewTextHandler(f, &slog.HandlerOptions{Level: slog.LevelDebug}),
+			"announcement changed; telling connected peers"})
+	}
 	var (
 		wg    sync.WaitGroup
 		mu    sync.Mutex
