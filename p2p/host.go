@@ -50,6 +50,7 @@ type Host struct {
 	book     *peerBook
 	boot     []peer.AddrInfo
 	links    *linkWatch
+	ids      *peerIDs
 
 	psOnce sync.Once // pubsub: the gossipsub router, made on first use
 	ps     *pubsub.PubSub
@@ -143,6 +144,7 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 	h.reach.Store(int32(network.ReachabilityUnknown))
 	h.res = newReserver(h, cfg.RelayReservations)
 	h.links = newLinkWatch(h, cfg.LinkCheckInterval, cfg.LinkPingTimeout)
+	h.ids = newPeerIDs()
 
 	lh, err := h.buildLibp2p(key, psk)
 	if err != nil {

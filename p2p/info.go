@@ -37,14 +37,14 @@ func (h *Host) infoProtocol() protocol.ID {
 func (h *Host) ServeInfo(info func(from string) []byte) {
 	serveRPC(h, h.infoProtocol(), maxInfoMsg, infoTimeout,
 		func(_ context.Context, from peer.ID, _ *infoRequest) (*infoReply, error) {
-			return &infoReply{Data: info(from.String())}, nil
+			return &infoReply{Data: info(h.ids.text(from))}, nil
 		})
 }
 
 // PeerInfo asks a connected peer for its information over an existing
 // connection (no dial) and returns it with the exchange's round trip.
 func (h *Host) PeerInfo(ctx context.Context, id string) ([]byte, time.Duration, error) {
-	p, err := peer.Decode(id)
+	p, err := h.ids.decode(id)
 	if err != nil {
 		return nil, 0, fmt.Errorf("p2p: info: bad peer ID %q: %w", id, err)
 	}
@@ -74,7 +74,7 @@ func (h *Host) infoChangedProtocol() protocol.ID {
 func (h *Host) OnInfoChanged(changed func(from string)) {
 	serveRPC(h, h.infoChangedProtocol(), maxInfoMsg, infoTimeout,
 		func(_ context.Context, from peer.ID, _ *infoChangedRequest) (*infoChangedReply, error) {
-			changed(from.String())
+			changed(h.ids.text(from))
 			return &infoChangedReply{}, nil
 		})
 }
@@ -82,7 +82,7 @@ func (h *Host) OnInfoChanged(changed func(from string)) {
 // NotifyInfoChanged tells a connected peer (no dial) that this node's
 // information changed.
 func (h *Host) NotifyInfoChanged(ctx context.Context, id string) error {
-	p, err := peer.Decode(id)
+	p, err := h.ids.decode(id)
 	if err != nil {
 		return fmt.Errorf("p2p: info changed: bad peer ID %q: %w", id, err)
 	}
@@ -94,7 +94,7 @@ func (h *Host) NotifyInfoChanged(ctx context.Context, id string) error {
 // where this node sees it from. Relayed connections are left out (their
 // address is the relay's).
 func (h *Host) PeerIPs(id string) []netip.Addr {
-	p, err := peer.Decode(id)
+	p, err := h.ids.decode(id)
 	if err != nil {
 		return nil
 	}
@@ -126,7 +126,7 @@ func containsAddr(as []netip.Addr, a netip.Addr) bool {
 // IsConnected reports whether the node has a connection (direct or
 // relayed) to the peer.
 func (h *Host) IsConnected(id string) bool {
-	p, err := peer.Decode(id)
+	p, err := h.ids.decode(id)
 	return err == nil && hasConn(h.host.Network().Connectedness(p))
 }
 
@@ -138,12 +138,12 @@ func (h *Host) WatchPeers(connected, disconnected func(id string)) {
 	h.host.Network().Notify(&network.NotifyBundle{
 		ConnectedF: func(_ network.Network, c network.Conn) {
 			if connected != nil {
-				connected(c.RemotePeer().String())
+				connected(h.ids.text(c.RemotePeer()))
 			}
 		},
 		DisconnectedF: func(n network.Network, c network.Conn) {
 			if disconnected != nil && !hasConn(n.Connectedness(c.RemotePeer())) {
-				disconnected(c.RemotePeer().String())
+				disconnected(h.ids.text(c.RemotePeer()))
 			}
 		},
 	})

@@ -447,7 +447,7 @@ func (w *linkWatch) ping(c network.Conn, timeout time.Duration) error {
 
 // muxerPingProtocol names yamux's own pings in the stream counts
 // (StreamCounts, nodefig), which see no stream for them.
-const muxerPingProtocol = protocol.ID("(yamux ping)")
+const muxerPingProtocol = protocol.ID("(yamux-ping)")
 
 // muxerPing sends a yamux ping frame on c's session and waits for the
 // pong: 12 bytes each way, answered by the peer's yamux read loop. The
@@ -494,7 +494,7 @@ func (w *linkWatch) muxerPing(c network.Conn, sess *yamux.Session, timeout time.
 func (h *Host) WatchLinks(ids []string, d time.Duration) {
 	until := time.Now().Add(d)
 	for _, id := range ids {
-		if p, err := peer.Decode(id); err == nil {
+		if p, err := h.ids.decode(id); err == nil {
 			h.links.watch(p, until)
 		}
 	}

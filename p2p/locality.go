@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/coralcdn/coral/core/locality"
-	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
 )
@@ -19,7 +18,7 @@ func (h *Host) ConnectedIDs() []string {
 	ps := h.ConnectedPeers()
 	out := make([]string, len(ps))
 	for i, p := range ps {
-		out[i] = p.String()
+		out[i] = h.ids.text(p)
 	}
 	return out
 }
@@ -29,7 +28,7 @@ func (h *Host) ConnectedIDs() []string {
 // hour. The link watch pings an idle direct connection every few seconds,
 // so a live peer is heard from at least that often.
 func (h *Host) HeardFrom(id string) time.Time {
-	p, err := peer.Decode(id)
+	p, err := h.ids.decode(id)
 	if err != nil {
 		return time.Time{}
 	}

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
-	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/protocol/ping"
 )
 
@@ -15,7 +14,7 @@ import (
 // the nameserver pings a proxy synchronously before handing it out, and a
 // proxy it is not connected to is not one it can vouch for in time.
 func (h *Host) Ping(ctx context.Context, id string) (time.Duration, error) {
-	p, err := peer.Decode(id)
+	p, err := h.ids.decode(id)
 	if err != nil {
 		return 0, fmt.Errorf("p2p: ping: bad peer ID %q: %w", id, err)
 	}

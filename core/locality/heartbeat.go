@@ -87,10 +87,18 @@ func (l *Locator) heartbeat(ctx context.Context) {
 		if !dnsOn {
 			return
 		}
-		l.dir.Retain(l.peers.IsConnected)
-		sched.retain(l.peers.IsConnected)
+		// One list of the connected peers per sweep, not a lookup per
+		// peer and per table: a sweep touches every peer (issue 17).
+		ids := l.peers.ConnectedIDs()
+		connected := make(map[string]bool, len(ids))
+		for _, id := range ids {
+			connected[id] = true
+		}
+		isConnected := func(id string) bool { return connected[id] }
+		l.dir.Retain(isConnected)
+		sched.retain(isConnected)
 		now := time.Now()
-		for _, id := range l.peers.ConnectedIDs() {
+		for _, id := range ids {
 			heard := l.peers.HeardFrom(id)
 			switch {
 			case sched.due(id, now, heard, len(l.peers.PeerIPs(id)) == 0):

@@ -1,0 +1,39 @@
+package p2p
+
+import (
+	"crypto/rand"
+	"testing"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// The remembered conversions give what peer.Decode and String give, a
+// second time from the cache, and refuse bad text every time.
+func TestPeerIDsRemembered(t *testing.T) {
+	_, pub, err := crypto.GenerateEd25519Key(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := peer.IDFromPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := newPeerIDs()
+	for round := range 2 {
+		if got := ids.text(id); got != id.String() {
+			t.Errorf("round %d: text %q, want %q", round, got, id.String())
+		}
+		if got, err := ids.decode(id.String()); err != nil || got != id {
+			t.Errorf("round %d: decode %v, %v; want %v", round, got, err, id)
+		}
+		for _, bad := range []string{"", "not-a-peer", id.String()[:20]} {
+			if _, err := ids.decode(bad); err == nil {
+				t.Errorf("round %d: decode(%q) accepted", round, bad)
+			}
+		}
+	}
+	if ids.decoded.Len() != 1 || ids.encoded.Len() != 1 {
+		t.Errorf("cached %d decoded, %d encoded; want one each (bad text not kept)", ids.decoded.Len(), ids.encoded.Len())
+	}
+}
