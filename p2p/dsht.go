@@ -48,12 +48,34 @@ func (h *Host) DSHTNetwork() dsht.Network { return dshtNetwork{h} }
 
 type dshtNetwork struct{ h *Host }
 
-var _ dsht.Network = dshtNetwork{}
+var _ dsht.TimedNetwork = dshtNetwork{}
 
 func (n dshtNetwork) Call(ctx context.Context, to dsht.NodeInfo, req *dsht.Request) (*dsht.Response, error) {
+	resp, _, err := n.CallTimed(ctx, to, req)
+	return resp, err
+}
+
+// CallTimed is Call that also returns the round trip of the exchange
+// alone: dialling (when no connection is open, as after the connection
+// manager trimmed it) is not part of the distance to a node.
+func (n dshtNetwork) CallTimed(ctx context.Context, to dsht.NodeInfo, req *dsht.Request) (*dsht.Response, time.Duration, error) {
 	p, err := PeerIDOf(to)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	return callRPC[dsht.Request, dsht.Response](ctx, n.h, p, n.h.protos.dsht, maxDSHTMsg, dshtTimeout, req)
+	if err := n.h.ensureConnected(ctx, p); err != nil {
+		return nil, 0, err
+	}
+	start := time.Now()
+	var resp dsht.Response
+	if err := n.h.call(ctx, p, n.h.protos.dsht, req, &resp, maxDSHTMsg, dshtTimeout); err != nil {
+		return nil, 0, err
+	}
+	return &resp, time.Since(start), nil
+}
+
+// Connected says whether a request to the node can go out without a dial.
+func (n dshtNetwork) Connected(to dsht.NodeInfo) bool {
+	p, err := PeerIDOf(to)
+	return err == nil && hasConn(n.h.host.Network().Connectedness(p))
 }

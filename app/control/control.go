@@ -117,6 +117,12 @@ type DSHTStatus struct {
 	StoredValues int           `json:"stored_values"`
 	RPCsSent     int64         `json:"rpcs_sent"`
 	RPCsReceived int64         `json:"rpcs_received"`
+	// RPCs that timed out or failed, and the peers this node heard from
+	// lately or failed to reach: why a node stays out of its cluster.
+	RPCTimeouts      int64 `json:"rpc_timeouts"`
+	RPCFailures      int64 `json:"rpc_failures"`
+	PeersLive        int   `json:"peers_live"`
+	PeersUnreachable int   `json:"peers_unreachable"`
 }
 
 // LevelStatus is one DSHT level.
@@ -125,6 +131,22 @@ type LevelStatus struct {
 	ClusterID   string `json:"cluster_id"`
 	ClusterSize int    `json:"cluster_size"`
 	RoutingSize int    `json:"routing_size"`
+	// ClustersSeen are the other clusters this node's peers claim at this
+	// level, as its membership rule judges them (levels above 0).
+	ClustersSeen []ClusterSeen `json:"clusters_seen,omitempty"`
+}
+
+// ClusterSeen is one cluster a node's peers claim: its size estimate, how
+// many of its members the node measured and how many of those are within
+// the level's RTT threshold; preferred: the node would move there once it
+// is acceptable.
+type ClusterSeen struct {
+	ClusterID  string `json:"cluster_id"`
+	Size       int    `json:"size"`
+	Sampled    int    `json:"sampled"`
+	Within     int    `json:"within"`
+	Acceptable bool   `json:"acceptable"`
+	Preferred  bool   `json:"preferred"`
 }
 
 // DNSStatus counts the DNS server's answers.

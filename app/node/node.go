@@ -484,7 +484,7 @@ func (n *Node) Status(ctx context.Context) (control.Status, error) {
 		RelayAddrs:     hs.RelayReservations,
 		ConnectedPeers: len(hs.Peers),
 	}
-	st.DSHT = dshtStatus(n.dht.Status())
+	st.DSHT = dshtStatus(n.dht.Status(), n.dht.Outlook)
 	for _, t := range n.proxy.RecentTraces() {
 		st.Recent = append(st.Recent, control.Trace{Time: t.Time, URL: withoutQuery(t.URL), Result: t.Result, Path: t.Path})
 	}

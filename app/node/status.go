@@ -43,20 +43,35 @@ func dnsStatus(s dnsserver.Stats) *control.DNSStatus {
 	}
 }
 
-func dshtStatus(s dsht.Status) *control.DSHTStatus {
-	out := &control.DSHTStatus{RPCsSent: int64(s.RPC.Sent), RPCsReceived: int64(s.RPC.Received)}
+// dshtStatus summarises the DSHT; outlook(l) is its view of level l's
+// clusters.
+func dshtStatus(s dsht.Status, outlook func(l int) dsht.ClusterOutlook) *control.DSHTStatus {
+	out := &control.DSHTStatus{RPCsSent: int64(s.RPC.Sent), RPCsReceived: int64(s.RPC.Received),
+		RPCTimeouts: int64(s.RPC.Timeouts), RPCFailures: int64(s.RPC.Failures),
+		PeersLive: s.Peers.Live, PeersUnreachable: s.Peers.Unreachable}
 	for _, l := range s.Levels {
-		cluster := ""
-		if l.Cluster != (dsht.ID{}) {
-			cluster = hex.EncodeToString(l.Cluster[:6])
+		ls := control.LevelStatus{
+			Level: l.Level, ClusterID: clusterHex(l.Cluster), ClusterSize: int(l.ClusterSize), RoutingSize: len(l.Table),
 		}
-		out.Levels = append(out.Levels, control.LevelStatus{
-			Level: l.Level, ClusterID: cluster, ClusterSize: int(l.ClusterSize), RoutingSize: len(l.Table),
-		})
+		if l.Level > 0 {
+			for _, c := range outlook(l.Level).Others {
+				ls.ClustersSeen = append(ls.ClustersSeen, control.ClusterSeen{ClusterID: clusterHex(c.ID), Size: int(c.Size),
+					Sampled: c.Sampled, Within: c.Within, Acceptable: c.Acceptable, Preferred: c.Preferred})
+			}
+		}
+		out.Levels = append(out.Levels, ls)
 		out.StoredKeys += l.StoredKeys
 		out.StoredValues += l.StoredValues
 	}
 	return out
+}
+
+// clusterHex is the status page's short name of a cluster ("" for none).
+func clusterHex(id dsht.ID) string {
+	if id == (dsht.ID{}) {
+		return ""
+	}
+	return hex.EncodeToString(id[:6])
 }
 
 func cacheStatus(u store.Usage, sp store.Space) control.CacheStatus {

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -608,5 +609,48 @@ func TestUnusableCopyTriesNextReferral(t *testing.T) {
 	recv(t, "the stale copy to be closed", old.closed)
 	if want := "try " + short("a") + " L2 cached: copy not used: stale"; !strings.Contains(tr.String(), want) {
 		t.Errorf("trace %q does not say %q", tr.String(), want)
+	}
+}
+
+// flakyGets fails its first gets, as lookups time out under a crowd's load.
+type flakyGets struct {
+	*fakeDSHT
+	failures atomic.Int32
+}
+
+func (f *flakyGets) Get(ctx context.Context, key dsht.ID, opts ...dsht.Option) ([]dsht.Value, error) {
+	if f.failures.Add(-1) >= 0 {
+		return nil, fmt.Errorf("dsht: get: %w", context.DeadlineExceeded)
+	}
+	return f.fakeDSHT.Get(ctx, key, opts...)
+}
+
+// A lookup that fails says nothing about downloads under way: a receiver
+// resuming after its upstream died looks again for a complete copy instead
+// of giving up at once (and then going to the origin). Under a 100-node
+// crowd's load lookups time out, and each such receiver was one more
+// origin request.
+func TestResumeLooksAgainWhenLookupFails(t *testing.T) {
+	const url = "http://example.com/resume"
+	d := &flakyGets{fakeDSHT: newFakeDSHT()}
+	d.failures.Store(2)
+	d.set(url, value(peerID("a"), StateCached, 2))
+	f := &fakeFetcher{scripts: map[string]func(context.Context) (store.Meta, io.ReadCloser, error){}, calls: make(chan string, 16)}
+	f.scripts[peerID("a")] = delivers(newBody("the copy"))
+	ts := &tickers{made: make(chan *fakeTicker, 16)}
+	c := newCoop(Config{Self: self, Logger: slog.New(slog.DiscardHandler), BusyWait: 10 * time.Second}, d, f, ts.new)
+	t.Cleanup(func() { _ = c.Close() })
+	recv(t, "the renewal ticker", ts.made)
+
+	_, body, err := c.FetchForResume(context.Background(), object.KeyOf(url), url, nil)
+	if err != nil {
+		t.Fatalf("gave up after failed lookups: %v", err)
+	}
+	defer body.Close()
+	if got, _ := io.ReadAll(body); string(got) != "the copy" {
+		t.Errorf("body %q, want the complete copy's", got)
+	}
+	if left := d.failures.Load(); left >= 0 {
+		t.Errorf("%d failing lookups left: the copy came before they were used up", left+1)
 	}
 }

@@ -142,6 +142,23 @@ func (a *clusterAgg) size() int64 {
 	return median(a.sizes)
 }
 
+// judged: p's RTT is known well enough to count for or against a cluster
+// at a level with threshold thr: one sample within it, or farSamples above
+// it. A sample can take a dial, a busy host's scheduling delay or a
+// collector's pause along, and a node measured once or twice may not be
+// measured again for minutes, so bad samples kept near nodes "far" and
+// their cluster unacceptable (at 100 nodes on one machine, 12 of 32
+// members of the one continent-wide cluster after one sample each; with
+// two, one node still saw 2 of its 8 region-mates far for minutes). Such
+// a peer is sampled again first.
+func (p *peerState) judged(thr time.Duration) bool {
+	return p.samples >= farSamples || p.samples > 0 && p.distance() < thr
+}
+
+// farSamples is how many samples above a level's threshold make a peer
+// count as far.
+const farSamples = 3
+
 // clusterAggs groups the peers' recent level-l claims by cluster.
 func (n *Node) clusterAggs(l int, now int64) map[ID]*clusterAgg {
 	thr := n.levels[l].threshold
@@ -163,7 +180,7 @@ func (n *Node) clusterAggs(l int, now int64) map[ID]*clusterAgg {
 		if now-c.at < 2*int64(n.cfg.ClusterInterval) {
 			a.fresh = append(a.fresh, c.size)
 		}
-		if p.samples == 0 {
+		if !p.judged(thr) {
 			a.unsampled = append(a.unsampled, p)
 			continue
 		}

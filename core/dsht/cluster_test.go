@@ -1,6 +1,13 @@
 package dsht
 
-import "testing"
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/coralcdn/coral/test/testkit"
+)
 
 func TestDecideCluster(t *testing.T) {
 	p := clusterParams{Fraction: 0.8, MinSamples: 3}
@@ -125,4 +132,57 @@ func TestClusterPreferenceIsAntisymmetric(t *testing.T) {
 			}
 		}
 	}
+}
+
+// directNet hands each request straight to the addressed node (an internal
+// test cannot use dshttest, which imports this package).
+type directNet struct {
+	nodes map[string]*Node
+	self  NodeInfo
+}
+
+func (d directNet) Call(ctx context.Context, to NodeInfo, req *Request) (*Response, error) {
+	n := d.nodes[to.Addr]
+	if n == nil {
+		return nil, errors.New("directNet: unknown node")
+	}
+	return n.HandleRPC(ctx, d.self, req)
+}
+
+// A peer measured once above a level's threshold is measured again before
+// it counts against its cluster. One sample can carry a dial, a busy
+// host's scheduling delay or a collector's pause, and nothing measures a
+// node again soon: at 100 nodes on one machine such samples left a third
+// of a cluster's members "far" and the cluster unacceptable for minutes.
+func TestOneSlowSampleIsMeasuredAgain(t *testing.T) {
+	const threshold = 160 * time.Millisecond
+	nodes := map[string]*Node{}
+	newNode := func(name string) *Node {
+		self := NodeInfo{ID: NodeID([]byte(name)), Addr: name}
+		cfg := DefaultConfig(self)
+		cfg.Levels = []time.Duration{0, 3 * threshold, threshold}
+		n, err := New(cfg, directNet{nodes: nodes, self: self})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { n.Close() })
+		nodes[name] = n
+		return n
+	}
+	b, c, a := newNode("b"), newNode("c"), newNode("a") // b's clusters are the oldest
+	x := b.Cluster(2)
+	c.locked(func() { c.levels[2].cluster = x })
+	// a hears b and c claim cluster x (their requests carry the claims)
+	// and has measured each once: b near, c far by an unlucky sample.
+	ctx := context.Background()
+	for _, p := range []*Node{b, c} {
+		claims := []ClusterInfo{{Level: 1, ID: p.Cluster(1), Size: 2}, {Level: 2, ID: x, Size: 2}}
+		if _, err := a.HandleRPC(ctx, p.Self(), &Request{Op: OpPing, Clusters: claims}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a.Observe(b.Self(), 5*time.Millisecond)
+	a.Observe(c.Self(), 2*threshold)
+	a.locked(func() { a.evaluateCluster(2, true) })
+	testkit.Eventually(t, 5*time.Second, "a to join b and c's cluster", func() bool { return a.Cluster(2) == x })
 }

@@ -86,37 +86,41 @@ func (n *Node) mostLocalLevel() int {
 	return 0
 }
 
-// nearRoots returns up to nearTries nodes closest to target among this
-// node's level-l peers that are closer than itself, closest first, then
-// this node itself if the list is shorter. It reads
-// the peer cache, not the routing table: a slow network gets peers dropped
-// from tables for timing out, each node a different few, and cluster-mates
-// must still agree on the root.
+// nearRoots returns the nearTries nodes closest to target among this
+// node's level-l peers and itself, closest first. It reads the peer cache,
+// not the routing table: a slow network gets peers dropped from tables for
+// timing out, each node a different few, and cluster-mates must still
+// agree on the root. Nodes farther than this one are on the list too: a
+// node that thinks itself the root tests the next ones, where racers that
+// never heard of it test.
 func (n *Node) nearRoots(level int, target kadID) []NodeInfo {
 	now := n.now()
-	selfDist := xorKad(n.selfKad, target)
-	var closer []*peerState
+	type near struct {
+		info NodeInfo
+		dist kadID
+	}
+	all := []near{{n.self, xorKad(n.selfKad, target)}}
 	for _, p := range n.peers.m {
-		if p.lastOK == 0 || !lessKad(xorKad(p.kad, target), selfDist) {
+		if p.lastOK == 0 {
 			continue
 		}
 		if c, ok := p.claimAt(level, now, n.cfg.ClaimTTL); !ok || level > 0 && c.id != n.levels[level].cluster {
 			continue
 		}
-		closer = append(closer, p)
+		all = append(all, near{p.info, xorKad(p.kad, target)})
 	}
-	slices.SortFunc(closer, func(a, b *peerState) int {
-		if lessKad(xorKad(a.kad, target), xorKad(b.kad, target)) {
+	slices.SortFunc(all, func(a, b near) int {
+		switch {
+		case lessKad(a.dist, b.dist):
 			return -1
+		case lessKad(b.dist, a.dist):
+			return 1
 		}
-		return 1
+		return 0
 	})
 	var out []NodeInfo
-	for _, p := range closer[:min(len(closer), nearTries)] {
-		out = append(out, p.info)
-	}
-	if len(out) < nearTries {
-		out = append(out, n.self) // next in line after the closer ones
+	for _, x := range all[:min(len(all), nearTries)] {
+		out = append(out, x.info)
 	}
 	return out
 }

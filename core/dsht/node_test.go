@@ -533,12 +533,16 @@ func TestPutGetNearAtLevel(t *testing.T) {
 
 // Two racers whose peer caches disagree on the root (one has not heard of
 // the closest node) still meet: the one that met nobody at its root also
-// tests at the next closest node, which both lists share. Whoever comes
-// first meets nobody and the other meets its value, in either order, and
-// neither meets the other (no cycle of waits).
+// tests at the next closest nodes, which both lists share (also when it is
+// the root itself). Whoever comes first meets nobody and the other meets
+// its value, in either order, and neither meets the other (no cycle of
+// waits).
 func TestPutGetNearDisagreeingRootsMeet(t *testing.T) {
-	for _, unawareFirst := range []bool{true, false} {
-		t.Run(fmt.Sprintf("unaware first %v", unawareFirst), func(t *testing.T) {
+	for _, tc := range []struct {
+		unawareFirst, rootRaces bool
+	}{{true, false}, {false, false}, {true, true}, {false, true}} {
+		unawareFirst := tc.unawareFirst
+		t.Run(fmt.Sprintf("unaware first %v, root races %v", tc.unawareFirst, tc.rootRaces), func(t *testing.T) {
 			_, nodes, _ := newCluster(t, 12)
 			ctx := context.Background()
 			key := dsht.ID(object.KeyOf("crowd-disagree"))
@@ -546,6 +550,9 @@ func TestPutGetNearDisagreeingRootsMeet(t *testing.T) {
 			var aware, unaware *dsht.Node
 			for i, n := range nodes {
 				if info(i).ID == root.ID {
+					if tc.rootRaces { // it names itself first
+						aware = n
+					}
 					continue
 				}
 				switch {

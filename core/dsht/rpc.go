@@ -34,14 +34,17 @@ func (n *Node) call(to NodeInfo, via *NodeInfo, req *Request, timeout time.Durat
 	// complete runs once per outcome source; the first one wins. After a
 	// timeout the transport keeps listening (up to MaxRTO) so a late reply
 	// can still correct the peer's RTT.
-	complete := func(resp *Response, err error, timer bool) {
+	complete := func(resp *Response, err error, timer bool, measured time.Duration) {
 		now := n.now()
+		rtt := time.Duration(now - sent)
+		if measured > 0 && measured < rtt {
+			rtt = measured // the exchange without a dial (TimedNetwork)
+		}
 		if finished {
 			// A reply after the timeout: too late for the caller, but the node
 			// is alive and the sample shows the timeout was too short.
 			if timedOut && via == nil && err == nil && validateResponse(resp) == nil {
 				if p := n.peers.get(to.ID); p != nil {
-					rtt := time.Duration(now - sent)
 					p.observeRTT(rtt, now)
 					n.observeGlobalRTT(rtt)
 					p.lastOK = now
@@ -75,7 +78,6 @@ func (n *Node) call(to NodeInfo, via *NodeInfo, req *Request, timeout time.Durat
 		}
 		if via == nil {
 			p := n.peers.ensure(to, false)
-			rtt := time.Duration(now - sent)
 			p.observeRTT(rtt, now)
 			n.observeGlobalRTT(rtt)
 			p.lastOK = now
@@ -96,26 +98,37 @@ func (n *Node) call(to NodeInfo, via *NodeInfo, req *Request, timeout time.Durat
 		}
 		cb(resp, nil)
 	}
+	timed, _ := n.net.(TimedNetwork)
+	if timed != nil && !timed.Connected(dest) {
+		timeout += n.cfg.InitialRTO
+	}
 	stop = n.after(timeout, func() {
 		if finished {
 			return
 		}
 		n.stats.timeouts++
 		timedOut = true
-		complete(nil, ErrTimeout, true)
+		complete(nil, ErrTimeout, true, 0)
 	})
 	if n.async != nil {
 		n.async.CallAsync(dest, &wire, func(resp *Response, err error) {
-			n.locked(func() { complete(resp, err, false) })
+			n.locked(func() { complete(resp, err, false, 0) })
 		})
 		return
 	}
 	ctx, c := context.WithTimeout(n.ctx, max(timeout, n.cfg.MaxRTO))
 	cancel = c
 	go func() {
-		resp, err := n.net.Call(ctx, dest, &wire)
+		var resp *Response
+		var err error
+		var measured time.Duration
+		if timed != nil {
+			resp, measured, err = timed.CallTimed(ctx, dest, &wire)
+		} else {
+			resp, err = n.net.Call(ctx, dest, &wire)
+		}
 		c()
-		n.locked(func() { complete(resp, err, false) })
+		n.locked(func() { complete(resp, err, false, measured) })
 	}()
 }
 

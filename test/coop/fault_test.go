@@ -250,3 +250,48 @@ func (o *stallingOrigin) ranges() []string {
 	defer o.mu.Unlock()
 	return append([]string(nil), o.requests...)
 }
+
+// The only holder, still downloading, dies before two requesters ask it:
+// their lookups still name its "downloading" referral, the fetch fails,
+// and rather than both going to the origin they elect one, and the other
+// fetches that one's download. In a 100-node crowd with 10 nodes killed,
+// nodes going to the origin each after their referrals failed were 28 of
+// 52 origin requests.
+func TestDeadDownloaderRequestersElectOne(t *testing.T) {
+	nw := newNetwork(t, 5, netOptions{})
+	holder, requesters := nw.nodes[0], nw.nodes[1:3]
+
+	full := bytes.Repeat([]byte("coral-dead-referral-0123456789ab"), (1<<20)/32)
+	origin := newStallingOrigin(t, full, `"dead-v1"`, 1)
+	u := origin.URL + "/dead.bin"
+
+	answered := make(chan struct{})
+	go func() { // the holder's own visitor, cut off when it dies
+		resp := holder.get(t, u)
+		close(answered)
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}()
+	recv(t, "the origin to send half the body to the holder", origin.halfSent)
+	recv(t, "the holder to answer its visitor", answered)
+	for _, r := range requesters {
+		eventually(t, 20*time.Second, "the holder's download to be announced", func() bool {
+			return hasReferral(r.referrals(u, 2, 0), holder.peerID(), coop.StateDownloading)
+		})
+	}
+	holder.close()
+	var wg sync.WaitGroup
+	for _, r := range requesters {
+		wg.Go(func() {
+			got := r.fetch(t, u, proxy.DebugHeader, "1")
+			if got.err != nil || digest(got.body) != digest(full) {
+				t.Errorf("%s: %v, %d bytes: not the file", r.name, got.err, len(got.body))
+			}
+			t.Logf("%s: %s: %s", r.name, got.cache(), got.trace())
+		})
+	}
+	wg.Wait()
+	if reqs := origin.ranges(); len(reqs) != 2 {
+		t.Errorf("origin requests %d: want the holder's and one for both requesters", len(reqs))
+	}
+}

@@ -71,6 +71,7 @@ type options struct {
 	timeout, directTimeout        time.Duration
 	regions                       crowd.Regions
 	clusterTimeout                time.Duration
+	clustersOnly, allTraces       bool
 	killShare, killAt             float64
 	seed                          uint64
 }
@@ -92,6 +93,8 @@ func main() {
 	flag.DurationVar(&o.regions.Across, "rtt-across", 40*time.Millisecond, "planted RTT between regions")
 	flag.IntVar(&o.regions.Dilate, "dilate", 4, "multiply planted RTTs and the nodes' level thresholds by this (CPU contention on a small machine adds tens of ms to every round trip)")
 	flag.DurationVar(&o.clusterTimeout, "cluster-timeout", 5*time.Minute, "how long to wait for the level-2 clusters to match the regions")
+	flag.BoolVar(&o.clustersOnly, "clusters-only", false, "stop after the clusters formed (or -cluster-timeout passed), before the crowd")
+	flag.BoolVar(&o.allTraces, "traces", false, "print the trace of every origin fetch a visitor saw, not only the first three")
 	flag.BoolVar(&o.direct, "direct", true, "also run the baseline: the same crowd straight to an identical origin")
 	flag.DurationVar(&o.startTimeout, "start-timeout", 5*time.Minute, "deadline for starting the nodes and filling routing tables")
 	flag.DurationVar(&o.timeout, "timeout", 10*time.Minute, "deadline for the crowd through coral")
@@ -235,11 +238,14 @@ func run(ctx context.Context, o options) (err error) {
 	if o.regions.Planted() {
 		t2 := time.Now()
 		cctx, ccancel := context.WithTimeout(ctx, o.clusterTimeout)
-		matched, err := o.regions.WaitClusters(cctx, c.Nodes)
+		matched, err := o.regions.WaitClusters(cctx, c.Nodes, os.Stdout)
 		ccancel()
 		if err != nil {
 			fmt.Printf("  level-2 clusters did not all match the regions within %s: %d of %d nodes in their region's cluster; going on\n",
 				o.clusterTimeout, matched, o.nodes)
+			sts, _ := crowd.Statuses(ctx, c.Nodes)
+			o.regions.ExplainClusters(os.Stdout, sts, 2)
+			o.regions.ExplainClusters(os.Stdout, sts, 1)
 		} else {
 			fmt.Printf("  level-2 clusters match the %d regions after %.1fs\n", o.regions.N, time.Since(t2).Seconds())
 		}
@@ -254,8 +260,12 @@ func run(ctx context.Context, o options) (err error) {
 	}
 	sts, _ := crowd.Statuses(ctx, c.Nodes)
 	fmt.Printf("dsht before the crowd: %s\n", crowd.Levels(sts))
+	if o.clustersOnly {
+		return nil
+	}
 	idle := crowd.SampleMemory(ctx, c.Nodes)
 	fmt.Printf("memory (RSS) idle: %s\n", idle)
+	fmt.Printf("load average before the crowd: %s\n", loadAverage())
 
 	u, err := coralurl.CoralizeURL(origin.URL, "localhost", "")
 	if err != nil {
@@ -318,7 +328,7 @@ func run(ctx context.Context, o options) (err error) {
 	originReqs := origin.TotalRequests()
 	reportFiles(files, res, origin)
 	fmt.Printf("  total %d (the physical minimum is %d)\n", originReqs, len(files))
-	ownRegion := reportSources(files, cs, o.regions, regionOfPeer(c.Nodes, o.regions))
+	ownRegion := reportSources(files, cs, o.regions, regionOfPeer(c.Nodes, o.regions), o.allTraces)
 	fmt.Printf("node counters (sum of /api/status): requests %d, hits %d, peer %d, misses %d, origin_fetches %d, coalesced %d, errors %d\n",
 		sum.Requests, sum.Hits, sum.Peer, sum.Misses, sum.OriginFetches, sum.CoalescedWaits, sum.Errors)
 	fmt.Printf("dsht after the crowd: %s\n", crowd.Levels(sts))
@@ -326,6 +336,7 @@ func run(ctx context.Context, o options) (err error) {
 		crowd.Millis(crowd.Percentile(cs.latencies, 100)), censored(cs.unfinished, n, o.timeout))
 	reportFailures("through coral", cs)
 	fmt.Printf("memory (RSS) peak during the crowd: %s; after: %s\n", peak, after)
+	fmt.Printf("load average after the crowd: %s\n", loadAverage())
 
 	// Free the machine while the baseline finishes.
 	c.Stop()
@@ -491,7 +502,7 @@ func regionOfPeer(nodes []*cluster.Node, r crowd.Regions) func(short string) (in
 // visitors asked for), how many of those came from the visitor's proxy's
 // own planted region, and a few traces of origin fetches. It returns that
 // own-region share of peer fetches.
-func reportSources(files []crowd.File, s crowdStats, regions crowd.Regions, regionOf func(short string) (int, bool)) string {
+func reportSources(files []crowd.File, s crowdStats, regions crowd.Regions, regionOf func(short string) (int, bool), allTraces bool) string {
 	n := len(s.res)
 	counts := map[string]int{}
 	byLevel := map[int]int{}
@@ -541,7 +552,7 @@ func reportSources(files []crowd.File, s crowdStats, regions crowd.Regions, regi
 		fmt.Printf("  why visitors' proxies went to the origin (X-Coral-Trace): %s\n", strings.Join(parts, ", "))
 	}
 	for i, t := range missTraces {
-		if i == 3 {
+		if i == 3 && !allTraces {
 			fmt.Printf("  ... and %d more origin fetches\n", len(missTraces)-i)
 			break
 		}
@@ -623,4 +634,14 @@ func tail(path string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n") + "\n"
+}
+
+// loadAverage is the machine's 1, 5 and 15 minute load averages (Linux),
+// or "unknown": figures from a machine loaded by others do not compare.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) >= 3 {
+		return strings.Join(f[:3], " ")
+	}
+	return "unknown"
 }

@@ -3,6 +3,7 @@ package crowd
 import (
 	"context"
 	"fmt"
+	"io"
 	"regexp"
 	"strings"
 	"time"
@@ -86,10 +87,12 @@ func (r Regions) String() string {
 // WaitClusters waits until the nodes' level-2 clusters are the planted
 // regions: the same cluster ID for every node of a region, a different one
 // for every region. It returns how many nodes are in their region's
-// majority cluster when ctx ends first.
-func (r Regions) WaitClusters(ctx context.Context, nodes []*cluster.Node) (matched int, err error) {
-	tick := time.NewTicker(500 * time.Millisecond)
+// majority cluster when ctx ends first. Every 30 s it writes progress to
+// w: the nodes matched and the clusters at levels 2 and 1.
+func (r Regions) WaitClusters(ctx context.Context, nodes []*cluster.Node, w io.Writer) (matched int, err error) {
+	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
+	start, shown := time.Now(), time.Now()
 	for {
 		// Each poll gets its own deadline: one cut short by ctx would
 		// report every node as unclustered.
@@ -126,6 +129,11 @@ func (r Regions) WaitClusters(ctx context.Context, nodes []*cluster.Node) (match
 		}
 		if matched == len(nodes) {
 			return matched, nil
+		}
+		if time.Since(shown) >= 30*time.Second {
+			shown = time.Now()
+			fmt.Fprintf(w, "  %3.0fs: %d of %d nodes in their region's level-2 cluster; %s\n",
+				time.Since(start).Seconds(), matched, len(nodes), Levels(sts))
 		}
 		select {
 		case <-ctx.Done():
