@@ -44,4 +44,9 @@ func TestEmulatedRTT(t *testing.T) {
 	if rtt < 80*time.Millisecond {
 		t.Errorf("ping a -> b = %v, want at least the planted 80ms", rtt)
 	}
+	// The ping also fed libp2p's latency record, which saw loopback only;
+	// what the host reports (and the DSHT is told) includes the plant.
+	if l := a.Latency(b.ID()); l < 80*time.Millisecond {
+		t.Errorf("latency a -> b = %v, want at least the planted 80ms", l)
+	}
 }
