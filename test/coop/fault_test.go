@@ -70,12 +70,7 @@ func TestHolderKilledMidTransfer(t *testing.T) {
 		t.Errorf("requester's stored copy: %v %s %d bytes", r.err, r.cache(), len(r.body))
 	}
 	eventually(t, 10*time.Second, "the resume in the requester's recent traces", func() bool {
-		for _, tr := range requester.proxy.RecentTraces() {
-			if tr.Result == proxy.CachePeer && strings.Contains(tr.Path, fmt.Sprintf("then origin from byte %d", half)) {
-				return true
-			}
-		}
-		return false
+		return requester.tracedAs(proxy.CachePeer, fmt.Sprintf("then origin from byte %d", half))
 	})
 }
 
@@ -139,12 +134,7 @@ func TestHolderKilledResumesFromCompleteCopy(t *testing.T) {
 		t.Errorf("origin requests %d, want 2 (the copy holder's and the holder's): the requester went to the origin", n)
 	}
 	eventually(t, 10*time.Second, "the resume in the requester's recent traces", func() bool {
-		for _, tr := range requester.proxy.RecentTraces() {
-			if strings.Contains(tr.Path, "resumed from a peer's copy at byte") {
-				return true
-			}
-		}
-		return false
+		return requester.tracedAs("", "resumed from a peer's copy at byte")
 	})
 }
 

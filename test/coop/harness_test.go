@@ -58,6 +58,17 @@ type node struct {
 	closeOnce sync.Once
 }
 
+// tracedAs reports whether one of n's recent request traces has a path
+// containing step and, unless want is empty, the result want.
+func (n *node) tracedAs(want, step string) bool {
+	for _, tr := range n.proxy.RecentTraces() {
+		if (want == "" || tr.Result == want) && strings.Contains(tr.Path, step) {
+			return true
+		}
+	}
+	return false
+}
+
 // latencyNet delays every DSHT RPC by the round-trip time between the two
 // nodes' planted locations, before the real call; the DSHT times Call, so
 // its RTT samples (and the clusters it forms) see the planted latency.

@@ -127,11 +127,6 @@ func TestRelayKilledResumesFromEarlierDownload(t *testing.T) {
 		t.Errorf("the receiver sent %d request(s) to the origin, want none: it resumed from the origin", n)
 	}
 	eventually(t, 10*time.Second, "the resume from the downloader in the receiver's traces", func() bool {
-		for _, tr := range receiver.proxy.RecentTraces() {
-			if strings.Contains(tr.Path, "resumed from a peer's copy at byte") {
-				return true
-			}
-		}
-		return false
+		return receiver.tracedAs("", "resumed from a peer's copy at byte")
 	})
 }
