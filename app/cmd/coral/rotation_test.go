@@ -79,6 +79,9 @@ func TestServeRestartsForSecretRotation(t *testing.T) {
 	if kept, _ := p2p.LoadSecret(secretFile + ".old"); !bytes.Equal(kept, old) {
 		t.Error("the old secret was not kept")
 	}
+	// The restarted node's control API can answer a moment before its
+	// banner reaches the output: wait for the banner, then count.
+	poll(t, exited, "the restarted node's banner", func() bool { return strings.Count(out.String(), "node up") >= 2 })
 	if n := strings.Count(out.String(), "node up"); n != 2 {
 		t.Errorf("node started %d times, want 2", n)
 	}
