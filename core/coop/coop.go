@@ -52,7 +52,7 @@ var _ clusterView = (*dsht.Node)(nil)
 // *dsht.Node has it. A DSHT without it goes straight to the spread-out
 // origin fallback.
 type nearTestAndSet interface {
-	PutGetNearAt(ctx context.Context, key dsht.ID, value []byte, ttl time.Duration, level int) ([]dsht.Value, error)
+	PutGetNearAt(ctx context.Context, key dsht.ID, value []byte, ttl time.Duration, level int, opts ...dsht.Option) ([]dsht.Value, error)
 }
 
 var _ nearTestAndSet = (*dsht.Node)(nil)
@@ -645,7 +645,8 @@ func (c *Coop) nearPutGet(ctx context.Context, near nearTestAndSet, id dsht.ID, 
 	nctx, cancel := context.WithTimeout(ctx, c.cfg.TestAndSetTimeout)
 	defer cancel()
 	start := c.cfg.Now()
-	vals, err := near.PutGetNearAt(nctx, id, EncodeReferral(Referral{Peer: c.cfg.Self, State: StateDownloading}), c.cfg.DownloadingTTL, level)
+	var dt dsht.Trace
+	vals, err := near.PutGetNearAt(nctx, id, EncodeReferral(Referral{Peer: c.cfg.Self, State: StateDownloading}), c.cfg.DownloadingTTL, level, dsht.WithTrace(&dt))
 	took := c.cfg.Now().Sub(start).Round(time.Millisecond)
 	where := ""
 	if level >= 0 {
@@ -653,11 +654,26 @@ func (c *Coop) nearPutGet(ctx context.Context, near nearTestAndSet, id dsht.ID, 
 	}
 	if err != nil {
 		tr := proxy.TraceFrom(ctx)
-		tr.Step("near put+get%s (%s): failed", where, took)
+		tr.Step("near put+get%s (%s%s): failed", where, took, nearRoots(&dt))
 		return nil, err
 	}
-	proxy.TraceFrom(ctx).Step("near put+get%s: %d values (%s)", where, len(vals), took)
+	proxy.TraceFrom(ctx).Step("near put+get%s: %d values (%s%s)", where, len(vals), took, nearRoots(&dt))
 	return vals, nil
+}
+
+// nearRoots names, for the trace, the nodes whose stores answered in a
+// near put+get (the first 3 bytes of their DSHT IDs), so that two nodes'
+// traces show whether their test-and-sets met at the same root.
+func nearRoots(dt *dsht.Trace) string {
+	if len(dt.Levels) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "; %d RPCs, stored at", dt.RPCs)
+	for _, id := range dt.Levels[0].Contacted {
+		fmt.Fprintf(&b, " %x", id[:3])
+	}
+	return b.String()
 }
 
 // putDownloading stores this node's "I am downloading" value at every

@@ -28,7 +28,7 @@ type nearDSHT struct {
 	clustered     bool
 }
 
-func (n *nearDSHT) PutGetNearAt(ctx context.Context, key dsht.ID, value []byte, ttl time.Duration, level int) ([]dsht.Value, error) {
+func (n *nearDSHT) PutGetNearAt(ctx context.Context, key dsht.ID, value []byte, ttl time.Duration, level int, _ ...dsht.Option) ([]dsht.Value, error) {
 	if _, err := DecodeReferral(value); err != nil {
 		return nil, err
 	}

@@ -11,6 +11,7 @@ package cooptest
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -79,7 +80,11 @@ type latencyNet struct {
 }
 
 func (n latencyNet) Call(ctx context.Context, to dsht.NodeInfo, req *dsht.Request) (*dsht.Response, error) {
-	if d := n.rtt(n.self, to.ID); d > 0 {
+	d := n.rtt(n.self, to.ID)
+	if d < 0 {
+		return nil, errCut
+	}
+	if d > 0 {
 		t := time.NewTimer(d)
 		select {
 		case <-t.C:
@@ -91,8 +96,12 @@ func (n latencyNet) Call(ctx context.Context, to dsht.NodeInfo, req *dsht.Reques
 	return n.inner.Call(ctx, to, req)
 }
 
+// errCut is a DSHT call between two nodes the test has cut apart.
+var errCut = errors.New("cut by the test")
+
 type netOptions struct {
-	// rtt, if set, plants latency between nodes (by index).
+	// rtt, if set, plants latency between nodes (by index); negative cuts
+	// the DSHT calls from a to b.
 	rtt func(a, b int) time.Duration
 	// dsht adjusts each node's DSHT configuration.
 	dsht func(*dsht.Config)
