@@ -104,8 +104,8 @@ type nearTrace struct {
 // the origin. The probed node is near the key, so its table holds the nodes
 // nearest it, and racers that merge its answer start their stores at the
 // same node. A value the probe meets was stored before this node stored
-// anywhere, so taking it makes no cycle. A failed probe leaves roots as
-// they were.
+// anywhere, so taking it makes no cycle. After a failed probe the stores
+// go to the other nodes of roots.
 func (n *Node) refineNear(req Request, level int, roots []NodeInfo, t *nearTrace, done func([]Value, error)) {
 	i := slices.IndexFunc(roots, func(r NodeInfo) bool { return r.ID != n.self.ID })
 	if i < 0 {
@@ -116,7 +116,9 @@ func (n *Node) refineNear(req Request, level int, roots []NodeInfo, t *nearTrace
 	t.RPCs++
 	n.call(roots[i], nil, &probe, n.cfg.MaxRTO, func(resp *Response, err error) {
 		if err != nil || resp.Code != CodeOK {
-			n.tryNear(req, level, roots, 0, t, done)
+			// Not asked again: a node killed in a crowd stays in peer
+			// caches for a while, and each try waits up to MaxRTO.
+			n.tryNear(req, level, slices.Delete(slices.Clone(roots), i, i+1), 0, t, done)
 			return
 		}
 		if vals := toValues(resp.Values, level, n.cfg.Clock(), req.Value); len(vals) > 0 {
