@@ -68,10 +68,11 @@ type linkWatch struct {
 	every   time.Duration
 	timeout time.Duration
 
-	mu      sync.Mutex
-	probing map[network.Conn]time.Duration // probes under way, by their timeout
-	cut     map[peer.ID]time.Time          // peers whose direct path was closed as dead, and when
-	watched map[peer.ID]time.Time          // peers pinged every interval, until when (WatchLinks)
+	mu       sync.Mutex
+	probing  map[network.Conn]time.Duration // probes under way, by their timeout
+	cut      map[peer.ID]time.Time          // peers whose direct path was closed as dead, and when
+	watched  map[peer.ID]time.Time          // peers pinged every interval, until when (WatchLinks)
+	detoured map[peer.ID]time.Time          // peers reached through a relay whose direct path was tried, and when (detour.go)
 
 	closed atomic.Int64 // dead connections closed since start
 }
@@ -81,7 +82,7 @@ func newLinkWatch(h *Host, every, timeout time.Duration) *linkWatch {
 		h: h, recv: &recvClock{last: map[peer.ID]*atomic.Int64{}, tally: newStreamCounts()},
 		every: every, timeout: timeout,
 		probing: map[network.Conn]time.Duration{}, cut: map[peer.ID]time.Time{},
-		watched: map[peer.ID]time.Time{},
+		watched: map[peer.ID]time.Time{}, detoured: map[peer.ID]time.Time{},
 	}
 }
 
@@ -106,7 +107,9 @@ func (w *linkWatch) run() {
 		w.probeAll(tick)
 		if tick%linkHealEvery == 0 {
 			w.healAll()
+			w.closeAllDetours()
 			w.dropExpiredWatches()
+			w.forgetDetours(time.Now())
 		}
 	}
 }
@@ -227,17 +230,23 @@ func (w *linkWatch) dropExpiredWatches() {
 	}
 }
 
-// relayedIn probes p's direct connections when p reached this node
-// through a relay while they were open: a live direct path would have
-// carried it.
+// relayedIn is told of every new connection. A relayed one to a peer
+// with direct connections open has those probed: a live direct path
+// would have carried it. A relayed one to a peer without has the direct
+// path tried (detour.go).
 func (w *linkWatch) relayedIn(c network.Conn) {
 	if !c.Stat().Limited && !isRelayed(c.RemoteMultiaddr()) {
 		return
 	}
+	direct := false
 	for _, d := range w.h.host.Network().ConnsToPeer(c.RemotePeer()) {
 		if !d.Stat().Limited && !isRelayed(d.RemoteMultiaddr()) {
 			w.probe(d, w.timeout)
+			direct = true
 		}
+	}
+	if !direct {
+		w.takeDirect(c.RemotePeer())
 	}
 }
 
