@@ -252,12 +252,11 @@ func (w *linkWatch) relayedIn(c network.Conn) {
 
 // heardOn reports whether c's peer delivered bytes since t over c, its
 // only connection: the link carried packets since it was last due, so a
-// ping would tell nothing new. A pong counts as hearing from the peer, so
-// an idle link is pinged every other time it is due, and a pair that
-// exchanges traffic not at all. (A yamux ping is not a stream read: the
-// pinged side hears nothing of it and pings on its own schedule.) A
-// half-dead link (our packets lost) is the peer's to find: its pings to
-// us go unanswered.
+// ping would tell nothing new. Any frame counts (hearingMuxer): a pong, so
+// an idle link is pinged every other time it is due, and the peer's own
+// ping, so of an idle link's two ends mostly one pings; a pair that
+// exchanges traffic not at all. A half-dead link (our packets lost) is
+// the peer's to find: its pings to us go unanswered.
 func (w *linkWatch) heardOn(c network.Conn, t time.Time) bool {
 	p := c.RemotePeer()
 	return w.recv.since(p, t) && len(w.h.host.Network().ConnsToPeer(p)) == 1
@@ -465,8 +464,8 @@ const muxerPingProtocol = protocol.ID("(yamux-ping)")
 // handler goroutine on both ends, and libp2p's ping handler ends a stream
 // idle for 10 s — the very interval of idle links' pings — so every idle
 // ping paid for a new stream: at 96 peers most of an idle node's messages
-// (issue 17). The peer's stream reads do not see the ping, so an
-// answered one counts as hearing from it (HeardFrom). yamux bounds its
+// (issue 17). The pong counts as hearing from the peer (HeardFrom), as
+// every frame does (hearingMuxer). yamux bounds its
 // own ping by its write timeout; this one gives up after timeout and
 // leaves yamux's to finish in the background.
 func (w *linkWatch) muxerPing(c network.Conn, sess *yamux.Session, timeout time.Duration) error {
