@@ -28,7 +28,6 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	relayv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
-	yamuxlib "github.com/libp2p/go-yamux/v5"
 	ma "github.com/multiformats/go-multiaddr"
 )
 
@@ -186,7 +185,7 @@ func (h *Host) buildLibp2p(key crypto.PrivKey, psk pnet.PSK) (host.Host, error) 
 		// refuses to combine them with a PSK.
 		libp2p.PrivateNetwork(psk),
 		libp2p.Transport(tcp.NewTCPTransport),
-		libp2p.Muxer(yamux.ID, quietYamux()),
+		libp2p.Muxer(yamux.ID, hearingMuxer{quietYamux(), h.links.recv}),
 		libp2p.ListenAddrStrings(h.cfg.ListenAddrs...),
 		libp2p.ConnectionManager(cm),
 		libp2p.ResourceManager(rm),
@@ -228,23 +227,6 @@ func (h *Host) buildLibp2p(key crypto.PrivKey, psk pnet.PSK) (host.Host, error) 
 		return nil, fmt.Errorf("p2p: start libp2p host: %w", err)
 	}
 	return lh, nil
-}
-
-// yamuxRTTInterval is how often yamux re-measures a connection's round
-// trip (go-yamux's default is 30 s, on every connection, from both ends).
-const yamuxRTTInterval = 10 * time.Minute
-
-// quietYamux is libp2p's yamux with fewer session pings. Yamux measures
-// each connection's RTT with a ping every 30 s whether or not it is idle:
-// 13 frames a second for a node with 96 peers, for a figure only its
-// receive-window tuning reads (measured at the start, then every 10
-// minutes here). The keepalive stays: it only pings a connection that
-// received nothing for 30 s, which the link watch (links.go) never lets
-// happen on a live one.
-func quietYamux() *yamux.Transport {
-	cfg := *(*yamuxlib.Config)(yamux.DefaultTransport)
-	cfg.MeasureRTTInterval = yamuxRTTInterval
-	return (*yamux.Transport)(&cfg)
 }
 
 // addrsFactory advertises, besides the host's own addresses, a circuit

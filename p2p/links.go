@@ -68,10 +68,11 @@ type linkWatch struct {
 	every   time.Duration
 	timeout time.Duration
 
-	mu      sync.Mutex
-	probing map[network.Conn]time.Duration // probes under way, by their timeout
-	cut     map[peer.ID]time.Time          // peers whose direct path was closed as dead, and when
-	watched map[peer.ID]time.Time          // peers pinged every interval, until when (WatchLinks)
+	mu       sync.Mutex
+	probing  map[network.Conn]time.Duration // probes under way, by their timeout
+	cut      map[peer.ID]time.Time          // peers whose direct path was closed as dead, and when
+	watched  map[peer.ID]time.Time          // peers pinged every interval, until when (WatchLinks)
+	detoured map[peer.ID]time.Time          // peers reached through a relay whose direct path was tried, and when (detour.go)
 
 	closed atomic.Int64 // dead connections closed since start
 }
@@ -81,7 +82,7 @@ func newLinkWatch(h *Host, every, timeout time.Duration) *linkWatch {
 		h: h, recv: &recvClock{last: map[peer.ID]*atomic.Int64{}, tally: newStreamCounts()},
 		every: every, timeout: timeout,
 		probing: map[network.Conn]time.Duration{}, cut: map[peer.ID]time.Time{},
-		watched: map[peer.ID]time.Time{},
+		watched: map[peer.ID]time.Time{}, detoured: map[peer.ID]time.Time{},
 	}
 }
 
@@ -106,7 +107,9 @@ func (w *linkWatch) run() {
 		w.probeAll(tick)
 		if tick%linkHealEvery == 0 {
 			w.healAll()
+			w.closeAllDetours()
 			w.dropExpiredWatches()
+			w.forgetDetours(time.Now())
 		}
 	}
 }
@@ -227,28 +230,33 @@ func (w *linkWatch) dropExpiredWatches() {
 	}
 }
 
-// relayedIn probes p's direct connections when p reached this node
-// through a relay while they were open: a live direct path would have
-// carried it.
+// relayedIn is told of every new connection. A relayed one to a peer
+// with direct connections open has those probed: a live direct path
+// would have carried it. A relayed one to a peer without has the direct
+// path tried (detour.go).
 func (w *linkWatch) relayedIn(c network.Conn) {
 	if !c.Stat().Limited && !isRelayed(c.RemoteMultiaddr()) {
 		return
 	}
+	direct := false
 	for _, d := range w.h.host.Network().ConnsToPeer(c.RemotePeer()) {
 		if !d.Stat().Limited && !isRelayed(d.RemoteMultiaddr()) {
 			w.probe(d, w.timeout)
+			direct = true
 		}
+	}
+	if !direct {
+		w.takeDirect(c.RemotePeer())
 	}
 }
 
 // heardOn reports whether c's peer delivered bytes since t over c, its
 // only connection: the link carried packets since it was last due, so a
-// ping would tell nothing new. A pong counts as hearing from the peer, so
-// an idle link is pinged every other time it is due, and a pair that
-// exchanges traffic not at all. (A yamux ping is not a stream read: the
-// pinged side hears nothing of it and pings on its own schedule.) A
-// half-dead link (our packets lost) is the peer's to find: its pings to
-// us go unanswered.
+// ping would tell nothing new. Any frame counts (hearingMuxer): a pong, so
+// an idle link is pinged every other time it is due, and the peer's own
+// ping, so of an idle link's two ends mostly one pings; a pair that
+// exchanges traffic not at all. A half-dead link (our packets lost) is
+// the peer's to find: its pings to us go unanswered.
 func (w *linkWatch) heardOn(c network.Conn, t time.Time) bool {
 	p := c.RemotePeer()
 	return w.recv.since(p, t) && len(w.h.host.Network().ConnsToPeer(p)) == 1
@@ -456,8 +464,8 @@ const muxerPingProtocol = protocol.ID("(yamux-ping)")
 // handler goroutine on both ends, and libp2p's ping handler ends a stream
 // idle for 10 s — the very interval of idle links' pings — so every idle
 // ping paid for a new stream: at 96 peers most of an idle node's messages
-// (issue 17). The peer's stream reads do not see the ping, so an
-// answered one counts as hearing from it (HeardFrom). yamux bounds its
+// (issue 17). The pong counts as hearing from the peer (HeardFrom), as
+// every frame does (hearingMuxer). yamux bounds its
 // own ping by its write timeout; this one gives up after timeout and
 // leaves yamux's to finish in the background.
 func (w *linkWatch) muxerPing(c network.Conn, sess *yamux.Session, timeout time.Duration) error {

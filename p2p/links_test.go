@@ -258,7 +258,9 @@ func TestLinkWatchKeepsHealthyConnections(t *testing.T) {
 // every idle ping used to open one), and the link stays up.
 func TestLinkPingsOpenNoStreams(t *testing.T) {
 	psk := testSecret(t)
-	fast := func(cfg *Config) { cfg.LinkCheckInterval = 100 * time.Millisecond }
+	// No relay service: a reservation and the identify push of the new
+	// relay address would open streams within the count.
+	fast := func(cfg *Config) { cfg.LinkCheckInterval, cfg.DisableRelayService = 100*time.Millisecond, true }
 	a, b := newTestHost(t, psk, fast), newTestHost(t, psk, fast)
 	mustConnect(t, a, b)
 	// Watched, so pinged every interval: many pings in a short test.
@@ -443,6 +445,34 @@ func TestRelayOf(t *testing.T) {
 		got, ok := relayOf(ma.StringCast(tc.addr))
 		if ok != (tc.want != "") || (ok && got.String() != tc.want) {
 			t.Errorf("relayOf(%s) = %s, %v; want %q", tc.addr, got, ok, tc.want)
+		}
+	}
+}
+
+// TestBeingPingedCountsAsHearing: A's link ping is a yamux frame that B's
+// muxer answers, no stream; B still counts it as hearing from A, so B's
+// own ping of that idle link is spared (heardOn).
+func TestBeingPingedCountsAsHearing(t *testing.T) {
+	psk := testSecret(t)
+	still := func(cfg *Config) { cfg.LinkCheckInterval = time.Hour } // no pings but the test's
+	a, b := newTestHost(t, psk, still), newTestHost(t, psk, still)
+	mustConnect(t, a, b)
+	conn := a.host.Network().ConnsToPeer(b.ID())[0]
+	// yamux measures the round trip once at the start, and a ping made
+	// while one is out joins it: this one makes sure none is.
+	if err := a.links.ping(conn, 5*time.Second); err != nil {
+		t.Fatalf("ping: %v", err)
+	}
+	for range 3 {
+		before := time.Now()
+		if err := a.links.ping(conn, 5*time.Second); err != nil {
+			t.Fatalf("ping: %v", err)
+		}
+		if !b.links.recv.since(a.ID(), before) {
+			t.Fatalf("B last heard from A at %v, before A's ping at %v", b.links.recv.lastFrom(a.ID()), before)
+		}
+		if !b.links.heardOn(b.host.Network().ConnsToPeer(a.ID())[0], before) {
+			t.Fatal("B would ping the link A just pinged")
 		}
 	}
 }

@@ -125,3 +125,42 @@ func TestNonTransitiveLinkRoutedThroughRelay(t *testing.T) {
 		t.Fatal("A did not get the DSHT store")
 	}
 }
+
+// TestRelayedLinkTakesTheDirectPath: B reached A through C's relay
+// although the direct path works (here: it was blocked while B dialled, as
+// a direct handshake that loses the race to the relay is). The link moves
+// to the direct path, and the relayed connection is closed: C's upload no
+// longer carries A and B's traffic.
+func TestRelayedLinkTakesTheDirectPath(t *testing.T) {
+	psk := testSecret(t)
+	cutB := &cutLink{}
+	c := newTestHost(t, psk, func(cfg *Config) { cfg.Reachability = ReachabilityPublic })
+	a := newTestHost(t, psk, func(cfg *Config) { cfg.Reachability = ReachabilityPrivate })
+	b := newTestHost(t, psk, func(cfg *Config) { cfg.ConnectionGater = cutB })
+	mustConnect(t, a, c)
+	mustConnect(t, b, c)
+	testkit.Eventually(t, 15*time.Second, "A's reservation on C", func() bool {
+		return slices.Contains(a.Status().RelayReservations, c.ID().String())
+	})
+
+	cutB.block(a.ID())
+	var circuits []ma.Multiaddr
+	for _, addr := range a.host.Addrs() {
+		if isRelayed(addr) {
+			circuits = append(circuits, addr)
+		}
+	}
+	if err := b.host.Connect(testCtx(t), peer.AddrInfo{ID: a.ID(), Addrs: circuits}); err != nil {
+		t.Fatalf("B -> A through C: %v", err)
+	}
+	if directConns(b, a.ID()) != 0 || !b.links.hasRelayedConn(a.ID()) {
+		t.Fatal("B's first connection to A is not the relayed one")
+	}
+	cutB.block("") // the direct path works from now on
+
+	onlyDirect := func(h *Host, p peer.ID) func() bool {
+		return func() bool { return directConns(h, p) > 0 && !h.links.hasRelayedConn(p) }
+	}
+	testkit.Eventually(t, 15*time.Second, "B reaches A directly and closed the relayed connection", onlyDirect(b, a.ID()))
+	testkit.Eventually(t, 15*time.Second, "A reaches B directly and closed the relayed connection", onlyDirect(a, b.ID()))
+}

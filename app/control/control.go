@@ -108,6 +108,9 @@ type P2PStatus struct {
 	Relayed        bool     `json:"relayed"`
 	RelayAddrs     []string `json:"relay_addrs,omitempty"`
 	ConnectedPeers int      `json:"connected_peers"`
+	// RelayedPeers are the connected peers reached only through a relay:
+	// a volunteer's upload carries their traffic.
+	RelayedPeers int `json:"relayed_peers"`
 }
 
 // DSHTStatus is the DSHT's routing state per level (index 0 = global).

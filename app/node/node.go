@@ -484,6 +484,11 @@ func (n *Node) Status(ctx context.Context) (control.Status, error) {
 		RelayAddrs:     hs.RelayReservations,
 		ConnectedPeers: len(hs.Peers),
 	}
+	for _, p := range hs.Peers {
+		if p.Relayed {
+			st.P2P.RelayedPeers++
+		}
+	}
 	st.DSHT = dshtStatus(n.dht.Status(), n.dht.Outlook)
 	for _, t := range n.proxy.RecentTraces() {
 		st.Recent = append(st.Recent, control.Trace{Time: t.Time, URL: withoutQuery(t.URL), Result: t.Result, Path: t.Path})

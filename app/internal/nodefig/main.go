@@ -124,6 +124,13 @@ func runCentral(secret string) error {
 				peers = st.P2P.ConnectedPeers
 			}
 			fmt.Println("PEERS", peers)
+		case "RELAYED":
+			st, err := n.Status(context.Background())
+			relayed := -1
+			if err == nil && st.P2P != nil {
+				relayed = st.P2P.RelayedPeers
+			}
+			fmt.Println("RELAYED", relayed)
 		case "MEM":
 			fmt.Println("MEM", procstat.RSSBytes())
 		case "CPU":
@@ -439,5 +446,26 @@ func idleCost(c central, nodes []*node.Node, window time.Duration, profile strin
 	// figures then include reconnections a real network would not see.
 	fmt.Printf("the crowd of %d peers (this process): %.1f%% of a core\n", len(nodes), 100*float64(crowd)/1e9/secs)
 	procstat.PrintRates(os.Stdout, t0, t1, secs, 32)
+	return printRelayed(c, nodes)
+}
+
+// printRelayed says how many of the peers' links go only through a relay:
+// every such link between two crowd peers may run through the measured
+// node, whose upload then carries their traffic.
+func printRelayed(c central, nodes []*node.Node) error {
+	own, err := c.number("RELAYED")
+	if err != nil {
+		return err
+	}
+	links, crowd := 0, 0
+	for _, p := range nodes {
+		st, err := p.Status(context.Background())
+		if err != nil || st.P2P == nil {
+			continue
+		}
+		links += st.P2P.ConnectedPeers
+		crowd += st.P2P.RelayedPeers
+	}
+	fmt.Printf("links reached only through a relay: the measured node %d; the crowd %d of %d (both ends count)\n", own, crowd, links)
 	return nil
 }
