@@ -589,3 +589,48 @@ func TestPutGetNearDisagreeingRootsMeet(t *testing.T) {
 		})
 	}
 }
+
+// Two racers whose peer caches share no node (each heard only from its own
+// half of the network) name disjoint roots. The near put+get first probes
+// its closest node, which knows both halves, for the nodes nearer the key,
+// so both store at the same root: in either order the first meets nobody
+// and the second meets the first's value (without the probe both met
+// nobody).
+func TestPutGetNearDisjointViewsMeet(t *testing.T) {
+	for _, secondFirst := range []bool{false, true} {
+		t.Run(fmt.Sprintf("second racer first %v", secondFirst), func(t *testing.T) {
+			_, nodes, _ := newCluster(t, 14)
+			racers := []*dsht.Node{nodes[0], nodes[1]}
+			for i := range nodes {
+				switch {
+				case i == 1 || i >= 2 && i < 8: // racer 1 and its half: racer 0 never heard of them
+					racers[0].ForgetPeer(info(i).ID)
+				case i == 0 || i >= 8:
+					racers[1].ForgetPeer(info(i).ID)
+				}
+			}
+			key := dsht.ID(object.KeyOf("crowd-disjoint"))
+			for _, r := range racers[0].NearRoots(0, key) {
+				if slices.ContainsFunc(racers[1].NearRoots(0, key), func(o dsht.NodeInfo) bool { return o.ID == r.ID }) {
+					t.Fatalf("the racers' roots share %x: the views are not disjoint", r.ID[:3])
+				}
+			}
+			vals := []string{"zero", "one"}
+			if secondFirst {
+				racers, vals = []*dsht.Node{racers[1], racers[0]}, []string{"one", "zero"}
+			}
+			for i, n := range racers {
+				vs, err := n.PutGetNearAt(context.Background(), key, []byte(vals[i]), time.Minute, 0)
+				if err != nil {
+					t.Fatalf("%s: %v", vals[i], err)
+				}
+				if i == 0 && len(vs) != 0 {
+					t.Fatalf("first racer (%s) met %v", vals[0], vs)
+				}
+				if i == 1 && !has(vs, vals[0]) {
+					t.Fatalf("second racer (%s) met %v, not the first's value: both would go to the origin", vals[1], vs)
+				}
+			}
+		})
+	}
+}
