@@ -33,11 +33,14 @@ import (
 // every linkIdleEvery intervals the others (relays holding a reservation
 // for it too: a relay serves dozens, and each pinging it every interval
 // made it the busiest node of an idle network) (an idle node with 96 peers pinged 48 times a second, most
-// of its CPU, for peers nobody asked about; issue 17). A peer that comes
+// of its CPU, for peers nobody asked about; issue 17). Every 20 s keeps an
+// idle peer heard from well within the directory's 60 s liveness window
+// (core/dnsserver LiveWindow) and within yamux's 30 s keepalive, which
+// would otherwise ping on its own timer, one wakeup per connection. A peer that comes
 // in through a relay while a direct connection to it is open gets that
 // connection pinged at once: it went round because the direct path did
 // not work for it. The watch closes a connection whose ping gets no echo
-// within LinkPingTimeout (linkIdleEvery times that for an idle link's
+// within LinkPingTimeout (linkIdlePatience times that for an idle link's
 // ping: a peer whose CPU is busy for a few seconds keeps its connections,
 // whose closing and re-dialling cost a crowd of peers far more) —
 // unless the peer's streams delivered bytes meanwhile, which means the link
@@ -56,7 +59,8 @@ const (
 	defaultLinkPingTimeout   = 2 * time.Second
 	linkSuspectAfter         = 750 * time.Millisecond
 	linkHealEvery            = 10 // intervals between direct dials to a cut peer
-	linkIdleEvery            = 5  // intervals between pings of a connection nobody watches
+	linkIdleEvery            = 10 // intervals between pings of a connection nobody watches
+	linkIdlePatience         = 5  // LinkPingTimeouts an idle connection's ping may take
 	linkHealFor              = time.Hour
 )
 
@@ -182,7 +186,7 @@ func (w *linkWatch) probeAll(tick int) {
 			if connSlot(c, linkIdleEvery) != tick%linkIdleEvery {
 				continue
 			}
-			every, timeout = every*linkIdleEvery, timeout*linkIdleEvery
+			every, timeout = every*linkIdleEvery, timeout*linkIdlePatience
 		}
 		if !w.heardOn(c, now.Add(-every)) {
 			due = append(due, probe{c, timeout})
@@ -194,10 +198,13 @@ func (w *linkWatch) probeAll(tick int) {
 }
 
 // connSlot is c's tick slot among n: stable for the connection, spread
-// over the connections.
+// over the connections. It hashes the peer's ID bytes (c.ID() formats
+// base58 text on every call: a tenth of an idle node's CPU). The two ends
+// of a link hash different IDs, so they are mostly due at different
+// ticks, and the first one's ping spares the other's (heardOn).
 func connSlot(c network.Conn, n int) int {
 	h := fnv.New32a()
-	_, _ = io.WriteString(h, c.ID())
+	_, _ = io.WriteString(h, string(c.RemotePeer()))
 	return int(h.Sum32() % uint32(n))
 }
 

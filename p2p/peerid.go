@@ -1,6 +1,7 @@
 package p2p
 
 import (
+	"github.com/coralcdn/coral/core/dsht"
 	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
@@ -14,6 +15,7 @@ import (
 type peerIDs struct {
 	decoded *lru.Cache[string, peer.ID]
 	encoded *lru.Cache[peer.ID, string]
+	infos   *lru.Cache[peer.ID, dsht.NodeInfo] // Host.NodeInfo
 }
 
 // peerIDCacheSize covers the peers a node talks to, with room to spare
@@ -23,7 +25,8 @@ const peerIDCacheSize = 1024
 func newPeerIDs() *peerIDs {
 	dec, _ := lru.New[string, peer.ID](peerIDCacheSize) // errors only for a size <= 0
 	enc, _ := lru.New[peer.ID, string](peerIDCacheSize)
-	return &peerIDs{decoded: dec, encoded: enc}
+	infos, _ := lru.New[peer.ID, dsht.NodeInfo](peerIDCacheSize)
+	return &peerIDs{decoded: dec, encoded: enc, infos: infos}
 }
 
 // decode is peer.Decode, remembered.

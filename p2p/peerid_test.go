@@ -40,6 +40,12 @@ func TestPeerIDsRemembered(t *testing.T) {
 			}
 		}
 	}
+	h := &Host{ids: ids}
+	for round := range 2 {
+		if got, want := h.NodeInfo(id), NodeInfoFor(id); got != want {
+			t.Errorf("round %d: NodeInfo %+v, want %+v", round, got, want)
+		}
+	}
 	if ids.decoded.Len() != 1 || ids.encoded.Len() != 1 {
 		t.Errorf("cached %d decoded, %d encoded; want one each (bad text not kept)", ids.decoded.Len(), ids.encoded.Len())
 	}

@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/coralcdn/coral/core/dsht"
-	"github.com/coralcdn/coral/p2p"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
@@ -23,28 +22,19 @@ func (n *Node) followPeers(ctx context.Context) {
 	told := map[peer.ID]time.Time{} // connected peers, when last reported
 	for {
 		now := time.Now()
-		var seeds []dsht.NodeInfo
-		connected := map[peer.ID]time.Time{}
-		for _, id := range n.host.ConnectedPeers() {
-			info := p2p.NodeInfoFor(id)
-			seeds = append(seeds, info)
-			last, ok := told[id]
-			if ok && now.Sub(last) < followRefresh {
+		ids := n.host.ConnectedPeers()
+		connected := make(map[peer.ID]time.Time, len(ids))
+		for _, id := range ids {
+			if last, ok := told[id]; ok && now.Sub(last) < followRefresh {
 				connected[id] = last
 				continue
 			}
-			n.dht.Observe(info, n.host.Latency(id))
+			n.dht.Observe(n.host.NodeInfo(id), n.host.Latency(id))
 			connected[id] = now
 		}
 		told = connected
-		if !bootstrapped && len(seeds) > 0 {
-			bctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			if err := n.dht.Bootstrap(bctx, seeds); err == nil {
-				bootstrapped = true
-			} else {
-				n.log.Debug("dsht bootstrap", "err", err)
-			}
-			cancel()
+		if !bootstrapped && len(ids) > 0 {
+			bootstrapped = n.bootstrapDSHT(ctx, ids)
 		}
 		select {
 		case <-ctx.Done():
@@ -52,6 +42,22 @@ func (n *Node) followPeers(ctx context.Context) {
 		case <-t.C:
 		}
 	}
+}
+
+// bootstrapDSHT bootstraps the DSHT from the connected peers and says
+// whether it did.
+func (n *Node) bootstrapDSHT(ctx context.Context, ids []peer.ID) bool {
+	seeds := make([]dsht.NodeInfo, 0, len(ids))
+	for _, id := range ids {
+		seeds = append(seeds, n.host.NodeInfo(id))
+	}
+	bctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := n.dht.Bootstrap(bctx, seeds); err != nil {
+		n.log.Debug("dsht bootstrap", "err", err)
+		return false
+	}
+	return true
 }
 
 const (

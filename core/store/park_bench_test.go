@@ -3,9 +3,7 @@ package store
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -80,30 +78,10 @@ func BenchmarkIdleCPU(b *testing.B) {
 // idleWindow waits d and returns this process's CPU (percent of one core)
 // and context switches per second over it.
 func idleWindow(d time.Duration) (pctCore, switchesPerSec float64) {
-	cpu0, sw0 := procstat.CPUNanos(), contextSwitches()
+	cpu0, sw0 := procstat.CPUNanos(), procstat.ContextSwitches()
 	start := time.Now()
 	time.Sleep(d) // the measured window: nothing to synchronise with
 	el := time.Since(start)
-	cpu1, sw1 := procstat.CPUNanos(), contextSwitches()
+	cpu1, sw1 := procstat.CPUNanos(), procstat.ContextSwitches()
 	return 100 * float64(cpu1-cpu0) / float64(el.Nanoseconds()), float64(sw1-sw0) / el.Seconds()
-}
-
-// contextSwitches sums the voluntary and involuntary context switches of
-// this process's live threads (Linux; 0 elsewhere).
-func contextSwitches() int64 {
-	tasks, _ := filepath.Glob("/proc/self/task/*/status")
-	var n int64
-	for _, p := range tasks {
-		data, err := os.ReadFile(p)
-		if err != nil {
-			continue
-		}
-		for _, line := range strings.Split(string(data), "\n") {
-			if f := strings.Fields(line); len(f) == 2 && strings.HasSuffix(f[0], "ctxt_switches:") {
-				v, _ := strconv.ParseInt(f[1], 10, 64)
-				n += v
-			}
-		}
-	}
-	return n
 }

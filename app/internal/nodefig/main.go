@@ -135,6 +135,8 @@ func runCentral(secret string) error {
 			fmt.Println("MEM", procstat.RSSBytes())
 		case "CPU":
 			fmt.Printf("CPU %d\n", procstat.CPUNanos())
+		case "SWITCHES":
+			fmt.Printf("SWITCHES %d\n", procstat.ContextSwitches())
 		case "TRAFFIC":
 			for _, t := range n.StreamCounts() {
 				fmt.Printf("T %s %d %d\n", t.Protocol, t.Writes, t.Reads)
@@ -405,6 +407,10 @@ func idleCost(c central, nodes []*node.Node, window time.Duration, profile strin
 	if err != nil {
 		return err
 	}
+	s0, err := c.number("SWITCHES")
+	if err != nil {
+		return err
+	}
 	crowd0 := procstat.CPUNanos()
 	t0, err := c.traffic()
 	if err != nil {
@@ -413,6 +419,10 @@ func idleCost(c central, nodes []*node.Node, window time.Duration, profile strin
 	start := time.Now()
 	time.Sleep(window) // a figure, not a test: the node idles for the window
 	c1, err := c.number("CPU")
+	if err != nil {
+		return err
+	}
+	s1, err := c.number("SWITCHES")
 	if err != nil {
 		return err
 	}
@@ -440,7 +450,7 @@ func idleCost(c central, nodes []*node.Node, window time.Duration, profile strin
 	}
 	secs := time.Since(start).Seconds()
 	fmt.Printf("whole node, default config on loopback, %d connected peers (full nodes)\n", peers)
-	fmt.Printf("idle %.0fs: CPU %.2f%% of a core, RSS %.1f MiB\n", secs, 100*float64(c1-c0)/1e9/secs, float64(rss)/(1<<20))
+	fmt.Printf("idle %.0fs: CPU %.2f%% of a core, RSS %.1f MiB, %.1f context switches/s\n", secs, 100*float64(c1-c0)/1e9/secs, float64(rss)/(1<<20), float64(s1-s0)/secs)
 	fmt.Println("go runtime:", strings.TrimPrefix(gomem, "GOMEM "))
 	// A crowd short of CPU answers pings late, and the measured node's
 	// figures then include reconnections a real network would not see.
