@@ -34,6 +34,7 @@ import (
 	"time"
 
 	"github.com/coralcdn/coral/app/config"
+	"github.com/coralcdn/coral/app/control"
 	"github.com/coralcdn/coral/app/node"
 	"github.com/coralcdn/coral/test/procstat"
 )
@@ -118,19 +119,9 @@ func runCentral(secret string) error {
 	for in.Scan() {
 		switch in.Text() {
 		case "PEERS":
-			st, err := n.Status(context.Background())
-			peers := -1
-			if err == nil && st.P2P != nil {
-				peers = st.P2P.ConnectedPeers
-			}
-			fmt.Println("PEERS", peers)
+			fmt.Println("PEERS", p2pFigure(n, func(p *control.P2PStatus) int { return p.ConnectedPeers }))
 		case "RELAYED":
-			st, err := n.Status(context.Background())
-			relayed := -1
-			if err == nil && st.P2P != nil {
-				relayed = st.P2P.RelayedPeers
-			}
-			fmt.Println("RELAYED", relayed)
+			fmt.Println("RELAYED", p2pFigure(n, func(p *control.P2PStatus) int { return p.RelayedPeers }))
 		case "MEM":
 			fmt.Println("MEM", procstat.RSSBytes())
 		case "CPU":
@@ -163,6 +154,15 @@ func runCentral(secret string) error {
 		}
 	}
 	return in.Err()
+}
+
+// p2pFigure is one figure of n's libp2p status, -1 when there is none.
+func p2pFigure(n *node.Node, figure func(*control.P2PStatus) int) int {
+	st, err := n.Status(context.Background())
+	if err != nil || st.P2P == nil {
+		return -1
+	}
+	return figure(st.P2P)
 }
 
 func mib(b uint64) float64 { return float64(b) / (1 << 20) }
@@ -469,12 +469,8 @@ func printRelayed(c central, nodes []*node.Node) error {
 	}
 	links, crowd := 0, 0
 	for _, p := range nodes {
-		st, err := p.Status(context.Background())
-		if err != nil || st.P2P == nil {
-			continue
-		}
-		links += st.P2P.ConnectedPeers
-		crowd += st.P2P.RelayedPeers
+		links += max(0, p2pFigure(p, func(s *control.P2PStatus) int { return s.ConnectedPeers }))
+		crowd += max(0, p2pFigure(p, func(s *control.P2PStatus) int { return s.RelayedPeers }))
 	}
 	fmt.Printf("links reached only through a relay: the measured node %d; the crowd %d of %d (both ends count)\n", own, crowd, links)
 	return nil
