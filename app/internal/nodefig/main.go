@@ -28,6 +28,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
 	"strconv"
 	"strings"
 	"sync"
@@ -45,12 +46,13 @@ func main() {
 	settle := flag.Duration("settle", 45*time.Second, "time for the DSHT, clusters and heartbeats to settle after the peers joined")
 	window := flag.Duration("window", 60*time.Second, "idle time over which CPU and traffic are measured")
 	cpuProfile := flag.String("cpuprofile", "", "write the measured node's CPU profile over the window to this file, and its heap at the end to the file .heap (go tool pprof)")
+	traceFile := flag.String("trace", "", "after the window, write a 30 s Go execution trace of the measured node to this file (go tool trace): which goroutines wake, and why")
 	flag.Parse()
 	var err error
 	if *central != "" {
 		err = runCentral(*central)
 	} else {
-		err = runParent(*peers, *settle, *window, *cpuProfile)
+		err = runParent(*peers, *settle, *window, *cpuProfile, *traceFile)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "nodefig:", err)
@@ -151,6 +153,9 @@ func runCentral(secret string) error {
 			if file, ok := strings.CutPrefix(in.Text(), "HEAP "); ok {
 				fmt.Println("HEAP", writeHeap(file))
 			}
+			if file, ok := strings.CutPrefix(in.Text(), "TRACE "); ok {
+				fmt.Println("TRACE", writeTrace(file, traceLength))
+			}
 		}
 	}
 	return in.Err()
@@ -214,6 +219,26 @@ func writeHeap(file string) int {
 	return 0
 }
 
+// traceLength is how long an execution trace runs.
+const traceLength = 30 * time.Second
+
+// writeTrace writes an execution trace of the next d to file and says 0,
+// or 1 when it could not.
+func writeTrace(file string, d time.Duration) int {
+	f, err := os.Create(file)
+	if err == nil {
+		defer f.Close()
+		err = trace.Start(f)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "nodefig: trace:", err)
+		return 1
+	}
+	time.Sleep(d) // the traced stretch of idleness
+	trace.Stop()
+	return 0
+}
+
 // central is the parent's handle on the measured node's command channel.
 type central struct {
 	in  io.Writer
@@ -254,7 +279,7 @@ func (c central) traffic() (map[string][2]int64, error) {
 	return m, c.out.Err()
 }
 
-func runParent(n int, settle, window time.Duration, profile string) error {
+func runParent(n int, settle, window time.Duration, profile, traceFile string) error {
 	work, err := os.MkdirTemp("", "nodefig")
 	if err != nil {
 		return err
@@ -282,7 +307,17 @@ func runParent(n int, settle, window time.Duration, profile string) error {
 	if err := keepConnected(c, nodes, boot, n, settle); err != nil {
 		return err
 	}
-	return idleCost(c, nodes, window, profile)
+	if err := idleCost(c, nodes, window, profile); err != nil || traceFile == "" {
+		return err
+	}
+	abs, err := filepath.Abs(traceFile)
+	if err != nil {
+		return err
+	}
+	if line, err := c.ask("TRACE " + abs); err != nil || line != "TRACE 0" {
+		return fmt.Errorf("trace not written: %q %v", line, err)
+	}
+	return nil
 }
 
 // onlyMessages passes on the records with one of its messages.
