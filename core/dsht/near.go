@@ -145,16 +145,8 @@ func (n *Node) mergeNear(roots []NodeInfo, contacts []Contact, target kadID) []N
 		}
 		all = append(all, info)
 	}
-	slices.SortStableFunc(all, func(a, b NodeInfo) int {
-		da, db := xorKad(kadOf(a.ID), target), xorKad(kadOf(b.ID), target)
-		switch {
-		case lessKad(da, db):
-			return -1
-		case lessKad(db, da):
-			return 1
-		}
-		return 0
-	})
+	closer := byDistance(target)
+	slices.SortStableFunc(all, func(a, b NodeInfo) int { return closer(a.ID, b.ID) })
 	return all[:min(len(all), nearTries)]
 }
 

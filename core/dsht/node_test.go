@@ -574,19 +574,27 @@ func TestPutGetNearDisagreeingRootsMeet(t *testing.T) {
 			if unawareFirst {
 				racers, vals = []*dsht.Node{unaware, aware}, []string{"unaware", "aware"}
 			}
-			for i, n := range racers {
-				vs, err := n.PutGetNearAt(ctx, key, []byte(vals[i]), time.Minute, 0)
-				if err != nil {
-					t.Fatalf("%s: %v", vals[i], err)
-				}
-				if i == 0 && len(vs) != 0 {
-					t.Fatalf("first racer (%s) met %v", vals[0], vs)
-				}
-				if i == 1 && !has(vs, vals[0]) {
-					t.Fatalf("second racer (%s) met %v, not the first's value: both would go to the origin", vals[1], vs)
-				}
-			}
+			raceNear(t, ctx, key, racers, vals)
 		})
+	}
+}
+
+// raceNear has the racers test-and-set key at the global root one after
+// the other, each with its value: the first must meet nobody and the
+// second the first's value, or both would go to the origin.
+func raceNear(t *testing.T, ctx context.Context, key dsht.ID, racers []*dsht.Node, vals []string) {
+	t.Helper()
+	for i, n := range racers {
+		vs, err := n.PutGetNearAt(ctx, key, []byte(vals[i]), time.Minute, 0)
+		if err != nil {
+			t.Fatalf("%s: %v", vals[i], err)
+		}
+		if i == 0 && len(vs) != 0 {
+			t.Fatalf("first racer (%s) met %v", vals[0], vs)
+		}
+		if i == 1 && !has(vs, vals[0]) {
+			t.Fatalf("second racer (%s) met %v, not the first's value: both would go to the origin", vals[1], vs)
+		}
 	}
 }
 
@@ -619,18 +627,7 @@ func TestPutGetNearDisjointViewsMeet(t *testing.T) {
 			if secondFirst {
 				racers, vals = []*dsht.Node{racers[1], racers[0]}, []string{"one", "zero"}
 			}
-			for i, n := range racers {
-				vs, err := n.PutGetNearAt(context.Background(), key, []byte(vals[i]), time.Minute, 0)
-				if err != nil {
-					t.Fatalf("%s: %v", vals[i], err)
-				}
-				if i == 0 && len(vs) != 0 {
-					t.Fatalf("first racer (%s) met %v", vals[0], vs)
-				}
-				if i == 1 && !has(vs, vals[0]) {
-					t.Fatalf("second racer (%s) met %v, not the first's value: both would go to the origin", vals[1], vs)
-				}
-			}
+			raceNear(t, context.Background(), key, racers, vals)
 		})
 	}
 }

@@ -33,6 +33,21 @@ func lessKad(a, b kadID) bool {
 	return false
 }
 
+// byDistance orders IDs by their distance to target, nearest first (a
+// comparison function for slices.SortFunc).
+func byDistance(target kadID) func(a, b ID) int {
+	return func(a, b ID) int {
+		da, db := xorKad(kadOf(a), target), xorKad(kadOf(b), target)
+		switch {
+		case lessKad(da, db):
+			return -1
+		case lessKad(db, da):
+			return 1
+		}
+		return 0
+	}
+}
+
 // cpl is the common prefix length of two positions.
 func cpl(a, b kadID) int {
 	for i := range a {

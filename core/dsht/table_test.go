@@ -21,16 +21,7 @@ func nodeIDs(n int, seed uint64) []ID {
 
 func bruteClosest(ids []ID, target kadID, n int) []ID {
 	s := slices.Clone(ids)
-	slices.SortFunc(s, func(a, b ID) int {
-		da, db := xorKad(kadOf(a), target), xorKad(kadOf(b), target)
-		switch {
-		case lessKad(da, db):
-			return -1
-		case lessKad(db, da):
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(s, byDistance(target))
 	return s[:min(n, len(s))]
 }
 
