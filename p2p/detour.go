@@ -101,7 +101,7 @@ func (w *linkWatch) closeDetours(p peer.ID) {
 		return
 	}
 	for _, c := range w.h.host.Network().ConnsToPeer(p) {
-		if (c.Stat().Limited || isRelayed(c.RemoteMultiaddr())) && len(c.GetStreams()) == 0 {
+		if relayedConn(c) && len(c.GetStreams()) == 0 {
 			_ = c.Close()
 		}
 	}
@@ -125,7 +125,7 @@ func (w *linkWatch) closeAllDetours() {
 	seen := map[peer.ID]bool{}
 	for _, c := range w.h.host.Network().Conns() {
 		p := c.RemotePeer()
-		if seen[p] || !(c.Stat().Limited || isRelayed(c.RemoteMultiaddr())) {
+		if seen[p] || !relayedConn(c) {
 			continue
 		}
 		seen[p] = true

@@ -27,7 +27,7 @@ func (h *Host) NodeInfo(p peer.ID) dsht.NodeInfo {
 	if info, ok := h.ids.infos.Get(p); ok {
 		return info
 	}
-	info := dsht.NodeInfo{ID: dsht.NodeID([]byte(p)), Addr: h.ids.text(p)}
+	info := NodeInfoFor(p)
 	h.ids.infos.Add(p, info)
 	return info
 }

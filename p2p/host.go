@@ -353,7 +353,7 @@ func (h *Host) Status() Status {
 		}
 		ps := PeerStatus{ID: p.String(), Relayed: true}
 		for _, c := range conns {
-			if !c.Stat().Limited && !isRelayed(c.RemoteMultiaddr()) {
+			if !relayedConn(c) {
 				ps.Relayed = false
 			}
 		}
@@ -456,4 +456,10 @@ func parsePeerAddrs(addrs []string) ([]peer.AddrInfo, error) {
 
 func isRelayed(a ma.Multiaddr) bool {
 	return slices.ContainsFunc(a, func(c ma.Component) bool { return c.Code() == ma.P_CIRCUIT })
+}
+
+// relayedConn reports whether c goes through a relay (libp2p marks such
+// connections limited; a circuit address says so too).
+func relayedConn(c network.Conn) bool {
+	return c.Stat().Limited || isRelayed(c.RemoteMultiaddr())
 }

@@ -100,7 +100,7 @@ func (h *Host) PeerIPs(id string) []netip.Addr {
 	}
 	var out []netip.Addr
 	for _, c := range h.host.Network().ConnsToPeer(p) {
-		if c.Stat().Limited || isRelayed(c.RemoteMultiaddr()) {
+		if relayedConn(c) {
 			continue
 		}
 		ip, err := manet.ToIP(c.RemoteMultiaddr())

@@ -159,7 +159,7 @@ func (w *linkWatch) heal(p peer.ID) {
 func (w *linkWatch) directConns(p peer.ID) int {
 	n := 0
 	for _, c := range w.h.host.Network().ConnsToPeer(p) {
-		if !c.Stat().Limited && !isRelayed(c.RemoteMultiaddr()) && !c.IsClosed() {
+		if !relayedConn(c) && !c.IsClosed() {
 			n++
 		}
 	}
@@ -242,12 +242,12 @@ func (w *linkWatch) dropExpiredWatches() {
 // would have carried it. A relayed one to a peer without has the direct
 // path tried (detour.go).
 func (w *linkWatch) relayedIn(c network.Conn) {
-	if !c.Stat().Limited && !isRelayed(c.RemoteMultiaddr()) {
+	if !relayedConn(c) {
 		return
 	}
 	direct := false
 	for _, d := range w.h.host.Network().ConnsToPeer(c.RemotePeer()) {
-		if !d.Stat().Limited && !isRelayed(d.RemoteMultiaddr()) {
+		if !relayedConn(d) {
 			w.probe(d, w.timeout)
 			direct = true
 		}
@@ -281,7 +281,7 @@ func (w *linkWatch) suspect(c network.Conn) {
 // relayed, closed or already being probed with a timeout as short. (An
 // idle link's unhurried probe does not hold back a suspect's quick one.)
 func (w *linkWatch) probe(c network.Conn, timeout time.Duration) {
-	if c.Stat().Limited || isRelayed(c.RemoteMultiaddr()) || c.IsClosed() || w.h.ctx.Err() != nil {
+	if relayedConn(c) || c.IsClosed() || w.h.ctx.Err() != nil {
 		return
 	}
 	w.mu.Lock()
@@ -350,7 +350,7 @@ func (w *linkWatch) sharedFate(dead network.Conn) {
 	path := ip(dead)
 	for _, c := range w.h.host.Network().ConnsToPeer(dead.RemotePeer()) {
 		switch {
-		case c == dead || c.IsClosed() || c.Stat().Limited || isRelayed(c.RemoteMultiaddr()):
+		case c == dead || c.IsClosed() || relayedConn(c):
 		case ip(c) == path:
 			w.h.log.Info("closing another connection over the same dead path", "peer", c.RemotePeer(), "addr", c.RemoteMultiaddr())
 			w.closed.Add(1)
@@ -362,9 +362,7 @@ func (w *linkWatch) sharedFate(dead network.Conn) {
 }
 
 func (w *linkWatch) hasRelayedConn(p peer.ID) bool {
-	return slices.ContainsFunc(w.h.host.Network().ConnsToPeer(p), func(c network.Conn) bool {
-		return c.Stat().Limited || isRelayed(c.RemoteMultiaddr())
-	})
+	return slices.ContainsFunc(w.h.host.Network().ConnsToPeer(p), relayedConn)
 }
 
 // trimIdle forgets peers idle for an hour.
