@@ -335,8 +335,13 @@ func (p *Proxy) refetchFailed(f *fetch, cause error) {
 			"The origin stopped sending its response; try again.", false}
 	}
 	f.trace.Step("new version broke off: %v", cause)
-	p.forget(f)
 	now := p.now()
+	// Remembered before the fetch is forgotten and its visitors answered:
+	// a request arriving in between would otherwise start a refetch.
+	if p.opts.NegativeTTL > 0 {
+		p.brokenRefetch.put(f.objKey, fail, now.Add(p.opts.NegativeTTL))
+	}
+	p.forget(f)
 	f.resolve(func() {
 		if f.stale != nil && p.policy.StaleOnError(entryOf(*f.stale), now) {
 			f.outcome, f.label = outStored, CacheStale
@@ -345,9 +350,6 @@ func (p *Proxy) refetchFailed(f *fetch, cause error) {
 		}
 		f.outcome, f.fail = outError, fail
 	})
-	if p.opts.NegativeTTL > 0 {
-		p.brokenRefetch.put(f.objKey, fail, now.Add(p.opts.NegativeTTL))
-	}
 }
 
 // originRequest builds the GET sent to the origin for f.
