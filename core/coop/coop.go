@@ -109,8 +109,16 @@ type Config struct {
 	// fetch means a copy exists: in a flash crowd the origin is the last
 	// place to send the request.
 	BusyWait time.Duration
-	Logger   *slog.Logger
-	Now      func() time.Time
+	// YieldWait is how long a node already fetching objects from the
+	// origin (or testing for them at the global level) waits, per such
+	// fetch, before its global test for one more object, so that another
+	// racer wins it (2s; each wait drawn from its upper half). In a flash
+	// crowd the fastest node otherwise wins the test for several objects,
+	// and if it dies mid-download each of them costs the origin a second
+	// request for the bytes nobody else has.
+	YieldWait time.Duration
+	Logger    *slog.Logger
+	Now       func() time.Time
 }
 
 // setDefaults fills zero (or negative) fields with their defaults.
@@ -141,6 +149,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.BusyWait <= 0 {
 		c.BusyWait = 20 * time.Second
+	}
+	if c.YieldWait <= 0 {
+		c.YieldWait = 2 * time.Second
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -205,6 +216,10 @@ type Coop struct {
 	earlier  *ttlLRU[string, []candidate]
 	tasLevel int       // testAndSetLevel's last answer
 	tasAt    time.Time // when tasLevel was chosen (zero: never)
+	// originLoad counts this node's origin downloads under way
+	// (Downloading until done) and its global tests in flight: the
+	// objects it is, or may soon be, the crowd's only source of (yield).
+	originLoad int
 
 	// kick asks renewLoop for a pass now (Seed).
 	kick chan struct{}
@@ -227,6 +242,9 @@ type Stats struct {
 	// out; SpreadFallbacks the origin fallbacks delayed because even that
 	// failed.
 	NearTestAndSets, SpreadFallbacks uint64
+	// Yields counts global tests delayed because this node was already
+	// fetching other objects from the origin (YieldWait).
+	Yields uint64
 	// BusyRefusals counts peer fetches refused for lack of a slot;
 	// BusyRetries the rounds of asking again that followed.
 	BusyRefusals, BusyRetries uint64
@@ -575,18 +593,30 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 // meets a level-0 value only of a node that stored there before it, so no
 // two downloads can wait on each other in a cycle ("Experiences with
 // CoralCDN", NSDI 2010, on the put+get test-and-set).
+//
+// A node already fetching other objects from the origin waits before the
+// global test (yieldGlobal); the wait is added to TestAndSetTimeout.
 func (c *Coop) testAndSet(ctx context.Context, key string, id dsht.ID) (vals []dsht.Value, err error) {
 	tr := proxy.TraceFrom(ctx)
-	ctx, cancel := context.WithTimeout(ctx, c.cfg.TestAndSetTimeout)
-	defer cancel()
+	deadline := time.Now().Add(c.cfg.TestAndSetTimeout)
 	value := EncodeReferral(Referral{Peer: c.cfg.Self, State: StateDownloading})
 	steps := [][2]int{{0, 0}}
 	if l := c.testAndSetLevel(); l > 0 {
 		steps = [][2]int{{l, 1}, {0, 0}}
 	}
 	for _, lv := range steps {
+		if lv[0] == 0 {
+			done, waited, ok := c.yieldGlobal(ctx)
+			if !ok {
+				return nil, ctx.Err()
+			}
+			defer done()
+			deadline = deadline.Add(waited)
+		}
 		var dt dsht.Trace
-		vals, err = c.dht.PutGet(ctx, id, value, c.cfg.DownloadingTTL, dsht.Levels(lv[0], lv[1]), dsht.WithTrace(&dt))
+		sctx, cancel := context.WithDeadline(ctx, deadline)
+		vals, err = c.dht.PutGet(sctx, id, value, c.cfg.DownloadingTTL, dsht.Levels(lv[0], lv[1]), dsht.WithTrace(&dt))
+		cancel()
 		tr.Step("%s", lookupStep("put+get", &dt, vals, err))
 		if err == nil && len(c.candidates(vals)) > 0 {
 			break
@@ -614,9 +644,10 @@ func (c *Coop) slowDSHT(ctx context.Context, id dsht.ID) ([]dsht.Value, error) {
 	if near, ok := c.dht.(nearTestAndSet); ok {
 		c.count(func(s *Stats) { s.NearTestAndSets++ })
 		var vals []dsht.Value
-		if vals, err = c.nearPutGet(ctx, near, id, -1); err == nil {
-			if len(c.candidates(vals)) == 0 && c.testAndSetLevel() > 0 {
-				if global, gerr := c.nearPutGet(ctx, near, id, 0); gerr == nil {
+		clustered := c.testAndSetLevel() > 0
+		if vals, err = c.nearPutGetYielding(ctx, near, id, -1, !clustered); err == nil {
+			if len(c.candidates(vals)) == 0 && clustered {
+				if global, gerr := c.nearPutGetYielding(ctx, near, id, 0, true); gerr == nil {
 					vals = global
 				}
 			}
@@ -635,6 +666,57 @@ func (c *Coop) slowDSHT(ctx context.Context, id dsht.ID) ([]dsht.Value, error) {
 	case <-ctx.Done():
 	}
 	return nil, err
+}
+
+// nearPutGetYielding is nearPutGet, after yieldGlobal when global says
+// the put+get decides between the clusters' first nodes.
+func (c *Coop) nearPutGetYielding(ctx context.Context, near nearTestAndSet, id dsht.ID, level int, global bool) ([]dsht.Value, error) {
+	if global {
+		done, _, ok := c.yieldGlobal(ctx)
+		if !ok {
+			return nil, ctx.Err()
+		}
+		defer done()
+	}
+	return c.nearPutGet(ctx, near, id, level)
+}
+
+// maxYield bounds the fetches a global test yields for: the wait stays
+// within a few YieldWaits however busy the node is.
+const maxYield = 3
+
+// yieldGlobal counts a global test in originLoad until done is called. A
+// node that already had origin downloads or global tests under way first
+// waits YieldWait per each (drawn from the upper half; at most maxYield),
+// so that a racer with none stores at the object's global root first and
+// downloads it: one node dying mid-download then costs the origin one
+// resume, not one per object the fastest node won. ok is false when ctx
+// ended during the wait (done already called).
+func (c *Coop) yieldGlobal(ctx context.Context) (done func(), waited time.Duration, ok bool) {
+	busy := c.addOriginLoad(1)
+	var once sync.Once
+	done = func() { once.Do(func() { c.addOriginLoad(-1) }) }
+	if busy == 0 {
+		return done, 0, true
+	}
+	d := time.Duration(min(busy, maxYield)) * c.cfg.YieldWait
+	waited = d/2 + rand.N(d/2)
+	c.count(func(s *Stats) { s.Yields++ })
+	proxy.TraceFrom(ctx).Step("already fetching %d from the origin: global test in %s", busy, waited.Round(time.Millisecond))
+	if !sleepCtx(ctx, waited) {
+		done()
+		return nil, 0, false
+	}
+	return done, waited, true
+}
+
+// addOriginLoad adds d to originLoad and returns its value before.
+func (c *Coop) addOriginLoad(d int) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	before := c.originLoad
+	c.originLoad += d
+	return before
 }
 
 // nearPutGet is one near put+get at level (negative: the most local),
@@ -1039,6 +1121,7 @@ func (c *Coop) Downloading(urlKey object.Key, canonicalURL string) (done func())
 	if !fresh || c.cfg.Now().Sub(at) > c.cfg.DownloadingTTL/2 {
 		c.announce(id, value, c.cfg.DownloadingTTL)
 	}
+	c.addOriginLoad(1) // until done: later global tests yield (yieldGlobal)
 	stop := make(chan struct{})
 	var once sync.Once
 	ticks, stopTicker := c.tick(c.cfg.DownloadingTTL / 2)
@@ -1061,7 +1144,12 @@ func (c *Coop) Downloading(urlKey object.Key, canonicalURL string) (done func())
 			}
 		}
 	}()
-	return func() { once.Do(func() { close(stop) }) }
+	return func() {
+		once.Do(func() {
+			close(stop)
+			c.addOriginLoad(-1)
+		})
+	}
 }
 
 // Cached implements proxy.Peers: announce the complete copy at every level.
