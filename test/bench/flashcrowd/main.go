@@ -72,6 +72,7 @@ type options struct {
 	regions                       crowd.Regions
 	clusterTimeout                time.Duration
 	clustersOnly, allTraces       bool
+	visitLog                      string
 	killShare, killAt             float64
 	seed                          uint64
 }
@@ -100,6 +101,7 @@ func main() {
 	flag.DurationVar(&o.timeout, "timeout", 10*time.Minute, "deadline for the crowd through coral")
 	flag.DurationVar(&o.directTimeout, "direct-timeout", 10*time.Minute, "deadline for the direct crowd")
 	flag.StringVar(&o.bin, "bin", "", "coral binary (default: go build into a temp dir)")
+	flag.StringVar(&o.visitLog, "visit-log", "", "write every visitor's outcome through coral (node, file, served by, cache, latency, error, X-Coral-Trace) to this file, one a line")
 	flag.StringVar(&o.logPath, "log", "", "write the nodes' output to this file (default: a file in the temp dir, shown on failure)")
 	flag.StringVar(&o.nodeLogLevel, "node-log-level", "warn", "[log] level of the nodes (debug shows coop's decisions in the node log)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temp dir (configs, data, node log)")
@@ -128,6 +130,17 @@ func main() {
 type visit struct {
 	node, file, servedBy int
 	crowd.Outcome
+}
+
+// writeVisitLog writes each visitor's outcome on a line, for finding why
+// a visitor waited (its proxy's trace up to the response header).
+func writeVisitLog(path string, res []visit) error {
+	var b strings.Builder
+	for _, r := range res {
+		fmt.Fprintf(&b, "node%02d file%02d served-by node%02d %s %d ms err=%v trace: %s\n",
+			r.node, r.file+1, r.servedBy, r.Cache, crowd.Millis(r.Latency), r.Err, r.Trace)
+	}
+	return os.WriteFile(path, []byte(b.String()), 0o644)
 }
 
 // crowdStats summarises one crowd.
@@ -321,6 +334,11 @@ func run(ctx context.Context, o options) (err error) {
 	memStop()
 	<-memDone
 	cs := summarise(res, took)
+	if o.visitLog != "" {
+		if err := writeVisitLog(o.visitLog, res); err != nil {
+			fmt.Fprintln(os.Stderr, "flashcrowd: visit log:", err)
+		}
+	}
 	sts, _ = crowd.Statuses(ctx, c.Nodes)
 	after := crowd.SampleMemory(ctx, c.Nodes)
 	sum := crowd.SumProxy(sts)
