@@ -91,9 +91,10 @@ type Config struct {
 	// slowest exactly when the origin can least afford that.
 	TestAndSetTimeout time.Duration
 	// FetchTimeout bounds waiting for a peer's response header (5s). A
-	// peer still downloading gets LookupTimeout and TestAndSetTimeout on
-	// top: it has a header to send only once its own lookup, put+get and
-	// upstream have answered, and under load those are what take long.
+	// peer still downloading gets LookupTimeout, TestAndSetTimeout and its
+	// longest yield (3 YieldWaits) on top: it has a header to send only
+	// once its own lookup, put+get and upstream have answered, and under
+	// load those are what take long.
 	FetchTimeout time.Duration
 	// MaxAnnouncements bounds concurrent background puts (16).
 	MaxAnnouncements int
@@ -994,7 +995,9 @@ func (c *Coop) attempt(ctx context.Context, cd candidate, key string, idx int, r
 	go func() {
 		wait := c.cfg.FetchTimeout
 		if cd.State == StateDownloading {
-			wait += c.cfg.LookupTimeout + c.cfg.TestAndSetTimeout
+			// Its own lookup and test-and-set come first, and a
+			// yield before its global test (yieldGlobal).
+			wait += c.cfg.LookupTimeout + c.cfg.TestAndSetTimeout + maxYield*c.cfg.YieldWait
 		}
 		hctx, hcancel := context.WithTimeout(actx, wait)
 		defer hcancel()
