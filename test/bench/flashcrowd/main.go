@@ -54,10 +54,13 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/coralcdn/coral/app/control"
 	"github.com/coralcdn/coral/core/coralurl"
+	"github.com/coralcdn/coral/core/dsht"
 	"github.com/coralcdn/coral/core/proxy"
 	"github.com/coralcdn/coral/test/bench/flashcrowd/crowd"
 	"github.com/coralcdn/coral/test/cluster"
+	"github.com/libp2p/go-libp2p/core/peer"
 )
 
 type options struct {
@@ -134,8 +137,25 @@ type visit struct {
 
 // writeVisitLog writes each visitor's outcome on a line, for finding why
 // a visitor waited (its proxy's trace up to the response header).
-func writeVisitLog(path string, res []visit) error {
+// The origin's requests follow (with the asking node, from its Via token),
+// then each node's peer ID.
+func writeVisitLog(path string, res []visit, reqs []crowd.Request, start time.Time, sts []control.Status) error {
 	var b strings.Builder
+	byVia := map[string]int{}
+	for i, st := range sts {
+		if id, err := peer.Decode(st.NodeID); err == nil {
+			nid := dsht.NodeID([]byte(id))
+			byVia[fmt.Sprintf("1.1 coral-%x", nid[:4])] = i
+		}
+		fmt.Fprintf(&b, "node%02d peer %s\n", i, st.NodeID)
+	}
+	for _, r := range reqs {
+		who := "node?"
+		if i, ok := byVia[r.Via]; ok {
+			who = fmt.Sprintf("node%02d", i)
+		}
+		fmt.Fprintf(&b, "origin t=%.1fs %s %s range=%q via %q\n", r.At.Sub(start).Seconds(), who, r.Path, r.Range, r.Via)
+	}
 	for _, r := range res {
 		fmt.Fprintf(&b, "node%02d file%02d served-by node%02d %s %d ms err=%v trace: %s\n",
 			r.node, r.file+1, r.servedBy, r.Cache, crowd.Millis(r.Latency), r.Err, r.Trace)
@@ -328,6 +348,7 @@ func run(ctx context.Context, o options) (err error) {
 	if plan != nil {
 		fmt.Printf("kill: nodes %v (SIGKILL) once %d of %d visitors have their response\n", plan.Victims, plan.AtDone, n)
 	}
+	crowdStart := time.Now()
 	res, took := crowdRun(ctx, "coral", 5*time.Second, o.timeout, o.nodes, files, o.visitors,
 		func(node int) (string, string) { return c.Nodes[node].HTTP, host }, origin,
 		plan, func(node int) { c.Nodes[node].Kill() })
@@ -335,7 +356,7 @@ func run(ctx context.Context, o options) (err error) {
 	<-memDone
 	cs := summarise(res, took)
 	if o.visitLog != "" {
-		if err := writeVisitLog(o.visitLog, res); err != nil {
+		if err := writeVisitLog(o.visitLog, res, origin.RequestLog(), crowdStart, sts); err != nil {
 			fmt.Fprintln(os.Stderr, "flashcrowd: visit log:", err)
 		}
 	}

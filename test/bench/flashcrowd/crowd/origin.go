@@ -17,6 +17,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -82,6 +83,24 @@ type Origin struct {
 	requests []atomic.Int64
 	active   atomic.Int64
 	sent     atomic.Int64
+
+	logMu sync.Mutex
+	log   []Request
+}
+
+// Request is one request the origin received, for diagnostics.
+type Request struct {
+	At    time.Time
+	Path  string
+	Range string // the Range header, if any
+	Via   string // the Via header: the asking proxy's token
+}
+
+// RequestLog is every request received so far, in order of arrival.
+func (o *Origin) RequestLog() []Request {
+	o.logMu.Lock()
+	defer o.logMu.Unlock()
+	return append([]Request(nil), o.log...)
 }
 
 // StartOrigin serves files on a new loopback port with an upload limit of
@@ -135,6 +154,9 @@ func (o *Origin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	o.requests[i].Add(1)
+	o.logMu.Lock()
+	o.log = append(o.log, Request{At: time.Now(), Path: r.URL.Path, Range: r.Header.Get("Range"), Via: r.Header.Get("Via")})
+	o.logMu.Unlock()
 	o.active.Add(1)
 	defer o.active.Add(-1)
 	f := o.Files[i]
