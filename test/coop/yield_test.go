@@ -32,7 +32,7 @@ func TestBusyDownloaderYieldsTheGlobalTest(t *testing.T) {
 		dsht: func(c *dsht.Config) { c.Levels = []time.Duration{0} },
 		coop: func(c *coop.Config) {
 			c.PutGet = true
-			c.YieldWait = 4 * time.Second // at least 2 s: well past the idle node's test
+			c.YieldWait = 6 * time.Second // at least 3 s: well past the idle node's test
 		},
 	})
 	a, b := nw.nodes[busy], nw.nodes[idle]
