@@ -474,16 +474,21 @@ const muxerPingProtocol = protocol.ID("(yamux-ping)")
 // own ping by its write timeout; this one gives up after timeout and
 // leaves yamux's to finish in the background.
 func (w *linkWatch) muxerPing(c network.Conn, sess *yamux.Session, timeout time.Duration) error {
-	done := make(chan error, 1)
+	type pong struct {
+		rtt time.Duration
+		err error
+	}
+	done := make(chan pong, 1)
 	go func() {
-		_, err := sess.Ping()
-		done <- err
+		rtt, err := sess.Ping()
+		done <- pong{rtt, err}
 	}()
 	w.recv.tally.wrote(muxerPingProtocol)
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 	select {
-	case err := <-done:
+	case p := <-done:
+		err := p.err
 		if errors.Is(err, yamux.ErrTimeout) {
 			return fmt.Errorf("yamux ping: %w", context.DeadlineExceeded)
 		}
@@ -492,6 +497,9 @@ func (w *linkWatch) muxerPing(c network.Conn, sess *yamux.Session, timeout time.
 		}
 		w.recv.tally.read(muxerPingProtocol)
 		w.recv.heard(c.RemotePeer(), time.Now())
+		// libp2p's own pings fed its RTT estimate (Host.Latency, what the
+		// DSHT is told of connected peers); these replaced them.
+		w.h.host.Peerstore().RecordLatency(c.RemotePeer(), p.rtt)
 		return nil
 	case <-timer.C:
 		return fmt.Errorf("yamux ping: %w", context.DeadlineExceeded)

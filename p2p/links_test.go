@@ -290,6 +290,11 @@ func TestLinkPingsOpenNoStreams(t *testing.T) {
 	if a.HeardFrom(b.ID().String()).IsZero() || b.HeardFrom(a.ID().String()).IsZero() {
 		t.Error("an answered ping does not count as hearing from the peer")
 	}
+	// The DSHT is told connected peers' RTTs from Latency (app/node
+	// followPeers): the pings must feed it.
+	if a.Latency(b.ID()) == 0 && b.Latency(a.ID()) == 0 {
+		t.Error("after the pings neither end knows the round trip to the other (Latency 0)")
+	}
 }
 
 // TestWatchedLinksArePingedMoreOften: an idle link to a peer nobody

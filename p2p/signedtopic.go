@@ -86,9 +86,25 @@ func (h *Host) JoinGroup(id string, cfg SignedTopicConfig) (*SignedTopic, error)
 // can run only one).
 func (h *Host) pubsub() (*pubsub.PubSub, error) {
 	h.psOnce.Do(func() {
-		h.ps, h.psErr = pubsub.NewGossipSub(h.ctx, h.host, pubsub.WithMaxMessageSize(maxSignedMessage))
+		h.ps, h.psErr = pubsub.NewGossipSub(h.ctx, h.host, pubsub.WithMaxMessageSize(maxSignedMessage),
+			pubsub.WithGossipSubParams(gossipParams()))
 	})
 	return h.ps, h.psErr
+}
+
+// gossipHeartbeat is how often gossipsub mends its meshes and gossips the
+// IDs of recent messages. Its default, 1 s, is for topics busy with
+// messages; ours carry a signed document every few minutes, and a
+// publisher floods its own message to every subscribed peer, so a slower
+// heartbeat only delays the repair of a mesh a peer left and the gossip
+// that recovers a lost forward. Each beat wakes two goroutines of an
+// otherwise idle node (issue 17).
+const gossipHeartbeat = 5 * time.Second
+
+func gossipParams() pubsub.GossipSubParams {
+	p := pubsub.DefaultGossipSubParams()
+	p.HeartbeatInterval = gossipHeartbeat
+	return p
 }
 
 func (h *Host) joinSignedTopic(topic, name string, cfg SignedTopicConfig) (*SignedTopic, error) {

@@ -11,37 +11,71 @@ import (
 // followPeers feeds the DSHT the members libp2p is connected to, with the
 // RTT libp2p measured, and bootstraps it from them: libp2p finds members
 // (bootstrap list, mDNS, remembered peers), the DSHT learns of them here.
-// A new connection is reported within followEvery, a known one again every
-// followRefresh (its RTT and that it is still there): reporting all of them
-// every 2 s cost a node with 96 peers 48 updates a second (issue 17).
+// A new connection is reported when it opens (and once more followEvery
+// later if its RTT was not known yet), a known one again every
+// followRefresh (its RTT and that it is still there). An idle node wakes
+// for this once every followRefresh: reporting all peers every 2 s cost a
+// node with 96 peers 48 updates a second, and a 2 s tick alone a wakeup
+// every 2 s (issue 17).
 func (n *Node) followPeers(ctx context.Context) {
 	defer n.wg.Done()
-	t := time.NewTicker(followEvery)
+	opened := make(chan struct{}, 1)
+	n.host.WatchPeers(func(string) {
+		select {
+		case opened <- struct{}{}:
+		default:
+		}
+	}, nil)
+	t := time.NewTimer(0)
 	defer t.Stop()
 	bootstrapped := false
-	told := map[peer.ID]time.Time{} // connected peers, when last reported
+	told := map[peer.ID]toldPeer{}
 	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-opened:
+		case <-t.C:
+		}
 		now := time.Now()
 		ids := n.host.ConnectedPeers()
-		connected := make(map[peer.ID]time.Time, len(ids))
+		connected := make(map[peer.ID]toldPeer, len(ids))
+		next := followRefresh
 		for _, id := range ids {
-			if last, ok := told[id]; ok && now.Sub(last) < followRefresh {
-				connected[id] = last
-				continue
+			last, ok := told[id]
+			if !ok || !now.Before(last.due) {
+				last = n.tellDSHT(id, now, ok && last.noRTT)
 			}
-			n.dht.Observe(n.host.NodeInfo(id), n.host.Latency(id))
-			connected[id] = now
+			connected[id] = last
+			next = min(next, last.due.Sub(now))
 		}
 		told = connected
 		if !bootstrapped && len(ids) > 0 {
 			bootstrapped = n.bootstrapDSHT(ctx, ids)
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
+		if !bootstrapped {
+			next = followEvery
 		}
+		t.Reset(max(next, followEvery))
 	}
+}
+
+// toldPeer is when a connected peer is next reported to the DSHT.
+type toldPeer struct {
+	due   time.Time
+	noRTT bool // last reported without an RTT (its quick second report is used up)
+}
+
+// tellDSHT reports one connected peer to the DSHT. A peer whose RTT libp2p
+// has not measured yet (just connected) is reported again followEvery
+// later, once; after that every followRefresh.
+func (n *Node) tellDSHT(id peer.ID, now time.Time, retried bool) toldPeer {
+	rtt := n.host.Latency(id)
+	n.dht.Observe(n.host.NodeInfo(id), rtt)
+	if rtt == 0 && !retried {
+		return toldPeer{due: now.Add(followEvery), noRTT: true}
+	}
+	return toldPeer{due: now.Add(followRefresh), noRTT: rtt == 0}
 }
 
 // bootstrapDSHT bootstraps the DSHT from the connected peers and says
@@ -62,5 +96,5 @@ func (n *Node) bootstrapDSHT(ctx context.Context, ids []peer.ID) bool {
 
 const (
 	followEvery   = 2 * time.Second
-	followRefresh = 10 * time.Second
+	followRefresh = 30 * time.Second
 )

@@ -9,6 +9,13 @@
 //
 //	nice go run ./app/internal/nodefig -peers 96
 //
+// After -settle it waits, up to -settle-max, until the crowd's
+// announcements are quiet (at most -quiet changes a minute among the peers
+// and the measured node): a crowd that starts together takes minutes to
+// agree on its clusters, and every change it makes costs the measured node
+// an exchange — that is the crowd settling, not a node idling. It prints
+// how many changes fell inside the window.
+//
 // NODEFIG_LOG=file keeps the measured node's log (debug level);
 // NODEFIG_PEERS_LOG=file the peers' announcement changes.
 //
@@ -32,6 +39,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coralcdn/coral/app/config"
@@ -46,13 +54,15 @@ func main() {
 	settle := flag.Duration("settle", 45*time.Second, "time for the DSHT, clusters and heartbeats to settle after the peers joined")
 	window := flag.Duration("window", 60*time.Second, "idle time over which CPU and traffic are measured")
 	cpuProfile := flag.String("cpuprofile", "", "write the measured node's CPU profile over the window to this file, and its heap at the end to the file .heap (go tool pprof)")
+	settleMax := flag.Duration("settle-max", 15*time.Minute, "longest wait, counted from the start of -settle, for the crowd's announcements to be quiet")
+	quiet := flag.Int("quiet", 3, "announcement changes a minute (the peers' and the measured node's) under which the crowd counts as settled")
 	traceFile := flag.String("trace", "", "after the window, write a 30 s Go execution trace of the measured node to this file (go tool trace): which goroutines wake, and why")
 	flag.Parse()
 	var err error
 	if *central != "" {
 		err = runCentral(*central)
 	} else {
-		err = runParent(*peers, *settle, *window, *cpuProfile, *traceFile)
+		err = runParent(*peers, settleRule{*settle, *settleMax, *quiet}, *window, *cpuProfile, *traceFile)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "nodefig:", err)
@@ -279,7 +289,15 @@ func (c central) traffic() (map[string][2]int64, error) {
 	return m, c.out.Err()
 }
 
-func runParent(n int, settle, window time.Duration, profile, traceFile string) error {
+// settleRule is how long the crowd gets before the window: at least min,
+// then until its announcements change fewer than quiet times a minute, at
+// most max in all.
+type settleRule struct {
+	min, max time.Duration
+	quiet    int
+}
+
+func runParent(n int, settle settleRule, window time.Duration, profile, traceFile string) error {
 	work, err := os.MkdirTemp("", "nodefig")
 	if err != nil {
 		return err
@@ -298,16 +316,19 @@ func runParent(n int, settle, window time.Duration, profile, traceFile string) e
 	if err := json.Unmarshal([]byte(addr), &boot); err != nil {
 		return err
 	}
-	nodes, err := startPeers(work, secret, boot, n)
+	var changes atomic.Int64
+	started := time.Now()
+	nodes, err := startPeers(work, secret, boot, n, &changes)
 	defer closeAll(nodes)
 	if err != nil {
 		return err
 	}
-	time.Sleep(settle) // a figure, not a test: let the network settle
-	if err := keepConnected(c, nodes, boot, n, settle); err != nil {
+	time.Sleep(settle.min) // a figure, not a test: let the network settle
+	if err := keepConnected(c, nodes, boot, n, settle.min); err != nil {
 		return err
 	}
-	if err := idleCost(c, nodes, window, profile); err != nil || traceFile == "" {
+	waitQuiet(&changes, settle, started)
+	if err := idleCost(c, nodes, window, profile, &changes); err != nil || traceFile == "" {
 		return err
 	}
 	abs, err := filepath.Abs(traceFile)
@@ -320,25 +341,42 @@ func runParent(n int, settle, window time.Duration, profile, traceFile string) e
 	return nil
 }
 
-// onlyMessages passes on the records with one of its messages.
-type onlyMessages struct {
-	slog.Handler
-	msg string
+// changeMessage is what a node logs, at debug level, when its
+// announcement to its peers changed.
+const changeMessage = "announcement changed; telling connected peers"
+
+// changeCounter counts the records with changeMessage and passes them on
+// to keep, if any; other records go nowhere.
+type changeCounter struct {
+	n    *atomic.Int64
+	keep slog.Handler
 }
 
-func (o onlyMessages) Handle(ctx context.Context, r slog.Record) error {
-	if r.Message != o.msg {
+func (c changeCounter) Enabled(context.Context, slog.Level) bool { return true }
+
+func (c changeCounter) Handle(ctx context.Context, r slog.Record) error {
+	if r.Message != changeMessage {
 		return nil
 	}
-	return o.Handler.Handle(ctx, r)
+	c.n.Add(1)
+	if c.keep == nil {
+		return nil
+	}
+	return c.keep.Handle(ctx, r)
 }
 
-func (o onlyMessages) WithAttrs(as []slog.Attr) slog.Handler {
-	return onlyMessages{o.Handler.WithAttrs(as), o.msg}
+func (c changeCounter) WithAttrs(as []slog.Attr) slog.Handler {
+	if c.keep != nil {
+		c.keep = c.keep.WithAttrs(as)
+	}
+	return c
 }
 
-func (o onlyMessages) WithGroup(name string) slog.Handler {
-	return onlyMessages{o.Handler.WithGroup(name), o.msg}
+func (c changeCounter) WithGroup(name string) slog.Handler {
+	if c.keep != nil {
+		c.keep = c.keep.WithGroup(name)
+	}
+	return c
 }
 
 // startPeers starts n full nodes bootstrapping from boot, 8 at a time.
@@ -347,16 +385,18 @@ func (o onlyMessages) WithGroup(name string) slog.Handler {
 // DSHT, went over 96 connections and trimmed back to 32, often dropping
 // the measured node, which then counted 57 peers instead of 96 and paid
 // for the reconnections (issue 17). The measured node keeps the defaults.
-func startPeers(work, secret string, boot []string, n int) ([]*node.Node, error) {
+// changes counts the peers' announcement changes.
+func startPeers(work, secret string, boot []string, n int, changes *atomic.Int64) ([]*node.Node, error) {
 	roomy := node.Options{ConnLow: 2 * (n + 1), ConnHigh: 4 * (n + 1)}
+	var keep slog.Handler
 	if file := os.Getenv("NODEFIG_PEERS_LOG"); file != "" { // why the peers tell the measured node they changed
 		f, err := os.Create(file)
 		if err != nil {
 			return nil, err
 		}
-		roomy.Logger = slog.New(onlyMessages{slog.NewTextHandler(f, &slog.HandlerOptions{Level: slog.LevelDebug}),
-			"announcement changed; telling connected peers"})
+		keep = slog.NewTextHandler(f, &slog.HandlerOptions{Level: slog.LevelDebug})
 	}
+	roomy.Logger = slog.New(changeCounter{changes, keep})
 	var (
 		wg    sync.WaitGroup
 		mu    sync.Mutex
@@ -412,6 +452,32 @@ func keepConnected(c central, nodes []*node.Node, boot []string, want int, settl
 	}
 }
 
+// waitQuiet waits until the crowd's announcements changed fewer than
+// rule.quiet times in the last minute, or rule.max has passed since
+// started, and says which.
+func waitQuiet(changes *atomic.Int64, rule settleRule, started time.Time) {
+	const poll, span = 5 * time.Second, time.Minute
+	var seen []int64 // changes at each poll, the last span's worth
+	for {
+		seen = append(seen, changes.Load())
+		if len(seen) > int(span/poll)+1 {
+			seen = seen[1:]
+		}
+		full := len(seen) == int(span/poll)+1
+		if full && seen[len(seen)-1]-seen[0] < int64(rule.quiet) {
+			fmt.Printf("crowd settled after %.0fs: %d announcement changes in the last minute, %d in all\n",
+				time.Since(started).Seconds(), seen[len(seen)-1]-seen[0], seen[len(seen)-1])
+			return
+		}
+		if time.Since(started) >= rule.max {
+			fmt.Printf("crowd NOT settled after %.0fs (-settle-max): %d announcement changes in the last minute, %d in all\n",
+				time.Since(started).Seconds(), seen[len(seen)-1]-seen[0], seen[len(seen)-1])
+			return
+		}
+		time.Sleep(poll) // a figure, not a test: polling the crowd's count
+	}
+}
+
 // closeAll closes the peer nodes in parallel: each waits briefly for
 // in-flight requests, which one by one adds up to minutes.
 func closeAll(nodes []*node.Node) {
@@ -424,7 +490,7 @@ func closeAll(nodes []*node.Node) {
 
 // idleCost prints the central node's peers, RSS, CPU share and traffic by
 // protocol over window.
-func idleCost(c central, nodes []*node.Node, window time.Duration, profile string) error {
+func idleCost(c central, nodes []*node.Node, window time.Duration, profile string, changes *atomic.Int64) error {
 	peers, err := c.number("PEERS")
 	if err != nil {
 		return err
@@ -451,6 +517,7 @@ func idleCost(c central, nodes []*node.Node, window time.Duration, profile strin
 	if err != nil {
 		return err
 	}
+	changed0 := changes.Load()
 	start := time.Now()
 	time.Sleep(window) // a figure, not a test: the node idles for the window
 	c1, err := c.number("CPU")
@@ -462,6 +529,7 @@ func idleCost(c central, nodes []*node.Node, window time.Duration, profile strin
 		return err
 	}
 	crowd := procstat.CPUNanos() - crowd0
+	changed := changes.Load() - changed0
 	t1, err := c.traffic()
 	if err != nil {
 		return err
@@ -489,7 +557,8 @@ func idleCost(c central, nodes []*node.Node, window time.Duration, profile strin
 	fmt.Println("go runtime:", strings.TrimPrefix(gomem, "GOMEM "))
 	// A crowd short of CPU answers pings late, and the measured node's
 	// figures then include reconnections a real network would not see.
-	fmt.Printf("the crowd of %d peers (this process): %.1f%% of a core\n", len(nodes), 100*float64(crowd)/1e9/secs)
+	fmt.Printf("the crowd of %d peers (this process): %.1f%% of a core; %d announcement changes in the window (each one an exchange with the measured node)\n",
+		len(nodes), 100*float64(crowd)/1e9/secs, changed)
 	procstat.PrintRates(os.Stdout, t0, t1, secs, 32)
 	return printRelayed(c, nodes)
 }
