@@ -126,7 +126,7 @@ func (h *Host) handleFetch(s network.Stream, src object.Source) {
 		return
 	}
 	defer h.protectFetch(from)()
-	ctx, cancel := context.WithCancel(h.ctx)
+	ctx, cancel := context.WithCancel(object.WithRequester(h.ctx, from.String()))
 	defer cancel()
 	meta, body, err := src.OpenForPeer(ctx, req.Key)
 	if err != nil {

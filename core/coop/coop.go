@@ -214,7 +214,10 @@ type Coop struct {
 	// earlier holds, per cache key, the referrals this node's own lookup
 	// or put+get found before it fetched from a peer: copies announced
 	// before its own announcement (fromEarlier).
-	earlier  *ttlLRU[string, []candidate]
+	earlier *ttlLRU[string, []candidate]
+	// awaiting counts, per (cache key, peer), the fetches waiting on that
+	// peer's response header (AwaitsHeader).
+	awaiting map[[2]string]int
 	tasLevel int       // testAndSetLevel's last answer
 	tasAt    time.Time // when tasLevel was chosen (zero: never)
 	// originLoad counts this node's origin downloads under way
@@ -234,7 +237,10 @@ type Coop struct {
 	stats Stats
 }
 
-var _ proxy.ResumePeers = (*Coop)(nil)
+var (
+	_ proxy.ResumePeers  = (*Coop)(nil)
+	_ proxy.WaitingPeers = (*Coop)(nil)
+)
 
 // Stats counts cooperation since start.
 type Stats struct {
@@ -276,7 +282,7 @@ func newCoop(cfg Config, d DSHT, f Fetcher, tick tickerFunc) *Coop {
 		announced: newTTLLRU[string, time.Time](maxAnnounced, cfg.DownloadingTTL, cfg.Now), ctx: ctx, cancel: cancel,
 		brokeOff: newTTLLRU[string, struct{}](maxAnnounced, cfg.DownloadingTTL, cfg.Now),
 		earlier:  newTTLLRU[string, []candidate](maxAnnounced, earlierTTL, cfg.Now),
-		kick:     make(chan struct{}, 1), tick: tick,
+		kick:     make(chan struct{}, 1), tick: tick, awaiting: map[[2]string]int{},
 	}
 	renew, stop := tick(cfg.CachedTTL / 2)
 	c.wg.Add(1)
@@ -1011,7 +1017,9 @@ func (c *Coop) attempt(ctx context.Context, cd candidate, key string, idx int, r
 			// This node's clock around its request: with the Age the
 			// peer states, that is what the copy's age is reckoned from.
 			sent := c.cfg.Now()
+			done := c.await(key, cd.Peer)
 			m, b, err := c.fetch.FetchObject(actx, cd.Peer, key)
+			done()
 			m.RequestTime, m.ResponseTime = sent, c.cfg.Now()
 			ch <- hdr{m, b, err}
 		}()
@@ -1028,6 +1036,30 @@ func (c *Coop) attempt(ctx context.Context, cd candidate, key string, idx int, r
 		}
 	}()
 	return cancel
+}
+
+// await records that a fetch of key waits on peer's response header until
+// done is called (AwaitsHeader).
+func (c *Coop) await(key, peer string) (done func()) {
+	k := [2]string{key, peer}
+	c.mu.Lock()
+	c.awaiting[k]++
+	c.mu.Unlock()
+	return func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.awaiting[k]--; c.awaiting[k] <= 0 {
+			delete(c.awaiting, k)
+		}
+	}
+}
+
+// AwaitsHeader implements proxy.WaitingPeers: a fetch of key is waiting
+// on peer's response header.
+func (c *Coop) AwaitsHeader(key, peer string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.awaiting[[2]string{key, peer}] > 0
 }
 
 // drainLosers collects the n attempts still running after the race was

@@ -99,3 +99,18 @@ type Writer interface {
 type Source interface {
 	OpenForPeer(ctx context.Context, key string) (Meta, io.ReadCloser, error)
 }
+
+type requesterKey struct{}
+
+// WithRequester tells OpenForPeer which peer asks (its ID as text, as
+// referrals carry it): a download waiting on that same peer for the same
+// object must not make it wait in turn.
+func WithRequester(ctx context.Context, peer string) context.Context {
+	return context.WithValue(ctx, requesterKey{}, peer)
+}
+
+// RequesterOf is the peer WithRequester named, or "".
+func RequesterOf(ctx context.Context) string {
+	s, _ := ctx.Value(requesterKey{}).(string)
+	return s
+}

@@ -99,6 +99,15 @@ type Store interface {
 	Delete(key string) error
 }
 
+// WaitingPeers is a Peers that knows which peers its fetches are waiting
+// on for a response header: a download under way that waits on the peer
+// asking for it must not make that peer wait in turn (a cycle that only
+// timeouts would end).
+type WaitingPeers interface {
+	// AwaitsHeader reports whether a fetch of key waits on peer's header.
+	AwaitsHeader(key, peer string) bool
+}
+
 // ResumePeers is a Peers that can also find a copy to continue a peer
 // transfer that broke off (core/coop can), before the origin is asked.
 type ResumePeers interface {

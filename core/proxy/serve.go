@@ -579,6 +579,27 @@ func (p *Proxy) invalidate(canon string, o coralurl.Origin, h http.Header) {
 // The proxy is what a node serves its peers from.
 var _ object.Source = (*Proxy)(nil)
 
+// waitsOnRequester reports whether f has no response header yet and its
+// fetch waits on the peer asking (object.RequesterOf) for one: two nodes
+// whose test-and-sets met each other's values (stored at different nodes,
+// each after the other's) would otherwise each wait for the other's header
+// until a timeout (24 s), and every node referred to either with them.
+// Answering not found at once lets the asker turn elsewhere (the global
+// root, or the election), and this node's wait then ends too.
+func (p *Proxy) waitsOnRequester(ctx context.Context, f *fetch, key string) bool {
+	wp, ok := p.peers.(WaitingPeers)
+	requester := object.RequesterOf(ctx)
+	if !ok || requester == "" {
+		return false
+	}
+	select {
+	case <-f.ready:
+		return false
+	default:
+	}
+	return wp.AwaitsHeader(key, requester)
+}
+
 // OpenForPeer gives another proxy the object stored under key: the stored
 // copy, or a download in progress streamed as its bytes arrive (Size -1 and
 // a zero SHA256 when not yet known). Objects with Vary are not shared.
@@ -595,6 +616,10 @@ func (p *Proxy) OpenForPeer(ctx context.Context, key string) (object.Meta, io.Re
 		rd, _ = f.body.NewReader(ctx)
 	}
 	p.mu.Unlock()
+	if rd != nil && p.waitsOnRequester(ctx, f, key) {
+		rd.Close()
+		return object.Meta{}, nil, fmt.Errorf("proxy: %s: this node's download waits on the asking peer: %w", key, object.ErrNotFound)
+	}
 	if rd != nil {
 		select {
 		case <-f.ready:
