@@ -48,6 +48,16 @@ func ContextSwitches() int64 {
 	return ru.Nvcsw + ru.Nivcsw
 }
 
+// LoadAverage is the machine's 1, 5 and 15 minute load averages (Linux),
+// or "unknown": figures from a machine loaded by others do not compare.
+func LoadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) >= 3 {
+		return strings.Join(f[:3], " ")
+	}
+	return "unknown"
+}
+
 // PrintRates prints, per protocol and in all, the writes and reads per
 // second between two readings of stream counts (protocol -> {writes,
 // reads}) taken secs apart, as a table whose first column is width wide.

@@ -518,6 +518,7 @@ func idleCost(c central, nodes []*node.Node, window time.Duration, profile strin
 		return err
 	}
 	changed0 := changes.Load()
+	load0 := procstat.LoadAverage()
 	start := time.Now()
 	time.Sleep(window) // a figure, not a test: the node idles for the window
 	c1, err := c.number("CPU")
@@ -555,6 +556,7 @@ func idleCost(c central, nodes []*node.Node, window time.Duration, profile strin
 	fmt.Printf("whole node, default config on loopback, %d connected peers (full nodes)\n", peers)
 	fmt.Printf("idle %.0fs: CPU %.2f%% of a core, RSS %.1f MiB, %.1f context switches/s\n", secs, 100*float64(c1-c0)/1e9/secs, float64(rss)/(1<<20), float64(s1-s0)/secs)
 	fmt.Println("go runtime:", strings.TrimPrefix(gomem, "GOMEM "))
+	fmt.Printf("load average: %s before the window, %s after (others' work on the machine raises the figures)\n", load0, procstat.LoadAverage())
 	// A crowd short of CPU answers pings late, and the measured node's
 	// figures then include reconnections a real network would not see.
 	fmt.Printf("the crowd of %d peers (this process): %.1f%% of a core; %d announcement changes in the window (each one an exchange with the measured node)\n",

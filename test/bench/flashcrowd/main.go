@@ -60,6 +60,7 @@ import (
 	"github.com/coralcdn/coral/core/proxy"
 	"github.com/coralcdn/coral/test/bench/flashcrowd/crowd"
 	"github.com/coralcdn/coral/test/cluster"
+	"github.com/coralcdn/coral/test/procstat"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
@@ -298,7 +299,7 @@ func run(ctx context.Context, o options) (err error) {
 	}
 	idle := crowd.SampleMemory(ctx, c.Nodes)
 	fmt.Printf("memory (RSS) idle: %s\n", idle)
-	fmt.Printf("load average before the crowd: %s\n", loadAverage())
+	fmt.Printf("load average before the crowd: %s\n", procstat.LoadAverage())
 
 	u, err := coralurl.CoralizeURL(origin.URL, "localhost", "")
 	if err != nil {
@@ -375,7 +376,7 @@ func run(ctx context.Context, o options) (err error) {
 		crowd.Millis(crowd.Percentile(cs.latencies, 100)), censored(cs.unfinished, n, o.timeout))
 	reportFailures("through coral", cs)
 	fmt.Printf("memory (RSS) peak during the crowd: %s; after: %s\n", peak, after)
-	fmt.Printf("load average after the crowd: %s\n", loadAverage())
+	fmt.Printf("load average after the crowd: %s\n", procstat.LoadAverage())
 
 	// Free the machine while the baseline finishes.
 	c.Stop()
@@ -673,14 +674,4 @@ func tail(path string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n") + "\n"
-}
-
-// loadAverage is the machine's 1, 5 and 15 minute load averages (Linux),
-// or "unknown": figures from a machine loaded by others do not compare.
-func loadAverage() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if f := strings.Fields(string(b)); err == nil && len(f) >= 3 {
-		return strings.Join(f[:3], " ")
-	}
-	return "unknown"
 }
