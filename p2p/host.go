@@ -378,14 +378,16 @@ func (h *Host) ConnectDirect(ctx context.Context, ai peer.AddrInfo) error {
 	return h.host.Connect(network.WithForceDirectDial(ctx, "connect directly"), ai)
 }
 
-// Latency is libp2p's estimate of the round trip to p (0 when none), with
-// any planted delay.
+// Latency is the round trip to p measured by the last link ping (0 when
+// none yet), with any planted delay. Raw, not libp2p's smoothed estimate:
+// its caller, the DSHT, keeps its own windowed minimum, and the estimate
+// (a 0.1-weight average over pings tens of seconds apart) remembers a
+// seconds-long stall of a busy start for ten minutes or more, keeping
+// near peers "far" and clusters changing (issue 17).
 func (h *Host) Latency(p peer.ID) time.Duration {
-	// libp2p records the round trips it measures itself (its pings) on
-	// the real link: a planted delay (EmulateRTT) is added here, or the
-	// DSHT, told these figures, would see a benchmark's distant peers as
-	// near.
-	l := h.host.Peerstore().LatencyEWMA(p)
+	// A planted delay (EmulateRTT) is added here, or the DSHT, told these
+	// figures, would see a benchmark's distant peers as near.
+	l := h.links.lastRTT(p)
 	if l == 0 {
 		return 0
 	}

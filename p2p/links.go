@@ -77,6 +77,7 @@ type linkWatch struct {
 	cut      map[peer.ID]time.Time          // peers whose direct path was closed as dead, and when
 	watched  map[peer.ID]time.Time          // peers pinged every interval, until when (WatchLinks)
 	detoured map[peer.ID]time.Time          // peers reached through a relay whose direct path was tried, and when (detour.go)
+	rtts     map[peer.ID]time.Duration      // round trip of each connected peer's last answered ping (Host.Latency)
 
 	closed atomic.Int64 // dead connections closed since start
 }
@@ -87,6 +88,7 @@ func newLinkWatch(h *Host, every, timeout time.Duration) *linkWatch {
 		every: every, timeout: timeout,
 		probing: map[network.Conn]time.Duration{}, cut: map[peer.ID]time.Time{},
 		watched: map[peer.ID]time.Time{}, detoured: map[peer.ID]time.Time{},
+		rtts: map[peer.ID]time.Duration{},
 	}
 }
 
@@ -114,6 +116,7 @@ func (w *linkWatch) run() {
 			w.closeAllDetours()
 			w.dropExpiredWatches()
 			w.forgetDetours(time.Now())
+			w.forgetRTTs()
 		}
 	}
 }
@@ -448,6 +451,41 @@ func (r *recvClock) GetBandwidthByPeer() map[peer.ID]metrics.Stats         { ret
 func (r *recvClock) GetBandwidthByProtocol() map[protocol.ID]metrics.Stats { return nil }
 func (r *recvClock) Reset()                                                {}
 
+// measured records the round trip of an answered ping to p: raw for
+// Host.Latency, and in libp2p's peerstore (its smoothed estimate, shown
+// per peer in the status), which libp2p's own pings fed before these
+// replaced them.
+func (w *linkWatch) measured(p peer.ID, rtt time.Duration) {
+	w.sampled(p, rtt)
+	w.h.host.Peerstore().RecordLatency(p, rtt)
+}
+
+// sampled keeps rtt as p's last round trip.
+func (w *linkWatch) sampled(p peer.ID, rtt time.Duration) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.rtts[p] = rtt
+}
+
+// lastRTT is the round trip of p's last answered ping (a link ping or
+// Host.Ping); 0 if none.
+func (w *linkWatch) lastRTT(p peer.ID) time.Duration {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.rtts[p]
+}
+
+// forgetRTTs forgets the round trips of peers no longer connected.
+func (w *linkWatch) forgetRTTs() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for p := range w.rtts {
+		if !hasConn(w.h.host.Network().Connectedness(p)) {
+			delete(w.rtts, p)
+		}
+	}
+}
+
 // ping pings c at the muxer level. The host makes only yamux connections
 // (TCP is its one transport); anything else is not pinged.
 func (w *linkWatch) ping(c network.Conn, timeout time.Duration) error {
@@ -497,9 +535,7 @@ func (w *linkWatch) muxerPing(c network.Conn, sess *yamux.Session, timeout time.
 		}
 		w.recv.tally.read(muxerPingProtocol)
 		w.recv.heard(c.RemotePeer(), time.Now())
-		// libp2p's own pings fed its RTT estimate (Host.Latency, what the
-		// DSHT is told of connected peers); these replaced them.
-		w.h.host.Peerstore().RecordLatency(c.RemotePeer(), p.rtt)
+		w.measured(c.RemotePeer(), p.rtt)
 		return nil
 	case <-timer.C:
 		return fmt.Errorf("yamux ping: %w", context.DeadlineExceeded)

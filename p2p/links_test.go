@@ -481,3 +481,22 @@ func TestBeingPingedCountsAsHearing(t *testing.T) {
 		}
 	}
 }
+
+// TestLatencyIsTheLastPing: the DSHT is told the last ping's round trip,
+// not libp2p's slow average, which remembers a stall of a busy start for
+// many minutes and kept near peers "far" (clusters changing 15 min after
+// nodefig's crowd started; issue 17).
+func TestLatencyIsTheLastPing(t *testing.T) {
+	psk := testSecret(t)
+	noPings := func(cfg *Config) { cfg.LinkCheckInterval = time.Hour } // only the test's samples
+	a, b := newTestHost(t, psk, noPings), newTestHost(t, psk, noPings)
+	mustConnect(t, a, b)
+	a.links.measured(b.ID(), 2*time.Second) // a stall while the machine was busy
+	a.links.measured(b.ID(), time.Millisecond)
+	if got := a.Latency(b.ID()); got != time.Millisecond {
+		t.Errorf("Latency after pings of 2s then 1ms = %v, want 1ms", got)
+	}
+	if ewma := a.host.Peerstore().LatencyEWMA(b.ID()); ewma < 100*time.Millisecond {
+		t.Errorf("libp2p's average %v: the test no longer shows the difference", ewma)
+	}
+}

@@ -35,6 +35,7 @@ func (h *Host) Ping(ctx context.Context, id string) (time.Duration, error) {
 		case r.Error != nil:
 			return 0, fmt.Errorf("p2p: ping %s: %w", p, r.Error)
 		}
+		h.links.sampled(p, r.RTT) // libp2p's ping recorded it in the peerstore itself
 		return r.RTT + planted, nil
 	case <-ctx.Done():
 		return 0, fmt.Errorf("p2p: ping %s: %w", p, ctx.Err())
