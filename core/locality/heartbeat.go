@@ -24,7 +24,7 @@ import (
 // anyway (Peers.HeardFrom): every heartbeatInterval a peer whose last
 // exchange succeeded and that delivered bytes since is marked alive
 // (Directory.Alive) — the link watch pings an idle direct connection every
-// 10 s, so a live peer always has. An idle node with 96 peers thus costs an
+// 20 s, so a live peer always has. An idle node with 96 peers thus costs an
 // exchange every few seconds, not one per peer every few seconds, and not
 // a stream per peer per LiveWindow either (issue 17). Peers reached only
 // through a relay and not heard from, and peers whose last exchange
