@@ -9,7 +9,7 @@ import (
 )
 
 // followPeers feeds the DSHT the members libp2p is connected to, with the
-// RTT libp2p measured, and bootstraps it from them: libp2p finds members
+// round trip of each one's last link ping (Host.Latency), and bootstraps it from them: libp2p finds members
 // (bootstrap list, mDNS, remembered peers), the DSHT learns of them here.
 // A new connection is reported when it opens (and once more followEvery
 // later if its RTT was not known yet), a known one again every
@@ -66,8 +66,8 @@ type toldPeer struct {
 	noRTT bool // last reported without an RTT (its quick second report is used up)
 }
 
-// tellDSHT reports one connected peer to the DSHT. A peer whose RTT libp2p
-// has not measured yet (just connected) is reported again followEvery
+// tellDSHT reports one connected peer to the DSHT. A peer whose round trip
+// no ping has measured yet (just connected) is reported again followEvery
 // later, once; after that every followRefresh.
 func (n *Node) tellDSHT(id peer.ID, now time.Time, retried bool) toldPeer {
 	rtt := n.host.Latency(id)
