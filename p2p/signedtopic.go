@@ -94,11 +94,13 @@ func (h *Host) pubsub() (*pubsub.PubSub, error) {
 
 // gossipHeartbeat is how often gossipsub mends its meshes and gossips the
 // IDs of recent messages. Its default, 1 s, is for topics busy with
-// messages; ours carry a signed document every few minutes, and a
-// publisher floods its own message to every subscribed peer, so a slower
-// heartbeat only delays the repair of a mesh a peer left and the gossip
-// that recovers a lost forward. Each beat wakes two goroutines of an
-// otherwise idle node (issue 17).
+// messages; ours carry a signed document every few minutes, re-sent every
+// minute and when a member joins, so a slower heartbeat only delays the
+// repair of a mesh a peer left, the grafting of a member that subscribed
+// after this node joined (publishing goes to the mesh: pubsub v0.19 does
+// not flood its own messages by default), and the gossip that recovers a
+// lost forward. Each beat wakes two goroutines of an otherwise idle node
+// (issue 17).
 const gossipHeartbeat = 5 * time.Second
 
 func gossipParams() pubsub.GossipSubParams {
