@@ -92,7 +92,8 @@ type Node struct {
 	operatorKey       ed25519.PublicKey
 	runState          *runstate.Tracker
 	runStateCh        *p2p.RunStateChannel
-	effect            atomic.Pointer[runstate.Effect]
+	applyMu           sync.Mutex // one document applied at a time, so an older never replaces a newer
+	effect            atomic.Pointer[appliedRunState]
 	restart           chan struct{}
 	restartOnce       sync.Once
 	restartWhy        string

@@ -60,15 +60,27 @@ func (n *Node) offerRunState(raw []byte) error {
 	return nil
 }
 
+// appliedRunState is the document in force together with what it means
+// for this node. They are swapped together so the status never shows a
+// document whose effect is not yet in force (a visitor served after the
+// status said "paused").
+type appliedRunState struct {
+	runstate.Effect
+	doc runstate.Document
+	has bool // a document is in force (else every component serves)
+}
+
 // applyRunState recomputes what the document in force means for this node.
 func (n *Node) applyRunState() {
-	doc, _, ok := n.runState.Current()
-	e := runstate.Effect{Serving: map[string]bool{runstate.Proxy: true, runstate.DNS: true, runstate.DSHT: true}}
-	if ok {
-		e = runstate.EffectFor(doc, n.version)
+	n.applyMu.Lock()
+	defer n.applyMu.Unlock()
+	a := appliedRunState{Effect: runstate.Effect{Serving: map[string]bool{runstate.Proxy: true, runstate.DNS: true, runstate.DSHT: true}}}
+	a.doc, _, a.has = n.runState.Current()
+	if a.has {
+		a.Effect = runstate.EffectFor(a.doc, n.version)
 	}
-	if old := n.effect.Swap(&e); e.Why != "" && (old == nil || old.Why != e.Why) {
-		n.log.Warn("run state: " + e.Why)
+	if old := n.effect.Swap(&a); a.Why != "" && (old == nil || old.Why != a.Why) {
+		n.log.Warn("run state: " + a.Why)
 	}
 }
 
@@ -166,16 +178,18 @@ func (n *Node) runStateStatus() *control.RunState {
 	if n.operatorKey != nil {
 		st.Operator = runstate.FormatPublicKey(n.operatorKey)
 	}
-	if e := n.effect.Load(); e != nil {
-		st.Why = e.Why
-		for c, on := range e.Serving {
-			st.Serving[c] = on
-		}
-	}
-	doc, _, ok := n.runState.Current()
-	if !ok {
+	e := n.effect.Load()
+	if e == nil {
 		return st
 	}
+	st.Why = e.Why
+	for c, on := range e.Serving {
+		st.Serving[c] = on
+	}
+	if !e.has {
+		return st
+	}
+	doc := e.doc
 	st.Serial, st.Issued, st.Paused, st.MinVersion, st.Message = doc.Serial, doc.Issued, doc.Paused, doc.MinVersion, doc.Message
 	if doc.Rotation != nil {
 		at := doc.Rotation.From

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -365,5 +366,61 @@ func TestJoinThroughControlAPI(t *testing.T) {
 	}
 	if _, err := (&control.Client{BaseURL: cb.BaseURL}).Join(t.Context(), code); err == nil {
 		t.Error("join without the token accepted")
+	}
+}
+
+// Documents arriving together (gossip and the operator's command) leave the
+// node in the newest one's state, and the status never shows a document
+// whose effect is not yet in force: a status that says "paused" while the
+// proxy still serves is what a volunteer, or a test, would act on.
+func TestRunStateStatusMatchesWhatIsInForce(t *testing.T) {
+	pub, priv := operatorKeys(t)
+	cfg := testConfig(t)
+	cfg.Operator.Key = runstate.FormatPublicKey(pub)
+	n := startNode(t, cfg)
+
+	const docs = 60
+	signed := make([][]byte, docs+1)
+	for s := 1; s <= docs; s++ {
+		d := runstate.Document{Serial: uint64(s)}
+		if s%2 == 1 {
+			d.Paused = []string{runstate.Proxy}
+		}
+		signed[s] = signDoc(t, d, priv)
+	}
+	done := make(chan struct{})
+	offer := func(order func(i int) int) {
+		for i := 1; i <= docs; i++ {
+			n.offerRunState(signed[order(i)]) // older ones are refused: fine
+		}
+	}
+	go func() {
+		defer close(done)
+		var wg sync.WaitGroup
+		wg.Go(func() { offer(func(i int) int { return i }) })
+		wg.Go(func() { offer(func(i int) int { return i }) })
+		wg.Wait()
+	}()
+	inconsistent := 0
+	for reading := true; reading; {
+		select {
+		case <-done:
+			reading = false
+		default:
+		}
+		st := n.runStateStatus()
+		if st.Serial > 0 && st.Serving[runstate.Proxy] != (st.Serial%2 == 0) {
+			inconsistent++
+		}
+	}
+	if inconsistent > 0 {
+		t.Errorf("%d status reads showed a document with another document's effect", inconsistent)
+	}
+	st := n.runStateStatus()
+	if st.Serial != docs || !st.Serving[runstate.Proxy] {
+		t.Errorf("after all offers: serial %d, proxy serving %v; want %d, serving", st.Serial, st.Serving[runstate.Proxy], docs)
+	}
+	if resp, body := coralGet(t, n, "localhost", "/"); resp.StatusCode == 503 {
+		t.Errorf("newest document lets the proxy serve, the proxy answered %d %q", resp.StatusCode, body)
 	}
 }
