@@ -259,11 +259,11 @@ func (n *Node) postJoin(w http.ResponseWriter, r *http.Request) {
 // saying why, so a paused network fails politely and visibly.
 func (n *Node) gateProxy(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if n.serving(runstate.Proxy) {
+		e := n.effect.Load() // once: the answer and its reason from one document
+		if e == nil || e.Serving[runstate.Proxy] {
 			h.ServeHTTP(w, r)
 			return
 		}
-		e := n.effect.Load()
 		w.Header().Set("Retry-After", "300")
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.WriteHeader(http.StatusServiceUnavailable)
