@@ -256,6 +256,6 @@ func newLogger(w io.Writer, level string) *slog.Logger {
 	if l == slog.LevelDebug {
 		libp2pLevel = slog.LevelInfo
 	}
-	gologshim.SetDefaultHandler(slog.NewTextHandler(w, &slog.HandlerOptions{Level: libp2pLevel}).WithAttrs([]slog.Attr{slog.String("component", "libp2p")}))
+	gologshim.SetDefaultHandler(closedLinkNoise{Handler: slog.NewTextHandler(w, &slog.HandlerOptions{Level: libp2pLevel}).WithAttrs([]slog.Attr{slog.String("component", "libp2p")})})
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
 }
