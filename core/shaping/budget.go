@@ -46,10 +46,15 @@ type Budget struct {
 	// totals since start, for counters that only grow (Prometheus)
 	totalSent, totalRecv atomic.Int64
 
-	mu     sync.Mutex
-	policy Policy
-	state  State
-	period time.Time // start of the quota month mtd counts from
+	// applying orders whole evaluations: the policy and state stored and
+	// the shapers' caps and weights set, one evaluation after another, so
+	// the shapers never keep an older evaluation's caps than the state
+	// shows (the tick's evaluation finishing after a settings change's).
+	applying sync.Mutex
+	mu       sync.Mutex
+	policy   Policy
+	state    State
+	period   time.Time // start of the quota month mtd counts from
 
 	// Read on every byte sent, so kept outside mu.
 	mtd     atomic.Int64 // bytes sent since period
@@ -116,11 +121,14 @@ func (b *Budget) Close() error {
 
 // SetPolicy applies p at once (a live settings change).
 func (b *Budget) SetPolicy(p Policy) {
+	b.applying.Lock()
 	b.mu.Lock()
 	b.policy = p
 	b.mu.Unlock()
 	b.up.SetWeights(p.Weights)
-	b.evaluate()
+	notify := b.apply()
+	b.applying.Unlock()
+	notify()
 }
 
 // Subscribe calls fn (on its own goroutine's time, not under a lock)
@@ -153,6 +161,16 @@ func (b *Budget) loop() {
 
 // evaluate decides caps and serving for now and tells subscribers of a change.
 func (b *Budget) evaluate() {
+	b.applying.Lock()
+	notify := b.apply()
+	b.applying.Unlock()
+	notify()
+}
+
+// apply decides caps and serving for now and sets them (b.applying held);
+// notify tells the subscribers of a change, called once b.applying is
+// released so a subscriber may read the budget or change its policy.
+func (b *Budget) apply() (notify func()) {
 	now := b.opts.Now()
 	b.mu.Lock()
 	p := b.policy
@@ -186,9 +204,11 @@ func (b *Budget) evaluate() {
 	// is "off"; new ones are refused by the callers' Serving checks.
 	b.up.SetCap(capOrBase(caps.Upload, p.Upload))
 	b.down.SetCap(capOrBase(caps.Download, p.Download))
-	if changed {
-		for _, fn := range subs {
-			fn(st)
+	return func() {
+		if changed {
+			for _, fn := range subs {
+				fn(st)
+			}
 		}
 	}
 }

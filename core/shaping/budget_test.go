@@ -194,3 +194,30 @@ func TestWindowAppliesAtItsBoundary(t *testing.T) {
 	c.Set(time.Date(2026, 12, 7, 9, 0, 0, 0, berlin))
 	testkit.Eventually(t, 5*time.Second, "serving again at 09:00", func() bool { return b.Serving() })
 }
+
+// The shapers enforce the caps the state shows: the tick's evaluation,
+// begun under the old policy, cannot set its caps after a policy change
+// has set the new ones (the status would say 4 KiB/s while the node sends
+// unlimited until the next tick).
+func TestShapersFollowTheLatestPolicy(t *testing.T) {
+	b, err := New(Policy{}, Options{Location: time.UTC, EvalEvery: time.Microsecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	const rounds = 100000
+	mismatched := 0
+	for round := range rounds {
+		p := Policy{}
+		if round%2 == 0 {
+			p.Upload = 4 << 10
+		}
+		b.SetPolicy(p)
+		if got := b.up.Cap(); got != p.Upload {
+			mismatched++
+		}
+	}
+	if mismatched > 0 {
+		t.Errorf("%d of %d policy changes left the upload shaper at the old cap", mismatched, rounds)
+	}
+}
