@@ -34,9 +34,7 @@ func (n *Node) openBudget() error {
 	if err != nil {
 		return fmt.Errorf("node: %w", err)
 	}
-	n.settings.Subscribe(func(s config.Settings) {
-		n.budget.SetPolicy(n.budgetPolicy(s))
-	})
+	n.settings.Subscribe(func(config.Settings) { n.setBudgetPolicy(n.settings.Get) })
 	n.budget.Subscribe(func(st shaping.State) {
 		n.log.Info("budget", "serving", st.Serving, "reason", st.Reason, "upload", st.Caps.Upload, "download", st.Caps.Download)
 	})

@@ -65,8 +65,20 @@ func (n *Node) groupWeights() map[string]float64 {
 // refreshBudget applies a changed set of group sites to the budget.
 func (n *Node) refreshBudget() {
 	if n.budget != nil && n.settings != nil {
-		n.budget.SetPolicy(n.budgetPolicy(n.settings.Get()))
+		n.setBudgetPolicy(n.settings.Get)
 	}
+}
+
+// setBudgetPolicy builds the budget's policy from the settings and the
+// groups, and applies it, one change at a time: a group change that read
+// the settings just before a PUT (say, pause) would otherwise apply after
+// the PUT's own change and undo it, for good. settings is read under the
+// lock, so whichever change applies last built its policy from the
+// settings in force (Live sets them before telling subscribers).
+func (n *Node) setBudgetPolicy(settings func() config.Settings) {
+	n.budgetPolicyMu.Lock()
+	defer n.budgetPolicyMu.Unlock()
+	n.budget.SetPolicy(n.budgetPolicy(settings()))
 }
 
 // customSite maps a Host header that names a group site (its public name

@@ -47,9 +47,17 @@ type siteEntry struct {
 
 // groupSet is the node's site groups and the index of their sites.
 type groupSet struct {
-	mu    sync.Mutex
-	list  []*memberGroup
-	sites map[string]siteEntry // by public host name
+	// indexing orders whole index rebuilds, each with the manifest or
+	// directory change it follows: an index built from older manifests
+	// never replaces a newer one.
+	indexing sync.Mutex
+	mu       sync.Mutex
+	list     []*memberGroup
+	sites    map[string]siteEntry // by public host name
+	// inForce is the manifest each group's sites in the index came from,
+	// by group ID: the status shows it, never a manifest the proxy and
+	// DNS do not answer by yet.
+	inForce map[string]group.Manifest
 
 	figuresEvery time.Duration
 
@@ -116,13 +124,17 @@ func (n *Node) openGroup(keyText string) (*memberGroup, error) {
 // offerManifest considers a signed manifest for g and, if accepted,
 // updates the site index.
 func (n *Node) offerManifest(g *memberGroup, raw []byte) error {
+	n.groups.indexing.Lock()
+	defer n.groups.indexing.Unlock()
 	m, err := g.tr.Offer(raw)
 	if err != nil {
 		return err
 	}
+	n.groups.mu.Lock()
 	g.why = ""
+	n.groups.mu.Unlock()
 	n.log.Info("group manifest accepted", "group", g.id, "name", m.Name, "serial", m.Serial, "sites", len(m.Sites), "members", len(m.Members))
-	n.reindexSites()
+	n.buildSiteIndex()
 	return nil
 }
 
@@ -177,15 +189,25 @@ func (n *Node) groupList() []*memberGroup {
 }
 
 // reindexSites rebuilds the custom-domain index from the manifests in
-// force. A site whose name or origin is inside Coral's zone would loop and
-// is left out (with a warning), as is a name two groups claim (first wins).
+// force.
 func (n *Node) reindexSites() {
+	n.groups.indexing.Lock()
+	defer n.groups.indexing.Unlock()
+	n.buildSiteIndex()
+}
+
+// buildSiteIndex is reindexSites with groups.indexing held. A site whose
+// name or origin is inside Coral's zone would loop and is left out (with a
+// warning), as is a name two groups claim (first wins).
+func (n *Node) buildSiteIndex() {
 	idx := map[string]siteEntry{}
+	inForce := map[string]group.Manifest{}
 	for _, g := range n.groupList() {
 		m, _, ok := g.tr.Current()
 		if !ok {
 			continue
 		}
+		inForce[g.id] = m
 		n.indexQualified(idx, g.id, m)
 		for _, s := range m.Sites {
 			o, _, _ := coralurl.ParseOrigin(s.Origin)
@@ -204,7 +226,7 @@ func (n *Node) reindexSites() {
 		n.indexQualified(idx, id, e.m)
 	}
 	old := n.groups.sites
-	n.groups.sites = idx
+	n.groups.sites, n.groups.inForce = idx, inForce
 	n.groups.mu.Unlock()
 	if p := n.siteProxy.Load(); p != nil {
 		p.SitesChanged(movedSites(old, idx)...)
@@ -256,13 +278,28 @@ func (n *Node) siteMembers(host string) ([]string, bool) {
 
 // groupsStatus is the status page's and /api/groups' view of the groups.
 func (n *Node) groupsStatus() []control.Group {
+	type view struct {
+		g     *memberGroup
+		why   string
+		ch    *p2p.SignedTopic
+		m     group.Manifest
+		inUse bool
+	}
+	n.groups.mu.Lock()
+	views := make([]view, 0, len(n.groups.list))
+	for _, g := range n.groups.list {
+		m, ok := n.groups.inForce[g.id]
+		views = append(views, view{g, g.why, g.ch, m, ok})
+	}
+	n.groups.mu.Unlock()
 	var out []control.Group
-	for _, g := range n.groupList() {
-		st := control.Group{ID: g.id, Key: group.FormatPublicKey(g.key), Why: g.why}
-		if g.ch != nil {
-			st.Peers = g.ch.Peers()
+	for _, v := range views {
+		g, m := v.g, v.m
+		st := control.Group{ID: g.id, Key: group.FormatPublicKey(g.key), Why: v.why}
+		if v.ch != nil {
+			st.Peers = v.ch.Peers()
 		}
-		if m, _, ok := g.tr.Current(); ok {
+		if v.inUse {
 			st.Name, st.Serial, st.Issued = m.Name, m.Serial, m.Issued
 			_, st.Member = m.Member(n.nodeID)
 			for _, s := range m.Sites {

@@ -105,6 +105,7 @@ type Node struct {
 	// file's data_dir) even when the settings moved the data dir.
 	settingsPath, homeDataDir string
 	budget                    *shaping.Budget // caps, schedule, quota, usage (budget.go)
+	budgetPolicyMu            sync.Mutex      // one policy applied at a time (setBudgetPolicy)
 
 	httpLn, controlLn net.Listener
 	servers           []*http.Server
