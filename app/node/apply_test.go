@@ -97,3 +97,39 @@ func TestGroupChangeNeverUndoesASettingsChange(t *testing.T) {
 		}
 	}
 }
+
+// The status's budget figures all come from what the budget enforces: read
+// while the volunteer changes pause and quota together, it never shows one
+// change's quota with the other's serving decision.
+func TestBudgetStatusIsOneSettingsChange(t *testing.T) {
+	n := startNode(t, testConfig(t))
+	changes := []string{
+		`{"paused": true, "bandwidth": {"monthly_quota": "10GiB"}}`,
+		`{"paused": false, "bandwidth": {"monthly_quota": "20GiB"}}`,
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for round := range 300 {
+			if _, err := n.settings.Update([]byte(changes[round%2])); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	mixed := 0
+	for reading := true; reading; {
+		select {
+		case <-done:
+			reading = false
+		default:
+		}
+		b := n.budgetStatus()
+		if b.QuotaBytes != 0 && (b.Reason == "paused") != (b.QuotaBytes == 10<<30) {
+			mixed++
+		}
+	}
+	if mixed > 0 {
+		t.Errorf("%d status reads showed one change's quota with another's serving decision", mixed)
+	}
+}

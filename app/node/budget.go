@@ -89,25 +89,24 @@ func (n *Node) Usage(site string, since time.Time) []control.UsageBucket {
 
 // budgetStatus is the budget's section of /api/status.
 func (n *Node) budgetStatus() *control.BudgetStatus {
-	s := n.settings.Get()
+	// Every figure from the budget's own state, never the settings: during
+	// a settings change those are newer than what the budget enforces.
 	st := n.budget.State()
 	h := n.budget.Headroom()
 	sent, recv := n.budget.Rates()
-	now := time.Now()
-	start := shaping.PeriodStart(now, s.Bandwidth.QuotaResetDay, time.Local)
 	out := &control.BudgetStatus{
 		Serving: st.Serving, Reason: st.Reason, ResumeAt: st.ResumeAt,
 		Upload: st.Caps.Upload.String(), Download: st.Caps.Download.String(), Window: st.Window,
-		QuotaBytes: int64(s.Bandwidth.MonthlyQuota), QuotaUsed: st.QuotaUsed, QuotaWarn: st.QuotaWarn,
-		QuotaResetAt: shaping.NextPeriod(now, s.Bandwidth.QuotaResetDay, time.Local),
+		QuotaBytes: st.Quota, QuotaUsed: st.QuotaUsed, QuotaWarn: st.QuotaWarn,
+		QuotaResetAt: st.NextPeriod,
 		SentRate:     sent, ReceivedRate: recv,
 		SpareRate: h.SpareRate, QuotaLeft: h.QuotaLeft,
 		Sites: map[string]control.SiteUsage{},
 	}
-	for site, c := range n.budget.Usage().SiteTotals(start) {
+	for site, c := range n.budget.Usage().SiteTotals(st.Period) {
 		out.Sites[site] = control.SiteUsage{Sent: c.Sent, Received: c.Received}
 	}
-	for _, b := range n.budget.Usage().Series("", start) {
+	for _, b := range n.budget.Usage().Series("", st.Period) {
 		out.MonthSent += b.Sent
 		out.MonthReceived += b.Received
 	}

@@ -26,8 +26,13 @@ type State struct {
 	Reason    string `json:"reason,omitempty"` // why not serving: "paused", "off window", "quota reached"
 	Caps      Caps   `json:"caps"`             // caps in force (schedule applied)
 	Window    int    `json:"window"`           // index of the schedule window in force; -1 none
+	Quota     int64  `json:"quota"`            // the policy's monthly quota in bytes; 0 none
 	QuotaUsed int64  `json:"quota_used"`       // bytes sent this quota month
-	QuotaWarn bool   `json:"quota_warn"`       // at least 90 % of the quota used
+	// Period is when this quota month began; NextPeriod when the next one
+	// begins (the policy's reset day).
+	Period     time.Time `json:"period"`
+	NextPeriod time.Time `json:"next_period"`
+	QuotaWarn  bool      `json:"quota_warn"` // at least 90 % of the quota used
 	// ResumeAt is when serving resumes by itself (the off window's end, the
 	// next quota month); zero when paused or serving.
 	ResumeAt time.Time `json:"resume_at,omitzero"`
@@ -180,7 +185,8 @@ func (b *Budget) apply() (notify func()) {
 	}
 	caps, win := Schedule{Base: Caps{Upload: p.Upload, Download: p.Download}, Windows: p.Schedule}.At(now, b.opts.Location)
 	mtd := b.mtd.Load()
-	st := State{Serving: true, Caps: caps, Window: win, QuotaUsed: mtd}
+	st := State{Serving: true, Caps: caps, Window: win, Quota: int64(p.MonthlyQuota), QuotaUsed: mtd,
+		Period: b.period, NextPeriod: NextPeriod(now, p.QuotaResetDay, b.opts.Location)}
 	if p.MonthlyQuota > 0 {
 		st.QuotaWarn = mtd*10 >= int64(p.MonthlyQuota)*9
 	}
@@ -192,7 +198,7 @@ func (b *Budget) apply() (notify func()) {
 		st.ResumeAt = offUntil(Schedule{Base: Caps{Upload: p.Upload}, Windows: p.Schedule}, now, b.opts.Location)
 	case p.MonthlyQuota > 0 && mtd >= int64(p.MonthlyQuota):
 		st.Serving, st.Reason = false, "quota reached"
-		st.ResumeAt = NextPeriod(now, p.QuotaResetDay, b.opts.Location)
+		st.ResumeAt = st.NextPeriod
 	}
 	changed := st.Serving != b.state.Serving || st.Caps != b.state.Caps || st.Reason != b.state.Reason
 	b.state = st
