@@ -505,10 +505,7 @@ func (p *Proxy) judgePeerCopy(f *fetch, meta object.Meta, reqTime, respTime time
 	if !meta.RequestTime.Before(reqTime) && !meta.ResponseTime.After(respTime) && !meta.ResponseTime.Before(meta.RequestTime) {
 		reqTime, respTime = meta.RequestTime, meta.ResponseTime
 	}
-	h := meta.Header.Clone()
-	if h == nil {
-		h = http.Header{}
-	}
+	h := httpcache.CleanHeader(meta.Header)
 	httpcache.RemoveHopByHop(h)
 	e := httpcache.Entry{Status: meta.Status, Header: h, RequestTime: reqTime, ResponseTime: respTime}
 	fields, star := httpcache.VaryFields(h)
