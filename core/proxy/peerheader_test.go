@@ -98,3 +98,41 @@ func rawGet(t *testing.T, addr, host, path string) (head, body string) {
 	}
 	return head, body
 }
+
+// A peer vouches for its copy's header alone: a member planting a page
+// with a year's max-age (and the origin's real ETag) gets it served for at
+// most PeerCopyMaxAge; then the origin is asked for the whole object, with
+// no validators a forged copy could have copied. The origin's own copies
+// keep the lifetime the origin gave.
+func TestPeerCopyFreshnessIsBounded(t *testing.T) {
+	peers := &scriptedPeers{}
+	e := newEnv(t, func(o *Options) { o.Peers = peers; o.PeerCopyMaxAge = time.Hour })
+	o := newOrigin(t, e.clock, static("origin copy", "Cache-Control", "max-age=31536000", "ETag", `"real"`))
+	peers.fetch = func(_ context.Context, key, canon string) (store.Meta, io.ReadCloser, error) {
+		if !strings.HasSuffix(canon, "/planted") {
+			return store.Meta{}, nil, store.ErrNotFound
+		}
+		m := peerCopy(key, canon, "forged", "Cache-Control", "max-age=31536000", "ETag", `"real"`,
+			"Date", e.clock.Now().Format(http.TimeFormat))
+		return m, io.NopCloser(strings.NewReader("forged")), nil
+	}
+	expect(t, "planted copy", e.get(o, "/planted"), 200, CachePeer, "forged")
+	e.clock.Advance(50 * time.Minute)
+	expect(t, "planted copy within the bound", e.get(o, "/planted"), 200, CacheHit, "forged")
+	e.clock.Advance(11 * time.Minute)
+	r := e.get(o, "/planted")
+	if r.body != "origin copy" {
+		t.Fatalf("past the bound: %q (%s), want the origin's copy", r.body, r.cache())
+	}
+	o.mu.Lock()
+	last := o.reqs[len(o.reqs)-1]
+	o.mu.Unlock()
+	if inm := last.Header.Get("If-None-Match"); inm != "" {
+		t.Errorf("the origin was asked with the peer copy's validator %s: a 304 would keep the forged body", inm)
+	}
+	e.clock.Advance(48 * time.Hour) // now the origin's copy, with its own year
+	expect(t, "the origin's copy keeps its lifetime", e.get(o, "/planted"), 200, CacheHit, "origin copy")
+	if n := o.hits.Load(); n != 1 {
+		t.Errorf("origin hits = %d, want 1", n)
+	}
+}
