@@ -111,6 +111,10 @@ type P2PStatus struct {
 	// RelayedPeers are the connected peers reached only through a relay:
 	// a volunteer's upload carries their traffic.
 	RelayedPeers int `json:"relayed_peers"`
+	// ReachedAt are the addresses other machines reach this node at that
+	// are not on its interfaces (the router's public address at home, as
+	// libp2p and each peer see it): origins there are refused.
+	ReachedAt []string `json:"reached_at,omitempty"`
 }
 
 // DSHTStatus is the DSHT's routing state per level (index 0 = global).

@@ -492,6 +492,9 @@ func (n *Node) Status(ctx context.Context) (control.Status, error) {
 			st.P2P.RelayedPeers++
 		}
 	}
+	for _, ip := range n.reachedAt() {
+		st.P2P.ReachedAt = append(st.P2P.ReachedAt, ip.String())
+	}
 	st.DSHT = dshtStatus(n.dht.Status(), n.dht.Outlook)
 	for _, t := range n.proxy.RecentTraces() {
 		st.Recent = append(st.Recent, control.Trace{Time: t.Time, URL: withoutQuery(t.URL), Result: t.Result, Path: t.Path})
