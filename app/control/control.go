@@ -19,6 +19,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/google/renameio/v2"
 )
 
 // API is what a user interface needs from a node.
@@ -264,7 +266,9 @@ func LoadOrCreateToken(path string) (string, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return "", fmt.Errorf("control: token dir: %w", err)
 	}
-	if err := os.WriteFile(path, []byte(tok+"\n"), 0o600); err != nil {
+	// Atomically: a power cut during the first start must not leave an
+	// empty token file, which every later start would refuse.
+	if err := renameio.WriteFile(path, []byte(tok+"\n"), 0o600); err != nil {
 		return "", fmt.Errorf("control: write token: %w", err)
 	}
 	return tok, nil
