@@ -94,6 +94,7 @@ func (t *transfer) judge() (storable bool, why string) {
 	if p.opts.StripCookies {
 		h.Del("Set-Cookie")
 	} else {
+		p.dropWideCookies(h, f.origin)
 		hasCookie = setsCookie
 	}
 	personalResp := setsCookie && !httpcache.SharedExplicitly(httpcache.ResponseDirectives(h))
