@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/coralcdn/coral/core/coralurl"
 )
 
 // With strip_cookies off, an origin's cookies reach its visitors, but not
@@ -52,4 +54,26 @@ func TestCookiesForOtherCoralizedSitesAreDropped(t *testing.T) {
 func parentOf(zone string) string {
 	_, parent, _ := strings.Cut(zone, ".")
 	return parent
+}
+
+// Any origin's Set-Cookie lines: nothing panics, and what stays is a
+// subset of what came, none of it scoped to the zone.
+func FuzzDropWideCookies(f *testing.F) {
+	for _, s := range []string{"a=1", "b=2; Domain=coral.test", "c=3; Domain=.Coral.Test; Path=/", "d=4; Domain=", "=; Domain=test", "e=5; Domain=x.coral.test"} {
+		f.Add(s, "example.com")
+	}
+	p := &Proxy{zone: testZone}
+	f.Fuzz(func(t *testing.T, line, host string) {
+		o := coralurl.Origin{Scheme: "http", Host: strings.ToLower(host), Port: 80}
+		h := http.Header{"Set-Cookie": {line, "keep=1"}}
+		p.dropWideCookies(h, o)
+		for _, got := range h.Values("Set-Cookie") {
+			if got != line && got != "keep=1" {
+				t.Fatalf("%q came out of %q", got, line)
+			}
+			if c, err := http.ParseSetCookie(got); err == nil && strings.EqualFold(strings.TrimPrefix(c.Domain, "."), testZone) {
+				t.Fatalf("kept a cookie for the zone: %q", got)
+			}
+		}
+	})
 }
