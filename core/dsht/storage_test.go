@@ -358,3 +358,38 @@ func TestStorageKeyShare(t *testing.T) {
 		})
 	}
 }
+
+// TestStorageKeyTable: keys known only from requests (a member sending
+// find_value for random keys) do not shut out new values, and a refused put
+// leaves no key behind.
+func TestStorageKeyTable(t *testing.T) {
+	const maxValues = 1000
+	tests := []struct {
+		name     string
+		requests int // random keys requested first
+		quota    int
+		stored   int // values the putter stored before, under keyA
+		want     bool
+		keys     int // keys tracked afterwards
+	}{
+		{"requests for as many keys as tracked", maxValues, 0, 0, true, maxValues + 1},
+		{"a put refused by the quota", 10, 1, 1, false, 10 + 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newStorage(1, 4, 12, time.Minute, 16, maxValues, tt.quota)
+			for i := range tt.requests {
+				s.request(0, kadOf(senderN(i)), 0)
+			}
+			for i := range tt.stored {
+				s.put(0, keyA, senderA, []byte(fmt.Sprint("v", i)), time.Hour, 0)
+			}
+			if got := s.put(0, kadOf(ID{0x99}), senderA, []byte("new"), time.Hour, 0); got != tt.want {
+				t.Fatalf("put: %v, want %v", got, tt.want)
+			}
+			if n := len(s.levels[0]); n != tt.keys {
+				t.Fatalf("%d keys tracked, want %d", n, tt.keys)
+			}
+		})
+	}
+}
