@@ -16,8 +16,10 @@ import (
 // store evicts a value of the sender holding the most; a full key gives way
 // to a sender under-represented in it; and get's answer takes one value per
 // sender before any sender's second. The cost is a 32-byte sender ID per
-// value and a small per-sender index (one map entry per key the sender has
-// values under), about 100 bytes per value next to values of up to 1 KiB.
+// value, a per-sender index (one map entry per key the sender has values
+// under) and each entry's own key: BenchmarkStorageFull measured 436 heap
+// bytes per stored 64-byte referral against 254 without (44 MB against
+// 25 MB for a full store; a 1 KiB value costs about 1.2 KB either way).
 //
 // What the quota does not stop: a member with many identities (node IDs are
 // hashes of keys anyone in the network can generate) gets a quota per
@@ -48,6 +50,11 @@ type keyEntry struct {
 	reqs   []int64
 	reqPos int
 	stores uint64 // stores accepted, for the status page and the simulator
+	// level and key locate the entry, so an eviction that empties it can
+	// drop it at once (a flood of puts for new keys would otherwise leave
+	// an empty entry per put until the next sweep).
+	level int
+	key   kadID
 }
 
 type storedValue struct {
@@ -94,7 +101,7 @@ func (s *storage) entryUpTo(level int, key kadID, create bool, limit int) *keyEn
 	m := s.levels[level]
 	e := m[key]
 	if e == nil && create && len(m) < limit {
-		e = &keyEntry{}
+		e = &keyEntry{level: level, key: key}
 		m[key] = e
 	}
 	return e
@@ -218,7 +225,7 @@ func (s *storage) put(level int, key kadID, from ID, data []byte, ttl time.Durat
 			return true
 		}
 	}
-	ok := s.underQuota(from, now) && s.makeRoom(e, from, exp)
+	ok := s.underQuota(from, now) && s.makeRoom(e, from, exp, now)
 	if ok {
 		e.values = append(e.values, storedValue{data: bytes.Clone(data), expires: exp, from: from})
 		s.total++
@@ -272,7 +279,7 @@ func (s *storage) underQuota(from ID, now int64) bool {
 // and fresh referrals the store is for, while a legitimate proxy holds few
 // values at any one node (its keys spread over the whole network). Which of
 // the heaviest sender's values goes is arbitrary: they are all its own.
-func (s *storage) makeRoom(e *keyEntry, from ID, exp int64) bool {
+func (s *storage) makeRoom(e *keyEntry, from ID, exp, now int64) bool {
 	if len(e.values) >= s.maxPerKey {
 		i, forced := s.keyVictim(e, from)
 		if i < 0 || !forced && e.values[i].expires >= exp {
@@ -290,6 +297,9 @@ func (s *storage) makeRoom(e *keyEntry, from ID, exp int64) bool {
 	}
 	for victim := range s.senders[heaviest].entries {
 		s.remove(victim, victim.firstExpiring(heaviest))
+		if victim != e && len(victim.values) == 0 && (len(victim.reqs) == 0 || now-victim.lastRequest() >= s.window) {
+			delete(s.levels[victim.level], victim.key)
+		}
 		return true
 	}
 	return false

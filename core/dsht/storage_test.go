@@ -2,7 +2,9 @@ package dsht
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
+	"runtime"
 	"testing"
 	"time"
 )
@@ -392,4 +394,44 @@ func TestStorageKeyTable(t *testing.T) {
 			}
 		})
 	}
+}
+
+// BenchmarkStorageFull fills a store (default sizes: 100,000 values of 64
+// bytes, referral-sized, from 16 senders at their quota) and prints the heap
+// it takes per value, then measures a put from another sender into the full
+// store (an eviction: senders of one value each, under their quota) and a
+// sweep of it.
+func BenchmarkStorageFull(b *testing.B) {
+	const maxValues = 100000
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	s := newStorage(3, 4, 12, time.Minute, 16, maxValues, 0)
+	val := make([]byte, 64)
+	for i := range maxValues {
+		binary.BigEndian.PutUint32(val, uint32(i))
+		s.put(i%3, kadOf(ID{0xf1, byte(i >> 16), byte(i >> 8), byte(i)}), senderN(i%16), val, 24*time.Hour, 1)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	if s.total != maxValues {
+		b.Fatalf("filled %d values", s.total)
+	}
+	heap := float64(after.HeapAlloc-before.HeapAlloc) / maxValues
+	start := time.Now()
+	s.sweep(2)
+	sweep := time.Since(start)
+	b.ResetTimer()
+	i := 0
+	for b.Loop() {
+		i++
+		binary.BigEndian.PutUint32(val, uint32(i))
+		key := kadOf(ID{0x17, byte(i >> 24), byte(i >> 16), byte(i >> 8), byte(i)})
+		if !s.put(0, key, ID{0x17, byte(i >> 16), byte(i >> 8), byte(i)}, val, time.Hour, 2) {
+			b.Fatal("put into the full store refused")
+		}
+	}
+	// After the loop: ResetTimer drops metrics reported before it.
+	b.ReportMetric(heap, "heapB/value")
+	b.ReportMetric(float64(sweep.Microseconds()), "sweep-µs")
 }
