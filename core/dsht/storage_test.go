@@ -258,6 +258,13 @@ func TestStorageFlood(t *testing.T) {
 			if s.total > maxValues {
 				t.Fatalf("%d values stored, bound %d", s.total, maxValues)
 			}
+			keys := 0
+			for l := range s.levels {
+				keys += len(s.levels[l])
+			}
+			if keys != s.total { // every key holds one value; none was requested
+				t.Fatalf("%d keys tracked for %d values: evicted or refused keys left behind", keys, s.total)
+			}
 			checkAccounts(t, s)
 		})
 	}
