@@ -2,8 +2,11 @@ package dsht
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"fmt"
+	"io"
+	"log/slog"
 	"runtime"
 	"testing"
 	"time"
@@ -441,4 +444,66 @@ func BenchmarkStorageFull(b *testing.B) {
 	// After the loop: ResetTimer drops metrics reported before it.
 	b.ReportMetric(heap, "heapB/value")
 	b.ReportMetric(float64(sweep.Microseconds()), "sweep-µs")
+}
+
+// unreachable is a Network that reaches nobody: the node under test only
+// answers.
+type unreachable struct{}
+
+func (unreachable) Call(context.Context, NodeInfo, *Request) (*Response, error) {
+	return nil, ErrTimeout
+}
+
+// TestStoreRPCQuota: stores that reach a node as RPCs are charged to the
+// sender the transport names (a request carries no sender field to forge),
+// so a flooding member is refused beyond its quota while another member's
+// store for the same key is taken and answered.
+func TestStoreRPCQuota(t *testing.T) {
+	cfg := DefaultConfig(NodeInfo{ID: NodeID([]byte("victim")), Addr: "victim"})
+	cfg.MaxStoredValues, cfg.MaxValuesPerSender = 160, 10
+	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	n, err := New(cfg, unreachable{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	ctx := context.Background()
+	flooder := NodeInfo{ID: NodeID([]byte("flooder")), Addr: "flooder"}
+	proxy := NodeInfo{ID: NodeID([]byte("proxy")), Addr: "proxy"}
+	hot := kadOf(ID{0x40})
+	store := func(from NodeInfo, target kadID, value string) Code {
+		t.Helper()
+		resp, err := n.HandleRPC(ctx, from, &Request{Op: OpStore, Target: ID(target), Value: []byte(value),
+			TTLMs: (24 * time.Hour).Milliseconds()})
+		if err != nil {
+			t.Fatalf("store %q: %v", value, err)
+		}
+		return resp.Code
+	}
+	type step struct {
+		name   string
+		from   NodeInfo
+		target kadID
+		value  string
+		want   Code
+	}
+	tests := []step{{"the flooder's first value", flooder, hot, "junk", CodeOK}}
+	for i := range 9 {
+		tests = append(tests, step{fmt.Sprint("the flooder's value ", i+2), flooder, kadOf(ID{0x41, byte(i)}), fmt.Sprint("junk", i), CodeOK})
+	}
+	tests = append(tests,
+		step{"beyond the flooder's quota", flooder, kadOf(ID{0x42}), "junk-more", CodeRefused},
+		step{"the flooder renews", flooder, hot, "junk", CodeOK},
+		step{"another member, the same key", proxy, hot, "proxy has it", CodeOK},
+	)
+	for _, tt := range tests {
+		if got := store(tt.from, tt.target, tt.value); got != tt.want {
+			t.Fatalf("%s: code %d, want %d", tt.name, got, tt.want)
+		}
+	}
+	resp, err := n.HandleRPC(ctx, NodeInfo{ID: NodeID([]byte("getter")), Addr: "getter"},
+		&Request{Op: OpFindValue, Target: ID(hot)})
+	if err != nil || len(resp.Values) != 2 {
+		t.Fatalf("find_value: %v %+v, want the flooder's and the proxy's values", err, resp)
+	}
 }
