@@ -36,7 +36,8 @@ type Config struct {
 	Copies int
 
 	// FullValues (l) is how many values, each with at least half the new
-	// value's TTL left, make a node full for a key (4).
+	// value's TTL left and each from a different sender, make a node full
+	// for a key (4).
 	FullValues int
 	// LoadedRate (β) is how many requests for a key within LoadWindow make a
 	// node loaded for it (12 per minute).
