@@ -258,6 +258,7 @@ func New(cfg config.Config, opts Options) (_ *Node, err error) {
 		HeuristicTTL:        zeroIsOff(cfg.Cache.HeuristicTTL.D()),
 		MaxStale:            zeroIsOff(cfg.Cache.MaxStale.D()),
 		NegativeTTL:         zeroIsOff(cfg.Cache.NegativeTTL.D()),
+		PeerCopyMaxAge:      zeroIsOff(cfg.Cache.PeerCopyMaxAge.D()),
 		AllowPrivateOrigins: cfg.Cache.AllowPrivateOrigins,
 		PassUnsafeMethods:   cfg.Cache.PassUnsafeMethods,
 		StripCookies:        cfg.Cache.StripCookies,

@@ -1,0 +1,138 @@
+package proxy
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coralcdn/coral/core/store"
+)
+
+// A peer's header arrives outside HTTP's parsing, in any case: its
+// "content-length", "transfer-encoding", "connection" and "set-cookie"
+// are the same fields as the canonical ones and get the same treatment.
+// Otherwise visitors get two framings in one response (a smuggling and
+// desync risk for anything in front), from the peer copy, the store and
+// the hot cache alike, and the copy passes on to other peers.
+func TestPeerHeaderNamesInAnyCase(t *testing.T) {
+	peers := &scriptedPeers{}
+	e := newEnv(t, func(o *Options) { o.Peers = peers })
+	o := newOrigin(t, e.clock, static("origin copy", "Cache-Control", "max-age=600"))
+	const body = "the peer's copy"
+	peers.fetch = func(_ context.Context, key, canon string) (store.Meta, io.ReadCloser, error) {
+		m := store.Meta{Key: key, URL: canon, Status: 200, Size: int64(len(body)), SHA256: sha256.Sum256([]byte(body)),
+			Header: http.Header{ // as decoded from the wire: names as the peer wrote them
+				"cache-control":     {"max-age=600"},
+				"content-length":    {"3"},
+				"transfer-encoding": {"chunked"},
+				"connection":        {"keep-alive, x-hop"},
+				"x-hop":             {"hop-by-hop, named in connection"},
+				"x-peer":            {"kept"},
+				"bad name":          {"dropped"},
+				"x-bad-value":       {"a\r\nInjected: yes"},
+			}}
+		if strings.HasSuffix(canon, "/cookie") {
+			m.Header["set-cookie"] = []string{"session=peer"}
+		}
+		return m, io.NopCloser(strings.NewReader(body)), nil
+	}
+	for _, want := range []string{CachePeer, CacheHit, CacheHit} {
+		head, got := rawGet(t, e.srv.Listener.Addr().String(), o.host(), "/page")
+		if got != body {
+			t.Fatalf("%s: body %q, want %q", want, got, body)
+		}
+		fields := map[string][]string{}
+		for _, line := range strings.Split(head, "\r\n")[1:] {
+			name, value, _ := strings.Cut(line, ":")
+			fields[strings.ToLower(name)] = append(fields[strings.ToLower(name)], strings.TrimSpace(value))
+		}
+		if cl := fields["content-length"]; len(cl) != 1 || cl[0] != fmt.Sprint(len(body)) {
+			t.Errorf("%s: Content-Length fields %q, want one, %d", want, cl, len(body))
+		}
+		for _, gone := range []string{"transfer-encoding", "x-hop", "bad name", "x-bad-value", "injected"} {
+			if v, ok := fields[gone]; ok {
+				t.Errorf("%s: %s: %q reached the visitor", want, gone, v)
+			}
+		}
+		if fields["x-peer"] == nil {
+			t.Errorf("%s: the peer's own field X-Peer was lost", want)
+		}
+		if c := fields["x-coral-cache"]; len(c) != 1 || c[0] != want {
+			t.Errorf("X-Coral-Cache %q, want %s", c, want)
+		}
+	}
+	// A copy that sets a cookie is personal: the cookie is not passed on
+	// and the copy is not kept (strip_cookies, the default).
+	for range 2 {
+		head, _ := rawGet(t, e.srv.Listener.Addr().String(), o.host(), "/cookie")
+		if lower := strings.ToLower(head); strings.Contains(lower, "set-cookie") || !strings.Contains(lower, "x-coral-cache: peer") {
+			t.Errorf("a peer copy setting a cookie: %q, want no Set-Cookie, not kept (PEER every time)", head)
+		}
+	}
+}
+
+// rawGet sends a GET for path with Host host and returns the response's
+// head (status line and fields, as sent) and body.
+func rawGet(t *testing.T, addr, host, path string) (head, body string) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+	fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", path, host)
+	raw, err := io.ReadAll(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	head, body, ok := strings.Cut(string(raw), "\r\n\r\n")
+	if !ok {
+		t.Fatalf("no end of head in %q", raw)
+	}
+	return head, body
+}
+
+// A peer vouches for its copy's header alone: a member planting a page
+// with a year's max-age (and the origin's real ETag) gets it served for at
+// most PeerCopyMaxAge; then the origin is asked for the whole object, with
+// no validators a forged copy could have copied. The origin's own copies
+// keep the lifetime the origin gave.
+func TestPeerCopyFreshnessIsBounded(t *testing.T) {
+	peers := &scriptedPeers{}
+	e := newEnv(t, func(o *Options) { o.Peers = peers; o.PeerCopyMaxAge = time.Hour })
+	o := newOrigin(t, e.clock, static("origin copy", "Cache-Control", "max-age=31536000", "ETag", `"real"`))
+	peers.fetch = func(_ context.Context, key, canon string) (store.Meta, io.ReadCloser, error) {
+		if !strings.HasSuffix(canon, "/planted") {
+			return store.Meta{}, nil, store.ErrNotFound
+		}
+		m := peerCopy(key, canon, "forged", "Cache-Control", "max-age=31536000", "ETag", `"real"`,
+			"Date", e.clock.Now().Format(http.TimeFormat))
+		return m, io.NopCloser(strings.NewReader("forged")), nil
+	}
+	expect(t, "planted copy", e.get(o, "/planted"), 200, CachePeer, "forged")
+	e.clock.Advance(50 * time.Minute)
+	expect(t, "planted copy within the bound", e.get(o, "/planted"), 200, CacheHit, "forged")
+	e.clock.Advance(11 * time.Minute)
+	r := e.get(o, "/planted")
+	if r.body != "origin copy" {
+		t.Fatalf("past the bound: %q (%s), want the origin's copy", r.body, r.cache())
+	}
+	o.mu.Lock()
+	last := o.reqs[len(o.reqs)-1]
+	o.mu.Unlock()
+	if inm := last.Header.Get("If-None-Match"); inm != "" {
+		t.Errorf("the origin was asked with the peer copy's validator %s: a 304 would keep the forged body", inm)
+	}
+	e.clock.Advance(48 * time.Hour) // now the origin's copy, with its own year
+	expect(t, "the origin's copy keeps its lifetime", e.get(o, "/planted"), 200, CacheHit, "origin copy")
+	if n := o.hits.Load(); n != 1 {
+		t.Errorf("origin hits = %d, want 1", n)
+	}
+}
