@@ -4,10 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -61,7 +58,6 @@ func TestNodeRefusesItsRouterThroughHairpin(t *testing.T) {
 		t.Logf("libp2p lists the router's address itself: %v", st.P2P.Addrs)
 	}
 
-	memberNode.hc.Transport.(*http.Transport).DisableKeepAlives = true
 	if resp, err := memberNode.hc.Get("http://198.51.100.1:9000/"); err != nil || resp.StatusCode != http.StatusOK || fromMember.Load() != 1 {
 		t.Fatalf("the router's page should answer from outside (it works): %v %v", resp, err)
 	} else {
@@ -85,25 +81,9 @@ func TestNodeRefusesItsRouterThroughHairpin(t *testing.T) {
 // traffic out of wan0) and a member outside; removed when the test ends.
 func buildNATHome(t *testing.T, ctx context.Context) (home, router, member string) {
 	t.Helper()
-	pid := os.Getpid()
-	home = fmt.Sprintf("%s%d-nathome", nsPrefix, pid)
-	router = fmt.Sprintf("%s%d-natrtr", nsPrefix, pid)
-	member = fmt.Sprintf("%s%d-natmbr", nsPrefix, pid)
-	if err := run(ctx, "ip", "netns", "add", home); err != nil {
-		if strings.Contains(err.Error(), "Operation not permitted") || strings.Contains(err.Error(), "Permission denied") {
-			t.Skipf("netns: needs root and iproute2/iptables: %v", err)
-		}
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		for _, ns := range []string{home, router, member} {
-			_ = run(context.Background(), "ip", "netns", "del", ns)
-			_ = os.RemoveAll(filepath.Join("/etc/netns", ns))
-		}
-	})
+	names := addNamespaces(t, ctx, "nathome", "natrtr", "natmbr")
+	home, router, member = names[0], names[1], names[2]
 	cmds := [][]string{
-		{"ip", "netns", "add", router},
-		{"ip", "netns", "add", member},
 		{"ip", "-n", home, "link", "set", "lo", "up"},
 		{"ip", "-n", router, "link", "set", "lo", "up"},
 		{"ip", "-n", member, "link", "set", "lo", "up"},
@@ -133,16 +113,7 @@ func buildNATHome(t *testing.T, ctx context.Context) (home, router, member strin
 // 127.0.0.1:8081, the default) until ok holds.
 func statusIn(t *testing.T, ctx context.Context, ns string, ok func(control.Status) bool) control.Status {
 	t.Helper()
-	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
-		DisableKeepAlives: true,
-		DialContext: func(ctx context.Context, network, addr string) (c net.Conn, err error) {
-			err = inNetns(ns, func() (err error) {
-				c, err = (&net.Dialer{}).DialContext(ctx, network, addr)
-				return err
-			})
-			return c, err
-		},
-	}}
+	hc := clientIn(ns, 5*time.Second)
 	var last control.Status
 	for {
 		resp, err := hc.Get("http://127.0.0.1:8081/api/status")
