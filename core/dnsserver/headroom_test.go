@@ -58,3 +58,33 @@ func TestTrafficCounted(t *testing.T) {
 	}
 	testkit.Eventually(t, 10*time.Second, "the answer counted", func() bool { return sent.Load() > 0 && received.Load() > 0 })
 }
+
+// A Full proxy that is alive is answered when the only other candidates
+// are stale and fail their pings: the very first A query gets it, never
+// NOERROR without records (resolvers would cache "no A" for the TTL).
+func TestFullProxyAnsweredWhenOthersFailPings(t *testing.T) {
+	ps := publicProxies(3)
+	ps[0].LastHeard, ps[1].LastHeard = time.Time{}, time.Time{} // last exchange failed: pinged before use
+	ps[2].Full = true                                           // e.g. this node while its upload cap is in use
+	dir := &fakeDir{}
+	dir.set(ps...)
+	pr := &fakeProber{alive: map[string]bool{}, calls: map[string]int{}}
+	ts := startServer(t, Config{Answers: 3}, dir, WithProber(pr))
+	for i := range 3 {
+		r := ts.exchange(t, "udp", "example.com."+testZone, dns.TypeA, 0)
+		got := answerAddrs(r)
+		if r.Rcode != dns.RcodeSuccess || len(got) != 1 || got[0] != v4(2) {
+			t.Fatalf("query %d: %s %v, want NOERROR with the live Full proxy %v", i, dns.RcodeToString[r.Rcode], got, v4(2))
+		}
+	}
+	// Once a stale proxy answers its ping again, the Full one is left out.
+	pr.mu.Lock()
+	pr.alive["p0"] = true
+	pr.mu.Unlock()
+	ts.clock.Advance(2 * time.Minute) // past LiveWindow: cached ping results expire
+	dir.heard(ts.clock.Now(), "p2")
+	got := answerAddrs(ts.exchange(t, "udp", "example.com."+testZone, dns.TypeA, 0))
+	if len(got) != 1 || got[0] != v4(0) {
+		t.Fatalf("answer %v, want only the non-Full proxy %v that answers pings", got, v4(0))
+	}
+}

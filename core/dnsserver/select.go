@@ -158,7 +158,7 @@ func (s *Server) choose(ps []Proxy, r chooseReq) []pick {
 		pos int
 		c   pick
 	}
-	var chosen, pending []ranked
+	var chosen, pending, spares []ranked
 	pos, start := 0, 0
 	for _, end := range rk.groups {
 		if len(chosen) >= r.n {
@@ -168,9 +168,12 @@ func (s *Server) choose(ps []Proxy, r chooseReq) []pick {
 		k := int(r.rotation % uint64(len(g)))
 		for j := 0; j < len(g) && len(chosen) < r.n; j++ {
 			c := g[(k+j)%len(g)]
-			if !c.probe {
+			switch {
+			case rk.fullSpares && c.p.Full:
+				spares = append(spares, ranked{pos, c})
+			case !c.probe:
 				chosen = append(chosen, ranked{pos, c})
-			} else if len(pending) < r.n {
+			case len(pending) < r.n:
 				pending = append(pending, ranked{pos, c})
 			}
 			pos++
@@ -186,6 +189,9 @@ func (s *Server) choose(ps []Proxy, r chooseReq) []pick {
 			if ok {
 				chosen = append(chosen, pending[k])
 			}
+		}
+		if len(chosen) == 0 {
+			chosen = spares // every ping failed: the Full ones are all there is
 		}
 		slices.SortFunc(chosen, func(a, b ranked) int { return cmp.Compare(a.pos, b.pos) })
 		chosen = chosen[:min(len(chosen), r.n)]
@@ -204,6 +210,9 @@ type ranking struct {
 	cands   []pick
 	groups  []int
 	probing bool   // some candidates are to be pinged first
+	// fullSpares: cands holds Full proxies only for when every candidate
+	// to be pinged fails (see withoutFull).
+	fullSpares bool
 	snap    *Proxy // the directory snapshot it was made from (identity)
 	size    int
 	from    time.Time
@@ -301,13 +310,14 @@ func (s *Server) rank(ps []Proxy, r chooseReq) (*ranking, bool) {
 		}
 		cands = append(cands, c)
 	}
+	spares := false
 	if !r.nsOnly {
-		cands = withoutFull(cands)
+		cands, spares = withoutFull(cands)
 	}
 	slices.SortFunc(cands, func(a, b pick) int {
 		return cmp.Or(cmp.Compare(a.tier, b.tier), cmp.Compare(a.sub, b.sub), cmp.Compare(a.p.ID, b.p.ID))
 	})
-	rk := &ranking{cands: cands, probing: !cacheable}
+	rk := &ranking{cands: cands, probing: !cacheable, fullSpares: spares}
 	for i := range cands {
 		if i == len(cands)-1 || cands[i+1].tier != cands[i].tier || cands[i+1].sub != cands[i].sub {
 			rk.groups = append(rk.groups, i+1)
@@ -400,12 +410,19 @@ func (s *Server) hintsFor(network netip.Prefix, now time.Time) map[string]time.D
 	}
 }
 
-// withoutFull leaves out proxies without headroom when any other live (or
-// possibly live) proxy is left: a paused or saturated volunteer is handed
-// out only when nothing else is.
-func withoutFull(cands []pick) []pick {
-	if !slices.ContainsFunc(cands, func(c pick) bool { return !c.p.Full }) {
-		return cands
+// withoutFull leaves out proxies without headroom when any other live
+// proxy is left: a paused or saturated volunteer is handed out only when
+// nothing else is. When the only others are still to be pinged, the Full
+// ones stay as spares (spares is true): choose uses them only if every
+// ping fails, since an answer without records would be cached as "no
+// address" by resolvers.
+func withoutFull(cands []pick) (_ []pick, spares bool) {
+	other := func(c pick) bool { return !c.p.Full }
+	switch {
+	case !slices.ContainsFunc(cands, other):
+		return cands, false
+	case slices.ContainsFunc(cands, func(c pick) bool { return !c.p.Full && !c.probe }):
+		return slices.DeleteFunc(cands, func(c pick) bool { return c.p.Full }), false
 	}
-	return slices.DeleteFunc(cands, func(c pick) bool { return c.p.Full })
+	return cands, slices.ContainsFunc(cands, func(c pick) bool { return c.p.Full })
 }
