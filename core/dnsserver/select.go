@@ -209,13 +209,13 @@ func (s *Server) choose(ps []Proxy, r chooseReq) []pick {
 type ranking struct {
 	cands   []pick
 	groups  []int
-	probing bool   // some candidates are to be pinged first
+	probing bool // some candidates are to be pinged first
 	// fullSpares: cands holds Full proxies only for when every candidate
 	// to be pinged fails (see withoutFull).
 	fullSpares bool
-	snap    *Proxy // the directory snapshot it was made from (identity)
-	size    int
-	from    time.Time
+	snap       *Proxy // the directory snapshot it was made from (identity)
+	size       int
+	from       time.Time
 }
 
 // rankKey is what a ranking depends on besides the directory snapshot and
