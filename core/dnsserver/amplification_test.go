@@ -71,6 +71,13 @@ func amplification(t *testing.T, addr, name string, qtype, edns uint16) float64 
 	if err != nil {
 		t.Fatal(err)
 	}
+	return amplificationRaw(t, addr, q, name+" "+dns.TypeToString[qtype])
+}
+
+// amplificationRaw sends the packed query q over UDP and returns the
+// response's size divided by the query's.
+func amplificationRaw(t *testing.T, addr string, q []byte, what string) float64 {
+	t.Helper()
 	c, err := net.Dial("udp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -83,7 +90,59 @@ func amplification(t *testing.T, addr, name string, qtype, edns uint16) float64 
 	buf := make([]byte, 65536)
 	n, err := c.Read(buf)
 	if err != nil {
-		t.Fatalf("%s %s: %v", name, dns.TypeToString[qtype], err)
+		t.Fatalf("%s: %v", what, err)
 	}
 	return float64(n) / float64(len(q))
+}
+
+// Additional records whose names are 2-byte compression pointers unpack
+// into many more bytes than they take on the wire; they must not raise the
+// bound. The apex NS query with thirteen volunteer nameservers, with two
+// such A records, and with EDNS and a HIP record holding two pointers as its
+// rendezvous servers, or with an OPT record named by a pointer (it must be
+// the root), stays within MaxAmplification times the bytes sent.
+func TestAmplificationBoundCompressedAdditionals(t *testing.T) {
+	dir := &fakeDir{}
+	dir.set(append(publicProxies(3), nameservers(13)...)...)
+	ts := startServer(t, Config{NSCount: 13}, dir)
+	apex := testZone + "."
+	base := func() []byte {
+		m := new(dns.Msg)
+		m.SetQuestion(apex, dns.TypeNS)
+		b, err := m.Pack()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	ptrA := []byte{0xC0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, 1} // owner: pointer to the question
+	twoA := append(append(base(), ptrA...), ptrA...)
+	twoA[11] = 2 // arcount
+	hip := []byte{0xC0, 12, 0, 55, 0, 1, 0, 0, 0, 60, 0, 0, 1, 2, 0, 0, 0xAB} // rdlength set below
+	for range 2 {
+		hip = append(hip, 0xC0, 12) // rendezvous server: the zone again
+	}
+	hip[10], hip[11] = byte((len(hip)-12)>>8), byte(len(hip)-12)
+	opt := []byte{0, 0, 41, 16, 0, 0, 0, 0, 0, 0, 0} // EDNS, 4096 bytes
+	withHIP := append(append(base(), opt...), hip...)
+	withHIP[11] = 2
+	ptrOPT := append(base(), 0xC0, 12, 0, 41, 16, 0, 0, 0, 0, 0, 0, 0)
+	ptrOPT[11] = 1
+	for _, c := range []struct {
+		what string
+		q    []byte
+	}{
+		{"two A records named by pointers", twoA},
+		{"EDNS 4096 and a HIP record of pointers", withHIP},
+		{"an OPT record named by a pointer", ptrOPT},
+	} {
+		if m := new(dns.Msg); m.Unpack(c.q) != nil {
+			t.Fatalf("%s: the query does not parse", c.what)
+		}
+		ratio := amplificationRaw(t, ts.udp, c.q, c.what)
+		t.Logf("%s: %d bytes in, response %.2f× that", c.what, len(c.q), ratio)
+		if ratio > MaxAmplification {
+			t.Errorf("%s: response %.1f× the query, over the bound %d×", c.what, ratio, MaxAmplification)
+		}
+	}
 }

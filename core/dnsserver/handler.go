@@ -64,7 +64,7 @@ func (s *Server) respond(r *dns.Msg, from netip.Addr, tcp bool) *dns.Msg {
 	if tcp {
 		s.st.tcp.Add(1)
 	}
-	x := &query{r: r, q: r.Question[0], m: new(dns.Msg), tcp: tcp, max: dns.MinMsgSize, qlen: r.Len()}
+	x := &query{r: r, q: r.Question[0], m: new(dns.Msg), tcp: tcp, max: dns.MinMsgSize, qlen: boundingLen(r)}
 	x.m.SetReply(r)
 	x.m.Compress = true
 	if tcp {
@@ -195,6 +195,22 @@ func (s *Server) finish(x *query, rcode int) *dns.Msg {
 		s.st.truncated.Add(1)
 	}
 	return m
+}
+
+// boundingLen is the size of r counted for the amplification bound: the
+// header, the question and the OPT record, uncompressed. Other additional
+// records are left out: their names may be 2-byte compression pointers that
+// unpack into many more bytes than they took on the wire (r itself no longer
+// knows its wire size). The question name comes first, so it has nothing to
+// point back to but the header and is on the wire at full length.
+func boundingLen(r *dns.Msg) int {
+	m := dns.Msg{Question: r.Question}
+	if o := r.IsEdns0(); o != nil {
+		root := *o
+		root.Hdr.Name = "." // what it must be; a pointer to the question would count twice
+		m.Extra = []dns.RR{&root}
+	}
+	return m.Len()
 }
 
 // MaxAmplification bounds a UDP response to this many times the size of its
