@@ -117,7 +117,7 @@ func TestAmplificationBoundCompressedAdditionals(t *testing.T) {
 	}
 	ptrA := []byte{0xC0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, 1} // owner: pointer to the question
 	twoA := append(append(base(), ptrA...), ptrA...)
-	twoA[11] = 2 // arcount
+	twoA[11] = 2                                                              // arcount
 	hip := []byte{0xC0, 12, 0, 55, 0, 1, 0, 0, 0, 60, 0, 0, 1, 2, 0, 0, 0xAB} // rdlength set below
 	for range 2 {
 		hip = append(hip, 0xC0, 12) // rendezvous server: the zone again
