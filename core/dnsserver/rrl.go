@@ -16,10 +16,15 @@ import (
 // query name, type and kind (answer, no data, NXDOMAIN, error). A spoofed
 // flood of one query aimed at a victim network gets at most PerSecond such
 // responses per second out of us (plus the Slip-th suppressed ones, sent
-// empty with TC), while a resolver in that network asking for many different
-// names is not held back at all: each name has its own budget. NXDOMAIN
-// answers count under the zone and errors under one name, so random names
-// do not multiply the budget for those.
+// empty with TC).
+//
+// Only the names in perName (the apex and the registered nameservers) have
+// a budget each. Every other name in the zone is synthesised, so a flood
+// can use a new name for every query: as BIND counts all answers made from
+// one wildcard together, answers and no-data responses for those count
+// under the zone (per type), NXDOMAIN under the zone, errors under one name.
+// A resolver network asking for more different names than PerSecond (after
+// the burst) gets the Slip-th of the excess truncated and retries over TCP.
 //
 // The table is sharded by a hash of the key and bounded: when a shard is
 // full, buckets that have refilled completely (equivalent to no entry) are
@@ -30,6 +35,7 @@ type limiter struct {
 	slip     uint32 // 0: never slip
 	maxShard int
 	seed     maphash.Seed
+	perName  map[string]bool // lower-case FQDNs with a budget each
 	shards   [rrlShards]rrlShard
 }
 
@@ -63,12 +69,18 @@ const (
 	rrlError
 )
 
-func newLimiter(rl RateLimit) *limiter {
+// newLimiter makes a limiter; perName are the lower-case FQDNs whose
+// answers and no-data responses have a budget each (see limiter).
+func newLimiter(rl RateLimit, perName ...string) *limiter {
 	l := &limiter{
 		rate:     rl.PerSecond / float64(time.Second),
 		burst:    float64(rl.Burst),
 		maxShard: max(1, rl.MaxEntries/rrlShards),
 		seed:     maphash.MakeSeed(),
+		perName:  make(map[string]bool),
+	}
+	for _, n := range perName {
+		l.perName[n] = true
 	}
 	if rl.Slip > 0 {
 		l.slip = uint32(rl.Slip)
@@ -118,15 +130,42 @@ func (l *limiter) responseKey(a netip.Addr, b []byte) (key uint64, ok bool) {
 	}
 	h.WriteByte(kind)
 	if kind == rrlAnswer || kind == rrlNoData {
-		for _, c := range b[12 : end-4] {
-			if 'A' <= c && c <= 'Z' {
-				c += 'a' - 'A'
-			}
-			h.WriteByte(c)
+		var buf [255]byte
+		if name, ok := presentName(buf[:0], b[12:end-4]); ok && l.perName[string(name)] {
+			h.Write(name)
 		}
 		h.Write(b[end-4 : end-2]) // qtype
 	}
 	return h.Sum64(), true
+}
+
+// presentName appends wire name w (uncompressed, as in a question) to out
+// as a lower-case FQDN with dots, for the perName lookup. ok is false for a
+// name that no plain host name spells the same way: a label with a dot or
+// an odd byte (such names never have a budget of their own).
+func presentName(out, w []byte) (_ []byte, ok bool) {
+	for len(w) > 0 && w[0] != 0 {
+		n := int(w[0])
+		if 1+n > len(w) {
+			return out, false
+		}
+		for _, c := range w[1 : 1+n] {
+			switch {
+			case 'A' <= c && c <= 'Z':
+				c += 'a' - 'A'
+			case 'a' <= c && c <= 'z', '0' <= c && c <= '9', c == '-', c == '_':
+			default:
+				return out, false
+			}
+			out = append(out, c)
+		}
+		out = append(out, '.')
+		w = w[1+n:]
+	}
+	if len(out) == 0 {
+		out = append(out, '.')
+	}
+	return out, true
 }
 
 // questionEnd is the offset just past the only question of packed message

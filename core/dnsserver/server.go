@@ -257,7 +257,11 @@ func New(cfg Config, dir Directory, opts ...Option) (*Server, error) {
 	}
 	s.serial = uint32(cfg.Clock().Unix())
 	if cfg.RateLimit.PerSecond > 0 {
-		s.rrl = newLimiter(cfg.RateLimit)
+		perName := []string{s.zoneFQDN, s.nsFQDN} // finite names; the rest are synthesised
+		for name := range s.static {
+			perName = append(perName, name)
+		}
+		s.rrl = newLimiter(cfg.RateLimit, perName...)
 	}
 	for _, o := range opts {
 		o(s)

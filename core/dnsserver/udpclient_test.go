@@ -12,8 +12,10 @@ import (
 // udpClient sends queries at a steady rate from a chosen source address
 // and counts what comes back.
 type udpClient struct {
-	conn    *net.UDPConn
-	slipped atomic.Int64 // empty replies with TC
+	conn     *net.UDPConn
+	slipped  atomic.Int64 // empty replies with TC
+	sent     atomic.Int64 // bytes of queries sent
+	received atomic.Int64 // bytes of replies received
 }
 
 func newUDPClient(t *testing.T, from, server string) *udpClient {
@@ -51,7 +53,9 @@ func (c *udpClient) send(ids []int, rate int, name func(int) string) {
 			m.SetQuestion(dns.Fqdn(name(ids[i])), dns.TypeA)
 			m.Id = uint16(ids[i])
 			b, _ := m.Pack()
-			c.conn.Write(b)
+			if _, err := c.conn.Write(b); err == nil {
+				c.sent.Add(int64(len(b)))
+			}
 		}
 		<-tick.C
 	}
@@ -68,6 +72,7 @@ func (c *udpClient) collect(want []int) map[uint16]bool {
 		if err != nil {
 			break // quiet for 2 s: everything that will come has come
 		}
+		c.received.Add(int64(k))
 		m := new(dns.Msg)
 		if m.Unpack(buf[:k]) != nil {
 			continue
