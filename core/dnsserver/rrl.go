@@ -105,13 +105,11 @@ func rrlNetwork(a netip.Addr) netip.Prefix {
 
 // responseKey hashes what identifies a packed response b to a client at a:
 // the client's network, and the query name (lower-cased), type and the kind
-// of response. ok is false when b is not a response with one question.
+// of response. An error without a question (NOTIMP to a question-less
+// message) counts with the other errors. ok is false when b is not a
+// response with one question or such an error.
 func (l *limiter) responseKey(a netip.Addr, b []byte) (key uint64, ok bool) {
-	if len(b) < 12 || binary.BigEndian.Uint16(b[4:]) != 1 {
-		return 0, false
-	}
-	end := questionEnd(b)
-	if end < 0 {
+	if len(b) < 12 {
 		return 0, false
 	}
 	var h maphash.Hash
@@ -119,6 +117,14 @@ func (l *limiter) responseKey(a netip.Addr, b []byte) (key uint64, ok bool) {
 	n := rrlNetwork(a)
 	ab := n.Addr().As16()
 	h.Write(ab[:])
+	if binary.BigEndian.Uint16(b[4:]) == 0 && b[3]&0x0F != dns.RcodeSuccess {
+		h.WriteByte(rrlError)
+		return h.Sum64(), true
+	}
+	end := questionEnd(b)
+	if binary.BigEndian.Uint16(b[4:]) != 1 || end < 0 {
+		return 0, false
+	}
 	kind := rrlError
 	switch rcode := b[3] & 0x0F; {
 	case rcode == dns.RcodeSuccess && binary.BigEndian.Uint16(b[6:]) > 0:
@@ -249,18 +255,28 @@ func (l *limiter) len() int {
 	return n
 }
 
-// accept runs on the raw header before the message is parsed. Anything that
-// is not a plain query is dropped silently: answering responses invites
-// loops, and error replies to junk are free reflection.
+// accept runs on the raw header before the message is parsed. Responses
+// are dropped silently (answering them invites loops). Other opcodes than
+// QUERY get NOTIMP (RFC 2136 §3, RFC 1996): with one question, respond
+// echoes it; without, miekg replies from the header. Either is no larger
+// than the query. A QUERY that is not a plain one is dropped silently:
+// error replies to junk are free reflection.
 func (s *Server) accept(dh dns.Header) dns.MsgAcceptAction {
 	const qr = 1 << 15
-	if dh.Bits&qr != 0 || dh.Qdcount != 1 || dh.Ancount != 0 || dh.Nscount != 0 || dh.Arcount > 2 {
+	if dh.Bits&qr != 0 {
 		s.st.malformed.Add(1)
 		return dns.MsgIgnore
 	}
 	if opcode := int(dh.Bits>>11) & 0xF; opcode != dns.OpcodeQuery {
+		if dh.Qdcount == 1 {
+			return dns.MsgAccept // NOTIMP from respond, the question echoed
+		}
 		s.st.otherErrors.Add(1)
 		return dns.MsgRejectNotImplemented
+	}
+	if dh.Qdcount != 1 || dh.Ancount != 0 || dh.Nscount != 0 || dh.Arcount > 2 {
+		s.st.malformed.Add(1)
+		return dns.MsgIgnore
 	}
 	return dns.MsgAccept
 }

@@ -118,6 +118,13 @@ func TestRateLimitKeys(t *testing.T) {
 		{"errors, any name", key("192.0.2.1", pack("a.other", dns.TypeA, dns.RcodeRefused, 0)),
 			key("192.0.2.1", pack("b.other", dns.TypeA, dns.RcodeServerFailure, 0)), true},
 	}
+	notimp := make([]byte, 12) // miekg's reply to a question-less message: the header only
+	notimp[2], notimp[3] = 0x80|dns.OpcodeStatus<<3, dns.RcodeNotImplemented
+	cases = append(cases, struct {
+		what   string
+		a, b   uint64
+		shared bool
+	}{"question-less error with the errors", key("192.0.2.1", notimp), key("192.0.2.1", pack("b.other", dns.TypeA, dns.RcodeRefused, 0)), true})
 	for _, c := range cases {
 		if (c.a == c.b) != c.shared {
 			t.Errorf("%s: shared budget %v, want %v", c.what, c.a == c.b, c.shared)
