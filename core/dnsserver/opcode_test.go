@@ -25,8 +25,18 @@ func TestOtherOpcodesGetNotImplemented(t *testing.T) {
 	}{
 		{"NOTIFY", func() *dns.Msg { m := new(dns.Msg); m.SetNotify(zone); return m }},
 		{"NOTIFY with SOA", func() *dns.Msg { m := new(dns.Msg); m.SetNotify(zone); m.Answer = []dns.RR{soa}; return m }},
-		{"IQUERY", func() *dns.Msg { m := new(dns.Msg); m.SetQuestion(zone, dns.TypeA); m.Opcode = dns.OpcodeIQuery; return m }},
-		{"STATUS", func() *dns.Msg { m := new(dns.Msg); m.SetQuestion(zone, dns.TypeA); m.Opcode = dns.OpcodeStatus; return m }},
+		{"IQUERY", func() *dns.Msg {
+			m := new(dns.Msg)
+			m.SetQuestion(zone, dns.TypeA)
+			m.Opcode = dns.OpcodeIQuery
+			return m
+		}},
+		{"STATUS", func() *dns.Msg {
+			m := new(dns.Msg)
+			m.SetQuestion(zone, dns.TypeA)
+			m.Opcode = dns.OpcodeStatus
+			return m
+		}},
 		{"UPDATE", func() *dns.Msg { m := new(dns.Msg); m.SetUpdate(zone); m.Insert([]dns.RR{a}); return m }},
 	} {
 		for _, net := range []string{"udp", "tcp"} {
