@@ -340,6 +340,29 @@ func TestReachability(t *testing.T) {
 		{"127.0.0.1", true, "10.0.0.1", 32, false, false},
 		{"fe80::1", true, "fe80::2", 128, false, false},
 		{"0.0.0.0", true, "127.0.0.1", 32, false, false},
+		// Special-purpose blocks are not reachable from elsewhere,
+		// public or not, only from their own network.
+		{"198.18.0.1", true, "198.51.100.1", 32, false, false},
+		{"198.19.255.1", true, "198.51.100.1", 32, false, false},
+		{"198.18.0.1", true, "198.18.0.200", 32, true, true},
+		{"240.0.0.1", true, "198.51.100.1", 32, false, false},
+		{"255.255.255.255", true, "198.51.100.1", 32, false, false},
+		{"0.1.2.3", true, "198.51.100.1", 32, false, false},
+		{"192.0.0.8", true, "198.51.100.1", 32, false, false},
+		{"192.88.99.1", true, "198.51.100.1", 32, false, false},
+		{"fec0::1", true, "2001:db8:1::9", 128, false, false},
+		{"100::1", true, "2001:db8:1::9", 128, false, false},
+		{"2001:2::1", true, "2001:db8:1::9", 128, false, false},
+		{"5f00::1", true, "2001:db8:1::9", 128, false, false},
+		{"64:ff9b:1::1", true, "2001:db8:1::9", 128, false, false},
+		// The documentation ranges count as public (tests use them), and
+		// so do ordinary global addresses and NAT64's well-known prefix.
+		{"203.0.113.5", true, "198.51.100.1", 32, true, false},
+		{"198.51.100.9", true, "192.0.2.1", 32, true, false},
+		{"2001:db8::1", true, "2001:db8:1::9", 128, true, false},
+		{"8.8.8.8", true, "198.51.100.1", 32, true, false},
+		{"2606:4700::1", true, "2001:db8:1::9", 128, true, false},
+		{"64:ff9b::808:808", true, "2001:db8:1::9", 128, true, false},
 	} {
 		ok, local := reachable(netip.MustParseAddr(c.addr), c.public, newVisitor(netip.MustParseAddr(c.visitor), c.bits))
 		if ok != c.ok || local != c.local {
@@ -609,5 +632,43 @@ func TestStartCloseAndPortInUse(t *testing.T) {
 	})
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Addresses from special-purpose blocks (a desktop proxy tool's TUN
+// 198.18.0.1, reserved, "this network", broadcast, IETF protocol
+// assignments, site-local) are never handed to visitors elsewhere, even
+// for a public proxy and a volunteer nameserver; the documentation ranges,
+// which tests use as public addresses, still are.
+func TestSpecialPurposeAddressesNotAnswered(t *testing.T) {
+	special := []string{"198.18.0.1", "240.0.0.1", "0.1.2.3", "255.255.255.255", "192.0.0.8", "fec0::1", "100::1", "2001:2::1"}
+	ps := publicProxies(1) // 192.0.2.10 and 2001:db8::a
+	for i, a := range special {
+		ps = append(ps, Proxy{ID: fmt.Sprintf("s%d", i), Addrs: []netip.Addr{netip.MustParseAddr(a)}, LastHeard: t0, Public: true})
+	}
+	ns := Proxy{ID: "ns-special", LastHeard: t0, Public: true, Nameserver: true}
+	for _, a := range special {
+		ns.Addrs = append(ns.Addrs, netip.MustParseAddr(a))
+	}
+	ps = append(ps, ns)
+	dir := &fakeDir{}
+	dir.set(ps...)
+	ts := startServer(t, Config{Answers: 4}, dir)
+	for _, qtype := range []uint16{dns.TypeA, dns.TypeAAAA} {
+		want := v4(0)
+		if qtype == dns.TypeAAAA {
+			want = netip.MustParseAddr("2001:db8::a")
+		}
+		for range 3 { // every rotation
+			for _, net := range []string{"udp", "tcp"} {
+				got := answerAddrs(ts.exchange(t, net, "example.com."+testZone, qtype, 0))
+				if len(got) != 1 || got[0] != want {
+					t.Fatalf("%s over %s: %v, want only %v", dns.TypeToString[qtype], net, got, want)
+				}
+			}
+		}
+		if got := answerAddrs(ts.exchange(t, "udp", ts.nsName(&ps[len(ps)-1]), qtype, 0)); len(got) > 0 {
+			t.Errorf("nameserver %s: addresses %v handed out", dns.TypeToString[qtype], got)
+		}
 	}
 }
