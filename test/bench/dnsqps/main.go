@@ -3,7 +3,8 @@
 // with GOMAXPROCS=1), dnsperf pinned to CPU 1. Two workloads:
 //
 //   - distinct: 10,000 different Coralized names from one client address,
-//     Coral's response rate limiter on as shipped (a busy resolver);
+//     Coral's response rate limiter on, its rate above the load (a busy
+//     resolver; the limiter's cost is counted, nothing is suppressed);
 //   - repeat: one name over and over, Coral's limiter off (raw speed).
 //
 // NSD serves a zone file with the same names and three A records each (as
@@ -32,7 +33,7 @@ import (
 
 func main() {
 	serve := flag.String("serve", "", "internal: run Coral's DNS server on this address (used by the benchmark itself)")
-	rrl := flag.Bool("rrl", true, "internal, with -serve: the response rate limiter as shipped")
+	rrl := flag.Bool("rrl", true, "internal, with -serve: the response rate limiter on, its rate above any load")
 	profile := flag.String("cpuprofile", "", "with -serve: write the server's CPU profile here")
 	duration := flag.Duration("duration", 10e9, "how long each dnsperf run lasts")
 	names := flag.Int("names", 10000, "distinct names in the distinct workload")
