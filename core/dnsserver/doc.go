@@ -61,7 +61,9 @@
 // global addresses to everyone; a non-public proxy's global address only to
 // visitors in the same /24 (IPv4) or /48 (IPv6); private (RFC 1918, ULA,
 // CGNAT) addresses only to private or loopback resolvers; loopback addresses
-// only to loopback resolvers. The visitor is the EDNS client subnet when the
+// only to loopback resolvers; addresses of special-purpose blocks that are
+// not globally reachable (198.18.0.0/15, 240.0.0.0/4, fec0::/10, ...) only to
+// visitors in the same /24 (/48). The visitor is the EDNS client subnet when the
 // query carries a global one, otherwise the resolver.
 //
 // Candidates are ordered: first those on the visitor's own network; then
@@ -77,11 +79,15 @@
 // errors as one) to one client network (IPv4 /24, IPv6 /56) are limited to
 // RateLimit.PerSecond; over the limit they are dropped, and every Slip-th one
 // is sent empty with TC so that a real resolver retries over TCP, which
-// cannot be spoofed and is not limited. A resolver asking for many different
-// names is not held back. Over UDP no response is larger than
-// MaxAmplification times its query. Messages that do not parse, responses,
-// and queries with other than one question are dropped without a reply. A
-// TCP connection may carry any number of queries.
+// cannot be spoofed and is not limited. Names other than the apex and the
+// registered nameservers are synthesised, so their answers and no-data
+// responses count as one name per type (as BIND counts a wildcard's): a
+// resolver network asking for more new names than the rate is sent to TCP
+// for part of the excess. Over UDP no response is larger than
+// MaxAmplification times its query's header, question and OPT record.
+// Messages that do not parse, responses, and queries with other than one
+// question are dropped without a reply; other opcodes than QUERY get
+// NOTIMP. A TCP connection may carry any number of queries.
 //
 // # Speed
 //
