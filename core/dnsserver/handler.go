@@ -308,7 +308,7 @@ func (s *Server) negative(x *query, rcode int) *dns.Msg {
 
 func (s *Server) apex(x *query) *dns.Msg {
 	switch x.q.Qtype {
-	case dns.TypeSOA:
+	case dns.TypeSOA, dns.TypeANY: // ANY gets a subset: the SOA (RFC 8482)
 		x.m.Answer = append(x.m.Answer, s.soa(x.q.Name))
 		return s.finish(x, dns.RcodeSuccess)
 	case dns.TypeNS:

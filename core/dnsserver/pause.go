@@ -12,6 +12,9 @@ func WithPause(paused func() bool) Option { return func(s *Server) { s.paused = 
 func (s *Server) refusePaused(r *dns.Msg) *dns.Msg {
 	m := new(dns.Msg)
 	m.SetRcode(r, dns.RcodeRefused)
+	if r.IsEdns0() != nil { // a response to an EDNS query carries OPT (RFC 6891 §7)
+		m.SetEdns0(uint16(s.cfg.UDPSize), false)
+	}
 	s.st.refused.Add(1)
 	return m
 }

@@ -282,14 +282,18 @@ func (s *Server) accept(dh dns.Header) dns.MsgAcceptAction {
 }
 
 // invalid counts packets miekg/dns could not parse. For a bad body it then
-// writes FORMERR itself; gateWriter suppresses that reply.
+// writes FORMERR itself; gateWriter suppresses that reply unless the
+// question parsed.
 func (s *Server) invalid(_ []byte, _ error) { s.st.malformed.Add(1) }
 
 // gateWriter sits between miekg/dns and the socket for every reply: it
 // applies the rate limiter to UDP and swallows the library's FORMERR replies
-// to unparsable messages. Those are recognisable: no OPT record (arcount 0)
-// and rcode FORMERR; this server's own FORMERRs always carry OPT, since they
-// are only about EDNS.
+// to unparsable junk. Those are recognisable: rcode FORMERR without a
+// question or OPT record (this server's own FORMERRs carry OPT, since they
+// are only about EDNS). A FORMERR that echoes the question answers a query
+// whose additional section is bad, such as a client subnet longer than its
+// address family (RFC 7871 §7.1.2 wants FORMERR): it is no larger than the
+// query and goes out, rate limited as an error.
 type gateWriter struct {
 	next   dns.Writer
 	s      *Server
@@ -305,7 +309,8 @@ func (s *Server) decorate(w dns.Writer) dns.Writer {
 }
 
 func (g *gateWriter) Write(b []byte) (int, error) {
-	if len(b) >= 12 && int(b[3]&0x0F) == dns.RcodeFormatError && b[10] == 0 && b[11] == 0 {
+	if len(b) >= 12 && int(b[3]&0x0F) == dns.RcodeFormatError && b[10] == 0 && b[11] == 0 &&
+		binary.BigEndian.Uint16(b[4:]) == 0 {
 		return len(b), nil
 	}
 	n := len(b)
