@@ -432,7 +432,7 @@ func (s *Server) Start(ctx context.Context) error {
 	}()
 	s.log.Info("serving DNS", "zone", s.zone, "udp", s.udpAddr.String(), "tcp", s.tcpAddr.String())
 	if len(s.staticList) == 0 && s.zone != "localhost" {
-		s.log.Warn("no nameserver registered for the zone ([dns] nameservers): NS at the apex names volunteer nameservers only, and has no answer while none is known",
+		s.log.Warn("no nameserver registered for the zone ([[dns.nameservers]]): NS at the apex names volunteer nameservers only, and has no answer while none is known",
 			"zone", s.zone)
 	}
 	return nil
