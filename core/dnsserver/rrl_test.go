@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -233,4 +234,28 @@ func TestManyQueriesOnOneTCPConnection(t *testing.T) {
 			t.Fatalf("query %d on one connection: %v %v", i, r, err)
 		}
 	}
+}
+
+// The limiter reads the question of any packed reply, whose name came from
+// a stranger's query: no input makes it panic, and a name it spells for the
+// per-name budgets is a plain lower-case FQDN.
+func FuzzResponseKey(f *testing.F) {
+	for _, name := range []string{"www.a.test.", "A.Test.", ".", "x\\.y.a.test."} {
+		m := new(dns.Msg)
+		m.SetQuestion(name, dns.TypeA)
+		m.Response = true
+		b, _ := m.Pack()
+		f.Add(b)
+	}
+	f.Add([]byte{0, 0, 0x80, 4, 0, 0, 0, 0, 0, 0, 0, 0})
+	l := newLimiter(RateLimit{PerSecond: 1, Burst: 1, Slip: 2, MaxEntries: 1024}, "a.test.")
+	f.Fuzz(func(t *testing.T, b []byte) {
+		l.responseKey(netip.MustParseAddr("192.0.2.1"), b)
+		if end := questionEnd(b); end >= 0 {
+			name, ok := presentName(nil, b[12:end-4])
+			if ok && (len(name) == 0 || name[len(name)-1] != '.' || strings.ToLower(string(name)) != string(name)) {
+				t.Fatalf("name %q from %x", name, b)
+			}
+		}
+	})
 }
