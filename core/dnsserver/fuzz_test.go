@@ -121,6 +121,9 @@ func FuzzServeDNS(f *testing.F) {
 		if len(b) > limit {
 			t.Fatalf("reply of %d bytes exceeds the client's limit %d", len(b), limit)
 		}
+		if !tcp && len(b) > MaxAmplification*len(data) {
+			t.Fatalf("reply of %d bytes to a query of %d: over %d×", len(b), len(data), MaxAmplification)
+		}
 		if m.Id != req.Id || !m.Response || len(m.Question) != 1 || m.Question[0] != req.Question[0] {
 			t.Fatalf("reply does not match the query: %v", m)
 		}
