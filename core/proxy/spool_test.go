@@ -1,10 +1,12 @@
 package proxy
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"io"
+	"net/http"
 	"os"
 	"testing"
 	"time"
@@ -288,5 +290,60 @@ func TestSpoolPipeCutsStalledRetainedReader(t *testing.T) {
 	}
 	if _, err := idle.Read(make([]byte, 1)); !errors.Is(err, errSlowReaders) {
 		t.Errorf("idle reader: %v; want errSlowReaders", err)
+	}
+}
+
+// Through the proxy over real HTTP: two visitors of a body piped past
+// max_object_bytes, one of whom stops reading after the head. The
+// stalled one is cut off when it holds the pipe's window back for the
+// stall timeout (OriginTimeout); the other gets the complete response.
+func TestPipedBodyOutlivesAStalledVisitor(t *testing.T) {
+	joined := make(chan struct{})
+	e := newBoundEnv(t, time.Minute, func(o *Options) {
+		o.MaxObjectBytes = 1 << 20
+		o.OriginTimeout = 2 * time.Second // the pipe's stall timeout
+	})
+	body := append(append([]byte{}, e.body...), e.body...) // far past every buffer on the way
+	e.origin.set(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=3600") // storable until it grows too large
+		w.Header().Set("Content-Type", "application/octet-stream")
+		_, _ = w.Write(body[:1000])
+		w.(http.Flusher).Flush()
+		select {
+		case <-joined:
+		case <-r.Context().Done():
+			return
+		}
+		_, _ = w.Write(body[1000:])
+	})
+	active := e.dial(e.request("GET", "/piped"))
+	deadline := time.Now().Add(20 * time.Second)
+	for e.origin.hits.Load() == 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond) // polling for the fetch to begin
+	}
+	stalled := e.dial(e.request("GET", "/piped"))
+	for e.p.stats.coalesced.Load() == 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond) // polling for the second visitor to join
+	}
+	if e.p.stats.coalesced.Load() == 0 {
+		t.Fatal("the second visitor never joined the fetch")
+	}
+	close(joined)
+	sresp, err := http.ReadResponse(bufio.NewReader(stalled), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The stalled visitor reads nothing more for now.
+	resp, err := http.ReadResponse(bufio.NewReader(active), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(resp.Body)
+	if err != nil || !bytes.Equal(got, body) {
+		t.Fatalf("active visitor: %d bytes, %v; want all %d", len(got), err, len(body))
+	}
+	// Reading again, it finds its response cut off.
+	if n, err := io.Copy(io.Discard, sresp.Body); err == nil {
+		t.Fatalf("the stalled visitor got a complete response of %d bytes", n)
 	}
 }
