@@ -339,3 +339,67 @@ func TestWriteBoundReleasesStoredBody(t *testing.T) {
 		time.Sleep(10 * time.Millisecond) // polling the disk
 	}
 }
+
+// BenchmarkVisitorWrites measures cache hits through the listener a node
+// serves with (FastListener, so every write renews the write bound): a
+// 1 KiB hit answered by the fast path, a 1 MiB hit sent by net/http with
+// sendfile.
+func BenchmarkVisitorWrites(b *testing.B) {
+	for _, size := range []int{1 << 10, 1 << 20} {
+		b.Run(fmt.Sprint(size>>10, "KiB"), func(b *testing.B) {
+			clock := testkit.NewClock(testEpoch)
+			st, err := store.Open(b.TempDir(), store.Options{Logger: quiet()})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer st.Close()
+			p, err := New(Options{Zone: testZone, AllowPrivateOrigins: true, HeuristicTTL: time.Hour,
+				Now: clock.Now, Logger: quiet()}, st)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer p.Close()
+			originSrv := httptest.NewServer(static(strings.Repeat("x", size), "Cache-Control", "max-age=3600",
+				"Content-Type", "text/plain"))
+			defer originSrv.Close()
+			srv := httptest.NewUnstartedServer(p)
+			srv.Listener, srv.Config.ConnState = p.FastListener(srv.Listener, &testGate{},
+				FastTimeouts{Idle: time.Minute, Header: 10 * time.Second})
+			srv.Start()
+			defer srv.Close()
+			host := "127.0.0.1." + originSrv.URL[strings.LastIndex(originSrv.URL, ":")+1:] + "." + testZone
+			tr := &http.Transport{MaxIdleConnsPerHost: 64}
+			defer tr.CloseIdleConnections()
+			c := &http.Client{Transport: tr}
+			get := func() error {
+				req, _ := http.NewRequest("GET", srv.URL+"/b", nil)
+				req.Host = host
+				resp, err := c.Do(req)
+				if err != nil {
+					return err
+				}
+				n, err := io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if err == nil && n != int64(size) {
+					err = fmt.Errorf("got %d bytes", n)
+				}
+				return err
+			}
+			for i := 0; i < 3; i++ { // stored, then hot
+				if err := get(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.SetBytes(int64(size))
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if err := get(); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
+}
