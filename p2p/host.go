@@ -50,6 +50,7 @@ type Host struct {
 	boot     []peer.AddrInfo
 	links    *linkWatch
 	ids      *peerIDs
+	observed observedIPs // what each connected peer sees this node at
 
 	psOnce sync.Once // pubsub: the gossipsub router, made on first use
 	ps     *pubsub.PubSub

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/google/renameio/v2"
 	"github.com/libp2p/go-libp2p/core/crypto"
 )
 
@@ -42,31 +43,12 @@ func loadOrCreateIdentity(dataDir string) (crypto.PrivKey, error) {
 	return k, nil
 }
 
-// writeFileAtomic replaces path only once the new contents are on disk, so a
-// crash never leaves a half-written key or peer list behind.
+// writeFileAtomic replaces path only once the new contents are on disk
+// (renameio: a synced temporary file, renamed), so a crash never leaves a
+// half-written key or peer list behind.
 func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, werr := f.Write(data)
-	serr := f.Sync()
-	cerr := f.Close()
-	if err := errors.Join(werr, serr, cerr); err != nil {
-		_ = os.Remove(tmp)
-		return err
-	}
-	if err := os.Chmod(tmp, perm); err != nil {
-		_ = os.Remove(tmp)
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		_ = os.Remove(tmp)
-		return err
-	}
-	return nil
+	return renameio.WriteFile(path, data, perm)
 }

@@ -6,7 +6,6 @@ import (
 
 	"github.com/coralcdn/coral/core/locality"
 	ma "github.com/multiformats/go-multiaddr"
-	manet "github.com/multiformats/go-multiaddr/net"
 )
 
 // The host is what the nameserver's locator talks to the peers through.
@@ -49,13 +48,8 @@ func (h *Host) DirectIPs() []netip.Addr { return directIPs(h.Addrs()) }
 func directIPs(addrs []ma.Multiaddr) []netip.Addr {
 	var out []netip.Addr
 	for _, m := range addrs {
-		if _, err := m.ValueForProtocol(ma.P_CIRCUIT); err == nil {
-			continue
-		}
-		if ip, err := manet.ToIP(m); err == nil {
-			if a, ok := netip.AddrFromSlice(ip); ok {
-				out = append(out, a.Unmap())
-			}
+		if ip, ok := directIP(m); ok {
+			out = append(out, ip)
 		}
 	}
 	return out

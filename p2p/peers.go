@@ -241,7 +241,8 @@ func (h *Host) maintain() {
 			if len(h.host.Network().Peers()) == 0 {
 				h.wg.Go(h.join)
 			}
-		case <-subOut(sub):
+		case ev := <-subOut(sub):
+			h.observed.note(ev)
 			if look == nil {
 				look = time.After(max(0, peerSaveGap-time.Since(lastLook)))
 			}

@@ -156,6 +156,7 @@ type Cache struct {
 	HeuristicTTL        Duration `toml:"heuristic_ttl"`
 	MaxStale            Duration `toml:"max_stale"`
 	NegativeTTL         Duration `toml:"negative_ttl"`
+	PeerCopyMaxAge      Duration `toml:"peer_copy_max_age"` // a copy from a peer is fresh at most this long
 	AllowPrivateOrigins bool     `toml:"allow_private_origins"`
 	PassUnsafeMethods   bool     `toml:"pass_unsafe_methods"`
 	StripCookies        bool     `toml:"strip_cookies"`
@@ -262,6 +263,7 @@ func Default() Config {
 			MemoryBytes:    32 << 20,
 			MinFreeBytes:   1 << 30,
 			HeuristicTTL:   Duration(12 * time.Hour),
+			PeerCopyMaxAge: Duration(24 * time.Hour),
 			MaxStale:       Duration(24 * time.Hour),
 			NegativeTTL:    Duration(60 * time.Second),
 			StripCookies:   true,
@@ -458,7 +460,7 @@ func (c Config) Validate() error {
 	if c.Cache.MaxBytes > 0 && c.Cache.MaxObjectBytes > c.Cache.MaxBytes {
 		bad("cache.max_object_bytes", "larger than cache.max_bytes")
 	}
-	for key, d := range map[string]Duration{"cache.heuristic_ttl": c.Cache.HeuristicTTL, "cache.max_stale": c.Cache.MaxStale, "cache.negative_ttl": c.Cache.NegativeTTL} {
+	for key, d := range map[string]Duration{"cache.heuristic_ttl": c.Cache.HeuristicTTL, "cache.max_stale": c.Cache.MaxStale, "cache.negative_ttl": c.Cache.NegativeTTL, "cache.peer_copy_max_age": c.Cache.PeerCopyMaxAge} {
 		if d < 0 {
 			bad(key, "must not be negative")
 		}

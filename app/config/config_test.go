@@ -45,7 +45,7 @@ func TestLoadFull(t *testing.T) {
 		{Name: "ns1.nyud.net", Addrs: []string{"203.0.113.10", "2001:db8:10::53"}}, {Name: "ns.example.org"}},
 		RRLResponsesPerSecond: 5, RRLBurst: 7, RRLSlip: 0, RRLTableSize: 2048}
 	want.Cache = Cache{MaxBytes: 1 << 30, MaxObjectBytes: 10 << 20, HeuristicTTL: 0, MaxStale: Duration(time.Hour),
-		NegativeTTL: Duration(30 * time.Second), AllowPrivateOrigins: true, PassUnsafeMethods: true, StripCookies: false,
+		NegativeTTL: Duration(30 * time.Second), PeerCopyMaxAge: Duration(6 * time.Hour), AllowPrivateOrigins: true, PassUnsafeMethods: true, StripCookies: false,
 		OriginPorts: []string{"80", "443", "8000-9000"}}
 	want.Cache.MinFreeBytes = 512 << 20
 	want.Cache.MemoryBytes = 8 << 20

@@ -11,6 +11,8 @@ import (
 	"sort"
 	"strings"
 	"sync"
+
+	"github.com/google/renameio/v2"
 )
 
 // Settings are the values a volunteer changes while the node runs (from
@@ -296,29 +298,14 @@ func hasPrefix(fields map[string]any, p string) bool {
 	return false
 }
 
-// writeFileAtomic replaces path through a temporary file and a rename, so a
-// crash leaves the old or the new settings, never half of them.
+// writeFileAtomic replaces path through a temporary file, synced, and a
+// rename (renameio), so a crash leaves the old or the new settings, never
+// half of them.
 func writeFileAtomic(path string, b []byte) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return renameio.WriteFile(path, b, 0o600)
 }
 
 // RunPath is like Path, in the data directory the node runs in: the one

@@ -19,6 +19,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/google/renameio/v2"
 )
 
 // API is what a user interface needs from a node.
@@ -111,6 +113,10 @@ type P2PStatus struct {
 	// RelayedPeers are the connected peers reached only through a relay:
 	// a volunteer's upload carries their traffic.
 	RelayedPeers int `json:"relayed_peers"`
+	// ReachedAt are the addresses other machines reach this node at that
+	// are not on its interfaces (the router's public address at home, as
+	// libp2p and each peer see it): origins there are refused.
+	ReachedAt []string `json:"reached_at,omitempty"`
 }
 
 // DSHTStatus is the DSHT's routing state per level (index 0 = global).
@@ -260,7 +266,9 @@ func LoadOrCreateToken(path string) (string, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return "", fmt.Errorf("control: token dir: %w", err)
 	}
-	if err := os.WriteFile(path, []byte(tok+"\n"), 0o600); err != nil {
+	// Atomically: a power cut during the first start must not leave an
+	// empty token file, which every later start would refuse.
+	if err := renameio.WriteFile(path, []byte(tok+"\n"), 0o600); err != nil {
 		return "", fmt.Errorf("control: write token: %w", err)
 	}
 	return tok, nil

@@ -49,17 +49,12 @@ func TestGroupStatusNeverAheadOfTheSiteIndex(t *testing.T) {
 		wg.Wait()
 	}()
 	ahead := 0
-	for reading := true; reading; {
-		select {
-		case <-done:
-			reading = false
-		default:
-		}
+	readUntil(done, func() {
 		st := n.groupsStatus()[0]
 		if idx := indexSerial(); int(st.Serial) > idx {
 			ahead++
 		}
-	}
+	})
 	if ahead > 0 {
 		t.Errorf("%d status reads showed a manifest the site index did not answer by yet", ahead)
 	}
@@ -118,18 +113,27 @@ func TestBudgetStatusIsOneSettingsChange(t *testing.T) {
 		}
 	}()
 	mixed := 0
-	for reading := true; reading; {
-		select {
-		case <-done:
-			reading = false
-		default:
-		}
+	readUntil(done, func() {
 		b := n.budgetStatus()
 		if b.QuotaBytes != 0 && (b.Reason == "paused") != (b.QuotaBytes == 10<<30) {
 			mixed++
 		}
-	}
+	})
 	if mixed > 0 {
 		t.Errorf("%d status reads showed one change's quota with another's serving decision", mixed)
+	}
+}
+
+// readUntil calls read over and over while the writers run, and once more
+// after done is closed.
+func readUntil(done <-chan struct{}, read func()) {
+	for {
+		select {
+		case <-done:
+			read()
+			return
+		default:
+			read()
+		}
 	}
 }

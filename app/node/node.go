@@ -258,6 +258,7 @@ func New(cfg config.Config, opts Options) (_ *Node, err error) {
 		HeuristicTTL:        zeroIsOff(cfg.Cache.HeuristicTTL.D()),
 		MaxStale:            zeroIsOff(cfg.Cache.MaxStale.D()),
 		NegativeTTL:         zeroIsOff(cfg.Cache.NegativeTTL.D()),
+		PeerCopyMaxAge:      zeroIsOff(cfg.Cache.PeerCopyMaxAge.D()),
 		AllowPrivateOrigins: cfg.Cache.AllowPrivateOrigins,
 		PassUnsafeMethods:   cfg.Cache.PassUnsafeMethods,
 		StripCookies:        cfg.Cache.StripCookies,
@@ -490,6 +491,9 @@ func (n *Node) Status(ctx context.Context) (control.Status, error) {
 		if p.Relayed {
 			st.P2P.RelayedPeers++
 		}
+	}
+	for _, ip := range n.reachedAt() {
+		st.P2P.ReachedAt = append(st.P2P.ReachedAt, ip.String())
 	}
 	st.DSHT = dshtStatus(n.dht.Status(), n.dht.Outlook)
 	for _, t := range n.proxy.RecentTraces() {

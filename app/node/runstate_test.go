@@ -402,17 +402,12 @@ func TestRunStateStatusMatchesWhatIsInForce(t *testing.T) {
 		wg.Wait()
 	}()
 	inconsistent := 0
-	for reading := true; reading; {
-		select {
-		case <-done:
-			reading = false
-		default:
-		}
+	readUntil(done, func() {
 		st := n.runStateStatus()
 		if st.Serial > 0 && st.Serving[runstate.Proxy] != (st.Serial%2 == 0) {
 			inconsistent++
 		}
-	}
+	})
 	if inconsistent > 0 {
 		t.Errorf("%d status reads showed a document with another document's effect", inconsistent)
 	}

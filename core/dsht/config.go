@@ -36,7 +36,8 @@ type Config struct {
 	Copies int
 
 	// FullValues (l) is how many values, each with at least half the new
-	// value's TTL left, make a node full for a key (4).
+	// value's TTL left and each from a different sender, make a node full
+	// for a key (4).
 	FullValues int
 	// LoadedRate (β) is how many requests for a key within LoadWindow make a
 	// node loaded for it (12 per minute).
@@ -49,6 +50,11 @@ type Config struct {
 	ReturnValues int
 	// MaxStoredValues bounds all values this node stores (100000).
 	MaxStoredValues int
+	// MaxValuesPerSender bounds the values this node stores on behalf of
+	// one other node (MaxStoredValues/16, 6250 by default), so one member
+	// cannot fill the store; a sender under it may evict a value of the
+	// sender holding the most when the store is full.
+	MaxValuesPerSender int
 	// MaxValueBytes bounds one value (1024); values are small referrals.
 	MaxValueBytes int
 	// MaxTTL bounds a value's lifetime (24h).
@@ -133,6 +139,7 @@ func (c *Config) fill() {
 	setInt(&c.MaxValuesPerKey, 16)
 	setInt(&c.ReturnValues, 8)
 	setInt(&c.MaxStoredValues, 100000)
+	setInt(&c.MaxValuesPerSender, max(1, c.MaxStoredValues/16))
 	setInt(&c.MaxValueBytes, 1024)
 	setDur(&c.MaxTTL, 24*time.Hour)
 	if c.ClusterFraction == 0 {
@@ -187,7 +194,7 @@ func (c *Config) validate() error {
 	}
 	pos := map[string]int{"K": c.K, "Alpha": c.Alpha, "RootNeighbours": c.RootNeighbours, "Copies": c.Copies, "FullValues": c.FullValues,
 		"LoadedRate": c.LoadedRate, "MaxValuesPerKey": c.MaxValuesPerKey, "ReturnValues": c.ReturnValues,
-		"MaxStoredValues": c.MaxStoredValues, "MaxValueBytes": c.MaxValueBytes, "ClusterMinSamples": c.ClusterMinSamples,
+		"MaxStoredValues": c.MaxStoredValues, "MaxValuesPerSender": c.MaxValuesPerSender, "MaxValueBytes": c.MaxValueBytes, "ClusterMinSamples": c.ClusterMinSamples,
 		"ClusterSample": c.ClusterSample, "PeerCacheSize": c.PeerCacheSize, "MaxForwards": c.MaxForwards}
 	for name, v := range pos {
 		if v < 0 {

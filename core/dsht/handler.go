@@ -49,7 +49,11 @@ func (n *Node) handle(from NodeInfo, req *Request, reply func(*Response, error))
 }
 
 // serve answers a validated request; lookups also use it to query this node
-// itself, so the local node takes part in its own gets and puts.
+// itself, so the local node takes part in its own gets and puts. requester
+// is the transport's from (over libp2p the peer the stream came on, which
+// its security handshake authenticated; the request itself names no
+// sender), and a store is charged to its quota. A relayed store is charged
+// to the relay that delivered it, the only sender this node can verify.
 func (n *Node) serve(requester ID, req *Request, now int64) *Response {
 	resp := &Response{Clusters: n.clusterClaims()}
 	l := int(req.Level)
@@ -85,7 +89,7 @@ func (n *Node) serve(requester ID, req *Request, now int64) *Response {
 			resp.Values = n.store.get(l, key, now, n.cfg.ReturnValues, req.Value)
 		}
 		resp.Full, resp.Loaded = full, loaded
-		if full && loaded || !n.store.put(l, key, req.Value, ttl, now) {
+		if full && loaded || !n.store.put(l, key, requester, req.Value, ttl, now) {
 			resp.Code = CodeRefused
 		}
 	}

@@ -149,7 +149,7 @@ func New(cfg Config, net Network) (*Node, error) {
 		rng:     rand.New(cfg.Rand),
 		peers:   newPeerCache(len(cfg.Levels), cfg.PeerCacheSize),
 		store: newStorage(len(cfg.Levels), cfg.FullValues, cfg.LoadedRate, cfg.LoadWindow,
-			cfg.MaxValuesPerKey, cfg.MaxStoredValues),
+			cfg.MaxValuesPerKey, cfg.MaxStoredValues, cfg.MaxValuesPerSender),
 	}
 	n.async, _ = net.(AsyncNetwork)
 	n.ctx, n.cancel = context.WithCancel(context.Background())

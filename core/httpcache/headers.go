@@ -2,9 +2,12 @@ package httpcache
 
 import (
 	"net/http"
+	"net/textproto"
 	"sort"
 	"strings"
 	"time"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // hopByHop are connection-specific fields (RFC 9110 §7.6.1) that a proxy
@@ -13,6 +16,29 @@ import (
 var hopByHop = []string{
 	"Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate",
 	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
+}
+
+// CleanHeader is a header another cache sent outside HTTP's own parsing (a
+// peer's copy, decoded from its message): field names in canonical form,
+// so every later check (hop-by-hop, Content-Length, Cache-Control, Vary,
+// Set-Cookie) sees them, and fields whose name or values are not valid
+// HTTP dropped. A peer's "content-length" would otherwise slip past the
+// checks and be served beside the proxy's own Content-Length: a response
+// with two framings.
+func CleanHeader(in map[string][]string) http.Header {
+	out := make(http.Header, len(in))
+	for name, values := range in {
+		if !httpguts.ValidHeaderFieldName(name) {
+			continue
+		}
+		key := textproto.CanonicalMIMEHeaderKey(name)
+		for _, v := range values {
+			if httpguts.ValidHeaderFieldValue(v) {
+				out[key] = append(out[key], v)
+			}
+		}
+	}
+	return out
 }
 
 // RemoveHopByHop deletes hop-by-hop fields from h, including every field

@@ -48,6 +48,10 @@ type Entry struct {
 	Header       http.Header
 	RequestTime  time.Time // when the request that produced it was sent
 	ResponseTime time.Time // when the response was received
+	// MaxLifetime bounds the freshness lifetime the header gives (0: no
+	// bound): a copy from another cache whose header only that cache
+	// vouches for.
+	MaxLifetime time.Duration
 }
 
 // heuristicStatus lists the status codes RFC 9110 §15.1 defines as
@@ -146,8 +150,18 @@ const (
 	FromNone
 )
 
-// Lifetime is the response's freshness lifetime (RFC 9111 §4.2.1).
+// Lifetime is the response's freshness lifetime (RFC 9111 §4.2.1), at most
+// e.MaxLifetime when that is set.
 func (p Policy) Lifetime(e Entry) (time.Duration, Source) {
+	d, src := p.headerLifetime(e)
+	if e.MaxLifetime > 0 && d > e.MaxLifetime {
+		d = e.MaxLifetime
+	}
+	return d, src
+}
+
+// headerLifetime is the freshness lifetime e's header gives.
+func (p Policy) headerLifetime(e Entry) (time.Duration, Source) {
 	cc := CoralDirectives(e.Header)
 	if cc.SMaxAge.IsSet() {
 		return cc.SMaxAge.Duration(), FromSMaxAge

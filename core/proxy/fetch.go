@@ -24,7 +24,10 @@ import (
 const (
 	extraKind = "coral-kind" // "vary" marks a Vary index under the primary key
 	extraVary = "coral-vary" // comma-separated field names the response varies on
-	kindVary  = "vary"
+	// extraPeerMaxAge marks a copy that came from a peer: its freshness
+	// bound in seconds (Options.PeerCopyMaxAge when it was stored).
+	extraPeerMaxAge = "coral-peer-max-age"
+	kindVary        = "vary"
 )
 
 // errStalled: the origin sent nothing for OriginTimeout in the middle of a body.
@@ -364,7 +367,9 @@ func (p *Proxy) originRequest(ctx context.Context, f *fetch) (*http.Request, err
 	for _, h := range []string{"If-None-Match", "If-Modified-Since", "If-Match", "If-Unmodified-Since", "If-Range", "Range"} {
 		req.Header.Del(h)
 	}
-	if f.stale != nil {
+	// A peer's copy is not revalidated: its validators are the peer's word
+	// too, and a 304 for a forged body's copied ETag would keep it.
+	if f.stale != nil && peerMaxAge(*f.stale) == 0 {
 		cond, _ := httpcache.RevalidationHeaders(f.stale.Header)
 		for k, v := range cond {
 			req.Header[k] = v
@@ -505,12 +510,10 @@ func (p *Proxy) judgePeerCopy(f *fetch, meta object.Meta, reqTime, respTime time
 	if !meta.RequestTime.Before(reqTime) && !meta.ResponseTime.After(respTime) && !meta.ResponseTime.Before(meta.RequestTime) {
 		reqTime, respTime = meta.RequestTime, meta.ResponseTime
 	}
-	h := meta.Header.Clone()
-	if h == nil {
-		h = http.Header{}
-	}
+	h := httpcache.CleanHeader(meta.Header)
 	httpcache.RemoveHopByHop(h)
-	e := httpcache.Entry{Status: meta.Status, Header: h, RequestTime: reqTime, ResponseTime: respTime}
+	e := httpcache.Entry{Status: meta.Status, Header: h, RequestTime: reqTime, ResponseTime: respTime,
+		MaxLifetime: p.opts.PeerCopyMaxAge}
 	fields, star := httpcache.VaryFields(h)
 	var why string
 	switch d := p.policy.Decide(f.reqHdr, e, p.now()); {
@@ -746,7 +749,18 @@ func verifyPeerBody(m *object.Meta, written int64, sum hash.Hash) error {
 }
 
 func entryOf(m object.Meta) httpcache.Entry {
-	return httpcache.Entry{Status: m.Status, Header: m.Header, RequestTime: m.RequestTime, ResponseTime: m.ResponseTime}
+	return httpcache.Entry{Status: m.Status, Header: m.Header, RequestTime: m.RequestTime, ResponseTime: m.ResponseTime,
+		MaxLifetime: peerMaxAge(m)}
+}
+
+// peerMaxAge is the freshness bound of a stored copy that came from a
+// peer; 0 for the origin's own copies.
+func peerMaxAge(m object.Meta) time.Duration {
+	secs, err := strconv.ParseInt(m.Extra[extraPeerMaxAge], 10, 64)
+	if err != nil || secs <= 0 {
+		return 0
+	}
+	return time.Duration(secs) * time.Second
 }
 
 // bodyAllowed reports whether a response with this status has a body.

@@ -262,7 +262,7 @@ func (p *Proxy) fillHot(w http.ResponseWriter, r *http.Request, o coralurl.Origi
 		!httpcache.EncodingAcceptable(m.Header, "") || (inFile && !body.InFile()) {
 		return false
 	}
-	e := httpcache.Entry{Status: m.Status, Header: m.Header, RequestTime: m.RequestTime, ResponseTime: m.ResponseTime}
+	e := entryOf(m)
 	lifetime, _ := p.policy.Lifetime(e)
 	initial := httpcache.Age(e, m.ResponseTime)
 	if httpcache.CoralDirectives(m.Header).NoCache || initial >= lifetime {

@@ -45,6 +45,23 @@ type originGuard struct {
 // an IPv6 privacy address), and a change is seen within this time.
 const ifaceRefresh = 2 * time.Second
 
+// homeIPv6Bits is the IPv6 prefix a home is usually delegated (a /56; some
+// ISPs give a /48, most at least a /56): a global address's own /64 is
+// on-link, but the home's other subnets -- guest, IoT, a second router --
+// sit in the same /56, reachable from this node past the router's inbound
+// firewall.
+const homeIPv6Bits = 56
+
+// homePrefix is the delegated prefix around a global IPv6 address of this
+// machine whose on-link prefix is narrower.
+func homePrefix(ip netip.Addr, onLinkBits int) (netip.Prefix, bool) {
+	if !ip.Is6() || ip.Is4In6() || blockedReason(ip) != "" || onLinkBits <= homeIPv6Bits {
+		return netip.Prefix{}, false
+	}
+	p, err := ip.Prefix(homeIPv6Bits)
+	return p, err == nil
+}
+
 func newOriginGuard(ports coralurl.PortSet, allowPrivate bool, selfAddrs func() []netip.Addr) *originGuard {
 	return &originGuard{ports: ports, allowPrivate: allowPrivate, selfAddrs: selfAddrs,
 		ifaceAddrs: net.InterfaceAddrs, routes: readOnLinkRoutes, now: time.Now}
@@ -157,6 +174,9 @@ func (g *originGuard) interfaces() (own, reached map[netip.Addr]bool, onLink []n
 			ones -= 96
 		}
 		if p, err := ip.Prefix(ones); err == nil && blockedReason(ip) == "" {
+			g.onLink = append(g.onLink, p)
+		}
+		if p, ok := homePrefix(ip, ones); ok {
 			g.onLink = append(g.onLink, p)
 		}
 	}

@@ -64,8 +64,9 @@ func TestOriginGuard(t *testing.T) {
 		{"10.9.9.9:80", "private"},
 		{"198.51.100.8:80", ""},
 		{"192.0.3.1:80", ""},
-		{"[2001:db8:1:3::1]:80", ""},
-		{"[2001:db8:77::5]:80", "on-link"}, // a connected route, no address of ours in it
+		{"[2001:db8:1:3::1]:80", "on-link"}, // another subnet of the home's /56
+		{"[2001:db8:1:100::1]:80", ""},      // outside it
+		{"[2001:db8:77::5]:80", "on-link"},  // a connected route, no address of ours in it
 		{"93.184.215.14:22", "port"},
 		{"93.184.215.14:6667", "port"},
 		{"93.184.215.14:444", "port"},

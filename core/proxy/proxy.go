@@ -178,6 +178,13 @@ type Options struct {
 	// NegativeTTL is how long an unreachable origin is remembered. Default
 	// 60s; Off disables the negative cache.
 	NegativeTTL time.Duration
+	// PeerCopyMaxAge bounds how long a copy from a peer is fresh, whatever
+	// its header says: only that peer vouches for the header, and one
+	// member could otherwise plant a page for as long as it likes (max-age
+	// of a year) at every node that misses. Past it the origin is asked
+	// for the whole object, without the copy's validators (a forged copy
+	// may carry the origin's real ETag). Default 24h; Off: no bound.
+	PeerCopyMaxAge time.Duration
 
 	AllowPrivateOrigins bool // fetch from loopback/private/link-local addresses (tests, LANs)
 	PassUnsafeMethods   bool // pass POST, PUT, ... to the origin uncached instead of 405
@@ -238,6 +245,7 @@ const Off = -1
 const (
 	defaultMaxObjectBytes = 50 << 20
 	defaultHeuristicTTL   = 12 * time.Hour
+	defaultPeerCopyMaxAge = 24 * time.Hour
 	defaultMaxStale       = 24 * time.Hour
 	defaultNegativeTTL    = 60 * time.Second
 	defaultOriginTimeout  = 30 * time.Second
@@ -366,6 +374,7 @@ func (o *Options) setDefaults() error {
 	o.MaxObjectBytes = orDefault(o.MaxObjectBytes, defaultMaxObjectBytes)
 	o.HeuristicTTL = max(0, orOff(o.HeuristicTTL, defaultHeuristicTTL))
 	o.MaxStale = max(0, orOff(o.MaxStale, defaultMaxStale))
+	o.PeerCopyMaxAge = max(0, orOff(o.PeerCopyMaxAge, defaultPeerCopyMaxAge))
 	o.NegativeTTL = orOff(o.NegativeTTL, defaultNegativeTTL)
 	o.MemoryBytes = orOff(o.MemoryBytes, defaultHotBytes)
 	o.OriginTimeout = orDefault(o.OriginTimeout, defaultOriginTimeout)

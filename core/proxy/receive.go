@@ -7,7 +7,9 @@ import (
 	"hash"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/coralcdn/coral/core/httpcache"
 	"github.com/coralcdn/coral/core/object"
@@ -92,6 +94,7 @@ func (t *transfer) judge() (storable bool, why string) {
 	if p.opts.StripCookies {
 		h.Del("Set-Cookie")
 	} else {
+		p.dropWideCookies(h, f.origin)
 		hasCookie = setsCookie
 	}
 	personalResp := setsCookie && !httpcache.SharedExplicitly(httpcache.ResponseDirectives(h))
@@ -407,6 +410,12 @@ func (t *transfer) commit() bool {
 	}
 	if t.peerMeta != nil {
 		meta.SHA256 = t.digest // hashed once, as it came (hashPeerBody)
+		if bound := p.opts.PeerCopyMaxAge; bound > 0 {
+			if meta.Extra == nil {
+				meta.Extra = map[string]string{}
+			}
+			meta.Extra[extraPeerMaxAge] = strconv.FormatInt(int64(bound/time.Second), 10)
+		}
 	}
 	m, err := t.sw.Commit(meta)
 	switch {

@@ -511,6 +511,8 @@ func (p *Proxy) originProxy(r *http.Request, o coralurl.Origin, target *url.URL,
 			httpcache.RemoveHopByHop(resp.Header)
 			if p.opts.StripCookies {
 				resp.Header.Del("Set-Cookie")
+			} else {
+				p.dropWideCookies(resp.Header, o)
 			}
 			p.decorate(resp.Header, r, o, CacheMiss)
 			return nil

@@ -109,24 +109,10 @@ func TestNodeRefusesItsOwnNetwork(t *testing.T) {
 // are removed when the test ends.
 func buildHomeLink(t *testing.T, ctx context.Context) (home, device string) {
 	t.Helper()
-	pid := os.Getpid()
-	home = fmt.Sprintf("%s%d-home", nsPrefix, pid)
-	device = fmt.Sprintf("%s%d-device", nsPrefix, pid)
-	if err := run(ctx, "ip", "netns", "add", home); err != nil {
-		if strings.Contains(err.Error(), "Operation not permitted") || strings.Contains(err.Error(), "Permission denied") {
-			t.Skipf("netns: needs root and iproute2/iptables: %v", err)
-		}
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		for _, ns := range []string{home, device} {
-			_ = run(context.Background(), "ip", "netns", "del", ns)
-			_ = os.RemoveAll(filepath.Join("/etc/netns", ns))
-		}
-	})
+	names := addNamespaces(t, ctx, "home", "device")
+	home, device = names[0], names[1]
 	hosts := "127.0.0.1 localhost\n192.0.2.1 self.example\n2001:db8:c0::1 self6.example\n2001:db8:c0::77 device6.example\n"
 	cmds := [][]string{
-		{"ip", "netns", "add", device},
 		{"ip", "-n", home, "link", "set", "lo", "up"},
 		{"ip", "-n", device, "link", "set", "lo", "up"},
 		{"ip", "link", "add", "lan0", "netns", home, "type", "veth", "peer", "name", "lan0", "netns", device},
@@ -242,16 +228,7 @@ func startPlainNode(t *testing.T, ctx context.Context, bin, ns, extra string, lo
 		t.Fatal(err)
 	}
 	proc := runInNamespace(t, ns, bin, cfg, logs, ns+": ")
-	n := &plainNode{ns: ns, hc: &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{
-		DisableKeepAlives: true,
-		DialContext: func(ctx context.Context, network, addr string) (c net.Conn, err error) {
-			err = inNetns(ns, func() (err error) {
-				c, err = (&net.Dialer{}).DialContext(ctx, network, addr)
-				return err
-			})
-			return c, err
-		},
-	}}}
+	n := &plainNode{ns: ns, hc: clientIn(ns, 20*time.Second)}
 	for {
 		status, _, err := n.get(ctx, "localhost")
 		if err == nil && status == http.StatusOK {
@@ -281,4 +258,42 @@ func (n *plainNode) get(ctx context.Context, host string) (int, string, error) {
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b), err
+}
+
+// addNamespaces makes one namespace per role (named for this test run),
+// removed with their /etc/netns files when the test ends.
+func addNamespaces(t *testing.T, ctx context.Context, roles ...string) []string {
+	t.Helper()
+	var names []string
+	t.Cleanup(func() {
+		for _, ns := range names {
+			_ = run(context.Background(), "ip", "netns", "del", ns)
+			_ = os.RemoveAll(filepath.Join("/etc/netns", ns))
+		}
+	})
+	for _, role := range roles {
+		ns := fmt.Sprintf("%s%d-%s", nsPrefix, os.Getpid(), role)
+		if err := run(ctx, "ip", "netns", "add", ns); err != nil {
+			if strings.Contains(err.Error(), "Operation not permitted") || strings.Contains(err.Error(), "Permission denied") {
+				t.Skipf("netns: needs root and iproute2/iptables: %v", err)
+			}
+			t.Fatal(err)
+		}
+		names = append(names, ns)
+	}
+	return names
+}
+
+// clientIn is an HTTP client whose connections are made inside ns.
+func clientIn(ns string, timeout time.Duration) *http.Client {
+	return &http.Client{Timeout: timeout, Transport: &http.Transport{
+		DisableKeepAlives: true,
+		DialContext: func(ctx context.Context, network, addr string) (c net.Conn, err error) {
+			err = inNetns(ns, func() (err error) {
+				c, err = (&net.Dialer{}).DialContext(ctx, network, addr)
+				return err
+			})
+			return c, err
+		},
+	}}
 }
