@@ -12,14 +12,21 @@ NFPM_MOD=github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.48.0
 FYNE_MOD=fyne.io/tools/cmd/fyne@v1.7.4
 
 app_version=$(sed -n 's/^Version = "\(.*\)"$/\1/p' FyneApp.toml)
+# dpkg compares what follows "+git" as text: the commit time first, so a
+# later build sorts later (a hash alone sorted lower in about half of
+# consecutive commits, and apt refused the newer build as a downgrade).
 git_version=$(git describe --always --dirty 2>/dev/null || echo dev)
-version="${app_version}+git${git_version//-/.}"
+git_time=$(git log -1 --format=%cd --date=format:%Y%m%d%H%M%S 2>/dev/null || date -u +%Y%m%d%H%M%S)
+version="${app_version}+git${git_time}.${git_version//-/.}"
+# The newest glibc symbol version bin/coral needs: the .deb depends on it,
+# so an older system refuses to install it instead of failing at start.
+glibc_min=$(GO="$GO" "$GO" run ./packaging/glibcmin "$BIN")
 arch=$(dpkg --print-architecture 2>/dev/null || "$GO" env GOARCH)
 [ -x "$BIN" ] || { echo "build-packages: $BIN is missing (make build)" >&2; exit 1; }
 mkdir -p dist
 rm -f dist/coral_*.deb dist/coral-desktop-*.tar.xz
 
-ARCH=$arch VERSION=$version "$GO" run "$NFPM_MOD" package -f packaging/nfpm.yaml -p deb -t dist/
+ARCH=$arch VERSION=$version GLIBC_MIN=$glibc_min "$GO" run "$NFPM_MOD" package -f packaging/nfpm.yaml -p deb -t dist/
 
 # fyne package reads FyneApp.toml from the current directory and bumps its
 # Build number in place; keep the committed file as it is.

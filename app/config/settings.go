@@ -170,6 +170,11 @@ func (l *Live) Update(patch []byte) (Settings, error) {
 	if err != nil {
 		return old, err
 	}
+	if cur.Cache.DataDir != old.Cache.DataDir {
+		if err := usableDataDir(cur.Cache.DataDir); err != nil {
+			return old, err
+		}
+	}
 	if l.path != "" {
 		b, _ := json.MarshalIndent(merged, "", "  ")
 		if err := writeFileAtomic(l.path, append(b, '\n')); err != nil {
@@ -296,6 +301,25 @@ func hasPrefix(fields map[string]any, p string) bool {
 		}
 	}
 	return false
+}
+
+// usableDataDir checks, when the data directory changes, that the node
+// can create it and write there: it moves at the next start, and a
+// directory it cannot write would stop that start (under systemd, again
+// every few seconds) long after the change was accepted.
+func usableDataDir(dir string) error {
+	bad := func(err error) error {
+		return &KeyError{Key: "cache.data_dir", Msg: fmt.Sprintf("cannot write to %s: %v (a node run by the packaged systemd unit writes only to /var/lib/coral: allow another directory with `sudo systemctl edit coral`, adding [Service] ReadWritePaths=%s)", dir, err, dir)}
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return bad(err)
+	}
+	f, err := os.CreateTemp(dir, ".coral-write-check*")
+	if err != nil {
+		return bad(err)
+	}
+	f.Close()
+	return os.Remove(f.Name())
 }
 
 // writeFileAtomic replaces path through a temporary file, synced, and a

@@ -133,3 +133,33 @@ func FuzzSettingsUpdate(f *testing.F) {
 		}
 	})
 }
+
+// A data directory the node cannot write is refused when it is chosen, with
+// what to do, not at the next start; one it can is made and accepted.
+func TestDataDirMustBeWritable(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "settings.json")
+	l := openLive(t, path)
+	blocker := filepath.Join(t.TempDir(), "a-file")
+	if err := os.WriteFile(blocker, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.ReadFile(path)
+	_, err := l.Update([]byte(`{"cache": {"data_dir": "` + blocker + `/coral"}}`))
+	var ke *KeyError
+	if !errors.As(err, &ke) || ke.Key != "cache.data_dir" || !strings.Contains(err.Error(), "ReadWritePaths") {
+		t.Fatalf("unwritable data_dir: %v; want a cache.data_dir error naming ReadWritePaths", err)
+	}
+	if after, _ := os.ReadFile(path); string(after) != string(before) {
+		t.Errorf("the refused change was saved: %s", after)
+	}
+	dir := filepath.Join(t.TempDir(), "srv", "coral")
+	if _, err := l.Update([]byte(`{"cache": {"data_dir": "` + dir + `"}}`)); err != nil {
+		t.Fatalf("a writable new data_dir: %v", err)
+	}
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		t.Errorf("the new data_dir was not made: %v", err)
+	}
+	if l.Get().Cache.DataDir != dir {
+		t.Errorf("data_dir = %q, want %q", l.Get().Cache.DataDir, dir)
+	}
+}

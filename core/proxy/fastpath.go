@@ -60,16 +60,21 @@ type FastGate interface {
 
 // FastTimeouts are the http.Server's, applied while the fast path holds a
 // connection: Idle between requests, Header for a head to arrive whole.
-type FastTimeouts struct{ Idle, Header time.Duration }
+// Write bounds every write to the visitor, the fast path's and net/http's
+// (see writebound.go): default VisitorWriteTimeout.
+type FastTimeouts struct{ Idle, Header, Write time.Duration }
 
 // FastListener wraps ln for an http.Server serving p (see above); install
-// the returned hook as the server's ConnState. Without a hot cache it
-// returns ln and a nil hook.
+// the returned hook as the server's ConnState. Without a hot cache (or a
+// gate) there is no fast path and a nil hook, but the connections still
+// get the write bound.
 func (p *Proxy) FastListener(ln net.Listener, gate FastGate, t FastTimeouts) (net.Listener, func(net.Conn, http.ConnState)) {
-	if p.hot == nil || gate == nil {
-		return ln, nil
+	t.Write = orDefault(t.Write, VisitorWriteTimeout)
+	l := &fastListener{Listener: ln, p: p, gate: gate, t: t, fast: p.hot != nil && gate != nil}
+	if !l.fast {
+		return l, nil
 	}
-	return &fastListener{Listener: ln, p: p, gate: gate, t: t}, fastConnState
+	return l, fastConnState
 }
 
 // fastConnState tells a connection when net/http waits for a request on it.
@@ -84,6 +89,7 @@ type fastListener struct {
 	p    *Proxy
 	gate FastGate
 	t    FastTimeouts
+	fast bool // false: every request goes to net/http
 }
 
 func (l *fastListener) Accept() (net.Conn, error) {
@@ -91,8 +97,8 @@ func (l *fastListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return c, err
 	}
-	fc := &fastConn{Conn: c, l: l}
-	fc.waiting.Store(true)
+	fc := &fastConn{Conn: c, l: l, passthrough: !l.fast}
+	fc.waiting.Store(l.fast)
 	return fc, nil
 }
 
@@ -303,8 +309,9 @@ func (c *fastConn) flush() error {
 	}
 	err := c.write(func() error {
 		bufs := net.Buffers(c.out)
-		_, err := bufs.WriteTo(c.Conn)
-		return err
+		// WriteTo consumes what it wrote: after a timeout with progress
+		// the rest goes on under a renewed deadline.
+		return c.bounded(func() (int64, error) { return bufs.WriteTo(c.Conn) })
 	})
 	clear(c.out) // pins no entry's body
 	c.out = c.out[:0]
@@ -397,14 +404,6 @@ func (p *Proxy) fastHead(e *hotEntry, now time.Time, gate FastGate) []byte {
 	}
 	e.fast.Store(h)
 	return h.b
-}
-
-// ReadFrom keeps sendfile for net/http's responses from files.
-func (c *fastConn) ReadFrom(r io.Reader) (int64, error) {
-	if rf, ok := c.Conn.(io.ReaderFrom); ok {
-		return rf.ReadFrom(r)
-	}
-	return io.Copy(struct{ io.Writer }{c.Conn}, r)
 }
 
 // CloseWrite keeps net/http's half-close of a TCP connection.

@@ -14,9 +14,11 @@ import (
 // attach; the caller looks in the store instead.
 var errSpoolGone = errors.New("proxy: in-flight body no longer available")
 
-// errSlowReaders: a piped body's readers consumed nothing for the stall
-// timeout; the download stops rather than hold an origin slot forever.
-var errSlowReaders = errors.New("proxy: readers stopped consuming the body")
+// errSlowReaders: a piped body's reader held the window back, consuming
+// nothing for the stall timeout. That reader is cut off with it, so the
+// others go on; once no reader is left, the download stops with it rather
+// than hold an origin slot forever.
+var errSlowReaders = errors.New("proxy: reader stopped consuming the body")
 
 // errNoReaders: a piped (not retained) body has nobody left to deliver to,
 // so the download can stop.
@@ -31,7 +33,10 @@ var errNoReaders = errors.New("proxy: no readers left for the body")
 // (too large, not storable), retaining it would only cost disk, so the spool
 // switches to a pipe: it keeps a bounded window past what the slowest
 // attached reader has consumed, the download waits for readers (back
-// pressure), and no new reader may attach.
+// pressure), and no new reader may attach. A reader that holds the window
+// back (the lowest offset) without consuming anything for the stall
+// timeout is cut off (errSlowReaders), so one stalled visitor or peer
+// never ends the download for the others.
 type spool struct {
 	dir      string
 	memLimit int
@@ -95,36 +100,81 @@ func (s *spool) Write(ctx context.Context, p []byte) error {
 			s.onDiskTrouble(err)
 		}
 	}
-	var stuck *time.Timer
-	for {
-		if len(s.readers) == 0 {
-			return errNoReaders
-		}
-		s.trimLocked()
-		if len(s.win) == 0 || len(s.win)+len(p) <= s.window {
-			break
-		}
-		if stuck == nil {
-			stuck = time.NewTimer(s.stall)
-			defer stuck.Stop()
-		}
-		ch := s.changed
-		s.mu.Unlock()
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			s.mu.Lock()
-			return ctx.Err()
-		case <-stuck.C:
-			s.mu.Lock()
-			return errSlowReaders
-		}
-		s.mu.Lock()
+	if err := s.waitRoomLocked(ctx, len(p)); err != nil {
+		return err
 	}
 	s.win = append(s.win, p...)
 	s.size += int64(len(p))
 	s.broadcastLocked()
 	return nil
+}
+
+// waitRoomLocked waits until the window has room for n more bytes (or is
+// empty). The stall timer runs while the lowest reader consumes nothing;
+// when it fires, the readers at the lowest offset are cut off and the wait
+// goes on for the others. It fails once no reader is left: errNoReaders
+// when the last one left, errSlowReaders when it was cut off.
+func (s *spool) waitRoomLocked(ctx context.Context, n int) error {
+	var stuck *time.Timer
+	var low int64
+	for {
+		if len(s.readers) == 0 {
+			return errNoReaders
+		}
+		s.trimLocked()
+		if len(s.win) == 0 || len(s.win)+n <= s.window {
+			return nil
+		}
+		switch cur := s.lowestLocked(); {
+		case stuck == nil:
+			stuck = time.NewTimer(s.stall)
+			defer stuck.Stop()
+			low = cur
+		case cur != low: // the bottom moved: the new lowest readers get their own time
+			stuck.Reset(s.stall)
+			low = cur
+		}
+		ch := s.changed
+		s.mu.Unlock()
+		select {
+		case <-ch:
+			s.mu.Lock()
+		case <-ctx.Done():
+			s.mu.Lock()
+			return ctx.Err()
+		case <-stuck.C:
+			s.mu.Lock()
+			s.cutLowestLocked()
+			if len(s.readers) == 0 {
+				return errSlowReaders
+			}
+			stuck.Reset(s.stall)
+			low = s.lowestLocked()
+		}
+	}
+}
+
+// lowestLocked is the lowest offset of the attached readers (the spool's
+// size when there is none).
+func (s *spool) lowestLocked() int64 {
+	low := s.size
+	for r := range s.readers {
+		low = min(low, r.off)
+	}
+	return low
+}
+
+// cutLowestLocked cuts off the readers at the lowest offset: they are
+// detached from the window, and their next Read fails with errSlowReaders.
+func (s *spool) cutLowestLocked() {
+	low := s.lowestLocked()
+	for r := range s.readers {
+		if r.off == low {
+			r.cut = true
+			delete(s.readers, r)
+		}
+	}
+	s.broadcastLocked()
 }
 
 // retainLocked appends p to the retained bytes, in memory or on disk.
@@ -179,10 +229,7 @@ func (s *spool) spillLocked() error {
 
 // trimLocked drops window bytes every attached reader has consumed.
 func (s *spool) trimLocked() {
-	low := s.size
-	for r := range s.readers {
-		low = min(low, r.off)
-	}
+	low := s.lowestLocked()
 	if drop := low - s.winBase; drop > 0 {
 		n := copy(s.win, s.win[drop:])
 		s.win = s.win[:n]
@@ -256,6 +303,7 @@ type spoolReader struct {
 	ctx    context.Context
 	off    int64
 	closed bool
+	cut    bool // cut off for holding a piped window back (errSlowReaders)
 }
 
 func (r *spoolReader) Read(p []byte) (int, error) {
@@ -268,6 +316,10 @@ func (r *spoolReader) Read(p []byte) (int, error) {
 		if r.closed {
 			s.mu.Unlock()
 			return 0, errors.New("proxy: read from closed spool reader")
+		}
+		if r.cut {
+			s.mu.Unlock()
+			return 0, errSlowReaders
 		}
 		if r.off < s.retainedEnd {
 			n := int(min(int64(len(p)), s.retainedEnd-r.off))

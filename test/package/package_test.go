@@ -72,8 +72,16 @@ func TestDebInstallRunPurge(t *testing.T) {
 	if out := run(t, "/usr/bin/coral", "version"); !strings.HasPrefix(out, "coral ") {
 		t.Errorf("coral version: %q", out)
 	}
-	if out := run(t, "id", "-u", "coral"); strings.TrimSpace(out) == "0" {
+	uid := strings.TrimSpace(run(t, "id", "-u", "coral"))
+	if uid == "0" {
 		t.Error("the coral user is root")
+	}
+	checkGlibcDepends(t)
+	// An upgrade (here: the same package again) runs prerm upgrade and
+	// postinst configure <old version>: it keeps the service user.
+	run(t, "dpkg", "-i", deb)
+	if again := strings.TrimSpace(run(t, "id", "-u", "coral")); again != uid {
+		t.Errorf("the coral user changed on upgrade: uid %s, was %s", again, uid)
 	}
 	verifyUnit(t)
 	// README, "Start a network": the operator key pair, the public key
@@ -91,6 +99,55 @@ func TestDebInstallRunPurge(t *testing.T) {
 	}
 	if err := exec.Command("id", "coral").Run(); err == nil {
 		t.Error("user coral left behind after purge")
+	}
+}
+
+// checkGlibcDepends: the installed package depends on a libc6 at least as
+// new as the newest glibc symbol the installed binary needs, so an older
+// system refuses the package instead of coral failing at start.
+func checkGlibcDepends(t *testing.T) {
+	need := strings.TrimSpace(run(t, "go", "run", "../../packaging/glibcmin", "/usr/bin/coral"))
+	depends := run(t, "dpkg-query", "-W", "-f=${Depends}", "coral")
+	if !strings.Contains(depends, "libc6 (>= "+need+")") {
+		t.Errorf("Depends: %s; want libc6 (>= %s)", depends, need)
+	}
+}
+
+// A person's own login named coral is not taken over as the daemon's user:
+// the install stops with a message saying what to do, the account keeps
+// its files, and purging the half-installed package leaves it alone.
+func TestDebLeavesAPersonalCoralAccountAlone(t *testing.T) {
+	deb := os.Getenv("CORAL_DEB")
+	if deb == "" {
+		t.Skip("package: set CORAL_DEB to a built .deb (make test-package builds one)")
+	}
+	if os.Geteuid() != 0 {
+		t.Skipf("package: installs the .deb system-wide, needs root: running as uid %d", os.Geteuid())
+	}
+	if err := exec.Command("id", "coral").Run(); err == nil {
+		t.Fatal("a user coral exists on this machine: the test would change it")
+	}
+	home := filepath.Join(t.TempDir(), "coral-home")
+	run(t, "useradd", "--create-home", "--home-dir", home, "--shell", "/bin/sh", "coral")
+	t.Cleanup(func() {
+		_ = exec.Command("dpkg", "--purge", "coral").Run()
+		_ = exec.Command("userdel", "--remove", "coral").Run()
+	})
+	uid := strings.TrimSpace(run(t, "id", "-u", "coral"))
+
+	out, err := exec.Command("dpkg", "-i", deb).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "not Coral's service account") {
+		t.Errorf("install over a personal coral account: %v\n%s\nwant a refusal naming the account", err, out)
+	}
+	if st, err := os.Stat("/var/lib/coral"); err == nil {
+		t.Errorf("/var/lib/coral made (%v) for a personal account", st.Mode())
+	}
+	run(t, "dpkg", "--purge", "coral")
+	if got, err := exec.Command("id", "-u", "coral").Output(); err != nil || strings.TrimSpace(string(got)) != uid {
+		t.Errorf("purge removed or changed the personal coral account: %q %v", got, err)
+	}
+	if _, err := os.Stat(home); err != nil {
+		t.Errorf("the personal account's home: %v", err)
 	}
 }
 
@@ -266,7 +323,11 @@ func TestDesktopBundle(t *testing.T) {
 		}
 	}
 	entry := run(t, "tar", "xJOf", bundle, "coral/usr/local/share/applications/net.coralcdn.coral.desktop")
-	if !strings.Contains(entry, "Exec=coral\n") || !strings.Contains(entry, "Name=Coral\n") {
-		t.Errorf("desktop entry:\n%s", entry)
+	// FyneApp.toml's [LinuxAndBSD]: menus file it under Network and a
+	// search for "cdn" finds it.
+	for _, want := range []string{"Exec=coral\n", "Name=Coral\n", "GenericName=Volunteer CDN node\n", "Categories=Network;", "Keywords=cdn;", "Comment="} {
+		if !strings.Contains(entry, want) {
+			t.Errorf("desktop entry lacks %q:\n%s", want, entry)
+		}
 	}
 }
