@@ -27,6 +27,7 @@ import (
 
 	"github.com/coralcdn/coral/core/coralurl"
 	"github.com/coralcdn/coral/core/group"
+	"github.com/coralcdn/coral/core/shaping"
 )
 
 // Config is the whole node configuration. Field names follow the TOML keys.
@@ -564,9 +565,12 @@ func (s *Size) UnmarshalText(b []byte) error {
 	return nil
 }
 
-// MarshalText writes the size in IEC units.
+// MarshalText writes the size exactly, in the largest unit that divides
+// it ("15872MiB" for 15.5GiB, "20GB"), so the text parses back to the same
+// number: a rounded form ("16GiB") would show another size than the one in
+// force.
 func (s Size) MarshalText() ([]byte, error) {
-	return []byte(strings.ReplaceAll(humanize.IBytes(uint64(s)), " ", "")), nil
+	return []byte(shaping.Size(s).String()), nil
 }
 
 // Duration is a Go duration string such as "12h" or "60s".

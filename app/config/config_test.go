@@ -193,3 +193,28 @@ func TestZoneCaseInsensitive(t *testing.T) {
 		t.Error("zone with '_' accepted")
 	}
 }
+
+// A size written and read back is the same number: the Settings tab shows
+// the size in force, not a rounded one.
+func TestSizeTextRoundTrips(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"15.5GiB", "15872MiB"},
+		{"20GB", "20GB"},
+		{"1.25GiB", "1280MiB"},
+		{"4GiB", "4GiB"},
+		{"1000000", "1MB"},
+		{"1234", "1234"},
+		{"0", "0"},
+		{"1.5TiB", "1536GiB"},
+	} {
+		var s Size
+		if err := s.UnmarshalText([]byte(c.in)); err != nil {
+			t.Fatalf("%q: %v", c.in, err)
+		}
+		text, _ := s.MarshalText()
+		var back Size
+		if err := back.UnmarshalText(text); err != nil || back != s || string(text) != c.want {
+			t.Errorf("%q → %d → %q → %d (%v), want %q", c.in, s, text, back, err, c.want)
+		}
+	}
+}
