@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 
@@ -12,38 +13,6 @@ import (
 	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/widget"
 )
-
-// capSteps are the slider's stops; the entry beside it takes any rate.
-var capSteps = []string{"0", "256KiB/s", "512KiB/s", "1MiB/s", "2MiB/s", "5MiB/s", "10MiB/s", "20MiB/s", "50MiB/s", "100MiB/s"}
-
-// capField is a bandwidth cap: a slider for the usual stops and an entry
-// for the exact value, with its own error line.
-type capField struct {
-	slider *widget.Slider
-	entry  *widget.Entry
-	err    *widget.Label
-	box    fyne.CanvasObject
-}
-
-func newCapField(label string) *capField {
-	f := &capField{slider: widget.NewSlider(0, float64(len(capSteps)-1)), entry: widget.NewEntry(), err: errLabel()}
-	f.slider.Step = 1
-	f.slider.OnChanged = func(v float64) { f.entry.SetText(capSteps[int(v)]) }
-	f.entry.SetPlaceHolder(`e.g. 2MiB/s; 0: no cap; off`)
-	f.box = container.NewVBox(widget.NewLabel(label),
-		container.NewGridWithColumns(2, f.slider, f.entry), f.err)
-	return f
-}
-
-func (f *capField) set(rate string) {
-	f.entry.SetText(rate)
-	for i, s := range capSteps {
-		if strings.EqualFold(s, rate) {
-			f.slider.Value = float64(i)
-			f.slider.Refresh()
-		}
-	}
-}
 
 func errLabel() *widget.Label {
 	l := wrapped("")
@@ -67,6 +36,8 @@ type budgetForm struct {
 	errs    map[string]*widget.Label // by the key prefix a refused change names
 	general *widget.Label
 	result  *widget.Label
+	applyB  *widget.Button
+	ready   bool // the settings were read once: the form holds them
 	// onPaused hears the paused state the node reports (the tray's label).
 	onPaused func(paused bool)
 
@@ -102,8 +73,11 @@ func newBudgetForm(api settingsAPI, win func() fyne.Window) *budgetForm {
 		widget.NewLabel("Cache location (the node's data directory)"),
 		b.dataDir, dirErr,
 		wrapped("A new location applies at the node's next start; the node starts there afresh (a new identity and an empty cache) unless you move the old directory's contents there first."))
-	apply := widget.NewButton("Apply", func() { b.apply(context.Background()) })
+	apply := widget.NewButton("Apply", b.applyTapped)
 	apply.Importance = widget.HighImportance
+	apply.Disable() // until the settings are read: an empty form is not the node's
+	b.applyB = apply
+	b.general.SetText("Reading the node's settings…")
 	b.bandwidth = container.NewVBox(
 		b.paused, b.upload.box, b.down.box,
 		widget.NewLabel("Monthly upload quota, and the day of the month it starts again"),
@@ -142,6 +116,73 @@ func (b *budgetForm) show(doc settingsDoc) {
 	b.sites.set(doc.Sites)
 	b.size.SetText(doc.Cache.MaxBytes)
 	b.dataDir.SetText(doc.Cache.DataDir)
+	if !b.ready {
+		b.ready = true
+		b.general.SetText("")
+		b.applyB.Enable()
+	}
+}
+
+// loaded reports a read of the node's settings (UI goroutine): the first
+// good read fills the form, later ones refresh what the volunteer is not
+// editing; a failed first read is said where Apply is.
+func (b *budgetForm) reloaded(doc settingsDoc, err error) {
+	switch {
+	case err != nil && !b.ready:
+		b.general.SetText("Cannot read the node's settings (tried again every few seconds): " + err.Error())
+	case err != nil:
+	case !b.ready:
+		b.show(doc)
+	default:
+		b.refresh(doc)
+	}
+}
+
+// refresh takes the node's settings, changed elsewhere perhaps (another
+// window, PUT /api/settings), into every field that still shows what was
+// loaded; a field the volunteer has changed keeps their text, and keeps
+// the value it was loaded with as its base, so Apply sends it.
+func (b *budgetForm) refresh(doc settingsDoc) {
+	old := b.loaded.normal()
+	if b.paused.Checked == old.Paused {
+		b.loaded.Paused = doc.Paused
+		b.paused.SetChecked(doc.Paused)
+	}
+	if b.onPaused != nil {
+		b.onPaused(doc.Paused)
+	}
+	refreshText := func(e *widget.Entry, was string, now string, base *string) {
+		if strings.TrimSpace(e.Text) == was {
+			*base = now
+			if e.Text != now {
+				e.SetText(now)
+			}
+		}
+	}
+	refreshText(b.upload.entry, old.Bandwidth.Upload, doc.Bandwidth.Upload, &b.loaded.Bandwidth.Upload)
+	refreshText(b.down.entry, old.Bandwidth.Download, doc.Bandwidth.Download, &b.loaded.Bandwidth.Download)
+	refreshText(b.quota, old.Bandwidth.MonthlyQuota, doc.Bandwidth.MonthlyQuota, &b.loaded.Bandwidth.MonthlyQuota)
+	refreshText(b.size, old.Cache.MaxBytes, doc.Cache.MaxBytes, &b.loaded.Cache.MaxBytes)
+	refreshText(b.dataDir, old.Cache.DataDir, doc.Cache.DataDir, &b.loaded.Cache.DataDir)
+	if day := strconv.Itoa(doc.Bandwidth.QuotaResetDay); b.resetDy.Selected == strconv.Itoa(old.Bandwidth.QuotaResetDay) {
+		b.loaded.Bandwidth.QuotaResetDay = doc.Bandwidth.QuotaResetDay
+		if b.resetDy.Selected != day {
+			b.resetDy.SetSelected(day)
+		}
+	}
+	now := doc.normal()
+	if sched := (settingsDoc{Bandwidth: bandwidthDoc{Schedule: b.sched.windows()}}).normal(); reflect.DeepEqual(sched.Bandwidth.Schedule, old.Bandwidth.Schedule) {
+		b.loaded.Bandwidth.Schedule = doc.Bandwidth.Schedule
+		if !reflect.DeepEqual(sched.Bandwidth.Schedule, now.Bandwidth.Schedule) {
+			b.sched.set(doc.Bandwidth.Schedule)
+		}
+	}
+	if sites, err := b.sites.list(); err == nil && reflect.DeepEqual(sites, old.Sites) {
+		b.loaded.Sites = doc.Sites
+		if !reflect.DeepEqual(sites, now.Sites) {
+			b.sites.set(doc.Sites)
+		}
+	}
 }
 
 // form is what the form holds now, or the first thing wrong with it.
@@ -168,35 +209,112 @@ func (b *budgetForm) form() (settingsDoc, error) {
 	return doc, nil
 }
 
-// apply sends what changed. The node checks everything and applies all of
-// it or nothing; a refusal is shown next to the field it names.
-func (b *budgetForm) apply(ctx context.Context) {
+// applyCall is one Apply: what the form was based on, the patch, and
+// what the node answered.
+type applyCall struct {
+	base     settingsDoc
+	patch    map[string]any
+	answer   settingsDoc
+	fresh    settingsDoc // the node's settings just before, when a list changed there
+	conflict bool
+	err      error
+}
+
+// prepare clears the messages and reads the form (UI goroutine); nil
+// when there is nothing to send (and the reason is shown).
+func (b *budgetForm) prepare() *applyCall {
 	for _, l := range b.errs {
 		l.SetText("")
 	}
 	b.result.SetText("")
-	cur, err := b.form()
-	if err == nil {
-		patch := patchFrom(b.loaded, cur)
-		if len(patch) == 0 {
-			b.result.SetText("Nothing changed.")
-			return
-		}
-		var raw, body []byte
-		body, _ = json.Marshal(patch)
-		if raw, err = b.api.UpdateSettings(ctx, body); err == nil {
-			var doc settingsDoc
-			if err = json.Unmarshal(raw, &doc); err == nil {
-				b.show(doc)
-				b.result.SetText("Applied and saved.")
-				return
-			}
-		}
+	if !b.ready {
+		b.general.SetText("Not applied: the node's settings are not read yet.")
+		return nil
 	}
-	b.showError(err)
+	cur, err := b.form()
+	if err != nil {
+		b.showError(err)
+		return nil
+	}
+	c := &applyCall{base: b.loaded, patch: patchFrom(b.loaded, cur)}
+	if len(c.patch) == 0 {
+		b.result.SetText("Nothing changed.")
+		return nil
+	}
+	return c
+}
+
+// send asks the node (any goroutine but the UI's). A merge patch replaces
+// lists whole, so a list changed on the node since the form read it is
+// not sent over: that would drop the other change.
+func (c *applyCall) send(ctx context.Context, api settingsAPI) {
+	raw, err := api.Settings(ctx)
+	if err == nil {
+		err = json.Unmarshal(raw, &c.fresh)
+	}
+	if err != nil {
+		c.err = err
+		return
+	}
+	base, fresh := c.base.normal(), c.fresh.normal()
+	_, sites := c.patch["sites"]
+	bw, _ := c.patch["bandwidth"].(map[string]any)
+	_, sched := bw["schedule"]
+	if (sites && !reflect.DeepEqual(base.Sites, fresh.Sites)) || (sched && !reflect.DeepEqual(base.Bandwidth.Schedule, fresh.Bandwidth.Schedule)) {
+		c.conflict = true
+		return
+	}
+	body, _ := json.Marshal(c.patch)
+	if raw, err = api.UpdateSettings(ctx, body); err == nil {
+		err = json.Unmarshal(raw, &c.answer)
+	}
+	c.err = err
+}
+
+// finish shows what the node answered (UI goroutine).
+func (b *budgetForm) finish(c *applyCall) {
+	switch {
+	case c.conflict:
+		b.loaded.Sites, b.loaded.Bandwidth.Schedule = c.fresh.Sites, c.fresh.Bandwidth.Schedule
+		b.sites.set(c.fresh.Sites)
+		b.sched.set(c.fresh.Bandwidth.Schedule)
+		b.refresh(c.fresh)
+		b.result.SetText("")
+		b.general.SetText("Not applied: the site weights or the schedule were changed elsewhere: reloaded, check and apply again.")
+	case c.err != nil:
+		b.showError(c.err)
+	default:
+		b.show(c.answer)
+		b.result.SetText("Applied and saved.")
+	}
+}
+
+// apply sends what changed and shows the answer, all on the calling
+// goroutine (tests; the button uses applyTapped). The node checks
+// everything and applies all of it or nothing; a refusal is shown next to
+// the field it names.
+func (b *budgetForm) apply(ctx context.Context) {
+	if c := b.prepare(); c != nil {
+		c.send(ctx, b.api)
+		b.finish(c)
+	}
+}
+
+// applyTapped is the Apply button: the node is asked off the UI goroutine.
+func (b *budgetForm) applyTapped() {
+	c := b.prepare()
+	if c == nil {
+		return
+	}
+	inBackground(b.applyB, b.result, "Applying…", func() { c.send(context.Background(), b.api) }, func() { b.finish(c) })
 }
 
 func (b *budgetForm) showError(err error) {
+	if noAnswer(err) {
+		b.general.SetText(noAnswerText + err.Error())
+		b.result.SetText("")
+		return
+	}
 	key, msg := splitFieldError(err)
 	for prefix, l := range b.errs {
 		if key == prefix || strings.HasPrefix(key, prefix+".") || strings.HasPrefix(key, prefix+"[") {
@@ -205,23 +323,26 @@ func (b *budgetForm) showError(err error) {
 			return
 		}
 	}
+	b.result.SetText("")
 	b.general.SetText("Not applied: " + err.Error())
 }
 
-// setPaused pauses or resumes at once (the tray's item).
-func (b *budgetForm) setPaused(ctx context.Context, paused bool) error {
+// setPaused pauses or resumes at once (the tray's item; any goroutine but
+// the UI's); pausedIs shows the answer.
+func (b *budgetForm) setPaused(ctx context.Context, paused bool) (settingsDoc, error) {
+	var doc settingsDoc
 	raw, err := b.api.UpdateSettings(ctx, json.RawMessage(fmt.Sprintf(`{"paused":%t}`, paused)))
 	if err != nil {
-		return err
+		return doc, err
 	}
-	var doc settingsDoc
-	if err := json.Unmarshal(raw, &doc); err != nil {
-		return err
-	}
-	b.loaded.Paused = doc.Paused
-	b.paused.SetChecked(doc.Paused)
+	return doc, json.Unmarshal(raw, &doc)
+}
+
+// pausedIs shows the node's paused state (UI goroutine).
+func (b *budgetForm) pausedIs(paused bool) {
+	b.loaded.Paused = paused
+	b.paused.SetChecked(paused)
 	if b.onPaused != nil {
-		b.onPaused(doc.Paused)
+		b.onPaused(paused)
 	}
-	return nil
 }

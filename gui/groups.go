@@ -110,16 +110,23 @@ func (g *groupsBox) joinGroup(ctx context.Context) {
 	if !ok {
 		return
 	}
-	if err := g.api.JoinGroup(ctx, key, manifest); err != nil {
-		g.showRefusal(err)
-		return
-	}
-	g.key.SetText("")
-	g.manifest.SetText("")
-	g.msg.SetText("Joined: the node is in the group now and at every start.")
-	if g.onJoined != nil {
-		g.onJoined()
-	}
+	var err error
+	inBackground(g.join, g.msg, "Joining…", func() { err = g.api.JoinGroup(ctx, key, manifest) }, func() {
+		g.msg.SetText("")
+		switch {
+		case noAnswer(err):
+			g.keyErr.SetText(noAnswerText + err.Error())
+		case err != nil:
+			g.showRefusal(err)
+		default:
+			g.key.SetText("")
+			g.manifest.SetText("")
+			g.msg.SetText("Joined: the node is in the group now and at every start.")
+			if g.onJoined != nil {
+				g.onJoined()
+			}
+		}
+	})
 }
 
 // showRefusal puts the node's refusal next to the field it is about.

@@ -60,10 +60,12 @@ func TestJoinGroupFromSettings(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			v, node := newGroupView(t)
+			ui := newUILoop(t)
 			g := v.groups
 			test.Type(g.key, c.key)
 			g.manifest.SetText(c.manifest)
 			test.Tap(g.join)
+			ui.until(t, "the join answered", func() bool { return !g.join.Disabled() })
 			if got := c.field(g); !strings.Contains(got, c.want) {
 				t.Errorf("message at the field %q, want %q", got, c.want)
 			}
@@ -76,7 +78,10 @@ func TestJoinGroupFromSettings(t *testing.T) {
 	g := v.groups
 	test.Type(g.key, "ed25519:AbCd")
 	g.manifest.SetText(`{"manifest":"…","sig":"…"}`)
+	ui := newUILoop(t)
 	test.Tap(g.join)
+	ui.until(t, "the join answered", func() bool { return !g.join.Disabled() })
+	v.Refresh(context.Background()) // what the kick to Follow does
 	if len(node.joins) != 1 || node.joins[0] != `ed25519:AbCd {"manifest":"…","sig":"…"}` {
 		t.Fatalf("joins %q; key error %q, manifest error %q", node.joins, g.keyErr.Text, g.manErr.Text)
 	}

@@ -51,12 +51,16 @@ func newNetworkBox(api networkAPI) *networkBox {
 
 func (n *networkBox) showInvite(ctx context.Context) {
 	n.err.SetText("")
-	code, err := n.api.Invite(ctx)
-	if err != nil {
-		n.err.SetText("Cannot get the invite code: " + err.Error())
-		return
-	}
-	n.code.SetText(code)
+	var code string
+	var err error
+	inBackground(n.show, n.msg, "Asking the node…", func() { code, err = n.api.Invite(ctx) }, func() {
+		n.msg.SetText("")
+		if err != nil {
+			n.err.SetText("Cannot get the invite code: " + err.Error())
+			return
+		}
+		n.code.SetText(code)
+	})
 }
 
 func (n *networkBox) joinNetwork(ctx context.Context) {
@@ -67,11 +71,18 @@ func (n *networkBox) joinNetwork(ctx context.Context) {
 		n.err.SetText("Paste an invite code first.")
 		return
 	}
-	answer, err := n.api.Join(ctx, code)
-	if err != nil {
-		n.err.SetText("Not joined: " + err.Error())
-		return
-	}
-	n.paste.SetText("")
-	n.msg.SetText(answer)
+	var answer string
+	var err error
+	inBackground(n.join, n.msg, "Joining…", func() { answer, err = n.api.Join(ctx, code) }, func() {
+		n.msg.SetText("")
+		switch {
+		case noAnswer(err):
+			n.err.SetText(noAnswerText + err.Error())
+		case err != nil:
+			n.err.SetText("Not joined: " + err.Error())
+		default:
+			n.paste.SetText("")
+			n.msg.SetText(answer)
+		}
+	})
 }

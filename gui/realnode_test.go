@@ -83,6 +83,7 @@ func TestWindowDrivesARealNode(t *testing.T) {
 	}
 	a, b := startServe(t, bin), startServe(t, bin)
 	test.NewTempApp(t)
+	ui := newUILoop(t)
 	v := NewView(a, Info{ControlURL: a.BaseURL, Attached: true})
 	v.SetWindow(test.NewTempWindow(t, v.Content()))
 	v.Refresh(context.Background())
@@ -100,6 +101,7 @@ func TestWindowDrivesARealNode(t *testing.T) {
 		t.Fatal("no invite/join for a real node")
 	}
 	test.Tap(v.network.show)
+	ui.until(t, "the invite code", func() bool { return !v.network.show.Disabled() })
 	code := v.network.code.Text
 	if want, _ := a.Invite(context.Background()); code == "" || code != want {
 		t.Fatalf("invite shown %q (error %q), node says %q", code, v.network.err.Text, want)
@@ -110,6 +112,7 @@ func TestWindowDrivesARealNode(t *testing.T) {
 	vb.SetWindow(test.NewTempWindow(t, vb.Content()))
 	vb.network.paste.SetText(code)
 	test.Tap(vb.network.join)
+	ui.until(t, "the join", func() bool { return !vb.network.join.Disabled() })
 	if vb.network.err.Text != "" || vb.network.msg.Text == "" {
 		t.Errorf("join: error %q, answer %q", vb.network.err.Text, vb.network.msg.Text)
 	}
@@ -117,6 +120,7 @@ func TestWindowDrivesARealNode(t *testing.T) {
 	stranger := NewView(&control.Client{BaseURL: a.BaseURL}, Info{})
 	stranger.SetWindow(test.NewTempWindow(t, stranger.Content()))
 	test.Tap(stranger.network.show)
+	ui.until(t, "the refusal", func() bool { return !stranger.network.show.Disabled() })
 	if stranger.network.code.Text != "" || !strings.Contains(stranger.network.err.Text, "token") {
 		t.Errorf("without the token: code %q, message %q", stranger.network.code.Text, stranger.network.err.Text)
 	}
@@ -133,6 +137,7 @@ func TestSettingsChangeARealNode(t *testing.T) {
 	}
 	node := startServe(t, bin)
 	a := test.NewTempApp(t)
+	ui := newUILoop(t)
 	d := newShell(a, node, Info{ControlURL: node.BaseURL, Attached: true}, true)
 	d.trayMenu()
 	v := d.view
@@ -166,11 +171,13 @@ func TestSettingsChangeARealNode(t *testing.T) {
 	}
 
 	d.pause.Action()
+	ui.until(t, "the pause", func() bool { return !d.pending })
 	v.Refresh(context.Background())
 	if v.overview.health.Text != "Paused" || d.pause.Label != "Resume serving" {
 		t.Errorf("after pausing from the tray: health %q, item %q", v.overview.health.Text, d.pause.Label)
 	}
 	d.pause.Action()
+	ui.until(t, "the resume", func() bool { return !d.pending })
 	v.Refresh(context.Background())
 	if strings.HasPrefix(v.overview.health.Text, "Paused") {
 		t.Errorf("after resuming: %q", v.overview.health.Text)
@@ -222,13 +229,16 @@ func TestCacheAndGroupsChangeARealNode(t *testing.T) {
 	g := v.groups
 	g.key.SetText(key[1])
 	g.manifest.SetText(strings.Replace(string(signed), `"signature":"`, `"signature":"AAAA`, 1))
+	ui := newUILoop(t)
 	g.joinGroup(context.Background())
+	ui.until(t, "the refusal", func() bool { return !g.join.Disabled() })
 	if !strings.Contains(g.manErr.Text, "Not joined") {
 		t.Errorf("tampered manifest: message %q / %q", g.manErr.Text, g.keyErr.Text)
 	}
 	g.key.SetText(key[1])
 	g.manifest.SetText(string(signed))
 	g.joinGroup(context.Background())
+	ui.until(t, "the join", func() bool { return !g.join.Disabled() })
 	v.Refresh(context.Background())
 	if !strings.Contains(g.msg.Text, "Joined") || !strings.Contains(g.list.Text, "blogs · serial 1") {
 		t.Errorf("after joining: %q / %q / %q; list %q", g.msg.Text, g.keyErr.Text, g.manErr.Text, g.list.Text)

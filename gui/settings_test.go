@@ -249,6 +249,7 @@ func TestSiteWeightsAddRemove(t *testing.T) {
 
 func TestTrayPausesAndResumes(t *testing.T) {
 	a := test.NewTempApp(t)
+	ui := newUILoop(t)
 	node := newFakeNode()
 	d := newShell(a, node, Info{}, true)
 	d.trayMenu()
@@ -257,10 +258,12 @@ func TestTrayPausesAndResumes(t *testing.T) {
 		t.Fatalf("pause item %q disabled %v", d.pause.Label, d.pause.Disabled)
 	}
 	d.pause.Action()
+	ui.until(t, "the pause", func() bool { return !d.pending })
 	if node.get("paused") != true || d.pause.Label != "Resume serving" || !d.view.budget.paused.Checked {
 		t.Errorf("after pause: node %v, item %q", node.get("paused"), d.pause.Label)
 	}
 	d.pause.Action()
+	ui.until(t, "the resume", func() bool { return !d.pending })
 	if node.get("paused") != false || d.pause.Label != "Pause serving" {
 		t.Errorf("after resume: node %v, item %q", node.get("paused"), d.pause.Label)
 	}
@@ -286,6 +289,7 @@ func (f *fakeMember) Join(_ context.Context, code string) (string, error) {
 
 func TestInviteCodeShownAndJoined(t *testing.T) {
 	test.NewTempApp(t)
+	ui := newUILoop(t)
 	node := &fakeMember{fakeNode: *newFakeNode()}
 	v := NewView(node, Info{})
 	v.SetWindow(test.NewTempWindow(t, v.Content()))
@@ -297,16 +301,19 @@ func TestInviteCodeShownAndJoined(t *testing.T) {
 		t.Fatal("the code is shown before anyone asked")
 	}
 	test.Tap(n.show)
+	ui.until(t, "the code", func() bool { return !n.show.Disabled() })
 	if n.code.Text != "coral1-INVITE-CODE" {
 		t.Errorf("code shown %q", n.code.Text)
 	}
 	n.paste.SetText("garbage")
 	test.Tap(n.join)
+	ui.until(t, "the refusal", func() bool { return !n.join.Disabled() })
 	if !strings.Contains(n.err.Text, "not an invite code") || len(node.joined) != 0 {
 		t.Errorf("bad code: message %q, joined %v", n.err.Text, node.joined)
 	}
 	n.paste.SetText("  coral1-OTHER  ")
 	test.Tap(n.join)
+	ui.until(t, "the join", func() bool { return !n.join.Disabled() })
 	if len(node.joined) != 1 || node.joined[0] != "coral1-OTHER" || !strings.Contains(n.msg.Text, "restart") || n.err.Text != "" {
 		t.Errorf("good code: joined %v, message %q, error %q", node.joined, n.msg.Text, n.err.Text)
 	}
@@ -380,7 +387,9 @@ func TestSitesTabShowsPerSiteUsageOverAPeriod(t *testing.T) {
 	if len(lines) < 3 || !strings.HasPrefix(lines[1], "www.example.com") || !strings.Contains(lines[1], "30 GiB") || !strings.Contains(lines[1], "75%") {
 		t.Fatalf("this month:\n%s", v.sites.table.Text)
 	}
+	v.tabs.SelectIndex(2)
 	v.sites.period.SetSelected(sitesHour)
+	v.Refresh(context.Background()) // what the kick to Follow does
 	lines = strings.Split(v.sites.table.Text, "\n")
 	if len(lines) < 3 || !strings.HasPrefix(lines[1], "www.example.com") || !strings.Contains(lines[1], "66%") || !strings.Contains(lines[2], "33%") {
 		t.Fatalf("last hour:\n%s", v.sites.table.Text)

@@ -27,6 +27,8 @@ type shell struct {
 	quit    func() // ends the app; Run returns and the caller closes the node cleanly
 	menu    *fyne.Menu
 	pause   *fyne.MenuItem
+	paused  bool // as the node last said (UI goroutine)
+	pending bool // a pause or resume is on its way
 }
 
 func newShell(a fyne.App, api control.API, info Info, hasTray bool) *shell {
@@ -62,23 +64,43 @@ func (d *shell) trayMenu() *fyne.Menu {
 	return d.menu
 }
 
-// togglePause pauses or resumes serving through the settings API and
-// names the next action in the menu.
+// togglePause pauses or resumes serving through the settings API, the
+// opposite of what the node last said (a pause made elsewhere counts), off
+// the UI goroutine; the item names the next action once the node answers.
 func (d *shell) togglePause() {
-	b := d.view.budget
-	if err := b.setPaused(context.Background(), !b.loaded.Paused); err != nil {
-		d.app.SendNotification(fyne.NewNotification("Coral", "Could not change pausing: "+err.Error()))
+	b, want := d.view.budget, !d.paused
+	if d.pending {
 		return
 	}
+	d.pending = true
+	go func() {
+		doc, err := b.setPaused(context.Background(), want)
+		onUI(func() {
+			d.pending = false
+			if err != nil {
+				msg := "Could not change pausing: " + err.Error()
+				if noAnswer(err) {
+					msg = noAnswerText + err.Error()
+				}
+				d.app.SendNotification(fyne.NewNotification("Coral", msg))
+				return
+			}
+			b.pausedIs(doc.Paused)
+		})
+	}()
 }
 
 // showPaused names the tray's next action after the node's state.
 func (d *shell) showPaused(paused bool) {
+	d.paused = paused
 	if d.pause == nil {
 		return
 	}
-	d.pause.Label = map[bool]string{true: "Resume serving", false: "Pause serving"}[paused]
-	d.menu.Refresh()
+	label := map[bool]string{true: "Resume serving", false: "Pause serving"}[paused]
+	if d.pause.Label != label {
+		d.pause.Label = label
+		d.menu.Refresh()
+	}
 }
 
 func (d *shell) showWindow() {

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"fyne.io/fyne/v2"
@@ -89,14 +90,28 @@ func (s *settingsTab) show(st control.Status) {
 // bytes from the budget, or the last day or hour from the usage buckets;
 // without a budget, the sites of the last requests.
 type sitesTab struct {
-	title   *widget.Label
-	table   *widget.Label
-	ledger  *widget.Label // the group ledgers; hidden when in no group
-	ledgerH *widget.Label
-	period  *widget.RadioGroup
-	usage   usageAPI // nil: no per-period figures
-	last    control.Status
-	content fyne.CanvasObject
+	title    *widget.Label
+	table    *widget.Label
+	ledger   *widget.Label // the group ledgers; hidden when in no group
+	ledgerH  *widget.Label
+	period   *widget.RadioGroup
+	hasUsage bool // the node keeps per-site usage buckets
+	last     control.Status
+	content  fyne.CanvasObject
+	// read is what the poller last read per period (UI goroutine).
+	read map[string]sitePeriod
+	// want and shown tell the poller what to read: the period picked, and
+	// whether the tab is on screen (any goroutine).
+	want  atomic.Pointer[string]
+	shown atomic.Bool
+	kick  func() // asks for a read now
+}
+
+// sitePeriod is one read of the per-site figures over a period.
+type sitePeriod struct {
+	period string
+	rows   []control.SiteRow
+	err    error
 }
 
 // Sites periods.
@@ -108,20 +123,36 @@ const (
 	maxSiteRows = 20
 )
 
-func newSitesTab(usage usageAPI) *sitesTab {
-	t := &sitesTab{title: heading("Sites in the last requests"), table: widget.NewLabel("No visitors yet."), usage: usage,
-		ledger: widget.NewLabel(""), ledgerH: heading("Group ledger: what each member node carried")}
+func newSitesTab(hasUsage bool, kick func()) *sitesTab {
+	t := &sitesTab{title: heading("Sites in the last requests"), table: widget.NewLabel("No visitors yet."), hasUsage: hasUsage,
+		ledger: widget.NewLabel(""), ledgerH: heading("Group ledger: what each member node carried"),
+		read: map[string]sitePeriod{}, kick: kick}
 	t.table.TextStyle = fyne.TextStyle{Monospace: true}
 	t.ledger.TextStyle = fyne.TextStyle{Monospace: true}
 	t.ledger.Hide()
 	t.ledgerH.Hide()
-	t.period = widget.NewRadioGroup([]string{sitesMonth, sitesDay, sitesHour}, func(string) { t.show(t.last) })
+	t.period = widget.NewRadioGroup([]string{sitesMonth, sitesDay, sitesHour}, t.picked)
 	t.period.Horizontal = true
 	t.period.Selected = sitesMonth
+	t.want.Store(&t.period.Selected)
 	t.period.Hide()
 	t.content = container.NewBorder(container.NewVBox(t.title, t.period), nil, nil, nil,
 		container.NewScroll(container.NewVBox(t.table, t.ledgerH, t.ledger)))
 	return t
+}
+
+// picked: another period; its figures are read off the UI goroutine.
+func (t *sitesTab) picked(p string) {
+	t.want.Store(&p)
+	if _, ok := t.read[p]; !ok && p != sitesMonth {
+		t.kick()
+	}
+	t.show(t.last)
+}
+
+// got takes a read of the per-site figures (UI goroutine).
+func (t *sitesTab) got(p sitePeriod) {
+	t.read[p.period] = p
 }
 
 func (t *sitesTab) show(st control.Status) {
@@ -132,12 +163,21 @@ func (t *sitesTab) show(st control.Status) {
 		return
 	}
 	t.title.SetText("Sites: bytes sent to visitors and other nodes, and their share")
-	if t.usage != nil {
+	if t.hasUsage {
 		t.period.Show()
 	}
 	rows := control.SiteRows(st.Budget)
-	if t.period.Selected != sitesMonth && t.usage != nil {
-		rows = t.periodRows(rows)
+	if p := t.period.Selected; p != sitesMonth && t.hasUsage {
+		read, ok := t.read[p]
+		switch {
+		case !ok:
+			t.table.SetText("Reading the figures for this period…")
+			return
+		case read.err != nil:
+			t.table.SetText("Cannot read the figures for this period: " + read.err.Error())
+			return
+		}
+		rows = read.rows
 	}
 	if len(rows) == 0 {
 		t.table.SetText("Nothing sent in this period.")
@@ -151,21 +191,41 @@ func (t *sitesTab) show(st control.Status) {
 	t.table.SetText(b.String())
 }
 
-// periodRows re-counts the month's busiest sites over the chosen period.
-func (t *sitesTab) periodRows(month []control.SiteRow) []control.SiteRow {
-	since := time.Now().Add(-time.Hour)
-	if t.period.Selected == sitesDay {
-		since = time.Now().Add(-24 * time.Hour)
+// fetchSiteUsage re-counts the month's busiest sites over the period the
+// Sites tab shows, when it shows one and its figures are due (the
+// poller's goroutine); nil when nothing was read.
+func (v *View) fetchSiteUsage(ctx context.Context, st control.Status, err error, now time.Time) *sitePeriod {
+	p := *v.sites.want.Load()
+	if v.usage == nil || err != nil || st.Budget == nil || p == sitesMonth || !v.sites.shown.Load() {
+		return nil
 	}
+	if at, ok := v.polled.sitesAt[p]; ok && now.Sub(at) < usageEvery {
+		return nil
+	}
+	if v.polled.sitesAt == nil {
+		v.polled.sitesAt = map[string]time.Time{}
+	}
+	v.polled.sitesAt[p] = now
+	since := now.Add(-time.Hour)
+	if p == sitesDay {
+		since = now.Add(-24 * time.Hour)
+	}
+	rows, err := periodRows(ctx, v.usage, control.SiteRows(st.Budget), since)
+	return &sitePeriod{period: p, rows: rows, err: err}
+}
+
+// periodRows re-counts the month's busiest sites since a time; the first
+// failed read fails it all (a partial table would mislead).
+func periodRows(ctx context.Context, usage usageAPI, month []control.SiteRow, since time.Time) ([]control.SiteRow, error) {
 	var rows []control.SiteRow
 	var total int64
 	for i, m := range month {
 		if i == maxSiteRows {
 			break
 		}
-		bs, err := t.usage.Usage(context.Background(), m.Host, since)
+		bs, err := usage.Usage(ctx, m.Host, since)
 		if err != nil {
-			continue
+			return nil, err
 		}
 		r := control.SiteRow{Host: m.Host}
 		for _, b := range bs {
@@ -183,7 +243,7 @@ func (t *sitesTab) periodRows(month []control.SiteRow) []control.SiteRow {
 		}
 	}
 	sort.Slice(rows, func(i, j int) bool { return rows[i].Sent > rows[j].Sent })
-	return rows
+	return rows, nil
 }
 
 // showLedger shows the group ledgers below the sites, when in a group.

@@ -17,19 +17,26 @@ type usageAPI interface {
 // again: they change every 5 minutes, the rates in the status every 2 s.
 const usageEvery = 30 * time.Second
 
-// usageState is the last day of buckets the window read.
+// usageState is the last day of buckets the window read (UI goroutine).
 type usageState struct {
 	day  []control.UsageBucket
-	at   time.Time // when read; zero: never
+	read bool // read once at least
 	err  error
 	last control.Status
 }
 
-// fetchUsage reads the last 24 hours when due (any goroutine).
+// polled is what the poller keeps between reads (under View.pollMu).
+type polled struct {
+	usageAt time.Time            // the day of buckets last read; zero: never
+	sitesAt map[string]time.Time // each period's per-site figures last read
+}
+
+// fetchUsage reads the last 24 hours when due (the poller's goroutine).
 func (v *View) fetchUsage(ctx context.Context, now time.Time) (day []control.UsageBucket, fetched bool, err error) {
-	if v.usage == nil || (!v.usageSt.at.IsZero() && now.Sub(v.usageSt.at) < usageEvery) {
+	if v.usage == nil || (!v.polled.usageAt.IsZero() && now.Sub(v.polled.usageAt) < usageEvery) {
 		return nil, false, nil
 	}
+	v.polled.usageAt = now
 	day, err = v.usage.Usage(ctx, "", now.Add(-24*time.Hour))
 	return day, true, err
 }
@@ -41,7 +48,7 @@ func (v *View) showUsage(st control.Status, now time.Time) {
 		return
 	}
 	today := int64(-1)
-	if v.usageSt.err == nil && !v.usageSt.at.IsZero() {
+	if v.usageSt.err == nil && v.usageSt.read {
 		today = control.SentSince(v.usageSt.day, control.Midnight(now))
 	}
 	span := time.Hour

@@ -3,6 +3,7 @@ package gui
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	"fyne.io/fyne/v2"
@@ -31,11 +32,15 @@ type View struct {
 	content  fyne.CanvasObject
 
 	settingsLoaded bool
+
+	kicks  chan struct{} // a refresh wanted now (Follow)
+	pollMu sync.Mutex    // one poll at a time; guards polled
+	polled polled
 }
 
 // NewView builds the tabs; call Refresh or Follow to fill them.
 func NewView(api control.API, info Info) *View {
-	v := &View{api: api, info: info}
+	v := &View{api: api, info: info, kicks: make(chan struct{}, 1)}
 	v.overview = newOverviewTab(v.openStatusPage)
 	if u, ok := api.(usageAPI); ok {
 		v.usage = u
@@ -49,10 +54,10 @@ func NewView(api control.API, info Info) *View {
 	}
 	if ga, ok := api.(groupsAPI); ok {
 		v.groups = newGroupsBox(ga)
-		v.groups.onJoined = func() { v.Refresh(context.Background()) }
+		v.groups.onJoined = v.kick
 	}
 	v.settings = newSettingsTab(info, v.budget, v.network, v.groups)
-	v.sites = newSitesTab(v.usage)
+	v.sites = newSitesTab(v.usage != nil, v.kick)
 	v.log = newLogTab()
 	v.tabs = container.NewAppTabs(
 		container.NewTabItem("Overview", v.overview.content),
@@ -60,6 +65,11 @@ func NewView(api control.API, info Info) *View {
 		container.NewTabItem("Sites", v.sites.content),
 		container.NewTabItem("Log", v.log.content),
 	)
+	v.tabs.OnSelected = func(ti *container.TabItem) {
+		if shown := ti.Content == v.sites.content; shown != v.sites.shown.Swap(shown) && shown {
+			v.kick()
+		}
+	}
 	v.content = v.tabs
 	return v
 }
@@ -70,61 +80,71 @@ func (v *View) Content() fyne.CanvasObject { return v.content }
 // SetWindow names the window the view is in, for its dialogs.
 func (v *View) SetWindow(w fyne.Window) { v.win = w }
 
-// Follow refreshes the view every interval until ctx ends.
+// Follow refreshes the view every interval until ctx ends, and at once
+// when asked (v.kick). The node is read on this goroutine, never on the
+// UI one: a slow node delays the figures, not the window.
 func (v *View) Follow(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
-	v.loadSettings(ctx, fyne.Do)
 	for {
-		st, err := v.api.Status(ctx)
-		now := time.Now()
-		day, fetched, uerr := v.fetchUsage(ctx, now)
+		showIt := v.poll(ctx)
 		if ctx.Err() != nil {
 			return
 		}
-		fyne.Do(func() {
-			if fetched {
-				v.usageSt.day, v.usageSt.err, v.usageSt.at = day, uerr, now
-			}
-			v.show(st, err, now)
-		})
+		onUI(showIt)
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-v.kicks:
 		}
 	}
 }
 
-// Refresh fetches the status (and the settings, the first time) and shows
-// them; call it on the UI goroutine.
-func (v *View) Refresh(ctx context.Context) {
-	if v.budget != nil && !v.settingsLoaded {
-		v.loadSettings(ctx, func(f func()) { f() })
+// kick asks Follow for a refresh now (any goroutine; no-op without Follow).
+func (v *View) kick() {
+	select {
+	case v.kicks <- struct{}{}:
+	default:
 	}
-	st, err := v.api.Status(ctx)
+}
+
+// Refresh reads the node and shows it, all on the calling goroutine
+// (tests, and windows without Follow).
+func (v *View) Refresh(ctx context.Context) { v.poll(ctx)() }
+
+// poll reads the status, the settings, and the usage buckets when due
+// (any goroutine but the UI's), and returns what shows them (the UI's).
+// The settings are read every time, so the form follows changes made
+// elsewhere, and a failed first read is tried again.
+func (v *View) poll(ctx context.Context) func() {
+	v.pollMu.Lock()
+	defer v.pollMu.Unlock()
 	now := time.Now()
-	if day, fetched, uerr := v.fetchUsage(ctx, now); fetched {
-		v.usageSt.day, v.usageSt.err, v.usageSt.at = day, uerr, now
+	st, err := v.api.Status(ctx)
+	var doc settingsDoc
+	var serr error
+	if v.budget != nil {
+		doc, serr = v.budget.fetch(ctx)
 	}
-	v.show(st, err, now)
-}
-
-// loadSettings reads the node's live settings into the Settings tab; do
-// runs the UI part on the UI goroutine.
-func (v *View) loadSettings(ctx context.Context, do func(func())) {
-	if v.budget == nil {
-		return
-	}
-	doc, err := v.budget.fetch(ctx)
-	do(func() {
-		if err != nil {
-			v.budget.general.SetText("Cannot read the node's settings: " + err.Error())
-			return
+	day, fetched, uerr := v.fetchUsage(ctx, now)
+	sites := v.fetchSiteUsage(ctx, st, err, now)
+	return func() {
+		if v.budget != nil {
+			v.budget.reloaded(doc, serr)
+			v.settingsLoaded = v.budget.ready
+			if serr != nil && err == nil && st.Budget != nil && v.budget.onPaused != nil {
+				v.budget.onPaused(st.Budget.Reason == "paused") // the tray follows the status alone
+			}
 		}
-		v.budget.show(doc)
-		v.settingsLoaded = true
-	})
+		if fetched {
+			v.usageSt.day, v.usageSt.err, v.usageSt.read = day, uerr, true
+		}
+		if sites != nil {
+			v.sites.got(*sites)
+		}
+		v.show(st, err, now)
+	}
 }
 
 func (v *View) show(st control.Status, err error, now time.Time) {
