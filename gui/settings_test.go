@@ -18,8 +18,9 @@ import (
 // whole or refuses it naming the key, as PUT /api/settings does.
 type fakeNode struct {
 	fakeAPI
-	settings map[string]any
-	patches  []string
+	settings    map[string]any
+	patches     []string
+	settingsErr error // GET /api/settings fails with it
 }
 
 func newFakeNode() *fakeNode {
@@ -29,6 +30,9 @@ func newFakeNode() *fakeNode {
 }
 
 func (f *fakeNode) Settings(context.Context) (json.RawMessage, error) {
+	if f.settingsErr != nil {
+		return nil, f.settingsErr
+	}
 	return json.Marshal(f.settings)
 }
 
