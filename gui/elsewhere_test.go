@@ -159,7 +159,9 @@ func TestSitesPeriodReadOffTheUIGoroutine(t *testing.T) {
 	v := NewView(node, Info{})
 	v.SetWindow(test.NewTempWindow(t, v.Content()))
 	v.Refresh(context.Background())
-	perSite := func() int { return len(slices.DeleteFunc(slices.Clone(node.asked), func(s string) bool { return s == "" })) }
+	perSite := func() int {
+		return len(slices.DeleteFunc(slices.Clone(node.asked), func(s string) bool { return s == "" }))
+	}
 	v.sites.period.SetSelected(sitesHour)
 	if perSite() != 0 {
 		t.Fatalf("picking a period read %d sites on the UI goroutine", perSite())
