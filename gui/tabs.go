@@ -134,7 +134,8 @@ func newSitesTab(hasUsage bool, kick func()) *sitesTab {
 	t.period = widget.NewRadioGroup([]string{sitesMonth, sitesDay, sitesHour}, t.picked)
 	t.period.Horizontal = true
 	t.period.Selected = sitesMonth
-	t.want.Store(&t.period.Selected)
+	month := sitesMonth
+	t.want.Store(&month)
 	t.period.Hide()
 	t.content = container.NewBorder(container.NewVBox(t.title, t.period), nil, nil, nil,
 		container.NewScroll(container.NewVBox(t.table, t.ledgerH, t.ledger)))
