@@ -176,6 +176,19 @@ func TestSitesPeriodReadOffTheUIGoroutine(t *testing.T) {
 	if !strings.Contains(v.sites.table.Text, "connection refused") || strings.Contains(v.sites.table.Text, "Nothing sent") {
 		t.Errorf("a failed read shows %q", v.sites.table.Text)
 	}
+	node.fail = nil
+	v.hidden.Store(true) // the window went to the tray
+	v.sites.period.SetSelected(sitesDay)
+	n := perSite()
+	v.Refresh(context.Background())
+	if perSite() != n {
+		t.Errorf("read %d sites while the window is hidden", perSite()-n)
+	}
+	v.hidden.Store(false)
+	v.Refresh(context.Background())
+	if perSite() == n || !strings.Contains(v.sites.table.Text, "www.example.com") {
+		t.Errorf("shown again: %d sites read, table %q", perSite()-n, v.sites.table.Text)
+	}
 }
 
 type failingUsage struct {

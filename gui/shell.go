@@ -104,6 +104,8 @@ func (d *shell) showPaused(paused bool) {
 }
 
 func (d *shell) showWindow() {
+	d.view.hidden.Store(false)
+	d.view.kick()
 	d.win.Show()
 	d.win.RequestFocus()
 }
@@ -115,6 +117,7 @@ func (d *shell) closeWindow() {
 	case d.info.Attached:
 		d.quit()
 	case d.hasTray:
+		d.view.hidden.Store(true)
 		d.win.Hide()
 		if !d.app.Preferences().Bool(prefToldHidden) {
 			d.app.Preferences().SetBool(prefToldHidden, true)

@@ -197,7 +197,7 @@ func (t *sitesTab) show(st control.Status) {
 // poller's goroutine); nil when nothing was read.
 func (v *View) fetchSiteUsage(ctx context.Context, st control.Status, err error, now time.Time) *sitePeriod {
 	p := *v.sites.want.Load()
-	if v.usage == nil || err != nil || st.Budget == nil || p == sitesMonth || !v.sites.shown.Load() {
+	if v.usage == nil || err != nil || st.Budget == nil || p == sitesMonth || !v.sites.shown.Load() || v.hidden.Load() {
 		return nil
 	}
 	if at, ok := v.polled.sitesAt[p]; ok && now.Sub(at) < usageEvery {

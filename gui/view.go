@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"fyne.io/fyne/v2"
@@ -34,6 +35,7 @@ type View struct {
 	settingsLoaded bool
 
 	kicks  chan struct{} // a refresh wanted now (Follow)
+	hidden atomic.Bool   // the window is hidden in the tray: read no per-site figures
 	pollMu sync.Mutex    // one poll at a time; guards polled
 	polled polled
 }
