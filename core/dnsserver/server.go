@@ -213,47 +213,8 @@ func New(cfg Config, dir Directory, opts ...Option) (*Server, error) {
 		ranks:      newLRU[rankKey, *ranking](1024),
 		classes:    newLRU[string, nameKind](16384),
 	}
-	nsZone := cfg.NSZone
-	if nsZone == "" {
-		nsZone = "ns." + zone
-	}
-	nsZone, err = coralurl.NormalizeZone(nsZone)
-	if err != nil {
-		return nil, fmt.Errorf("dnsserver: ns_zone: %w", err)
-	}
-	rel, ok := strings.CutSuffix(nsZone, "."+zone)
-	if !ok {
-		return nil, fmt.Errorf("dnsserver: ns_zone %q must be strictly inside zone %q", nsZone, zone)
-	}
-	s.nsRel = strings.Split(rel, ".")
-	s.nsFQDN = nsZone + "."
-	for _, ns := range cfg.StaticNS {
-		name, err := coralurl.NormalizeZone(ns.Name)
-		if err != nil {
-			return nil, fmt.Errorf("dnsserver: static nameserver: %w", err)
-		}
-		inZone := name == zone || strings.HasSuffix(name, "."+zone)
-		if inZone && len(ns.Addrs) == 0 {
-			return nil, fmt.Errorf("dnsserver: static nameserver %q is inside the zone and needs glue addresses", ns.Name)
-		}
-		if name == zone || strings.HasSuffix(name, "."+nsZone) || name == nsZone {
-			return nil, fmt.Errorf("dnsserver: static nameserver %q collides with the zone apex or the nameserver zone", ns.Name)
-		}
-		for _, a := range ns.Addrs {
-			if !a.IsValid() || a.IsUnspecified() {
-				return nil, fmt.Errorf("dnsserver: static nameserver %q: invalid address %v", ns.Name, a)
-			}
-		}
-		ns := NameServer{Name: name + ".", Addrs: unmapAll(ns.Addrs)}
-		if inZone {
-			s.static[ns.Name] = ns
-		}
-		s.staticList = append(s.staticList, ns)
-	}
-	if len(s.staticList) > 0 {
-		s.soaMname = s.staticList[0].Name
-	} else {
-		s.soaMname = s.nsFQDN
+	if err := s.setNameservers(cfg); err != nil {
+		return nil, err
 	}
 	s.serial = uint32(cfg.Clock().Unix())
 	if cfg.RateLimit.PerSecond > 0 {
@@ -268,6 +229,54 @@ func New(cfg Config, dir Directory, opts ...Option) (*Server, error) {
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s, nil
+}
+
+// setNameservers checks and sets the nameserver zone (cfg.NSZone, default
+// "ns.<zone>") and the static nameservers, and names the SOA's primary.
+func (s *Server) setNameservers(cfg Config) error {
+	nsZone := cfg.NSZone
+	if nsZone == "" {
+		nsZone = "ns." + s.zone
+	}
+	nsZone, err := coralurl.NormalizeZone(nsZone)
+	if err != nil {
+		return fmt.Errorf("dnsserver: ns_zone: %w", err)
+	}
+	rel, ok := strings.CutSuffix(nsZone, "."+s.zone)
+	if !ok {
+		return fmt.Errorf("dnsserver: ns_zone %q must be strictly inside zone %q", nsZone, s.zone)
+	}
+	s.nsRel = strings.Split(rel, ".")
+	s.nsFQDN = nsZone + "."
+	for _, ns := range cfg.StaticNS {
+		name, err := coralurl.NormalizeZone(ns.Name)
+		if err != nil {
+			return fmt.Errorf("dnsserver: static nameserver: %w", err)
+		}
+		inZone := name == s.zone || strings.HasSuffix(name, "."+s.zone)
+		if inZone && len(ns.Addrs) == 0 {
+			return fmt.Errorf("dnsserver: static nameserver %q is inside the zone and needs glue addresses", ns.Name)
+		}
+		if name == s.zone || strings.HasSuffix(name, "."+nsZone) || name == nsZone {
+			return fmt.Errorf("dnsserver: static nameserver %q collides with the zone apex or the nameserver zone", ns.Name)
+		}
+		for _, a := range ns.Addrs {
+			if !a.IsValid() || a.IsUnspecified() {
+				return fmt.Errorf("dnsserver: static nameserver %q: invalid address %v", ns.Name, a)
+			}
+		}
+		ns := NameServer{Name: name + ".", Addrs: unmapAll(ns.Addrs)}
+		if inZone {
+			s.static[ns.Name] = ns
+		}
+		s.staticList = append(s.staticList, ns)
+	}
+	if len(s.staticList) > 0 {
+		s.soaMname = s.staticList[0].Name
+	} else {
+		s.soaMname = s.nsFQDN
+	}
+	return nil
 }
 
 // newLRU makes a bounded LRU of a constant, positive size.
