@@ -125,11 +125,16 @@ func (v *View) poll(ctx context.Context) func() {
 	now := time.Now()
 	st, err := v.api.Status(ctx)
 	var doc settingsDoc
-	var serr error
-	if v.budget != nil {
-		doc, serr = v.budget.fetch(ctx)
+	serr := err // a node out of reach is not asked again this time
+	var day []control.UsageBucket
+	var fetched bool
+	var uerr error
+	if err == nil {
+		if v.budget != nil {
+			doc, serr = v.budget.fetch(ctx)
+		}
+		day, fetched, uerr = v.fetchUsage(ctx, now)
 	}
-	day, fetched, uerr := v.fetchUsage(ctx, now)
 	sites := v.fetchSiteUsage(ctx, st, err, now)
 	return func() {
 		if v.budget != nil {
