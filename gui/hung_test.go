@@ -120,7 +120,9 @@ func TestActionsDoNotFreezeTheWindow(t *testing.T) {
 			d := newShell(a, node.client(time.Minute), Info{}, true)
 			d.trayMenu()
 			d.view.Refresh(t.Context())
+			began := time.Now()
 			btn := c.start(d) // returned: the UI goroutine was not held
+			t.Logf("%s: the tap returned in %v with the node holding the call", c.name, time.Since(began))
 			select {
 			case <-node.arrived:
 			case <-time.After(20 * time.Second):
