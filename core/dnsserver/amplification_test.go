@@ -78,6 +78,17 @@ func amplification(t *testing.T, addr, name string, qtype, edns uint16) float64 
 // response's size divided by the query's.
 func amplificationRaw(t *testing.T, addr string, q []byte, what string) float64 {
 	t.Helper()
+	reply, err := rawUDP(t, addr, q)
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	return float64(len(reply)) / float64(len(q))
+}
+
+// rawUDP sends the packet q to addr over UDP as it is and returns the one
+// datagram that comes back (an error if none does within 5 s).
+func rawUDP(t *testing.T, addr string, q []byte) ([]byte, error) {
+	t.Helper()
 	c, err := net.Dial("udp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -89,10 +100,7 @@ func amplificationRaw(t *testing.T, addr string, q []byte, what string) float64 
 	}
 	buf := make([]byte, 65536)
 	n, err := c.Read(buf)
-	if err != nil {
-		t.Fatalf("%s: %v", what, err)
-	}
-	return float64(n) / float64(len(q))
+	return buf[:n], err
 }
 
 // Additional records whose names are 2-byte compression pointers unpack

@@ -3,7 +3,6 @@ package dnsserver
 import (
 	"net"
 	"testing"
-	"time"
 
 	"github.com/miekg/dns"
 )
@@ -59,22 +58,12 @@ func TestOtherOpcodesGetNotImplemented(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn, err := net.Dial("udp", ts.udp)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if _, err := conn.Write(wire); err != nil {
-		t.Fatal(err)
-	}
-	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-	buf := make([]byte, 512)
-	n, err := conn.Read(buf)
+	reply, err := rawUDP(t, ts.udp, wire)
 	if err != nil {
 		t.Fatalf("STATUS without a question over UDP: %v", err)
 	}
 	r := new(dns.Msg)
-	if err := r.Unpack(buf[:n]); err != nil || r.Id != 777 || r.Rcode != dns.RcodeNotImplemented || !r.Response {
+	if err := r.Unpack(reply); err != nil || r.Id != 777 || r.Rcode != dns.RcodeNotImplemented || !r.Response {
 		t.Fatalf("STATUS without a question: %v (err %v), want a NOTIMP response", r, err)
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/miekg/dns"
 )
@@ -49,22 +48,13 @@ func TestBadClientSubnetFormErr(t *testing.T) {
 	if new(dns.Msg).Unpack(wire) == nil {
 		t.Fatal("the crafted query parses; want a bad client subnet")
 	}
-	conn, err := net.Dial("udp", ts.udp)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if _, err := conn.Write(wire); err != nil {
-		t.Fatal(err)
-	}
-	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-	buf := make([]byte, 4096)
-	n, err := conn.Read(buf)
+	reply, err := rawUDP(t, ts.udp, wire)
 	if err != nil {
 		t.Fatalf("bad client subnet: %v, want FORMERR", err)
 	}
+	n := len(reply)
 	r := new(dns.Msg)
-	if err := r.Unpack(buf[:n]); err != nil || r.Id != 4321 || r.Rcode != dns.RcodeFormatError || len(r.Answer) > 0 {
+	if err := r.Unpack(reply); err != nil || r.Id != 4321 || r.Rcode != dns.RcodeFormatError || len(r.Answer) > 0 {
 		t.Fatalf("bad client subnet: %v (err %v), want FORMERR", r, err)
 	}
 	if n > len(wire) {

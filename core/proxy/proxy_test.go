@@ -1076,21 +1076,7 @@ func benchCacheHit(b *testing.B, size int) {
 	host := "127.0.0.1." + u.Port() + "." + testZone
 	tr := &http.Transport{MaxIdleConnsPerHost: 64}
 	defer tr.CloseIdleConnections()
-	c := &http.Client{Transport: tr}
-	get := func() error {
-		req, _ := http.NewRequest("GET", srv.URL+"/b", nil)
-		req.Host = host
-		resp, err := c.Do(req)
-		if err != nil {
-			return err
-		}
-		n, err := io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if err == nil && n != int64(size) {
-			err = fmt.Errorf("got %d bytes", n)
-		}
-		return err
-	}
+	get := wholeGetter(&http.Client{Transport: tr}, srv.URL+"/b", host, size)
 	if err := get(); err != nil {
 		b.Fatal(err)
 	}
@@ -1157,5 +1143,24 @@ func TestPassThroughNoUpgrade(t *testing.T) {
 	}
 	if sawUpgrade.Load() {
 		t.Error("the visitor's Upgrade reached the origin")
+	}
+}
+
+// wholeGetter is a GET of url with Host host through c that reads the
+// whole body and fails unless it has size bytes (the benchmarks' visitor).
+func wholeGetter(c *http.Client, url, host string, size int) func() error {
+	return func() error {
+		req, _ := http.NewRequest("GET", url, nil)
+		req.Host = host
+		resp, err := c.Do(req)
+		if err != nil {
+			return err
+		}
+		n, err := io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if err == nil && n != int64(size) {
+			err = fmt.Errorf("got %d bytes", n)
+		}
+		return err
 	}
 }

@@ -389,21 +389,7 @@ func BenchmarkVisitorWrites(b *testing.B) {
 			host := "127.0.0.1." + originSrv.URL[strings.LastIndex(originSrv.URL, ":")+1:] + "." + testZone
 			tr := &http.Transport{MaxIdleConnsPerHost: 64}
 			defer tr.CloseIdleConnections()
-			c := &http.Client{Transport: tr}
-			get := func() error {
-				req, _ := http.NewRequest("GET", srv.URL+"/b", nil)
-				req.Host = host
-				resp, err := c.Do(req)
-				if err != nil {
-					return err
-				}
-				n, err := io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if err == nil && n != int64(size) {
-					err = fmt.Errorf("got %d bytes", n)
-				}
-				return err
-			}
+			get := wholeGetter(&http.Client{Transport: tr}, srv.URL+"/b", host, size)
 			for i := 0; i < 3; i++ { // stored, then hot
 				if err := get(); err != nil {
 					b.Fatal(err)
