@@ -1054,19 +1054,25 @@ func BenchmarkCacheHit(b *testing.B) {
 	}
 }
 
-func benchCacheHit(b *testing.B, size int) {
+// benchProxy is the benchmarks' proxy on a fresh store, closed when b ends.
+func benchProxy(b *testing.B) *Proxy {
 	clock := testkit.NewClock(testEpoch)
 	st, err := store.Open(b.TempDir(), store.Options{Logger: quiet()})
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer st.Close()
+	b.Cleanup(func() { st.Close() })
 	p, err := New(Options{Zone: testZone, AllowPrivateOrigins: true, HeuristicTTL: time.Hour,
 		Now: clock.Now, Logger: quiet()}, st)
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer p.Close()
+	b.Cleanup(func() { p.Close() })
+	return p
+}
+
+func benchCacheHit(b *testing.B, size int) {
+	p := benchProxy(b)
 	body := strings.Repeat("x", size)
 	originSrv := httptest.NewServer(static(body, "Cache-Control", "max-age=3600"))
 	defer originSrv.Close()

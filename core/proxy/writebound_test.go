@@ -366,18 +366,7 @@ func TestWriteBoundReleasesStoredBody(t *testing.T) {
 func BenchmarkVisitorWrites(b *testing.B) {
 	for _, size := range []int{1 << 10, 1 << 20} {
 		b.Run(fmt.Sprint(size>>10, "KiB"), func(b *testing.B) {
-			clock := testkit.NewClock(testEpoch)
-			st, err := store.Open(b.TempDir(), store.Options{Logger: quiet()})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer st.Close()
-			p, err := New(Options{Zone: testZone, AllowPrivateOrigins: true, HeuristicTTL: time.Hour,
-				Now: clock.Now, Logger: quiet()}, st)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer p.Close()
+			p := benchProxy(b)
 			originSrv := httptest.NewServer(static(strings.Repeat("x", size), "Cache-Control", "max-age=3600",
 				"Content-Type", "text/plain"))
 			defer originSrv.Close()
