@@ -1,6 +1,7 @@
 package dnsserver
 
 import (
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -86,5 +87,22 @@ func TestFullProxyAnsweredWhenOthersFailPings(t *testing.T) {
 	got := answerAddrs(ts.exchange(t, "udp", "example.com."+testZone, dns.TypeA, 0))
 	if len(got) != 1 || got[0] != v4(0) {
 		t.Fatalf("answer %v, want only the non-Full proxy %v that answers pings", got, v4(0))
+	}
+}
+
+// A paused proxy is no spare: when the only other proxies fail their pings
+// the answer names none of them rather than a node that would answer every
+// visitor 503 (its volunteer asked to be left out).
+func TestPausedProxyIsNoSpare(t *testing.T) {
+	ps := publicProxies(3)
+	ps[0].LastHeard, ps[1].LastHeard = time.Time{}, time.Time{} // pinged before use
+	ps[2].Full, ps[2].Paused = true, true
+	dir := &fakeDir{}
+	dir.set(ps...)
+	pr := &fakeProber{alive: map[string]bool{}, calls: map[string]int{}}
+	ts := startServer(t, Config{Answers: 3}, dir, WithProber(pr))
+	r := ts.exchange(t, "udp", "example.com."+testZone, dns.TypeA, 0)
+	if got := answerAddrs(r); slices.Contains(got, v4(2)) {
+		t.Fatalf("%s %v: the paused proxy %v was named", dns.RcodeToString[r.Rcode], got, v4(2))
 	}
 }

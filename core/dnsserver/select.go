@@ -445,10 +445,11 @@ func (s *Server) hintsFor(network netip.Prefix, now time.Time) map[string]time.D
 
 // withoutFull leaves out proxies without headroom when any other live
 // proxy is left: a paused or saturated volunteer is handed out only when
-// nothing else is. When the only others are still to be pinged, the Full
+// nothing else is. When the only others are still to be pinged, the busy
 // ones stay as spares (spares is true): choose uses them only if every
 // ping fails, since an answer without records would be cached as "no
-// address" by resolvers.
+// address" by resolvers. Paused ones are no spares: they serve nobody
+// (every visitor would get 503), and the volunteer asked to be left out.
 func withoutFull(cands []pick) (_ []pick, spares bool) {
 	other := func(c pick) bool { return !c.p.Full }
 	switch {
@@ -457,5 +458,6 @@ func withoutFull(cands []pick) (_ []pick, spares bool) {
 	case slices.ContainsFunc(cands, func(c pick) bool { return !c.p.Full && !c.probe }):
 		return slices.DeleteFunc(cands, func(c pick) bool { return c.p.Full }), false
 	}
+	cands = slices.DeleteFunc(cands, func(c pick) bool { return c.p.Paused })
 	return cands, slices.ContainsFunc(cands, func(c pick) bool { return c.p.Full })
 }

@@ -29,6 +29,11 @@ type Proxy struct {
 	// Full: no headroom (paused, over its quota or its upload cap in use):
 	// handed out only when no other live proxy is.
 	Full bool
+	// Paused: Full because it serves nobody now (paused, an "off" window,
+	// its quota reached): unlike a proxy that is only busy it would answer
+	// every visitor 503, so it is never a spare for proxies whose pings
+	// failed (withoutFull).
+	Paused bool
 }
 
 // Directory lists the proxies this node knows. The server does not modify

@@ -85,7 +85,7 @@ func (d *Directory) Heard(id string, a Announcement, seen []netip.Addr, at time.
 		Nameserver: a.Nameserver,
 		Cluster:    a.Cluster,
 		Full:       a.Headroom != (shaping.Headroom{}) && !a.Headroom.HasRoom(), // zero: not told
-
+		Paused:     a.Headroom.Paused,
 	}
 	if at.After(m.lastOK) {
 		m.lastOK, m.fails = at, 0

@@ -43,6 +43,7 @@ func (l *Locator) Refresh() {
 		Nameserver: a.Nameserver,
 		Cluster:    a.Cluster,
 		Full:       !a.Headroom.HasRoom(),
+		Paused:     a.Headroom.Paused,
 	})
 }
 
