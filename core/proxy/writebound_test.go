@@ -378,22 +378,8 @@ func BenchmarkVisitorWrites(b *testing.B) {
 			host := "127.0.0.1." + originSrv.URL[strings.LastIndex(originSrv.URL, ":")+1:] + "." + testZone
 			tr := &http.Transport{MaxIdleConnsPerHost: 64}
 			defer tr.CloseIdleConnections()
-			get := wholeGetter(&http.Client{Transport: tr}, srv.URL+"/b", host, size)
-			for i := 0; i < 3; i++ { // stored, then hot
-				if err := get(); err != nil {
-					b.Fatal(err)
-				}
-			}
-			b.SetBytes(int64(size))
-			b.ResetTimer()
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					if err := get(); err != nil {
-						b.Error(err)
-						return
-					}
-				}
-			})
+			// Three warm gets: stored, then hot.
+			benchGets(b, wholeGetter(&http.Client{Transport: tr}, srv.URL+"/b", host, size), size, 3)
 		})
 	}
 }
