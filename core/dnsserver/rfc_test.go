@@ -1,13 +1,12 @@
 package dnsserver
 
 import (
-	"bytes"
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 
+	"github.com/coralcdn/coral/test/testkit"
 	"github.com/miekg/dns"
 )
 
@@ -85,28 +84,11 @@ func TestNoNameserverWarning(t *testing.T) {
 		{"localhost", nil, false},
 		{"coral.example.net", []NameServer{{Name: "ns1.example.org"}}, false},
 	} {
-		var buf syncBuffer
+		var buf testkit.LogBuffer
 		dir := &fakeDir{}
 		startServer(t, Config{Zone: c.zone, StaticNS: c.static, Logger: slog.New(slog.NewTextHandler(&buf, nil))}, dir)
 		if got := strings.Contains(buf.String(), "no nameserver"); got != c.warn {
 			t.Errorf("zone %s with %d static nameservers: warning %v, want %v; log:\n%s", c.zone, len(c.static), got, c.warn, buf.String())
 		}
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -1,34 +1,13 @@
 package proxy
 
 import (
-	"bytes"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/coralcdn/coral/test/testkit"
 )
-
-// logBuffer is a log sink the fetch goroutines may write to while the test
-// reads it.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // A download that breaks off says "keeping the old copy" only when there
 // was one; on a first miss it says nothing was stored.
@@ -42,7 +21,7 @@ func TestBrokenTransferLogSaysWhatIsKept(t *testing.T) {
 		{"refresh of a stored copy", true, "keeping the old copy", "there was no copy"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var logs logBuffer
+			var logs testkit.LogBuffer
 			e := newEnv(t, func(o *Options) { o.Logger = slog.New(slog.NewTextHandler(&logs, nil)) })
 			o := newOrigin(t, e.clock, static("old copy", "Cache-Control", "max-age=60"))
 			if tc.fillFirst {

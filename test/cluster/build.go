@@ -7,6 +7,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sync"
+
+	"github.com/coralcdn/coral/test/testkit"
 )
 
 // BuildBinary builds the coral command into dir and returns its path; the
@@ -37,21 +39,4 @@ func (s *SyncWriter) Write(b []byte) (int, error) {
 }
 
 // LogBuffer collects nodes' output for a test to print when it fails.
-type LogBuffer struct {
-	mu  sync.Mutex
-	buf []byte
-}
-
-func (l *LogBuffer) Write(b []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.buf = append(l.buf, b...)
-	return len(b), nil
-}
-
-// String returns everything written so far.
-func (l *LogBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return string(l.buf)
-}
+type LogBuffer = testkit.LogBuffer

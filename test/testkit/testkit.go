@@ -1,5 +1,6 @@
 // Package testkit is what Coral's tests share: waiting for a condition with
-// a deadline (never a bare sleep as synchronisation) and a settable clock.
+// a deadline (never a bare sleep as synchronisation), a settable clock and a
+// log sink goroutines may write to while the test reads it.
 // It links nothing of Coral, so any package's tests may import it.
 package testkit
 
@@ -68,4 +69,25 @@ func (c *Clock) Set(t time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.t = t
+}
+
+// LogBuffer collects log output (nodes', a component's) that goroutines
+// write while the test reads it, to check or to print when it fails.
+type LogBuffer struct {
+	mu  sync.Mutex
+	buf []byte
+}
+
+func (l *LogBuffer) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.buf = append(l.buf, b...)
+	return len(b), nil
+}
+
+// String returns everything written so far.
+func (l *LogBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return string(l.buf)
 }
