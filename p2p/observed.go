@@ -83,7 +83,7 @@ func directIP(m ma.Multiaddr) (netip.Addr, bool) {
 func (h *Host) ReachedIPs() []netip.Addr {
 	addrs := h.host.Addrs()
 	if all, ok := h.host.(interface{ AllAddrs() []ma.Multiaddr }); ok {
-		addrs = append(addrs, all.AllAddrs()...)
+		addrs = all.AllAddrs() // Addrs' direct ones and those AutoNAT found unreachable
 	}
 	out := h.observed.list()
 	for _, ip := range directIPs(addrs) {
