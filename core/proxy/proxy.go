@@ -213,6 +213,10 @@ type Options struct {
 	// OriginConn wraps each new connection to an origin host (the
 	// volunteer's download cap and byte counting); nil: none.
 	OriginConn func(host string, c net.Conn) net.Conn
+	// Resolver resolves origin host names, both when an origin is screened
+	// and when it is dialled; nil: the system's (net.DefaultResolver).
+	// Tests point it at their own DNS server.
+	Resolver *net.Resolver
 
 	// Sites maps a custom domain (a site group's public name, "www.site.org",
 	// lower case, no port) to the origin it is fetched from; the proxy asks
@@ -330,6 +334,9 @@ func New(opts Options, st Store) (*Proxy, error) {
 		return nil, fmt.Errorf("proxy: origin ports: %w", err)
 	}
 	guard := newOriginGuard(ports, opts.AllowPrivateOrigins, opts.SelfAddrs)
+	if opts.Resolver != nil {
+		guard.resolver = opts.Resolver
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &Proxy{
 		opts:          opts,
