@@ -186,7 +186,7 @@ type Options struct {
 	// may carry the origin's real ETag). Default 24h; Off: no bound.
 	PeerCopyMaxAge time.Duration
 
-	AllowPrivateOrigins bool // fetch from loopback/private/link-local addresses (tests, LANs)
+	AllowPrivateOrigins bool // fetch from addresses ipclass does not class as Global (tests, LANs)
 	PassUnsafeMethods   bool // pass POST, PUT, ... to the origin uncached instead of 405
 	StripCookies        bool // drop Cookie and Set-Cookie both ways; Set-Cookie responses then get cached
 
