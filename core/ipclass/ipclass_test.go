@@ -195,3 +195,17 @@ func FuzzOf(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkOf prints what classing one address costs, over the table's
+// addresses (the proxy asks once per origin dial and per interface address).
+func BenchmarkOf(b *testing.B) {
+	addrs := make([]netip.Addr, len(cases))
+	for i, c := range cases {
+		addrs[i] = netip.MustParseAddr(c.addr)
+	}
+	i := 0
+	for b.Loop() {
+		Of(addrs[i%len(addrs)])
+		i++
+	}
+}
