@@ -17,9 +17,19 @@ import (
 )
 
 // Refresh recomputes this node's announcement (served to peers) and its
-// own directory entry; call it when the budget's headroom changes.
+// own directory entry; call it when the budget's headroom changes. Peers
+// are told of a change only once the new announcement is what they get
+// when they ask back.
 func (l *Locator) Refresh() {
+	l.refreshing.Lock()
+	defer l.refreshing.Unlock()
 	a := l.SelfAnnouncement()
+	if b, err := a.Marshal(); err == nil {
+		l.announce.Store(&b)
+	} else {
+		l.log.Warn("encoding this node's announcement", "err", err)
+	}
+	l.dir.SetSelf(l.selfProxy(a))
 	key := peersSee(a)
 	if old := l.seen.Swap(&key); old == nil || *old != key {
 		if old != nil {
@@ -30,13 +40,12 @@ func (l *Locator) Refresh() {
 		default: // a notice is already pending
 		}
 	}
-	if b, err := a.Marshal(); err == nil {
-		l.announce.Store(&b)
-	} else {
-		l.log.Warn("encoding this node's announcement", "err", err)
-	}
+}
+
+// selfProxy is this node's own directory entry for announcement a.
+func (l *Locator) selfProxy(a Announcement) dnsserver.Proxy {
 	loop := []netip.Addr{netip.IPv6Loopback()} // everything of ours is local to us
-	l.dir.SetSelf(dnsserver.Proxy{
+	return dnsserver.Proxy{
 		ID:         l.cfg.Self,
 		Addrs:      ProxyAddrs(Announcement{Addrs: a.Addrs}, loop),
 		LastHeard:  time.Now(),
@@ -45,7 +54,7 @@ func (l *Locator) Refresh() {
 		Cluster:    a.Cluster,
 		Full:       !a.Headroom.HasRoom(),
 		Paused:     a.Headroom.Paused,
-	})
+	}
 }
 
 // Announcement is the encoded announcement this node sends the asking peer
