@@ -90,26 +90,7 @@ func (l *Locator) heartbeat(ctx context.Context) {
 		if !dnsOn {
 			return
 		}
-		// One list of the connected peers per sweep, not a lookup per
-		// peer and per table: a sweep touches every peer (issue 17).
-		ids := l.peers.ConnectedIDs()
-		connected := make(map[string]bool, len(ids))
-		for _, id := range ids {
-			connected[id] = true
-		}
-		isConnected := func(id string) bool { return connected[id] }
-		l.dir.Retain(isConnected)
-		sched.retain(isConnected)
-		now := time.Now()
-		for _, id := range ids {
-			heard := l.peers.HeardFrom(id)
-			switch {
-			case sched.due(id, now, heard, len(l.peers.PeerIPs(id)) == 0):
-				ask(id)
-			case sched.heardSince(id, heard):
-				l.dir.Alive(id, heard)
-			}
-		}
+		l.sweep(ask)
 	}
 	beat()
 	for {
@@ -129,6 +110,31 @@ func (l *Locator) heartbeat(ctx context.Context) {
 			}
 		case <-t.C:
 			beat()
+		}
+	}
+}
+
+// sweep asks the connected peers that are due, marks alive those whose
+// traffic shows it, and forgets the ones that left.
+func (l *Locator) sweep(ask func(id string)) {
+	// One list of the connected peers per sweep, not a lookup per peer
+	// and per table: a sweep touches every peer (issue 17).
+	ids := l.peers.ConnectedIDs()
+	connected := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		connected[id] = true
+	}
+	isConnected := func(id string) bool { return connected[id] }
+	l.dir.Retain(isConnected)
+	l.sched.retain(isConnected)
+	now := time.Now()
+	for _, id := range ids {
+		heard := l.peers.HeardFrom(id)
+		switch {
+		case l.sched.due(id, now, heard, len(l.peers.PeerIPs(id)) == 0):
+			ask(id)
+		case l.sched.heardSince(id, heard):
+			l.dir.Alive(id, heard)
 		}
 	}
 }
