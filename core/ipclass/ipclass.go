@@ -119,7 +119,7 @@ func Of(a netip.Addr) Class {
 	if !a.IsValid() {
 		return Invalid
 	}
-	a = Unwrap(a)
+	a = unwrap(a)
 	switch {
 	case a.IsUnspecified():
 		return Unspecified
@@ -145,9 +145,9 @@ func Of(a netip.Addr) Class {
 	return Global
 }
 
-// Unwrap is the address Of classes a by: without its zone, and the IPv4
+// unwrap is the address Of classes a by: without its zone, and the IPv4
 // address inside an IPv4-mapped or NAT64 address.
-func Unwrap(a netip.Addr) netip.Addr {
+func unwrap(a netip.Addr) netip.Addr {
 	a = a.WithZone("").Unmap()
 	if nat64.Contains(a) {
 		b := a.As16()
