@@ -12,6 +12,7 @@ import (
 
 	"github.com/coralcdn/coral/core/dnsserver"
 	"github.com/coralcdn/coral/core/dsht"
+	"github.com/coralcdn/coral/core/ipclass"
 	"github.com/coralcdn/coral/core/shaping"
 )
 
@@ -128,24 +129,23 @@ func interfaceAddrs() []netip.Addr {
 
 // ownAddrs merges interface addresses with the IPs the host itself is
 // reachable at, global ones first, at most MaxAnnouncedAddrs; unspecified,
-// link-local and (v4only) IPv6 addresses are left out.
+// link-local, multicast, broadcast and (v4only) IPv6 addresses are left out.
 func ownAddrs(ifAddrs, hostIPs []netip.Addr, v4only bool) []netip.Addr {
 	var out []netip.Addr
 	for _, ip := range slices.Concat(ifAddrs, hostIPs) {
 		ip = ip.Unmap()
-		if ip.IsValid() && !ip.IsUnspecified() && !ip.IsLinkLocalUnicast() && (!v4only || ip.Is4()) &&
-			!slices.Contains(out, ip) {
+		if ipclass.Of(ip).Addressable() && (!v4only || ip.Is4()) && !slices.Contains(out, ip) {
 			out = append(out, ip)
 		}
 	}
 	rank := func(a netip.Addr) int {
-		switch {
-		case a.IsLoopback():
+		switch ipclass.Of(a) {
+		case ipclass.Global:
+			return 0
+		case ipclass.Loopback:
 			return 2
-		case a.IsPrivate():
-			return 1
 		}
-		return 0
+		return 1 // LAN, CGNAT, a proxy tool's TUN, ...
 	}
 	slices.SortStableFunc(out, func(a, b netip.Addr) int { return cmp.Compare(rank(a), rank(b)) })
 	return out[:min(len(out), MaxAnnouncedAddrs)]
