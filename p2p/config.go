@@ -1,6 +1,7 @@
 package p2p
 
 import (
+	"crypto/ed25519"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -47,6 +48,11 @@ type Config struct {
 	SecretFile string
 	// Secret, if set, is used instead of SecretFile.
 	Secret pnet.PSK
+	// Operator is the network operator's Ed25519 public key, nil if the
+	// network has none. It is part of the network's identity: the key
+	// libp2p's private network uses is derived from the secret and it
+	// (NetworkPSK), so a node given another operator key cannot connect.
+	Operator ed25519.PublicKey
 
 	// DisableMDNS turns off LAN discovery (on by default).
 	DisableMDNS bool
@@ -178,6 +184,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.Secret != nil && len(c.Secret) != 32 {
 		return c, fmt.Errorf("p2p: config: secret must be 32 bytes, got %d", len(c.Secret))
+	}
+	if c.Operator != nil && len(c.Operator) != ed25519.PublicKeySize {
+		return c, fmt.Errorf("p2p: config: operator key must be %d bytes, got %d", ed25519.PublicKeySize, len(c.Operator))
 	}
 	switch strings.ToLower(c.Reachability) {
 	case "", ReachabilityAuto:

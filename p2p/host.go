@@ -64,6 +64,8 @@ type Host struct {
 	connects singleflight.Group
 
 	reach atomic.Int32 // network.Reachability
+	// joinProblem is why the last join connected to nobody (netid.go).
+	joinProblem atomic.Pointer[string]
 
 	closeOnce sync.Once
 	closeErr  error
@@ -88,6 +90,9 @@ type Status struct {
 	RelayService bool         `json:"relay_service"`
 	Peers        []PeerStatus `json:"peers"`
 	BlockedPeers int          `json:"blocked_peers"`
+	// JoinProblem says why the node has no peer when it can tell: members
+	// answered but refused it (ErrNotTheNetwork).
+	JoinProblem string `json:"join_problem,omitempty"`
 }
 
 // PeerStatus describes one connected peer.
@@ -146,7 +151,7 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 	h.links = newLinkWatch(h, cfg.LinkCheckInterval, cfg.LinkPingTimeout)
 	h.ids = newPeerIDs()
 
-	lh, err := h.buildLibp2p(key, psk)
+	lh, err := h.buildLibp2p(key, NetworkPSK(psk, cfg.Operator))
 	if err != nil {
 		cancel()
 		return nil, err
@@ -336,6 +341,7 @@ func (h *Host) Status() Status {
 		Reachability: h.Reachability(),
 		RelayService: h.relay != nil,
 		BlockedPeers: h.scorer.bannedCount(),
+		JoinProblem:  h.JoinProblem(),
 	}
 	for _, a := range h.listenAddrs() {
 		st.ListenAddrs = append(st.ListenAddrs, a.String())
@@ -401,7 +407,7 @@ func (h *Host) Connect(ctx context.Context, ai peer.AddrInfo) error {
 	if len(ai.Addrs) > 0 {
 		h.host.Peerstore().AddAddrs(ai.ID, ai.Addrs, time.Hour)
 	}
-	return h.ensureConnected(ctx, ai.ID)
+	return notTheNetwork(h.ensureConnected(ctx, ai.ID))
 }
 
 // Close stops the node: it saves known peers, stops background work and

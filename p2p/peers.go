@@ -285,7 +285,7 @@ func (h *Host) join() {
 	sem := make(chan struct{}, joinParallel)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
-	ok := 0
+	ok, refused := 0, 0
 	for _, ai := range targets {
 		select {
 		case sem <- struct{}{}:
@@ -299,6 +299,11 @@ func (h *Host) join() {
 			defer cancel()
 			if err := h.host.Connect(ctx, ai); err != nil {
 				h.log.Debug("join: dial failed", "peer", ai.ID, "err", err)
+				if handshakeRefused(err) {
+					mu.Lock()
+					refused++
+					mu.Unlock()
+				}
 				return
 			}
 			mu.Lock()
@@ -307,6 +312,7 @@ func (h *Host) join() {
 		})
 	}
 	wg.Wait()
+	h.noteJoin(len(targets), ok, refused)
 	h.log.Info("joined network", "dialled", len(targets), "connected", ok)
 }
 

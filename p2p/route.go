@@ -147,6 +147,9 @@ func (h *Host) connect(ctx context.Context, p peer.ID) error {
 	}
 	h.host.Peerstore().AddAddrs(p, addrs, learnedAddrTTL)
 	if err := h.host.Connect(ctx, peer.AddrInfo{ID: p}); err != nil {
+		if handshakeRefused(firstErr) {
+			err = firstErr // the peer answered and refused us: say that, not the backoff it left
+		}
 		return fmt.Errorf("%w %s: %w", ErrNoRoute, p, err)
 	}
 	return nil

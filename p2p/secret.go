@@ -2,7 +2,10 @@ package p2p
 
 import (
 	"bytes"
+	"crypto/ed25519"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -16,6 +19,25 @@ import (
 // secretHeader is the libp2p "PSK v1" file format (the one IPFS's
 // swarm.key uses), so existing tools can generate and read network keys.
 const secretHeader = "/key/swarm/psk/1.0.0/\n/base16/\n"
+
+// pskLabel separates the network key from any other use of the secret;
+// "v1" changes if the derivation ever does.
+const pskLabel = "coral psk v1"
+
+// NetworkPSK is the key libp2p's private-network protector uses:
+// HMAC-SHA256(secret, "coral psk v1" || operator key), the key empty when
+// the network has no operator. The operator key is thus part of the
+// network's identity: an invite whose operator key was swapped (invites are
+// not signed) leads to a different network, one the real members refuse at
+// the handshake, never to a member of the real network that obeys a
+// stranger's run-state documents. The secret file keeps the raw secret, so
+// invites and rotations carry the secret, not this key.
+func NetworkPSK(secret []byte, operator ed25519.PublicKey) pnet.PSK {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte(pskLabel))
+	m.Write(operator)
+	return m.Sum(nil)
+}
 
 // ErrSecretExists is returned by GenerateSecret when the file already exists;
 // overwriting a network key would silently cut the node off its network.

@@ -117,6 +117,9 @@ type P2PStatus struct {
 	// are not on its interfaces (the router's public address at home, as
 	// libp2p and each peer see it): origins there are refused.
 	ReachedAt []string `json:"reached_at,omitempty"`
+	// JoinProblem says why the node has no peer when members answered but
+	// refused it: its secret or operator key is not the network's.
+	JoinProblem string `json:"join_problem,omitempty"`
 }
 
 // DSHTStatus is the DSHT's routing state per level (index 0 = global).

@@ -40,6 +40,8 @@ func HealthOf(st Status) Health {
 		return Health{"Disk almost full: serving visitors without storing new copies", HealthWarn}
 	case st.P2P == nil:
 		return Health{"Serving visitors on its own (peer-to-peer is off)", HealthNote}
+	case st.P2P.ConnectedPeers == 0 && st.P2P.JoinProblem != "":
+		return Health{"Not on the network: " + st.P2P.JoinProblem, HealthWarn}
 	case st.P2P.ConnectedPeers == 0:
 		return Health{"Serving visitors; looking for other nodes", HealthNote}
 	case st.P2P.Relayed:

@@ -20,6 +20,8 @@ func TestHealthOf(t *testing.T) {
 		{"relayed", Status{Cache: room, P2P: p2p("private", true, 4)}, Health{"Not reachable from the Internet: serving through relays", HealthNote}},
 		{"private, no relay yet", Status{Cache: room, P2P: p2p("private", false, 4)}, Health{"Not reachable from the Internet: looking for a relay", HealthWarn}},
 		{"alone", Status{Cache: room, P2P: p2p("unknown", false, 0)}, Health{"Serving visitors; looking for other nodes", HealthNote}},
+		{"refused by the network", Status{Cache: room, P2P: &P2PStatus{Reachability: "unknown", JoinProblem: "no member accepted the connection"}},
+			Health{"Not on the network: no member accepted the connection", HealthWarn}},
 		{"p2p off", Status{Cache: room}, Health{"Serving visitors on its own (peer-to-peer is off)", HealthNote}},
 		{"disk full", Status{Cache: CacheStatus{FreeBytes: 1, MinFreeBytes: 1 << 30, DiskNote: "disk nearly full"}, P2P: p2p("public", false, 4)},
 			Health{"Disk almost full: serving visitors without storing new copies", HealthWarn}},

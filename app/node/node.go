@@ -188,6 +188,7 @@ func New(cfg config.Config, opts Options) (_ *Node, err error) {
 		ListenAddrs:         cfg.P2P.Listen,
 		Bootstrap:           withJoined(cfg.P2P.Bootstrap, joined),
 		SecretFile:          cfg.Path(cfg.P2P.SecretFile),
+		Operator:            n.operatorKey, // part of the network's identity
 		DisableMDNS:         !cfg.P2P.MDNS,
 		Reachability:        cfg.P2P.Reachability,
 		DisableRelayService: !cfg.P2P.RelayService,
@@ -486,6 +487,7 @@ func (n *Node) Status(ctx context.Context) (control.Status, error) {
 		Relayed:        hs.Relayed,
 		RelayAddrs:     hs.RelayReservations,
 		ConnectedPeers: len(hs.Peers),
+		JoinProblem:    hs.JoinProblem,
 	}
 	for _, p := range hs.Peers {
 		if p.Relayed {

@@ -1,0 +1,51 @@
+package p2p
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// ErrNotTheNetwork is why a node that reached members could not join them:
+// they answered, but refused the private-network handshake. The network
+// key is derived from the secret and the operator key (NetworkPSK), so
+// this is a wrong secret or a wrong (or missing, or extra) operator key.
+var ErrNotTheNetwork = errors.New("no member accepted the connection: the invite's secret or operator key is not the network's -- ask a member for a fresh invite (coral invite)")
+
+// handshakeRefused reports whether a dial reached a listener that refused
+// the security handshake. Behind the private-network protector a peer
+// holding another key reads our handshake as noise, so libp2p's upgrader
+// fails with this wording (it has no error type for it).
+func handshakeRefused(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "failed to negotiate security protocol")
+}
+
+// notTheNetwork words a dial error that handshakeRefused recognises.
+func notTheNetwork(err error) error {
+	if !handshakeRefused(err) {
+		return err
+	}
+	return fmt.Errorf("%w (%v)", ErrNotTheNetwork, err)
+}
+
+// noteJoin records the outcome of a join: ErrNotTheNetwork when nobody
+// accepted and at least one member refused the handshake, else nothing.
+func (h *Host) noteJoin(dialled, connected, refused int) {
+	if connected > 0 || refused == 0 {
+		h.joinProblem.Store(nil)
+		return
+	}
+	msg := ErrNotTheNetwork.Error()
+	h.joinProblem.Store(&msg)
+	h.log.Warn(msg, "dialled", dialled, "refused_handshake", refused)
+}
+
+// JoinProblem is why the node is not on its network when it can say
+// (ErrNotTheNetwork's text), "" while it has peers or does not know.
+func (h *Host) JoinProblem() string {
+	p := h.joinProblem.Load()
+	if p == nil || len(h.host.Network().Peers()) > 0 {
+		return ""
+	}
+	return *p
+}
