@@ -80,6 +80,13 @@ type Document struct {
 
 // Rotation replaces the network secret: from From on, nodes use Secret;
 // until then the old one stays in use (and accepted).
+//
+// Secret travels in clear: the document is signed, not encrypted, and is
+// gossiped to every node connected with the old secret. So a rotation
+// changes the key but is not revocation: whoever holds the old secret and
+// is connected before From (a leaked invite, an expelled member) learns the
+// new one. Shutting someone out takes a new network and new invites (README,
+// "Run a network").
 type Rotation struct {
 	Secret string    `json:"secret"` // 64 hex digits (32 bytes)
 	From   time.Time `json:"from"`
