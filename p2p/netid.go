@@ -15,7 +15,9 @@ var ErrNotTheNetwork = errors.New("no member accepted the connection: the invite
 // handshakeRefused reports whether a dial reached a listener that refused
 // the security handshake. Behind the private-network protector a peer
 // holding another key reads our handshake as noise, so libp2p's upgrader
-// fails with this wording (it has no error type for it).
+// fails with this wording (it has no error type for it). Something that
+// is not a Coral node listening at a bootstrap address fails the same way;
+// "ask for a fresh invite" is the right advice then too.
 func handshakeRefused(err error) bool {
 	return err != nil && strings.Contains(err.Error(), "failed to negotiate security protocol")
 }
@@ -36,8 +38,9 @@ func (h *Host) noteJoin(dialled, connected, refused int) {
 		return
 	}
 	msg := ErrNotTheNetwork.Error()
-	h.joinProblem.Store(&msg)
-	h.log.Warn(msg, "dialled", dialled, "refused_handshake", refused)
+	if h.joinProblem.Swap(&msg) == nil { // once, not at every retry while alone
+		h.log.Warn(msg, "dialled", dialled, "refused_handshake", refused)
+	}
 }
 
 // JoinProblem is why the node is not on its network when it can say
