@@ -6,11 +6,14 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/coralcdn/coral/core/group"
 	"github.com/coralcdn/coral/core/signed"
+	"github.com/coralcdn/coral/test/testkit"
+	"github.com/miekg/dns"
 	"golang.org/x/time/rate"
 )
 
@@ -294,4 +297,53 @@ func FuzzParseDirSerials(f *testing.F) {
 			t.Errorf("%d floors accepted", len(floors))
 		}
 	})
+}
+
+// Over real gossip: a member floods the directory topic with made-up
+// groups at the limits; another node still takes a real group announced
+// after the flood, and its DNS answers the group site's CNAME target.
+func TestGroupDirectoryFloodOverGossip(t *testing.T) {
+	rogue := startNode(t, testConfig(t))
+	_, invite := controlDo(t, rogue, "GET", "/api/invite", nil)
+	var nodes []*Node
+	for range 2 {
+		cfg := testConfig(t)
+		if _, err := Join(cfg, strings.TrimSpace(invite)); err != nil {
+			t.Fatal(err)
+		}
+		nodes = append(nodes, startNode(t, cfg))
+	}
+	b, c := nodes[0], nodes[1]
+	for _, n := range []*Node{rogue, b, c} {
+		testkit.Eventually(t, 20*time.Second, "the directory topic linked", func() bool { return n.groups.dirTopic.Peers() > 0 })
+	}
+	const flood = 200
+	for i := range flood {
+		if err := rogue.groups.dirTopic.Publish(t.Context(), newMadeUpGroup(t, largestManifest(1)).ann); err != nil {
+			t.Fatalf("flood %d: %v", i, err)
+		}
+	}
+	testkit.Eventually(t, 20*time.Second, "the flood's burst kept at B", func() bool {
+		b.groups.mu.Lock()
+		defer b.groups.mu.Unlock()
+		return len(b.groups.dir.entries) >= dirSenderBurst/2
+	})
+	real := newMadeUpGroup(t, siteManifest(t, 1, "http://origin.site.net", b.nodeID))
+	if err := c.groups.dirTopic.Publish(t.Context(), real.ann); err != nil {
+		t.Fatal(err)
+	}
+	qualified := "www.site.org." + real.id() + ".localhost."
+	testkit.Eventually(t, 20*time.Second, "B's DNS answering the real group's name", func() bool {
+		m := new(dns.Msg)
+		m.SetQuestion(qualified, dns.TypeA)
+		r, _, err := new(dns.Client).Exchange(m, b.Addrs().DNS)
+		return err == nil && r.Rcode == dns.RcodeSuccess && len(r.Answer) > 0
+	})
+	b.groups.mu.Lock()
+	kept := len(b.groups.dir.entries) - 1
+	b.groups.mu.Unlock()
+	t.Logf("B kept %d of the rogue's %d groups", kept, flood)
+	if kept > maxDirectoryGroups/dirSenderShare {
+		t.Errorf("B kept %d of one sender's groups, its share is %d", kept, maxDirectoryGroups/dirSenderShare)
+	}
 }
