@@ -18,7 +18,8 @@ func directoryOnlyNode(b *testing.B) *Node {
 	cfg.DataDir = b.TempDir()
 	n := &Node{cfg: cfg, log: quiet}
 	n.groups.dir.every = rate.Inf // the worst case: senders not held back
-	return n                      // the caller flushes its serials (no write after TempDir goes)
+	// The caller flushes its serials: no write after TempDir is removed.
+	return n
 }
 
 func heapInUseMiB() float64 {
