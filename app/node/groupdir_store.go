@@ -16,11 +16,12 @@ import (
 // <data_dir>/groups/directory.json, so that after a restart no member can
 // roll a group's names back to an older manifest, validly signed as it is.
 // Writes are atomic (renameio) and gathered: at most one per
-// dirSaveDelay, and one at Close.
+// dirSaveDelay (a flood of announcements must not become a flood of disk
+// writes; a crash loses at most that much), and one at Close.
 
 const (
 	dirSerialsFile = "directory.json"
-	dirSaveDelay   = time.Second
+	dirSaveDelay   = 10 * time.Second
 )
 
 // dirSaver gathers the writes of the serials file.
