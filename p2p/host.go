@@ -382,7 +382,7 @@ func (h *Host) ConnectedPeers() []peer.ID { return h.host.Network().Peers() }
 // ConnectDirect dials a peer at its direct addresses only (the given ones
 // and those it already knows), even when a relayed connection is open.
 func (h *Host) ConnectDirect(ctx context.Context, ai peer.AddrInfo) error {
-	return h.host.Connect(network.WithForceDirectDial(ctx, "connect directly"), ai)
+	return notTheNetwork(h.host.Connect(network.WithForceDirectDial(ctx, "connect directly"), ai))
 }
 
 // Latency is the round trip to p measured by the last link ping (0 when

@@ -31,10 +31,16 @@ func notTheNetwork(err error) error {
 }
 
 // noteJoin records the outcome of a join: ErrNotTheNetwork when nobody
-// accepted and at least one member refused the handshake, else nothing.
+// accepted and at least one member refused the handshake; cleared once a
+// join connects. A join without either proves nothing and changes nothing:
+// a dial with the wrong key can also stall until its timeout, when the
+// peer reads our noise as the start of a long message.
 func (h *Host) noteJoin(dialled, connected, refused int) {
-	if connected > 0 || refused == 0 {
+	if connected > 0 {
 		h.joinProblem.Store(nil)
+		return
+	}
+	if refused == 0 {
 		return
 	}
 	msg := ErrNotTheNetwork.Error()
