@@ -265,6 +265,7 @@ func (n *Node) gateProxy(h http.Handler) http.Handler {
 			return
 		}
 		w.Header().Set("Retry-After", "300")
+		w.Header().Set("Connection", "close") // one refusal per connection, as the visitor gate's
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.WriteHeader(http.StatusServiceUnavailable)
 		fmt.Fprintf(w, "This Coral node is not serving: %s.\n", e.Why)

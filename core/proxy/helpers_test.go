@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"net/http"
@@ -121,8 +122,10 @@ func (g *testGate) Admit(host string) (string, bool) {
 	g.admits.Add(1)
 	return host, !g.refuse.Load()
 }
-func (g *testGate) Sent(_ string, n int64)     { g.sent.Add(n) }
-func (g *testGate) Answers(h http.Header) bool { return h.Get("X-Gate-Sees") == "" }
+func (g *testGate) Sent(_ string, n int64)                   { g.sent.Add(n) }
+func (g *testGate) Capped() bool                             { return false }
+func (g *testGate) Allow(context.Context, string, int) error { return nil }
+func (g *testGate) Answers(h http.Header) bool               { return h.Get("X-Gate-Sees") == "" }
 
 // fastServer serves h (p, or handlers in front of it) through p's fast
 // path, as app/node does.
