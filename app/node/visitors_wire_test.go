@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coralcdn/coral/app/config"
 	"github.com/coralcdn/coral/core/shaping"
 	"github.com/coralcdn/coral/test/testkit"
 )
@@ -279,4 +280,58 @@ func setUpload(t *testing.T, n *Node, rate int64) {
 		fmt.Sprintf(`{"bandwidth":{"upload":%q}}`, shaping.Rate(rate))); code != 200 {
 		t.Fatalf("setting the upload cap: %d %s", code, b)
 	}
+}
+
+// Under a cap, the sites with visitors share it by their weights: the
+// connection shapes each response as the site its handler named.
+func TestUploadCapSharedBySiteWeights(t *testing.T) {
+	body := bytes.Repeat([]byte("w"), 1<<20)
+	serve := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=600")
+		w.Write(body)
+	})
+	origin := httptest.NewServer(serve)
+	defer origin.Close()
+	// A second site: the same origin on another loopback address.
+	ln, err := net.Listen("tcp", "127.0.0.2:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	origin2 := &httptest.Server{Listener: ln, Config: &http.Server{Handler: serve}}
+	origin2.Start()
+	defer origin2.Close()
+	cfg := testConfig(t)
+	cfg.Sites = []config.Site{{Host: "127.0.0.2", Weight: 3}} // 127.0.0.1 weighs 1
+	n := startNode(t, cfg)
+	heavy, light := originHost(origin2), originHost(origin)
+	for _, host := range []string{heavy, light} {
+		if resp, got := coralGet(t, n, host, "/o"); resp.StatusCode != 200 || len(got) != len(body) {
+			t.Fatalf("storing for %s: %d, %d bytes", host, resp.StatusCode, len(got))
+		}
+	}
+	before := budgetOf(t, n).Sites
+	setUpload(t, n, 256<<10)
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, host := range []string{heavy, light, heavy, light} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+n.Addrs().HTTP+"/o", nil)
+			req.Host = host
+			if resp, err := http.DefaultClient.Do(req); err == nil {
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		}()
+	}
+	wg.Wait()
+	after := budgetOf(t, n).Sites
+	h := after["127.0.0.2"].Sent - before["127.0.0.2"].Sent
+	l := after["127.0.0.1"].Sent - before["127.0.0.1"].Sent
+	if l <= 0 || float64(h)/float64(l) < 2 || float64(h)/float64(l) > 4.5 {
+		t.Errorf("weights 3:1 under a cap: 127.0.0.2 sent %d, 127.0.0.1 sent %d", h, l)
+	}
+	t.Logf("weights 3:1: 127.0.0.2 %d bytes, 127.0.0.1 %d bytes (%.2f:1)", h, l, float64(h)/float64(max(l, 1)))
 }
