@@ -196,6 +196,7 @@ func New(cfg config.Config, opts Options) (_ *Node, err error) {
 		ConnLow:             opts.ConnLow,
 		ConnHigh:            opts.ConnHigh,
 		Budget:              n.budget,
+		Serving:             n.budget.Serving, // no relaying while paused, off or over quota
 		Logger:              log,
 	})
 	if err != nil {
