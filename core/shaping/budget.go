@@ -244,7 +244,8 @@ func (b *Budget) Serving() bool { return b.serving.Load() }
 
 // Send waits until n bytes of site may be sent under the upload cap and
 // counts them. Callers check Serving before starting a transfer; Send does
-// not cut one short.
+// not cut one short, unless upload is "off" with no cap to fall back on
+// (ErrOff).
 func (b *Budget) Send(ctx context.Context, site string, n int) error {
 	if err := b.up.Wait(ctx, site, n); err != nil {
 		return err
