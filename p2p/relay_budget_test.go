@@ -97,19 +97,22 @@ func TestRelayRefusesWhileNotServing(t *testing.T) {
 			if lab.budget.Serving() {
 				t.Fatalf("C still serving: %+v", lab.budget.State())
 			}
-			before := lab.relayed()
-			if _, rc, err := lab.b.FetchObject(testCtx(t), lab.a.ID().String(), relayLabKey); err == nil {
+			before, asked := lab.relayed(), time.Now()
+			_, rc, err := lab.b.FetchObject(testCtx(t), lab.a.ID().String(), relayLabKey)
+			if err == nil {
 				got, _ := io.ReadAll(rc)
 				rc.Close()
 				t.Fatalf("a new circuit through a relay that does not serve carried %d bytes", len(got))
 			}
-			if sent := lab.relayed() - before; sent > relayControlBytes {
+			sent := lab.relayed() - before
+			if sent > relayControlBytes {
 				t.Errorf("refusing the circuit, C sent %d relayed bytes", sent)
 			}
+			t.Logf("circuit refused in %v, C sent %d relayed bytes: %v", time.Since(asked).Round(time.Millisecond), sent, err)
 
 			d := newTestHost(t, lab.psk)
 			mustConnect(t, d, lab.c)
-			_, err := client.Reserve(testCtx(t), d.host, peer.AddrInfo{ID: lab.c.ID(), Addrs: lab.c.Addrs()})
+			_, err = client.Reserve(testCtx(t), d.host, peer.AddrInfo{ID: lab.c.ID(), Addrs: lab.c.Addrs()})
 			var re client.ReservationError
 			if !errors.As(err, &re) || re.Status != pbv2.Status_PERMISSION_DENIED {
 				t.Errorf("reservation on a relay that does not serve: %v, want PERMISSION_DENIED", err)
@@ -119,7 +122,7 @@ func TestRelayRefusesWhileNotServing(t *testing.T) {
 			// on for a few seconds; after that the relay carries it again.
 			lab.budget.SetPolicy(shaping.Policy{})
 			var got []byte
-			testkit.Eventually(t, 30*time.Second, "a fetch through the relay serving again", func() bool {
+			took := testkit.Eventually(t, 30*time.Second, "a fetch through the relay serving again", func() bool {
 				_, rc, err := lab.b.FetchObject(testCtx(t), lab.a.ID().String(), relayLabKey)
 				if err != nil {
 					return false
@@ -131,6 +134,7 @@ func TestRelayRefusesWhileNotServing(t *testing.T) {
 			if !bytes.Equal(got, lab.body) {
 				t.Errorf("serving again, relayed %d bytes, not the object's %d", len(got), len(lab.body))
 			}
+			t.Logf("serving again: the relay carried the object after %v", took.Round(time.Millisecond))
 		})
 	}
 }
