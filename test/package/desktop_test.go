@@ -148,14 +148,17 @@ func TestUpgradeFromSingleCoralPackage(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		steps [][]string // dpkg's arguments, one run a step
+		// The first step says where the window went: coral is unpacked
+		// while the old one still owns the menu entry.
+		saysMoved bool
 	}{
-		{"to the pair at once", [][]string{{"-i", coral, desktop}}},
+		{"to the pair at once", [][]string{{"-i", coral, desktop}}, true},
 		// dpkg unpacks coral-desktop while the old coral is still there and
 		// owns the menu entry and the icon: Breaks has the old coral
 		// deconfigured (apt passes --auto-deconfigure, plain dpkg -i
 		// refuses), and only Replaces lets coral-desktop take the files.
-		{"to the pair at once, coral-desktop first", [][]string{{"--auto-deconfigure", "-i", desktop, coral}}},
-		{"to coral, then coral-desktop", [][]string{{"-i", coral}, {"-i", desktop}}},
+		{"to the pair at once, coral-desktop first", [][]string{{"--auto-deconfigure", "-i", desktop, coral}}, false},
+		{"to coral, then coral-desktop", [][]string{{"-i", coral}, {"-i", desktop}}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			run(t, "dpkg", "-i", single)
@@ -165,9 +168,12 @@ func TestUpgradeFromSingleCoralPackage(t *testing.T) {
 			uid := strings.TrimSpace(run(t, "id", "-u", "coral"))
 			run(t, "sh", "-c", `printf '\n# kept across the upgrade\n' >>`+configPath)
 			for i, args := range tc.steps {
-				run(t, "dpkg", args...)
+				out := run(t, "dpkg", args...)
 				if i == 0 {
 					checkHeadless(t)
+					if says := strings.Contains(out, movedWindow); says != tc.saysMoved {
+						t.Errorf("dpkg %s: says where the window went: %v, want %v:\n%s", strings.Join(args, " "), says, tc.saysMoved, out)
+					}
 				}
 				if i == 0 && len(tc.steps) > 1 {
 					// coral alone: the window's files went with the old package.

@@ -36,6 +36,9 @@ const (
 	iconPath     = "/usr/share/icons/hicolor/256x256/apps/net.coralcdn.coral.png"
 	// What `coral gui` says in the headless build (app/cmd/coral/gui_stub.go).
 	noWindow = "this build has no window; install coral-desktop"
+	// What the coral .deb says when it replaces the single package of
+	// before the split (packaging/deb/preinstall.sh).
+	movedWindow = "the window is now in the coral-desktop package"
 )
 
 // wantFiles are the paths the coral .deb must install.
@@ -70,7 +73,9 @@ func TestDebInstallRunPurge(t *testing.T) {
 	refuseIfInstalled(t, "coral", "coral-desktop")
 	checkContents(t, deb)
 
-	run(t, "dpkg", "-i", deb)
+	if out := run(t, "dpkg", "-i", deb); strings.Contains(out, movedWindow) {
+		t.Errorf("a fresh install talks of an upgrade: %s", out)
+	}
 	purged := false
 	purge := func() {
 		if !purged {
@@ -220,7 +225,7 @@ func checkContents(t *testing.T, deb string) {
 	if conf := run(t, "dpkg-deb", "-I", deb, "conffiles"); strings.TrimSpace(conf) != configPath {
 		t.Errorf("conffiles = %q, want %s", conf, configPath)
 	}
-	for _, s := range []string{"postinst", "prerm", "postrm"} {
+	for _, s := range []string{"preinst", "postinst", "prerm", "postrm"} {
 		if _, err := exec.Command("dpkg-deb", "-I", deb, s).Output(); err != nil {
 			t.Errorf("package lacks the %s script", s)
 		}
