@@ -63,7 +63,9 @@
 // CGNAT) addresses only to private or loopback resolvers; loopback addresses
 // only to loopback resolvers; addresses of special-purpose blocks that are
 // not globally reachable (198.18.0.0/15, 240.0.0.0/4, fec0::/10, ...) only to
-// visitors in the same /24 (/48). The visitor is the EDNS client subnet when the
+// visitors in the same /24 (/48); unspecified, multicast, broadcast and
+// link-local addresses never. core/ipclass classes the addresses (a NAT64
+// address as its IPv4 one). The visitor is the EDNS client subnet when the
 // query carries a global one, otherwise the resolver.
 //
 // Candidates are ordered: first those on the visitor's own network; then

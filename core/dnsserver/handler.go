@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/coralcdn/coral/core/ipclass"
 	"github.com/miekg/dns"
 )
 
@@ -156,7 +157,7 @@ func (s *Server) edns(x *query) (int, bool) {
 		}
 		// A private or non-global subnet would let anyone on the Internet
 		// learn volunteers' LAN addresses; such subnets are ignored.
-		if e.SourceNetmask > 0 && a.IsValid() && a.IsGlobalUnicast() && !isPrivate(a) {
+		if e.SourceNetmask > 0 && ipclass.Of(a) == ipclass.Global {
 			if p, err := a.Prefix(int(e.SourceNetmask)); err == nil {
 				x.cv = newVisitor(p.Addr(), int(e.SourceNetmask))
 				x.cv.ecs = true

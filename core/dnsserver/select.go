@@ -7,6 +7,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/coralcdn/coral/core/ipclass"
 )
 
 // visitor is who will use an answer: for proxies the client (its EDNS
@@ -27,57 +29,27 @@ func newVisitor(a netip.Addr, bits int) visitor {
 	}
 	bits = min(bits, full)
 	p, _ := a.Prefix(bits)
-	return visitor{addr: a, network: p, exact: bits == full, private: isPrivate(a) || a.IsLoopback()}
-}
-
-func isPrivate(a netip.Addr) bool {
-	return a.IsPrivate() || (a.Is4() && a.As4()[0] == 100 && a.As4()[1]&0xC0 == 64) // RFC 6598 CGNAT
-}
-
-// notGlobal are the special-purpose blocks (RFC 6890 registries) whose
-// addresses are not reachable from the Internet, beyond those isPrivate and
-// netip's predicates cover. They reach a proxy's addresses from interface
-// addresses (a VPN or proxy tool's TUN, such as Clash's 198.18.0.1) and from
-// configuration. The documentation ranges (192.0.2.0/24, 198.51.100.0/24,
-// 203.0.113.0/24, 2001:db8::/32) are deliberately not here: tests and
-// examples use them as public addresses, and they never appear on a real
-// interface.
-var notGlobal = []netip.Prefix{
-	netip.MustParsePrefix("0.0.0.0/8"),      // "this network"
-	netip.MustParsePrefix("192.0.0.0/24"),   // IETF protocol assignments
-	netip.MustParsePrefix("192.88.99.0/24"), // 6to4 relay anycast (deprecated)
-	netip.MustParsePrefix("198.18.0.0/15"),  // benchmarking; TUN of desktop proxy tools
-	netip.MustParsePrefix("240.0.0.0/4"),    // reserved, and the broadcast address
-	netip.MustParsePrefix("64:ff9b:1::/48"), // local-use IPv4/IPv6 translation
-	netip.MustParsePrefix("100::/64"),       // discard-only
-	netip.MustParsePrefix("2001:2::/48"),    // benchmarking
-	netip.MustParsePrefix("2001:10::/28"),   // ORCHID (deprecated)
-	netip.MustParsePrefix("2001:20::/28"),   // ORCHIDv2: identifiers, not locators
-	netip.MustParsePrefix("3fff::/20"),      // documentation (RFC 9637), unused in tests
-	netip.MustParsePrefix("5f00::/16"),      // SRv6 SIDs
-	netip.MustParsePrefix("fec0::/10"),      // site-local (deprecated)
-}
-
-// isSpecial says whether a is in one of the notGlobal blocks.
-func isSpecial(a netip.Addr) bool {
-	return slices.ContainsFunc(notGlobal, func(p netip.Prefix) bool { return p.Contains(a) })
+	c := ipclass.Of(a)
+	return visitor{addr: a, network: p, exact: bits == full, private: c.LAN() || c == ipclass.Loopback}
 }
 
 // reachable says whether a visitor can connect to address a of proxy p, and
 // whether a is local to it (same network or same LAN), which ranks first.
-// A special-purpose address is reachable only from its own network.
+// An address of a special-purpose or reserved block is reachable only from
+// its own network.
 func reachable(a netip.Addr, public bool, v visitor) (ok, local bool) {
 	a = a.Unmap()
+	c := ipclass.Of(a)
 	switch {
-	case !a.IsValid() || a.IsUnspecified() || a.IsMulticast() || a.IsLinkLocalUnicast():
+	case !c.Addressable():
 		return false, false
-	case a.IsLoopback():
+	case c == ipclass.Loopback:
 		return v.addr.IsLoopback(), v.addr.IsLoopback()
-	case isPrivate(a):
+	case c.LAN():
 		return v.private, v.private
 	}
 	same := v.exact && v.network.Contains(a)
-	if !a.IsGlobalUnicast() || isSpecial(a) {
+	if c != ipclass.Global {
 		return same, same
 	}
 	return public || same, same

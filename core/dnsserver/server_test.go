@@ -310,8 +310,14 @@ func TestClientSubnet(t *testing.T) {
 	if e := r.IsEdns0().Option[0].(*dns.EDNS0_SUBNET); e.SourceScope != 0 {
 		t.Errorf("ignored subnet echoed with scope %d, want 0", e.SourceScope)
 	}
+	// So is a special-purpose one: a /24 of 198.18.0.0/15 would be handed
+	// volunteers' proxy-tool TUN addresses there.
+	r = ts.exchange(t, "udp", "example.com."+testZone, dns.TypeA, 1232, ecs("198.18.0.0", 24))
+	if e := r.IsEdns0().Option[0].(*dns.EDNS0_SUBNET); e.SourceScope != 0 {
+		t.Errorf("special-purpose subnet echoed with scope %d, want 0", e.SourceScope)
+	}
 	// A public client subnet elsewhere: neither the NATed nor the LAN proxy.
-	got = answerAddrs(ts.exchange(t, "udp", "example.com."+testZone, dns.TypeA, 1232, ecs("198.18.0.0", 15)))
+	got = answerAddrs(ts.exchange(t, "udp", "example.com."+testZone, dns.TypeA, 1232, ecs("198.51.100.0", 24)))
 	for _, a := range got {
 		if a == netip.MustParseAddr("203.0.113.77") || a.IsPrivate() {
 			t.Fatalf("client elsewhere on the Internet got unreachable proxy %v in %v", a, got)
@@ -363,6 +369,9 @@ func TestReachability(t *testing.T) {
 		{"8.8.8.8", true, "198.51.100.1", 32, true, false},
 		{"2606:4700::1", true, "2001:db8:1::9", 128, true, false},
 		{"64:ff9b::808:808", true, "2001:db8:1::9", 128, true, false},
+		// A NAT64 address is what its IPv4 address is (10.0.0.1 here).
+		{"64:ff9b::a00:1", true, "2001:db8:1::9", 128, false, false},
+		{"64:ff9b::a00:1", true, "10.0.0.9", 32, true, true},
 	} {
 		ok, local := reachable(netip.MustParseAddr(c.addr), c.public, newVisitor(netip.MustParseAddr(c.visitor), c.bits))
 		if ok != c.ok || local != c.local {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/coralcdn/coral/core/dnsserver"
+	"github.com/coralcdn/coral/core/ipclass"
 )
 
 // MaxMembers bounds the peers a Directory remembers. A node is connected to
@@ -203,7 +204,8 @@ func (d *Directory) Proxies() []dnsserver.Proxy {
 // addresses of direct connections), plus seen itself when the proxy
 // listens on every address.
 //
-//   - unspecified, multicast, link-local and invalid addresses: never;
+//   - unspecified, multicast, broadcast, link-local and invalid addresses:
+//     never (ipclass: not Addressable);
 //   - loopback: only when the peer is seen at a loopback address (same
 //     machine; the nameserver offers those only to loopback resolvers);
 //   - private (RFC 1918, ULA, CGNAT): only when the peer is seen at a
@@ -213,21 +215,20 @@ func (d *Directory) Proxies() []dnsserver.Proxy {
 func ProxyAddrs(a Announcement, seen []netip.Addr) []netip.Addr {
 	seenLoop, seenLAN := false, false
 	for _, s := range seen {
-		s = s.Unmap()
-		seenLoop = seenLoop || s.IsLoopback()
-		seenLAN = seenLAN || s.IsLoopback() || isPrivate(s)
+		c := ipclass.Of(s)
+		seenLoop = seenLoop || c == ipclass.Loopback
+		seenLAN = seenLAN || c == ipclass.Loopback || c.LAN()
 	}
 	var out []netip.Addr
 	add := func(ip netip.Addr) {
 		ip = ip.Unmap()
+		c := ipclass.Of(ip)
 		switch {
-		case len(out) == maxProxyAddrs, !ip.IsValid(), ip.IsUnspecified(), ip.IsMulticast(),
-			ip.IsLinkLocalUnicast(), ip.IsLinkLocalMulticast(), ip.IsInterfaceLocalMulticast(),
-			ip == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
+		case len(out) == maxProxyAddrs, !c.Addressable():
 			return
-		case ip.IsLoopback() && !seenLoop:
+		case c == ipclass.Loopback && !seenLoop:
 			return
-		case isPrivate(ip) && !seenLAN:
+		case c.LAN() && !seenLAN:
 			return
 		case slices.Contains(out, ip):
 			return
@@ -243,12 +244,6 @@ func ProxyAddrs(a Announcement, seen []netip.Addr) []netip.Addr {
 		}
 	}
 	return out
-}
-
-// isPrivate matches the nameserver's notion of a LAN address: RFC 1918,
-// IPv6 ULA and RFC 6598 carrier-grade NAT space.
-func isPrivate(a netip.Addr) bool {
-	return a.IsPrivate() || (a.Is4() && a.As4()[0] == 100 && a.As4()[1]&0xC0 == 64)
 }
 
 // HasRoom says whether peer id last said it has headroom (an unknown peer

@@ -34,7 +34,7 @@ func TestProxyAddrs(t *testing.T) {
 		{"LAN address of a peer on this LAN",
 			Announcement{Addrs: addrs("192.168.1.20")}, addrs("192.168.1.20"), addrs("192.168.1.20")},
 		{"LAN address of a peer behind another NAT is another machine",
-			Announcement{Addrs: addrs("192.168.1.20", "10.0.0.5", "100.64.1.1", "fd00::5")}, addrs("203.0.113.9"), nil},
+			Announcement{Addrs: addrs("192.168.1.20", "10.0.0.5", "100.64.1.1", "fd00::5", "64:ff9b::a00:5")}, addrs("203.0.113.9"), nil},
 		{"global addresses are taken as announced",
 			Announcement{Addrs: addrs("2001:db8::53", "198.51.100.7")}, addrs("203.0.113.9"), addrs("2001:db8::53", "198.51.100.7")},
 		{"listening everywhere adds where we see it, once",

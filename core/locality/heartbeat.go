@@ -56,7 +56,7 @@ func (l *Locator) heartbeat(ctx context.Context) {
 	defer wg.Wait()
 	t := time.NewTicker(heartbeatInterval)
 	defer t.Stop()
-	sched := newAskSchedule()
+	sched := l.sched
 	dnsOn := l.cfg.DNSListen != ""
 	sem := make(chan struct{}, heartbeatParallel)
 	run := func(f func()) {
@@ -72,7 +72,10 @@ func (l *Locator) heartbeat(ctx context.Context) {
 	}
 	ask := func(id string) {
 		if sched.start(id) {
-			run(func() { sched.done(id, l.exchange(ctx, id), time.Now()) })
+			run(func() {
+				for sched.done(id, l.exchange(ctx, id), time.Now()) {
+				}
+			})
 		}
 	}
 	unsent := newUnsentNotices()
@@ -87,35 +90,18 @@ func (l *Locator) heartbeat(ctx context.Context) {
 		if !dnsOn {
 			return
 		}
-		// One list of the connected peers per sweep, not a lookup per
-		// peer and per table: a sweep touches every peer (issue 17).
-		ids := l.peers.ConnectedIDs()
-		connected := make(map[string]bool, len(ids))
-		for _, id := range ids {
-			connected[id] = true
-		}
-		isConnected := func(id string) bool { return connected[id] }
-		l.dir.Retain(isConnected)
-		sched.retain(isConnected)
-		now := time.Now()
-		for _, id := range ids {
-			heard := l.peers.HeardFrom(id)
-			switch {
-			case sched.due(id, now, heard, len(l.peers.PeerIPs(id)) == 0):
-				ask(id)
-			case sched.heardSince(id, heard):
-				l.dir.Alive(id, heard)
-			}
-		}
+		l.sweep(ask)
 	}
 	beat()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case id := <-l.wake:
-			if dnsOn {
-				ask(id)
+		case <-l.wake.ready:
+			for _, id := range l.wake.take() {
+				if dnsOn {
+					ask(id)
+				}
 			}
 		case <-l.changed:
 			unsent.reset()
@@ -124,6 +110,31 @@ func (l *Locator) heartbeat(ctx context.Context) {
 			}
 		case <-t.C:
 			beat()
+		}
+	}
+}
+
+// sweep asks the connected peers that are due, marks alive those whose
+// traffic shows it, and forgets the ones that left.
+func (l *Locator) sweep(ask func(id string)) {
+	// One list of the connected peers per sweep, not a lookup per peer
+	// and per table: a sweep touches every peer (issue 17).
+	ids := l.peers.ConnectedIDs()
+	connected := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		connected[id] = true
+	}
+	isConnected := func(id string) bool { return connected[id] }
+	l.dir.Retain(isConnected)
+	l.sched.retain(isConnected)
+	now := time.Now()
+	for _, id := range ids {
+		heard := l.peers.HeardFrom(id)
+		switch {
+		case l.sched.due(id, now, heard, len(l.peers.PeerIPs(id)) == 0):
+			ask(id)
+		case l.sched.heardSince(id, heard):
+			l.dir.Alive(id, heard)
 		}
 	}
 }
@@ -191,16 +202,52 @@ func (u *unsentNotices) retry(connected func(id string) bool) []string {
 	return out
 }
 
+// askNow is the set of peers to ask at once, with a signal that it is not
+// empty: unlike a bounded channel it never drops a request.
+type askNow struct {
+	mu    sync.Mutex
+	ids   map[string]struct{}
+	ready chan struct{} // holds a token while ids is not empty
+}
+
+func newAskNow() *askNow { return &askNow{ids: map[string]struct{}{}, ready: make(chan struct{}, 1)} }
+
+// add asks for id at once.
+func (w *askNow) add(id string) {
+	w.mu.Lock()
+	w.ids[id] = struct{}{}
+	w.mu.Unlock()
+	select {
+	case w.ready <- struct{}{}:
+	default: // already signalled
+	}
+}
+
+// take returns the peers asked for and empties the set.
+func (w *askNow) take() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := make([]string, 0, len(w.ids))
+	for id := range w.ids {
+		out = append(out, id)
+	}
+	clear(w.ids)
+	return out
+}
+
 // askSchedule remembers, per connected peer, whether an exchange is under
 // way and when the last one succeeded.
 type askSchedule struct {
 	mu   sync.Mutex
 	busy map[string]bool
-	ok   map[string]time.Time // last successful exchange; absent: none, or the last failed
+	// again: asked while busy (a change notice arriving while the reply,
+	// read before the change, is on its way): ask once more when done.
+	again map[string]bool
+	ok    map[string]time.Time // last successful exchange; absent: none, or the last failed
 }
 
 func newAskSchedule() *askSchedule {
-	return &askSchedule{busy: map[string]bool{}, ok: map[string]time.Time{}}
+	return &askSchedule{busy: map[string]bool{}, again: map[string]bool{}, ok: map[string]time.Time{}}
 }
 
 // due says whether peer id should be asked at now: never asked, last
@@ -232,27 +279,42 @@ func (s *askSchedule) heardSince(id string, heard time.Time) bool {
 	return ok && heard.After(last)
 }
 
-// start marks id busy; false if it already was.
+// start marks id busy; false if it already was, and then the exchange
+// under way is followed by another.
 func (s *askSchedule) start(id string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.busy[id] {
+		s.again[id] = true
 		return false
 	}
 	s.busy[id] = true
 	return true
 }
 
-// done records the outcome of the exchange start began.
-func (s *askSchedule) done(id string, ok bool, at time.Time) {
+// done records the outcome of the exchange start began, and says whether
+// to ask again (start was called meanwhile); id then stays busy.
+func (s *askSchedule) done(id string, ok bool, at time.Time) (again bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	delete(s.busy, id)
 	if ok {
 		s.ok[id] = at
 	} else {
 		delete(s.ok, id)
 	}
+	if s.again[id] {
+		delete(s.again, id)
+		return true
+	}
+	delete(s.busy, id)
+	return false
+}
+
+// isBusy says whether an exchange with id is under way.
+func (s *askSchedule) isBusy(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.busy[id]
 }
 
 // retain forgets peers for which keep is false (disconnected).

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/coralcdn/coral/core/dsht"
+	"github.com/coralcdn/coral/core/ipclass"
 	"github.com/coralcdn/coral/core/object"
 )
 
@@ -82,12 +83,12 @@ func checkProxyID(id string) error {
 }
 
 // NetworkOf is the hint network of a visitor address: its IPv4 /24 or IPv6
-// /48. Addresses that are not global unicast (loopback, LAN, CGNAT,
-// link-local) have no hint network: the same private prefix is a different
-// place on every LAN.
+// /48. Addresses that are not global (loopback, LAN, CGNAT, link-local, a
+// proxy tool's 198.18.0.0/15 and the other special-purpose blocks) have no
+// hint network: the same prefix is a different place on every LAN.
 func NetworkOf(a netip.Addr) (netip.Prefix, bool) {
 	a = a.Unmap()
-	if !a.IsGlobalUnicast() || isPrivate(a) {
+	if ipclass.Of(a) != ipclass.Global {
 		return netip.Prefix{}, false
 	}
 	bits := 48

@@ -66,6 +66,10 @@ func TestNetworkOf(t *testing.T) {
 		{"::1", ""},
 		{"0.0.0.0", ""},
 		{"224.0.0.1", ""},
+		{"198.18.0.1", ""},     // a proxy tool's TUN: on every such machine
+		{"240.0.0.1", ""},      // reserved
+		{"fec0::1", ""},        // site-local
+		{"64:ff9b::a00:1", ""}, // NAT64 of 10.0.0.1
 	}
 	for _, c := range cases {
 		p, ok := NetworkOf(netip.MustParseAddr(c.in))

@@ -88,10 +88,16 @@ type Locator struct {
 	dir   *Directory
 	meter *Meter
 	hints *Hints
-	wake  chan string // peers to ask now (just connected, or told us of a change)
+	wake  *askNow // peers to ask now (just connected, or told us of a change)
 
-	seen    atomic.Pointer[string] // peersSee of the last self announcement
-	changed chan struct{}          // the announcement changed: tell the peers
+	sched *askSchedule // the heartbeat's exchanges with peers
+
+	// refreshing makes Refreshes one at a time, so one computed earlier is
+	// never stored after one computed later (the budget's and settings'
+	// subscriptions and the heartbeat's sweep call it at once).
+	refreshing sync.Mutex
+	seen       atomic.Pointer[string] // peersSee of the last self announcement
+	changed    chan struct{}          // the announcement changed: tell the peers
 }
 
 var _ dnsserver.Prober = (*Locator)(nil)
@@ -109,7 +115,8 @@ func NewLocator(cfg LocatorConfig, peers Peers, dht DSHT) (*Locator, error) {
 		dht:   dht,
 		log:   cfg.Logger.With("component", "locality"),
 		dir:   NewDirectory(dnsserver.Proxy{ID: cfg.Self}),
-		wake:  make(chan string, 64),
+		wake:  newAskNow(),
+		sched: newAskSchedule(),
 
 		changed: make(chan struct{}, 1),
 	}
@@ -172,14 +179,12 @@ func (l *Locator) Measure(ln net.Listener) net.Listener {
 	return MeasureListener(ln, l.meter.Observe)
 }
 
-// Connected asks a newly connected peer for its announcement now rather
-// than at the next heartbeat. It does not block.
-func (l *Locator) Connected(id string) {
-	select {
-	case l.wake <- id:
-	default: // the next heartbeat asks it
-	}
-}
+// Connected asks a newly connected peer (or one that says its
+// announcement changed) for its announcement now rather than at the next
+// heartbeat. It does not block, and no request is lost however many
+// arrive at once: the next heartbeat would not ask a peer it already
+// heard from.
+func (l *Locator) Connected(id string) { l.wake.add(id) }
 
 // Forget drops a peer whose last connection closed.
 func (l *Locator) Forget(id string) { l.dir.Forget(id) }

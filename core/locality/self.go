@@ -12,13 +12,24 @@ import (
 
 	"github.com/coralcdn/coral/core/dnsserver"
 	"github.com/coralcdn/coral/core/dsht"
+	"github.com/coralcdn/coral/core/ipclass"
 	"github.com/coralcdn/coral/core/shaping"
 )
 
 // Refresh recomputes this node's announcement (served to peers) and its
-// own directory entry; call it when the budget's headroom changes.
+// own directory entry; call it when the budget's headroom changes. Peers
+// are told of a change only once the new announcement is what they get
+// when they ask back.
 func (l *Locator) Refresh() {
+	l.refreshing.Lock()
+	defer l.refreshing.Unlock()
 	a := l.SelfAnnouncement()
+	if b, err := a.Marshal(); err == nil {
+		l.announce.Store(&b)
+	} else {
+		l.log.Warn("encoding this node's announcement", "err", err)
+	}
+	l.dir.SetSelf(l.selfProxy(a))
 	key := peersSee(a)
 	if old := l.seen.Swap(&key); old == nil || *old != key {
 		if old != nil {
@@ -29,13 +40,12 @@ func (l *Locator) Refresh() {
 		default: // a notice is already pending
 		}
 	}
-	if b, err := a.Marshal(); err == nil {
-		l.announce.Store(&b)
-	} else {
-		l.log.Warn("encoding this node's announcement", "err", err)
-	}
+}
+
+// selfProxy is this node's own directory entry for announcement a.
+func (l *Locator) selfProxy(a Announcement) dnsserver.Proxy {
 	loop := []netip.Addr{netip.IPv6Loopback()} // everything of ours is local to us
-	l.dir.SetSelf(dnsserver.Proxy{
+	return dnsserver.Proxy{
 		ID:         l.cfg.Self,
 		Addrs:      ProxyAddrs(Announcement{Addrs: a.Addrs}, loop),
 		LastHeard:  time.Now(),
@@ -44,7 +54,7 @@ func (l *Locator) Refresh() {
 		Cluster:    a.Cluster,
 		Full:       !a.Headroom.HasRoom(),
 		Paused:     a.Headroom.Paused,
-	})
+	}
 }
 
 // Announcement is the encoded announcement this node sends the asking peer
@@ -119,24 +129,23 @@ func interfaceAddrs() []netip.Addr {
 
 // ownAddrs merges interface addresses with the IPs the host itself is
 // reachable at, global ones first, at most MaxAnnouncedAddrs; unspecified,
-// link-local and (v4only) IPv6 addresses are left out.
+// link-local, multicast, broadcast and (v4only) IPv6 addresses are left out.
 func ownAddrs(ifAddrs, hostIPs []netip.Addr, v4only bool) []netip.Addr {
 	var out []netip.Addr
 	for _, ip := range slices.Concat(ifAddrs, hostIPs) {
 		ip = ip.Unmap()
-		if ip.IsValid() && !ip.IsUnspecified() && !ip.IsLinkLocalUnicast() && (!v4only || ip.Is4()) &&
-			!slices.Contains(out, ip) {
+		if ipclass.Of(ip).Addressable() && (!v4only || ip.Is4()) && !slices.Contains(out, ip) {
 			out = append(out, ip)
 		}
 	}
 	rank := func(a netip.Addr) int {
-		switch {
-		case a.IsLoopback():
+		switch ipclass.Of(a) {
+		case ipclass.Global:
+			return 0
+		case ipclass.Loopback:
 			return 2
-		case a.IsPrivate():
-			return 1
 		}
-		return 0
+		return 1 // LAN, CGNAT, a proxy tool's TUN, ...
 	}
 	slices.SortStableFunc(out, func(a, b netip.Addr) int { return cmp.Compare(rank(a), rank(b)) })
 	return out[:min(len(out), MaxAnnouncedAddrs)]

@@ -27,6 +27,8 @@ func TestOwnAddrs(t *testing.T) {
 			[]netip.Addr{ip("10.9.0.3")}, false, []netip.Addr{ip("10.9.0.3")}},
 		{"mapped IPv4 unmapped, unspecified dropped", []netip.Addr{ip("::ffff:10.9.0.3"), ip("0.0.0.0")},
 			nil, true, []netip.Addr{ip("10.9.0.3")}},
+		{"a proxy tool's TUN and CGNAT after global ones", []netip.Addr{ip("198.18.0.1"), ip("100.64.0.7"), ip("192.0.2.4")},
+			nil, false, []netip.Addr{ip("192.0.2.4"), ip("198.18.0.1"), ip("100.64.0.7")}},
 	}
 	for _, c := range cases {
 		if got := ownAddrs(c.ifs, c.hostIPs, c.v4only); !slices.Equal(got, c.want) {

@@ -9,6 +9,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/coralcdn/coral/core/ipclass"
 )
 
 // On-link routes. The prefixes of the interface addresses miss networks
@@ -67,7 +69,7 @@ func parseRoutes4(r io.Reader) []netip.Prefix {
 		for _, b := range m {
 			bits += popcount(b)
 		}
-		if p, err := dst.Prefix(bits); err == nil && bits >= minOnLink4 && blockedReason(p.Addr()) == "" {
+		if p, err := dst.Prefix(bits); err == nil && bits >= minOnLink4 && ipclass.Of(p.Addr()) == ipclass.Global {
 			out = append(out, p)
 		}
 	}
@@ -92,7 +94,7 @@ func parseRoutes6(r io.Reader) []netip.Prefix {
 		if !ok1 || !ok2 || err1 != nil || err2 != nil || flags&(rtfGateway|rtfReject) != 0 || !nh.IsUnspecified() {
 			continue
 		}
-		if p, err := dst.Prefix(int(plen)); err == nil && plen >= minOnLink6 && blockedReason(p.Addr()) == "" {
+		if p, err := dst.Prefix(int(plen)); err == nil && plen >= minOnLink6 && ipclass.Of(p.Addr()) == ipclass.Global {
 			out = append(out, p)
 		}
 	}

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/coralcdn/coral/core/ipclass"
 )
 
 func readFixture(t testing.TB, name string) string {
@@ -50,7 +52,7 @@ func FuzzParseRoutes(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		for _, p := range append(parseRoutes4(strings.NewReader(s)), parseRoutes6(strings.NewReader(s))...) {
 			if !p.IsValid() || (p.Addr().Is4() && p.Bits() < minOnLink4) || (p.Addr().Is6() && p.Bits() < minOnLink6) ||
-				blockedReason(p.Addr()) != "" {
+				ipclass.Of(p.Addr()) != ipclass.Global {
 				t.Fatalf("%q gave %v", s, p)
 			}
 		}

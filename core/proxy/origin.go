@@ -18,46 +18,12 @@ import (
 	"golang.org/x/sync/singleflight"
 )
 
-var (
-	cgnat     = netip.MustParsePrefix("100.64.0.0/10")
-	thisNet   = netip.MustParsePrefix("0.0.0.0/8")
-	reserved4 = netip.MustParsePrefix("240.0.0.0/4")
-	nat64     = netip.MustParsePrefix("64:ff9b::/96")
-)
-
-// blockedReason says why an address is not a public unicast origin, or "".
-func blockedReason(a netip.Addr) string {
-	a = a.Unmap()
-	if nat64.Contains(a) {
-		// NAT64 embeds an IPv4 address in the last 32 bits.
-		b := a.As16()
-		a = netip.AddrFrom4([4]byte{b[12], b[13], b[14], b[15]})
-	}
-	switch {
-	case a.IsLoopback():
-		return "loopback"
-	case a.IsPrivate():
-		return "private"
-	case a.IsLinkLocalUnicast():
-		return "link-local"
-	case a.IsMulticast(), a.IsLinkLocalMulticast(), a.IsInterfaceLocalMulticast():
-		return "multicast"
-	case a.IsUnspecified(), a.Is4() && thisNet.Contains(a):
-		return "unspecified"
-	case cgnat.Contains(a):
-		return "carrier-grade NAT"
-	case a.Is4() && reserved4.Contains(a):
-		return "reserved"
-	}
-	return ""
-}
-
 // newOriginTransport builds the HTTP transport for origin fetches: no proxy
 // from the environment, timeouts on every phase, and a dialer that asks
 // guard about the address actually being connected to, after DNS
 // resolution, so a name that re-resolves to 127.0.0.1 is still refused.
 func newOriginTransport(timeout time.Duration, guard *originGuard, wrap func(host string, c net.Conn) net.Conn) *http.Transport {
-	d := &net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}
+	d := &net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second, Resolver: guard.resolver}
 	d.Control = func(network, address string, _ syscall.RawConn) error {
 		ap, err := netip.ParseAddrPort(address)
 		if err != nil {

@@ -16,39 +16,38 @@ import (
 	"github.com/coralcdn/coral/core/coralurl"
 )
 
-func TestBlockedReason(t *testing.T) {
+// Every address that is not global is refused, and the visitor is told
+// what kind it is (ipclass's word; core/ipclass tests every block).
+func TestRefusalNamesTheClass(t *testing.T) {
+	none := []net.Addr{}
+	g := testGuard(t, &none)
 	tests := map[string]string{
-		"127.0.0.1":          "loopback",
-		"127.255.0.9":        "loopback",
-		"::1":                "loopback",
-		"::ffff:127.0.0.1":   "loopback",
-		"10.1.2.3":           "private",
-		"172.16.0.1":         "private",
-		"172.31.255.255":     "private",
-		"192.168.1.1":        "private",
-		"fd00::1":            "private",
-		"169.254.169.254":    "link-local",
-		"fe80::1":            "link-local",
-		"224.0.0.1":          "multicast",
-		"239.1.2.3":          "multicast",
-		"ff02::1":            "multicast",
-		"0.0.0.0":            "unspecified",
-		"0.1.2.3":            "unspecified",
-		"::":                 "unspecified",
-		"100.64.0.1":         "carrier-grade NAT",
-		"100.127.255.254":    "carrier-grade NAT",
-		"240.0.0.1":          "reserved",
-		"255.255.255.255":    "reserved",
-		"64:ff9b::a00:1":     "private", // NAT64 of 10.0.0.1
+		"127.0.0.1":          "a loopback address",
+		"::ffff:127.0.0.1":   "a loopback address",
+		"10.1.2.3":           "a private address",
+		"fd00::1":            "a private address",
+		"169.254.169.254":    "a link-local address",
+		"ff02::1":            "a multicast address",
+		"0.0.0.0":            "an unspecified address",
+		"100.64.0.1":         "a carrier-grade NAT address",
+		"240.0.0.1":          "a reserved address",
+		"255.255.255.255":    "a broadcast address",
+		"198.18.0.1":         "a special-purpose address",
+		"fec0::1":            "a special-purpose address",
+		"64:ff9b::a00:1":     "a private address", // NAT64 of 10.0.0.1
 		"93.184.215.14":      "",
-		"172.32.0.1":         "",
-		"100.128.0.1":        "",
 		"2606:2800::1":       "",
 		"64:ff9b::5db8:d70e": "",
 	}
 	for addr, want := range tests {
-		if got := blockedReason(netip.MustParseAddr(addr)); got != want {
-			t.Errorf("blockedReason(%s) = %q, want %q", addr, got, want)
+		err := g.checkAddr(netip.MustParseAddr(addr))
+		var blocked *blockedAddrError
+		got := ""
+		if errors.As(err, &blocked) {
+			got = blocked.what
+		}
+		if got != want || (err != nil) != (want != "") {
+			t.Errorf("checkAddr(%s) = %v, want %q", addr, err, want)
 		}
 	}
 }

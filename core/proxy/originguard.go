@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/coralcdn/coral/core/coralurl"
+	"github.com/coralcdn/coral/core/ipclass"
 )
 
 // originGuard decides which addresses and ports origin fetches may connect
@@ -16,8 +17,8 @@ import (
 // so a name that re-resolves (DNS rebinding) gets no further than one that
 // resolved to the refused address at once.
 //
-// Without allowPrivate it refuses, besides the non-public ranges of
-// blockedReason, every address of the machine's own interfaces, every
+// Without allowPrivate it refuses, besides every address ipclass does not
+// class as Global, every address of the machine's own interfaces, every
 // address in the on-link prefix of one of them (a home LAN with public IPv6
 // addresses, a server's neighbours in its provider's subnet), and the
 // addresses the node is reached at from outside (selfAddrs: an advertised
@@ -31,6 +32,7 @@ type originGuard struct {
 	ifaceAddrs   func() ([]net.Addr, error)
 	routes       func() []netip.Prefix // directly connected routes
 	now          func() time.Time
+	resolver     *net.Resolver // origin names, in screen and at dial time
 
 	mu      sync.Mutex
 	readAt  time.Time
@@ -55,7 +57,7 @@ const homeIPv6Bits = 56
 // homePrefix is the delegated prefix around a global IPv6 address of this
 // machine whose on-link prefix is narrower.
 func homePrefix(ip netip.Addr, onLinkBits int) (netip.Prefix, bool) {
-	if !ip.Is6() || ip.Is4In6() || blockedReason(ip) != "" || onLinkBits <= homeIPv6Bits {
+	if !ip.Is6() || ip.Is4In6() || ipclass.Of(ip) != ipclass.Global || onLinkBits <= homeIPv6Bits {
 		return netip.Prefix{}, false
 	}
 	p, err := ip.Prefix(homeIPv6Bits)
@@ -64,7 +66,7 @@ func homePrefix(ip netip.Addr, onLinkBits int) (netip.Prefix, bool) {
 
 func newOriginGuard(ports coralurl.PortSet, allowPrivate bool, selfAddrs func() []netip.Addr) *originGuard {
 	return &originGuard{ports: ports, allowPrivate: allowPrivate, selfAddrs: selfAddrs,
-		ifaceAddrs: net.InterfaceAddrs, routes: readOnLinkRoutes, now: time.Now}
+		ifaceAddrs: net.InterfaceAddrs, routes: readOnLinkRoutes, now: time.Now, resolver: net.DefaultResolver}
 }
 
 // blockedAddrError is returned for an address the proxy must not connect to.
@@ -72,7 +74,7 @@ type blockedAddrError struct {
 	addr netip.Addr
 	what string // what the visitor is told: "a loopback address", ...
 	// why is which rule refused it ("own", "on-link", "reached", or
-	// blockedReason's word). The three node-network rules share one text
+	// the address's ipclass word). The three node-network rules share one text
 	// for visitors, who should not learn the node's prefixes from it.
 	why string
 }
@@ -113,7 +115,8 @@ func (g *originGuard) check(ap netip.AddrPort) error {
 // checkAddr refuses non-public addresses and the machine's own networks.
 func (g *originGuard) checkAddr(a netip.Addr) error {
 	a = a.Unmap()
-	if why := blockedReason(a); why != "" {
+	if c := ipclass.Of(a); c != ipclass.Global {
+		why := c.String()
 		return &blockedAddrError{addr: a, what: article(why) + " " + why + " address", why: why}
 	}
 	own, reached, onLink := g.interfaces()
@@ -173,7 +176,7 @@ func (g *originGuard) interfaces() (own, reached map[netip.Addr]bool, onLink []n
 		if ip.Is4() && ones > 32 {
 			ones -= 96
 		}
-		if p, err := ip.Prefix(ones); err == nil && blockedReason(ip) == "" {
+		if p, err := ip.Prefix(ones); err == nil && ipclass.Of(ip) == ipclass.Global {
 			g.onLink = append(g.onLink, p)
 		}
 		if p, ok := homePrefix(ip, ones); ok {
@@ -201,7 +204,7 @@ func (g *originGuard) screen(ctx context.Context, o coralurl.Origin, timeout tim
 	}
 	lctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	addrs, err := net.DefaultResolver.LookupNetIP(lctx, "ip", o.Host)
+	addrs, err := g.resolver.LookupNetIP(lctx, "ip", o.Host)
 	if err != nil || len(addrs) == 0 {
 		return nil
 	}

@@ -186,7 +186,7 @@ type Options struct {
 	// may carry the origin's real ETag). Default 24h; Off: no bound.
 	PeerCopyMaxAge time.Duration
 
-	AllowPrivateOrigins bool // fetch from loopback/private/link-local addresses (tests, LANs)
+	AllowPrivateOrigins bool // fetch from addresses ipclass does not class as Global (tests, LANs)
 	PassUnsafeMethods   bool // pass POST, PUT, ... to the origin uncached instead of 405
 	StripCookies        bool // drop Cookie and Set-Cookie both ways; Set-Cookie responses then get cached
 
@@ -213,6 +213,10 @@ type Options struct {
 	// OriginConn wraps each new connection to an origin host (the
 	// volunteer's download cap and byte counting); nil: none.
 	OriginConn func(host string, c net.Conn) net.Conn
+	// Resolver resolves origin host names, both when an origin is screened
+	// and when it is dialled; nil: the system's (net.DefaultResolver).
+	// Tests point it at their own DNS server.
+	Resolver *net.Resolver
 
 	// Sites maps a custom domain (a site group's public name, "www.site.org",
 	// lower case, no port) to the origin it is fetched from; the proxy asks
@@ -330,6 +334,9 @@ func New(opts Options, st Store) (*Proxy, error) {
 		return nil, fmt.Errorf("proxy: origin ports: %w", err)
 	}
 	guard := newOriginGuard(ports, opts.AllowPrivateOrigins, opts.SelfAddrs)
+	if opts.Resolver != nil {
+		guard.resolver = opts.Resolver
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &Proxy{
 		opts:          opts,

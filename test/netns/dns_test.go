@@ -89,7 +89,7 @@ func TestDNSAnswersNameLiveProxies(t *testing.T) {
 // any of them.
 func leftAfter(t *testing.T, ctx context.Context, l *lab, askers []string, proxy netip.Addr, since time.Time) time.Duration {
 	t.Helper()
-	lastSeen := since
+	lastSeen, lastBy := since, "none"
 	clean := map[string]int{}
 	deadline := since.Add(dnsLiveWindow + 20*time.Second)
 	for {
@@ -102,7 +102,7 @@ func leftAfter(t *testing.T, ctx context.Context, l *lab, askers []string, proxy
 				t.Logf("query %s: %v", r, err)
 			case slices.Contains(ans, proxy):
 				clean[r] = 0
-				lastSeen = time.Now()
+				lastSeen, lastBy = time.Now(), r
 			default:
 				clean[r]++
 			}
@@ -110,7 +110,7 @@ func leftAfter(t *testing.T, ctx context.Context, l *lab, askers []string, proxy
 		}
 		if done {
 			d := lastSeen.Sub(since)
-			t.Logf("%s last named %v after it went away (bound %v)", proxy, d.Round(time.Millisecond), dnsLiveWindow)
+			t.Logf("%s last named %v after it went away, by %s's DNS (bound %v)", proxy, d.Round(time.Millisecond), lastBy, dnsLiveWindow)
 			return d
 		}
 		if time.Now().After(deadline) {
