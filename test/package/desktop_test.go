@@ -76,8 +76,10 @@ func TestDesktopDebOverHeadless(t *testing.T) {
 	}
 	checkHasWindow(t, desktopBin)
 	checkDesktopEntry(t)
-	// The headless coral stays what it is beside it.
+	// The headless coral stays what it is beside it, but hands plain
+	// `coral` in a desktop session over to it.
 	checkHeadless(t)
+	checkPlainCoral(t, true)
 
 	run(t, "dpkg", "--purge", "coral-desktop")
 	for _, p := range []string{desktopBin, desktopEntry, iconPath} {
@@ -88,6 +90,7 @@ func TestDesktopDebOverHeadless(t *testing.T) {
 	if _, err := os.Stat("/usr/bin/coral"); err != nil {
 		t.Errorf("purging coral-desktop took coral's binary: %v", err)
 	}
+	checkPlainCoral(t, false)
 }
 
 // checkHasWindow: bin is the build with the window: `gui -h` lists the
@@ -206,6 +209,7 @@ func checkUpgraded(t *testing.T, version, uid string) {
 	}
 	checkHasWindow(t, desktopBin)
 	checkDesktopEntry(t)
+	checkPlainCoral(t, true)
 	if got := strings.TrimSpace(run(t, "id", "-u", "coral")); got != uid {
 		t.Errorf("the coral user is uid %s after the upgrade, was %s", got, uid)
 	}

@@ -94,6 +94,7 @@ func TestDebInstallRunPurge(t *testing.T) {
 	}
 	checkGlibcDepends(t, "coral", "/usr/bin/coral")
 	checkHeadless(t)
+	checkPlainCoral(t, false)
 	// An upgrade (here: the same package again) runs prerm upgrade and
 	// postinst configure <old version>: it keeps the service user.
 	run(t, "dpkg", "-i", deb)
@@ -146,6 +147,31 @@ func isDynamic(t *testing.T, bin string) bool {
 		}
 	}
 	return false
+}
+
+// checkPlainCoral: plain `coral` in a desktop session hands over to
+// coral-desktop when that is installed (the single package's `coral` opened
+// the window, and autostart entries name /usr/bin/coral), else runs
+// headless and says why. A Wayland display that does not exist fails the
+// window build's display probe, so no window opens; a config file that does
+// not exist ends either run before a node starts.
+func checkPlainCoral(t *testing.T, handsOver bool) {
+	t.Helper()
+	cmd := exec.Command("/usr/bin/coral", "-config", "/nonexistent/coral-pkgtest.toml")
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "DISPLAY=") && !strings.HasPrefix(kv, "WAYLAND_DISPLAY=") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, "WAYLAND_DISPLAY=coral-pkgtest-none")
+	out, err := cmd.CombinedOutput()
+	want := noWindow // the headless build
+	if handsOver {
+		want = "`coral serve` skips this check" // the window build's display probe
+	}
+	if err == nil || !strings.Contains(string(out), want) || !strings.Contains(string(out), "coral-pkgtest.toml") {
+		t.Errorf("plain coral in a desktop session (coral-desktop installed: %v): %v\n%s\nwant %q and the missing config", handsOver, err, out, want)
+	}
 }
 
 // checkHeadless: the installed coral is the build without the window. It

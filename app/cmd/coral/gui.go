@@ -26,6 +26,12 @@ import (
 // buildNote ends `coral help`: nothing to add in a build with the window.
 const buildNote = ""
 
+// runPlain is plain `coral`: a node with the window when one can be
+// opened, else headless.
+func runPlain(args []string, stdout, stderr io.Writer) int {
+	return runNode(args, stdout, stderr, displayOrSay(stderr), "")
+}
+
 // displayOrSay is plain `coral`'s choice: the window when one can be
 // opened, else headless, saying why in one line.
 func displayOrSay(stderr io.Writer) bool {

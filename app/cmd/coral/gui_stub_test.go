@@ -4,6 +4,8 @@ package main
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -21,9 +23,10 @@ func guiCommandCases(dir string) []commandCase {
 	}
 }
 
-// Plain `coral` in this build is headless without probing the display: no
-// window is asked for, and with a desktop session set it says why in one
-// line (an old autostart entry may still start /usr/bin/coral).
+// Plain `coral` in this build is headless without probing the display:
+// outside a desktop session it says nothing; in one, it says why no window
+// opens, unless coral-desktop is there to hand over to (tested with the
+// installed packages in test/package).
 func TestHeadlessBuildNeverAsksForAWindow(t *testing.T) {
 	for _, tc := range []struct {
 		name, display, wayland string
@@ -38,8 +41,9 @@ func TestHeadlessBuildNeverAsksForAWindow(t *testing.T) {
 			t.Setenv("DISPLAY", tc.display)
 			t.Setenv("WAYLAND_DISPLAY", tc.wayland)
 			var stderr bytes.Buffer
-			if displayOrSay(&stderr) {
-				t.Fatal("a build without the window chose the window")
+			// The test binary has no coral-desktop beside it.
+			if desktop := windowElsewhere(&stderr); desktop != "" {
+				t.Fatalf("handed over to %s", desktop)
 			}
 			said := stderr.String()
 			if tc.say == "" && said != "" {
@@ -49,5 +53,33 @@ func TestHeadlessBuildNeverAsksForAWindow(t *testing.T) {
 				t.Errorf("said %q, want one line with %q", said, tc.say)
 			}
 		})
+	}
+}
+
+// coral-desktop is handed over to only as an executable file beside coral.
+func TestHeadlessBuildFindsTheDesktopBeside(t *testing.T) {
+	dir := t.TempDir()
+	exe := filepath.Join(dir, "coral")
+	write := func(name string, mode os.FileMode) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("#!/bin/sh\n"), mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := desktopBeside(exe); got != "" {
+		t.Errorf("nothing beside: %q", got)
+	}
+	write("coral-desktop", 0o644)
+	if got := desktopBeside(exe); got != "" {
+		t.Errorf("not executable: %q", got)
+	}
+	os.Chmod(filepath.Join(dir, "coral-desktop"), 0o755)
+	if got, want := desktopBeside(exe), filepath.Join(dir, "coral-desktop"); got != want {
+		t.Errorf("executable beside: %q, want %q", got, want)
+	}
+	other := filepath.Join(t.TempDir(), "sub")
+	os.Mkdir(other, 0o755)
+	os.Mkdir(filepath.Join(other, "coral-desktop"), 0o755)
+	if got := desktopBeside(filepath.Join(other, "coral")); got != "" {
+		t.Errorf("a directory: %q", got)
 	}
 }

@@ -59,7 +59,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	switch cmd {
 	case "":
-		return runNode(args, stdout, stderr, displayOrSay(stderr), "")
+		return runPlain(args, stdout, stderr)
 	case "serve":
 		return runNode(args, stdout, stderr, false, "")
 	case "gui":
