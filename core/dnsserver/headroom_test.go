@@ -12,22 +12,29 @@ import (
 )
 
 // Proxies without headroom (paused, over quota, saturated) are left out of
-// answers while others are alive, and handed out when nothing else is.
+// answers while others are alive, and handed out when nothing else is; a
+// paused one (it would answer 503) only when every one is paused.
 func TestFullProxiesLeftOutUnlessAlone(t *testing.T) {
 	for _, tc := range []struct {
-		name string
-		full []int
-		want []int
+		name         string
+		full, paused []int
+		want         []int
 	}{
-		{"none full", nil, []int{0, 1, 2}},
-		{"one full", []int{1}, []int{0, 2}},
-		{"all but one full", []int{0, 2}, []int{1}},
-		{"all full", []int{0, 1, 2}, []int{0, 1, 2}},
+		{"none full", nil, nil, []int{0, 1, 2}},
+		{"one full", []int{1}, nil, []int{0, 2}},
+		{"all but one full", []int{0, 2}, nil, []int{1}},
+		{"all full", []int{0, 1, 2}, nil, []int{0, 1, 2}},
+		{"one paused", nil, []int{1}, []int{0, 2}},
+		{"all full, one paused", []int{0, 2}, []int{1}, []int{0, 2}},
+		{"all paused", nil, []int{0, 1, 2}, []int{0, 1, 2}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ps := publicProxies(3)
 			for _, i := range tc.full {
 				ps[i].Full = true
+			}
+			for _, i := range tc.paused {
+				ps[i].Full, ps[i].Paused = true, true // paused: no room
 			}
 			dir := &fakeDir{}
 			dir.set(ps...)

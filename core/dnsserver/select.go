@@ -416,20 +416,27 @@ func (s *Server) hintsFor(network netip.Prefix, now time.Time) map[string]time.D
 }
 
 // withoutFull leaves out proxies without headroom when any other live
-// proxy is left: a paused or saturated volunteer is handed out only when
-// nothing else is. When the only others are still to be pinged, the busy
+// proxy is left: a saturated volunteer is handed out only when nothing
+// else is, a paused one only when every one is paused. When the only others are still to be pinged, the busy
 // ones stay as spares (spares is true): choose uses them only if every
 // ping fails, since an answer without records would be cached as "no
 // address" by resolvers. Paused ones are no spares: they serve nobody
 // (every visitor would get 503), and the volunteer asked to be left out.
 func withoutFull(cands []pick) (_ []pick, spares bool) {
 	other := func(c pick) bool { return !c.p.Full }
+	paused := func(c pick) bool { return c.p.Paused }
 	switch {
+	case !slices.ContainsFunc(cands, other) && slices.ContainsFunc(cands, func(c pick) bool { return !c.p.Paused }):
+		// Every one busy: the saturated ones serve, the paused ones
+		// would only answer 503.
+		return slices.DeleteFunc(cands, paused), false
 	case !slices.ContainsFunc(cands, other):
+		// Every one paused: their 503 page links the origin, where no
+		// records would be cached as "no address".
 		return cands, false
 	case slices.ContainsFunc(cands, func(c pick) bool { return !c.p.Full && !c.probe }):
 		return slices.DeleteFunc(cands, func(c pick) bool { return c.p.Full }), false
 	}
-	cands = slices.DeleteFunc(cands, func(c pick) bool { return c.p.Paused })
+	cands = slices.DeleteFunc(cands, paused)
 	return cands, slices.ContainsFunc(cands, func(c pick) bool { return c.p.Full })
 }
