@@ -63,7 +63,8 @@ type groupSet struct {
 
 	// The network-wide directory (groupdir.go): other groups' manifests,
 	// by group ID, for their sites' self-certifying names.
-	dir      map[string]dirEntry
+	dir      directory
+	dirSave  dirSaver // the directory's serials, to disk
 	dirTopic *p2p.SignedTopic
 	dirNext  int // which own group's announcement is republished next
 }
@@ -170,6 +171,7 @@ func (n *Node) joinGroupTopics() error {
 func (n *Node) closeGroups() (errs []error) {
 	if n.groups.dirTopic != nil {
 		errs = append(errs, n.groups.dirTopic.Close())
+		errs = append(errs, n.flushDirectorySerials())
 	}
 	for _, g := range n.groupList() {
 		if g.ch != nil {
@@ -208,7 +210,8 @@ func (n *Node) buildSiteIndex() {
 			continue
 		}
 		inForce[g.id] = m
-		n.indexQualified(idx, g.id, m)
+		peers := m.Peers() // one list per group, shared by its sites
+		n.indexQualified(idx, g.id, m, peers)
 		for _, s := range m.Sites {
 			o, _, _ := coralurl.ParseOrigin(s.Origin)
 			switch {
@@ -217,14 +220,11 @@ func (n *Node) buildSiteIndex() {
 			case idx[s.Host].group != "":
 				n.log.Warn("group site left out: another group serves it", "group", g.id, "site", s.Host, "other", idx[s.Host].group)
 			default:
-				idx[s.Host] = siteEntry{origin: o, peers: m.Peers(), group: g.id}
+				idx[s.Host] = siteEntry{origin: o, peers: peers, group: g.id}
 			}
 		}
 	}
 	n.groups.mu.Lock()
-	for id, e := range n.groups.dir {
-		n.indexQualified(idx, id, e.m)
-	}
 	old := n.groups.sites
 	n.groups.sites, n.groups.inForce = idx, inForce
 	n.groups.mu.Unlock()
@@ -260,8 +260,10 @@ func inZone(host, zone string) bool {
 func (n *Node) site(host string) (siteEntry, bool) {
 	n.groups.mu.Lock()
 	defer n.groups.mu.Unlock()
-	e, ok := n.groups.sites[host]
-	return e, ok
+	if e, ok := n.groups.sites[host]; ok {
+		return e, true
+	}
+	return n.groups.dir.site(host) // another group's self-certifying name
 }
 
 // siteOrigin is the proxy's custom-domain map (proxy.Options.Sites).
