@@ -41,11 +41,11 @@ func ParseRate(s string) (Rate, error) {
 	case "":
 		return 0, errors.New(`empty rate (want e.g. "2MiB/s", "10Mbit/s", "0" for no cap or "off")`)
 	}
-	bytes, err := rateBytes(t)
+	r, err := rateBytes(t)
 	if err != nil {
 		return 0, fmt.Errorf(`not a rate (want e.g. "2MiB/s", "10Mbit/s", "0" for no cap or "off"): %q: %v`, s, err)
 	}
-	return bytes, nil
+	return r, nil
 }
 
 // rateBytes reads a number and an optional unit (see ParseRate) as whole
@@ -92,8 +92,8 @@ func unitSize(unit string) (float64, error) {
 		u, perByte = strings.TrimSuffix(u, "b"), 8
 	case strings.HasSuffix(u, "B"):
 		u = strings.TrimSuffix(u, "B")
-	case u != "" && u == unit:
-		// "2M" or "2Mps": a bare prefix reads as bytes, as it always has.
+	default:
+		// No B or b ("2M"): bytes, as such rates have always been read.
 	}
 	mult, ok := unitPrefixes[strings.ToLower(u)]
 	if !ok {
