@@ -186,7 +186,7 @@ func (n *Node) joinRunStateTopic() error {
 	if err != nil {
 		return fmt.Errorf("node: %w", err)
 	}
-	if doc, _, ok := n.runState.Current(); ok && doc.Rotation != nil && time.Now().Before(doc.Rotation.From) {
+	if doc, _, ok := n.runState.Current(); ok && doc.Rotation != nil && time.Now().Before(doc.Rotation.From) && !n.secretInForce(doc.Rotation) {
 		n.scheduleRotation(doc.Rotation.From)
 	}
 	return nil
