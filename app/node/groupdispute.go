@@ -33,17 +33,18 @@ func (n *Node) indexPublic(idx map[string]siteEntry, gs []*memberGroup, inForce 
 	disputed := map[string][]string{}
 	for _, g := range gs {
 		m := inForce[g.id]
+		peers := m.Peers() // one list per group, shared by its sites
 		for _, s := range m.Sites {
 			o, _, _ := coralurl.ParseOrigin(s.Origin)
 			switch {
+			case idx[s.Host].group != "":
+				n.log.Warn("group site left out: its name is another group's self-certifying name", "group", g.id, "site", s.Host, "other", idx[s.Host].group)
 			case len(claims[s.Host]) > 1:
 				disputed[s.Host] = claims[s.Host]
 			case inZone(s.Host, n.cfg.Zone) || inZone(o.Host, n.cfg.Zone):
 				n.log.Warn("group site left out: its name or origin is inside Coral's zone", "group", g.id, "site", s.Host, "origin", s.Origin)
-			case idx[s.Host].group != "":
-				n.log.Warn("group site left out: its name is another group's self-certifying name", "group", g.id, "site", s.Host, "other", idx[s.Host].group)
 			default:
-				idx[s.Host] = siteEntry{origin: o, peers: m.Peers(), group: g.id}
+				idx[s.Host] = siteEntry{origin: o, peers: peers, group: g.id}
 			}
 		}
 	}

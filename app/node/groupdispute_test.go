@@ -173,3 +173,33 @@ func checkDisputed(t *testing.T, n *Node, genuine, hijacker *recordingOrigin, id
 		t.Errorf("status page does not show the conflict: %d", code)
 	}
 }
+
+// A member group's key holder lists another group's self-certifying name
+// (www.site.org.<Z>, Z known from the network-wide directory) as a public
+// name of its own: the name still leads to Z's origin, in either form.
+func TestGroupPublicNameCannotTakeDirectoryName(t *testing.T) {
+	genuine := newRecordingOrigin(t, "the genuine site")
+	hijacker := newRecordingOrigin(t, "the hijacker")
+	pubZ, privZ := operatorKeys(t)
+	pubX, privX := operatorKeys(t)
+	idZ := group.ID(pubZ)
+	cfg := testConfig(t)
+	cfg.Groups = []config.Group{configGroup(group.FormatPublicKey(pubX), "")}
+	n := startNode(t, cfg)
+	claim := group.Manifest{Name: "X", Serial: 1, Sites: []group.Site{{Host: "www.site.org." + idZ, Origin: hijacker.URL, Weight: 1}}}
+	if code, body := controlDo(t, n, "POST", "/api/groups/manifest", signManifest(t, claim, privX)); code != 200 {
+		t.Fatalf("X's manifest: %d %s", code, body)
+	}
+	z := signManifest(t, siteManifest(t, 1, genuine.URL, n.nodeID), privZ)
+	if err := n.offerAnnouncement("12D3KooWAnnouncer", group.Announce(group.FormatPublicKey(pubZ), z)); err != nil {
+		t.Fatalf("Z's announcement: %v", err)
+	}
+	for _, host := range []string{"www.site.org." + idZ + ".localhost", "www.site.org." + idZ} {
+		if resp, body := coralGet(t, n, host, "/"); resp.StatusCode != 200 || body != "the genuine site" {
+			t.Errorf("Host %s: %d %q, want Z's origin", host, resp.StatusCode, body)
+		}
+	}
+	if hijacker.asked("/") {
+		t.Error("X's origin was fetched for Z's name")
+	}
+}

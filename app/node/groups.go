@@ -67,7 +67,8 @@ type groupSet struct {
 
 	// The network-wide directory (groupdir.go): other groups' manifests,
 	// by group ID, for their sites' self-certifying names.
-	dir      map[string]dirEntry
+	dir      directory
+	dirSave  dirSaver // the directory's serials, to disk
 	dirTopic *p2p.SignedTopic
 	dirNext  int // which own group's announcement is republished next
 }
@@ -190,6 +191,7 @@ func (n *Node) joinGroupTopics() error {
 func (n *Node) closeGroups() (errs []error) {
 	if n.groups.dirTopic != nil {
 		errs = append(errs, n.groups.dirTopic.Close())
+		errs = append(errs, n.flushDirectorySerials())
 	}
 	for _, g := range n.groupList() {
 		if g.ch != nil {
@@ -216,9 +218,10 @@ func (n *Node) reindexSites() {
 	n.buildSiteIndex()
 }
 
-// buildSiteIndex is reindexSites with groups.indexing held. Every group's
-// self-certifying names (<site>.<group ID>) come first: they are the
-// group's by its key, and no public name another group lists can take one.
+// buildSiteIndex is reindexSites with groups.indexing held. Every member
+// group's self-certifying names (<site>.<group ID>) come first: they are
+// the group's by its key, and no public name another group lists can take
+// one (nor one of the directory's groups': see site).
 // A site whose name or origin is inside Coral's zone would loop and is left
 // out (with a warning), as is a public name two groups claim (disputed).
 func (n *Node) buildSiteIndex() {
@@ -229,14 +232,9 @@ func (n *Node) buildSiteIndex() {
 		if m, _, ok := g.tr.Current(); ok {
 			inForce[g.id] = m
 			live = append(live, g)
-			n.indexQualified(idx, g.id, m)
+			n.indexQualified(idx, g.id, m, m.Peers())
 		}
 	}
-	n.groups.mu.Lock()
-	for id, e := range n.groups.dir {
-		n.indexQualified(idx, id, e.m)
-	}
-	n.groups.mu.Unlock()
 	disputed := n.indexPublic(idx, live, inForce)
 	n.groups.mu.Lock()
 	old, oldDisputed := n.groups.sites, n.groups.disputed
@@ -276,6 +274,12 @@ func (n *Node) site(host string) (siteEntry, bool) {
 	n.groups.mu.Lock()
 	defer n.groups.mu.Unlock()
 	e, ok := n.groups.sites[host]
+	if ok && strings.HasSuffix(host, "."+e.group) {
+		return e, true // a member group's self-certifying name
+	}
+	if d, isDir := n.groups.dir.site(host); isDir {
+		return d, true // another group's self-certifying name, whatever public names list it
+	}
 	return e, ok
 }
 
@@ -290,10 +294,10 @@ func (n *Node) siteOrigin(host string) (coralurl.Origin, bool) {
 // (and hands out no proxy, as this node's proxy refuses the name), so the
 // resolver asks another nameserver.
 func (n *Node) siteMembers(host string) ([]string, bool) {
-	if n.disputedBy(host) != nil {
+	e, ok := n.site(host)
+	if !ok && n.disputedBy(host) != nil {
 		return nil, true
 	}
-	e, ok := n.site(host)
 	return e.peers, ok
 }
 
