@@ -269,6 +269,7 @@ func New(cfg config.Config, opts Options) (_ *Node, err error) {
 		OriginPorts:         cfg.Cache.OriginPorts,
 		SelfAddrs:           n.reachedAt,
 		Sites:               n.siteOrigin,
+		SiteDisputed:        n.siteDisputed,
 		OriginConn:          n.originConn,
 		Logger:              log,
 	}, n.store)
