@@ -3,12 +3,15 @@ package p2p
 import (
 	"crypto/ed25519"
 	"crypto/rand"
+	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/coralcdn/coral/core/group"
+	"github.com/coralcdn/coral/core/signed"
 	"github.com/coralcdn/coral/test/testkit"
 )
 
@@ -91,5 +94,69 @@ func TestGroupGossip(t *testing.T) {
 	testkit.Eventually(t, 15*time.Second, "the manifest at a member that joined later", func() bool { return manifestSerial(late) == 3 })
 	if _, _, ok := stranger.tr.Current(); ok {
 		t.Error("a node of another group holds this group's manifest")
+	}
+}
+
+// On the directory topic the receiver learns each document's author (the
+// peer that published it, not the neighbour that relayed it), and a
+// document it does not keep (signed.ErrNotKept) is not passed on while
+// the sender's later documents still are.
+func TestGroupDirectoryOfferFromAuthorAndNotKept(t *testing.T) {
+	psk := testSecret(t)
+	ha, hb, hc := newTestHost(t, psk), newTestHost(t, psk), newTestHost(t, psk)
+	type heard struct{ author, doc string }
+	var mu sync.Mutex
+	var atB, atC []heard
+	join := func(h *Host, offer func(author string, raw []byte) error) *SignedTopic {
+		ch, err := h.JoinGroupDirectory(SignedTopicConfig{OfferFrom: offer, Current: func() []byte { return nil }, RepublishInterval: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ch.Close() })
+		return ch
+	}
+	a := join(ha, func(string, []byte) error { return nil })
+	b := join(hb, func(author string, raw []byte) error {
+		mu.Lock()
+		defer mu.Unlock()
+		atB = append(atB, heard{author, string(raw)})
+		if string(raw) == "not kept" {
+			return fmt.Errorf("%w: a bound", signed.ErrNotKept)
+		}
+		return nil
+	})
+	c := join(hc, func(author string, raw []byte) error {
+		mu.Lock()
+		defer mu.Unlock()
+		atC = append(atC, heard{author, string(raw)})
+		return nil
+	})
+	mustConnect(t, ha, hb)
+	mustConnect(t, hb, hc)
+	testkit.Eventually(t, 10*time.Second, "topic meshes", func() bool { return a.Peers() == 1 && b.Peers() == 2 && c.Peers() == 1 })
+	// A publication made while the mesh still forms can be lost, so each
+	// round sends both again, as republishing does.
+	testkit.Eventually(t, 20*time.Second, "the kept document at C", func() bool {
+		for _, doc := range []string{"not kept", "kept"} {
+			if err := a.Publish(testCtx(t), []byte(doc)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		return len(atC) > 0
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	want := ha.host.ID().String()
+	for _, h := range atB {
+		if h.author != want {
+			t.Errorf("at B: %+v, want every document from %s", h, want)
+		}
+	}
+	for _, h := range atC {
+		if h != (heard{want, "kept"}) {
+			t.Errorf("at C: %+v, want only the kept document, from its author %s", h, want)
+		}
 	}
 }

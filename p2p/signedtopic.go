@@ -44,6 +44,12 @@ type SignedTopicConfig struct {
 	// signed.ErrNotNewer ignores it quietly, any other drops it and
 	// counts against the peer that sent it.
 	Offer func(raw []byte) error
+	// OfferFrom, when set, is called instead of Offer with the peer that
+	// published the document (its author, which gossip's message
+	// signatures vouch for; not the neighbour that relayed it), for
+	// topics whose receiver bounds what one sender can make it keep. An
+	// error wrapping signed.ErrNotKept is ignored quietly too.
+	OfferFrom func(author string, raw []byte) error
 	// Current is the signed document in force, nil if none: what this node
 	// re-publishes.
 	Current func() []byte
@@ -110,8 +116,8 @@ func gossipParams() pubsub.GossipSubParams {
 }
 
 func (h *Host) joinSignedTopic(topic, name string, cfg SignedTopicConfig) (*SignedTopic, error) {
-	if cfg.Offer == nil || cfg.Current == nil {
-		return nil, fmt.Errorf("p2p: %s: Offer and Current are required", name)
+	if (cfg.Offer == nil && cfg.OfferFrom == nil) || cfg.Current == nil {
+		return nil, fmt.Errorf("p2p: %s: Offer (or OfferFrom) and Current are required", name)
 	}
 	if cfg.RepublishInterval <= 0 {
 		cfg.RepublishInterval = DefaultRunStateRepublish
@@ -153,11 +159,19 @@ func (c *SignedTopic) validate(_ context.Context, from peer.ID, m *pubsub.Messag
 	if from == c.h.host.ID() {
 		return pubsub.ValidationAccept
 	}
-	err := c.cfg.Offer(m.Data)
+	var err error
+	if c.cfg.OfferFrom != nil {
+		err = c.cfg.OfferFrom(m.GetFrom().String(), m.Data)
+	} else {
+		err = c.cfg.Offer(m.Data)
+	}
 	switch {
 	case err == nil:
 		return pubsub.ValidationAccept // Offer logged it
 	case errors.Is(err, signed.ErrNotNewer):
+		return pubsub.ValidationIgnore
+	case errors.Is(err, signed.ErrNotKept):
+		c.h.log.Debug(c.name+": a document not kept", "from", from, "err", err)
 		return pubsub.ValidationIgnore
 	default:
 		c.h.log.Warn(c.name+": refused a document", "from", from, "err", err)

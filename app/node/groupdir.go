@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/coralcdn/coral/core/coralurl"
 	"github.com/coralcdn/coral/core/group"
@@ -20,20 +21,15 @@ import (
 // group cannot claim another group's names). Member nodes re-announce
 // their groups' manifests every republish interval.
 
-// maxDirectoryGroups bounds the directory: a member flooding the network
-// with made-up groups costs each node at most this many manifests.
-const maxDirectoryGroups = 1024
+// The directory's bounds are in groupdir_bounds.go, its serials on disk in
+// groupdir_store.go.
 
-// dirEntry is another group's manifest in force here.
-type dirEntry struct {
-	m   group.Manifest
-	ann []byte // the announcement, to pass on
-}
-
-// joinGroupDirectory subscribes to the directory topic.
+// joinGroupDirectory loads the serials seen before and subscribes to the
+// directory topic.
 func (n *Node) joinGroupDirectory() error {
+	n.loadDirectorySerials()
 	t, err := n.host.JoinGroupDirectory(p2p.SignedTopicConfig{
-		Offer:             n.offerAnnouncement,
+		OfferFrom:         n.offerAnnouncement,
 		Current:           n.nextAnnouncement,
 		RepublishInterval: n.runStateRepublish,
 	})
@@ -46,10 +42,28 @@ func (n *Node) joinGroupDirectory() error {
 	return nil
 }
 
-// offerAnnouncement considers an announcement from the network: a group
-// this node is in takes the manifest through its tracker (fail-same, kept
-// on disk); another group's newer manifest goes into the directory.
-func (n *Node) offerAnnouncement(raw []byte) error {
+// republishInterval is how often members re-announce their groups.
+func (n *Node) republishInterval() time.Duration {
+	if n.runStateRepublish > 0 {
+		return n.runStateRepublish
+	}
+	return p2p.DefaultRunStateRepublish
+}
+
+// offerAnnouncement considers an announcement from the network, published
+// by author: a group this node is in takes the manifest through its
+// tracker (fail-same, kept on disk); another group's newer manifest goes
+// into the directory, within its bounds. A bound reached wraps
+// signed.ErrNotKept: gossip ignores the announcement, it does not reject
+// it, so other groups' announcements keep flowing.
+func (n *Node) offerAnnouncement(author string, raw []byte) error {
+	every := min(dirSenderEvery, n.republishInterval()/4)
+	n.groups.mu.Lock()
+	heard := n.groups.dir.hears(author, every, time.Now())
+	n.groups.mu.Unlock()
+	if !heard {
+		return fmt.Errorf("%w: group directory: %s announces more often than one per %v", signed.ErrNotKept, author, every)
+	}
 	id, _, m, signedM, err := group.OpenAnnouncement(raw)
 	if err != nil {
 		return err
@@ -60,27 +74,38 @@ func (n *Node) offerAnnouncement(raw []byte) error {
 		}
 	}
 	n.groups.mu.Lock()
-	if old, ok := n.groups.dir[id]; ok && old.m.Serial >= m.Serial {
-		n.groups.mu.Unlock()
-		return fmt.Errorf("%w: group %s serial %d, in force %d", signed.ErrNotNewer, id, m.Serial, old.m.Serial)
-	}
-	if _, known := n.groups.dir[id]; !known && len(n.groups.dir) >= maxDirectoryGroups {
-		n.groups.mu.Unlock()
-		return fmt.Errorf("group directory: full (%d groups); group %s not kept", maxDirectoryGroups, id)
-	}
-	if n.groups.dir == nil {
-		n.groups.dir = map[string]dirEntry{}
-	}
-	n.groups.dir[id] = dirEntry{m: m, ann: append([]byte(nil), raw...)}
+	moved, err := n.groups.dir.offer(id, m, raw, author, n.cfg.Zone, time.Now(), dirExpiryIntervals*n.republishInterval())
 	n.groups.mu.Unlock()
-	n.reindexSites() // before the log line: tests take it as "the node answers for the group"
-	n.log.Info("group directory: manifest accepted", "group", id, "name", m.Name, "serial", m.Serial)
+	if err != nil {
+		return err
+	}
+	n.dirSitesMoved(moved) // before the log line: tests take it as "the node answers for the group"
+	n.saveDirectorySerialsSoon()
+	n.log.Info("group directory: manifest accepted", "group", id, "name", m.Name, "serial", m.Serial, "from", author)
 	return nil
 }
 
+// dirSitesMoved tells the proxy which self-certifying names changed
+// origin or left: its hot cache must not answer them from the old origin.
+func (n *Node) dirSitesMoved(names []string) {
+	if p := n.siteProxy.Load(); p != nil && len(names) > 0 {
+		p.SitesChanged(names...)
+	}
+}
+
+// expireDirectory drops the groups nobody re-announced in time.
+func (n *Node) expireDirectory() {
+	n.groups.mu.Lock()
+	moved := n.groups.dir.expire(time.Now(), dirExpiryIntervals*n.republishInterval())
+	n.groups.mu.Unlock()
+	n.dirSitesMoved(moved)
+}
+
 // nextAnnouncement is what this node re-announces: its groups' manifests
-// in turn (nil when it holds none).
+// in turn (nil when it holds none). Called every republish interval, it
+// also expires the directory.
 func (n *Node) nextAnnouncement() []byte {
+	n.expireDirectory()
 	var anns [][]byte
 	for _, g := range n.groupList() {
 		if _, raw, ok := g.tr.Current(); ok {
@@ -111,8 +136,8 @@ func (n *Node) announce(ctx context.Context, g *memberGroup) {
 }
 
 // indexQualified adds the self-certifying names (<site>.<id>) of a
-// group's sites to idx.
-func (n *Node) indexQualified(idx map[string]siteEntry, id string, m group.Manifest) {
+// member group's sites to idx; peers is the group's one members list.
+func (n *Node) indexQualified(idx map[string]siteEntry, id string, m group.Manifest, peers []string) {
 	for _, s := range m.Sites {
 		o, _, _ := coralurl.ParseOrigin(s.Origin)
 		if inZone(o.Host, n.cfg.Zone) {
@@ -120,7 +145,7 @@ func (n *Node) indexQualified(idx map[string]siteEntry, id string, m group.Manif
 		}
 		name := strings.ToLower(s.Host) + "." + id
 		if _, taken := idx[name]; !taken {
-			idx[name] = siteEntry{origin: o, peers: m.Peers(), group: id}
+			idx[name] = siteEntry{origin: o, peers: peers, group: id}
 		}
 	}
 }

@@ -1,7 +1,6 @@
 package node
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -246,42 +245,5 @@ func TestGroupLedger(t *testing.T) {
 	st, _ := a.Status(t.Context())
 	if l := st.Groups[0].Ledger; len(l) != 2 || l[0].At.IsZero() || l[1].P95Day < 0 {
 		t.Errorf("ledger in /api/status: %+v", l)
-	}
-}
-
-// The directory takes other groups' manifests signed by the key their ID
-// names, refuses forged or stale ones, and stops at maxDirectoryGroups.
-func TestGroupDirectoryBounds(t *testing.T) {
-	n := startNode(t, testConfig(t))
-	announce := func(serial uint64) (string, []byte) {
-		pub, priv := operatorKeys(t)
-		return group.ID(pub), group.Announce(group.FormatPublicKey(pub), signManifest(t, siteManifest(t, serial, "http://origin.site.net"), priv))
-	}
-	id, ann := announce(2)
-	if err := n.offerAnnouncement(ann); err != nil {
-		t.Fatal(err)
-	}
-	if err := n.offerAnnouncement(ann); !errors.Is(err, group.ErrNotNewer) {
-		t.Errorf("the same announcement again: %v", err)
-	}
-	if _, ok := n.siteMembers("www.site.org." + id); !ok {
-		t.Error("directory site not indexed")
-	}
-	if _, ok := n.siteMembers("www.site.org"); ok {
-		t.Error("a directory group claimed the bare name")
-	}
-	otherPub, _ := operatorKeys(t)
-	_, priv := operatorKeys(t)
-	forged := group.Announce(group.FormatPublicKey(otherPub), signManifest(t, siteManifest(t, 1, "http://origin.site.net"), priv))
-	if err := n.offerAnnouncement(forged); !errors.Is(err, group.ErrBadSignature) {
-		t.Errorf("forged announcement: %v", err)
-	}
-	for i := 1; i < maxDirectoryGroups; i++ {
-		if _, ann := announce(1); n.offerAnnouncement(ann) != nil {
-			t.Fatalf("announcement %d refused", i)
-		}
-	}
-	if _, ann := announce(1); n.offerAnnouncement(ann) == nil {
-		t.Errorf("directory grew past %d groups", maxDirectoryGroups)
 	}
 }

@@ -196,6 +196,7 @@ func New(cfg config.Config, opts Options) (_ *Node, err error) {
 		ConnLow:             opts.ConnLow,
 		ConnHigh:            opts.ConnHigh,
 		Budget:              n.budget,
+		Serving:             n.budget.Serving, // no relaying while paused, off or over quota
 		Logger:              log,
 	})
 	if err != nil {
@@ -268,6 +269,7 @@ func New(cfg config.Config, opts Options) (_ *Node, err error) {
 		OriginPorts:         cfg.Cache.OriginPorts,
 		SelfAddrs:           n.reachedAt,
 		Sites:               n.siteOrigin,
+		SiteDisputed:        n.siteDisputed,
 		OriginConn:          n.originConn,
 		Logger:              log,
 	}, n.store)

@@ -335,3 +335,27 @@ func TestUploadCapSharedBySiteWeights(t *testing.T) {
 	}
 	t.Logf("weights 3:1: 127.0.0.2 %d bytes, 127.0.0.1 %d bytes (%.2f:1)", h, l, float64(h)/float64(max(l, 1)))
 }
+
+// Upload "off" sends visitors nothing at all, not even the resting page:
+// the connection closes unanswered.
+func TestUploadOffSendsVisitorsNothing(t *testing.T) {
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "x")
+	}))
+	defer origin.Close()
+	cfg := testConfig(t)
+	cfg.Bandwidth.Upload = shaping.Off
+	n := startNode(t, cfg)
+	var wire atomic.Int64
+	cl, tr := wireClient(&wire, 0)
+	defer tr.CloseIdleConnections()
+	req, _ := http.NewRequest("GET", "http://"+n.Addrs().HTTP+"/p", nil)
+	req.Host = originHost(origin)
+	if resp, err := cl.Do(req); err == nil {
+		resp.Body.Close()
+		t.Fatalf("upload off, yet the visitor got %d", resp.StatusCode)
+	}
+	if wire.Load() != 0 || siteSent(t, n) != 0 {
+		t.Errorf("upload off: the visitor received %d bytes, %d counted", wire.Load(), siteSent(t, n))
+	}
+}

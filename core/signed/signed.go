@@ -28,6 +28,11 @@ var (
 	ErrUnsigned     = errors.New("document is not signed")
 	ErrBadSignature = errors.New("signature does not verify with the trusted key")
 	ErrNotNewer     = errors.New("document is not newer than the one in force")
+	// ErrNotKept is a document that may well be valid but that this node
+	// does not take now (a bound on what it keeps, or on how often one
+	// sender is heard, is reached): gossip ignores it and does not hold it
+	// against the peer that passed it on.
+	ErrNotKept = errors.New("document not kept")
 )
 
 // Envelope is a document as it travels and is stored: the exact bytes the
