@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -26,30 +25,13 @@ const relayedSite = "(relayed)"
 // they resume, F gets the other object from A through a relay.
 func TestPausedRelaysCarryNothingAcrossHosts(t *testing.T) {
 	requireNetAdmin(t)
-	bin := buildCoral(t)
-	logs := newLogClock(t)
-	l := newWideLab(t, fiveHosts)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-
-	var originHits atomic.Int64
-	body := objectBody()
-	originAddr := startOrigin(t, l, func(w http.ResponseWriter, r *http.Request) {
-		originHits.Add(1)
-		w.Header().Set("Cache-Control", "max-age=600")
-		w.Header().Set("Content-Type", "application/octet-stream")
-		w.Write(body)
-	})
-	secret := writeSecret(t)
-	nodes := map[string]*node{}
-	for _, r := range fiveHosts {
-		nodes[r] = startLinkNode(t, l, bin, secret, r, "", logs)
-	}
-	ids := waitJoined(ctx, t, nodes)
+	five := startFiveAtOrigin(t, ctx)
+	l, nodes, ids, body, host := five.l, five.nodes, five.ids, five.body, five.host
 	relays, others := relaysOf(t, ctx, nodes, ids)
 	b, f := others[0], others[1]
 
-	host := fmt.Sprintf("%s.%d.localhost", l.origin, originAddr.Port())
 	paths := []string{"/paused-relay/one.bin", "/paused-relay/two.bin"}
 	for _, p := range paths {
 		if resp, got, err := nodes["A"].get(ctx, host, p); err != nil || resp.StatusCode != 200 || string(got) != string(body) {
@@ -98,7 +80,7 @@ func TestPausedRelaysCarryNothingAcrossHosts(t *testing.T) {
 	if carried < int64(len(body)) {
 		t.Errorf("the relays serving again carried %d bytes, less than the %d-byte object", carried, len(body))
 	}
-	if n := originHits.Load(); n != 2 {
+	if n := five.originHits.Load(); n != 2 {
 		t.Errorf("origin saw %d requests, want 2 (both from A)", n)
 	}
 	t.Logf("FIGURES relays=%v visitor_at_%s_while_paused=%q paused_relayed_bytes=%v resumed_relayed_bytes=%d",
