@@ -5,6 +5,8 @@
 export PATH := $(PATH):/usr/local/go/bin
 GO       ?= go
 BIN      := bin/coral
+# The coral .deb's binary: no window (-tags nogui), static (CGO_ENABLED=0).
+HEADLESS_BIN := bin/coral-headless
 PKG      := github.com/coralcdn/coral
 # The release number (FyneApp.toml) and the commit: run-state documents'
 # min_version compares the release number.
@@ -18,7 +20,7 @@ CONFIG   ?=
 # tests.)
 RACE_PKGS := ./core/store/ ./core/shaping/ ./core/proxy/ ./core/coop/ ./core/dsht/... ./core/dnsserver/ ./core/locality/ ./core/httpcache/ ./core/coralurl/ ./core/runstate/
 
-.PHONY: all deps build run serve test vet fmt-check tidy-check bench demo screenshots clean package test-package
+.PHONY: all deps build build-headless run serve test vet fmt-check tidy-check bench demo screenshots clean package test-package
 
 all: build
 
@@ -29,6 +31,12 @@ deps:
 build: deps
 	@mkdir -p bin
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./app/cmd/coral
+
+# build-headless: coral without the window, for servers: links no Fyne,
+# OpenGL or X11 (cgo off), so it runs on a machine without them.
+build-headless: deps
+	@mkdir -p bin
+	CGO_ENABLED=0 $(GO) build -tags nogui -ldflags '$(LDFLAGS)' -o $(HEADLESS_BIN) ./app/cmd/coral
 
 # run: one node on its embedded Badger store; the GUI when a display is
 # present, headless otherwise. CONFIG=path/to/coral.toml to use a config file.
@@ -60,17 +68,19 @@ fmt-check:
 test: deps fmt-check tidy-check vet build
 	CORAL_BIN=$(abspath $(BIN)) $(GO) test -count=1 -timeout 20m $$($(GO) list ./... | grep -v -e '/test/netns$$' -e '/test/package$$')
 	CORAL_BIN=$(abspath $(BIN)) $(GO) test -count=1 -timeout 10m ./test/netns/
+	$(GO) test -count=1 -tags nogui -run 'TestCommands|TestHeadlessBuild' ./app/cmd/coral/
 	$(GO) test -count=1 -race -timeout 20m -short $(RACE_PKGS)
 
-# package: the .deb and the desktop bundle in dist/ (packaging/build-packages.sh).
-package: build
-	GO=$(GO) BIN=$(BIN) bash packaging/build-packages.sh
+# package: the .debs (coral, coral-desktop) and the desktop bundle in dist/
+# (packaging/build-packages.sh).
+package: build build-headless
+	GO=$(GO) BIN=$(BIN) HEADLESS_BIN=$(HEADLESS_BIN) bash packaging/build-packages.sh
 
-# test-package: builds the packages, then installs, runs and purges the .deb
+# test-package: builds the packages, then installs, runs and purges the .debs
 # on this machine (root; CI's throwaway machine). Not in `make test`: it
 # changes the system.
 test-package: package
-	CORAL_DEB=$(abspath $(wildcard dist/coral_*.deb)) CORAL_BUNDLE=$(abspath $(wildcard dist/coral-desktop-*.tar.xz)) $(GO) test -count=1 -timeout 10m ./test/package/
+	CORAL_DEB=$(abspath $(wildcard dist/coral_*.deb)) CORAL_DESKTOP_DEB=$(abspath $(wildcard dist/coral-desktop_*.deb)) CORAL_BUNDLE=$(abspath $(wildcard dist/coral-desktop-*.tar.xz)) $(GO) test -count=1 -timeout 10m ./test/package/
 
 # bench: benchmarks that print figures (never part of `make test`).
 bench: build

@@ -82,18 +82,19 @@ var rateUnits = []struct {
 	size float64
 }{{"kib", 1 << 10}, {"mib", 1 << 20}, {"gib", 1 << 30}, {"kb", 1e3}, {"mb", 1e6}, {"gb", 1e9}, {"k", 1e3}, {"m", 1e6}, {"g", 1e9}, {"b", 1}}
 
-// rateBytes reads "2MiB/s", "1.5 MB/s", "0" (0: no cap) or "off" (-1)
-// only to place the slider: the node parses and checks what is sent.
+// rateBytes reads "2MiB/s", "1.5 MB/s", "10Mbit/s" or "10Mbps" (bits, as
+// the node reads them: a lowercase b is a bit), "0" (0: no cap) or "off"
+// (-1) only to place the slider: the node parses and checks what is sent.
 func rateBytes(s string) (float64, bool) {
-	s = strings.ToLower(strings.TrimSpace(s))
+	s, perByte := inBytes(strings.TrimSpace(s))
+	s = strings.ToLower(s)
 	if s == "off" {
 		return -1, true
 	}
-	s = strings.TrimSpace(strings.TrimSuffix(s, "/s"))
-	mult := 1.0
+	mult := 1.0 / perByte
 	for _, u := range rateUnits {
 		if strings.HasSuffix(s, u.name) {
-			s, mult = strings.TrimSpace(strings.TrimSuffix(s, u.name)), u.size
+			s, mult = strings.TrimSpace(strings.TrimSuffix(s, u.name)), u.size/perByte
 			break
 		}
 	}
@@ -102,4 +103,21 @@ func rateBytes(s string) (float64, bool) {
 		return 0, false
 	}
 	return n * mult, true
+}
+
+// inBytes drops a rate's "/s" or "ps" and turns a bit unit ("Mbit", "Mb")
+// into its byte unit ("MB"), saying how many of the typed units make one.
+func inBytes(s string) (string, float64) {
+	if t := strings.TrimSuffix(s, "/s"); t != s {
+		s = strings.TrimSpace(t)
+	} else if strings.HasSuffix(s, "ps") {
+		s = strings.TrimSpace(strings.TrimSuffix(s, "ps"))
+	}
+	lower := strings.ToLower(s)
+	for _, bit := range []string{"bits", "bit", "b"} {
+		if strings.HasSuffix(lower, bit) && (bit != "b" || strings.HasSuffix(s, "b")) {
+			return s[:len(s)-len(bit)] + "B", 8
+		}
+	}
+	return s, 1
 }

@@ -24,6 +24,8 @@ func TestCapSliderEndsAndNearestStop(t *testing.T) {
 	for _, c := range []struct{ rate, stop string }{
 		{"3MiB/s", "2MiB/s"}, {"4MiB/s", "5MiB/s"}, {"0", "0"}, {"off", "off"}, {"OFF", "off"},
 		{"1.5 GB/s", "100MiB/s"}, {"1kB/s", "256KiB/s"}, {"300KiB/s", "256KiB/s"}, {"50MiB/s", "50MiB/s"},
+		// Bits are an eighth of a byte, as the node reads them.
+		{"16Mbit/s", "2MiB/s"}, {"80Mbps", "10MiB/s"}, {"8 Mb/s", "1MiB/s"}, {"16MB/s", "20MiB/s"},
 	} {
 		f.set(c.rate)
 		if got := capSteps[int(f.slider.Value)]; got != c.stop || f.entry.Text != c.rate {

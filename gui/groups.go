@@ -72,8 +72,14 @@ func groupLine(gr control.Group) string {
 	if gr.Member {
 		role = "this node is a member node"
 	}
-	return fmt.Sprintf("%s · serial %d · %d member nodes, %d sites · %s · hears %d members",
+	line := fmt.Sprintf("%s · serial %d · %d member nodes, %d sites · %s · hears %d members",
 		cmpOr(gr.Name, shortKey(gr.Key)), gr.Serial, len(gr.Members), len(gr.Sites), role, gr.Peers)
+	for _, s := range gr.Sites {
+		if s.Conflict != "" { // two of the node's groups list it: served by neither
+			line += "\n    " + s.Host + " not served: " + s.Conflict
+		}
+	}
+	return line
 }
 
 func cmpOr(s, def string) string {

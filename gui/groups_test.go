@@ -185,3 +185,28 @@ func sampleGroups() []control.Group {
 			{Peer: carol, P95Day: 750 << 10, P95Month: 600 << 10, Sites: map[string]int64{"blog.example.net": 6 << 30, "www.example.com": 1 << 30}, Contributed: 1 << 30, Received: 0},
 		}}}
 }
+
+// The Groups tab says which site a conflict with another group stops, and
+// what to do; undisputed sites add nothing to the group's line.
+func TestGroupLineShowsDisputedSite(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		sites []control.GroupSite
+		want  []string
+		not   string
+	}{
+		{"undisputed", []control.GroupSite{{Host: "www.a.org"}}, []string{"1 sites"}, "not served"},
+		{"disputed", []control.GroupSite{{Host: "www.a.org"}, {Host: "www.site.org", Conflict: "site groups gy and gx all list www.site.org"}},
+			[]string{"2 sites", "\n    www.site.org not served: site groups gy and gx all list www.site.org"}, "www.a.org not served"},
+	} {
+		line := groupLine(control.Group{Key: "ed25519:k", Name: "blogs", Serial: 2, Sites: tc.sites})
+		for _, w := range tc.want {
+			if !strings.Contains(line, w) {
+				t.Errorf("%s: %q lacks %q", tc.name, line, w)
+			}
+		}
+		if strings.Contains(line, tc.not) {
+			t.Errorf("%s: %q says %q", tc.name, line, tc.not)
+		}
+	}
+}

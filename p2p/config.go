@@ -112,6 +112,11 @@ type Config struct {
 
 	// Budget is told of the bytes the host carries (traffic.go): nil, none.
 	Budget Budget
+	// Serving says whether the volunteer's budget lets the node serve now
+	// (not paused, not in an "off" window, under quota); app/node passes
+	// core/shaping's Budget.Serving. While it is false the node relays
+	// nothing for others (traffic.go). nil: always serving.
+	Serving func() bool
 }
 
 type protocolIDs struct {

@@ -266,7 +266,7 @@ func (h *Host) start() error {
 	})
 
 	if !h.cfg.DisableRelayService {
-		r, err := relayv2.New(h.relayHost(), relayOptions()...)
+		r, err := relayv2.New(h.relayHost(), relayOptions(relayACL{serving: h.serving})...)
 		if err != nil {
 			return fmt.Errorf("p2p: start relay service: %w", err)
 		}

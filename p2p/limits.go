@@ -136,7 +136,9 @@ func newResourceManager(cfg *Config, protos protocolIDs) (network.ResourceManage
 	return rm, nil
 }
 
-func relayOptions() []relayv2.Option {
+// relayOptions are the relay service's limits; acl decides who may
+// reserve a slot or open a circuit.
+func relayOptions(acl relayv2.ACLFilter) []relayv2.Option {
 	rc := relayv2.DefaultResources()
 	rc.Limit = &relayv2.RelayLimit{Duration: relayDurationLimit, Data: relayDataLimit}
 	rc.MaxReservations = 64
@@ -145,6 +147,7 @@ func relayOptions() []relayv2.Option {
 	rc.BufferSize = 32 << 10
 	return []relayv2.Option{
 		relayv2.WithResources(rc),
+		relayv2.WithACL(acl),
 		// Members on one LAN relay for each other too, so the voucher may
 		// carry private addresses.
 		relayv2.WithReservationAddressFilter(func(ma.Multiaddr) bool { return true }),

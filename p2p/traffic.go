@@ -4,14 +4,17 @@ import (
 	"context"
 	"hash"
 	"io"
+	"sync/atomic"
 
 	"github.com/coralcdn/coral/core/object"
+	"github.com/coralcdn/coral/core/shaping"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/metrics"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
 	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/proto"
+	ma "github.com/multiformats/go-multiaddr"
 )
 
 // Budget is the volunteer's budget as the host needs it (app/node passes
@@ -72,22 +75,39 @@ func (t *trafficReporter) LogRecvMessageStream(n int64, p protocol.ID, id peer.I
 
 // relayHost is the host the relay service runs on: the streams it accepts
 // (hop) and opens (stop) write through the upload cap, so the circuits
-// this node relays share the volunteer's upload with everything else. The
-// relay itself is go-libp2p's.
+// this node relays share the volunteer's upload with everything else, and
+// stop carrying anything while the node does not serve. The relay itself
+// is go-libp2p's.
 func (h *Host) relayHost() host.Host {
-	if h.cfg.Budget == nil {
+	if h.cfg.Budget == nil && h.cfg.Serving == nil {
 		return h.host
 	}
-	return &relayHost{Host: h.host, budget: h.cfg.Budget}
+	return &relayHost{Host: h.host, budget: h.cfg.Budget, serving: h.serving}
 }
+
+// serving says whether the budget lets the node serve now (Config.Serving).
+func (h *Host) serving() bool { return h.cfg.Serving == nil || h.cfg.Serving() }
+
+// relayACL refuses reservations and new circuits while the node does not
+// serve (paused, in an "off" window, over quota): relaying for others is
+// serving them, and each circuit could carry 1 GiB for an hour.
+type relayACL struct{ serving func() bool }
+
+func (a relayACL) AllowReserve(peer.ID, ma.Multiaddr) bool          { return a.serving() }
+func (a relayACL) AllowConnect(peer.ID, ma.Multiaddr, peer.ID) bool { return a.serving() }
 
 type relayHost struct {
 	host.Host
-	budget Budget
+	budget  Budget // nil: nothing counted or capped
+	serving func() bool
+}
+
+func (r *relayHost) wrap(s network.Stream) *relayStream {
+	return &relayStream{Stream: s, budget: r.budget, serving: r.serving}
 }
 
 func (r *relayHost) SetStreamHandler(pid protocol.ID, handler network.StreamHandler) {
-	r.Host.SetStreamHandler(pid, func(s network.Stream) { handler(&relayStream{Stream: s, budget: r.budget}) })
+	r.Host.SetStreamHandler(pid, func(s network.Stream) { handler(r.wrap(s)) })
 }
 
 func (r *relayHost) NewStream(ctx context.Context, p peer.ID, pids ...protocol.ID) (network.Stream, error) {
@@ -95,28 +115,40 @@ func (r *relayHost) NewStream(ctx context.Context, p peer.ID, pids ...protocol.I
 	if err != nil {
 		return s, err
 	}
-	return &relayStream{Stream: s, budget: r.budget}, nil
+	return r.wrap(s), nil
 }
 
 // relayStream waits for the upload cap before each write of relayed bytes
-// and counts what it reads.
+// and counts what it reads. While the node does not serve, writes fail
+// with shaping.ErrOff, and go-libp2p's relay then resets both ends of the
+// circuit.
 type relayStream struct {
 	network.Stream
-	budget Budget
+	budget  Budget
+	serving func() bool
+	written atomic.Int64
 }
 
 // relayPiece is the most written between two cap checks.
 const relayPiece = 16 << 10
 
+// relayControlBytes is what a relay stream may write while the node does
+// not serve: room for the relay protocol's own messages (the relay reads
+// at most 4 KiB per message), so a refused reservation or circuit still
+// gets its PERMISSION_DENIED answer rather than a reset. A circuit that
+// has carried data is past it and fails at its next write.
+const relayControlBytes = 4 << 10
+
 func (s *relayStream) Write(p []byte) (int, error) {
 	written := 0
 	for len(p) > 0 {
 		piece := p[:min(len(p), relayPiece)]
-		if err := s.budget.Send(context.Background(), RelayedSite, len(piece)); err != nil {
+		if err := s.mayWrite(len(piece)); err != nil {
 			return written, err
 		}
 		n, err := s.Stream.Write(piece)
 		written += n
+		s.written.Add(int64(n))
 		if err != nil {
 			return written, err
 		}
@@ -125,9 +157,27 @@ func (s *relayStream) Write(p []byte) (int, error) {
 	return written, nil
 }
 
+// mayWrite waits until n bytes may be written under the upload cap and
+// counts them, or refuses them while the node does not serve.
+func (s *relayStream) mayWrite(n int) error {
+	if !s.serving() {
+		if s.written.Load()+int64(n) > relayControlBytes {
+			return shaping.ErrOff
+		}
+		if s.budget != nil {
+			s.budget.CountSent(RelayedSite, int64(n)) // a protocol message: counted, not held
+		}
+		return nil
+	}
+	if s.budget == nil {
+		return nil
+	}
+	return s.budget.Send(context.Background(), RelayedSite, n)
+}
+
 func (s *relayStream) Read(p []byte) (int, error) {
 	n, err := s.Stream.Read(p)
-	if n > 0 {
+	if n > 0 && s.budget != nil {
 		s.budget.CountReceived(RelayedSite, int64(n))
 	}
 	return n, err

@@ -12,8 +12,10 @@ for p in iproute2 iptables wrk nginx-light xvfb; do have_pkg "$p" || need+=("$p"
 # Desktop tests (test/desktop): the real window on Xvfb read back by xwd and
 # OCR, the status page in headless Chromium.
 for p in x11-apps tesseract-ocr tesseract-ocr-eng chromium; do have_pkg "$p" || need+=("$p"); done
-# The packaging test (make test-package): systemd-analyze checks the unit.
-for p in systemd; do have_pkg "$p" || need+=("$p"); done
+# The packaging test (make test-package): systemd-analyze checks the unit;
+# coral-desktop's .deb depends on libgl1 and libx11-6, which dpkg -i does not
+# fetch.
+for p in systemd libgl1 libx11-6; do have_pkg "$p" || need+=("$p"); done
 # make bench: the DNS benchmark compares Coral's server with NSD, driven by dnsperf.
 for p in nsd dnsperf; do have_pkg "$p" || need+=("$p"); done
 # Fetching the Go toolchain (below) when the machine has none.

@@ -51,6 +51,9 @@ func TestLoadRejectsBadBudget(t *testing.T) {
 		{"bad_reset_day.toml", []string{"bad_reset_day.toml", `"bandwidth.quota_reset_day"`, "1 to 28"}},
 		{"bad_window_day.toml", []string{"bad_window_day.toml", `"bandwidth.schedule[0].days[1]"`, `"someday"`}},
 		{"bad_window_to.toml", []string{"bad_window_to.toml", `"bandwidth.schedule[0].to"`, "HH:MM"}},
+		{"bad_rate_number.toml", []string{"bad_rate_number.toml", `"bandwidth.upload"`, `want a string such as "2MiB/s", "0" or "off"`}},
+		{"bad_window_from.toml", []string{"bad_window_from.toml", `"bandwidth.schedule[0].from"`, "HH:MM", `"-1:00"`}},
+		{"bad_window_from_end.toml", []string{"bad_window_from_end.toml", `"bandwidth.schedule[0].from"`, "24:00 only ends a window"}},
 		{"bad_site_weight.toml", []string{"bad_site_weight.toml", `"sites[0].weight"`}},
 		{"bad_site_host.toml", []string{"bad_site_host.toml", `"sites[0].host"`}},
 	} {
@@ -65,5 +68,17 @@ func TestLoadRejectsBadBudget(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A rate in bits is an eighth of the same rate in bytes, and "off" is off
+// in either direction.
+func TestLoadBandwidthInBits(t *testing.T) {
+	cfg, err := Load("testdata/bandwidth_bits.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Bandwidth.Upload != 1250000 || cfg.Bandwidth.Download != shaping.Off {
+		t.Errorf("upload %v (want 1250kB/s: 10 Mbit/s), download %v (want off)", cfg.Bandwidth.Upload, cfg.Bandwidth.Download)
 	}
 }

@@ -48,6 +48,9 @@ type GroupSite struct {
 	Weight int    `json:"weight"`
 	// CNAME is the name the site's DNS record points at.
 	CNAME string `json:"cname"`
+	// Conflict says, when another of the node's groups lists the same
+	// public name, that the node serves it for neither and what to do.
+	Conflict string `json:"conflict,omitempty"`
 }
 
 // GroupMember is a member node.

@@ -64,6 +64,9 @@ func budgetHealth(b *BudgetStatus) Health {
 	case "quota reached":
 		return Health{"Quota reached — resumes " + resumeWords(b.ResumeAt, "next month"), HealthNote}
 	case "off window":
+		if b.Window < 0 { // no window: the configured upload or download cap is "off"
+			return Health{`Off: upload or download is set to "off"`, HealthNote}
+		}
 		return Health{"Off by the schedule — resumes " + resumeWords(b.ResumeAt, "after the window"), HealthNote}
 	}
 	return Health{"Not serving: " + b.Reason, HealthWarn}

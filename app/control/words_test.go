@@ -33,6 +33,8 @@ func TestHealthOf(t *testing.T) {
 			Health{"Quota reached — resumes on the 1st", HealthNote}},
 		{"off window", Status{Cache: room, P2P: p2p("public", false, 4), Budget: &BudgetStatus{Reason: "off window", ResumeAt: time.Date(2031, 1, 22, 18, 0, 0, 0, time.Local)}},
 			Health{"Off by the schedule — resumes on the 22nd", HealthNote}},
+		{"upload or download off", Status{Cache: room, P2P: p2p("public", false, 4), Budget: &BudgetStatus{Reason: "off window", Window: -1}},
+			Health{`Off: upload or download is set to "off"`, HealthNote}},
 		{"quota warning", Status{Cache: room, P2P: p2p("public", false, 4), Budget: &BudgetStatus{Serving: true, QuotaWarn: true, QuotaBytes: 100, QuotaUsed: 91}},
 			Health{"Serving visitors; 91 % of the monthly quota used", HealthNote}},
 		{"free space unknown", Status{Cache: CacheStatus{FreeBytes: -1}, P2P: p2p("public", false, 4)}, Health{"Serving visitors", HealthOK}},

@@ -124,6 +124,9 @@ func budgetNote(b *control.BudgetStatus) string {
 	case "paused":
 		return "paused: not serving visitors or other proxies."
 	case "off window":
+		if b.Window < 0 {
+			return "upload or download is set to \"off\": not serving visitors or other proxies."
+		}
 		return "an \"off\" window of the schedule is in force: not serving visitors or other proxies."
 	case "quota reached":
 		return "the monthly quota is used up: not serving visitors or other proxies; " + quota + "."

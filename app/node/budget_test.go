@@ -125,6 +125,7 @@ func TestBudgetNote(t *testing.T) {
 		{"quota reached", control.BudgetStatus{Reason: "quota reached", QuotaBytes: 100, QuotaUsed: 100, QuotaWarn: true, QuotaResetAt: reset}, "the monthly quota is used up"},
 		{"paused", control.BudgetStatus{Reason: "paused"}, "paused"},
 		{"off window", control.BudgetStatus{Reason: "off window"}, "\"off\" window"},
+		{"upload or download off", control.BudgetStatus{Reason: "off window", Window: -1}, "set to \"off\""},
 	} {
 		got := budgetNote(&tc.b)
 		if tc.want == "" && got != "" || !strings.Contains(got, tc.want) {

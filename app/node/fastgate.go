@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/coralcdn/coral/core/proxy"
@@ -10,8 +11,9 @@ import (
 // fastGate is the visitor gate as the proxy's fast path asks it (see
 // proxy.FastListener): a hit is answered on the connection only when
 // gateProxy and the visitorGate would pass the request straight to the
-// proxy and nothing needs shaping, and its bytes count for its site as
-// the shapedWriter counts them.
+// proxy and nothing needs shaping. It is also the budget every byte on a
+// visitor's connection goes through (proxy.Uplink): the upload cap and
+// the count of what each site sent.
 type fastGate struct {
 	n    *Node
 	gate *visitorGate
@@ -38,6 +40,12 @@ func (f fastGate) Admit(host string) (string, bool) {
 
 func (f fastGate) Sent(site string, n int64) { f.gate.budget.CountSent(site, n) }
 
+func (f fastGate) Allow(ctx context.Context, site string, n int) error {
+	return f.gate.budget.Allow(ctx, site, n)
+}
+
+func (f fastGate) Capped() bool { return f.gate.budget.UploadCapped() }
+
 // Answers keeps responses that steer the gate (redirect-home) on the
-// handlers' way, where shapedWriter reads them.
+// handlers' way, where homeWriter reads them.
 func (f fastGate) Answers(h http.Header) bool { return h.Get(ControlHeader) == "" }

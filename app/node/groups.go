@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/coralcdn/coral/app/config"
 	"github.com/coralcdn/coral/app/control"
 	"github.com/coralcdn/coral/core/coralurl"
 	"github.com/coralcdn/coral/core/group"
@@ -54,6 +55,9 @@ type groupSet struct {
 	mu       sync.Mutex
 	list     []*memberGroup
 	sites    map[string]siteEntry // by public host name
+	// disputed is the public names two or more groups list, with those
+	// groups' IDs (group order): served by none (indexPublic).
+	disputed map[string][]string
 	// inForce is the manifest each group's sites in the index came from,
 	// by group ID: the status shows it, never a manifest the proxy and
 	// DNS do not answer by yet.
@@ -74,19 +78,8 @@ type groupSet struct {
 // group's (bad signature, malformed) stops the start: it is the user's own
 // input. An older one is no error (a newer one came over the network).
 func (n *Node) openGroups() error {
-	keys := map[string]string{} // key text -> manifest file
-	for _, g := range n.cfg.Groups {
-		keys[g.Key] = g.Manifest
-	}
-	joined, _ := filepath.Glob(filepath.Join(n.cfg.Path(groupsDir), "*.key"))
-	for _, f := range joined {
-		if b, err := os.ReadFile(f); err == nil {
-			if k := strings.TrimSpace(string(b)); keys[k] == "" {
-				keys[k] = ""
-			}
-		}
-	}
-	for keyText, file := range keys {
+	for _, c := range n.configGroupsThenJoined() {
+		keyText, file := c.Key, c.Manifest
 		g, err := n.openGroup(keyText)
 		if err != nil {
 			return err
@@ -104,6 +97,33 @@ func (n *Node) openGroups() error {
 	}
 	n.reindexSites()
 	return nil
+}
+
+// configGroupsThenJoined is every group the node is in, each once, in a
+// fixed order: the config's (in its order), then those joined through the
+// control API (by ID, as their key files sort). Never map order: the
+// status, the logs and the site index come out the same at every start.
+func (n *Node) configGroupsThenJoined() []config.Group {
+	var out []config.Group
+	seen := map[string]bool{}
+	for _, g := range n.cfg.Groups {
+		if !seen[g.Key] {
+			seen[g.Key] = true
+			out = append(out, g)
+		} else if i := slices.IndexFunc(out, func(o config.Group) bool { return o.Key == g.Key }); g.Manifest != "" {
+			out[i].Manifest = g.Manifest // listed twice: the later manifest file, as before
+		}
+	}
+	joined, _ := filepath.Glob(filepath.Join(n.cfg.Path(groupsDir), "*.key"))
+	for _, f := range joined { // Glob sorts
+		if b, err := os.ReadFile(f); err == nil {
+			if k := strings.TrimSpace(string(b)); !seen[k] {
+				seen[k] = true
+				out = append(out, config.Group{Key: k})
+			}
+		}
+	}
+	return out
 }
 
 func (n *Node) openGroup(keyText string) (*memberGroup, error) {
@@ -198,36 +218,29 @@ func (n *Node) reindexSites() {
 	n.buildSiteIndex()
 }
 
-// buildSiteIndex is reindexSites with groups.indexing held. A site whose
-// name or origin is inside Coral's zone would loop and is left out (with a
-// warning), as is a name two groups claim (first wins).
+// buildSiteIndex is reindexSites with groups.indexing held. Every member
+// group's self-certifying names (<site>.<group ID>) come first: they are
+// the group's by its key, and no public name another group lists can take
+// one (nor one of the directory's groups': see site).
+// A site whose name or origin is inside Coral's zone would loop and is left
+// out (with a warning), as is a public name two groups claim (disputed).
 func (n *Node) buildSiteIndex() {
 	idx := map[string]siteEntry{}
 	inForce := map[string]group.Manifest{}
+	var live []*memberGroup // with a manifest in force, in the node's group order
 	for _, g := range n.groupList() {
-		m, _, ok := g.tr.Current()
-		if !ok {
-			continue
-		}
-		inForce[g.id] = m
-		peers := m.Peers() // one list per group, shared by its sites
-		n.indexQualified(idx, g.id, m, peers)
-		for _, s := range m.Sites {
-			o, _, _ := coralurl.ParseOrigin(s.Origin)
-			switch {
-			case inZone(s.Host, n.cfg.Zone) || inZone(o.Host, n.cfg.Zone):
-				n.log.Warn("group site left out: its name or origin is inside Coral's zone", "group", g.id, "site", s.Host, "origin", s.Origin)
-			case idx[s.Host].group != "":
-				n.log.Warn("group site left out: another group serves it", "group", g.id, "site", s.Host, "other", idx[s.Host].group)
-			default:
-				idx[s.Host] = siteEntry{origin: o, peers: peers, group: g.id}
-			}
+		if m, _, ok := g.tr.Current(); ok {
+			inForce[g.id] = m
+			live = append(live, g)
+			n.indexQualified(idx, g.id, m, m.Peers())
 		}
 	}
+	disputed := n.indexPublic(idx, live, inForce)
 	n.groups.mu.Lock()
-	old := n.groups.sites
-	n.groups.sites, n.groups.inForce = idx, inForce
+	old, oldDisputed := n.groups.sites, n.groups.disputed
+	n.groups.sites, n.groups.inForce, n.groups.disputed = idx, inForce, disputed
 	n.groups.mu.Unlock()
+	n.warnDisputes(oldDisputed, disputed)
 	if p := n.siteProxy.Load(); p != nil {
 		p.SitesChanged(movedSites(old, idx)...)
 	}
@@ -260,10 +273,14 @@ func inZone(host, zone string) bool {
 func (n *Node) site(host string) (siteEntry, bool) {
 	n.groups.mu.Lock()
 	defer n.groups.mu.Unlock()
-	if e, ok := n.groups.sites[host]; ok {
-		return e, true
+	e, ok := n.groups.sites[host]
+	if ok && strings.HasSuffix(host, "."+e.group) {
+		return e, true // a member group's self-certifying name
 	}
-	return n.groups.dir.site(host) // another group's self-certifying name
+	if d, isDir := n.groups.dir.site(host); isDir {
+		return d, true // another group's self-certifying name, whatever public names list it
+	}
+	return e, ok
 }
 
 // siteOrigin is the proxy's custom-domain map (proxy.Options.Sites).
@@ -272,9 +289,15 @@ func (n *Node) siteOrigin(host string) (coralurl.Origin, bool) {
 	return e.origin, ok
 }
 
-// siteMembers is the DNS server's group lookup (dnsserver.WithSites).
+// siteMembers is the DNS server's group lookup (dnsserver.WithSites). A
+// disputed name is a site with no members: the server answers SERVFAIL
+// (and hands out no proxy, as this node's proxy refuses the name), so the
+// resolver asks another nameserver.
 func (n *Node) siteMembers(host string) ([]string, bool) {
 	e, ok := n.site(host)
+	if !ok && n.disputedBy(host) != nil {
+		return nil, true
+	}
 	return e.peers, ok
 }
 
@@ -293,6 +316,7 @@ func (n *Node) groupsStatus() []control.Group {
 		m, ok := n.groups.inForce[g.id]
 		views = append(views, view{g, g.why, g.ch, m, ok})
 	}
+	disputed := n.groups.disputed
 	n.groups.mu.Unlock()
 	var out []control.Group
 	for _, v := range views {
@@ -305,7 +329,11 @@ func (n *Node) groupsStatus() []control.Group {
 			st.Name, st.Serial, st.Issued = m.Name, m.Serial, m.Issued
 			_, st.Member = m.Member(n.nodeID)
 			for _, s := range m.Sites {
-				st.Sites = append(st.Sites, control.GroupSite{Host: s.Host, Origin: s.Origin, Weight: s.Weight, CNAME: s.Host + "." + g.id + "." + n.cfg.Zone})
+				site := control.GroupSite{Host: s.Host, Origin: s.Origin, Weight: s.Weight, CNAME: s.Host + "." + g.id + "." + n.cfg.Zone}
+				if others := disputed[s.Host]; others != nil {
+					site.Conflict = disputeAdvice(s.Host, others)
+				}
+				st.Sites = append(st.Sites, site)
 			}
 			for _, mb := range m.Members {
 				st.Members = append(st.Members, control.GroupMember{Peer: mb.Peer, UploadMbps: mb.UploadMbps, Sites: mb.Sites})

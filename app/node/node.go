@@ -197,6 +197,7 @@ func New(cfg config.Config, opts Options) (_ *Node, err error) {
 		ConnLow:             opts.ConnLow,
 		ConnHigh:            opts.ConnHigh,
 		Budget:              n.budget,
+		Serving:             n.budget.Serving, // no relaying while paused, off or over quota
 		Logger:              log,
 	})
 	if err != nil {
@@ -269,6 +270,7 @@ func New(cfg config.Config, opts Options) (_ *Node, err error) {
 		OriginPorts:         cfg.Cache.OriginPorts,
 		SelfAddrs:           n.reachedAt,
 		Sites:               n.siteOrigin,
+		SiteDisputed:        n.siteDisputed,
 		OriginConn:          n.originConn,
 		Logger:              log,
 	}, n.store)
@@ -323,8 +325,10 @@ func (n *Node) Start(ctx context.Context) error {
 	// them (proxy.FastListener); everything else reaches the handlers.
 	visitorLn, connState := n.proxy.FastListener(n.httpLn, fastGate{n, gate},
 		proxy.FastTimeouts{Idle: httpIdleTimeout, Header: n.headerTimeout})
-	n.serve(visitorLn, n.gateProxy(gate), connState)
-	n.serve(n.controlLn, n.control, nil)
+	// proxy.ConnContext lets the gate name each response's site to the
+	// connection, which shapes and counts every byte (proxy.Uplink).
+	n.serve(visitorLn, n.gateProxy(gate), connState, proxy.ConnContext)
+	n.serve(n.controlLn, n.control, nil, nil)
 	n.wg.Add(1)
 	go n.followPeers(n.ctx)
 	n.loc.Start(n.ctx, &n.wg)
@@ -342,8 +346,10 @@ const httpIdleTimeout = 120 * time.Second
 
 // serve runs an http.Server with limits fit for untrusted visitors: slow
 // clients cannot hold headers open or send oversized ones. connState, when
-// set, is the server's ConnState hook.
-func (n *Node) serve(ln net.Listener, h http.Handler, connState func(net.Conn, http.ConnState)) {
+// set, is the server's ConnState hook; connContext, when set, its
+// ConnContext.
+func (n *Node) serve(ln net.Listener, h http.Handler, connState func(net.Conn, http.ConnState),
+	connContext func(context.Context, net.Conn) context.Context) {
 	srv := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: n.headerTimeout,
@@ -352,6 +358,7 @@ func (n *Node) serve(ln net.Listener, h http.Handler, connState func(net.Conn, h
 		ReadTimeout:    60 * time.Second,
 		IdleTimeout:    httpIdleTimeout,
 		ConnState:      connState,
+		ConnContext:    connContext,
 		MaxHeaderBytes: maxHeaderBytes,
 		ErrorLog:       slog.NewLogLogger(n.log.Handler(), slog.LevelDebug),
 	}

@@ -1,7 +1,9 @@
 package node
 
 import (
+	"bytes"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -42,7 +44,8 @@ func (n *Node) openRunState(j joined) error {
 		n.log.Warn("run state not applied", "err", err)
 	}
 	n.applyRunState()
-	return n.rotateSecret()
+	_, err = n.rotateSecret() // before the host starts: no restart needed
+	return err
 }
 
 // offerRunState considers a signed document from the network or the
@@ -54,10 +57,22 @@ func (n *Node) offerRunState(raw []byte) error {
 	}
 	n.log.Info("run state accepted", "serial", doc.Serial, "paused", doc.Paused, "min_version", doc.MinVersion, "message", doc.Message)
 	n.applyRunState()
-	if doc.Rotation != nil {
+	if doc.Rotation != nil && !n.secretInForce(doc.Rotation) {
 		n.scheduleRotation(doc.Rotation.From)
 	}
 	return nil
+}
+
+// secretInForce reports whether the secret file holds r's secret already
+// (a later document keeping an applied rotation): there is nothing to
+// rotate, and no restart to schedule.
+func (n *Node) secretInForce(r *runstate.Rotation) bool {
+	want, err := hex.DecodeString(r.Secret)
+	if err != nil {
+		return false
+	}
+	have, err := p2p.LoadSecret(n.cfg.Path(n.cfg.P2P.SecretFile))
+	return err == nil && bytes.Equal(have, want)
 }
 
 // appliedRunState is the document in force together with what it means
@@ -91,28 +106,30 @@ func (n *Node) serving(c string) bool {
 }
 
 // rotateSecret puts the rotated network secret in the secret file once its
-// time has come. It reports nothing when there is nothing to do.
-func (n *Node) rotateSecret() error {
+// time has come, and reports whether the file changed (false when there is
+// nothing to do: no rotation, not yet due, or its secret in force already).
+func (n *Node) rotateSecret() (changed bool, err error) {
 	doc, _, ok := n.runState.Current()
 	if !ok {
-		return nil
+		return false, nil
 	}
 	key, due := doc.SecretAt(time.Now())
 	if !due {
-		return nil
+		return false, nil
 	}
-	changed, err := p2p.ReplaceSecret(n.cfg.Path(n.cfg.P2P.SecretFile), key)
+	changed, err = p2p.ReplaceSecret(n.cfg.Path(n.cfg.P2P.SecretFile), key)
 	if err != nil {
-		return fmt.Errorf("node: secret rotation: %w", err)
+		return false, fmt.Errorf("node: secret rotation: %w", err)
 	}
 	if changed {
 		n.log.Warn("network secret rotated by the operator", "serial", doc.Serial, "old_secret_kept_in", n.cfg.Path(n.cfg.P2P.SecretFile)+".old")
 	}
-	return nil
+	return changed, nil
 }
 
-// scheduleRotation restarts the node when a rotation's time comes: libp2p
-// takes its secret at start only. Until then the old secret stays in use.
+// scheduleRotation restarts the node when a rotation's time comes and its
+// secret replaces the one in use: libp2p takes its secret at start only.
+// Until then the old secret stays in use.
 func (n *Node) scheduleRotation(at time.Time) {
 	n.wg.Add(1)
 	go func() {
@@ -122,11 +139,14 @@ func (n *Node) scheduleRotation(at time.Time) {
 			return
 		case <-time.After(time.Until(at)):
 		}
-		if err := n.rotateSecret(); err != nil {
+		changed, err := n.rotateSecret()
+		if err != nil {
 			n.log.Error("secret rotation failed", "err", err)
 			return
 		}
-		n.requestRestart("the network secret rotates now")
+		if changed { // else the secret in use is the rotated one: a restart would change nothing
+			n.requestRestart("the network secret rotates now")
+		}
 	}()
 }
 
@@ -166,7 +186,7 @@ func (n *Node) joinRunStateTopic() error {
 	if err != nil {
 		return fmt.Errorf("node: %w", err)
 	}
-	if doc, _, ok := n.runState.Current(); ok && doc.Rotation != nil && time.Now().Before(doc.Rotation.From) {
+	if doc, _, ok := n.runState.Current(); ok && doc.Rotation != nil && time.Now().Before(doc.Rotation.From) && !n.secretInForce(doc.Rotation) {
 		n.scheduleRotation(doc.Rotation.From)
 	}
 	return nil
@@ -265,6 +285,7 @@ func (n *Node) gateProxy(h http.Handler) http.Handler {
 			return
 		}
 		w.Header().Set("Retry-After", "300")
+		w.Header().Set("Connection", "close") // one refusal per connection, as the visitor gate's
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.WriteHeader(http.StatusServiceUnavailable)
 		fmt.Fprintf(w, "This Coral node is not serving: %s.\n", e.Why)

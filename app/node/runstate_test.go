@@ -251,6 +251,65 @@ func TestSecretRotation(t *testing.T) {
 	}
 }
 
+// The operator re-publishes a rotation that is in force already (its
+// secret is the one in the file) and then adds a message to it: nothing
+// changes, so the node asks for no restart (`coral serve` would restart
+// every node of the network at once) and shows the message. A later real
+// rotation still restarts it, at its own time and not before.
+func TestRotationAlreadyInForceRestartsNothing(t *testing.T) {
+	pub, priv := operatorKeys(t)
+	cfg := testConfig(t)
+	cfg.Operator.Key = runstate.FormatPublicKey(pub)
+	n := startNode(t, cfg)
+	secretFile := cfg.Path(cfg.P2P.SecretFile)
+	inForce, err := p2p.LoadSecret(secretFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	applied := &runstate.Rotation{Secret: hex.EncodeToString(inForce), From: time.Now().Add(-time.Hour)}
+	for _, doc := range []runstate.Document{
+		{Serial: 2, Rotation: applied},
+		{Serial: 3, Rotation: applied, Message: "rotation done, thanks"},
+	} {
+		if code, body := controlDo(t, n, "POST", "/api/runstate", signDoc(t, doc, priv)); code != 200 {
+			t.Fatalf("publish serial %d: %d %s", doc.Serial, code, body)
+		}
+		if why := n.RestartReason(); why != "" {
+			t.Fatalf("serial %d: restart requested though the secret did not change: %q", doc.Serial, why)
+		}
+	}
+	page, err := http.Get("http://" + n.Addrs().Control + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(page.Body)
+	page.Body.Close()
+	if !strings.Contains(string(b), "rotation done, thanks") {
+		t.Error("status page lacks the operator's message")
+	}
+
+	// A rotation scheduled by serial 2 or 3 would have fired by now (its
+	// time is past); the only restart must be serial 4's, at its time.
+	newKey := make([]byte, 32)
+	rand.Read(newKey)
+	at := time.Now().Add(1500 * time.Millisecond)
+	next := runstate.Document{Serial: 4, Rotation: &runstate.Rotation{Secret: hex.EncodeToString(newKey), From: at}}
+	if code, body := controlDo(t, n, "POST", "/api/runstate", signDoc(t, next, priv)); code != 200 {
+		t.Fatalf("publish serial 4: %d %s", code, body)
+	}
+	select {
+	case <-n.RestartRequested():
+	case <-time.After(30 * time.Second):
+		t.Fatal("no restart requested at the real rotation's time")
+	}
+	if time.Now().Before(at) {
+		t.Error("restart requested before the real rotation's time: an unchanged secret restarted the node")
+	}
+	if cur, _ := p2p.LoadSecret(secretFile); !bytes.Equal(cur, newKey) {
+		t.Error("new secret not in place")
+	}
+}
+
 func TestParseInvite(t *testing.T) {
 	pub, _ := operatorKeys(t)
 	good := Invite{Secret: strings.Repeat("ab", 32), Bootstrap: []string{"/ip4/192.0.2.1/tcp/4100/p2p/12D3KooWQYhTNQdmr3ArTeUHRYzFg94BKyTkoWBDWez9kSCVe2Xo"}, Operator: runstate.FormatPublicKey(pub)}

@@ -1,7 +1,6 @@
 package node
 
 import (
-	"context"
 	"fmt"
 	"html"
 	"io"
@@ -11,15 +10,18 @@ import (
 	"time"
 
 	"github.com/coralcdn/coral/core/coralurl"
+	"github.com/coralcdn/coral/core/proxy"
 	"github.com/coralcdn/coral/core/shaping"
 	lru "github.com/hashicorp/golang-lru/v2"
 )
 
-// The visitor side of the budget: every response byte a visitor gets goes
-// through the upload cap as its origin site's traffic, and while the node
-// does not serve (paused, an "off" window, the quota reached) visitors who
-// still arrive — from a DNS answer cached before the change — are sent home
-// or told to come back.
+// The visitor side of the budget: every byte a visitor gets, heads and
+// refusals included, goes through the upload cap as its origin site's
+// traffic — at the connection (proxy.Uplink, fastGate), the gate naming
+// each response's site — and while the node does not serve (paused, an
+// "off" window, the quota reached) visitors who still arrive — from a DNS
+// answer cached before the change — are sent home or told to come back,
+// one answer per connection.
 
 // ControlHeader is the header an origin sends to steer Coral;
 // "redirect-home" asks that visitors go to the origin when a proxy cannot
@@ -30,7 +32,8 @@ const ControlHeader = "X-Coral-Control"
 // remembered.
 const homeOriginsMax = 4096
 
-// sendPiece is the most written to a visitor between two cap checks.
+// sendPiece is the most read from a peer between two cap checks
+// (peers_budget.go).
 const sendPiece = 16 << 10
 
 // hostSitesMax is how many Host headers' sites the gate remembers, so that
@@ -79,12 +82,12 @@ func (g *visitorGate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		hs := g.siteOf(r.Host)
 		site, origin = hs.site, hs.origin
 	}
+	proxy.SetSite(r.Context(), site)
 	if site != "" && !g.budget.Serving() {
 		g.refuse(w, r, origin)
 		return
 	}
-	sw := &shapedWriter{ResponseWriter: w, ctx: r.Context(), site: site, budget: g.budget, gate: g, origin: origin}
-	g.next.ServeHTTP(sw, r)
+	g.next.ServeHTTP(&homeWriter{ResponseWriter: w, gate: g, origin: origin}, r)
 }
 
 func (g *visitorGate) customSite(host string) (string, coralurl.Origin, bool) {
@@ -102,9 +105,13 @@ func originBase(o coralurl.Origin) string {
 }
 
 // refuse answers a visitor while the node does not serve: the origin's own
-// URL when the origin asked for that, else 503 with a link to it.
+// URL when the origin asked for that, else 503 with a link to it. Its
+// bytes go through the upload cap and count like any response; the
+// connection closes after it, so a visitor that keeps asking pays a new
+// connection for each answer.
 func (g *visitorGate) refuse(w http.ResponseWriter, r *http.Request, origin string) {
 	target := origin + r.URL.RequestURI()
+	w.Header().Set("Connection", "close")
 	if g.home.has(origin) {
 		w.Header().Set("Cache-Control", "no-store")
 		http.Redirect(w, r, target, http.StatusFound)
@@ -132,18 +139,17 @@ func (g *visitorGate) retryAfter() int {
 	return int(min(max(time.Until(at), time.Minute), 24*time.Hour) / time.Second)
 }
 
-// shapedWriter sends a visitor's response through the upload cap.
-type shapedWriter struct {
+// homeWriter notes the origins that ask, on a response, that their
+// visitors be sent home when the node does not serve. The bytes are the
+// connection's to shape and count.
+type homeWriter struct {
 	http.ResponseWriter
-	ctx         context.Context
-	site        string
 	origin      string
-	budget      *shaping.Budget
 	gate        *visitorGate
 	wroteHeader bool
 }
 
-func (s *shapedWriter) WriteHeader(code int) {
+func (s *homeWriter) WriteHeader(code int) {
 	if !s.wroteHeader {
 		s.wroteHeader = true
 		if s.origin != "" && strings.Contains(strings.ToLower(s.Header().Get(ControlHeader)), "redirect-home") {
@@ -153,47 +159,31 @@ func (s *shapedWriter) WriteHeader(code int) {
 	s.ResponseWriter.WriteHeader(code)
 }
 
-func (s *shapedWriter) Write(p []byte) (int, error) {
+func (s *homeWriter) Write(p []byte) (int, error) {
 	if !s.wroteHeader {
 		s.WriteHeader(http.StatusOK)
 	}
-	written := 0
-	for len(p) > 0 {
-		piece := p[:min(len(p), sendPiece)]
-		if err := s.budget.Send(s.ctx, s.site, len(piece)); err != nil {
-			return written, err
-		}
-		n, err := s.ResponseWriter.Write(piece)
-		written += n
-		if err != nil {
-			return written, err
-		}
-		p = p[n:]
-	}
-	return written, nil
+	return s.ResponseWriter.Write(p)
 }
 
-// ReadFrom keeps the kernel's sendfile for stored bodies when no cap is in
-// force (the bytes are counted after), and shapes piece by piece otherwise.
-func (s *shapedWriter) ReadFrom(src io.Reader) (int64, error) {
+// ReadFrom keeps net/http's sendfile for stored bodies.
+func (s *homeWriter) ReadFrom(src io.Reader) (int64, error) {
 	if !s.wroteHeader {
 		s.WriteHeader(http.StatusOK)
 	}
-	if rf, ok := s.ResponseWriter.(io.ReaderFrom); ok && !s.budget.State().Caps.Upload.Capped() {
-		n, err := rf.ReadFrom(src)
-		s.budget.CountSent(s.site, n)
-		return n, err
+	if rf, ok := s.ResponseWriter.(io.ReaderFrom); ok {
+		return rf.ReadFrom(src)
 	}
-	return io.CopyBuffer(writerOnly{s}, src, make([]byte, sendPiece))
+	return io.Copy(writerOnly{s}, src)
 }
 
 type writerOnly struct{ io.Writer }
 
-func (s *shapedWriter) Flush() {
+func (s *homeWriter) Flush() {
 	if f, ok := s.ResponseWriter.(http.Flusher); ok {
 		f.Flush()
 	}
 }
 
 // Unwrap lets http.ResponseController reach the connection's deadlines.
-func (s *shapedWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+func (s *homeWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }

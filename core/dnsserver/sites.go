@@ -13,7 +13,8 @@ type Sites func(site string) (members []string, ok bool)
 // still serve, within their caps); with none live, SERVFAIL, so the
 // resolver asks another nameserver, which may hear from a member. Never
 // other nodes: visitors of a custom domain send its public name as Host,
-// and only members map it to the site's origin.
+// and only members map it to the site's origin. A site with no members
+// (ok, none: a name the node's groups dispute) is answered SERVFAIL too.
 func WithSites(f Sites) Option { return func(s *Server) { s.sites = f } }
 
 // MaxGroupAnswers bounds the records of a group site's answer. A group

@@ -49,7 +49,8 @@ func TestSiteAnswersGroupProxies(t *testing.T) {
 // A group site is answered with members only, whatever their state: every
 // member with headroom (not Config.Answers of them, up to MaxGroupAnswers),
 // members not heard from lately after a ping (every one of them pinged),
-// the full ones when no member has room, SERVFAIL when none is live.
+// the full ones when no member has room, SERVFAIL when none is live or
+// there are none.
 // Proxies p0-p2 are never members and always live with room.
 func TestSiteAnswersMembersOnly(t *testing.T) {
 	for _, tc := range []struct {
@@ -67,6 +68,8 @@ func TestSiteAnswersMembersOnly(t *testing.T) {
 		{name: "silent, answering pings", members: 3, silent: []int{3, 4, 5}, pingable: []int{4, 5}, want: []int{4, 5}},
 		{name: "every member dead", members: 3, silent: []int{3, 4, 5}, rcode: dns.RcodeServerFailure},
 		{name: "ten members", members: 10, want: []int{3, 4, 5, 6, 7, 8, 9, 10, 11, 12}},
+		// A name the node's groups dispute: a site without members.
+		{name: "no members (disputed)", members: 0, rcode: dns.RcodeServerFailure},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ps := publicProxies(3 + tc.members)

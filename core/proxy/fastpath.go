@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -50,8 +51,9 @@ type FastGate interface {
 	// for. It must refuse whenever the handlers would not simply pass
 	// the request to the proxy (paused, quota reached, a cap in force).
 	Admit(host string) (site string, ok bool)
-	// Sent counts n body bytes sent to visitors of site.
-	Sent(site string, n int64)
+	// Uplink is the upload budget every byte on a visitor's connection
+	// goes through (uplink.go), the fast path's answers as net/http's.
+	Uplink
 	// Answers says whether responses with this header may be answered
 	// without the node's handlers (which may act on a response's
 	// fields).
@@ -65,22 +67,29 @@ type FastGate interface {
 type FastTimeouts struct{ Idle, Header, Write time.Duration }
 
 // FastListener wraps ln for an http.Server serving p (see above); install
-// the returned hook as the server's ConnState. Without a hot cache (or a
-// gate) there is no fast path and a nil hook, but the connections still
-// get the write bound.
+// the returned hook as the server's ConnState and ConnContext as its
+// ConnContext. Without a hot cache (or a gate) there is no fast path, but
+// the connections still get the write bound, and the gate's upload budget
+// (uplink.go).
 func (p *Proxy) FastListener(ln net.Listener, gate FastGate, t FastTimeouts) (net.Listener, func(net.Conn, http.ConnState)) {
 	t.Write = orDefault(t.Write, VisitorWriteTimeout)
 	l := &fastListener{Listener: ln, p: p, gate: gate, t: t, fast: p.hot != nil && gate != nil}
-	if !l.fast {
-		return l, nil
+	if gate != nil {
+		l.up = gate
 	}
 	return l, fastConnState
 }
 
-// fastConnState tells a connection when net/http waits for a request on it.
+// fastConnState tells a connection when net/http waits for a request on
+// it, and forgets the last response's site when a request begins (what is
+// written before its handler names one, such as an error page, counts for
+// no site).
 func fastConnState(c net.Conn, s http.ConnState) {
 	if fc, ok := c.(*fastConn); ok {
 		fc.waiting.Store(s == http.StateNew || s == http.StateIdle)
+		if s == http.StateActive {
+			fc.respSite.Store(nil)
+		}
 	}
 }
 
@@ -88,6 +97,7 @@ type fastListener struct {
 	net.Listener
 	p    *Proxy
 	gate FastGate
+	up   Uplink // nil: no budget
 	t    FastTimeouts
 	fast bool // false: every request goes to net/http
 }
@@ -98,6 +108,7 @@ func (l *fastListener) Accept() (net.Conn, error) {
 		return c, err
 	}
 	fc := &fastConn{Conn: c, l: l, passthrough: !l.fast}
+	fc.ctx, fc.cancel = context.WithCancel(context.Background())
 	fc.waiting.Store(l.fast)
 	return fc, nil
 }
@@ -124,8 +135,13 @@ type fastConn struct {
 	headStart   time.Time
 	out         [][]byte // responses not yet written: heads and bodies, shared, never changed
 	host        string   // the last Host answered, to look entries up without allocating
-	site        string   // bytes sent and not yet counted, for site
-	siteBytes   int64
+	site        string   // the site of the responses in out (one site per batch)
+
+	// ctx ends when the connection closes: waits for the upload cap end
+	// with it. respSite is the site of net/http's response (SetSite).
+	ctx      context.Context
+	cancel   context.CancelFunc
+	respSite atomic.Pointer[string]
 
 	closeMu sync.Mutex
 	writing bool // responses are being written: a Close waits for them
@@ -148,6 +164,7 @@ func (c *fastConn) Close() error {
 		_ = c.Conn.SetWriteDeadline(time.Now().Add(fastCloseGrace))
 		return nil
 	}
+	c.cancel()
 	return c.Conn.Close()
 }
 
@@ -163,6 +180,7 @@ func (c *fastConn) write(w func() error) error {
 	closing := c.closing
 	c.closeMu.Unlock()
 	if closing {
+		c.cancel()
 		_ = c.Conn.Close()
 		if err == nil {
 			err = net.ErrClosed
@@ -298,20 +316,33 @@ func (c *fastConn) readMore() error {
 	return err
 }
 
-// flush writes the responses so far (one writev) and counts their bytes.
+// flush writes the responses so far, all for c.site, and counts their
+// bytes: in one writev, or through the upload cap should one have come
+// into force since they were admitted.
 func (c *fastConn) flush() error {
-	if c.siteBytes > 0 {
-		c.l.gate.Sent(c.site, c.siteBytes)
-		c.siteBytes = 0
-	}
 	if len(c.out) == 0 {
 		return nil
 	}
 	err := c.write(func() error {
+		if c.capped() {
+			for _, b := range c.out {
+				if _, err := c.send(c.site, b); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
 		bufs := net.Buffers(c.out)
+		var sent int64
 		// WriteTo consumes what it wrote: after a timeout with progress
 		// the rest goes on under a renewed deadline.
-		return c.bounded(func() (int64, error) { return bufs.WriteTo(c.Conn) })
+		err := c.bounded(func() (int64, error) {
+			n, err := bufs.WriteTo(c.Conn)
+			sent += n
+			return n, err
+		})
+		c.sent(c.site, int(sent))
+		return err
 	})
 	clear(c.out) // pins no entry's body
 	c.out = c.out[:0]
@@ -350,26 +381,22 @@ func (c *fastConn) answer(req fastRequest) (bool, error) {
 		p.hot.remove(e)
 		return false, nil
 	}
+	if site != c.site {
+		// A batch holds one site's responses: its bytes count for it.
+		if err := c.flush(); err != nil {
+			return false, err
+		}
+		c.site = site
+	}
 	p.stats.requests.Add(1)
 	p.stats.hits.Add(1)
 	c.out = append(c.out, head)
 	if !req.head {
 		c.out = append(c.out, e.body)
-		c.count(site, int64(len(e.body)))
+		p.stats.bytes.Add(uint64(len(e.body)))
 	}
 	p.traceHot(e, now)
 	return true, nil
-}
-
-// count adds n body bytes sent to site's.
-func (c *fastConn) count(site string, n int64) {
-	c.l.p.stats.bytes.Add(uint64(n))
-	if site != c.site && c.siteBytes > 0 {
-		c.l.gate.Sent(c.site, c.siteBytes)
-		c.siteBytes = 0
-	}
-	c.site = site
-	c.siteBytes += n
 }
 
 // fastHeadOf is an entry's response head for one Age and one Date.

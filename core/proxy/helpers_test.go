@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"net/http"
@@ -110,25 +111,61 @@ type env struct {
 }
 
 // testGate is a node's gate for the fast path: it admits every host (as
-// its own site) unless refuse is set, and counts the bytes sent.
+// its own site) unless refuse is set, and counts the bytes sent. With
+// capped set, it is a budget whose cap binds: every byte is Allowed first.
 type testGate struct {
 	refuse atomic.Bool
+	capped atomic.Bool
 	admits atomic.Int64
 	sent   atomic.Int64
+
+	mu       sync.Mutex
+	bySite   map[string]int64 // bytes counted per site
+	allowed  map[string]int64 // bytes let through per site
+	maxPiece int              // the largest Allow
 }
 
 func (g *testGate) Admit(host string) (string, bool) {
 	g.admits.Add(1)
 	return host, !g.refuse.Load()
 }
-func (g *testGate) Sent(_ string, n int64)     { g.sent.Add(n) }
 func (g *testGate) Answers(h http.Header) bool { return h.Get("X-Gate-Sees") == "" }
+func (g *testGate) Capped() bool               { return g.capped.Load() }
+
+func (g *testGate) Sent(site string, n int64) {
+	g.sent.Add(n)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.bySite == nil {
+		g.bySite = map[string]int64{}
+	}
+	g.bySite[site] += n
+}
+
+func (g *testGate) Allow(_ context.Context, site string, n int) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.allowed == nil {
+		g.allowed = map[string]int64{}
+	}
+	g.allowed[site] += int64(n)
+	g.maxPiece = max(g.maxPiece, n)
+	return nil
+}
+
+// counted is what the gate counted and allowed for site.
+func (g *testGate) counted(site string) (sent, allowed int64) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.bySite[site], g.allowed[site]
+}
 
 // fastServer serves h (p, or handlers in front of it) through p's fast
 // path, as app/node does.
 func fastServer(t *testing.T, h http.Handler, p *Proxy, gate FastGate, to FastTimeouts) *httptest.Server {
 	srv := httptest.NewUnstartedServer(h)
 	srv.Listener, srv.Config.ConnState = p.FastListener(srv.Listener, gate, to)
+	srv.Config.ConnContext = ConnContext
 	srv.Start()
 	return srv
 }

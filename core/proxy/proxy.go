@@ -223,6 +223,12 @@ type Options struct {
 	// it for the Host and for the Host's Coralized form (the name the
 	// domain's CNAME points at). nil: no custom domains.
 	Sites func(host string) (coralurl.Origin, bool)
+	// SiteDisputed says why a name Sites does not map (as Sites takes it)
+	// is served by no origin at all: several site groups claim it. Its
+	// visitors, by the public name or its Coralized form, get that reason
+	// (409) — never a fetch of a claimant's origin or of the public name,
+	// which leads back to Coral. nil: no name is disputed.
+	SiteDisputed func(host string) (why string, disputed bool)
 
 	// MemoryBytes bounds the hot cache: fresh objects' response headers
 	// ready to write, and bodies of up to 64 KiB (see hot.go). Default
@@ -542,6 +548,11 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, coralurl.ErrBareZone):
 		p.serveFront(w, r)
 		return
+	case errors.Is(err, errSiteDisputed):
+		p.stats.refused.Add(1)
+		p.errorPage(w, r, http.StatusConflict, "This site is not served here",
+			strings.TrimPrefix(err.Error(), errSiteDisputed.Error()+": "))
+		return
 	case errors.Is(err, coralurl.ErrNotInZone):
 		p.stats.refused.Add(1)
 		p.errorPage(w, r, http.StatusBadRequest, "Coral is not an open proxy",
@@ -569,19 +580,31 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// errSiteDisputed: the Host is a custom domain several site groups claim
+// (Options.SiteDisputed); the error's text says so to the visitor.
+var errSiteDisputed = errors.New("proxy: site name disputed")
+
 // originOf maps a Host header to its origin: a custom domain (Options.
 // Sites) to the origin its group's manifest names — never to the public name,
-// which leads back to Coral — else the Coralized name to its origin.
+// which leads back to Coral — else the Coralized name to its origin. A
+// disputed custom domain maps to none (errSiteDisputed).
 func (p *Proxy) originOf(hostHeader string) (coralurl.Origin, error) {
 	if p.opts.Sites != nil {
 		host, _ := coralurl.StripPort(hostHeader)
 		host = strings.TrimSuffix(strings.ToLower(host), ".")
-		if o, ok := p.opts.Sites(host); ok {
-			return o, nil
-		}
+		names := []string{host}
 		if site, ok := strings.CutSuffix(host, "."+p.zone); ok {
-			if o, ok := p.opts.Sites(site); ok {
+			names = append(names, site)
+		}
+		for _, name := range names {
+			if o, ok := p.opts.Sites(name); ok {
 				return o, nil
+			}
+			if p.opts.SiteDisputed == nil {
+				continue
+			}
+			if why, disputed := p.opts.SiteDisputed(name); disputed {
+				return coralurl.Origin{}, fmt.Errorf("%w: %s", errSiteDisputed, why)
 			}
 		}
 	}

@@ -47,3 +47,42 @@ func TestCustomDomains(t *testing.T) {
 		t.Errorf("the origin's own Coralized name: %d", r.status)
 	}
 }
+
+// A custom domain several site groups claim (Options.SiteDisputed) is
+// fetched from nowhere, by its public name or its Coralized form: the
+// visitor gets a 409 saying why. Other custom domains are still served.
+func TestDisputedCustomDomain(t *testing.T) {
+	var e *env
+	var o *origin
+	e = newEnv(t, func(opts *Options) {
+		opts.Sites = func(host string) (coralurl.Origin, bool) {
+			org, _, err := coralurl.ParseOrigin(o.URL)
+			return org, err == nil && host == "www.fine.org"
+		}
+		opts.SiteDisputed = func(host string) (string, bool) {
+			return "groups ga and gb both claim " + host, host == "www.site.org"
+		}
+	})
+	o = newOrigin(t, e.clock, func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("from the origin"))
+	})
+	for _, tc := range []struct {
+		host   string
+		status int
+		body   string
+	}{
+		{"www.site.org", 409, "groups ga and gb both claim www.site.org"},
+		{"WWW.Site.org:8080", 409, "groups ga and gb both claim www.site.org"},
+		{"www.site.org." + testZone, 409, "groups ga and gb both claim www.site.org"},
+		{"www.fine.org", 200, "from the origin"},
+		{"www.fine.org." + testZone, 200, "from the origin"},
+		{"www.other.org", 400, "not an open proxy"},
+	} {
+		if r := e.fetch("GET", tc.host, "/page"); r.status != tc.status || !strings.Contains(r.body, tc.body) {
+			t.Errorf("Host %q: %d %q, want %d %q", tc.host, r.status, trunc(r.body), tc.status, tc.body)
+		}
+	}
+	if n := o.hits.Load(); n != 1 {
+		t.Errorf("origin hits %d, want 1 (www.fine.org only)", n)
+	}
+}

@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"errors"
-	"io"
 	"os"
 	"time"
 )
@@ -51,41 +50,19 @@ func (c *fastConn) bounded(write func() (int64, error)) error {
 	}
 }
 
-// Write is net/http's write of a response, under the write bound.
+// Write is net/http's write of a response: counted and shaped for the
+// response's site (uplink.go), under the write bound.
 func (c *fastConn) Write(p []byte) (int, error) {
+	return c.send(c.responseSite(), p)
+}
+
+// writeBounded writes p under the write bound.
+func (c *fastConn) writeBounded(p []byte) (int, error) {
 	sent := 0
 	err := c.bounded(func() (int64, error) {
 		n, err := c.Conn.Write(p[sent:])
 		sent += n
 		return int64(n), err
-	})
-	return sent, err
-}
-
-// ReadFrom keeps sendfile for net/http's responses from files (a stored
-// body's section, an io.LimitedReader of its file), under the write bound;
-// anything else is copied through Write. After a sendfile that timed out,
-// it goes on only if the reader stands exactly past the bytes sent: never
-// a byte lost or sent twice.
-func (c *fastConn) ReadFrom(r io.Reader) (int64, error) {
-	rf, canSend := c.Conn.(io.ReaderFrom)
-	lr, limited := r.(*io.LimitedReader)
-	if limited {
-		_, inFile := lr.R.(*os.File)
-		canSend = canSend && inFile
-	}
-	if !canSend || !limited {
-		return io.Copy(struct{ io.Writer }{c}, r)
-	}
-	var sent int64
-	err := c.bounded(func() (int64, error) {
-		left := lr.N
-		n, err := rf.ReadFrom(lr)
-		sent += n
-		if err != nil && lr.N != left-n {
-			return 0, err // read more than it sent: cannot go on
-		}
-		return n, err
 	})
 	return sent, err
 }

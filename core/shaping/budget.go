@@ -193,9 +193,11 @@ func (b *Budget) apply() (notify func()) {
 	switch {
 	case p.Paused:
 		st.Serving, st.Reason = false, "paused"
-	case caps.Upload == Off:
+	case caps.Upload == Off || caps.Download == Off:
+		// A node that may not download cannot fetch what visitors and
+		// peers ask for, so download "off" stops serving as upload "off".
 		st.Serving, st.Reason = false, "off window"
-		st.ResumeAt = offUntil(Schedule{Base: Caps{Upload: p.Upload}, Windows: p.Schedule}, now, b.opts.Location)
+		st.ResumeAt = offUntil(Schedule{Base: Caps{Upload: p.Upload, Download: p.Download}, Windows: p.Schedule}, now, b.opts.Location)
 	case p.MonthlyQuota > 0 && mtd >= int64(p.MonthlyQuota):
 		st.Serving, st.Reason = false, "quota reached"
 		st.ResumeAt = st.NextPeriod
@@ -207,7 +209,8 @@ func (b *Budget) apply() (notify func()) {
 	subs := append([]func(State){}, b.subs...)
 	b.mu.Unlock()
 	// Transfers already under way finish under the base cap when a window
-	// is "off"; new ones are refused by the callers' Serving checks.
+	// is "off" (and fail with ErrOff when the base is "off" too); new ones
+	// are refused by the callers' Serving checks.
 	b.up.SetCap(capOrBase(caps.Upload, p.Upload))
 	b.down.SetCap(capOrBase(caps.Download, p.Download))
 	return func() {
@@ -219,11 +222,11 @@ func (b *Budget) apply() (notify func()) {
 	}
 }
 
+// capOrBase is the cap a shaper enforces: an "off" window's base cap,
+// else the cap in force. An "off" base stays Off (senders get ErrOff):
+// off never means unlimited.
 func capOrBase(c, base Rate) Rate {
 	if c == Off {
-		if base == Off {
-			return Unlimited
-		}
 		return base
 	}
 	return c
@@ -241,7 +244,8 @@ func (b *Budget) Serving() bool { return b.serving.Load() }
 
 // Send waits until n bytes of site may be sent under the upload cap and
 // counts them. Callers check Serving before starting a transfer; Send does
-// not cut one short.
+// not cut one short, unless upload is "off" with no cap to fall back on
+// (ErrOff).
 func (b *Budget) Send(ctx context.Context, site string, n int) error {
 	if err := b.up.Wait(ctx, site, n); err != nil {
 		return err
@@ -294,12 +298,13 @@ func (b *Budget) Rates() (sent, received int64) {
 func (b *Budget) Totals() (sent, received int64) { return b.totalSent.Load(), b.totalRecv.Load() }
 
 // offUntil is the first minute after now at which the schedule no longer
-// turns upload off (zero: not within a week and a day, i.e. always off).
+// turns upload or download off (zero: not within a week and a day, i.e.
+// always off).
 func offUntil(s Schedule, now time.Time, loc *time.Location) time.Time {
 	t := now.Truncate(time.Minute)
 	for range 8 * 24 * 60 {
 		t = t.Add(time.Minute)
-		if c, _ := s.At(t, loc); c.Upload != Off {
+		if c, _ := s.At(t, loc); c.Upload != Off && c.Download != Off {
 			return t
 		}
 	}

@@ -2,6 +2,7 @@ package shaping
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"sync"
@@ -219,5 +220,91 @@ func TestShapersFollowTheLatestPolicy(t *testing.T) {
 	}
 	if mismatched > 0 {
 		t.Errorf("%d of %d policy changes left the upload shaper at the old cap", mismatched, rounds)
+	}
+}
+
+// transferResult is what one direction of a budget does with 1 MiB sent in
+// relay-sized pieces: how much got through before an error, and the error.
+func transferResult(t *testing.T, b *Budget, download bool) (int, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	const total, piece = 1 << 20, 16 << 10
+	moved := 0
+	for moved < total {
+		var err error
+		if download {
+			err = b.Receive(ctx, "x", piece)
+		} else {
+			err = b.Send(ctx, "(relayed)", piece)
+		}
+		if err != nil {
+			return moved, err
+		}
+		moved += piece
+	}
+	return moved, nil
+}
+
+// "off" means nothing at all, in either direction, whether it is the base
+// cap or a window's: the node stops serving, and a direction whose base is
+// also off refuses every byte (it never falls back to no cap).
+func TestOffNeverMeansUnlimited(t *testing.T) {
+	berlin := testLoc(t, "Europe/Berlin")
+	c := testkit.NewClock(time.Date(2026, 12, 7, 9, 0, 0, 0, berlin)) // a Monday
+	allDay := func(up, down *Rate) []Window {
+		return []Window{{Days: []string{"mon"}, From: "00:00", To: "24:00", Upload: up, Download: down}}
+	}
+	for _, tc := range []struct {
+		name     string
+		p        Policy
+		download bool
+		refused  bool // every byte refused with ErrOff
+	}{
+		{"base upload off", Policy{Upload: Off}, false, true},
+		{"base download off", Policy{Download: Off}, true, true},
+		{"window upload off, base off", Policy{Upload: Off, Schedule: allDay(rp(Off), nil)}, false, true},
+		{"window download off, base off", Policy{Download: Off, Schedule: allDay(nil, rp(Off))}, true, true},
+		// Transfers under way finish under the base cap (here none).
+		{"window download off, base 0", Policy{Schedule: allDay(nil, rp(Off))}, true, false},
+		{"window upload off, base 0", Policy{Schedule: allDay(rp(Off), nil)}, false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := newBudget(t, tc.p, c, "")
+			if st := b.State(); st.Serving || st.Reason != "off window" {
+				t.Errorf("serving %v (%q), want not serving (\"off window\")", st.Serving, st.Reason)
+			}
+			if b.Serving() {
+				t.Error("Serving() is true")
+			}
+			moved, err := transferResult(t, b, tc.download)
+			if tc.refused && (moved != 0 || !errors.Is(err, ErrOff)) {
+				t.Errorf("moved %d bytes, err %v; want none, ErrOff", moved, err)
+			}
+			if !tc.refused && err != nil {
+				t.Errorf("a transfer under way under no base cap: moved %d, err %v", moved, err)
+			}
+		})
+	}
+}
+
+// A download-only off window ends when downloads may resume, and the
+// status says when.
+func TestDownloadOffWindowResumes(t *testing.T) {
+	berlin := testLoc(t, "Europe/Berlin")
+	c := testkit.NewClock(time.Date(2026, 12, 7, 9, 0, 0, 0, berlin)) // a Monday
+	w := Window{Days: []string{"mon"}, From: "08:00", To: "10:00", Download: rp(Off)}
+	b := newBudget(t, Policy{Upload: 1 << 20, Schedule: []Window{w}}, c, "")
+	st := b.State()
+	if st.Serving || st.Reason != "off window" {
+		t.Fatalf("in a download-off window: serving %v (%q)", st.Serving, st.Reason)
+	}
+	if want := time.Date(2026, 12, 7, 10, 0, 0, 0, berlin); !st.ResumeAt.Equal(want) {
+		t.Errorf("resumes at %v, want %v", st.ResumeAt, want)
+	}
+	c.Set(time.Date(2026, 12, 7, 10, 0, 0, 0, berlin))
+	b.evaluate()
+	if st := b.State(); !st.Serving || st.Caps.Download != Unlimited {
+		t.Errorf("after the window: serving %v, download cap %v", st.Serving, st.Caps.Download)
 	}
 }

@@ -33,17 +33,27 @@ type FieldError struct {
 
 func (e *FieldError) Error() string { return fmt.Sprintf("%s: %s", e.Field, e.Msg) }
 
-// parseClock reads "HH:MM" (00:00-24:00) as minutes after midnight.
+// parseClock reads "HH:MM" (00:00-24:00) as minutes after midnight: two
+// digits each, no sign or space, hours 0-24, minutes 0-59, and 24 only
+// as 24:00.
 func parseClock(s string) (int, error) {
-	var h, m int
-	if len(s) != 5 || s[2] != ':' {
+	if len(s) != 5 || s[2] != ':' || !twoDigits(s[:2]) || !twoDigits(s[3:]) {
 		return 0, fmt.Errorf(`want "HH:MM", got %q`, s)
 	}
-	if _, err := fmt.Sscanf(s, "%02d:%02d", &h, &m); err != nil || h > 24 || m > 59 || (h == 24 && m != 0) {
+	h := int(s[0]-'0')*10 + int(s[1]-'0')
+	m := int(s[3]-'0')*10 + int(s[4]-'0')
+	if h > 24 || m > 59 || (h == 24 && m != 0) {
 		return 0, fmt.Errorf(`want "HH:MM" between 00:00 and 24:00, got %q`, s)
 	}
 	return h*60 + m, nil
 }
+
+func twoDigits(s string) bool {
+	return len(s) == 2 && s[0] >= '0' && s[0] <= '9' && s[1] >= '0' && s[1] <= '9'
+}
+
+// endOfDay is 24:00, which only ends a window.
+const endOfDay = 24 * 60
 
 // Validate checks the window; the error names the field.
 func (w Window) Validate() error {
@@ -58,6 +68,9 @@ func (w Window) Validate() error {
 	from, err := parseClock(w.From)
 	if err != nil {
 		return &FieldError{"from", err.Error()}
+	}
+	if from == endOfDay {
+		return &FieldError{"from", `24:00 only ends a window (start at "00:00")`}
 	}
 	to, err := parseClock(w.To)
 	if err != nil {

@@ -2,6 +2,7 @@ package shaping
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 	_ "time/tzdata" // the zones are known on any machine the tests run on
@@ -86,6 +87,10 @@ func TestWindowValidate(t *testing.T) {
 		{"bad to", Window{Days: []string{"mon"}, From: "08:00", To: "25:00", Upload: rp(1)}, "to"},
 		{"empty", Window{Days: []string{"mon"}, From: "08:00", To: "08:00", Upload: rp(1)}, "to"},
 		{"no caps", Window{Days: []string{"mon"}, From: "08:00", To: "18:00"}, "upload"},
+		{"negative from", Window{Days: []string{"mon"}, From: "-1:00", To: "06:00", Upload: rp(Off)}, "from"},
+		{"negative minutes", Window{Days: []string{"mon"}, From: "00:-5", To: "06:00", Upload: rp(Off)}, "from"},
+		{"from 24:00", Window{Days: []string{"mon"}, From: "24:00", To: "06:00", Upload: rp(Off)}, "from"},
+		{"to 24:00", Window{Days: []string{"mon"}, From: "22:00", To: "24:00", Upload: rp(Off)}, ""},
 	} {
 		err := tc.w.Validate()
 		var fe *FieldError
@@ -139,4 +144,51 @@ func TestPolicyValidateNamesField(t *testing.T) {
 			t.Errorf("Validate(%+v) = %v, want field %s", tc.p, err, tc.field)
 		}
 	}
+}
+
+func TestParseClock(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want int
+		bad  bool
+	}{
+		{"00:00", 0, false},
+		{"07:30", 450, false},
+		{"23:59", 1439, false},
+		{"24:00", 1440, false},
+		{"24:01", 0, true},
+		{"25:00", 0, true},
+		{"12:60", 0, true},
+		{"-1:00", 0, true},
+		{"00:-5", 0, true},
+		{"+1:00", 0, true},
+		{" 7:00", 0, true},
+		{"7:00", 0, true},
+		{"07:0", 0, true},
+		{"0a:00", 0, true},
+		{"", 0, true},
+	} {
+		got, err := parseClock(tc.in)
+		if (err != nil) != tc.bad || (!tc.bad && got != tc.want) {
+			t.Errorf("parseClock(%q) = %d, %v; want %d (bad=%v)", tc.in, got, err, tc.want, tc.bad)
+		}
+	}
+}
+
+func FuzzParseClock(f *testing.F) {
+	for _, s := range []string{"08:00", "24:00", "-1:00", "00:-5", "+1:00", " 7:00", "99:99"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		m, err := parseClock(s)
+		if err != nil {
+			return
+		}
+		if m < 0 || m > endOfDay {
+			t.Fatalf("parseClock(%q) = %d, outside 00:00-24:00", s, m)
+		}
+		if back := fmt.Sprintf("%02d:%02d", m/60, m%60); back != s {
+			t.Fatalf("parseClock(%q) = %d, which writes as %q", s, m, back)
+		}
+	})
 }

@@ -113,3 +113,29 @@ func allDeps(t *testing.T) map[string][]string {
 	}
 	return deps
 }
+
+// The coral .deb's binary (-tags nogui, packaging/build-packages.sh) links
+// no window: no Fyne, no OpenGL or GLFW bindings, not the gui package; and
+// every package it links builds with CGO_ENABLED=0 (go list fails on one
+// that needs cgo), so it is a static binary that a headless server runs
+// without Mesa or X11 installed.
+func TestHeadlessBuildLinksNoWindow(t *testing.T) {
+	cmd := exec.Command("go", "list", "-tags", "nogui", "-deps", "-f", "{{.ImportPath}}", "./app/cmd/coral")
+	cmd.Dir = "../.."
+	cmd.Env = append(cmd.Environ(), "CGO_ENABLED=0")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list -tags nogui with CGO_ENABLED=0: %v\n%s", err, out)
+	}
+	window := []string{"fyne.io/", "github.com/go-gl/", "github.com/fyne-io/", module + "/gui"}
+	n := 0
+	for _, pkg := range strings.Fields(string(out)) {
+		n++
+		if bad := firstUnder([]string{pkg}, window); bad != "" {
+			t.Errorf("app/cmd/coral -tags nogui links %s", bad)
+		}
+	}
+	if n < 100 {
+		t.Fatalf("go list found only %d packages:\n%s", n, out)
+	}
+}

@@ -30,6 +30,38 @@ import (
 
 var fiveHosts = []string{"A", "B", "C", "D", "E"}
 
+// fiveAtOrigin is five nodes with the default configuration on a wide lab,
+// joined, and an origin serving one object (max-age 600) that counts its
+// requests.
+type fiveAtOrigin struct {
+	l          *lab
+	nodes      map[string]*node
+	ids        map[string]string // role -> peer ID
+	logs       *logClock
+	body       []byte
+	host       string // the origin's Coralized host name
+	originHits atomic.Int64
+}
+
+func startFiveAtOrigin(t *testing.T, ctx context.Context) *fiveAtOrigin {
+	t.Helper()
+	bin := buildCoral(t)
+	f := &fiveAtOrigin{logs: newLogClock(t), l: newWideLab(t, fiveHosts), body: objectBody(), nodes: map[string]*node{}}
+	originAddr := startOrigin(t, f.l, func(w http.ResponseWriter, r *http.Request) {
+		f.originHits.Add(1)
+		w.Header().Set("Cache-Control", "max-age=600")
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Write(f.body)
+	})
+	f.host = fmt.Sprintf("%s.%d.localhost", f.l.origin, originAddr.Port())
+	secret := writeSecret(t)
+	for _, r := range fiveHosts {
+		f.nodes[r] = startLinkNode(t, f.l, bin, secret, r, "", f.logs)
+	}
+	f.ids = waitJoined(ctx, t, f.nodes)
+	return f
+}
+
 // TestDeadLinkIsNoticedAndFetchGoesThroughRelay: B holds a direct
 // connection to A; then every packet between them is dropped (no reset).
 // A fetch on B right after the cut is still a PEER answer — through a
@@ -38,26 +70,10 @@ var fiveHosts = []string{"A", "B", "C", "D", "E"}
 // carries packets again, B reaches A directly again.
 func TestDeadLinkIsNoticedAndFetchGoesThroughRelay(t *testing.T) {
 	requireNetAdmin(t)
-	bin := buildCoral(t)
-	logs := newLogClock(t)
-	l := newWideLab(t, fiveHosts)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-
-	var originHits atomic.Int64
-	body := objectBody()
-	originAddr := startOrigin(t, l, func(w http.ResponseWriter, r *http.Request) {
-		originHits.Add(1)
-		w.Header().Set("Cache-Control", "max-age=600")
-		w.Header().Set("Content-Type", "application/octet-stream")
-		w.Write(body)
-	})
-	secret := writeSecret(t)
-	nodes := map[string]*node{}
-	for _, r := range fiveHosts {
-		nodes[r] = startLinkNode(t, l, bin, secret, r, "", logs)
-	}
-	ids := waitJoined(ctx, t, nodes)
+	five := startFiveAtOrigin(t, ctx)
+	l, nodes, ids, logs, body, host := five.l, five.nodes, five.ids, five.logs, five.body, five.host
 	a, b := nodes["A"], nodes["B"]
 	if _, err := a.waitFor(ctx, "a relay reservation", func(st control.Status) bool {
 		return st.P2P != nil && len(st.P2P.RelayAddrs) > 0
@@ -65,7 +81,6 @@ func TestDeadLinkIsNoticedAndFetchGoesThroughRelay(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	host := fmt.Sprintf("%s.%d.localhost", l.origin, originAddr.Port())
 	const path = "/dead-link/object.bin"
 	resp, got, err := a.get(ctx, host, path)
 	if err != nil {
@@ -95,7 +110,7 @@ func TestDeadLinkIsNoticedAndFetchGoesThroughRelay(t *testing.T) {
 	if !strings.Contains(trace, "via relay ") {
 		t.Errorf("X-Coral-Trace does not name a relay: %s", trace)
 	}
-	if n := originHits.Load(); n != 1 {
+	if n := five.originHits.Load(); n != 1 {
 		t.Errorf("origin saw %d requests, want exactly 1 (from A)", n)
 	}
 

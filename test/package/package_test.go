@@ -1,15 +1,18 @@
 // Package pkgtest checks the packages as a user gets them: the desktop
-// bundle's contents, and the .deb's contents,
-// its systemd unit, and a real install, run and purge on this machine.
-// `make test-package` builds the package and runs it (CORAL_DEB); it needs
-// root and dpkg, and changes the system for the test's duration, so it is
-// meant for CI's throwaway machine.
+// bundle's contents, and the .debs' contents, the coral package's systemd
+// unit, and real installs, upgrades, runs and purges on this machine: the
+// headless coral .deb alone (no window, nothing of OpenGL or X11), the
+// coral-desktop .deb over it, and the pair over the single coral package of
+// before the split. `make test-package` builds the packages and runs it
+// (CORAL_DEB, CORAL_DESKTOP_DEB); it needs root and dpkg, and changes the
+// system for the test's duration, so it is meant for CI's throwaway machine.
 package pkgtest
 
 import (
 	"bufio"
 	"bytes"
 	"context"
+	"debug/elf"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -27,14 +30,27 @@ const (
 	netnsName  = "coral-pkgtest"
 )
 
-// wantFiles are the paths the .deb must install.
+const (
+	desktopBin   = "/usr/bin/coral-desktop"
+	desktopEntry = "/usr/share/applications/net.coralcdn.coral.desktop"
+	iconPath     = "/usr/share/icons/hicolor/256x256/apps/net.coralcdn.coral.png"
+	// What `coral gui` says in the headless build (app/cmd/coral/gui_stub.go).
+	noWindow = "this build has no window; install coral-desktop"
+	// What the coral .deb says when it replaces the single package of
+	// before the split (packaging/deb/preinstall.sh).
+	movedWindow = "the window is now in the coral-desktop package"
+)
+
+// wantFiles are the paths the coral .deb must install.
 var wantFiles = []string{
 	"./usr/bin/coral",
 	"." + unitPath,
 	"." + configPath,
-	"./usr/share/applications/net.coralcdn.coral.desktop",
-	"./usr/share/icons/hicolor/256x256/apps/net.coralcdn.coral.png",
 }
+
+// desktopFiles are coral-desktop's, and must not be in the coral .deb (the
+// two packages would conflict).
+var desktopFiles = []string{"." + desktopBin, "." + desktopEntry, "." + iconPath}
 
 // wantUnit are settings the hardened unit must carry.
 var wantUnit = []string{
@@ -54,12 +70,12 @@ func TestDebInstallRunPurge(t *testing.T) {
 	if _, err := exec.LookPath("dpkg"); err != nil {
 		t.Skip("package: needs dpkg (a Debian machine)")
 	}
-	if out, err := exec.Command("dpkg-query", "-W", "coral").CombinedOutput(); err == nil {
-		t.Fatalf("coral is already installed on this machine (%s): the test would replace it", strings.TrimSpace(string(out)))
-	}
+	refuseIfInstalled(t, "coral", "coral-desktop")
 	checkContents(t, deb)
 
-	run(t, "dpkg", "-i", deb)
+	if out := run(t, "dpkg", "-i", deb); strings.Contains(out, movedWindow) {
+		t.Errorf("a fresh install talks of an upgrade: %s", out)
+	}
 	purged := false
 	purge := func() {
 		if !purged {
@@ -76,7 +92,9 @@ func TestDebInstallRunPurge(t *testing.T) {
 	if uid == "0" {
 		t.Error("the coral user is root")
 	}
-	checkGlibcDepends(t)
+	checkGlibcDepends(t, "coral", "/usr/bin/coral")
+	checkHeadless(t)
+	checkPlainCoral(t, false)
 	// An upgrade (here: the same package again) runs prerm upgrade and
 	// postinst configure <old version>: it keeps the service user.
 	run(t, "dpkg", "-i", deb)
@@ -91,8 +109,7 @@ func TestDebInstallRunPurge(t *testing.T) {
 	runService(t, execStart(t), keyFile)
 
 	purge()
-	for _, p := range []string{"/usr/bin/coral", unitPath, "/etc/coral", "/var/lib/coral",
-		"/usr/share/applications/net.coralcdn.coral.desktop"} {
+	for _, p := range []string{"/usr/bin/coral", unitPath, "/etc/coral", "/var/lib/coral"} {
 		if _, err := os.Stat(p); err == nil {
 			t.Errorf("%s left behind after purge", p)
 		}
@@ -102,14 +119,81 @@ func TestDebInstallRunPurge(t *testing.T) {
 	}
 }
 
-// checkGlibcDepends: the installed package depends on a libc6 at least as
-// new as the newest glibc symbol the installed binary needs, so an older
-// system refuses the package instead of coral failing at start.
-func checkGlibcDepends(t *testing.T) {
-	need := strings.TrimSpace(run(t, "go", "run", "../../packaging/glibcmin", "/usr/bin/coral"))
-	depends := run(t, "dpkg-query", "-W", "-f=${Depends}", "coral")
+// checkGlibcDepends: an installed package whose binary is dynamic depends
+// on a libc6 at least as new as the newest glibc symbol the binary needs,
+// so an older system refuses the package instead of the binary failing at
+// start. A static binary needs no libc6.
+func checkGlibcDepends(t *testing.T, pkg, bin string) {
+	if !isDynamic(t, bin) {
+		return
+	}
+	need := strings.TrimSpace(run(t, "go", "run", "../../packaging/glibcmin", bin))
+	depends := run(t, "dpkg-query", "-W", "-f=${Depends}", pkg)
 	if !strings.Contains(depends, "libc6 (>= "+need+")") {
-		t.Errorf("Depends: %s; want libc6 (>= %s)", depends, need)
+		t.Errorf("%s Depends: %s; want libc6 (>= %s)", pkg, depends, need)
+	}
+}
+
+// isDynamic reports whether bin asks for a dynamic loader.
+func isDynamic(t *testing.T, bin string) bool {
+	f, err := elf.Open(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			return true
+		}
+	}
+	return false
+}
+
+// checkPlainCoral: plain `coral` in a desktop session hands over to
+// coral-desktop when that is installed (the single package's `coral` opened
+// the window, and autostart entries name /usr/bin/coral), else runs
+// headless and says why. A Wayland display that does not exist fails the
+// window build's display probe, so no window opens; a config file that does
+// not exist ends either run before a node starts.
+func checkPlainCoral(t *testing.T, handsOver bool) {
+	t.Helper()
+	cmd := exec.Command("/usr/bin/coral", "-config", "/nonexistent/coral-pkgtest.toml")
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "DISPLAY=") && !strings.HasPrefix(kv, "WAYLAND_DISPLAY=") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, "WAYLAND_DISPLAY=coral-pkgtest-none")
+	out, err := cmd.CombinedOutput()
+	want := noWindow // the headless build
+	if handsOver {
+		want = "`coral serve` skips this check" // the window build's display probe
+	}
+	if err == nil || !strings.Contains(string(out), want) || !strings.Contains(string(out), "coral-pkgtest.toml") {
+		t.Errorf("plain coral in a desktop session (coral-desktop installed: %v): %v\n%s\nwant %q and the missing config", handsOver, err, out, want)
+	}
+}
+
+// checkHeadless: the installed coral is the build without the window. It
+// depends on nothing of OpenGL or X11 and links none of it, so a server
+// without Mesa runs it (checked this way, not by removing libgl1 from a
+// machine other tests open windows on); `coral gui` says what to install.
+func checkHeadless(t *testing.T) {
+	depends := run(t, "dpkg-query", "-W", "-f=${Depends}", "coral")
+	for _, lib := range []string{"libgl", "libx11", "libegl", "libgles", "mesa"} {
+		if strings.Contains(strings.ToLower(depends), lib) {
+			t.Errorf("coral Depends: %s; want nothing of %s", depends, lib)
+		}
+	}
+	ldd, _ := exec.Command("ldd", "/usr/bin/coral").CombinedOutput() // fails on a static binary
+	for _, lib := range []string{"libGL", "libX11", "libglfw", "libEGL"} {
+		if strings.Contains(string(ldd), lib) {
+			t.Errorf("ldd /usr/bin/coral:\n%s\nwant no %s", ldd, lib)
+		}
+	}
+	out, err := exec.Command("/usr/bin/coral", "gui").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), noWindow) {
+		t.Errorf("coral gui: %v %q; want a non-zero exit saying %q", err, out, noWindow)
 	}
 }
 
@@ -151,7 +235,7 @@ func TestDebLeavesAPersonalCoralAccountAlone(t *testing.T) {
 	}
 }
 
-// checkContents lists the package's files and control data.
+// checkContents lists the coral package's files and control data.
 func checkContents(t *testing.T, deb string) {
 	files := run(t, "dpkg-deb", "-c", deb)
 	for _, f := range wantFiles {
@@ -159,10 +243,15 @@ func checkContents(t *testing.T, deb string) {
 			t.Errorf("package lacks %s", f)
 		}
 	}
+	for _, f := range desktopFiles {
+		if strings.Contains(files, " "+f+"\n") {
+			t.Errorf("the coral package has coral-desktop's %s", f)
+		}
+	}
 	if conf := run(t, "dpkg-deb", "-I", deb, "conffiles"); strings.TrimSpace(conf) != configPath {
 		t.Errorf("conffiles = %q, want %s", conf, configPath)
 	}
-	for _, s := range []string{"postinst", "prerm", "postrm"} {
+	for _, s := range []string{"preinst", "postinst", "prerm", "postrm"} {
 		if _, err := exec.Command("dpkg-deb", "-I", deb, s).Output(); err != nil {
 			t.Errorf("package lacks the %s script", s)
 		}

@@ -1,3 +1,8 @@
+//go:build !nogui
+
+// The window: this file links Fyne (cgo, OpenGL, X11). A build with
+// -tags nogui (the coral .deb for servers) has gui_stub.go instead.
+
 package main
 
 import (
@@ -5,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -13,8 +19,18 @@ import (
 
 	"github.com/coralcdn/coral/app/config"
 	"github.com/coralcdn/coral/app/control"
+	"github.com/coralcdn/coral/app/node"
 	"github.com/coralcdn/coral/gui"
 )
+
+// buildNote ends `coral help`: nothing to add in a build with the window.
+const buildNote = ""
+
+// runPlain is plain `coral`: a node with the window when one can be
+// opened, else headless.
+func runPlain(args []string, stdout, stderr io.Writer) int {
+	return runNode(args, stdout, stderr, displayOrSay(stderr), "")
+}
 
 // displayOrSay is plain `coral`'s choice: the window when one can be
 // opened, else headless, saying why in one line.
@@ -24,6 +40,22 @@ func displayOrSay(stderr io.Writer) bool {
 		return false
 	}
 	return true
+}
+
+// runWindow shows the window of the in-process node n until it is closed
+// or ctx ends. A restart the node asks for (a rotated secret) is only
+// logged: closing the window would surprise the volunteer.
+func runWindow(ctx context.Context, n *node.Node, cfg config.Config, log *slog.Logger, cfgPath string) {
+	gctx, stop := context.WithCancel(ctx)
+	defer stop()
+	go func() {
+		select {
+		case <-n.RestartRequested():
+			log.Warn("restart coral to apply: " + n.RestartReason())
+		case <-gctx.Done():
+		}
+	}()
+	gui.Run(gctx, localClient(n.Addrs().Control, cfg), guiInfo(n.Addrs().Control, cfgPath))
 }
 
 // runGUI is `coral gui`: a node with its window, or with -attach only the

@@ -19,7 +19,6 @@ import (
 	"github.com/coralcdn/coral/app/config"
 	"github.com/coralcdn/coral/app/node"
 	"github.com/coralcdn/coral/core/coralurl"
-	"github.com/coralcdn/coral/gui"
 	"github.com/libp2p/go-libp2p/gologshim"
 )
 
@@ -60,7 +59,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	switch cmd {
 	case "":
-		return runNode(args, stdout, stderr, displayOrSay(stderr), "")
+		return runPlain(args, stdout, stderr)
 	case "serve":
 		return runNode(args, stdout, stderr, false, "")
 	case "gui":
@@ -79,7 +78,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, "coral", version)
 		return 0
 	case "help", "-h", "-help", "--help":
-		fmt.Fprint(stdout, usage)
+		fmt.Fprint(stdout, usage+buildNote)
 		return 0
 	default:
 		fmt.Fprintf(stderr, "coral: unknown command %q\n\n%s", cmd, usage)
@@ -126,16 +125,7 @@ func runNodeOnce(ctx context.Context, cfg config.Config, log *slog.Logger, stdou
 	}
 	printListeners(stdout, n, cfg)
 	if withGUI {
-		gctx, stop := context.WithCancel(ctx)
-		go func() {
-			select {
-			case <-n.RestartRequested():
-				log.Warn("restart coral to apply: " + n.RestartReason())
-			case <-gctx.Done():
-			}
-		}()
-		gui.Run(gctx, localClient(n.Addrs().Control, cfg), guiInfo(n.Addrs().Control, cfgPath))
-		stop()
+		runWindow(ctx, n, cfg, log, cfgPath)
 	} else {
 		select {
 		case <-ctx.Done():

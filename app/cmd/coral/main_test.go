@@ -8,6 +8,16 @@ import (
 	"testing"
 )
 
+// commandCase is one run of the command line: its exit code and what
+// stdout and stderr must contain.
+type commandCase struct {
+	name   string
+	args   []string
+	code   int
+	stdout []string
+	stderr []string
+}
+
 func TestCommands(t *testing.T) {
 	dir := t.TempDir()
 	badCfg := filepath.Join(dir, "bad.toml")
@@ -17,13 +27,7 @@ func TestCommands(t *testing.T) {
 	badVal := filepath.Join(dir, "badval.toml")
 	os.WriteFile(badVal, []byte("[cache]\nmax_bytes = \"lots\"\n"), 0o644)
 
-	for _, tc := range []struct {
-		name   string
-		args   []string
-		code   int
-		stdout []string
-		stderr []string
-	}{
+	for _, tc := range append([]commandCase{
 		{"version", []string{"version"}, 0, []string{"coral "}, nil},
 		{"help", []string{"help"}, 0, []string{"coral serve [-config FILE]"}, nil},
 		{"help flag", []string{"--help"}, 0, []string{"coral serve [-config FILE]", "coral coralize"}, nil},
@@ -38,10 +42,7 @@ func TestCommands(t *testing.T) {
 		{"unknown key", []string{"serve", "-config", badCfg}, 1, nil, []string{"bad.toml", `"cache.max_stail"`}},
 		{"bad value", []string{"serve", "-config", badVal}, 1, nil, []string{"badval.toml", `"cache.max_bytes"`}},
 		{"missing file", []string{"serve", "-config", filepath.Join(dir, "nope.toml")}, 1, nil, []string{"nope.toml"}},
-		{"attach not a URL", []string{"gui", "-attach", "127.0.0.1:8081"}, 1, nil, []string{"want a URL such as http://127.0.0.1:8081"}},
-		{"token file without attach", []string{"gui", "-token-file", "x"}, 2, nil, []string{"-token-file needs -attach"}},
-		{"attach unreadable token", []string{"gui", "-attach", "http://127.0.0.1:1", "-token-file", dir}, 1, nil, []string{"token file:"}},
-	} {
+	}, guiCommandCases(dir)...) {
 		t.Run(tc.name, func(t *testing.T) {
 			var out, errb bytes.Buffer
 			if code := run(tc.args, &out, &errb); code != tc.code {
