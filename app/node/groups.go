@@ -20,6 +20,7 @@ import (
 	"github.com/coralcdn/coral/core/coralurl"
 	"github.com/coralcdn/coral/core/group"
 	"github.com/coralcdn/coral/p2p"
+	"github.com/google/renameio/v2"
 )
 
 // groupsDir holds, per site group, the manifest in force (<id>.signed) and,
@@ -116,14 +117,31 @@ func (n *Node) configGroupsThenJoined() []config.Group {
 	}
 	joined, _ := filepath.Glob(filepath.Join(n.cfg.Path(groupsDir), "*.key"))
 	for _, f := range joined { // Glob sorts
-		if b, err := os.ReadFile(f); err == nil {
-			if k := strings.TrimSpace(string(b)); !seen[k] {
-				seen[k] = true
-				out = append(out, config.Group{Key: k})
-			}
+		k, ok := n.readJoinedKey(f)
+		if ok && !seen[k] {
+			seen[k] = true
+			out = append(out, config.Group{Key: k})
 		}
 	}
 	return out
+}
+
+// readJoinedKey reads the key file of a group joined earlier. One that a
+// crash or a full disk left unreadable costs that group, not the node: the
+// node starts without it and the log names the file and the way back (the
+// key cannot be rebuilt from the file's name, a hash of it).
+func (n *Node) readJoinedKey(file string) (string, bool) {
+	b, err := os.ReadFile(file)
+	k := strings.TrimSpace(string(b))
+	if err == nil {
+		_, err = group.ParsePublicKey(k)
+	}
+	if err != nil {
+		n.log.Error("group key file damaged: starting without that group; join the group again with its key (this replaces the file)",
+			"file", file, "err", err)
+		return "", false
+	}
+	return k, true
 }
 
 func (n *Node) openGroup(keyText string) (*memberGroup, error) {
@@ -466,7 +484,8 @@ func (n *Node) joinGroup(key ed25519.PublicKey) (*memberGroup, error) {
 	if err := os.MkdirAll(filepath.Dir(keyFile), 0o700); err != nil {
 		return nil, err
 	}
-	if err := os.WriteFile(keyFile, []byte(group.FormatPublicKey(key)+"\n"), 0o600); err != nil {
+	// Atomic: a full disk or a crash mid-write leaves no half key file.
+	if err := renameio.WriteFile(keyFile, []byte(group.FormatPublicKey(key)+"\n"), 0o600); err != nil {
 		return nil, err
 	}
 	g, err := n.openGroup(group.FormatPublicKey(key))
