@@ -35,12 +35,15 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -214,7 +217,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	db, err := badger.Open(bopts)
 	if err != nil {
-		return nil, fmt.Errorf("store: open %s: %w", dir, err)
+		return nil, openError(dir, err)
 	}
 	s := &Store{
 		db:      db,
@@ -1059,4 +1062,19 @@ func (s *Store) SetMaxBytes(n int64) {
 	s.wmu.Unlock()
 	s.dropBodies(drops)
 	s.notifyEvicted(evicted)
+}
+
+// openError says what to do when Badger does not open. A store in use by
+// another process, not readable for this user, or on a disk with no room is
+// not damaged and is left alone; anything else is damage (a truncated or
+// overwritten file), and the way back is an empty cache, refilled from the
+// origins. The node's identity, network key and settings live outside dir.
+func openError(dir string, err error) error {
+	// Badger's lock error does not wrap the errno: its text is matched.
+	inUse := strings.Contains(err.Error(), "Another process is using")
+	if inUse || errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.ENOSPC) {
+		return fmt.Errorf("store: open %s: %w", dir, err)
+	}
+	return fmt.Errorf("store: the cache in %s is damaged (%w): move %s aside (or delete it) and start again "+
+		"with an empty cache, refilled from the origins; the node's identity, network key and settings are kept", dir, err, dir)
 }

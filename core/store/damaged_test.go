@@ -1,0 +1,54 @@
+package store
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// A store whose Badger files are damaged (truncated, overwritten) does not
+// open, and the error says which directory, that it is damaged, and what
+// to do; a store merely in use by another process is not called damaged
+// (moving it aside would throw away a working cache).
+func TestDamagedMetaNamesTheFixAndInUseDoesNot(t *testing.T) {
+	damage := map[string]func(path string) error{
+		"empty":   func(p string) error { return os.Truncate(p, 0) },
+		"garbage": func(p string) error { return os.WriteFile(p, []byte("\x00not badger\xff"), 0o600) },
+	}
+	for _, file := range []string{"MANIFEST", "KEYREGISTRY", "000001.vlog"} {
+		for how, do := range damage {
+			t.Run(file+"/"+how, func(t *testing.T) {
+				dir := t.TempDir()
+				s := openStore(t, dir, Options{})
+				put(t, s, "http://o.example/a", body("a", 1, 50_000), Meta{})
+				if err := s.Close(); err != nil {
+					t.Fatal(err)
+				}
+				if err := do(filepath.Join(dir, "meta", file)); err != nil {
+					t.Fatal(err)
+				}
+				s, err := Open(dir, Options{Logger: quietLogger()})
+				if err == nil { // badger recovered by itself: a clean recovery is as good
+					if err := s.Close(); err != nil {
+						t.Errorf("recovered store does not close: %v", err)
+					}
+					return
+				}
+				for _, want := range []string{dir, "damaged", "move " + dir + " aside"} {
+					if !strings.Contains(err.Error(), want) {
+						t.Errorf("error %q does not say %q", err, want)
+					}
+				}
+			})
+		}
+	}
+	t.Run("in use", func(t *testing.T) {
+		dir := t.TempDir()
+		openStore(t, dir, Options{})
+		_, err := Open(dir, Options{Logger: quietLogger()})
+		if err == nil || strings.Contains(err.Error(), "damaged") {
+			t.Errorf("second open of a store in use: %v; want an error that does not call it damaged", err)
+		}
+	})
+}
