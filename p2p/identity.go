@@ -23,7 +23,8 @@ func loadOrCreateIdentity(dataDir string) (crypto.PrivKey, error) {
 	case err == nil:
 		k, err := crypto.UnmarshalPrivateKey(b)
 		if err != nil {
-			return nil, fmt.Errorf("p2p: decode identity key %s: %w", path, err)
+			return nil, fmt.Errorf("p2p: identity key %s is damaged (%w): restore it from a backup to keep this node's peer ID, "+
+				"or move it aside to start as a new peer (a new peer ID; the network key and the cache are kept)", path, err)
 		}
 		return k, nil
 	case !errors.Is(err, fs.ErrNotExist):

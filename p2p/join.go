@@ -29,6 +29,13 @@ func ReplaceSecret(path string, key []byte) (changed bool, err error) {
 		if err := copyFile(path, path+".old"); err != nil {
 			return false, fmt.Errorf("p2p: keeping the old secret: %w", err)
 		}
+	case errors.Is(err, ErrSecretDamaged):
+		// Joining again is the way back from a damaged key; the damaged
+		// bytes are kept, not thrown away, and never as .old (a rotation
+		// or an undone join reads that one).
+		if err := copyFile(path, path+".damaged"); err != nil {
+			return false, fmt.Errorf("p2p: keeping the damaged secret: %w", err)
+		}
 	case !errors.Is(err, fs.ErrNotExist):
 		return false, err
 	}

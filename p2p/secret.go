@@ -51,12 +51,23 @@ func LoadSecret(path string) (pnet.PSK, error) {
 	}
 	psk, err := pnet.DecodeV1PSK(bytes.NewReader(b))
 	if err != nil {
-		return nil, fmt.Errorf("p2p: decode secret file %s: %w", path, err)
+		return nil, damagedSecret(path, err)
 	}
 	if bytes.Equal(psk, make([]byte, len(psk))) {
-		return nil, fmt.Errorf("p2p: secret file %s holds an all-zero key", path)
+		return nil, damagedSecret(path, errors.New("an all-zero key"))
 	}
 	return psk, nil
+}
+
+// ErrSecretDamaged is in LoadSecret's error when the file is there but
+// holds no usable key (truncated, overwritten, all zero).
+var ErrSecretDamaged = errors.New("p2p: network key damaged")
+
+// damagedSecret names the file and the way back. Never a fresh key: that
+// would quietly take the node off its network.
+func damagedSecret(path string, why error) error {
+	return fmt.Errorf("%w: %s (%v): copy it again from another member of the network, "+
+		"or run `coral join` with a new invite code (keeps this file as %s.damaged)", ErrSecretDamaged, path, why, path)
 }
 
 // GenerateSecret writes a new random 256-bit network secret to path (mode
