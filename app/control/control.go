@@ -248,17 +248,20 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 }
 
 // LoadOrCreateToken returns the token in path, creating the file with a new
-// random token (mode 0600) when it does not exist.
+// random token (mode 0600) when it does not exist, or holds no token at all
+// (empty, or bytes no one types: a damaged file). The token is only a local
+// credential that the GUI and the CLI read from this file, so a new one
+// loses nothing, where refusing would stop the node.
 func LoadOrCreateToken(path string) (string, error) {
 	b, err := os.ReadFile(path)
-	if err == nil {
+	if err == nil && !damagedToken(b) {
 		tok := strings.TrimSpace(string(b))
 		if len(tok) < 16 {
-			return "", fmt.Errorf("control: token file %s: token too short (want at least 16 characters)", path)
+			return "", fmt.Errorf("control: token file %s: token too short (want at least 16 characters; delete the file and a new token is made at the next start)", path)
 		}
 		return tok, nil
 	}
-	if !errors.Is(err, os.ErrNotExist) {
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return "", fmt.Errorf("control: read token: %w", err)
 	}
 	raw := make([]byte, 24)
@@ -275,6 +278,22 @@ func LoadOrCreateToken(path string) (string, error) {
 		return "", fmt.Errorf("control: write token: %w", err)
 	}
 	return tok, nil
+}
+
+// damagedToken reports whether a token file holds nothing a person or this
+// package would have written: empty, or with control or non-ASCII bytes
+// (which could not travel in an HTTP header either).
+func damagedToken(b []byte) bool {
+	tok := strings.TrimSpace(string(b))
+	if tok == "" {
+		return true
+	}
+	for i := 0; i < len(tok); i++ {
+		if c := tok[i]; c < ' ' || c > '~' {
+			return true
+		}
+	}
+	return false
 }
 
 // Client drives a node's control API over HTTP; it implements API so the GUI
