@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/google/renameio/v2"
 )
 
 // dataFormat is the version of the data directory's layout (store, keys,
@@ -48,11 +50,11 @@ func checkDataFormat(dir string) error {
 	if have == dataFormat {
 		return nil
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(strconv.Itoa(dataFormat)+"\n"), 0o600); err != nil {
+	// Synced before the rename (renameio): a power cut leaves no empty FORMAT.
+	if err := renameio.WriteFile(path, []byte(strconv.Itoa(dataFormat)+"\n"), 0o600); err != nil {
 		return fmt.Errorf("node: data dir: recording format: %w", err)
 	}
-	return os.Rename(tmp, path)
+	return nil
 }
 
 // readDataFormat returns the recorded format; 0 for a directory from before
@@ -65,9 +67,15 @@ func readDataFormat(dir string) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("node: data dir: %w", err)
 	}
+	if strings.TrimSpace(string(b)) == "" {
+		// Only an interrupted first recording leaves it empty (a later one
+		// replaces the old file whole): not recorded yet, as if missing.
+		return 0, nil
+	}
 	v, err := strconv.Atoi(strings.TrimSpace(string(b)))
 	if err != nil || v < 1 {
-		return 0, fmt.Errorf("node: data dir %s: %s holds %q, not a format number: the directory is not Coral's, or damaged", dir, formatFile, trunc(b))
+		return 0, fmt.Errorf("node: data dir %s: %s holds %q, not a format number: the directory is not Coral's, or damaged "+
+			"(if it is Coral's and was written by this release, write %d into %s)", dir, formatFile, trunc(b), dataFormat, filepath.Join(dir, formatFile))
 	}
 	return v, nil
 }

@@ -25,8 +25,12 @@ func TestDataDirFormat(t *testing.T) {
 		{"newer", func(dir string) {
 			os.WriteFile(filepath.Join(dir, formatFile), []byte(strconv.Itoa(dataFormat+1)), 0o600)
 		}, []string{"format " + strconv.Itoa(dataFormat+1), "newer coral", "another data_dir"}},
-		{"garbage", func(dir string) { os.WriteFile(filepath.Join(dir, formatFile), []byte("\x00\xffbadger"), 0o600) }, []string{"not a format number"}},
+		{"garbage", func(dir string) { os.WriteFile(filepath.Join(dir, formatFile), []byte("\x00\xffbadger"), 0o600) }, []string{"not a format number", "write " + strconv.Itoa(dataFormat) + " into"}},
 		{"zero", func(dir string) { os.WriteFile(filepath.Join(dir, formatFile), []byte("0"), 0o600) }, []string{"not a format number"}},
+		// A crash (power cut) as the first start records the format: the
+		// same as not recorded yet, never a node that no longer starts.
+		{"empty after a crash", func(dir string) { os.WriteFile(filepath.Join(dir, formatFile), nil, 0o600) }, nil},
+		{"blank after a crash", func(dir string) { os.WriteFile(filepath.Join(dir, formatFile), []byte("\n"), 0o600) }, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := testConfig(t)
