@@ -120,7 +120,8 @@ func OpenLive(cfg Config, path string) (*Live, error) {
 		return nil, fmt.Errorf("settings: %w", err)
 	}
 	if err := json.Unmarshal(b, &l.overrides); err != nil {
-		return nil, fmt.Errorf("settings: %s: not JSON: %v", path, err)
+		return nil, fmt.Errorf("settings: %s: not JSON: %v (damaged: repair it, or move it aside to start from the config file's values, "+
+			"losing the changes made in the app or the API)", path, err)
 	}
 	cur, err := l.apply(l.overrides)
 	if err != nil {

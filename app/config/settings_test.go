@@ -163,3 +163,24 @@ func TestDataDirMustBeWritable(t *testing.T) {
 		t.Errorf("data_dir = %q, want %q", l.Get().Cache.DataDir, dir)
 	}
 }
+
+// A settings file a stray write damaged (empty, cut short, binary) stops
+// the start naming the file and what to do, and stays as it was.
+func TestDamagedSettingsFileSaysWhatToDo(t *testing.T) {
+	for name, content := range map[string]string{
+		"empty": "", "cut short": `{"bandwidth": {"upl`, "binary": "\x00\xff\x10",
+	} {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), SettingsFile)
+			os.WriteFile(path, []byte(content), 0o600)
+			cfg, _ := Parse(nil)
+			_, err := OpenLive(cfg, path)
+			if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "move it aside") {
+				t.Fatalf("error %v; want it to name %s and say to move it aside", err, path)
+			}
+			if b, _ := os.ReadFile(path); string(b) != content {
+				t.Errorf("the damaged settings file was changed to %q", b)
+			}
+		})
+	}
+}
