@@ -199,9 +199,18 @@ func (u *Usage) Flush(now time.Time) error {
 	u.mu.Unlock()
 	b, err := json.Marshal(f)
 	if err != nil {
-		return fmt.Errorf("shaping: usage: %w", err)
+		err = fmt.Errorf("shaping: usage: %w", err)
+	} else {
+		err = writeAtomic(u.path, b)
 	}
-	return writeAtomic(u.path, b)
+	if err != nil {
+		// Not saved (a full disk): the next flush tries again, even if no
+		// traffic comes in between, or these counts die with the process.
+		u.mu.Lock()
+		u.dirty = true
+		u.mu.Unlock()
+	}
+	return err
 }
 
 func prune(m map[int64]*Counts, cut int64) {
