@@ -5,10 +5,15 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -161,4 +166,73 @@ func TestSettingsChangeOnFullDisk(t *testing.T) {
 	if got := node.quota(t); got != `"20GiB"` {
 		t.Fatalf("monthly_quota %s after the restart, want the saved \"20GiB\"", got)
 	}
+}
+
+// A real node killed (SIGKILL) while it stores a large object, half of
+// whose body has come from the origin: after the restart the objects
+// stored before are HITs, whole, and the cut object is never served short
+// (its Content-Length and its bytes agree; it is fetched afresh).
+func TestKillMidObjectNeverServesHalf(t *testing.T) {
+	bin := buildCoral(t)
+	origin := newObjectOrigin(t)
+	half, release := make(chan struct{}), make(chan struct{})
+	var served atomic.Int32
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body := object(99)
+		w.Header().Set("Cache-Control", "max-age=3600")
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		if served.Add(1) == 1 { // the first fetch stalls halfway
+			w.Write(body[:len(body)/2])
+			w.(http.Flusher).Flush()
+			close(half)
+			<-release // until the node is gone
+			return
+		}
+		w.Write(body)
+	}))
+	t.Cleanup(func() { slow.Close() })
+	t.Cleanup(func() { close(release) })
+	slowHost := strings.Replace(strings.TrimPrefix(slow.URL, "http://"), ":", ".", 1) + ".localhost"
+	cfg := writeConfig(t, filepath.Join(t.TempDir(), "data"))
+	out := &logBuf{}
+	node := spawnCoral(t, bin, cfg, out)
+	for n := range 3 {
+		node.visit(t, origin.host(), fmt.Sprintf("/obj/%d", n), sha256.Sum256(object(n)), objSize)
+	}
+	go func(addr string) { // the visitor whose fetch the kill cuts
+		req, _ := http.NewRequest(http.MethodGet, "http://"+addr+"/big", nil)
+		req.Host = slowHost
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+	}(node.HTTP)
+	<-half
+	node.Kill()
+
+	out = &logBuf{}
+	node = spawnCoral(t, bin, cfg, out)
+	for n := range 3 {
+		if c := node.visit(t, origin.host(), fmt.Sprintf("/obj/%d", n), sha256.Sum256(object(n)), objSize); c != "HIT" {
+			t.Fatalf("object %d stored before the kill: X-Coral-Cache %q, want HIT", n, c)
+		}
+	}
+	// The cut URL again, now answered whole by the origin: never the half.
+	req, _ := http.NewRequest(http.MethodGet, "http://"+node.HTTP+"/big", nil)
+	req.Host = slowHost
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || resp.ContentLength != int64(len(b)) || sha256.Sum256(b) != sha256.Sum256(object(99)) {
+		t.Fatalf("the object cut by the kill: %s, Content-Length %d, %d bytes, read error %v, intact %v\n%s",
+			resp.Header.Get("X-Coral-Cache"), resp.ContentLength, len(b), err, sha256.Sum256(b) == sha256.Sum256(object(99)), out)
+	}
+	if got := served.Load(); got != 2 {
+		t.Errorf("the origin was asked %d times for the cut object, want 2 (the cut fetch, then afresh)", got)
+	}
+	checkNoCrash(t, out)
+	node.stop(t)
 }
