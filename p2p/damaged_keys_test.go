@@ -2,6 +2,7 @@ package p2p
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -85,5 +86,25 @@ func TestDamagedNetworkKeyNamedAndJoinMendsIt(t *testing.T) {
 				t.Error("the damaged key was kept as .old, which a rotation or an undone join would take as a key")
 			}
 		})
+	}
+}
+
+// A new secret appears whole or not at all, never over an existing one,
+// and leaves nothing else in the directory.
+func TestGenerateSecretWholeNeverOverExisting(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "network.key")
+	first, err := GenerateSecret(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := GenerateSecret(path); !errors.Is(err, ErrSecretExists) {
+		t.Fatalf("second GenerateSecret: %v, want ErrSecretExists", err)
+	}
+	if got, err := LoadSecret(path); err != nil || !bytes.Equal(got, first) {
+		t.Fatalf("the first secret did not survive: %v", err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Errorf("the directory holds %d entries, want only the key: %v", len(entries), entries)
 	}
 }

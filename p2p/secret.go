@@ -80,6 +80,33 @@ func GenerateSecret(path string) (pnet.PSK, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("p2p: create secret dir: %w", err)
 	}
+	data := []byte(secretHeader + hex.EncodeToString(key) + "\n")
+	// Written whole and synced under a temporary name, then linked into
+	// place: a crash or a power cut never leaves an empty or half key
+	// (which the next start would refuse), and a link, unlike a rename,
+	// never replaces a key another process made meanwhile.
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".secret-*")
+	if err != nil {
+		return nil, fmt.Errorf("p2p: create secret file: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	_, werr := tmp.Write(data)
+	serr := tmp.Sync()
+	if cerr := tmp.Close(); werr != nil || serr != nil || cerr != nil {
+		return nil, fmt.Errorf("p2p: write secret file: %w", errors.Join(werr, serr, cerr))
+	}
+	err = os.Link(tmp.Name(), path)
+	switch {
+	case errors.Is(err, fs.ErrExist):
+		return nil, fmt.Errorf("%w: %s", ErrSecretExists, path)
+	case err != nil: // a filesystem without hard links
+		return writeSecretExclusive(path, data, key)
+	}
+	return pnet.PSK(key), nil
+}
+
+// writeSecretExclusive creates path with data, refusing an existing file.
+func writeSecretExclusive(path string, data, key []byte) (pnet.PSK, error) {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		if errors.Is(err, fs.ErrExist) {
@@ -87,11 +114,11 @@ func GenerateSecret(path string) (pnet.PSK, error) {
 		}
 		return nil, fmt.Errorf("p2p: create secret file: %w", err)
 	}
-	_, werr := f.WriteString(secretHeader + hex.EncodeToString(key) + "\n")
-	cerr := f.Close()
-	if werr != nil || cerr != nil {
+	_, werr := f.Write(data)
+	serr := f.Sync()
+	if cerr := f.Close(); werr != nil || serr != nil || cerr != nil {
 		_ = os.Remove(path)
-		return nil, fmt.Errorf("p2p: write secret file: %w", errors.Join(werr, cerr))
+		return nil, fmt.Errorf("p2p: write secret file: %w", errors.Join(werr, serr, cerr))
 	}
 	return pnet.PSK(key), nil
 }

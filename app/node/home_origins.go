@@ -2,11 +2,11 @@ package node
 
 import (
 	"encoding/json"
-	"errors"
 	"os"
 	"path/filepath"
 	"sync"
 
+	"github.com/google/renameio/v2"
 	lru "github.com/hashicorp/golang-lru/v2"
 )
 
@@ -56,9 +56,6 @@ func (h *homeOrigins) write() error {
 	h.save.Lock()
 	defer h.save.Unlock()
 	b, _ := json.Marshal(h.cache.Keys())
-	tmp := h.path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return errors.Join(err, os.Remove(tmp))
-	}
-	return os.Rename(tmp, filepath.Clean(h.path))
+	// Synced before the rename (renameio): a power cut leaves the old set.
+	return renameio.WriteFile(filepath.Clean(h.path), b, 0o600)
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/coralcdn/coral/app/config"
 	"github.com/coralcdn/coral/core/runstate"
 	"github.com/coralcdn/coral/p2p"
+	"github.com/google/renameio/v2"
 	"github.com/multiformats/go-multiaddr"
 )
 
@@ -114,7 +115,8 @@ func Join(cfg config.Config, code string) (Invite, error) {
 		return inv, fmt.Errorf("join: %w", err)
 	}
 	b, _ := json.MarshalIndent(joined{Bootstrap: inv.Bootstrap, Operator: inv.Operator}, "", "  ")
-	if err := os.WriteFile(cfg.Path(joinedFile), append(b, '\n'), 0o600); err != nil {
+	// Atomic (renameio): a join cut short leaves the old file, never half.
+	if err := renameio.WriteFile(cfg.Path(joinedFile), append(b, '\n'), 0o600); err != nil {
 		return inv, fmt.Errorf("join: %w", err)
 	}
 	// Run as root for a service's data dir (`sudo coral join`), the files

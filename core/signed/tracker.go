@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+
+	"github.com/google/renameio/v2"
 )
 
 // Tracker holds the document of one kind in force on one node: the last
@@ -88,15 +90,12 @@ func (t *Tracker[D]) Current() (doc D, raw []byte, ok bool) {
 	return *t.current, t.raw, true
 }
 
-// WriteAtomic replaces path with data (through a temporary file and a
-// rename, so a crash leaves the old or the new content, never half).
+// WriteAtomic replaces path with data (through a temporary file, synced,
+// and a rename: renameio), so a crash or a power cut leaves the old or the
+// new content, never half.
 func WriteAtomic(path string, data []byte) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return renameio.WriteFile(path, data, 0o600)
 }
