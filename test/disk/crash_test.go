@@ -86,6 +86,7 @@ func TestKillDuringSettingsChangeLosesNothing(t *testing.T) {
 	for n := range objects {
 		node.visit(t, origin.host(), fmt.Sprintf("/obj/%d", n), sha256.Sum256(object(n)), objSize)
 	}
+	saves := 0
 	for round := range 8 {
 		acked := make(chan int, 1000)
 		go func(c *control.Client) {
@@ -107,6 +108,7 @@ func TestKillDuringSettingsChangeLosesNothing(t *testing.T) {
 		for i := range acked {
 			last = i
 		}
+		saves += last + 1
 
 		out = &logBuf{}
 		node = spawnCoral(t, bin, cfg, out)
@@ -124,6 +126,7 @@ func TestKillDuringSettingsChangeLosesNothing(t *testing.T) {
 		}
 		checkNoCrash(t, out)
 	}
+	t.Logf("8 kills, %d acknowledged settings saves in all: every restart kept the peer ID, %d objects and the settings", saves, objects)
 	node.stop(t)
 }
 
