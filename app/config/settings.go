@@ -86,9 +86,15 @@ func SavedDataDir(path string) (string, error) {
 		} `json:"cache"`
 	}
 	if err := json.Unmarshal(b, &doc); err != nil {
-		return "", fmt.Errorf("settings: %s: %v", path, err)
+		return "", damagedSettings(path, err)
 	}
 	return doc.Cache.DataDir, nil
+}
+
+// damagedSettings names a settings file that is not JSON and what to do.
+func damagedSettings(path string, err error) error {
+	return fmt.Errorf("settings: %s: not JSON: %v (damaged: repair it, or move it aside to start from the config file's values, "+
+		"losing the changes made in the app or the API)", path, err)
 }
 
 // Live holds the settings in force and tells subscribers of every change,
@@ -120,8 +126,7 @@ func OpenLive(cfg Config, path string) (*Live, error) {
 		return nil, fmt.Errorf("settings: %w", err)
 	}
 	if err := json.Unmarshal(b, &l.overrides); err != nil {
-		return nil, fmt.Errorf("settings: %s: not JSON: %v (damaged: repair it, or move it aside to start from the config file's values, "+
-			"losing the changes made in the app or the API)", path, err)
+		return nil, damagedSettings(path, err)
 	}
 	cur, err := l.apply(l.overrides)
 	if err != nil {

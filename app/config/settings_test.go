@@ -175,8 +175,11 @@ func TestDamagedSettingsFileSaysWhatToDo(t *testing.T) {
 			os.WriteFile(path, []byte(content), 0o600)
 			cfg, _ := Parse(nil)
 			_, err := OpenLive(cfg, path)
-			if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "move it aside") {
-				t.Fatalf("error %v; want it to name %s and say to move it aside", err, path)
+			_, serr := SavedDataDir(path) // what a start reads first
+			for _, err := range []error{err, serr} {
+				if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "move it aside") {
+					t.Fatalf("error %v; want it to name %s and say to move it aside", err, path)
+				}
 			}
 			if b, _ := os.ReadFile(path); string(b) != content {
 				t.Errorf("the damaged settings file was changed to %q", b)
