@@ -215,6 +215,11 @@ func Open(dir string, opts Options) (*Store, error) {
 		space.state.Store(int32(diskOffline))
 		bopts = bopts.WithDir("").WithValueDir("").WithInMemory(true)
 	}
+	if !offline {
+		if err := checkTables(bopts.Dir, bopts); err != nil {
+			return nil, damaged(dir, err)
+		}
+	}
 	db, err := badger.Open(bopts)
 	if err != nil {
 		return nil, openError(dir, err)
@@ -1075,6 +1080,11 @@ func openError(dir string, err error) error {
 	if inUse || errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.ENOSPC) {
 		return fmt.Errorf("store: open %s: %w", dir, err)
 	}
+	return damaged(dir, err)
+}
+
+// damaged is the error for a store whose files are damaged, with the way back.
+func damaged(dir string, err error) error {
 	return fmt.Errorf("store: the cache in %s is damaged (%w): move %s aside (or delete it) and start again "+
 		"with an empty cache, refilled from the origins; the node's identity, network key and settings are kept", dir, err, dir)
 }
