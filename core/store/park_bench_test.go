@@ -3,6 +3,7 @@ package store
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -84,4 +85,23 @@ func idleWindow(d time.Duration) (pctCore, switchesPerSec float64) {
 	el := time.Since(start)
 	cpu1, sw1 := procstat.CPUNanos(), procstat.ContextSwitches()
 	return 100 * float64(cpu1-cpu0) / float64(el.Nanoseconds()), float64(sw1-sw0) / el.Seconds()
+}
+
+// BenchmarkCheckTables measures what checking every table for damage adds
+// to a start (a store of parkBenchObjects objects, closed).
+func BenchmarkCheckTables(b *testing.B) {
+	dir := b.TempDir()
+	s := openStore(b, dir, Options{})
+	fillForPark(b, s)
+	if err := s.Close(); err != nil {
+		b.Fatal(err)
+	}
+	bopts := badgerOptions(filepath.Join(dir, "meta"), quietLogger())
+	tables, _ := filepath.Glob(filepath.Join(dir, "meta", "*.sst"))
+	for b.Loop() {
+		if err := checkTables(bopts.Dir, bopts); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(len(tables)), "tables")
 }
