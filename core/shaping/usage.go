@@ -56,6 +56,7 @@ func OpenUsage(path string) (*Usage, error) {
 	if path == "" {
 		return u, nil
 	}
+	removeStaleTemps(path)
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return u, nil
@@ -227,6 +228,16 @@ func flat(m map[int64]*Counts) map[int64]Counts {
 		out[k] = *c
 	}
 	return out
+}
+
+// removeStaleTemps deletes the temporary files of saves a crash cut short
+// (writeAtomic's, named after path): each is as large as the record, and
+// nothing else would ever remove them.
+func removeStaleTemps(path string) {
+	stale, _ := filepath.Glob(path + ".tmp*")
+	for _, f := range stale {
+		_ = os.Remove(f)
+	}
 }
 
 // writeAtomic writes b to path through a temporary file and a rename.

@@ -47,3 +47,29 @@ func TestUsageFlushFailureKeepsCounts(t *testing.T) {
 		t.Errorf("after the failed flush, a good one and a restart: %d bytes sent on record, want 1500", got)
 	}
 }
+
+// The temporary files of saves a crash (kill -9) cut short are removed at
+// the next open; the record itself is kept.
+func TestOpenUsageRemovesTempsOfCutSaves(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "usage.json")
+	now := time.Now()
+	u, _ := OpenUsage(path)
+	u.Add(now, "example.com", Counts{Sent: 42})
+	if err := u.Flush(now); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"usage.json.tmp123", "usage.json.tmp98765"} {
+		os.WriteFile(filepath.Join(dir, name), []byte(`{"version":1,"tot`), 0o600)
+	}
+	again, err := OpenUsage(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := again.SentSince(now.Add(-time.Hour)); got != 42 {
+		t.Errorf("record after the open: %d bytes sent, want 42", got)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Errorf("the directory holds %v, want only usage.json", entries)
+	}
+}
