@@ -371,7 +371,7 @@ func describeDecodeError(err error) error {
 		}
 		return fmt.Errorf("line %d: %s", pe.Position.Line, pe.Message)
 	}
-	return err
+	return describeTypeError(err)
 }
 
 // KeyError is a validation failure of one key.

@@ -79,7 +79,10 @@ func TestLoadRejects(t *testing.T) {
 		{"bad_size.toml", []string{"bad_size.toml", `"cache.max_bytes"`, "size"}},
 		{"bad_min_free.toml", []string{"bad_min_free.toml", `"cache.min_free_bytes"`, "at least 128 MiB"}},
 		{"bad_zone.toml", []string{"bad_zone.toml", `"zone"`}},
-		{"bad_type.toml", []string{"bad_type.toml", `cache.strip_cookies`}},
+		{"bad_type.toml", []string{"bad_type.toml", "line 2", `"cache.strip_cookies"`, "want true or false, got a string"}},
+		{"bad_type_number.toml", []string{"bad_type_number.toml", "line 2", `"http.max_origin_fetches"`, "want a whole number, got a string"}},
+		{"bad_type_table.toml", []string{"bad_type_table.toml", "line 1", `"http"`, "want a table ([http] on a line of its own), got a number"}},
+		{"bad_type_list.toml", []string{"bad_type_list.toml", "line 2", `"p2p.listen"`, "want a list"}},
 		{"bad_multiaddr.toml", []string{"bad_multiaddr.toml", `"p2p.listen[0]"`}},
 		{"bad_advertise.toml", []string{"bad_advertise.toml", `"http.advertise[0]"`}},
 		{"bad_levels.toml", []string{"bad_levels.toml", `"dsht.level1_rtt"`, "larger"}},
@@ -104,6 +107,13 @@ func TestLoadRejects(t *testing.T) {
 			for _, w := range tc.want {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error %q does not mention %s", err, w)
+				}
+			}
+			// The volunteer wrote TOML, not Go: no decoder or Go type names.
+			msg := strings.ReplaceAll(err.Error(), tc.file, "FILE")
+			for _, jargon := range []string{"toml:", "int64", "destination", "config.", "Go value"} {
+				if strings.Contains(msg, jargon) {
+					t.Errorf("error %q speaks Go (%q)", err, jargon)
 				}
 			}
 		})

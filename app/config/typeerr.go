@@ -1,0 +1,50 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+)
+
+// The TOML decoder reports a value of the wrong kind in Go's words
+// ("toml: line 2 (last key "http.listen"): incompatible types: TOML value
+// has type int64; destination has type string"). A volunteer wrote the
+// file, not the Go types behind it: these say the same in the file's words.
+var (
+	tomlTypeError = regexp.MustCompile(`^toml: (?:line (\d+) )?\(last key "([^"]*)"\): (?:incompatible types: TOML value has type (.+); destination has type (.+)|type mismatch for .+: expected table but found (.+))$`)
+	tomlKinds     = map[string]string{
+		"string": "a string", "int64": "a number", "float64": "a number", "bool": "true or false",
+		"[]any": "a list", "map[string]any": "a table", "[]map[string]any": "a list of tables",
+		"time.Time": "a date", "toml.Local": "a date", "toml.LocalDate": "a date", "toml.LocalTime": "a time", "toml.LocalDatetime": "a date",
+	}
+	goKinds = map[string]string{
+		"string": `a string in quotes, such as "value"`, "integer": "a whole number", "float": "a number",
+		"boolean": "true or false", "slice": `a list, such as ["a", "b"]`, "map": "a table",
+		"primitive (string-like)": "a string in quotes",
+	}
+)
+
+// describeTypeError rewrites the decoder's wrong-kind errors; any other
+// error is returned as it is.
+func describeTypeError(err error) error {
+	m := tomlTypeError.FindStringSubmatch(err.Error())
+	if m == nil {
+		return err
+	}
+	line, key, got, want := m[1], m[2], m[3], goKinds[m[4]]
+	if m[5] != "" {
+		got, want = m[5], "a table (["+key+"] on a line of its own)"
+	}
+	if k, ok := tomlKinds[got]; ok {
+		got = k
+	}
+	if want == "" {
+		want = "another kind of value"
+	}
+	msg := fmt.Sprintf("key %q: want %s, got %s", key, want, got)
+	if line != "" {
+		msg = "line " + line + ": " + msg
+	}
+	return errors.New(strings.TrimSpace(msg))
+}
