@@ -401,8 +401,10 @@ func (c Config) Validate() error {
 			}
 			return
 		}
-		if _, _, err := net.SplitHostPort(addr); err != nil {
+		if _, port, err := net.SplitHostPort(addr); err != nil {
 			bad(key, "want host:port, got %q", addr)
+		} else if !validPort(port) {
+			bad(key, "want a port from 0 to 65535 after the colon, got %q", addr)
 		}
 	}
 	checkAddr("http.listen", c.HTTP.Listen, false)
@@ -492,6 +494,9 @@ func (c Config) Validate() error {
 	}
 	if c.P2P.SecretFile == "" {
 		bad("p2p.secret_file", "must not be empty")
+	}
+	if c.Control.TokenFile == "" {
+		bad("control.token_file", "must not be empty")
 	}
 	switch c.P2P.Reachability {
 	case "auto", "public", "private":

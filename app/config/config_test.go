@@ -96,6 +96,8 @@ func TestLoadRejects(t *testing.T) {
 		{"bad_rrl_rate.toml", []string{"bad_rrl_rate.toml", `"dns.rrl_responses_per_second"`, "0 (off)"}},
 		{"bad_origin_ports.toml", []string{"bad_origin_ports.toml", `"cache.origin_ports"`, `"8080-80"`}},
 		{"bad_site_fetches.toml", []string{"bad_site_fetches.toml", `"http.max_fetches_per_site"`, "up to max_origin_fetches (8)"}},
+		{"bad_port.toml", []string{"bad_port.toml", `"http.listen"`, "0 to 65535", `":99999"`}},
+		{"bad_token_file.toml", []string{"bad_token_file.toml", `"control.token_file"`, "must not be empty"}},
 		{"broken.toml", []string{"broken.toml", "line 3", "table name"}},
 		{"missing.toml", []string{"missing.toml", "no such file"}},
 	} {

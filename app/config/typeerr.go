@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 )
 
@@ -47,4 +48,14 @@ func describeTypeError(err error) error {
 		msg = "line " + line + ": " + msg
 	}
 	return errors.New(strings.TrimSpace(msg))
+}
+
+// validPort reports whether a listen address's port is one the system can
+// bind: 0 (any free port) to 65535. An empty port means 0 to the system; a
+// service name ("http") is left to the resolver.
+func validPort(port string) bool {
+	if n, err := strconv.Atoi(port); err == nil {
+		return n >= 0 && n <= 65535
+	}
+	return port == "" || strings.Trim(port, "0123456789") != ""
 }
