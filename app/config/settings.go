@@ -279,7 +279,7 @@ func decodeObject(prefix string, doc any, fields map[string]any) error {
 			dec := json.NewDecoder(bytes.NewReader(raw))
 			dec.DisallowUnknownFields()
 			if err := dec.Decode(dst); err != nil {
-				return &KeyError{Key: key, Msg: strings.TrimPrefix(err.Error(), "json: ")}
+				return &KeyError{Key: key, Msg: jsonErrorWords(err)}
 			}
 			continue
 		}

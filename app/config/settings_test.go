@@ -163,3 +163,28 @@ func TestDataDirMustBeWritable(t *testing.T) {
 		t.Errorf("data_dir = %q, want %q", l.Get().Cache.DataDir, dir)
 	}
 }
+
+// A change of the wrong kind is named in JSON's words, not Go's.
+func TestSettingsWrongKindInPlainWords(t *testing.T) {
+	for _, tc := range []struct {
+		patch, key, want string
+	}{
+		{`{"paused": "yes"}`, "paused", "want true or false, got a string"},
+		{`{"paused": 1}`, "paused", "want true or false, got a number"},
+		{`{"bandwidth": {"quota_reset_day": "3"}}`, "bandwidth.quota_reset_day", "want a whole number, got a string"},
+		{`{"bandwidth": {"quota_reset_day": 1.5}}`, "bandwidth.quota_reset_day", "want a whole number, got 1.5"},
+		{`{"sites": {"host": "a.example"}}`, "sites", "want a list, got an object"},
+		{`{"sites": [{"host": "a.example", "weight": "2"}]}`, "sites", "weight: want a number, got a string"},
+	} {
+		t.Run(tc.patch, func(t *testing.T) {
+			_, err := openLive(t, "").Update([]byte(tc.patch))
+			var ke *KeyError
+			if !errors.As(err, &ke) || ke.Key != tc.key || !strings.Contains(ke.Msg, tc.want) {
+				t.Fatalf("error %v, want key %q saying %q", err, tc.key, tc.want)
+			}
+			if strings.Contains(ke.Msg, "Go value") || strings.Contains(ke.Msg, "unmarshal") {
+				t.Errorf("error %q speaks Go", ke.Msg)
+			}
+		})
+	}
+}

@@ -1,8 +1,10 @@
 package config
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -58,4 +60,49 @@ func validPort(port string) bool {
 		return n >= 0 && n <= 65535
 	}
 	return port == "" || strings.Trim(port, "0123456789") != ""
+}
+
+// jsonErrorWords says a settings change's decoding error in the change's
+// own words: "want true or false, got a string", not "cannot unmarshal
+// string into Go value of type bool".
+func jsonErrorWords(err error) string {
+	var te *json.UnmarshalTypeError
+	if !errors.As(err, &te) {
+		return strings.TrimPrefix(err.Error(), "json: ")
+	}
+	want := "another kind of value"
+	switch te.Type.Kind() {
+	case reflect.Bool:
+		want = "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		want = "a whole number"
+	case reflect.Float32, reflect.Float64:
+		want = "a number"
+	case reflect.String:
+		want = "a string"
+	case reflect.Slice, reflect.Array:
+		want = "a list"
+	case reflect.Struct, reflect.Map:
+		want = "an object"
+	}
+	got := te.Value
+	switch got {
+	case "bool":
+		got = "true or false"
+	case "array":
+		got = "a list"
+	case "object":
+		got = "an object"
+	case "string", "number":
+		got = "a " + got
+	}
+	if strings.HasPrefix(got, "number ") { // "number 1.5" for an integer field
+		got = strings.TrimPrefix(got, "number ")
+	}
+	msg := fmt.Sprintf("want %s, got %s", want, got)
+	if te.Field != "" {
+		msg = te.Field + ": " + msg
+	}
+	return msg
 }
