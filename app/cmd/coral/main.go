@@ -93,6 +93,12 @@ func runNode(args []string, stdout, stderr io.Writer, withGUI bool, cfgPath stri
 	if code, done := parseFlags(fs, args); done {
 		return code
 	}
+	if fs.NArg() > 0 {
+		// `coral serve coral.toml` would otherwise run on the defaults,
+		// the volunteer believing the file in force.
+		fmt.Fprintf(stderr, "coral: unexpected argument %q: a config file is given as -config FILE (flags before anything else)\n", fs.Arg(0))
+		return 2
+	}
 	cfg, err := config.Load(cfgPath)
 	if err != nil {
 		fmt.Fprintf(stderr, "coral: %v\n", err)

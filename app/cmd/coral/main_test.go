@@ -42,6 +42,8 @@ func TestCommands(t *testing.T) {
 		{"unknown key", []string{"serve", "-config", badCfg}, 1, nil, []string{"bad.toml", `"cache.max_stail"`}},
 		{"bad value", []string{"serve", "-config", badVal}, 1, nil, []string{"badval.toml", `"cache.max_bytes"`}},
 		{"missing file", []string{"serve", "-config", filepath.Join(dir, "nope.toml")}, 1, nil, []string{"nope.toml"}},
+		{"serve stray argument", []string{"serve", "-config", badCfg, "coral.toml"}, 2, nil, []string{`unexpected argument "coral.toml"`, "-config FILE"}},
+		{"plain stray argument", []string{"-config", badCfg, "extra"}, 2, nil, []string{`unexpected argument "extra"`}},
 	}, guiCommandCases(dir)...) {
 		t.Run(tc.name, func(t *testing.T) {
 			var out, errb bytes.Buffer
