@@ -232,6 +232,9 @@ func newFlagSet(name string, stdout, stderr io.Writer) *flag.FlagSet {
 func parseFlags(fs *flag.FlagSet, args []string) (code int, done bool) {
 	err := fs.Parse(args)
 	switch {
+	case err == nil && misplacedFlag(fs) != "":
+		fmt.Fprintf(fs.Output(), "%s: %s must come before the other arguments (flags first)\n", fs.Name(), misplacedFlag(fs))
+		return 2, true
 	case err == nil:
 		return 0, false
 	case errors.Is(err, flag.ErrHelp):
@@ -239,6 +242,19 @@ func parseFlags(fs *flag.FlagSet, args []string) (code int, done bool) {
 	default:
 		return 2, true
 	}
+}
+
+// misplacedFlag is the first of the command's own flags given after its
+// arguments ("coral join CODE -config F"), where Go's flag parsing stops
+// and would take it for an argument; "" if none.
+func misplacedFlag(fs *flag.FlagSet) string {
+	for _, a := range fs.Args() {
+		name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if strings.HasPrefix(a, "-") && fs.Lookup(name) != nil {
+			return "-" + name
+		}
+	}
+	return ""
 }
 
 func newLogger(w io.Writer, level string) *slog.Logger {

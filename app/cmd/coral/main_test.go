@@ -43,6 +43,8 @@ func TestCommands(t *testing.T) {
 		{"bad value", []string{"serve", "-config", badVal}, 1, nil, []string{"badval.toml", `"cache.max_bytes"`}},
 		{"missing file", []string{"serve", "-config", filepath.Join(dir, "nope.toml")}, 1, nil, []string{"nope.toml"}},
 		{"serve stray argument", []string{"serve", "-config", badCfg, "coral.toml"}, 2, nil, []string{`unexpected argument "coral.toml"`, "-config FILE"}},
+		{"join flag after code", []string{"join", "coral1:abc", "-config", badCfg}, 2, nil, []string{"coral join: -config must come before"}},
+		{"coralize flag after URL", []string{"coralize", "http://a.example/", "-zone=nyud.net"}, 2, nil, []string{"coral coralize: -zone must come before"}},
 		{"plain stray argument", []string{"-config", badCfg, "extra"}, 2, nil, []string{`unexpected argument "extra"`}},
 	}, guiCommandCases(dir)...) {
 		t.Run(tc.name, func(t *testing.T) {
