@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -185,6 +186,10 @@ func coralize(args []string, stdout, stderr io.Writer) int {
 	}
 	if fs.NArg() != 1 {
 		fmt.Fprintln(stderr, "coral coralize: want exactly one origin URL, e.g. coral coralize https://www.example.org/a")
+		return 2
+	}
+	if n, err := strconv.Atoi(*port); *port != "" && (err != nil || n < 1 || n > 65535) {
+		fmt.Fprintf(stderr, "coral coralize: -port %q: want the proxy's port, 1 to 65535\n", *port)
 		return 2
 	}
 	cfg, err := config.Load(*cfgPath)

@@ -37,6 +37,8 @@ func TestCommands(t *testing.T) {
 		{"coralize zone", []string{"coralize", "-zone", "nyud.net", "http://127.0.0.1:8000/"}, 0, []string{"http://127.0.0.1.8000.nyud.net:8080/"}, nil},
 		{"coralize port 80", []string{"coralize", "-config", port80, "http://www.example.com/"}, 0, []string{"http://www.example.com.nyud.net/\n"}, nil},
 		{"coralize garbage", []string{"coralize", "ftp://x"}, 1, nil, []string{`cannot Coralize "ftp://x"`, "origin URL"}},
+		{"coralize bad port", []string{"coralize", "-port", "99999", "http://a.example/"}, 2, nil, []string{`-port "99999"`, "1 to 65535"}},
+		{"coralize port name", []string{"coralize", "-port", "abc", "http://a.example/"}, 2, nil, []string{`-port "abc"`}},
 		{"coralize no URL", []string{"coralize"}, 2, nil, []string{"want exactly one origin URL"}},
 		{"unknown command", []string{"frobnicate"}, 2, nil, []string{`unknown command "frobnicate"`}},
 		{"unknown key", []string{"serve", "-config", badCfg}, 1, nil, []string{"bad.toml", `"cache.max_stail"`}},
