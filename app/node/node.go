@@ -311,11 +311,11 @@ func New(cfg config.Config, opts Options) (_ *Node, err error) {
 func (n *Node) Start(ctx context.Context) error {
 	var err error
 	if n.httpLn, err = net.Listen("tcp", n.cfg.HTTP.Listen); err != nil {
-		return fmt.Errorf("node: http listener %s: %w", n.cfg.HTTP.Listen, err)
+		return listenError("http", n.cfg.HTTP.Listen, err)
 	}
 	n.httpLn = n.loc.Measure(n.httpLn)
 	if n.controlLn, err = net.Listen("tcp", n.cfg.Control.Listen); err != nil {
-		return fmt.Errorf("node: control listener %s: %w", n.cfg.Control.Listen, err)
+		return listenError("control", n.cfg.Control.Listen, err)
 	}
 	n.control.AllowHost(n.cfg.Control.Listen)
 	n.control.AllowHost(n.controlLn.Addr().String())
@@ -334,7 +334,7 @@ func (n *Node) Start(ctx context.Context) error {
 	n.loc.Start(n.ctx, &n.wg)
 	if n.dns != nil {
 		if err := n.dns.Start(ctx); err != nil {
-			return fmt.Errorf("node: dns listener %s: %w", n.cfg.DNS.Listen, err)
+			return listenError("dns", n.cfg.DNS.Listen, err)
 		}
 	}
 	return nil
