@@ -341,3 +341,26 @@ func (c Config) RunPath(name string) string {
 	}
 	return c.Path(name)
 }
+
+// Overridden lists the keys ("bandwidth.upload", "sites") whose values
+// come from the saved changes rather than the config file, sorted: a
+// volunteer who edits those keys in the file sees no effect until the
+// changes are reset, so the node says which they are at start.
+func (l *Live) Overridden() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var keys []string
+	var walk func(prefix string, m map[string]any)
+	walk = func(prefix string, m map[string]any) {
+		for k, v := range m {
+			if sub, ok := v.(map[string]any); ok && len(sub) > 0 {
+				walk(prefix+k+".", sub)
+			} else {
+				keys = append(keys, prefix+k)
+			}
+		}
+	}
+	walk("", l.overrides)
+	sort.Strings(keys)
+	return keys
+}

@@ -188,3 +188,23 @@ func TestSettingsWrongKindInPlainWords(t *testing.T) {
 		})
 	}
 }
+
+// The keys that saved changes hold survive a restart and are listed, so
+// the node can say which config file keys do not apply.
+func TestSettingsOverriddenKeys(t *testing.T) {
+	path := filepath.Join(t.TempDir(), SettingsFile)
+	if got := openLive(t, path).Overridden(); len(got) != 0 {
+		t.Fatalf("no changes yet, got %v", got)
+	}
+	l := openLive(t, path)
+	if _, err := l.Update([]byte(`{"paused": true, "bandwidth": {"upload": "1MiB/s"}, "sites": []}`)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Update([]byte(`{"paused": null}`)); err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(openLive(t, path).Overridden(), " ")
+	if got != "bandwidth.upload sites" {
+		t.Errorf("overridden after restart: %q, want %q", got, "bandwidth.upload sites")
+	}
+}
