@@ -319,6 +319,9 @@ func Load(path string) (Config, error) {
 		return cfg, fmt.Errorf("config: %s: %w", path, err)
 	}
 	base := filepath.Dir(path)
+	if cfg.DataDir, err = expandHome(cfg.DataDir); err != nil {
+		return cfg, fmt.Errorf("config: %s: key \"data_dir\": %w", path, err)
+	}
 	if !filepath.IsAbs(cfg.DataDir) {
 		cfg.DataDir = filepath.Join(base, cfg.DataDir)
 	}

@@ -230,3 +230,16 @@ func TestSizeTextRoundTrips(t *testing.T) {
 		}
 	}
 }
+
+// data_dir = "~/coral" is the home directory's coral, as in a shell, not
+// a directory named "~" beside the config file.
+func TestDataDirTildeIsHome(t *testing.T) {
+	t.Setenv("HOME", "/home/volunteer")
+	cfg, err := Load(filepath.Join("testdata", "home_data_dir.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.DataDir != "/home/volunteer/coral-data" {
+		t.Errorf("data_dir %q, want /home/volunteer/coral-data", cfg.DataDir)
+	}
+}

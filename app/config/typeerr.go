@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"strconv"
@@ -105,4 +107,18 @@ func jsonErrorWords(err error) string {
 		msg = te.Field + ": " + msg
 	}
 	return msg
+}
+
+// expandHome turns a leading "~/" into the user's home directory, as a
+// shell would: "~/coral" written in the file means that, not a directory
+// named "~" next to the file.
+func expandHome(p string) (string, error) {
+	if p != "~" && !strings.HasPrefix(p, "~/") {
+		return p, nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return p, fmt.Errorf("%q: no home directory to stand for ~ (%v): write the whole path", p, err)
+	}
+	return filepath.Join(home, strings.TrimPrefix(p, "~")), nil
 }
