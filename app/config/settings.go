@@ -157,6 +157,9 @@ func (l *Live) Update(patch []byte) (Settings, error) {
 	if err := dec.Decode(&p); err != nil {
 		return Settings{}, fmt.Errorf("settings: not JSON: %v", err)
 	}
+	if dec.More() {
+		return Settings{}, errors.New("settings: want one JSON object, got more after it")
+	}
 	if _, ok := p.(map[string]any); !ok {
 		return Settings{}, errors.New("settings: want a JSON object of the keys to change")
 	}

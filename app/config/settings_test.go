@@ -78,7 +78,7 @@ func TestSettingsRejectNamingTheKey(t *testing.T) {
 		})
 	}
 	l := openLive(t, "")
-	for _, bad := range []string{`[1]`, `nope`, ``} {
+	for _, bad := range []string{`[1]`, `nope`, ``, `{"paused": true}{"paused": false}`, `{} x`} {
 		if _, err := l.Update([]byte(bad)); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
@@ -171,6 +171,7 @@ func TestSettingsWrongKindInPlainWords(t *testing.T) {
 	}{
 		{`{"paused": "yes"}`, "paused", "want true or false, got a string"},
 		{`{"paused": 1}`, "paused", "want true or false, got a number"},
+		{`{"cache": {"max_bytes": 12}}`, "cache.max_bytes", `want a string in quotes, such as "4GiB" or "0", got a number`},
 		{`{"bandwidth": {"quota_reset_day": "3"}}`, "bandwidth.quota_reset_day", "want a whole number, got a string"},
 		{`{"bandwidth": {"quota_reset_day": 1.5}}`, "bandwidth.quota_reset_day", "want a whole number, got 1.5"},
 		{`{"sites": {"host": "a.example"}}`, "sites", "want a list, got an object"},

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -72,21 +73,18 @@ func jsonErrorWords(err error) string {
 	if !errors.As(err, &te) {
 		return strings.TrimPrefix(err.Error(), "json: ")
 	}
-	want := "another kind of value"
-	switch te.Type.Kind() {
-	case reflect.Bool:
-		want = "true or false"
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
-		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		want = "a whole number"
-	case reflect.Float32, reflect.Float64:
-		want = "a number"
-	case reflect.String:
-		want = "a string"
-	case reflect.Slice, reflect.Array:
-		want = "a list"
-	case reflect.Struct, reflect.Map:
-		want = "an object"
+	typ := te.Type
+	if typ.Kind() == reflect.Pointer { // a TextUnmarshaler is named by its pointer
+		typ = typ.Elem()
+	}
+	var want string
+	switch {
+	case typ == reflect.TypeOf(Size(0)):
+		want = `a string in quotes, such as "4GiB" or "0"`
+	case reflect.PointerTo(typ).Implements(reflect.TypeOf((*encoding.TextUnmarshaler)(nil)).Elem()):
+		want = "a string in quotes"
+	default:
+		want = kindWords(typ.Kind(), "another kind of value")
 	}
 	got := te.Value
 	switch got {
@@ -121,4 +119,24 @@ func expandHome(p string) (string, error) {
 		return p, fmt.Errorf("%q: no home directory to stand for ~ (%v): write the whole path", p, err)
 	}
 	return filepath.Join(home, strings.TrimPrefix(p, "~")), nil
+}
+
+// kindWords names a Go kind as a JSON value; def for the others.
+func kindWords(kind reflect.Kind, def string) string {
+	switch kind {
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "a whole number"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.String:
+		return "a string"
+	case reflect.Slice, reflect.Array:
+		return "a list"
+	case reflect.Struct, reflect.Map:
+		return "an object"
+	}
+	return def
 }
