@@ -335,6 +335,9 @@ func Load(path string) (Config, error) {
 	if cfg.DataDir, err = filepath.Abs(cfg.DataDir); err != nil {
 		return cfg, fmt.Errorf("config: %s: data_dir: %w", path, err)
 	}
+	if fi, err := os.Stat(cfg.DataDir); err == nil && !fi.IsDir() {
+		return cfg, fmt.Errorf("config: %s: key \"data_dir\": %s is a file, not a directory", path, cfg.DataDir)
+	}
 	return cfg, nil
 }
 

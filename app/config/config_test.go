@@ -98,6 +98,7 @@ func TestLoadRejects(t *testing.T) {
 		{"bad_site_fetches.toml", []string{"bad_site_fetches.toml", `"http.max_fetches_per_site"`, "up to max_origin_fetches (8)"}},
 		{"bad_port.toml", []string{"bad_port.toml", `"http.listen"`, "0 to 65535", `":99999"`}},
 		{"bad_token_file.toml", []string{"bad_token_file.toml", `"control.token_file"`, "must not be empty"}},
+		{"data_dir_file.toml", []string{"data_dir_file.toml", `"data_dir"`, "full.toml is a file, not a directory"}},
 		{"broken.toml", []string{"broken.toml", "line 3", "table name"}},
 		{"missing.toml", []string{"missing.toml", "no such file"}},
 	} {
