@@ -407,7 +407,9 @@ func (c Config) Validate() error {
 			}
 			return
 		}
-		if _, port, err := net.SplitHostPort(addr); err != nil {
+		if _, port, err := net.SplitHostPort(addr); err != nil && strings.Trim(addr, "0123456789") == "" {
+			bad(key, "want host:port, got %q: for every address of the machine write %q", addr, ":"+addr)
+		} else if err != nil {
 			bad(key, "want host:port, got %q", addr)
 		} else if !validPort(port) {
 			bad(key, "want a port from 0 to 65535 after the colon, got %q", addr)

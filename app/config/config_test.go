@@ -97,6 +97,7 @@ func TestLoadRejects(t *testing.T) {
 		{"bad_origin_ports.toml", []string{"bad_origin_ports.toml", `"cache.origin_ports"`, `"8080-80"`}},
 		{"bad_site_fetches.toml", []string{"bad_site_fetches.toml", `"http.max_fetches_per_site"`, "up to max_origin_fetches (8)"}},
 		{"bad_port.toml", []string{"bad_port.toml", `"http.listen"`, "0 to 65535", `":99999"`}},
+		{"bad_port_alone.toml", []string{"bad_port_alone.toml", `"http.listen"`, `got "9999": for every address of the machine write ":9999"`}},
 		{"bad_token_file.toml", []string{"bad_token_file.toml", `"control.token_file"`, "must not be empty"}},
 		{"data_dir_file.toml", []string{"data_dir_file.toml", `"data_dir"`, "full.toml is a file, not a directory"}},
 		{"broken.toml", []string{"broken.toml", "line 3", "table name"}},

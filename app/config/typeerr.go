@@ -25,7 +25,7 @@ var (
 		"time.Time": "a date", "toml.Local": "a date", "toml.LocalDate": "a date", "toml.LocalTime": "a time", "toml.LocalDatetime": "a date",
 	}
 	goKinds = map[string]string{
-		"string": `a string in quotes, such as "value"`, "integer": "a whole number", "float": "a number",
+		"string": `a string in "double quotes"`, "integer": "a whole number", "float": "a number",
 		"boolean": "true or false", "slice": `a list, such as ["a", "b"]`, "map": "a table",
 		"primitive (string-like)": "a string in quotes",
 	}
