@@ -363,6 +363,9 @@ func Parse(data []byte) (Config, error) {
 		keys := make([]string, len(und))
 		for i, k := range und {
 			keys[i] = fmt.Sprintf("%q", k.String())
+			if s := suggestKey(k.String()); s != "" {
+				keys[i] += fmt.Sprintf(" (did you mean %q?)", s)
+			}
 		}
 		return cfg, fmt.Errorf("unknown key %s", strings.Join(keys, ", "))
 	}

@@ -74,7 +74,9 @@ func TestLoadRejects(t *testing.T) {
 		file string
 		want []string
 	}{
-		{"unknown_key.toml", []string{"unknown_key.toml", `"cache.max_stail"`}},
+		{"unknown_key.toml", []string{"unknown_key.toml", `"cache.max_stail" (did you mean "cache.max_stale"?)`}},
+		{"unknown_site_key.toml", []string{"unknown_site_key.toml", `(did you mean "sites.host"?)`}},
+		{"unknown_table.toml", []string{"unknown_table.toml", `"htp" (did you mean "http"?)`}},
 		{"bad_duration.toml", []string{"bad_duration.toml", `"cache.negative_ttl"`, "duration"}},
 		{"bad_size.toml", []string{"bad_size.toml", `"cache.max_bytes"`, "size"}},
 		{"bad_min_free.toml", []string{"bad_min_free.toml", `"cache.min_free_bytes"`, "at least 128 MiB"}},
