@@ -365,6 +365,8 @@ func Parse(data []byte) (Config, error) {
 			keys[i] = fmt.Sprintf("%q", k.String())
 			if s := suggestKey(k.String()); s != "" {
 				keys[i] += fmt.Sprintf(" (did you mean %q?)", s)
+			} else if top := misplacedTopKey(k.String()); top != "" {
+				keys[i] += fmt.Sprintf(" (%s is a top-level key: put it above the first [table] line)", top)
 			}
 		}
 		return cfg, fmt.Errorf("unknown key %s", strings.Join(keys, ", "))

@@ -76,6 +76,7 @@ func TestLoadRejects(t *testing.T) {
 	}{
 		{"unknown_key.toml", []string{"unknown_key.toml", `"cache.max_stail" (did you mean "cache.max_stale"?)`}},
 		{"unknown_site_key.toml", []string{"unknown_site_key.toml", `(did you mean "sites.host"?)`}},
+		{"zone_below_table.toml", []string{"zone_below_table.toml", `"cache.zone" (zone is a top-level key: put it above the first [table] line)`}},
 		{"unknown_table.toml", []string{"unknown_table.toml", `"htp" (did you mean "http"?)`}},
 		{"bad_duration.toml", []string{"bad_duration.toml", `"cache.negative_ttl"`, "duration"}},
 		{"bad_size.toml", []string{"bad_size.toml", `"cache.max_bytes"`, "size"}},

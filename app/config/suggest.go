@@ -21,6 +21,30 @@ func suggestKey(unknown string) string {
 	return best
 }
 
+// misplacedTopKey is the top-level key ("zone") an unknown key
+// ("cache.zone") is, when it was written below a [table] header, where
+// TOML puts it inside that table; "" otherwise.
+func misplacedTopKey(unknown string) string {
+	leaf := unknown[strings.LastIndex(unknown, ".")+1:]
+	if leaf != unknown && isScalarTopKey(leaf) {
+		return leaf
+	}
+	return ""
+}
+
+// isScalarTopKey reports whether a top-level key holds a value rather
+// than a table.
+func isScalarTopKey(key string) bool {
+	t := reflect.TypeOf(Config{})
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if name, _, _ := strings.Cut(f.Tag.Get("toml"), ","); name == key {
+			return f.Type.Kind() != reflect.Struct && f.Type.Kind() != reflect.Slice
+		}
+	}
+	return false
+}
+
 func parent(key string) string {
 	if i := strings.LastIndex(key, "."); i >= 0 {
 		return key[:i]
