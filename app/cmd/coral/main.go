@@ -55,7 +55,7 @@ func main() {
 
 func run(args []string, stdout, stderr io.Writer) int {
 	cmd := ""
-	if len(args) > 0 && (!strings.HasPrefix(args[0], "-") || isHelpFlag(args[0])) {
+	if len(args) > 0 && (!strings.HasPrefix(args[0], "-") || isHelpFlag(args[0]) || isVersionFlag(args[0])) {
 		cmd, args = args[0], args[1:]
 	}
 	switch cmd {
@@ -75,7 +75,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return operator(args, stdout, stderr)
 	case "group":
 		return groupCmd(args, stdout, stderr)
-	case "version":
+	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "coral", version)
 		return 0
 	case "help", "-h", "-help", "--help":
@@ -218,6 +218,8 @@ func coralize(args []string, stdout, stderr io.Writer) int {
 }
 
 func isHelpFlag(s string) bool { return s == "-h" || s == "-help" || s == "--help" }
+
+func isVersionFlag(s string) bool { return s == "-version" || s == "--version" }
 
 // newFlagSet makes a sub-command's flags; -h prints them with the list of
 // commands, to stdout, and exits 0.

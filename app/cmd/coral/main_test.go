@@ -29,6 +29,7 @@ func TestCommands(t *testing.T) {
 
 	for _, tc := range append([]commandCase{
 		{"version", []string{"version"}, 0, []string{"coral "}, nil},
+		{"--version", []string{"--version"}, 0, []string{"coral "}, nil},
 		{"help", []string{"help"}, 0, []string{"coral serve [-config FILE]"}, nil},
 		{"help flag", []string{"--help"}, 0, []string{"coral serve [-config FILE]", "coral coralize"}, nil},
 		{"-h", []string{"-h"}, 0, []string{"coral serve [-config FILE]"}, nil},
