@@ -69,6 +69,11 @@ func validateCache(c CacheSettings) []error {
 // typo ("4MB" for "4GB") would evict the whole cache at once.
 const minCacheBytes = 64 << 20
 
+// damagedSettingsFix ends the message of a settings file the node cannot
+// use: the volunteer needs to know that deleting it loses only the changes
+// made in the window or through the control API.
+const damagedSettingsFix = " (correct it, or delete it to go back to the config file's settings)"
+
 // SavedDataDir reads the data directory chosen through the settings
 // (cache.data_dir in the settings file at path): "" when none was chosen.
 // The node calls it at start, before opening anything in the data dir.
@@ -86,7 +91,7 @@ func SavedDataDir(path string) (string, error) {
 		} `json:"cache"`
 	}
 	if err := json.Unmarshal(b, &doc); err != nil {
-		return "", fmt.Errorf("settings: %s: %v", path, err)
+		return "", fmt.Errorf("settings: %s: not JSON: %v%s", path, err, damagedSettingsFix)
 	}
 	return doc.Cache.DataDir, nil
 }
@@ -120,11 +125,11 @@ func OpenLive(cfg Config, path string) (*Live, error) {
 		return nil, fmt.Errorf("settings: %w", err)
 	}
 	if err := json.Unmarshal(b, &l.overrides); err != nil {
-		return nil, fmt.Errorf("settings: %s: not JSON: %v", path, err)
+		return nil, fmt.Errorf("settings: %s: not JSON: %v%s", path, err, damagedSettingsFix)
 	}
 	cur, err := l.apply(l.overrides)
 	if err != nil {
-		return nil, fmt.Errorf("settings: %s: %w", path, err)
+		return nil, fmt.Errorf("settings: %s: %w%s", path, err, damagedSettingsFix)
 	}
 	l.cur = cur
 	return l, nil

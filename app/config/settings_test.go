@@ -105,8 +105,16 @@ func TestDamagedSettingsFileNamesIt(t *testing.T) {
 	path := filepath.Join(t.TempDir(), SettingsFile)
 	os.WriteFile(path, []byte(`{"bandwidth": {"upload": "fast"}}`), 0o600)
 	cfg, _ := Parse(nil)
-	if _, err := OpenLive(cfg, path); err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "bandwidth.upload") {
+	if _, err := OpenLive(cfg, path); err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "bandwidth.upload") ||
+		!strings.Contains(err.Error(), "delete it to go back to the config file's settings") {
 		t.Fatalf("error %v", err)
+	}
+	// Cut short (a crash mid-edit by hand): the data dir's reader says so too.
+	os.WriteFile(path, []byte(`{"paused": tru`), 0o600)
+	for _, err := range []error{func() error { _, err := SavedDataDir(path); return err }(), func() error { _, err := OpenLive(cfg, path); return err }()} {
+		if err == nil || !strings.Contains(err.Error(), "not JSON") || !strings.Contains(err.Error(), "delete it to go back") {
+			t.Errorf("error %v", err)
+		}
 	}
 }
 
