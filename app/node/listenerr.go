@@ -3,6 +3,8 @@ package node
 import (
 	"errors"
 	"fmt"
+	"net"
+	"net/netip"
 	"syscall"
 )
 
@@ -17,4 +19,20 @@ func listenError(section, addr string, err error) error {
 		return fmt.Errorf("node: [%s] listen %s: a port below 1024 needs root or the CAP_NET_BIND_SERVICE capability (README, \"Port 53 (and 80) without root\"), or set [%s] listen to a port above 1023", section, addr, section)
 	}
 	return fmt.Errorf("node: %s listener %s: %w", section, addr, err)
+}
+
+// warnOpenControl says so when the control listener is reachable from
+// other machines: the status page, /api/status and /metrics need no token
+// (only changes do), so the node's traffic, peers and recent URLs would be
+// open to the network. README asks for loopback; this is the reminder.
+func (n *Node) warnOpenControl() {
+	host, _, err := net.SplitHostPort(n.controlLn.Addr().String())
+	if err != nil {
+		return
+	}
+	if ip, err := netip.ParseAddr(host); err == nil && ip.IsLoopback() {
+		return
+	}
+	n.log.Warn("the control listener is reachable from other machines: anyone who reaches it reads the status page, /api/status and /metrics (changes still need the token); set [control] listen to 127.0.0.1:PORT unless that is meant",
+		"listen", n.cfg.Control.Listen)
 }

@@ -1,9 +1,12 @@
 package node
 
 import (
+	"bytes"
 	"context"
+	"log/slog"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/coralcdn/coral/app/config"
@@ -46,4 +49,54 @@ func TestTakenPortNamesTheKey(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A control listener on every address is started (some set-ups want it),
+// with a warning naming the key; on loopback, no warning.
+func TestOpenControlListenerWarns(t *testing.T) {
+	for _, tc := range []struct {
+		listen string
+		warn   bool
+	}{
+		{"127.0.0.1:0", false},
+		{"0.0.0.0:0", true},
+	} {
+		t.Run(tc.listen, func(t *testing.T) {
+			var logs syncBuffer
+			cfg := testConfig(t)
+			cfg.Control.Listen = tc.listen
+			n, err := New(cfg, Options{Version: "test", Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer n.Close()
+			if err := n.Start(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			warned := strings.Contains(logs.String(), "control listener is reachable from other machines") &&
+				strings.Contains(logs.String(), "set [control] listen to 127.0.0.1")
+			if warned != tc.warn {
+				t.Errorf("warned %v, want %v; log:\n%s", warned, tc.warn, logs.String())
+			}
+		})
+	}
+}
+
+// syncBuffer is a log sink the node's goroutines may write to while the
+// test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

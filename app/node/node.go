@@ -317,6 +317,7 @@ func (n *Node) Start(ctx context.Context) error {
 	if n.controlLn, err = net.Listen("tcp", n.cfg.Control.Listen); err != nil {
 		return listenError("control", n.cfg.Control.Listen, err)
 	}
+	n.warnOpenControl()
 	n.control.AllowHost(n.cfg.Control.Listen)
 	n.control.AllowHost(n.controlLn.Addr().String())
 	gate := newVisitorGate(n.proxy, n.budget, n.cfg.Zone, n.cfg.Path(homeOriginsFile))
