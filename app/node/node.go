@@ -104,6 +104,7 @@ type Node struct {
 	// settingsPath is the settings file, in homeDataDir (the config
 	// file's data_dir) even when the settings moved the data dir.
 	settingsPath, homeDataDir string
+	dirLock                   *os.File        // held while the node runs (datalock.go)
 	budget                    *shaping.Budget // caps, schedule, quota, usage (budget.go)
 	budgetPolicyMu            sync.Mutex      // one policy applied at a time (setBudgetPolicy)
 
@@ -163,6 +164,9 @@ func New(cfg config.Config, opts Options) (_ *Node, err error) {
 	}()
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("node: data dir: %w", err)
+	}
+	if n.dirLock, err = lockDataDir(cfg.DataDir); err != nil {
+		return nil, err
 	}
 	if err := checkDataFormat(cfg.DataDir); err != nil {
 		return nil, err
@@ -458,6 +462,7 @@ func (n *Node) Close() error {
 			errs = append(errs, n.diskFullIsNoFailure(n.budget.Close()))
 		}
 		n.closeErr = errors.Join(errs...)
+		unlockDataDir(n.dirLock) // last: every part has let go of the directory
 	})
 	return n.closeErr
 }
