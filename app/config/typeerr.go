@@ -5,11 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"reflect"
 	"regexp"
-	"strconv"
 	"strings"
 )
 
@@ -55,16 +52,6 @@ func describeTypeError(err error) error {
 	return errors.New(strings.TrimSpace(msg))
 }
 
-// validPort reports whether a listen address's port is one the system can
-// bind: 0 (any free port) to 65535. An empty port means 0 to the system; a
-// service name ("http") is left to the resolver.
-func validPort(port string) bool {
-	if n, err := strconv.Atoi(port); err == nil {
-		return n >= 0 && n <= 65535
-	}
-	return port == "" || strings.Trim(port, "0123456789") != ""
-}
-
 // jsonErrorWords says a settings change's decoding error in the change's
 // own words: "want true or false, got a string", not "cannot unmarshal
 // string into Go value of type bool".
@@ -105,20 +92,6 @@ func jsonErrorWords(err error) string {
 		msg = te.Field + ": " + msg
 	}
 	return msg
-}
-
-// expandHome turns a leading "~/" into the user's home directory, as a
-// shell would: "~/coral" written in the file means that, not a directory
-// named "~" next to the file.
-func expandHome(p string) (string, error) {
-	if p != "~" && !strings.HasPrefix(p, "~/") {
-		return p, nil
-	}
-	home, err := os.UserHomeDir()
-	if err != nil {
-		return p, fmt.Errorf("%q: no home directory to stand for ~ (%v): write the whole path", p, err)
-	}
-	return filepath.Join(home, strings.TrimPrefix(p, "~")), nil
 }
 
 // kindWords names a Go kind as a JSON value; def for the others.
