@@ -72,7 +72,7 @@ func join(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	fmt.Fprintf(stdout, "coral join: network secret in %s, %d bootstrap address(es) in %s\n",
-		cfg.Path(cfg.P2P.SecretFile), len(inv.Bootstrap), cfg.DataDir)
+		cfg.RunPath(cfg.P2P.SecretFile), len(inv.Bootstrap), cfg.RunPath(""))
 	if inv.Operator != "" {
 		fmt.Fprintf(stdout, "coral join: following the operator key %s\n", inv.Operator)
 	}
