@@ -319,6 +319,9 @@ func Load(path string) (Config, error) {
 		return cfg, fmt.Errorf("config: %s: %w", path, err)
 	}
 	base := filepath.Dir(path)
+	if cfg.DataDir, err = expandHome(cfg.DataDir); err != nil {
+		return cfg, fmt.Errorf("config: %s: key \"data_dir\": %w", path, err)
+	}
 	if !filepath.IsAbs(cfg.DataDir) {
 		cfg.DataDir = filepath.Join(base, cfg.DataDir)
 	}
@@ -331,6 +334,9 @@ func Load(path string) (Config, error) {
 	// names to it (p2p, the store) must not resolve it a second time.
 	if cfg.DataDir, err = filepath.Abs(cfg.DataDir); err != nil {
 		return cfg, fmt.Errorf("config: %s: data_dir: %w", path, err)
+	}
+	if fi, err := os.Stat(cfg.DataDir); err == nil && !fi.IsDir() {
+		return cfg, fmt.Errorf("config: %s: key \"data_dir\": %s is a file, not a directory", path, cfg.DataDir)
 	}
 	return cfg, nil
 }
@@ -357,6 +363,11 @@ func Parse(data []byte) (Config, error) {
 		keys := make([]string, len(und))
 		for i, k := range und {
 			keys[i] = fmt.Sprintf("%q", k.String())
+			if s := suggestKey(k.String()); s != "" {
+				keys[i] += fmt.Sprintf(" (did you mean %q?)", s)
+			} else if top := misplacedTopKey(k.String()); top != "" {
+				keys[i] += fmt.Sprintf(" (%s is a top-level key: put it above the first [table] line)", top)
+			}
 		}
 		return cfg, fmt.Errorf("unknown key %s", strings.Join(keys, ", "))
 	}
@@ -371,7 +382,7 @@ func describeDecodeError(err error) error {
 		}
 		return fmt.Errorf("line %d: %s", pe.Position.Line, pe.Message)
 	}
-	return err
+	return describeTypeError(err)
 }
 
 // KeyError is a validation failure of one key.
@@ -401,8 +412,12 @@ func (c Config) Validate() error {
 			}
 			return
 		}
-		if _, _, err := net.SplitHostPort(addr); err != nil {
+		if _, port, err := net.SplitHostPort(addr); err != nil && strings.Trim(addr, "0123456789") == "" {
+			bad(key, "want host:port, got %q: for every address of the machine write %q", addr, ":"+addr)
+		} else if err != nil {
 			bad(key, "want host:port, got %q", addr)
+		} else if !validPort(port) {
+			bad(key, "want a port from 0 to 65535 after the colon, got %q", addr)
 		}
 	}
 	checkAddr("http.listen", c.HTTP.Listen, false)
@@ -492,6 +507,9 @@ func (c Config) Validate() error {
 	}
 	if c.P2P.SecretFile == "" {
 		bad("p2p.secret_file", "must not be empty")
+	}
+	if c.Control.TokenFile == "" {
+		bad("control.token_file", "must not be empty")
 	}
 	switch c.P2P.Reachability {
 	case "auto", "public", "private":

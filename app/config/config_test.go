@@ -74,12 +74,18 @@ func TestLoadRejects(t *testing.T) {
 		file string
 		want []string
 	}{
-		{"unknown_key.toml", []string{"unknown_key.toml", `"cache.max_stail"`}},
+		{"unknown_key.toml", []string{"unknown_key.toml", `"cache.max_stail" (did you mean "cache.max_stale"?)`}},
+		{"unknown_site_key.toml", []string{"unknown_site_key.toml", `(did you mean "sites.host"?)`}},
+		{"zone_below_table.toml", []string{"zone_below_table.toml", `"cache.zone" (zone is a top-level key: put it above the first [table] line)`}},
+		{"unknown_table.toml", []string{"unknown_table.toml", `"htp" (did you mean "http"?)`}},
 		{"bad_duration.toml", []string{"bad_duration.toml", `"cache.negative_ttl"`, "duration"}},
 		{"bad_size.toml", []string{"bad_size.toml", `"cache.max_bytes"`, "size"}},
 		{"bad_min_free.toml", []string{"bad_min_free.toml", `"cache.min_free_bytes"`, "at least 128 MiB"}},
 		{"bad_zone.toml", []string{"bad_zone.toml", `"zone"`}},
-		{"bad_type.toml", []string{"bad_type.toml", `cache.strip_cookies`}},
+		{"bad_type.toml", []string{"bad_type.toml", "line 2", `"cache.strip_cookies"`, "want true or false, got a string"}},
+		{"bad_type_number.toml", []string{"bad_type_number.toml", "line 2", `"http.max_origin_fetches"`, "want a whole number, got a string"}},
+		{"bad_type_table.toml", []string{"bad_type_table.toml", "line 1", `"http"`, "want a table ([http] on a line of its own), got a number"}},
+		{"bad_type_list.toml", []string{"bad_type_list.toml", "line 2", `"p2p.listen"`, "want a list"}},
 		{"bad_multiaddr.toml", []string{"bad_multiaddr.toml", `"p2p.listen[0]"`}},
 		{"bad_advertise.toml", []string{"bad_advertise.toml", `"http.advertise[0]"`}},
 		{"bad_levels.toml", []string{"bad_levels.toml", `"dsht.level1_rtt"`, "larger"}},
@@ -93,6 +99,10 @@ func TestLoadRejects(t *testing.T) {
 		{"bad_rrl_rate.toml", []string{"bad_rrl_rate.toml", `"dns.rrl_responses_per_second"`, "0 (off)"}},
 		{"bad_origin_ports.toml", []string{"bad_origin_ports.toml", `"cache.origin_ports"`, `"8080-80"`}},
 		{"bad_site_fetches.toml", []string{"bad_site_fetches.toml", `"http.max_fetches_per_site"`, "up to max_origin_fetches (8)"}},
+		{"bad_port.toml", []string{"bad_port.toml", `"http.listen"`, "0 to 65535", `":99999"`}},
+		{"bad_port_alone.toml", []string{"bad_port_alone.toml", `"http.listen"`, `got "9999": for every address of the machine write ":9999"`}},
+		{"bad_token_file.toml", []string{"bad_token_file.toml", `"control.token_file"`, "must not be empty"}},
+		{"data_dir_file.toml", []string{"data_dir_file.toml", `"data_dir"`, "full.toml is a file, not a directory"}},
 		{"broken.toml", []string{"broken.toml", "line 3", "table name"}},
 		{"missing.toml", []string{"missing.toml", "no such file"}},
 	} {
@@ -104,6 +114,13 @@ func TestLoadRejects(t *testing.T) {
 			for _, w := range tc.want {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error %q does not mention %s", err, w)
+				}
+			}
+			// The volunteer wrote TOML, not Go: no decoder or Go type names.
+			msg := strings.ReplaceAll(err.Error(), tc.file, "FILE")
+			for _, jargon := range []string{"toml:", "int64", "destination", "config.", "Go value"} {
+				if strings.Contains(msg, jargon) {
+					t.Errorf("error %q speaks Go (%q)", err, jargon)
 				}
 			}
 		})
@@ -216,5 +233,18 @@ func TestSizeTextRoundTrips(t *testing.T) {
 		if err := back.UnmarshalText(text); err != nil || back != s || string(text) != c.want {
 			t.Errorf("%q → %d → %q → %d (%v), want %q", c.in, s, text, back, err, c.want)
 		}
+	}
+}
+
+// data_dir = "~/coral" is the home directory's coral, as in a shell, not
+// a directory named "~" beside the config file.
+func TestDataDirTildeIsHome(t *testing.T) {
+	t.Setenv("HOME", "/home/volunteer")
+	cfg, err := Load(filepath.Join("testdata", "home_data_dir.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.DataDir != "/home/volunteer/coral-data" {
+		t.Errorf("data_dir %q, want /home/volunteer/coral-data", cfg.DataDir)
 	}
 }

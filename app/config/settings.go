@@ -69,6 +69,11 @@ func validateCache(c CacheSettings) []error {
 // typo ("4MB" for "4GB") would evict the whole cache at once.
 const minCacheBytes = 64 << 20
 
+// damagedSettingsFix ends the message of a settings file the node cannot
+// use: the volunteer needs to know that deleting it loses only the changes
+// made in the window or through the control API.
+const damagedSettingsFix = " (correct it, or delete it to go back to the config file's settings)"
+
 // SavedDataDir reads the data directory chosen through the settings
 // (cache.data_dir in the settings file at path): "" when none was chosen.
 // The node calls it at start, before opening anything in the data dir.
@@ -86,15 +91,9 @@ func SavedDataDir(path string) (string, error) {
 		} `json:"cache"`
 	}
 	if err := json.Unmarshal(b, &doc); err != nil {
-		return "", damagedSettings(path, err)
+		return "", fmt.Errorf("settings: %s: not JSON: %v%s", path, err, damagedSettingsFix)
 	}
 	return doc.Cache.DataDir, nil
-}
-
-// damagedSettings names a settings file that is not JSON and what to do.
-func damagedSettings(path string, err error) error {
-	return fmt.Errorf("settings: %s: not JSON: %v (damaged: repair it, or move it aside to start from the config file's values, "+
-		"losing the changes made in the app or the API)", path, err)
 }
 
 // Live holds the settings in force and tells subscribers of every change,
@@ -126,11 +125,11 @@ func OpenLive(cfg Config, path string) (*Live, error) {
 		return nil, fmt.Errorf("settings: %w", err)
 	}
 	if err := json.Unmarshal(b, &l.overrides); err != nil {
-		return nil, damagedSettings(path, err)
+		return nil, fmt.Errorf("settings: %s: not JSON: %v%s", path, err, damagedSettingsFix)
 	}
 	cur, err := l.apply(l.overrides)
 	if err != nil {
-		return nil, fmt.Errorf("settings: %s: %w", path, err)
+		return nil, fmt.Errorf("settings: %s: %w%s", path, err, damagedSettingsFix)
 	}
 	l.cur = cur
 	return l, nil
@@ -162,6 +161,9 @@ func (l *Live) Update(patch []byte) (Settings, error) {
 	dec.UseNumber()
 	if err := dec.Decode(&p); err != nil {
 		return Settings{}, fmt.Errorf("settings: not JSON: %v", err)
+	}
+	if dec.More() {
+		return Settings{}, errors.New("settings: want one JSON object, got more after it")
 	}
 	if _, ok := p.(map[string]any); !ok {
 		return Settings{}, errors.New("settings: want a JSON object of the keys to change")
@@ -285,7 +287,7 @@ func decodeObject(prefix string, doc any, fields map[string]any) error {
 			dec := json.NewDecoder(bytes.NewReader(raw))
 			dec.DisallowUnknownFields()
 			if err := dec.Decode(dst); err != nil {
-				return &KeyError{Key: key, Msg: strings.TrimPrefix(err.Error(), "json: ")}
+				return &KeyError{Key: key, Msg: jsonErrorWords(err)}
 			}
 			continue
 		}
@@ -346,4 +348,27 @@ func (c Config) RunPath(name string) string {
 		c.DataDir = dir
 	}
 	return c.Path(name)
+}
+
+// Overridden lists the keys ("bandwidth.upload", "sites") whose values
+// come from the saved changes rather than the config file, sorted: a
+// volunteer who edits those keys in the file sees no effect until the
+// changes are reset, so the node says which they are at start.
+func (l *Live) Overridden() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var keys []string
+	var walk func(prefix string, m map[string]any)
+	walk = func(prefix string, m map[string]any) {
+		for k, v := range m {
+			if sub, ok := v.(map[string]any); ok && len(sub) > 0 {
+				walk(prefix+k+".", sub)
+			} else {
+				keys = append(keys, prefix+k)
+			}
+		}
+	}
+	walk("", l.overrides)
+	sort.Strings(keys)
+	return keys
 }

@@ -78,7 +78,7 @@ func TestSettingsRejectNamingTheKey(t *testing.T) {
 		})
 	}
 	l := openLive(t, "")
-	for _, bad := range []string{`[1]`, `nope`, ``} {
+	for _, bad := range []string{`[1]`, `nope`, ``, `{"paused": true}{"paused": false}`, `{} x`} {
 		if _, err := l.Update([]byte(bad)); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
@@ -105,8 +105,16 @@ func TestDamagedSettingsFileNamesIt(t *testing.T) {
 	path := filepath.Join(t.TempDir(), SettingsFile)
 	os.WriteFile(path, []byte(`{"bandwidth": {"upload": "fast"}}`), 0o600)
 	cfg, _ := Parse(nil)
-	if _, err := OpenLive(cfg, path); err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "bandwidth.upload") {
+	if _, err := OpenLive(cfg, path); err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "bandwidth.upload") ||
+		!strings.Contains(err.Error(), "delete it to go back to the config file's settings") {
 		t.Fatalf("error %v", err)
+	}
+	// Cut short (a crash mid-edit by hand): the data dir's reader says so too.
+	os.WriteFile(path, []byte(`{"paused": tru`), 0o600)
+	for _, err := range []error{func() error { _, err := SavedDataDir(path); return err }(), func() error { _, err := OpenLive(cfg, path); return err }()} {
+		if err == nil || !strings.Contains(err.Error(), "not JSON") || !strings.Contains(err.Error(), "delete it to go back") {
+			t.Errorf("error %v", err)
+		}
 	}
 }
 
@@ -177,13 +185,59 @@ func TestDamagedSettingsFileSaysWhatToDo(t *testing.T) {
 			_, err := OpenLive(cfg, path)
 			_, serr := SavedDataDir(path) // what a start reads first
 			for _, err := range []error{err, serr} {
-				if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "move it aside") {
-					t.Fatalf("error %v; want it to name %s and say to move it aside", err, path)
+				if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "delete it to go back") {
+					t.Fatalf("error %v; want it to name %s and say what deleting it does", err, path)
 				}
 			}
 			if b, _ := os.ReadFile(path); string(b) != content {
 				t.Errorf("the damaged settings file was changed to %q", b)
 			}
 		})
+	}
+}
+
+// A change of the wrong kind is named in JSON's words, not Go's.
+func TestSettingsWrongKindInPlainWords(t *testing.T) {
+	for _, tc := range []struct {
+		patch, key, want string
+	}{
+		{`{"paused": "yes"}`, "paused", "want true or false, got a string"},
+		{`{"paused": 1}`, "paused", "want true or false, got a number"},
+		{`{"cache": {"max_bytes": 12}}`, "cache.max_bytes", `want a string in quotes, such as "4GiB" or "0", got a number`},
+		{`{"bandwidth": {"quota_reset_day": "3"}}`, "bandwidth.quota_reset_day", "want a whole number, got a string"},
+		{`{"bandwidth": {"quota_reset_day": 1.5}}`, "bandwidth.quota_reset_day", "want a whole number, got 1.5"},
+		{`{"sites": {"host": "a.example"}}`, "sites", "want a list, got an object"},
+		{`{"sites": [{"host": "a.example", "weight": "2"}]}`, "sites", "weight: want a number, got a string"},
+	} {
+		t.Run(tc.patch, func(t *testing.T) {
+			_, err := openLive(t, "").Update([]byte(tc.patch))
+			var ke *KeyError
+			if !errors.As(err, &ke) || ke.Key != tc.key || !strings.Contains(ke.Msg, tc.want) {
+				t.Fatalf("error %v, want key %q saying %q", err, tc.key, tc.want)
+			}
+			if strings.Contains(ke.Msg, "Go value") || strings.Contains(ke.Msg, "unmarshal") {
+				t.Errorf("error %q speaks Go", ke.Msg)
+			}
+		})
+	}
+}
+
+// The keys that saved changes hold survive a restart and are listed, so
+// the node can say which config file keys do not apply.
+func TestSettingsOverriddenKeys(t *testing.T) {
+	path := filepath.Join(t.TempDir(), SettingsFile)
+	if got := openLive(t, path).Overridden(); len(got) != 0 {
+		t.Fatalf("no changes yet, got %v", got)
+	}
+	l := openLive(t, path)
+	if _, err := l.Update([]byte(`{"paused": true, "bandwidth": {"upload": "1MiB/s"}, "sites": []}`)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Update([]byte(`{"paused": null}`)); err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(openLive(t, path).Overridden(), " ")
+	if got != "bandwidth.upload sites" {
+		t.Errorf("overridden after restart: %q, want %q", got, "bandwidth.upload sites")
 	}
 }

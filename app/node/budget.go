@@ -26,6 +26,10 @@ func (n *Node) openBudget() error {
 	if n.settings, err = config.OpenLive(home, n.settingsPath); err != nil {
 		return fmt.Errorf("node: %w", err)
 	}
+	if keys := n.settings.Overridden(); len(keys) > 0 {
+		n.log.Info("settings changed in the window or through /api/settings take the place of the config file's: reset them there, or delete the file, for the config file's to apply",
+			"keys", strings.Join(keys, ", "), "file", n.settingsPath)
+	}
 	s := n.settings.Get()
 	n.budget, err = shaping.New(n.budgetPolicy(s), shaping.Options{
 		UsagePath: n.cfg.Path(usageFile),

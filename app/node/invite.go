@@ -107,6 +107,9 @@ func Join(cfg config.Config, code string) (Invite, error) {
 	if err != nil {
 		return inv, err
 	}
+	if cfg, err = inRunDir(cfg); err != nil {
+		return inv, err
+	}
 	key, _ := hex.DecodeString(inv.Secret)
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return inv, fmt.Errorf("join: data dir: %w", err)
@@ -187,6 +190,10 @@ func (n *Node) dialableAddrs() []string {
 // running, from its data directory: its secret and identity, and its listen
 // addresses with an unspecified IP replaced by this machine's addresses.
 func OfflineInvite(cfg config.Config) (string, error) {
+	cfg, err := inRunDir(cfg)
+	if err != nil {
+		return "", err
+	}
 	psk, err := p2p.LoadSecret(cfg.Path(cfg.P2P.SecretFile))
 	if err != nil {
 		return "", fmt.Errorf("%w (start the node once to create it)", err)
@@ -246,4 +253,19 @@ func chownLike(dir string, files ...string) {
 	for _, f := range files {
 		_ = os.Lchown(f, int(st.Uid), int(st.Gid))
 	}
+}
+
+// inRunDir is cfg with the data directory the node runs in, as New picks
+// it: the one chosen through the settings (cache.data_dir) when there is
+// one. The offline commands (coral join, coral invite) must write and read
+// the secret there, or a node whose data moved would never see a join.
+func inRunDir(cfg config.Config) (config.Config, error) {
+	moved, err := config.SavedDataDir(cfg.Path(config.SettingsFile))
+	if err != nil {
+		return cfg, fmt.Errorf("node: %w", err)
+	}
+	if moved != "" {
+		cfg.DataDir = moved
+	}
+	return cfg, nil
 }

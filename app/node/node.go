@@ -104,6 +104,7 @@ type Node struct {
 	// settingsPath is the settings file, in homeDataDir (the config
 	// file's data_dir) even when the settings moved the data dir.
 	settingsPath, homeDataDir string
+	dirLock                   *os.File        // held while the node runs (datalock.go)
 	budget                    *shaping.Budget // caps, schedule, quota, usage (budget.go)
 	budgetPolicyMu            sync.Mutex      // one policy applied at a time (setBudgetPolicy)
 
@@ -163,6 +164,9 @@ func New(cfg config.Config, opts Options) (_ *Node, err error) {
 	}()
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("node: data dir: %w", err)
+	}
+	if n.dirLock, err = lockDataDir(cfg.DataDir); err != nil {
+		return nil, err
 	}
 	if err := checkDataFormat(cfg.DataDir); err != nil {
 		return nil, err
@@ -311,12 +315,13 @@ func New(cfg config.Config, opts Options) (_ *Node, err error) {
 func (n *Node) Start(ctx context.Context) error {
 	var err error
 	if n.httpLn, err = net.Listen("tcp", n.cfg.HTTP.Listen); err != nil {
-		return fmt.Errorf("node: http listener %s: %w", n.cfg.HTTP.Listen, err)
+		return listenError("http", n.cfg.HTTP.Listen, err)
 	}
 	n.httpLn = n.loc.Measure(n.httpLn)
 	if n.controlLn, err = net.Listen("tcp", n.cfg.Control.Listen); err != nil {
-		return fmt.Errorf("node: control listener %s: %w", n.cfg.Control.Listen, err)
+		return listenError("control", n.cfg.Control.Listen, err)
 	}
+	n.warnOpenControl()
 	n.control.AllowHost(n.cfg.Control.Listen)
 	n.control.AllowHost(n.controlLn.Addr().String())
 	gate := newVisitorGate(n.proxy, n.budget, n.cfg.Zone, n.cfg.Path(homeOriginsFile))
@@ -334,7 +339,7 @@ func (n *Node) Start(ctx context.Context) error {
 	n.loc.Start(n.ctx, &n.wg)
 	if n.dns != nil {
 		if err := n.dns.Start(ctx); err != nil {
-			return fmt.Errorf("node: dns listener %s: %w", n.cfg.DNS.Listen, err)
+			return listenError("dns", n.cfg.DNS.Listen, err)
 		}
 	}
 	return nil
@@ -457,6 +462,7 @@ func (n *Node) Close() error {
 			errs = append(errs, n.diskFullIsNoFailure(n.budget.Close()))
 		}
 		n.closeErr = errors.Join(errs...)
+		unlockDataDir(n.dirLock) // last: every part has let go of the directory
 	})
 	return n.closeErr
 }

@@ -52,6 +52,12 @@ func groupInit(args []string, stdout, stderr io.Writer) int {
 	if code, done := parseFlags(fs, args); done {
 		return code
 	}
+	// Said in the flags' words: the manifest's "malformed document: name:
+	// 1 to 64 printable characters" does not tell which flag is missing.
+	if *name == "" || len(sites) == 0 {
+		fmt.Fprintln(stderr, "coral group init: -name and at least one -site HOST=ORIGIN are required, e.g. coral group init -name blogs -site www.site.org=http://origin.site.org")
+		return 2
+	}
 	fail := func(err error) int { fmt.Fprintf(stderr, "coral group init: %v\n", err); return 1 }
 	m := group.Manifest{Name: *name, Serial: 1, Issued: time.Now().UTC().Truncate(time.Second)}
 	for _, s := range sites {

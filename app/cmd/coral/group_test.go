@@ -48,8 +48,9 @@ func TestGroupCommands(t *testing.T) {
 		want string
 	}{
 		{[]string{"group"}, 2, "want init or sign"},
-		{[]string{"group", "init", "-key", key, "-name", "x", "-site", "www.a.org=http://o.a.org"}, 1, "exists"},
-		{[]string{"group", "init", "-key", filepath.Join(dir, "k2"), "-name", "x"}, 1, "sites"},
+		{[]string{"group", "init", "-key", key, "-name", "x", "-site", "www.a.org=http://o.a.org"}, 1, "already exists and is never overwritten"},
+		{[]string{"group", "init", "-key", filepath.Join(dir, "k2"), "-name", "x"}, 2, "at least one -site HOST=ORIGIN are required"},
+		{[]string{"group", "init", "-key", filepath.Join(dir, "k2"), "-site", "www.a.org=http://o.a.org"}, 2, "-name and at least one -site"},
 		{[]string{"group", "init", "-key", filepath.Join(dir, "k3"), "-name", "x", "-site", "www.a.org"}, 1, "HOST=ORIGIN"},
 		{[]string{"group", "init", "-key", filepath.Join(dir, "k4"), "-name", "x", "-site", "www.a.org=http://o.a.org", "-member", "nope"}, 1, "PEER_ID=MBPS"},
 		{[]string{"group", "sign", "-key", key, "-out", filepath.Join(dir, "x.signed"), bad}, 1, "leads back to Coral"},

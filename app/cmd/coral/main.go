@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -54,7 +55,7 @@ func main() {
 
 func run(args []string, stdout, stderr io.Writer) int {
 	cmd := ""
-	if len(args) > 0 && (!strings.HasPrefix(args[0], "-") || isHelpFlag(args[0])) {
+	if len(args) > 0 && (!strings.HasPrefix(args[0], "-") || isHelpFlag(args[0]) || isVersionFlag(args[0])) {
 		cmd, args = args[0], args[1:]
 	}
 	switch cmd {
@@ -74,7 +75,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return operator(args, stdout, stderr)
 	case "group":
 		return groupCmd(args, stdout, stderr)
-	case "version":
+	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "coral", version)
 		return 0
 	case "help", "-h", "-help", "--help":
@@ -92,6 +93,12 @@ func runNode(args []string, stdout, stderr io.Writer, withGUI bool, cfgPath stri
 	fs.StringVar(&cfgPath, "config", cfgPath, "path to the TOML config file (default: built-in defaults)")
 	if code, done := parseFlags(fs, args); done {
 		return code
+	}
+	if fs.NArg() > 0 {
+		// `coral serve coral.toml` would otherwise run on the defaults,
+		// the volunteer believing the file in force.
+		fmt.Fprintf(stderr, "coral: unexpected argument %q: a config file is given as -config FILE (flags before anything else)\n", fs.Arg(0))
+		return 2
 	}
 	cfg, err := config.Load(cfgPath)
 	if err != nil {
@@ -181,6 +188,10 @@ func coralize(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "coral coralize: want exactly one origin URL, e.g. coral coralize https://www.example.org/a")
 		return 2
 	}
+	if n, err := strconv.Atoi(*port); *port != "" && (err != nil || n < 1 || n > 65535) {
+		fmt.Fprintf(stderr, "coral coralize: -port %q: want the proxy's port, 1 to 65535\n", *port)
+		return 2
+	}
 	cfg, err := config.Load(*cfgPath)
 	if err != nil {
 		fmt.Fprintf(stderr, "coral coralize: %v\n", err)
@@ -208,6 +219,8 @@ func coralize(args []string, stdout, stderr io.Writer) int {
 
 func isHelpFlag(s string) bool { return s == "-h" || s == "-help" || s == "--help" }
 
+func isVersionFlag(s string) bool { return s == "-version" || s == "--version" }
+
 // newFlagSet makes a sub-command's flags; -h prints them with the list of
 // commands, to stdout, and exits 0.
 func newFlagSet(name string, stdout, stderr io.Writer) *flag.FlagSet {
@@ -226,6 +239,9 @@ func newFlagSet(name string, stdout, stderr io.Writer) *flag.FlagSet {
 func parseFlags(fs *flag.FlagSet, args []string) (code int, done bool) {
 	err := fs.Parse(args)
 	switch {
+	case err == nil && misplacedFlag(fs) != "":
+		fmt.Fprintf(fs.Output(), "%s: %s must come before the other arguments (flags first)\n", fs.Name(), misplacedFlag(fs))
+		return 2, true
 	case err == nil:
 		return 0, false
 	case errors.Is(err, flag.ErrHelp):
@@ -233,6 +249,19 @@ func parseFlags(fs *flag.FlagSet, args []string) (code int, done bool) {
 	default:
 		return 2, true
 	}
+}
+
+// misplacedFlag is the first of the command's own flags given after its
+// arguments ("coral join CODE -config F"), where Go's flag parsing stops
+// and would take it for an argument; "" if none.
+func misplacedFlag(fs *flag.FlagSet) string {
+	for _, a := range fs.Args() {
+		name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if strings.HasPrefix(a, "-") && fs.Lookup(name) != nil {
+			return "-" + name
+		}
+	}
+	return ""
 }
 
 func newLogger(w io.Writer, level string) *slog.Logger {

@@ -29,6 +29,7 @@ func TestCommands(t *testing.T) {
 
 	for _, tc := range append([]commandCase{
 		{"version", []string{"version"}, 0, []string{"coral "}, nil},
+		{"--version", []string{"--version"}, 0, []string{"coral "}, nil},
 		{"help", []string{"help"}, 0, []string{"coral serve [-config FILE]"}, nil},
 		{"help flag", []string{"--help"}, 0, []string{"coral serve [-config FILE]", "coral coralize"}, nil},
 		{"-h", []string{"-h"}, 0, []string{"coral serve [-config FILE]"}, nil},
@@ -37,11 +38,17 @@ func TestCommands(t *testing.T) {
 		{"coralize zone", []string{"coralize", "-zone", "nyud.net", "http://127.0.0.1:8000/"}, 0, []string{"http://127.0.0.1.8000.nyud.net:8080/"}, nil},
 		{"coralize port 80", []string{"coralize", "-config", port80, "http://www.example.com/"}, 0, []string{"http://www.example.com.nyud.net/\n"}, nil},
 		{"coralize garbage", []string{"coralize", "ftp://x"}, 1, nil, []string{`cannot Coralize "ftp://x"`, "origin URL"}},
+		{"coralize bad port", []string{"coralize", "-port", "99999", "http://a.example/"}, 2, nil, []string{`-port "99999"`, "1 to 65535"}},
+		{"coralize port name", []string{"coralize", "-port", "abc", "http://a.example/"}, 2, nil, []string{`-port "abc"`}},
 		{"coralize no URL", []string{"coralize"}, 2, nil, []string{"want exactly one origin URL"}},
 		{"unknown command", []string{"frobnicate"}, 2, nil, []string{`unknown command "frobnicate"`}},
 		{"unknown key", []string{"serve", "-config", badCfg}, 1, nil, []string{"bad.toml", `"cache.max_stail"`}},
 		{"bad value", []string{"serve", "-config", badVal}, 1, nil, []string{"badval.toml", `"cache.max_bytes"`}},
 		{"missing file", []string{"serve", "-config", filepath.Join(dir, "nope.toml")}, 1, nil, []string{"nope.toml"}},
+		{"serve stray argument", []string{"serve", "-config", badCfg, "coral.toml"}, 2, nil, []string{`unexpected argument "coral.toml"`, "-config FILE"}},
+		{"join flag after code", []string{"join", "coral1:abc", "-config", badCfg}, 2, nil, []string{"coral join: -config must come before"}},
+		{"coralize flag after URL", []string{"coralize", "http://a.example/", "-zone=nyud.net"}, 2, nil, []string{"coral coralize: -zone must come before"}},
+		{"plain stray argument", []string{"-config", badCfg, "extra"}, 2, nil, []string{`unexpected argument "extra"`}},
 	}, guiCommandCases(dir)...) {
 		t.Run(tc.name, func(t *testing.T) {
 			var out, errb bytes.Buffer

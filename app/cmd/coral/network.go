@@ -72,7 +72,7 @@ func join(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	fmt.Fprintf(stdout, "coral join: network secret in %s, %d bootstrap address(es) in %s\n",
-		cfg.Path(cfg.P2P.SecretFile), len(inv.Bootstrap), cfg.DataDir)
+		cfg.RunPath(cfg.P2P.SecretFile), len(inv.Bootstrap), cfg.RunPath(""))
 	if inv.Operator != "" {
 		fmt.Fprintf(stdout, "coral join: following the operator key %s\n", inv.Operator)
 	}
@@ -122,6 +122,11 @@ func writeNewKey(path string) (ed25519.PublicKey, error) {
 	}
 	der, _ := x509.MarshalPKCS8PrivateKey(priv)
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		// A key is never overwritten: it may be the only copy of one a
+		// network or group already follows.
+		return nil, fmt.Errorf("%s already exists and is never overwritten (it may be a key in use): choose another file with -out or -key", path)
+	}
 	if err != nil {
 		return nil, err
 	}

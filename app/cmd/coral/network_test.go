@@ -77,7 +77,7 @@ func TestOperatorInviteJoinCommands(t *testing.T) {
 	if fi, err := os.Stat(keyFile); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("key file: %v %v", fi, err)
 	}
-	if code, _, stderr := runCmd(t, "operator", "keygen", "-out", keyFile); code != 1 || !strings.Contains(stderr, "exists") {
+	if code, _, stderr := runCmd(t, "operator", "keygen", "-out", keyFile); code != 1 || !strings.Contains(stderr, "already exists and is never overwritten") {
 		t.Errorf("keygen over an existing key: %d %s", code, stderr)
 	}
 
