@@ -65,3 +65,27 @@ func TestDamagedMetaNamesTheFixAndInUseDoesNot(t *testing.T) {
 		}
 	})
 }
+
+// A table damaged while the store is parked (Badger closed when idle) is
+// an error at the next request, which the store retries, never a panic of
+// the running node.
+func TestTableDamagedWhileParkedIsAnError(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir, Options{})
+	put(t, s, "http://o.example/a", body("a", 1, 50_000), Meta{})
+	if !s.park(true) {
+		t.Fatal("did not park")
+	}
+	tables, _ := filepath.Glob(filepath.Join(dir, "meta", "*.sst"))
+	if len(tables) == 0 {
+		t.Fatal("no table on disk after parking")
+	}
+	for _, f := range tables {
+		if err := os.WriteFile(f, []byte("\x00not a table\xff"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.Stat("http://o.example/a"); err == nil || !strings.Contains(err.Error(), "damaged table") {
+		t.Fatalf("request after the damage: %v; want an error naming the damaged table", err)
+	}
+}

@@ -113,7 +113,11 @@ func (s *Store) reopenLocked() error {
 	case !fi.IsDir():
 		err = fmt.Errorf("%s is not a directory", s.metaDir())
 	default:
-		db, err = badger.Open(badgerOptions(s.metaDir(), s.log))
+		bopts := badgerOptions(s.metaDir(), s.log)
+		// A table damaged while parked would panic on Badger's goroutines.
+		if err = checkTables(bopts.Dir, bopts); err == nil {
+			db, err = badger.Open(bopts)
+		}
 	}
 	if err != nil {
 		err = fmt.Errorf("store: cannot reopen the cache database in %s: %w", s.dir, err)
