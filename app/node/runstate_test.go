@@ -235,17 +235,7 @@ func TestSecretRotation(t *testing.T) {
 	if cur, _ := p2p.LoadSecret(secretFile); !bytes.Equal(cur, old) {
 		t.Fatal("secret replaced before its time")
 	}
-	select {
-	case <-n.RestartRequested():
-	case <-time.After(30 * time.Second):
-		t.Fatal("no restart requested at the rotation time")
-	}
-	if time.Now().Before(at) {
-		t.Error("restart requested early")
-	}
-	if cur, _ := p2p.LoadSecret(secretFile); !bytes.Equal(cur, newKey) {
-		t.Error("new secret not in place")
-	}
+	expectRotationRestart(t, n, at, secretFile, newKey, "the rotation")
 	if kept, _ := p2p.LoadSecret(secretFile + ".old"); !bytes.Equal(kept, old) {
 		t.Error("old secret not kept")
 	}
@@ -297,13 +287,20 @@ func TestRotationAlreadyInForceRestartsNothing(t *testing.T) {
 	if code, body := controlDo(t, n, "POST", "/api/runstate", signDoc(t, next, priv)); code != 200 {
 		t.Fatalf("publish serial 4: %d %s", code, body)
 	}
+	expectRotationRestart(t, n, at, secretFile, newKey, "the real rotation")
+}
+
+// expectRotationRestart waits for n's restart request, which must come
+// at the rotation's time at, not before, with the new secret in place.
+func expectRotationRestart(t *testing.T, n *Node, at time.Time, secretFile string, newKey []byte, which string) {
+	t.Helper()
 	select {
 	case <-n.RestartRequested():
 	case <-time.After(30 * time.Second):
-		t.Fatal("no restart requested at the real rotation's time")
+		t.Fatalf("no restart requested at %s's time", which)
 	}
 	if time.Now().Before(at) {
-		t.Error("restart requested before the real rotation's time: an unchanged secret restarted the node")
+		t.Errorf("restart requested before %s's time", which)
 	}
 	if cur, _ := p2p.LoadSecret(secretFile); !bytes.Equal(cur, newKey) {
 		t.Error("new secret not in place")

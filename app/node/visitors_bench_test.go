@@ -12,6 +12,7 @@ import (
 
 	"github.com/coralcdn/coral/app/config"
 	"github.com/coralcdn/coral/core/shaping"
+	"github.com/coralcdn/coral/test/testkit"
 )
 
 // BenchmarkVisitorGate is the budget's cost on a cached 1 KiB response
@@ -90,21 +91,7 @@ func BenchmarkVisitorHits(b *testing.B) {
 				}
 				return nil
 			}
-			for range 3 { // stored, then hot
-				if err := get(); err != nil {
-					b.Fatal(err)
-				}
-			}
-			b.SetBytes(int64(tc.size))
-			b.ResetTimer()
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					if err := get(); err != nil {
-						b.Error(err)
-						return
-					}
-				}
-			})
+			testkit.BenchGets(b, get, tc.size, 3) // warm: stored, then hot
 		})
 	}
 }

@@ -1082,26 +1082,7 @@ func benchCacheHit(b *testing.B, size int) {
 	host := "127.0.0.1." + u.Port() + "." + testZone
 	tr := &http.Transport{MaxIdleConnsPerHost: 64}
 	defer tr.CloseIdleConnections()
-	benchGets(b, wholeGetter(&http.Client{Transport: tr}, srv.URL+"/b", host, size), size, 1)
-}
-
-// benchGets warms the cache with warm gets, then measures get in parallel.
-func benchGets(b *testing.B, get func() error, size, warm int) {
-	for range warm {
-		if err := get(); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.SetBytes(int64(size))
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			if err := get(); err != nil {
-				b.Error(err)
-				return
-			}
-		}
-	})
+	testkit.BenchGets(b, wholeGetter(&http.Client{Transport: tr}, srv.URL+"/b", host, size), size, 1)
 }
 
 func TestCloseStopsFetches(t *testing.T) {

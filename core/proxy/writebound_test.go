@@ -379,7 +379,7 @@ func BenchmarkVisitorWrites(b *testing.B) {
 			tr := &http.Transport{MaxIdleConnsPerHost: 64}
 			defer tr.CloseIdleConnections()
 			// Three warm gets: stored, then hot.
-			benchGets(b, wholeGetter(&http.Client{Transport: tr}, srv.URL+"/b", host, size), size, 3)
+			testkit.BenchGets(b, wholeGetter(&http.Client{Transport: tr}, srv.URL+"/b", host, size), size, 3)
 		})
 	}
 }

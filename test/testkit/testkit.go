@@ -91,3 +91,24 @@ func (l *LogBuffer) String() string {
 	defer l.mu.Unlock()
 	return string(l.buf)
 }
+
+// BenchGets runs get warm times (filling caches), then measures it in
+// parallel, size bytes a call; the first error fails the benchmark.
+func BenchGets(b *testing.B, get func() error, size, warm int) {
+	b.Helper()
+	for range warm {
+		if err := get(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.SetBytes(int64(size))
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := get(); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
