@@ -365,7 +365,7 @@ func (n *Node) serve(ln net.Listener, h http.Handler, connState func(net.Conn, h
 		ConnState:      connState,
 		ConnContext:    connContext,
 		MaxHeaderBytes: maxHeaderBytes,
-		ErrorLog:       slog.NewLogLogger(n.log.Handler(), slog.LevelDebug),
+		ErrorLog:       serverErrorLog(n.log),
 	}
 	n.servers = append(n.servers, srv)
 	go func() {
