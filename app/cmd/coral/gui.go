@@ -29,7 +29,7 @@ const buildNote = ""
 // runPlain is plain `coral`: a node with the window when one can be
 // opened, else headless.
 func runPlain(args []string, stdout, stderr io.Writer) int {
-	return runNode(args, stdout, stderr, displayOrSay(stderr), "")
+	return runNode("coral", args, stdout, stderr, displayOrSay(stderr), "")
 }
 
 // displayOrSay is plain `coral`'s choice: the window when one can be
@@ -85,7 +85,7 @@ func runGUI(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	if client == nil {
-		return runNode(fs.Args(), stdout, stderr, true, *cfgPath)
+		return runNode("coral gui", fs.Args(), stdout, stderr, true, *cfgPath)
 	}
 	if _, err := client.Status(context.Background()); err != nil {
 		fmt.Fprintf(stderr, "coral gui: cannot reach the node at %s: %v\n", *attach, err)

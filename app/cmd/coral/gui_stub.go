@@ -39,7 +39,7 @@ func runPlain(args []string, stdout, stderr io.Writer) int {
 		err := syscall.Exec(desktop, append([]string{desktop}, args...), os.Environ())
 		fmt.Fprintf(stderr, "coral: starting %s: %v: running headless\n", desktop, err)
 	}
-	return runNode(args, stdout, stderr, false, "")
+	return runNode("coral", args, stdout, stderr, false, "")
 }
 
 // windowElsewhere is the build with the window to hand a desktop session

@@ -62,7 +62,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "":
 		return runPlain(args, stdout, stderr)
 	case "serve":
-		return runNode(args, stdout, stderr, false, "")
+		return runNode("coral serve", args, stdout, stderr, false, "")
 	case "gui":
 		return runGUI(args, stdout, stderr)
 	case "coralize":
@@ -87,9 +87,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 }
 
-// runNode runs a node; cfgPath is the -config that `coral gui` already parsed.
-func runNode(args []string, stdout, stderr io.Writer, withGUI bool, cfgPath string) int {
-	fs := newFlagSet("coral serve", stdout, stderr)
+// runNode runs a node for the command name (its usage names it); cfgPath
+// is the -config that `coral gui` already parsed.
+func runNode(name string, args []string, stdout, stderr io.Writer, withGUI bool, cfgPath string) int {
+	fs := newFlagSet(name, stdout, stderr)
 	fs.StringVar(&cfgPath, "config", cfgPath, "path to the TOML config file (default: built-in defaults)")
 	if code, done := parseFlags(fs, args); done {
 		return code

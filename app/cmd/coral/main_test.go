@@ -49,6 +49,7 @@ func TestCommands(t *testing.T) {
 		{"join flag after code", []string{"join", "coral1:abc", "-config", badCfg}, 2, nil, []string{"coral join: -config must come before"}},
 		{"coralize flag after URL", []string{"coralize", "http://a.example/", "-zone=nyud.net"}, 2, nil, []string{"coral coralize: -zone must come before"}},
 		{"plain stray argument", []string{"-config", badCfg, "extra"}, 2, nil, []string{`unexpected argument "extra"`}},
+		{"plain unknown flag", []string{"-badflag"}, 2, nil, []string{"-badflag", "Usage of coral:"}},
 	}, guiCommandCases(dir)...) {
 		t.Run(tc.name, func(t *testing.T) {
 			var out, errb bytes.Buffer
