@@ -197,7 +197,9 @@ func (c *fastConn) Read(p []byte) (int, error) {
 			return n, nil
 		}
 		if c.passthrough {
-			return c.Conn.Read(p)
+			n, err := c.Conn.Read(p)
+			c.readFailed(err)
+			return n, err
 		}
 		if !c.waiting.Load() {
 			return c.readWhileAnswering(p)
@@ -229,8 +231,19 @@ func (c *fastConn) readWhileAnswering(p []byte) (int, error) {
 				c.eof = true
 				return 0, nil
 			}
+			c.readFailed(err)
 			return 0, err
 		}
+	}
+}
+
+// readFailed ends the connection's waits for the upload cap when a read
+// shows the visitor gone (net/http cancels the request then too): a
+// visitor who leaves neither keeps its place in the cap's queue nor uses
+// up cap. A read net/http aborts with a deadline is not the visitor's.
+func (c *fastConn) readFailed(err error) {
+	if err != nil && !timedOut(err) {
+		c.cancel()
 	}
 }
 

@@ -1,7 +1,11 @@
 package proxy
 
 import (
+	"context"
+	"errors"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -57,5 +61,57 @@ func TestVisitorConnCountsAndShapesEveryByte(t *testing.T) {
 				t.Errorf("no cap, yet %d bytes waited for one", allowed)
 			}
 		})
+	}
+}
+
+// stalledCap is an upload budget whose cap never grants: every wait ends
+// only with its context (or when the test gives up: release), and says so.
+type stalledCap struct {
+	testGate
+	waiting, release chan struct{}
+	ended            chan error
+}
+
+func (g *stalledCap) Capped() bool { return true }
+func (g *stalledCap) Allow(ctx context.Context, _ string, _ int) error {
+	g.waiting <- struct{}{}
+	select {
+	case <-ctx.Done():
+		g.ended <- ctx.Err()
+		return ctx.Err()
+	case <-g.release:
+		return errors.New("released by the test")
+	}
+}
+
+// A visitor who leaves while its response waits for the upload cap stops
+// waiting: it does not keep its place in the cap's queue (and use up cap
+// when its turn comes), nor its handler and connection until then.
+func TestDepartedVisitorStopsWaitingForTheCap(t *testing.T) {
+	gate := &stalledCap{waiting: make(chan struct{}, 1), release: make(chan struct{}), ended: make(chan error, 1)}
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		SetSite(r.Context(), "site")
+		w.Write(make([]byte, 100))
+	})
+	p := &Proxy{}
+	srv := httptest.NewUnstartedServer(h)
+	srv.Listener, srv.Config.ConnState = p.FastListener(srv.Listener, gate, FastTimeouts{})
+	srv.Config.ConnContext = ConnContext
+	srv.Start()
+	defer srv.Close()
+	c, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	<-gate.waiting
+	c.Close()
+	select {
+	case <-gate.ended:
+	case <-time.After(10 * time.Second):
+		close(gate.release) // let the server close
+		t.Fatal("the visitor left 10 s ago and its response still waits for the cap")
 	}
 }
