@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"log/slog"
 	"net"
 	"net/netip"
 	"strconv"
@@ -33,6 +34,11 @@ type originGuard struct {
 	routes       func() []netip.Prefix // directly connected routes
 	now          func() time.Time
 	resolver     *net.Resolver // origin names, in screen and at dial time
+	// fakeIP is told, once, when an origin resolves into 198.18.0.0/15:
+	// a desktop proxy tool's fake-IP DNS (Clash, Surge, sing-box) answers
+	// every name there, so every fetch of such a node is refused.
+	fakeIP     func(netip.Addr)
+	fakeIPOnce sync.Once
 
 	mu      sync.Mutex
 	readAt  time.Time
@@ -101,6 +107,10 @@ func (g *originGuard) checkPort(port int) error {
 	return nil
 }
 
+// fakeIPRange is where desktop proxy tools' fake-IP DNS answers
+// (RFC 2544's benchmarking block).
+var fakeIPRange = netip.MustParsePrefix("198.18.0.0/15")
+
 // check is the connect-time test of one address and port.
 func (g *originGuard) check(ap netip.AddrPort) error {
 	if err := g.checkPort(int(ap.Port())); err != nil {
@@ -116,6 +126,9 @@ func (g *originGuard) check(ap netip.AddrPort) error {
 func (g *originGuard) checkAddr(a netip.Addr) error {
 	a = a.Unmap()
 	if c := ipclass.Of(a); c != ipclass.Global {
+		if fakeIPRange.Contains(a) && g.fakeIP != nil {
+			g.fakeIPOnce.Do(func() { g.fakeIP(a) })
+		}
 		why := c.String()
 		return &blockedAddrError{addr: a, what: article(why) + " " + why + " address", why: why}
 	}
@@ -226,4 +239,12 @@ func article(word string) string {
 		return "an"
 	}
 	return "a"
+}
+
+// warnFakeIP tells the volunteer why every fetch fails when the machine's
+// resolver is a desktop proxy tool's fake-IP DNS.
+func warnFakeIP(log *slog.Logger, a netip.Addr) {
+	log.Warn("an origin name resolved to "+a.String()+", a desktop proxy tool's fake-IP address (Clash, Surge, sing-box "+
+		"in fake-IP mode): Coral refuses such addresses, so this node cannot fetch from any origin; let coral use real DNS "+
+		"(the tool's fake-IP filter or direct mode for the coral process)", "component", "proxy")
 }

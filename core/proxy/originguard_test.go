@@ -223,3 +223,22 @@ func BenchmarkOriginGuard(b *testing.B) {
 		}
 	})
 }
+
+// A node whose resolver is a desktop proxy tool's fake-IP DNS has every
+// origin refused (198.18.0.0/15 is not a public address): the volunteer is
+// told why, once, instead of a node that silently fetches nothing.
+func TestFakeIPResolverIsNamedOnce(t *testing.T) {
+	g := newOriginGuard(coralurl.PortSet{}, false, nil)
+	g.ifaceAddrs = func() ([]net.Addr, error) { return nil, nil }
+	g.routes = func() []netip.Prefix { return nil }
+	var told []netip.Addr
+	g.fakeIP = func(a netip.Addr) { told = append(told, a) }
+	for _, s := range []string{"192.0.0.8", "198.18.0.7", "198.19.255.1", "10.0.0.1"} {
+		if err := g.checkAddr(netip.MustParseAddr(s)); err == nil {
+			t.Errorf("%s allowed", s)
+		}
+	}
+	if len(told) != 1 || told[0] != netip.MustParseAddr("198.18.0.7") {
+		t.Errorf("told %v, want the first fake-IP address once", told)
+	}
+}

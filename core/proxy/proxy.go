@@ -343,6 +343,7 @@ func New(opts Options, st Store) (*Proxy, error) {
 	if opts.Resolver != nil {
 		guard.resolver = opts.Resolver
 	}
+	guard.fakeIP = func(a netip.Addr) { warnFakeIP(opts.Logger, a) }
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &Proxy{
 		opts:          opts,
