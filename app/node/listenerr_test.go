@@ -1,15 +1,14 @@
 package node
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/coralcdn/coral/app/config"
+	"github.com/coralcdn/coral/test/testkit"
 )
 
 // A listen port that another program holds stops start-up naming the
@@ -62,7 +61,7 @@ func TestOpenControlListenerWarns(t *testing.T) {
 		{"0.0.0.0:0", true},
 	} {
 		t.Run(tc.listen, func(t *testing.T) {
-			var logs syncBuffer
+			var logs testkit.LogBuffer
 			cfg := testConfig(t)
 			cfg.Control.Listen = tc.listen
 			n, err := New(cfg, Options{Version: "test", Logger: slog.New(slog.NewTextHandler(&logs, nil))})
@@ -80,23 +79,4 @@ func TestOpenControlListenerWarns(t *testing.T) {
 			}
 		})
 	}
-}
-
-// syncBuffer is a log sink the node's goroutines may write to while the
-// test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
